@@ -1,0 +1,87 @@
+/**
+ * The vocabulary of the control loop: what the scaler observes, what it remembers between ticks,
+ * and what it decides. Shared by the scaler Lambda, `gpu-manage` and the simulator.
+ */
+
+/** EC2 instance states, as DescribeInstances reports them. */
+export type InstanceState = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+
+/** Live counts from the job queue's GetQueueAttributes (never CloudWatch metrics, which lag). */
+export interface QueueCounts {
+  /** ApproximateNumberOfMessages: jobs waiting to be received. */
+  readonly waiting: number;
+  /** ApproximateNumberOfMessagesNotVisible: jobs a worker has received and not yet deleted. */
+  readonly inFlight: number;
+  /** ApproximateNumberOfMessagesDelayed: jobs not yet visible because of a delivery delay. */
+  readonly delayed: number;
+}
+
+/** What the scaler sees of the GPU worker instance. */
+export interface GpuObservation {
+  readonly instanceId: string;
+  readonly state: InstanceState;
+  /** EC2 LaunchTime: the time of the most recent start, not of the first launch. */
+  readonly launchTime?: Date;
+  /** EC2 StateReason code, e.g. `Server.SpotInstanceShutdown` after a spot interruption. */
+  readonly stateReasonCode?: string;
+  /** When the queue worker reported OpenVoice healthy (its ready tag); stale if before launchTime. */
+  readonly readyAt?: Date;
+}
+
+export interface Observation {
+  readonly queue: QueueCounts;
+  readonly gpu: GpuObservation;
+}
+
+/** Errors that an EC2 start or stop can end with, named so the decision and the CLI can speak about them. */
+export type Ec2ErrorCode =
+  | 'InsufficientCapacity'
+  | 'IncorrectSpotRequestState'
+  | 'IncorrectInstanceState'
+  | 'SpotInterrupted'
+  | 'Throttled'
+  | 'AccessDenied'
+  | 'NotFound'
+  | 'Unknown';
+
+/**
+ * What the scaler remembers between ticks. Stored as tags on the GPU instance (see tags.ts) so
+ * that `gpu-manage status` can show it; the CLI writes `holdUntil`, the scaler everything else.
+ */
+export interface ScalerMemory {
+  /** Since when jobs have been waiting continuously (first tick that saw waiting > 0). */
+  readonly pendingSince?: Date;
+  /** Since when the ready worker has been continuously idle (waiting + in flight + delayed = 0). */
+  readonly idleSince?: Date;
+  /** A manual hold: the scaler does not stop the GPU before this time, and starts it if stopped. */
+  readonly holdUntil?: Date;
+  /** The last action the scaler took, when, and why (the reason verbatim). */
+  readonly lastAction?: 'start' | 'stop';
+  readonly lastActionAt?: Date;
+  readonly lastReason?: string;
+  /** The last EC2 error, since when errors have persisted, and the start back-off. */
+  readonly lastError?: Ec2ErrorCode;
+  readonly errorSince?: Date;
+  readonly failedStarts?: number;
+  readonly retryAt?: Date;
+}
+
+/** Numbers the handler emits as metrics, from which the alarms are built. */
+export interface DecisionSignals {
+  /** Minutes the GPU has been unable to start while work waits (0 when not blocked). */
+  readonly startBlockedMinutes: number;
+  /** Minutes since the GPU's last start while it is running (0 when not running). */
+  readonly runningMinutes: number;
+  /** True on the tick that stops a worker which never became ready within the boot timeout. */
+  readonly bootTimedOut: boolean;
+}
+
+export type ScalingAction = 'start' | 'stop' | 'none';
+
+/** A decision is data: the action, the new memory, and the reason in words. */
+export interface Decision {
+  readonly action: ScalingAction;
+  readonly reason: string;
+  readonly memory: ScalerMemory;
+  readonly signals: DecisionSignals;
+}
