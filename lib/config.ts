@@ -161,9 +161,275 @@ export class ConfigError extends Error {
  * @throws ConfigError on the first invalid value
  */
 export function resolveConfig(raw: unknown, now: Date): FleetConfig {
-  // Placeholder merge; validation is completed in the infrastructure issue.
-  void now;
-  const parsed =
-    typeof raw === 'string' ? (JSON.parse(raw) as Partial<FleetConfig>) : (raw as Partial<FleetConfig>);
-  return { ...DEFAULT_CONFIG, ...(parsed ?? {}) };
+  const input = parseRaw(raw);
+  const config: FleetConfig = {
+    ...DEFAULT_CONFIG,
+    ...input,
+    schedule: { ...DEFAULT_CONFIG.schedule, ...objectAt(input, 'schedule') },
+    scaler: { ...DEFAULT_CONFIG.scaler, ...objectAt(input, 'scaler') },
+    prices: { ...DEFAULT_CONFIG.prices, ...objectAt(input, 'prices') },
+    appImages: { ...DEFAULT_CONFIG.appImages, ...objectAt(input, 'appImages') },
+    tags: { ...DEFAULT_CONFIG.tags, ...objectAt(input, 'tags') },
+  } as FleetConfig;
+  rejectUnknownKeys(input, DEFAULT_CONFIG, '', ['availabilityZone', 'alarmEmail']);
+  for (const nested of ['schedule', 'scaler', 'prices'] as const) {
+    rejectUnknownKeys(objectAt(input, nested), DEFAULT_CONFIG[nested], `${nested}.`, []);
+  }
+  rejectUnknownKeys(objectAt(input, 'appImages'), { frontend: '', backend: '' }, 'appImages.', []);
+  validate(config, now);
+  return config;
+}
+
+function parseRaw(raw: unknown): Record<string, unknown> {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw === 'string') {
+    try {
+      return parseRaw(JSON.parse(raw));
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      throw new ConfigError(
+        CONFIG_CONTEXT_KEY,
+        raw,
+        'a JSON object, e.g. -c gpuFleet=\'{"alarmEmail":"ops@example.com"}\'',
+      );
+    }
+  }
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new ConfigError(CONFIG_CONTEXT_KEY, raw, 'an object');
+  return raw as Record<string, unknown>;
+}
+
+function objectAt(input: Record<string, unknown>, key: string): Record<string, unknown> {
+  const value = input[key];
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ConfigError(key, value, 'an object');
+  return value as Record<string, unknown>;
+}
+
+function rejectUnknownKeys(
+  input: Record<string, unknown>,
+  known: object,
+  prefix: string,
+  optional: string[],
+): void {
+  const allowed = [...Object.keys(known), ...optional];
+  if (prefix === 'tags.') return;
+  for (const key of Object.keys(input)) {
+    if (!allowed.includes(key)) {
+      throw new ConfigError(
+        `${prefix}${key}`,
+        input[key],
+        `one of the keys ${allowed.map((k) => prefix + k).join(', ')}`,
+      );
+    }
+  }
+}
+
+function validate(c: FleetConfig, now: Date): void {
+  check(
+    'appName',
+    c.appName,
+    /^[A-Za-z][A-Za-z0-9-]{0,63}$/.test(String(c.appName)),
+    'letters, digits and hyphens, starting with a letter, at most 64 characters',
+  );
+  if (c.availabilityZone !== undefined) {
+    check(
+      'availabilityZone',
+      c.availabilityZone,
+      /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/.test(String(c.availabilityZone)),
+      'an availability zone name such as ap-northeast-1a',
+    );
+  }
+  const vpc = cidr('vpcCidr', c.vpcCidr, 16, 28);
+  const subnet = cidr('subnetCidr', c.subnetCidr, 16, 28);
+  check('subnetCidr', c.subnetCidr, contains(vpc, subnet), `a CIDR inside vpcCidr ${c.vpcCidr}`);
+  const hosts = `an address inside subnetCidr ${c.subnetCidr}, not its first four or last (reserved by AWS)`;
+  const appIp = ipv4('appPrivateIp', c.appPrivateIp);
+  check('appPrivateIp', c.appPrivateIp, usableHost(subnet, appIp), hosts);
+  const gpuIp = ipv4('gpuPrivateIp', c.gpuPrivateIp);
+  check('gpuPrivateIp', c.gpuPrivateIp, usableHost(subnet, gpuIp), hosts);
+  check(
+    'gpuPrivateIp',
+    c.gpuPrivateIp,
+    gpuIp !== appIp,
+    `an address other than appPrivateIp ${c.appPrivateIp}`,
+  );
+  const instanceType = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
+  check(
+    'appInstanceType',
+    c.appInstanceType,
+    instanceType.test(String(c.appInstanceType)),
+    'an EC2 instance type such as t3.large',
+  );
+  check(
+    'gpuInstanceType',
+    c.gpuInstanceType,
+    instanceType.test(String(c.gpuInstanceType)) && /^(g|p)\d/.test(String(c.gpuInstanceType)),
+    'a GPU instance type (g or p family) such as g4dn.xlarge',
+  );
+  positive('spotMaxPriceUsd', c.spotMaxPriceUsd);
+  const validUntil = new Date(String(c.spotValidUntil));
+  check(
+    'spotValidUntil',
+    c.spotValidUntil,
+    typeof c.spotValidUntil === 'string' && !Number.isNaN(validUntil.getTime()),
+    'an ISO 8601 date such as 2027-12-31T00:00:00Z',
+  );
+  const minimum = new Date(now.getTime() + 30 * 86_400_000);
+  check(
+    'spotValidUntil',
+    c.spotValidUntil,
+    validUntil >= minimum,
+    `a date at least 30 days ahead (after ${minimum.toISOString().slice(0, 10)}); after it the GPU can only be terminated, not stopped`,
+  );
+  integer('appRootVolumeGb', c.appRootVolumeGb, 8, 16384);
+  integer('gpuRootVolumeGb', c.gpuRootVolumeGb, 75, 16384);
+  cidrList('appIngressCidrs', c.appIngressCidrs);
+  cidrList('sshIngressCidrs', c.sshIngressCidrs);
+
+  const s = c.schedule;
+  check('schedule.timeZone', s.timeZone, isTimeZone(s.timeZone), 'an IANA time zone such as Asia/Tokyo');
+  integer('schedule.startHour', s.startHour, 0, 23);
+  integer('schedule.stopHour', s.stopHour, 1, 23);
+  check(
+    'schedule.stopHour',
+    s.stopHour,
+    s.stopHour > s.startHour,
+    `an hour after schedule.startHour ${s.startHour}`,
+  );
+  check(
+    'schedule.weekDays',
+    s.weekDays,
+    /^(SUN|MON|TUE|WED|THU|FRI|SAT)(-(SUN|MON|TUE|WED|THU|FRI|SAT))?(,(SUN|MON|TUE|WED|THU|FRI|SAT)(-(SUN|MON|TUE|WED|THU|FRI|SAT))?)*$/.test(
+      String(s.weekDays),
+    ),
+    'cron day-of-week names such as MON-FRI or MON,WED,FRI',
+  );
+  check('schedule.holidays', s.holidays, Array.isArray(s.holidays), 'a list of dates YYYY-MM-DD');
+  for (const day of s.holidays) check('schedule.holidays', day, isIsoDate(day), 'dates written YYYY-MM-DD');
+
+  const r = c.scaler;
+  integer('scaler.startBacklog', r.startBacklog, 1, 100_000);
+  integer('scaler.idleMinutes', r.idleMinutes, 1, 1440);
+  integer('scaler.maxWaitMinutes', r.maxWaitMinutes, 1, 1440);
+  integer('scaler.bootTimeoutMinutes', r.bootTimeoutMinutes, 1, 1440);
+  integer('scaler.startFailureAlarmMinutes', r.startFailureAlarmMinutes, 1, 1440);
+  integer('scaler.maxRunHours', r.maxRunHours, 1, 744);
+
+  positive('prices.gpuSpotUsdPerHour', c.prices.gpuSpotUsdPerHour);
+  positive('prices.gpuOnDemandUsdPerHour', c.prices.gpuOnDemandUsdPerHour);
+  positive('prices.appUsdPerHour', c.prices.appUsdPerHour);
+
+  if (c.alarmEmail !== undefined) {
+    check(
+      'alarmEmail',
+      c.alarmEmail,
+      /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(c.alarmEmail)),
+      'an e-mail address such as ops@example.com',
+    );
+  }
+  for (const key of ['frontend', 'backend'] as const) {
+    const image = c.appImages[key];
+    if (image !== undefined) {
+      check(
+        `appImages.${key}`,
+        image,
+        /^[a-z0-9][a-z0-9._\-/:@]*$/.test(String(image)),
+        'a container image reference such as 123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/backend:1.2',
+      );
+    }
+  }
+  for (const [key, value] of Object.entries(c.tags)) {
+    check(
+      `tags.${key}`,
+      value,
+      typeof value === 'string' && value.length <= 256 && !key.startsWith('aws:') && key.length <= 128,
+      'string values of at most 256 characters, keys of at most 128 not starting with aws:',
+    );
+  }
+}
+
+function check(key: string, value: unknown, ok: boolean, allowed: string): void {
+  if (!ok) throw new ConfigError(key, value, allowed);
+}
+
+function positive(key: string, value: unknown): void {
+  check(
+    key,
+    value,
+    typeof value === 'number' && Number.isFinite(value) && value > 0,
+    'a number greater than 0',
+  );
+}
+
+function integer(key: string, value: unknown, min: number, max: number): void {
+  check(
+    key,
+    value,
+    Number.isInteger(value) && (value as number) >= min && (value as number) <= max,
+    `a whole number from ${min} to ${max}`,
+  );
+}
+
+function ipv4(key: string, value: unknown): number {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(String(value));
+  const octets = match ? match.slice(1).map(Number) : [];
+  check(
+    key,
+    value,
+    typeof value === 'string' && octets.length === 4 && octets.every((o) => o <= 255),
+    'an IPv4 address such as 10.0.1.10',
+  );
+  return octets.reduce((acc, o) => acc * 256 + o, 0);
+}
+
+interface Range {
+  readonly base: number;
+  readonly size: number;
+}
+
+function cidr(key: string, value: unknown, minPrefix: number, maxPrefix: number): Range {
+  const allowed = `an IPv4 CIDR with a prefix from /${minPrefix} to /${maxPrefix}, on its network boundary, such as 10.0.0.0/16`;
+  const [address, prefixText] = typeof value === 'string' ? value.split('/') : [];
+  const prefix = Number(prefixText);
+  check(
+    key,
+    value,
+    address !== undefined && Number.isInteger(prefix) && prefix >= minPrefix && prefix <= maxPrefix,
+    allowed,
+  );
+  const base = ipv4(key, address);
+  const size = 2 ** (32 - prefix);
+  check(key, value, base % size === 0, allowed);
+  return { base, size };
+}
+
+function cidrList(key: string, value: unknown): void {
+  check(key, value, Array.isArray(value), 'a list of IPv4 CIDRs such as ["203.0.113.0/24"]');
+  for (const entry of value as unknown[]) cidr(key, entry, 0, 32);
+}
+
+function contains(outer: Range, inner: Range): boolean {
+  return inner.base >= outer.base && inner.base + inner.size <= outer.base + outer.size;
+}
+
+function usableHost(subnet: Range, ip: number): boolean {
+  return ip >= subnet.base + 4 && ip < subnet.base + subnet.size - 1;
+}
+
+function isTimeZone(value: unknown): boolean {
+  if (typeof value !== 'string' || value === '') return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isIsoDate(value: unknown): boolean {
+  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const date = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value;
 }

@@ -1,0 +1,94 @@
+import * as path from 'node:path';
+import { Aws, Tags, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as efs from 'aws-cdk-lib/aws-efs';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { FleetConfig } from '../config.js';
+import { TAGS } from '../../src/core/tags.js';
+import { acknowledgeHostInstance } from '../nag.js';
+import { HostRole } from './host-role.js';
+import { HOST_TOOL_VERSIONS, hostUserData } from './host-user-data.js';
+
+export interface AppHostProps {
+  readonly config: FleetConfig;
+  readonly vpc: ec2.IVpc;
+  readonly subnet: ec2.ISubnet;
+  readonly securityGroup: ec2.ISecurityGroup;
+  readonly fileSystem: efs.IFileSystem;
+  /** The backend sends voice jobs here. */
+  readonly jobQueue: sqs.IQueue;
+}
+
+/**
+ * The app host: Amazon Linux 2023 at a fixed private IP with an Elastic IP, running VOICEVOX
+ * and the team's frontend and backend from docker/app/compose.yaml.
+ */
+export class AppHost extends Construct {
+  readonly instance: ec2.Instance;
+  readonly elasticIp: ec2.CfnEIP;
+
+  constructor(scope: Construct, id: string, props: AppHostProps) {
+    super(scope, id);
+    const { config } = props;
+    const hostFiles = new s3assets.Asset(this, 'HostFiles', {
+      path: path.join(__dirname, '..', '..', 'docker', 'app'),
+    });
+    const { role } = new HostRole(this, 'InstanceRole', {
+      purpose: 'app host',
+      fileSystem: props.fileSystem,
+      hostFiles,
+    });
+    props.jobQueue.grantSendMessages(role);
+
+    this.instance = new ec2.Instance(this, 'Instance', {
+      vpc: props.vpc,
+      vpcSubnets: { subnets: [props.subnet] },
+      instanceType: new ec2.InstanceType(config.appInstanceType),
+      machineImage: ec2.MachineImage.latestAmazonLinux2023(),
+      privateIpAddress: config.appPrivateIp,
+      securityGroup: props.securityGroup,
+      role,
+      // Hop limit 2 lets the backend container reach IMDSv2 for the role's credentials.
+      httpTokens: ec2.HttpTokens.REQUIRED,
+      httpPutResponseHopLimit: 2,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(config.appRootVolumeGb, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+          }),
+        },
+      ],
+      propagateTagsToVolumeOnCreation: true,
+      userData: hostUserData(
+        {
+          FILE_SYSTEM_ID: props.fileSystem.fileSystemId,
+          ASSET_S3_URL: hostFiles.s3ObjectUrl,
+          AWS_REGION: Aws.REGION,
+          INSTALL_DIR: '/opt/gpu-fleet',
+          COMPOSE_VERSION: HOST_TOOL_VERSIONS.compose,
+          JOB_QUEUE_URL: props.jobQueue.queueUrl,
+          GPU_PRIVATE_IP: config.gpuPrivateIp,
+          FRONTEND_IMAGE: config.appImages.frontend ?? '',
+          BACKEND_IMAGE: config.appImages.backend ?? '',
+        },
+        'app-host.sh',
+      ),
+    });
+    Tags.of(this.instance).add(TAGS.role, 'app');
+    acknowledgeHostInstance(this.instance);
+    Validations.of(this.instance).acknowledge({
+      id: 'AwsSolutions-EC26',
+      reason:
+        'cdk-nag 3 crashes on this rule for an instance without a launch template in a stack that has one (the GPU worker’s); the root volume is encrypted (BlockDeviceVolume.ebs encrypted: true, asserted in the tests).',
+    });
+
+    this.elasticIp = new ec2.CfnEIP(this, 'ElasticIp', {
+      domain: 'vpc',
+      instanceId: this.instance.instanceId,
+    });
+  }
+}

@@ -1,0 +1,44 @@
+import { type App, Tags } from 'aws-cdk-lib';
+import type { FleetConfig } from './config.js';
+import { ComputeStack } from './compute-stack.js';
+import { DataStack } from './data-stack.js';
+import { NetworkStack } from './network-stack.js';
+import { TAGS } from '../src/core/tags.js';
+
+export interface Fleet {
+  readonly network: NetworkStack;
+  readonly data: DataStack;
+  readonly compute: ComputeStack;
+}
+
+/**
+ * Creates every stack of the fleet in `app`. Environment-agnostic: account and region come
+ * from the usual CDK environment (CDK_DEFAULT_ACCOUNT/REGION, the profile) at deploy time.
+ */
+export function buildFleet(app: App, config: FleetConfig): Fleet {
+  const prefix = config.appName;
+  const network = new NetworkStack(app, `${prefix}-Network`, {
+    config,
+    description: 'gpu-fleet network: VPC, one public subnet, security groups',
+  });
+  const data = new DataStack(app, `${prefix}-Data`, {
+    vpc: network.vpc,
+    subnet: network.subnet,
+    fileSystemSecurityGroup: network.fileSystemSecurityGroup,
+    description: 'gpu-fleet data (retained): EFS and the voice job queues',
+  });
+  const compute = new ComputeStack(app, `${prefix}-Compute`, {
+    config,
+    vpc: network.vpc,
+    subnet: network.subnet,
+    appSecurityGroup: network.appSecurityGroup,
+    gpuSecurityGroup: network.gpuSecurityGroup,
+    fileSystem: data.fileSystem,
+    jobQueue: data.jobQueue,
+    description: 'gpu-fleet compute: app host and spot GPU worker',
+  });
+
+  Tags.of(app).add(TAGS.fleet, config.appName);
+  for (const [key, value] of Object.entries(config.tags)) Tags.of(app).add(key, value);
+  return { network, data, compute };
+}

@@ -1,0 +1,119 @@
+import { Annotations, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { FleetConfig } from './config.js';
+
+/** Ports of the product, named once. */
+export const PORTS = {
+  frontend: 55433,
+  backend: 55434,
+  voicevox: 50021,
+  openvoice: 8001,
+  nfs: 2049,
+  ssh: 22,
+} as const;
+
+export interface NetworkStackProps extends StackProps {
+  /** The validated fleet configuration. */
+  readonly config: FleetConfig;
+}
+
+/**
+ * The VPC with its one public subnet (no NAT gateway: it would cost more than the GPU saves)
+ * and the three security groups. Nothing here holds data, so it can be redeployed freely.
+ */
+export class NetworkStack extends Stack {
+  readonly vpc: ec2.Vpc;
+  readonly subnet: ec2.PublicSubnet;
+  readonly appSecurityGroup: ec2.SecurityGroup;
+  readonly gpuSecurityGroup: ec2.SecurityGroup;
+  readonly fileSystemSecurityGroup: ec2.SecurityGroup;
+
+  constructor(scope: Construct, id: string, props: NetworkStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    // An empty subnetConfiguration lets us place the one subnet at the configured CIDR exactly;
+    // ec2.Vpc would otherwise carve its own ranges.
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      ipAddresses: ec2.IpAddresses.cidr(config.vpcCidr),
+      subnetConfiguration: [],
+      natGateways: 0,
+      enableDnsHostnames: true,
+      enableDnsSupport: true,
+    });
+    const internetGateway = new ec2.CfnInternetGateway(this, 'InternetGateway');
+    const attachment = new ec2.CfnVPCGatewayAttachment(this, 'InternetGatewayAttachment', {
+      vpcId: this.vpc.vpcId,
+      internetGatewayId: internetGateway.ref,
+    });
+    this.subnet = new ec2.PublicSubnet(this, 'PublicSubnet', {
+      vpcId: this.vpc.vpcId,
+      cidrBlock: config.subnetCidr,
+      availabilityZone: config.availabilityZone ?? Fn.select(0, Fn.getAzs()),
+      // No NAT gateway: both hosts reach ECR, SQS and package mirrors through a public address
+      // of their own (the GPU's is released, and not billed, while it is stopped).
+      mapPublicIpOnLaunch: true,
+    });
+    this.subnet.addDefaultInternetRoute(internetGateway.ref, attachment);
+
+    new ec2.FlowLog(this, 'FlowLog', {
+      resourceType: ec2.FlowLogResourceType.fromVpc(this.vpc),
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(
+        new logs.LogGroup(this, 'FlowLogGroup', { retention: logs.RetentionDays.ONE_MONTH }),
+      ),
+      trafficType: ec2.FlowLogTrafficType.REJECT,
+    });
+
+    this.appSecurityGroup = new ec2.SecurityGroup(this, 'AppSecurityGroup', {
+      vpc: this.vpc,
+      description: 'gpu-fleet app host: frontend, backend and VOICEVOX from the configured CIDRs only',
+      allowAllOutbound: true,
+    });
+    for (const cidr of config.appIngressCidrs) {
+      const peer = ec2.Peer.ipv4(cidr);
+      this.appSecurityGroup.addIngressRule(
+        peer,
+        ec2.Port.tcpRange(PORTS.frontend, PORTS.backend),
+        `frontend and backend from ${cidr}`,
+      );
+      this.appSecurityGroup.addIngressRule(peer, ec2.Port.tcp(PORTS.voicevox), `VOICEVOX from ${cidr}`);
+    }
+    if (config.appIngressCidrs.length === 0) {
+      Annotations.of(this).addWarningV2(
+        'gpu-fleet:app-ports-closed',
+        'appIngressCidrs is empty: the app ports 55433-55434 and 50021 are closed to everyone until you set gpuFleet.appIngressCidrs',
+      );
+    }
+
+    this.gpuSecurityGroup = new ec2.SecurityGroup(this, 'GpuSecurityGroup', {
+      vpc: this.vpc,
+      description: 'gpu-fleet GPU worker: OpenVoice 8001 from the app host only',
+      allowAllOutbound: true,
+    });
+    this.gpuSecurityGroup.addIngressRule(
+      this.appSecurityGroup,
+      ec2.Port.tcp(PORTS.openvoice),
+      'OpenVoice from the app host',
+    );
+
+    for (const cidr of config.sshIngressCidrs) {
+      for (const group of [this.appSecurityGroup, this.gpuSecurityGroup]) {
+        group.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(PORTS.ssh), `SSH from ${cidr}`);
+      }
+    }
+
+    this.fileSystemSecurityGroup = new ec2.SecurityGroup(this, 'FileSystemSecurityGroup', {
+      vpc: this.vpc,
+      description: 'gpu-fleet EFS: NFS from the app host and the GPU worker only',
+      allowAllOutbound: false,
+    });
+    for (const [group, name] of [
+      [this.appSecurityGroup, 'app host'],
+      [this.gpuSecurityGroup, 'GPU worker'],
+    ] as const) {
+      this.fileSystemSecurityGroup.addIngressRule(group, ec2.Port.tcp(PORTS.nfs), `NFS from the ${name}`);
+    }
+  }
+}
