@@ -3,12 +3,14 @@ import type { FleetConfig } from './config.js';
 import { ComputeStack } from './compute-stack.js';
 import { DataStack } from './data-stack.js';
 import { NetworkStack } from './network-stack.js';
+import { ScalerStack } from './scaler-stack.js';
 import { TAGS } from '../src/core/tags.js';
 
 export interface Fleet {
   readonly network: NetworkStack;
   readonly data: DataStack;
   readonly compute: ComputeStack;
+  readonly scaler: ScalerStack;
 }
 
 /**
@@ -38,7 +40,16 @@ export function buildFleet(app: App, config: FleetConfig): Fleet {
     description: 'gpu-fleet compute: app host and spot GPU worker',
   });
 
+  const scaler = new ScalerStack(app, `${prefix}-Scaler`, {
+    config,
+    jobQueue: data.jobQueue,
+    deadLetterQueue: data.deadLetterQueue,
+    gpuInstanceId: compute.gpuWorker.instance.instanceId,
+    appInstanceId: compute.appHost.instance.instanceId,
+    description: 'gpu-fleet scaler: Lambda control loop, weekday schedule, alarms',
+  });
+
   Tags.of(app).add(TAGS.fleet, config.appName);
   for (const [key, value] of Object.entries(config.tags)) Tags.of(app).add(key, value);
-  return { network, data, compute };
+  return { network, data, compute, scaler };
 }

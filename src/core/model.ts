@@ -33,7 +33,7 @@ export interface Observation {
   readonly gpu: GpuObservation;
 }
 
-/** Errors that an EC2 start or stop can end with, named so the decision and the CLI can speak about them. */
+/** Errors that an AWS call (EC2 start/stop/describe/tag, SQS counts) can end with, named so the decision and the CLI can speak about them. */
 export type Ec2ErrorCode =
   | 'InsufficientCapacity'
   | 'IncorrectSpotRequestState'
@@ -42,6 +42,8 @@ export type Ec2ErrorCode =
   | 'Throttled'
   | 'AccessDenied'
   | 'NotFound'
+  | 'NoCredentials'
+  | 'ExpiredCredentials'
   | 'Unknown';
 
 /**

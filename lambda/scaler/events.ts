@@ -1,0 +1,33 @@
+/** The events the scaler accepts: the minute tick, and start/stop from the schedules or by hand. */
+export type ScalerEvent =
+  | { readonly action: 'tick' }
+  | {
+      readonly action: 'start' | 'stop';
+      readonly target: 'all' | 'app' | 'gpu';
+      readonly source?: 'schedule' | 'manual';
+    };
+
+const TARGETS = ['all', 'app', 'gpu'] as const;
+
+/** Parses an incoming event, or returns the reason it is not one. */
+export function parseEvent(event: unknown): ScalerEvent | { readonly invalid: string } {
+  if (typeof event !== 'object' || event === null) {
+    return { invalid: 'the event must be a JSON object such as {"action":"start","target":"gpu"}' };
+  }
+  const { action, target, source } = event as Record<string, unknown>;
+  if (action === 'tick') return { action };
+  if (action !== 'start' && action !== 'stop') {
+    return { invalid: `action ${JSON.stringify(action)} is not one of "tick", "start", "stop"` };
+  }
+  if (!TARGETS.includes(target as (typeof TARGETS)[number])) {
+    return { invalid: `target ${JSON.stringify(target)} is not one of "all", "app", "gpu"` };
+  }
+  if (source !== undefined && source !== 'schedule' && source !== 'manual') {
+    return { invalid: `source ${JSON.stringify(source)} is not one of "schedule", "manual"` };
+  }
+  return {
+    action,
+    target: target as (typeof TARGETS)[number],
+    source: source as 'schedule' | 'manual' | undefined,
+  };
+}

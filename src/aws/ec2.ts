@@ -1,0 +1,131 @@
+import {
+  CreateTagsCommand,
+  DescribeInstancesCommand,
+  type EC2Client,
+  type Instance,
+  StartInstancesCommand,
+  StopInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import type { Ec2ErrorCode, InstanceState } from '../core/model.js';
+import { TAGS, type Role } from '../core/tags.js';
+import { FleetError } from './errors.js';
+import type { FleetPort, InstanceInfo } from './ports.js';
+
+/** The fleet's instances through the EC2 API: the FleetPort of the Lambda and the CLI. */
+export function createEc2Fleet(client: EC2Client): FleetPort {
+  const call = async <T>(action: string, send: () => Promise<T>): Promise<T> => {
+    try {
+      return await send();
+    } catch (error) {
+      throw toFleetError(error, action);
+    }
+  };
+  return {
+    async describe(instanceIds) {
+      const output = await call('ec2:DescribeInstances', () =>
+        client.send(new DescribeInstancesCommand({ InstanceIds: [...instanceIds] })),
+      );
+      const instances = (output.Reservations ?? []).flatMap((r) => r.Instances ?? []).map(toInstanceInfo);
+      const missing = instanceIds.filter((id) => !instances.some((i) => i.instanceId === id));
+      if (missing.length > 0) {
+        throw new FleetError('NotFound', `instance ${missing.join(', ')} not found`, false);
+      }
+      return instances;
+    },
+    async start(instanceIds) {
+      await call('ec2:StartInstances', () =>
+        client.send(new StartInstancesCommand({ InstanceIds: [...instanceIds] })),
+      );
+    },
+    async stop(instanceIds) {
+      await call('ec2:StopInstances', () =>
+        client.send(new StopInstancesCommand({ InstanceIds: [...instanceIds] })),
+      );
+    },
+    async writeTags(instanceId, tags) {
+      const entries = Object.entries(tags);
+      if (entries.length === 0) return;
+      await call('ec2:CreateTags', () =>
+        client.send(
+          new CreateTagsCommand({
+            Resources: [instanceId],
+            Tags: entries.map(([Key, Value]) => ({ Key, Value })),
+          }),
+        ),
+      );
+    },
+  };
+}
+
+function toInstanceInfo(instance: Instance): InstanceInfo {
+  const tags = Object.fromEntries((instance.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+  const role = tags[TAGS.role];
+  return {
+    instanceId: instance.InstanceId ?? '',
+    role: role === 'app' || role === 'gpu' ? (role as Role) : undefined,
+    instanceType: instance.InstanceType ?? 'unknown',
+    state: (instance.State?.Name ?? 'pending') as InstanceState,
+    launchTime: instance.LaunchTime,
+    stateReasonCode: instance.StateReason?.Code,
+    stateTransitionReason: instance.StateTransitionReason || undefined,
+    privateIp: instance.PrivateIpAddress,
+    publicIp: instance.PublicIpAddress,
+    lifecycle: instance.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand',
+    spotInstanceRequestId: instance.SpotInstanceRequestId,
+    tags,
+  };
+}
+
+/** How each EC2 (and credential) error name maps onto the vocabulary, and whether a retry may help. */
+const ERROR_CODES: Readonly<Record<string, readonly [Ec2ErrorCode, boolean]>> = {
+  InsufficientInstanceCapacity: ['InsufficientCapacity', true],
+  InsufficientCapacity: ['InsufficientCapacity', true],
+  SpotMaxPriceTooLow: ['InsufficientCapacity', true],
+  IncorrectSpotRequestState: ['IncorrectSpotRequestState', true],
+  IncorrectInstanceState: ['IncorrectInstanceState', true],
+  IncorrectState: ['IncorrectInstanceState', true],
+  // EC2 answers a start of a spot instance that it interrupted and stopped itself this way.
+  UnsupportedOperation: ['SpotInterrupted', true],
+  RequestLimitExceeded: ['Throttled', true],
+  Throttling: ['Throttled', true],
+  ThrottlingException: ['Throttled', true],
+  UnauthorizedOperation: ['AccessDenied', false],
+  AccessDenied: ['AccessDenied', false],
+  AccessDeniedException: ['AccessDenied', false],
+  'InvalidInstanceID.NotFound': ['NotFound', false],
+  'InvalidInstanceID.Malformed': ['NotFound', false],
+  CredentialsProviderError: ['NoCredentials', false],
+  ExpiredToken: ['ExpiredCredentials', false],
+  ExpiredTokenException: ['ExpiredCredentials', false],
+  RequestExpired: ['ExpiredCredentials', false],
+  AuthFailure: ['ExpiredCredentials', false],
+};
+
+/**
+ * Turns whatever the SDK threw into a FleetError with a code the rest of the product speaks
+ * about. `action` is the IAM action that was attempted, named when access is denied.
+ */
+export function toFleetError(error: unknown, action: string): FleetError {
+  if (error instanceof FleetError) return error;
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  const [code, retryable] =
+    ERROR_CODES[name] ?? (isNetworkError(error) ? ['Unknown', true] : ['Unknown', false]);
+  return new FleetError(
+    code,
+    `${name}: ${message}`,
+    retryable,
+    code === 'AccessDenied' ? action : undefined,
+    {
+      cause: error,
+    },
+  );
+}
+
+function isNetworkError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return (
+    typeof code === 'string' &&
+    ['ECONNRESET', 'ETIMEDOUT', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)
+  );
+}
