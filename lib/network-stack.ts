@@ -1,4 +1,4 @@
-import { Annotations, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Fn, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -79,6 +79,12 @@ export class NetworkStack extends Stack {
         `frontend and backend from ${cidr}`,
       );
       this.appSecurityGroup.addIngressRule(peer, ec2.Port.tcp(PORTS.voicevox), `VOICEVOX from ${cidr}`);
+    }
+    if ([...config.appIngressCidrs, ...config.sshIngressCidrs].some((cidr) => cidr.endsWith('/0'))) {
+      Validations.of(this).acknowledge({
+        id: 'AwsSolutions-EC23',
+        reason: 'The user configured an open CIDR in gpuFleet.appIngressCidrs or sshIngressCidrs on purpose.',
+      });
     }
     if (config.appIngressCidrs.length === 0) {
       Annotations.of(this).addWarningV2(

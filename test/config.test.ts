@@ -1,0 +1,101 @@
+import { ConfigError, DEFAULT_CONFIG, resolveConfig } from '../lib/config';
+
+const NOW = new Date('2026-11-24T00:00:00Z');
+
+function errorOf(raw: unknown): ConfigError {
+  try {
+    resolveConfig(raw, NOW);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`expected ${JSON.stringify(raw)} to be rejected`);
+}
+
+describe('resolveConfig', () => {
+  it('gives the plan when nothing is configured', () => {
+    const config = resolveConfig(undefined, NOW);
+    expect(config).toEqual(DEFAULT_CONFIG);
+    expect(config).toMatchObject({
+      vpcCidr: '10.0.0.0/16',
+      subnetCidr: '10.0.1.0/24',
+      appPrivateIp: '10.0.1.10',
+      gpuPrivateIp: '10.0.1.20',
+      appInstanceType: 't3.large',
+      gpuInstanceType: 'g4dn.xlarge',
+      spotMaxPriceUsd: 0.3,
+      schedule: { timeZone: 'Asia/Tokyo', startHour: 9, stopHour: 19, weekDays: 'MON-FRI', holidays: [] },
+      scaler: { startBacklog: 10, idleMinutes: 5, maxWaitMinutes: 15, bootTimeoutMinutes: 20 },
+      appIngressCidrs: [],
+      sshIngressCidrs: [],
+    });
+  });
+
+  it('merges nested keys over the defaults and accepts a JSON string from -c', () => {
+    const config = resolveConfig('{"scaler":{"idleMinutes":10},"alarmEmail":"ops@example.com"}', NOW);
+    expect(config.scaler).toEqual({ ...DEFAULT_CONFIG.scaler, idleMinutes: 10 });
+    expect(config.alarmEmail).toBe('ops@example.com');
+    expect(config.schedule).toEqual(DEFAULT_CONFIG.schedule);
+  });
+
+  it.each([
+    [{ vpcCidr: '10.0.0.0/33' }, 'vpcCidr', 'IPv4 CIDR'],
+    [{ vpcCidr: '10.0.0.1/16' }, 'vpcCidr', 'network boundary'],
+    [{ subnetCidr: '10.1.1.0/24' }, 'subnetCidr', 'inside vpcCidr 10.0.0.0/16'],
+    [{ appPrivateIp: '10.0.2.10' }, 'appPrivateIp', 'inside subnetCidr 10.0.1.0/24'],
+    [{ gpuPrivateIp: '10.0.1.3' }, 'gpuPrivateIp', 'reserved by AWS'],
+    [{ gpuPrivateIp: '10.0.1.255' }, 'gpuPrivateIp', 'reserved by AWS'],
+    [{ gpuPrivateIp: '10.0.1.10' }, 'gpuPrivateIp', 'other than appPrivateIp'],
+    [{ appPrivateIp: '10.0.1.300' }, 'appPrivateIp', 'IPv4 address'],
+    [{ appInstanceType: 'large' }, 'appInstanceType', 'instance type'],
+    [{ gpuInstanceType: 't3.large' }, 'gpuInstanceType', 'GPU instance type'],
+    [{ spotMaxPriceUsd: 0 }, 'spotMaxPriceUsd', 'greater than 0'],
+    [{ spotValidUntil: 'soon' }, 'spotValidUntil', 'ISO 8601'],
+    [{ spotValidUntil: '2026-12-20T00:00:00Z' }, 'spotValidUntil', 'at least 30 days ahead'],
+    [{ gpuRootVolumeGb: 50 }, 'gpuRootVolumeGb', 'from 75'],
+    [{ appRootVolumeGb: 10.5 }, 'appRootVolumeGb', 'whole number'],
+    [{ appIngressCidrs: ['0.0.0.0/99'] }, 'appIngressCidrs', 'IPv4 CIDR'],
+    [{ sshIngressCidrs: '1.2.3.4/32' }, 'sshIngressCidrs', 'list of IPv4 CIDRs'],
+    [{ schedule: { timeZone: 'Mars/Olympus' } }, 'schedule.timeZone', 'IANA time zone'],
+    [{ schedule: { startHour: 19, stopHour: 9 } }, 'schedule.stopHour', 'after schedule.startHour 19'],
+    [{ schedule: { startHour: 24 } }, 'schedule.startHour', 'from 0 to 23'],
+    [{ schedule: { weekDays: 'MONDAY' } }, 'schedule.weekDays', 'MON-FRI'],
+    [{ schedule: { holidays: ['2026-02-30'] } }, 'schedule.holidays', 'YYYY-MM-DD'],
+    [{ scaler: { startBacklog: 0 } }, 'scaler.startBacklog', 'from 1'],
+    [{ scaler: { idleMinutes: 2.5 } }, 'scaler.idleMinutes', 'whole number'],
+    [{ scaler: { maxWaitMinutes: -1 } }, 'scaler.maxWaitMinutes', 'from 1'],
+    [{ scaler: { bootTimeoutMinutes: 0 } }, 'scaler.bootTimeoutMinutes', 'from 1'],
+    [{ prices: { gpuSpotUsdPerHour: 0 } }, 'prices.gpuSpotUsdPerHour', 'greater than 0'],
+    [{ alarmEmail: 'ops' }, 'alarmEmail', 'e-mail address'],
+    [{ appName: '9lives' }, 'appName', 'starting with a letter'],
+    [{ availabilityZone: 'tokyo' }, 'availabilityZone', 'ap-northeast-1a'],
+    [{ appImages: { backend: 'Bad Image' } }, 'appImages.backend', 'container image'],
+    [{ idleMinutes: 5 }, 'idleMinutes', 'one of the keys'],
+    [{ scaler: { idle: 5 } }, 'scaler.idle', 'one of the keys'],
+    [{ schedule: 'weekdays' }, 'schedule', 'an object'],
+  ])('rejects %j naming %s', (raw, key, allowed) => {
+    const error = errorOf(raw);
+    expect(error.key).toBe(key);
+    expect(error.message).toContain(`Invalid gpuFleet config: ${key} = `);
+    expect(error.message).toContain(allowed);
+    expect(error.message.split('\n')).toHaveLength(1);
+  });
+
+  it('rejects context that is not JSON', () => {
+    expect(errorOf('{not json').message).toContain('a JSON object');
+  });
+
+  it('accepts ingress CIDRs, SSH CIDRs, holidays and images that are valid', () => {
+    const config = resolveConfig(
+      {
+        appIngressCidrs: ['203.0.113.0/24'],
+        sshIngressCidrs: ['198.51.100.7/32'],
+        schedule: { holidays: ['2026-12-31'] },
+        appImages: { frontend: 'ghcr.io/team/frontend:1.0', backend: 'ghcr.io/team/backend:1.0' },
+      },
+      NOW,
+    );
+    expect(config.appIngressCidrs).toEqual(['203.0.113.0/24']);
+    expect(config.schedule.holidays).toEqual(['2026-12-31']);
+  });
+});
