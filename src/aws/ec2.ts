@@ -94,6 +94,8 @@ const ERROR_CODES: Readonly<Record<string, readonly [Ec2ErrorCode, boolean]>> = 
   AccessDeniedException: ['AccessDenied', false],
   'InvalidInstanceID.NotFound': ['NotFound', false],
   'InvalidInstanceID.Malformed': ['NotFound', false],
+  QueueDoesNotExist: ['NotFound', false],
+  'AWS.SimpleQueueService.NonExistentQueue': ['NotFound', false],
   CredentialsProviderError: ['NoCredentials', false],
   ExpiredToken: ['ExpiredCredentials', false],
   ExpiredTokenException: ['ExpiredCredentials', false],

@@ -60,9 +60,13 @@ export function isoSeconds(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** Keeps a free-text tag value within the characters every AWS service accepts in tags. */
+/**
+ * Keeps a free-text tag value (a reason) within EC2's limits. EC2 accepts any printable
+ * character in tag values (other services are stricter, but these tags live on an instance),
+ * so only control characters go and the length is capped; the reason stays verbatim.
+ */
 export function sanitizeTagValue(text: string): string {
-  return text.replace(/[^\p{L}\p{N} +\-=._:/@]/gu, ' ').slice(0, MAX_TAG_VALUE);
+  return text.replace(/\p{Cc}/gu, ' ').slice(0, MAX_TAG_VALUE);
 }
 
 function parseDate(value: string | undefined): Date | undefined {

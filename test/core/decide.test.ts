@@ -1,0 +1,197 @@
+import { DEFAULT_CONFIG } from '../../lib/config';
+import { decide, recordStartFailure } from '../../src/core/decide';
+import type { GpuObservation, Observation, QueueCounts, ScalerMemory } from '../../src/core/model';
+
+const config = DEFAULT_CONFIG.scaler;
+const T0 = new Date('2026-11-24T01:00:00Z');
+const at = (minutes: number, seconds = 0): Date => new Date(T0.getTime() + (minutes * 60 + seconds) * 1000);
+
+function observe(queue: Partial<QueueCounts>, gpu: Partial<GpuObservation>): Observation {
+  return {
+    queue: { waiting: 0, inFlight: 0, delayed: 0, ...queue },
+    gpu: { instanceId: 'i-gpu', state: 'stopped', ...gpu },
+  };
+}
+const running = (readyMinute?: number): Partial<GpuObservation> => ({
+  state: 'running',
+  launchTime: at(0),
+  readyAt: readyMinute === undefined ? undefined : at(readyMinute),
+});
+
+describe('decide: starting', () => {
+  it.each([
+    [10, 'none'],
+    [11, 'start'],
+  ])('with %i jobs waiting and the GPU stopped: %s', (waiting, action) => {
+    const decision = decide(observe({ waiting }, {}), {}, config, at(0));
+    expect(decision.action).toBe(action);
+  });
+
+  it('says why it started, and remembers it', () => {
+    const decision = decide(observe({ waiting: 11 }, {}), {}, config, at(0));
+    expect(decision.reason).toBe('start: 11 jobs waiting > start backlog 10');
+    expect(decision.memory).toMatchObject({
+      lastAction: 'start',
+      lastActionAt: at(0),
+      lastReason: decision.reason,
+    });
+  });
+
+  it.each([
+    [14, 59, 'none'],
+    [15, 0, 'start'],
+  ])('starts a small backlog once it waited the maximum wait: %im%is → %s', (m, s, action) => {
+    const memory: ScalerMemory = { pendingSince: at(0) };
+    const decision = decide(observe({ waiting: 1 }, {}), memory, config, at(m, s));
+    expect(decision.action).toBe(action);
+    if (action === 'start') expect(decision.reason).toBe('start: jobs waiting for 15m >= maximum wait 15m');
+  });
+
+  it('starts counting the wait on the first tick that sees a job, and forgets it when the queue empties', () => {
+    expect(decide(observe({ waiting: 2 }, {}), {}, config, at(3)).memory.pendingSince).toEqual(at(3));
+    expect(
+      decide(observe({ waiting: 0 }, {}), { pendingSince: at(0) }, config, at(3)).memory.pendingSince,
+    ).toBeUndefined();
+  });
+
+  it('starts the GPU for an active hold even with no work, and not for an expired one', () => {
+    expect(decide(observe({}, {}), { holdUntil: at(60) }, config, at(59, 59)).action).toBe('start');
+    const expired = decide(observe({}, {}), { holdUntil: at(60) }, config, at(60));
+    expect(expired.action).toBe('none');
+    expect(expired.memory.holdUntil).toBeUndefined();
+  });
+
+  it.each(['pending', 'stopping', 'shutting-down'] as const)('never acts on a %s instance', (state) => {
+    const decision = decide(
+      observe({ waiting: 50, inFlight: 0 }, { state }),
+      { idleSince: at(0) },
+      config,
+      at(30),
+    );
+    expect(decision.action).toBe('none');
+    expect(decision.reason).toContain(`GPU is ${state}`);
+  });
+
+  it('does not try to start a terminated instance, and records why work cannot be served', () => {
+    const decision = decide(observe({ waiting: 20 }, { state: 'terminated' }), {}, config, at(0));
+    expect(decision.action).toBe('none');
+    expect(decision.memory).toMatchObject({ lastError: 'NotFound', errorSince: at(0) });
+  });
+
+  it('leaves a spot-interrupted instance to EC2 and counts how long work has been blocked', () => {
+    const interrupted = { stateReasonCode: 'Server.SpotInstanceShutdown' };
+    const first = decide(observe({ waiting: 20 }, interrupted), {}, config, at(0));
+    expect(first.action).toBe('none');
+    expect(first.reason).toContain('spot interruption');
+    expect(first.memory).toMatchObject({ lastError: 'SpotInterrupted', errorSince: at(0) });
+    const later = decide(observe({ waiting: 20 }, interrupted), first.memory, config, at(16));
+    expect(later.signals.startBlockedMinutes).toBe(16);
+    expect(later.memory.errorSince).toEqual(at(0));
+  });
+
+  it.each(['InsufficientCapacity', 'IncorrectSpotRequestState', 'Throttled'] as const)(
+    'backs off after a start failed with %s: 1, 2, 4 minutes',
+    (code) => {
+      let memory = recordStartFailure({}, code, at(0));
+      expect(memory).toMatchObject({ lastError: code, errorSince: at(0), failedStarts: 1, retryAt: at(1) });
+      expect(decide(observe({ waiting: 20 }, {}), memory, config, at(0, 59)).action).toBe('none');
+      expect(decide(observe({ waiting: 20 }, {}), memory, config, at(1)).action).toBe('start');
+      memory = recordStartFailure(memory, code, at(1));
+      expect(memory.retryAt).toEqual(at(3));
+      memory = recordStartFailure(memory, code, at(3));
+      expect(memory.retryAt).toEqual(at(7));
+      expect(decide(observe({ waiting: 20 }, {}), memory, config, at(7)).signals.startBlockedMinutes).toBe(7);
+    },
+  );
+
+  it('caps the back-off at 15 minutes', () => {
+    let memory: ScalerMemory = {};
+    for (let i = 0; i < 10; i += 1) memory = recordStartFailure(memory, 'InsufficientCapacity', at(0));
+    expect(memory.retryAt).toEqual(at(15));
+  });
+
+  it('forgets start errors once the GPU runs, or once nothing asks for it', () => {
+    const failed = recordStartFailure({}, 'InsufficientCapacity', at(0));
+    expect(decide(observe({}, running(2)), failed, config, at(3)).memory.lastError).toBeUndefined();
+    expect(decide(observe({}, {}), failed, config, at(3)).memory).toMatchObject({
+      lastError: undefined,
+      retryAt: undefined,
+    });
+  });
+});
+
+describe('decide: stopping', () => {
+  it.each([
+    [4, 59, 'none'],
+    [5, 0, 'stop'],
+  ])('stops after 5 idle minutes counted from ready: idle %im%is → %s', (m, s, action) => {
+    // Ready at minute 3, idle seen from then on.
+    const memory: ScalerMemory = { idleSince: at(3) };
+    const decision = decide(observe({}, running(3)), memory, config, at(3 + m, s));
+    expect(decision.action).toBe(action);
+  });
+
+  it('counts idleness from ready, never from boot', () => {
+    // Booted at 0, ready at 9: at minute 10 the worker has idled 1 minute, not 10.
+    const decision = decide(observe({}, running(9)), {}, config, at(10));
+    expect(decision.action).toBe('none');
+    expect(decision.memory.idleSince).toEqual(at(10));
+    const stale = decide(observe({}, running(9)), { idleSince: at(1) }, config, at(10));
+    expect(stale.memory.idleSince).toEqual(at(9));
+    expect(stale.action).toBe('none');
+  });
+
+  it('never stops while a job is in flight or delayed, and restarts the idle count after', () => {
+    for (const queue of [{ inFlight: 1 }, { delayed: 1 }, { waiting: 1 }]) {
+      const decision = decide(observe(queue, running(1)), { idleSince: at(1) }, config, at(30));
+      expect(decision.action).toBe('none');
+      expect(decision.memory.idleSince).toBeUndefined();
+      expect(decision.reason).toMatch(/^GPU busy/);
+    }
+  });
+
+  it('keeps the GPU up while a hold is active, and applies the rules once it expired', () => {
+    const memory: ScalerMemory = { idleSince: at(1), holdUntil: at(120) };
+    const held = decide(observe({}, running(1)), memory, config, at(119));
+    expect(held.action).toBe('none');
+    expect(held.reason).toContain('held until 2026-11-24T03:00:00Z');
+    expect(decide(observe({}, running(1)), memory, config, at(120)).action).toBe('stop');
+  });
+
+  it('waits for the worker while booting, and stops a worker never ready after the boot timeout', () => {
+    expect(decide(observe({ waiting: 30 }, running()), {}, config, at(19, 59)).action).toBe('none');
+    const timeout = decide(observe({ waiting: 30 }, running()), {}, config, at(20));
+    expect(timeout.action).toBe('stop');
+    expect(timeout.signals.bootTimedOut).toBe(true);
+    expect(timeout.reason).toBe('stop: worker not ready 20m after start (boot timeout 20m)');
+  });
+
+  it('treats a ready tag from an earlier boot as not ready', () => {
+    const gpu = { state: 'running' as const, launchTime: at(10), readyAt: at(2) };
+    const decision = decide(observe({}, gpu), {}, config, at(12));
+    expect(decision.reason).toContain('worker not ready yet');
+    expect(decision.memory.idleSince).toBeUndefined();
+  });
+
+  it('does not stop a never-ready worker while a job is in flight or a hold is active', () => {
+    expect(decide(observe({ inFlight: 1 }, running()), {}, config, at(40)).action).toBe('none');
+    expect(decide(observe({}, running()), { holdUntil: at(60) }, config, at(40)).action).toBe('none');
+  });
+
+  it('reacts to a GPU EC2 started by itself: idles it out like any other', () => {
+    const decision = decide(
+      observe({}, running(1)),
+      { lastAction: 'stop', lastActionAt: at(-60) },
+      config,
+      at(2),
+    );
+    expect(decision.memory.idleSince).toEqual(at(2));
+    expect(decide(observe({}, running(1)), decision.memory, config, at(7)).action).toBe('stop');
+  });
+
+  it('reports minutes running and a stop resets the idle memory', () => {
+    const decision = decide(observe({}, running(1)), { idleSince: at(1) }, config, at(6));
+    expect(decision).toMatchObject({ action: 'stop', signals: { runningMinutes: 6 } });
+    expect(decision.memory).toMatchObject({ idleSince: undefined, lastAction: 'stop', lastActionAt: at(6) });
+  });
+});
