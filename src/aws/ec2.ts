@@ -57,6 +57,26 @@ export function createEc2Fleet(client: EC2Client): FleetPort {
   };
 }
 
+/**
+ * The fleet's instances found by their fleet tag, never by ids typed anywhere: what the CLI
+ * operates on. Terminated instances are left out.
+ */
+export async function discoverFleetInstances(client: EC2Client, appName: string): Promise<InstanceInfo[]> {
+  try {
+    const output = await client.send(
+      new DescribeInstancesCommand({
+        Filters: [
+          { Name: `tag:${TAGS.fleet}`, Values: [appName] },
+          { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+        ],
+      }),
+    );
+    return (output.Reservations ?? []).flatMap((r) => r.Instances ?? []).map(toInstanceInfo);
+  } catch (error) {
+    throw toFleetError(error, 'ec2:DescribeInstances');
+  }
+}
+
 function toInstanceInfo(instance: Instance): InstanceInfo {
   const tags = Object.fromEntries((instance.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
   const role = tags[TAGS.role];
@@ -95,6 +115,7 @@ const ERROR_CODES: Readonly<Record<string, readonly [Ec2ErrorCode, boolean]>> = 
   'InvalidInstanceID.NotFound': ['NotFound', false],
   'InvalidInstanceID.Malformed': ['NotFound', false],
   QueueDoesNotExist: ['NotFound', false],
+  FileSystemNotFound: ['NotFound', false],
   'AWS.SimpleQueueService.NonExistentQueue': ['NotFound', false],
   CredentialsProviderError: ['NoCredentials', false],
   ExpiredToken: ['ExpiredCredentials', false],

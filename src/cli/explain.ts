@@ -1,0 +1,63 @@
+import { FleetError } from '../aws/errors.js';
+import { toFleetError } from '../aws/ec2.js';
+import { CliFailure, UsageError } from './io.js';
+
+/**
+ * Turns an expected failure into the one line an operator reads: what happened and what to do.
+ * Anything not recognised is unexpected and left to the caller (one line, stack with --debug).
+ */
+export function explain(error: unknown): CliFailure | UsageError | undefined {
+  if (error instanceof CliFailure || error instanceof UsageError) return error;
+  if (isRegionMissing(error)) {
+    return new CliFailure(
+      'No AWS region configured: pass --region, set AWS_REGION, or set a region in your profile.',
+    );
+  }
+  const fleetError = error instanceof FleetError ? error : toFleetError(error, 'unknown');
+  switch (fleetError.code) {
+    case 'NoCredentials':
+      return new CliFailure(
+        'No AWS credentials found: run `aws configure` (or `aws sso login`), set AWS_PROFILE, or pass --profile.',
+      );
+    case 'ExpiredCredentials':
+      return new CliFailure(
+        'Your AWS credentials have expired: refresh them (e.g. `aws sso login`) and try again.',
+      );
+    case 'AccessDenied':
+      return new CliFailure(
+        `Access denied${fleetError.missingPermission && fleetError.missingPermission !== 'unknown' ? `: your credentials lack ${fleetError.missingPermission}` : ''}. The README lists the IAM permissions gpu-manage needs.`,
+      );
+    case 'InsufficientCapacity':
+      return new CliFailure(
+        'EC2 has no spot capacity for the GPU instance right now. The persistent spot request stays open; try again in a few minutes (the scaler retries by itself while jobs wait).',
+      );
+    case 'SpotInterrupted':
+      return new CliFailure(
+        'EC2 interrupted and stopped the spot GPU; only EC2 can start it again, which it does when capacity returns. Check again later with `gpu-manage status`.',
+      );
+    case 'IncorrectSpotRequestState':
+      return new CliFailure(
+        'The GPU’s spot request is not ready for a start yet (this happens right after a stop): try again in a minute.',
+      );
+    case 'IncorrectInstanceState':
+      return new CliFailure(
+        'The instance is between states (pending or stopping): try again in a minute, or add --wait next time.',
+      );
+    case 'Throttled':
+      return new CliFailure('AWS is throttling requests right now: try again in a few seconds.');
+    case 'NotFound':
+      return new CliFailure(
+        `${capitalise(fleetError.message)}. Are the stacks deployed in this region (npx cdk deploy --all), and is --stack right?`,
+      );
+    case 'Unknown':
+      return undefined;
+  }
+}
+
+function isRegionMissing(error: unknown): boolean {
+  return error instanceof Error && /region is missing/i.test(error.message);
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

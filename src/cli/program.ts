@@ -1,0 +1,155 @@
+import { Command, CommanderError, Option } from 'commander';
+import { registerEconomicsCommands } from '../sim/commands.js';
+import { parseDuration } from './duration.js';
+import { type CliIO, UsageError } from './io.js';
+import type { GlobalOptions } from './session.js';
+
+/**
+ * The gpu-manage command line. This module loads nothing heavy: every AWS-facing module is
+ * imported inside the action that needs it, so `--help` starts fast.
+ */
+export interface CliEnvironment {
+  readonly io: CliIO;
+  readonly clock: () => Date;
+  /** Where cdk.json is read from. */
+  readonly cwd: string;
+  readonly version: string;
+}
+
+type Role = 'app' | 'gpu';
+
+export function buildProgram(env: CliEnvironment): Command {
+  const { io } = env;
+  const program = new Command('gpu-manage')
+    .description(
+      'Operate a gpu-fleet deployment: start and stop its hosts, hold the GPU, see what runs and what it costs.',
+    )
+    .version(env.version, '-V, --version', 'print the version')
+    .option('--region <region>', 'AWS region (default: AWS_REGION or your profile)')
+    .option('--profile <name>', 'AWS profile from ~/.aws/config')
+    .option('--stack <prefix>', 'stack name prefix of the fleet (default: appName from cdk.json, GpuFleet)')
+    .option('--debug', 'print stack traces of unexpected errors')
+    .exitOverride()
+    .showHelpAfterError()
+    .configureOutput({
+      writeOut: (text) => io.out(text.replace(/\n$/, '')),
+      writeErr: (text) => io.err(text.replace(/\n$/, '')),
+    })
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx gpu-manage status\n  npx gpu-manage start-gpu --hold 2h --wait\n  npx gpu-manage stop-all\n  npx gpu-manage simulate --trace traces/weekday.csv',
+    );
+
+  const session = async (command: Command) => {
+    const { createSession } = await import('./session.js');
+    return createSession(command.optsWithGlobals<GlobalOptions>(), env.cwd);
+  };
+  const context = async (command: Command) => ({ io, clock: env.clock, session: await session(command) });
+  const waitOptions = (command: Command): Command =>
+    command
+      .option('--wait', 'wait until the instances reach the target state')
+      .addOption(
+        new Option('--timeout <seconds>', 'how long --wait waits')
+          .default(600)
+          .argParser((value) => positiveInteger(value, '--timeout')),
+      );
+
+  const starts: ReadonlyArray<[string, readonly Role[], string]> = [
+    ['start-all', ['app', 'gpu'], 'start the app host and the GPU worker'],
+    ['start-app', ['app'], 'start the app host'],
+    ['start-gpu', ['gpu'], 'start the GPU worker (the scaler stops it again after the idle time)'],
+  ];
+  for (const [name, roles, description] of starts) {
+    const command = waitOptions(program.command(name).description(description));
+    if (roles.includes('gpu'))
+      command.option('--hold <duration>', 'keep the GPU running at least this long (30m, 2h, 1h30m)');
+    command.action(async (options: { hold?: string; wait?: boolean; timeout: number }, cmd: Command) => {
+      const holdMs = options.hold === undefined ? undefined : parseDuration(options.hold);
+      const { startCommand } = await import('./fleet-commands.js');
+      await startCommand(await context(cmd), roles, {
+        holdMs,
+        wait: options.wait ?? false,
+        timeoutSeconds: options.timeout,
+      });
+    });
+  }
+
+  const stops: ReadonlyArray<[string, readonly Role[], string]> = [
+    ['stop-all', ['app', 'gpu'], 'stop the app host and the GPU worker (and end a GPU hold)'],
+    ['stop-app', ['app'], 'stop the app host'],
+    ['stop-gpu', ['gpu'], 'stop the GPU worker (and end a GPU hold)'],
+  ];
+  for (const [name, roles, description] of stops) {
+    waitOptions(program.command(name).description(description)).action(
+      async (options: { wait?: boolean; timeout: number }, cmd: Command) => {
+        const { stopCommand } = await import('./fleet-commands.js');
+        await stopCommand(await context(cmd), roles, {
+          wait: options.wait ?? false,
+          timeoutSeconds: options.timeout,
+        });
+      },
+    );
+  }
+
+  program
+    .command('hold')
+    .description('keep the GPU running until a time (the scaler starts it if needed), or end the hold')
+    .argument('[duration]', 'how long: 30m, 2h, 1h30m, 1d')
+    .option('--release', 'end the hold now')
+    .action(async (duration: string | undefined, options: { release?: boolean }, cmd: Command) => {
+      if (options.release && duration) throw new UsageError('give either a duration or --release, not both');
+      if (!options.release && !duration) throw new UsageError('give a duration such as 2h, or --release');
+      const hold = options.release ? 'release' : parseDuration(duration ?? '');
+      const { holdCommand } = await import('./fleet-commands.js');
+      await holdCommand(await context(cmd), hold);
+    });
+
+  program
+    .command('status')
+    .description('what runs, since when, why, and what it costs now')
+    .option('--json', 'print the same data as JSON for scripts')
+    .action(async (options: { json?: boolean }, cmd: Command) => {
+      const { gatherStatus, renderStatus } = await import('./status.js');
+      const now = env.clock();
+      const report = await gatherStatus(await session(cmd), now);
+      io.out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report, now, io.color));
+    });
+
+  registerEconomicsCommands(program, io);
+  return program;
+}
+
+function positiveInteger(value: string, name: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed <= 0)
+    throw new UsageError(`${name} must be a whole number of seconds, got "${value}"`);
+  return parsed;
+}
+
+/** Runs the CLI and returns the exit code: 0 ok, 1 failure, 2 bad usage. Never throws. */
+export async function runCli(argv: readonly string[], env: CliEnvironment): Promise<number> {
+  const program = buildProgram(env);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code) ? 0 : 2;
+    }
+    if (error instanceof UsageError || (error as { name?: string }).name === 'UsageError') {
+      env.io.err(`error: ${(error as Error).message}`);
+      env.io.err('Run gpu-manage --help for usage.');
+      return 2;
+    }
+    const { explain } = await import('./explain.js');
+    const known = explain(error);
+    if (known) {
+      env.io.err(known.message);
+      return known instanceof UsageError ? 2 : known.exitCode;
+    }
+    env.io.err(`Unexpected error: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+    if (program.opts<{ debug?: boolean }>().debug && error instanceof Error) env.io.err(error.stack ?? '');
+    else env.io.err('Run with --debug for details.');
+    return 1;
+  }
+}

@@ -1,0 +1,223 @@
+import type { FleetConfig } from '../../lib/config.js';
+import { discoverFleetOutputs } from '../aws/discovery.js';
+import { describeFileSystem } from '../aws/efs.js';
+import type { InstanceInfo } from '../aws/ports.js';
+import { describeSpotRequest } from '../aws/spot.js';
+import type { QueueCounts } from '../core/model.js';
+import { TAGS, isoSeconds, memoryFromTags } from '../core/tags.js';
+import { formatDuration } from './duration.js';
+import type { Session } from './session.js';
+
+/** Warn about the spot request's end this many days ahead: after it the GPU can only be terminated. */
+export const VALID_UNTIL_WARNING_DAYS = 30;
+
+export interface InstanceStatus {
+  readonly role: string;
+  readonly instanceId: string;
+  readonly instanceType: string;
+  readonly market: 'spot' | 'on-demand';
+  readonly state: string;
+  readonly since?: string;
+  readonly privateIp?: string;
+  readonly publicIp?: string;
+  readonly spotRequest?: {
+    readonly id: string;
+    readonly state: string;
+    readonly statusCode?: string;
+    readonly validUntil?: string;
+    readonly daysLeft?: number;
+  };
+}
+
+/** One screen's worth of answers to "what is running, what does it cost, why". */
+export interface StatusReport {
+  readonly fleet: string;
+  readonly region: string;
+  readonly at: string;
+  readonly instances: readonly InstanceStatus[];
+  readonly queue: QueueCounts;
+  readonly deadLetterQueue: QueueCounts;
+  readonly fileSystem: { readonly id: string; readonly state: string; readonly sizeBytes: number };
+  readonly scaler: Readonly<Record<string, string | number | undefined>>;
+  readonly costUsdPerHour: { readonly total: number; readonly items: Readonly<Record<string, number>> };
+  readonly warnings: readonly string[];
+}
+
+export async function gatherStatus(session: Session, now: Date): Promise<StatusReport> {
+  const [instances, outputs, region] = await Promise.all([
+    session.instances(),
+    discoverFleetOutputs(session.cloudFormation, session.prefix),
+    session.ec2.config.region(),
+  ]);
+  const spotRequestId = instances.gpu.spotInstanceRequestId;
+  const [queue, deadLetterQueue, fileSystem, spot] = await Promise.all([
+    session.queue.counts(outputs.jobQueueUrl),
+    session.queue.counts(outputs.deadLetterQueueUrl),
+    describeFileSystem(session.efs, outputs.fileSystemId),
+    spotRequestId ? describeSpotRequest(session.ec2, spotRequestId) : Promise.resolve(undefined),
+  ]);
+
+  const warnings: string[] = [];
+  const daysLeft = spot?.validUntil
+    ? Math.floor((spot.validUntil.getTime() - now.getTime()) / 86_400_000)
+    : undefined;
+  if (daysLeft !== undefined && daysLeft < VALID_UNTIL_WARNING_DAYS) {
+    warnings.push(
+      `The GPU's spot request ends in ${daysLeft} days (${isoSeconds(spot?.validUntil ?? now)}); after that the GPU can only be terminated. Set a later gpuFleet.spotValidUntil and redeploy.`,
+    );
+  }
+  if (deadLetterQueue.waiting > 0)
+    warnings.push(`${deadLetterQueue.waiting} jobs are in the dead-letter queue.`);
+
+  const memory = memoryFromTags(instances.gpu.tags);
+  const holdActive = memory.holdUntil !== undefined && memory.holdUntil > now;
+  const iso = (date: Date | undefined): string | undefined => (date ? isoSeconds(date) : undefined);
+  const costItems = costNow([instances.app, instances.gpu], session.config);
+
+  return {
+    fleet: session.prefix,
+    region,
+    at: isoSeconds(now),
+    instances: [instances.app, instances.gpu].map((instance) => ({
+      role: instance.role ?? 'unknown',
+      instanceId: instance.instanceId,
+      instanceType: instance.instanceType,
+      market: instance.lifecycle,
+      state: instance.state,
+      since: iso(stateSince(instance)),
+      privateIp: instance.privateIp,
+      publicIp: instance.publicIp,
+      spotRequest:
+        instance.role === 'gpu' && spot
+          ? {
+              id: spot.requestId,
+              state: spot.state,
+              statusCode: spot.statusCode,
+              validUntil: iso(spot.validUntil),
+              daysLeft,
+            }
+          : undefined,
+    })),
+    queue,
+    deadLetterQueue,
+    fileSystem: { id: fileSystem.fileSystemId, state: fileSystem.state, sizeBytes: fileSystem.sizeBytes },
+    scaler: {
+      readyAt: instances.gpu.tags[TAGS.readyAt] || undefined,
+      holdUntil: holdActive ? iso(memory.holdUntil) : undefined,
+      idleSince: iso(memory.idleSince),
+      pendingSince: iso(memory.pendingSince),
+      lastAction: memory.lastAction,
+      lastActionAt: iso(memory.lastActionAt),
+      lastReason: memory.lastReason,
+      lastError: memory.lastError,
+      errorSince: iso(memory.errorSince),
+      retryAt: iso(memory.retryAt),
+    },
+    costUsdPerHour: { total: round(Object.values(costItems).reduce((a, b) => a + b, 0)), items: costItems },
+    warnings,
+  };
+}
+
+/** USD per hour of what runs now, from the configured prices. */
+function costNow(instances: readonly InstanceInfo[], config: FleetConfig): Record<string, number> {
+  const items: Record<string, number> = {};
+  for (const instance of instances) {
+    if (instance.state !== 'running' && instance.state !== 'pending') continue;
+    if (instance.role === 'app') items.app = config.prices.appUsdPerHour;
+    if (instance.role === 'gpu') {
+      items[`gpu (${instance.lifecycle})`] =
+        instance.lifecycle === 'spot' ? config.prices.gpuSpotUsdPerHour : config.prices.gpuOnDemandUsdPerHour;
+    }
+  }
+  return items;
+}
+
+/** Since when the instance is in its state: its last start, or the time EC2 wrote into the transition reason. */
+function stateSince(instance: InstanceInfo): Date | undefined {
+  if (instance.state === 'running' || instance.state === 'pending') return instance.launchTime;
+  const match = /\((\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) GMT\)/.exec(instance.stateTransitionReason ?? '');
+  return match ? new Date(`${match[1]}T${match[2]}Z`) : undefined;
+}
+
+function round(usd: number): number {
+  return Math.round(usd * 1000) / 1000;
+}
+
+/** The status as text for a person; `color` adds ANSI emphasis on a terminal. */
+export function renderStatus(report: StatusReport, now: Date, color: boolean): string {
+  const bold = (text: string): string => (color ? `\u001b[1m${text}\u001b[0m` : text);
+  const warn = (text: string): string => (color ? `\u001b[33m${text}\u001b[0m` : text);
+  const ago = (iso: string | undefined): string =>
+    iso
+      ? `${iso} (${formatDuration(Math.abs(now.getTime() - Date.parse(iso)))} ${Date.parse(iso) > now.getTime() ? 'from now' : 'ago'})`
+      : '—';
+  const lines: string[] = [];
+  lines.push(`${bold(`gpu-fleet ${report.fleet}`)} · ${report.region} · ${report.at}`, '');
+
+  lines.push(bold('INSTANCES'));
+  const rows = [
+    ['ROLE', 'ID', 'TYPE', 'MARKET', 'STATE', 'SINCE', 'PRIVATE IP', 'PUBLIC IP'],
+    ...report.instances.map((i) => [
+      i.role,
+      i.instanceId,
+      i.instanceType,
+      i.market,
+      i.state,
+      i.since ?? '—',
+      i.privateIp ?? '—',
+      i.publicIp ?? '—',
+    ]),
+  ];
+  lines.push(...table(rows).map((row) => `  ${row}`));
+  for (const instance of report.instances) {
+    const spot = instance.spotRequest;
+    if (spot) {
+      lines.push(
+        `  spot request ${spot.id}: ${spot.state}${spot.statusCode ? ` (${spot.statusCode})` : ''}, valid until ${spot.validUntil ?? '—'}${spot.daysLeft !== undefined ? ` (${spot.daysLeft} days)` : ''}`,
+      );
+    }
+  }
+  lines.push('');
+
+  const counts = (q: QueueCounts): string =>
+    `${q.waiting} waiting · ${q.inFlight} in flight · ${q.delayed} delayed`;
+  lines.push(
+    bold('QUEUE'),
+    `  jobs          ${counts(report.queue)}`,
+    `  dead letters  ${report.deadLetterQueue.waiting}`,
+    '',
+  );
+  lines.push(
+    bold('FILE SYSTEM'),
+    `  ${report.fileSystem.id}  ${report.fileSystem.state}  ${(report.fileSystem.sizeBytes / 1024 ** 3).toFixed(2)} GiB`,
+    '',
+  );
+  const s = report.scaler;
+  lines.push(
+    bold('SCALER'),
+    `  worker ready   ${ago(s.readyAt as string | undefined)}`,
+    `  hold until     ${ago(s.holdUntil as string | undefined)}`,
+    `  idle since     ${ago(s.idleSince as string | undefined)}`,
+    `  pending since  ${ago(s.pendingSince as string | undefined)}`,
+    `  last action    ${s.lastAction ? `${s.lastAction} at ${s.lastActionAt ?? '—'}` : '—'}`,
+    `  last reason    ${s.lastReason ?? '—'}`,
+    `  last error     ${s.lastError ? `${s.lastError} since ${s.errorSince ?? '—'}${s.retryAt ? `, retry at ${s.retryAt}` : ''}` : '—'}`,
+    '',
+  );
+  const items = Object.entries(report.costUsdPerHour.items).map(([k, v]) => `${k} ${v.toFixed(2)}`);
+  lines.push(
+    `${bold('COST NOW')}  ${report.costUsdPerHour.total.toFixed(2)} USD/h${items.length ? ` (${items.join(' + ')})` : ' (nothing running)'}`,
+  );
+  for (const warning of report.warnings) lines.push(warn(`WARNING: ${warning}`));
+  return lines.join('\n');
+}
+
+function table(rows: readonly (readonly string[])[]): string[] {
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
+  return rows.map((row) =>
+    row
+      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+}
