@@ -115,7 +115,7 @@ export function buildProgram(env: CliEnvironment): Command {
       io.out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report, now, io.color));
     });
 
-  registerEconomicsCommands(program, io);
+  registerEconomicsCommands(program, env);
   return program;
 }
 

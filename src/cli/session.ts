@@ -1,16 +1,14 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EFSClient } from '@aws-sdk/client-efs';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { CONFIG_CONTEXT_KEY, ConfigError, type FleetConfig, resolveConfig } from '../../lib/config.js';
+import type { FleetConfig } from '../../lib/config.js';
 import { createEc2Fleet, discoverFleetInstances } from '../aws/ec2.js';
 import { FleetError } from '../aws/errors.js';
 import type { FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
 import { createSqsQueue } from '../aws/sqs.js';
 import type { Role } from '../core/tags.js';
-import { CliFailure } from './io.js';
+import { loadConfig } from './config-file.js';
 
 /** The global options every AWS command takes. */
 export interface GlobalOptions {
@@ -32,31 +30,6 @@ export interface Session {
   readonly queue: QueuePort;
   /** The fleet's instances, found by tag; each role must be there. */
   instances(): Promise<Record<Role, InstanceInfo>>;
-}
-
-/**
- * Reads the fleet configuration from cdk.json in `cwd` (the defaults when there is none).
- * The 30-day ValidUntil rule guards deploys, not operations, so it is not applied here:
- * status reads the live spot request and warns instead.
- */
-export function loadConfig(cwd: string): FleetConfig {
-  const file = path.join(cwd, 'cdk.json');
-  let raw: unknown;
-  if (fs.existsSync(file)) {
-    try {
-      raw = (JSON.parse(fs.readFileSync(file, 'utf8')) as { context?: Record<string, unknown> }).context?.[
-        CONFIG_CONTEXT_KEY
-      ];
-    } catch (error) {
-      throw new CliFailure(`cdk.json is not valid JSON: ${(error as Error).message}`);
-    }
-  }
-  try {
-    return resolveConfig(raw, new Date(0));
-  } catch (error) {
-    if (error instanceof ConfigError) throw new CliFailure(`${error.message} (in ${file})`);
-    throw error;
-  }
 }
 
 export function createSession(options: GlobalOptions, cwd: string): Session {

@@ -1,0 +1,125 @@
+// npm run bench: the speed and size figures of gpu-fleet, measured on this machine.
+// A benchmark, not a test: it prints numbers and asserts nothing.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { build } from 'esbuild';
+import { DEFAULT_CONFIG } from '../lib/config.js';
+import { SCALER_BUNDLING, SCALER_ENTRY } from '../lib/constructs/scaler-function.js';
+import { createHandler } from '../lambda/scaler/handler.js';
+import { createEc2Fleet } from '../src/aws/ec2.js';
+import { createSqsQueue } from '../src/aws/sqs.js';
+import { simulate } from '../src/sim/simulate.js';
+import { generateTrace } from '../src/sim/trace.js';
+
+const ROOT = path.join(__dirname, '..');
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+const print = (name: string, value: string): void => console.log(`${name.padEnd(34)} ${value}`);
+
+function timeProcess(command: string, args: string[], runs: number): number[] {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i += 1) {
+    const started = performance.now();
+    const result = spawnSync(command, args, { cwd: ROOT, encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
+    times.push(performance.now() - started);
+  }
+  return times;
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `gpu-fleet bench · node ${process.version} · ${os.cpus().length} cores · ${new Date().toISOString()}\n`,
+  );
+
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-synth-'));
+  const synth = timeProcess('npx', ['cdk', 'synth', '--quiet', '--output', outdir], 3);
+  print('cdk synth (whole process)', `median ${(median(synth) / 1000).toFixed(2)} s of 3 runs`);
+
+  const cli = path.join(ROOT, 'dist', 'gpu-manage.js');
+  if (!fs.existsSync(cli)) spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT });
+  const help = timeProcess(process.execPath, [cli, '--help'], 20);
+  print('gpu-manage --help (whole process)', `median ${median(help).toFixed(0)} ms of 20 runs`);
+
+  const bundle = await build({
+    entryPoints: [SCALER_ENTRY],
+    bundle: true,
+    write: false,
+    platform: 'node',
+    minify: SCALER_BUNDLING.minify,
+    target: SCALER_BUNDLING.target,
+    format: 'esm',
+    external: SCALER_BUNDLING.externalModules,
+    banner: { js: SCALER_BUNDLING.banner ?? '' },
+  });
+  const code = bundle.outputFiles[0]?.contents ?? new Uint8Array();
+  print(
+    'scaler Lambda bundle (minified)',
+    `${(code.length / 1024).toFixed(1)} KiB, ${(gzipSync(code).length / 1024).toFixed(1)} KiB gzipped (SDK from the runtime)`,
+  );
+
+  const ec2 = mockClient(EC2Client);
+  const sqs = mockClient(SQSClient);
+  ec2.on(DescribeInstancesCommand).resolves({
+    Reservations: [{ Instances: [{ InstanceId: 'i-gpu', State: { Name: 'stopped' }, Tags: [] }] }],
+  });
+  sqs.on(GetQueueAttributesCommand).resolves({
+    Attributes: {
+      ApproximateNumberOfMessages: '3',
+      ApproximateNumberOfMessagesNotVisible: '0',
+      ApproximateNumberOfMessagesDelayed: '0',
+    },
+  });
+  let now = Date.parse('2026-11-24T00:00:00Z');
+  const quiet = {
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+    appendKeys: () => undefined,
+  };
+  const noMetrics = {
+    addMetric: () => undefined,
+    addDimension: () => undefined,
+    publishStoredMetrics: () => undefined,
+  };
+  const handler = createHandler({
+    fleet: createEc2Fleet(new EC2Client({ region: 'ap-northeast-1' })),
+    queue: createSqsQueue(new SQSClient({ region: 'ap-northeast-1' })),
+    environment: {
+      appName: 'GpuFleet',
+      scaler: DEFAULT_CONFIG.scaler,
+      schedule: DEFAULT_CONFIG.schedule,
+      queueUrl: 'https://sqs/q',
+      gpuInstanceId: 'i-gpu',
+      appInstanceId: 'i-app',
+    },
+    clock: () => new Date((now += 60_000)),
+    logger: quiet as never,
+    metrics: noMetrics as never,
+  });
+  for (let i = 0; i < 200; i += 1) await handler({ action: 'tick' });
+  const ticks = 2000;
+  const started = performance.now();
+  for (let i = 0; i < ticks; i += 1) await handler({ action: 'tick' });
+  print(
+    'handler per tick (mocked clients)',
+    `${(((performance.now() - started) / ticks) * 1000).toFixed(0)} µs (${ticks} ticks)`,
+  );
+
+  const jobs = generateTrace(30, 100_000);
+  const simStarted = performance.now();
+  const report = await simulate(jobs, { scaler: DEFAULT_CONFIG.scaler, gpuUsdPerHour: 0.21 });
+  const seconds = (performance.now() - simStarted) / 1000;
+  print(
+    'simulator, 30 days, 100,000 jobs',
+    `${seconds.toFixed(2)} s → ${Math.round(jobs.length / seconds).toLocaleString('en')} jobs/s (${report.gpuHours.toFixed(1)} GPU h, ${report.starts} starts)`,
+  );
+}
+
+void main();

@@ -1,0 +1,196 @@
+import type { FleetConfig } from '../../lib/config.js';
+
+/** Hours in an average month, as AWS bills them. */
+export const HOURS_PER_MONTH = 730;
+const WEEKS_PER_MONTH = 52.143 / 12;
+const DAY_NAMES = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+
+/** Unit prices (USD, Tokyo list prices at the time of writing); every one can be overridden. */
+export interface UnitPrices {
+  readonly appUsdPerHour: number;
+  readonly gpuSpotUsdPerHour: number;
+  readonly gpuOnDemandUsdPerHour: number;
+  /** gp3 storage, per GB-month. */
+  readonly ebsGp3UsdPerGbMonth: number;
+  /** Every public IPv4 address, in use or not, since February 2024. */
+  readonly publicIpv4UsdPerHour: number;
+  /** EFS Standard storage, per GB-month. */
+  readonly efsUsdPerGbMonth: number;
+  readonly cloudWatchMetricUsdPerMonth: number;
+  readonly cloudWatchAlarmUsdPerMonth: number;
+  readonly lambdaUsdPerGbSecond: number;
+  readonly lambdaUsdPerMillionRequests: number;
+  readonly schedulerUsdPerMillion: number;
+  readonly sqsUsdPerMillion: number;
+}
+
+export function defaultPrices(config: FleetConfig): UnitPrices {
+  return {
+    ...config.prices,
+    ebsGp3UsdPerGbMonth: 0.096,
+    publicIpv4UsdPerHour: 0.005,
+    efsUsdPerGbMonth: 0.36,
+    cloudWatchMetricUsdPerMonth: 0.3,
+    cloudWatchAlarmUsdPerMonth: 0.1,
+    lambdaUsdPerGbSecond: 0.0000133334,
+    lambdaUsdPerMillionRequests: 0.2,
+    schedulerUsdPerMillion: 1,
+    sqsUsdPerMillion: 0.4,
+  };
+}
+
+/** What the estimate assumes about use; each is printed next to the result. */
+export interface UsageAssumptions {
+  /** App host hours a month; from the schedule unless given. */
+  readonly appHours: number;
+  /** GPU hours a month. */
+  readonly gpuHours: number;
+  readonly market: 'spot' | 'on-demand';
+  readonly efsGb: number;
+  /** Where gpuHours came from, in words. */
+  readonly gpuHoursSource: string;
+}
+
+export interface CostItem {
+  readonly item: string;
+  readonly arithmetic: string;
+  readonly usd: number;
+  readonly note?: string;
+}
+
+export interface CostEstimate {
+  readonly items: readonly CostItem[];
+  readonly totalUsd: number;
+  readonly assumptions: readonly string[];
+  /** The GPU line at the other market's price, for comparison. */
+  readonly gpuAlternative: CostItem;
+}
+
+/** App host hours a month from the weekday schedule: scheduled days × (stop − start) hours. */
+export function scheduledAppHours(schedule: FleetConfig['schedule']): number {
+  return round2(
+    weekDaysCount(schedule.weekDays) * WEEKS_PER_MONTH * (schedule.stopHour - schedule.startHour),
+  );
+}
+
+function weekDaysCount(weekDays: string): number {
+  const days = new Set<number>();
+  for (const part of weekDays.split(',')) {
+    const [from, to] = part.split('-').map((d) => DAY_NAMES.indexOf(d));
+    if (from === undefined || from < 0) continue;
+    const end = to === undefined || to < 0 ? from : to;
+    for (let d = from; ; d = (d + 1) % 7) {
+      days.add(d);
+      if (d === end) break;
+    }
+  }
+  return days.size;
+}
+
+/** The monthly bill, itemised, with the arithmetic of every line. */
+export function estimateMonthlyCost(
+  config: FleetConfig,
+  usage: UsageAssumptions,
+  prices: UnitPrices,
+): CostEstimate {
+  const money = (n: number): string =>
+    n
+      .toFixed(n < 0.01 ? 6 : 3)
+      .replace(/0+$/, '')
+      .replace(/\.$/, '');
+  const line = (item: string, quantity: number, unit: string, price: number, note?: string): CostItem => ({
+    item,
+    arithmetic: `${round2(quantity)} ${unit} × ${money(price)}`,
+    usd: round2(quantity * price),
+    note,
+  });
+  const gpuLine = (market: 'spot' | 'on-demand'): CostItem =>
+    line(
+      `GPU worker ${config.gpuInstanceType} (${market})`,
+      usage.gpuHours,
+      'h',
+      market === 'spot' ? prices.gpuSpotUsdPerHour : prices.gpuOnDemandUsdPerHour,
+      market === 'spot' ? 'spot price varies; capped at spotMaxPriceUsd' : undefined,
+    );
+
+  const ticksPerMonth = HOURS_PER_MONTH * 60;
+  const lambdaGbSeconds = ticksPerMonth * 0.256 * 0.3; // 256 MB for about 300 ms a tick
+  const sqsRequests = ticksPerMonth * 2 + (usage.gpuHours * 3600) / 20; // scaler reads + worker long polls (20 s)
+  const rootGb = config.appRootVolumeGb + config.gpuRootVolumeGb;
+  const items: CostItem[] = [
+    line(`App host ${config.appInstanceType}`, usage.appHours, 'h', prices.appUsdPerHour),
+    gpuLine(usage.market),
+    line(
+      'EBS gp3 root volumes',
+      rootGb,
+      'GB-month',
+      prices.ebsGp3UsdPerGbMonth,
+      'billed while the instances are stopped too',
+    ),
+    line(
+      'Public IPv4: app host Elastic IP',
+      HOURS_PER_MONTH,
+      'h',
+      prices.publicIpv4UsdPerHour,
+      'billed around the clock',
+    ),
+    line(
+      'Public IPv4: GPU worker',
+      usage.gpuHours,
+      'h',
+      prices.publicIpv4UsdPerHour,
+      'released while stopped',
+    ),
+    line(
+      'EFS Standard storage',
+      usage.efsGb,
+      'GB-month',
+      prices.efsUsdPerGbMonth,
+      'less once files move to IA after 30 days',
+    ),
+    line('CloudWatch custom metrics (scaler EMF)', 10, 'metrics', prices.cloudWatchMetricUsdPerMonth),
+    line('CloudWatch alarms', 5, 'alarms', prices.cloudWatchAlarmUsdPerMonth),
+    {
+      item: 'Lambda, Scheduler, SQS requests',
+      arithmetic: `${ticksPerMonth} ticks, ${Math.round(lambdaGbSeconds)} GB-s, ${Math.round(sqsRequests)} SQS calls`,
+      usd: round2(
+        lambdaGbSeconds * prices.lambdaUsdPerGbSecond +
+          (ticksPerMonth / 1e6) * (prices.lambdaUsdPerMillionRequests + prices.schedulerUsdPerMillion) +
+          (sqsRequests / 1e6) * prices.sqsUsdPerMillion,
+      ),
+      note: 'before free tiers',
+    },
+  ];
+  return {
+    items,
+    totalUsd: round2(items.reduce((sum, item) => sum + item.usd, 0)),
+    gpuAlternative: gpuLine(usage.market === 'spot' ? 'on-demand' : 'spot'),
+    assumptions: [
+      `app host: ${usage.appHours} h a month (${config.schedule.weekDays} ${config.schedule.startHour}:00–${config.schedule.stopHour}:00 ${config.schedule.timeZone} unless --app-hours)`,
+      `GPU: ${usage.gpuHours} h a month, ${usage.gpuHoursSource}`,
+      `EFS: ${usage.efsGb} GB stored`,
+      `a month is ${HOURS_PER_MONTH} h; prices are USD list prices for ap-northeast-1 (Tokyo), without tax or free tiers`,
+    ],
+  };
+}
+
+export function renderEstimate(estimate: CostEstimate): string {
+  const width = Math.max(...estimate.items.map((i) => i.item.length));
+  const arithmetic = Math.max(...estimate.items.map((i) => i.arithmetic.length));
+  const row = (item: CostItem): string =>
+    `  ${item.item.padEnd(width)}  ${item.arithmetic.padEnd(arithmetic)}  ${item.usd.toFixed(2).padStart(7)}${item.note ? `  (${item.note})` : ''}`;
+  return [
+    'Monthly estimate (USD)',
+    ...estimate.items.map(row),
+    `  ${'Total'.padEnd(width)}  ${''.padEnd(arithmetic)}  ${estimate.totalUsd.toFixed(2).padStart(7)}`,
+    '',
+    `For comparison: ${estimate.gpuAlternative.item}: ${estimate.gpuAlternative.arithmetic} = ${estimate.gpuAlternative.usd.toFixed(2)} USD`,
+    '',
+    'Assumptions:',
+    ...estimate.assumptions.map((a) => `  - ${a}`),
+  ].join('\n');
+}
+
+function round2(value: number): number {
+  return Math.round(value * 100) / 100;
+}

@@ -1,0 +1,124 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { FleetConfig, ScalerConfig } from '../../lib/config.js';
+import { loadConfig } from '../cli/config-file.js';
+import { CliFailure } from '../cli/io.js';
+import type { CliEnvironment } from '../cli/program.js';
+import { defaultPrices, estimateMonthlyCost, renderEstimate, scheduledAppHours } from '../cost/estimate.js';
+import type { CostOptions, ScalerOverrides, SimulateOptions } from './commands.js';
+import { type SimulationReport, simulate } from './simulate.js';
+import { renderTimelineSvg } from './svg.js';
+import { TraceError, type TraceJob, parseTrace } from './trace.js';
+
+/** The plan's GPU use: about 2 hours on each of 22 weekdays. */
+export const PLAN_GPU_HOURS = 44;
+
+function scalerFrom(config: FleetConfig, o: ScalerOverrides): ScalerConfig {
+  return {
+    ...config.scaler,
+    ...(o.startBacklog !== undefined && { startBacklog: o.startBacklog }),
+    ...(o.idleMinutes !== undefined && { idleMinutes: o.idleMinutes }),
+    ...(o.maxWaitMinutes !== undefined && { maxWaitMinutes: o.maxWaitMinutes }),
+    ...(o.bootTimeoutMinutes !== undefined && { bootTimeoutMinutes: o.bootTimeoutMinutes }),
+  };
+}
+
+function gpuPrice(config: FleetConfig, o: ScalerOverrides): number {
+  return o.market === 'spot'
+    ? (o.spotPrice ?? config.prices.gpuSpotUsdPerHour)
+    : (o.onDemandPrice ?? config.prices.gpuOnDemandUsdPerHour);
+}
+
+function readTrace(env: CliEnvironment, file: string): TraceJob[] {
+  const full = path.resolve(env.cwd, file);
+  let text: string;
+  try {
+    text = fs.readFileSync(full, 'utf8');
+  } catch {
+    throw new CliFailure(`cannot read the trace ${file}: no such file or not readable`);
+  }
+  try {
+    return parseTrace(text, file);
+  } catch (error) {
+    if (error instanceof TraceError) throw new CliFailure(error.message);
+    throw error;
+  }
+}
+
+async function simulateTrace(env: CliEnvironment, config: FleetConfig, o: ScalerOverrides, file: string) {
+  const jobs = readTrace(env, file);
+  return simulate(jobs, {
+    scaler: scalerFrom(config, o),
+    fleet: { readyDelayS: o.readyDelay, stopDelayS: o.stopDelay, concurrency: o.concurrency },
+    gpuUsdPerHour: gpuPrice(config, o),
+  });
+}
+
+export async function runSimulateCommand(env: CliEnvironment, options: SimulateOptions): Promise<void> {
+  const config = loadConfig(env.cwd);
+  const report = await simulateTrace(env, config, options, options.trace);
+  if (options.svg) {
+    fs.writeFileSync(
+      path.resolve(env.cwd, options.svg),
+      renderTimelineSvg(report, path.basename(options.trace)),
+    );
+  }
+  if (options.json) {
+    const { depth: _depth, horizonS: _horizon, ...json } = report;
+    env.io.out(JSON.stringify(json, null, 2));
+  } else {
+    env.io.out(renderReport(report, options));
+    if (options.svg) env.io.out(`Timeline written to ${options.svg}`);
+  }
+}
+
+export function renderReport(report: SimulationReport, o: ScalerOverrides): string {
+  const h = (n: number): string => `${n.toFixed(2)} h`;
+  const usd = (n: number): string => `${n.toFixed(2)} USD`;
+  const saved = report.alwaysOn.costUsd > 0 ? 1 - report.costUsd / report.alwaysOn.costUsd : 0;
+  return [
+    `Jobs            ${report.jobs.count}`,
+    `GPU billed      ${h(report.gpuHours)} · ${usd(report.costUsd)} (${o.market})`,
+    `Starts / stops  ${report.starts} / ${report.stops}`,
+    `Wait (s)        p50 ${Math.round(report.jobs.waitP50S)} · p95 ${Math.round(report.jobs.waitP95S)} · max ${Math.round(report.jobs.waitMaxS)}`,
+    `Busy (floor)    ${h(report.busyHours)}`,
+    `Always on       ${h(report.alwaysOn.gpuHours)} · ${usd(report.alwaysOn.costUsd)}  → the scaler saves ${(saved * 100).toFixed(0)}%`,
+  ].join('\n');
+}
+
+export async function runCostCommand(env: CliEnvironment, options: CostOptions): Promise<void> {
+  const config = loadConfig(env.cwd);
+  let gpuHours = options.gpuHours ?? PLAN_GPU_HOURS;
+  let gpuHoursSource =
+    options.gpuHours === undefined
+      ? 'the plan’s 2 h on each of 22 weekdays (--gpu-hours or --trace to change)'
+      : 'given with --gpu-hours';
+  if (options.trace) {
+    const report = await simulateTrace(env, config, options, options.trace);
+    const days = Math.max(1, Math.ceil(report.horizonS / 86_400));
+    gpuHours = Math.round(((report.gpuHours * 30) / days) * 100) / 100;
+    gpuHoursSource = `simulated from ${options.trace} (${report.gpuHours.toFixed(2)} h over ${days} days, scaled to 30 days)`;
+  }
+  const base = defaultPrices(config);
+  const prices = {
+    ...base,
+    ...(options.appPrice !== undefined && { appUsdPerHour: options.appPrice }),
+    ...(options.spotPrice !== undefined && { gpuSpotUsdPerHour: options.spotPrice }),
+    ...(options.onDemandPrice !== undefined && { gpuOnDemandUsdPerHour: options.onDemandPrice }),
+    ...(options.ebsPrice !== undefined && { ebsGp3UsdPerGbMonth: options.ebsPrice }),
+    ...(options.ipv4Price !== undefined && { publicIpv4UsdPerHour: options.ipv4Price }),
+    ...(options.efsPrice !== undefined && { efsUsdPerGbMonth: options.efsPrice }),
+  };
+  const estimate = estimateMonthlyCost(
+    config,
+    {
+      appHours: options.appHours ?? scheduledAppHours(config.schedule),
+      gpuHours,
+      gpuHoursSource,
+      market: options.market,
+      efsGb: options.efsGb,
+    },
+    prices,
+  );
+  env.io.out(options.json ? JSON.stringify({ ...estimate, prices }, null, 2) : renderEstimate(estimate));
+}

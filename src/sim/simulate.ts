@@ -1,0 +1,105 @@
+import type { ScalerConfig } from '../../lib/config.js';
+import { runTick } from '../control/tick.js';
+import {
+  DEFAULT_FLEET_MODEL,
+  FleetModel,
+  type FleetModelOptions,
+  SIM_GPU_ID,
+  type SimEvent,
+  simTime,
+} from './fleet-model.js';
+import type { TraceJob } from './trace.js';
+
+export interface SimulationOptions {
+  readonly scaler: ScalerConfig;
+  readonly fleet?: FleetModelOptions;
+  /** USD per GPU hour that applies (spot or on-demand). */
+  readonly gpuUsdPerHour: number;
+  /** The scheduler's tick. @default 60 */
+  readonly tickS?: number;
+}
+
+export interface SimulationReport {
+  readonly gpuHours: number;
+  readonly costUsd: number;
+  readonly starts: number;
+  readonly stops: number;
+  readonly jobs: {
+    readonly count: number;
+    readonly waitP50S: number;
+    readonly waitP95S: number;
+    readonly waitMaxS: number;
+  };
+  /** The same trace with the GPU running from its first to its last second. */
+  readonly alwaysOn: { readonly gpuHours: number; readonly costUsd: number };
+  /** The physical floor: total service time ÷ concurrency. */
+  readonly busyHours: number;
+  /** Seconds simulated, from 0 to the last tick. */
+  readonly horizonS: number;
+  readonly events: readonly SimEvent[];
+  /** Queue depth (waiting) at every tick, for the timeline picture. */
+  readonly depth: ReadonlyArray<readonly [number, number]>;
+}
+
+const HOUR_S = 3600;
+
+/**
+ * Replays a trace through the scaler's own tick (observe → decide → act → remember) against the
+ * in-memory fleet, in virtual time: every minute, exactly as EventBridge Scheduler would.
+ */
+export async function simulate(
+  jobs: readonly TraceJob[],
+  options: SimulationOptions,
+): Promise<SimulationReport> {
+  const tickS = options.tickS ?? 60;
+  const fleetOptions = options.fleet ?? DEFAULT_FLEET_MODEL;
+  const model = new FleetModel(jobs, fleetOptions);
+  const target = { gpuInstanceId: SIM_GPU_ID, queueUrl: 'simulated' };
+  const lastArrival = jobs.at(-1)?.arrivalS ?? 0;
+  // Far enough for any backlog to drain and the GPU to idle out; a stuck loop cannot run forever.
+  const limitS = lastArrival + jobs.reduce((sum, j) => sum + j.serviceS, 0) + 86_400;
+  const depth: Array<[number, number]> = [];
+
+  let t = 0;
+  for (; t <= limitS; t += tickS) {
+    model.advanceTo(t);
+    const { observation } = await runTick({ fleet: model, queue: model }, target, options.scaler, simTime(t));
+    depth.push([t, observation.queue.waiting]);
+    if (t >= lastArrival && model.allJobsDone && model.gpuState === 'stopped') break;
+  }
+  if (!model.allJobsDone) throw new Error(`the simulation did not finish every job within ${limitS}s`);
+  model.advanceTo(t);
+
+  const waits = jobs.map((job, i) => (model.startedAt[i] ?? Number.NaN) - job.arrivalS).sort((a, b) => a - b);
+  const gpuHours = model.billedSeconds / HOUR_S;
+  const lastEnd = Math.max(0, ...model.events.filter((e) => e.type === 'job-end').map((e) => e.t));
+  const alwaysOnHours = lastEnd / HOUR_S;
+  const serviceS = jobs.reduce((sum, job) => sum + job.serviceS, 0);
+  return {
+    gpuHours: round(gpuHours),
+    costUsd: round(gpuHours * options.gpuUsdPerHour),
+    starts: model.events.filter((e) => e.type === 'start').length,
+    stops: model.events.filter((e) => e.type === 'stop').length,
+    jobs: {
+      count: jobs.length,
+      waitP50S: percentile(waits, 0.5),
+      waitP95S: percentile(waits, 0.95),
+      waitMaxS: waits.at(-1) ?? 0,
+    },
+    alwaysOn: { gpuHours: round(alwaysOnHours), costUsd: round(alwaysOnHours * options.gpuUsdPerHour) },
+    busyHours: round(serviceS / fleetOptions.concurrency / HOUR_S),
+    horizonS: t,
+    events: model.events,
+    depth,
+  };
+}
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? 0;
+}
+
+function round(value: number): number {
+  return Math.round(value * 10_000) / 10_000;
+}

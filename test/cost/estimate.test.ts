@@ -1,0 +1,52 @@
+import { DEFAULT_CONFIG } from '../../lib/config';
+import { defaultPrices, estimateMonthlyCost, scheduledAppHours } from '../../src/cost/estimate';
+
+const prices = defaultPrices(DEFAULT_CONFIG);
+const usage = { appHours: 176, gpuHours: 44, market: 'spot' as const, efsGb: 10, gpuHoursSource: 'the plan' };
+
+describe('monthly cost estimate', () => {
+  it('lands where the plan does with the plan’s figures: app ≈ 18, GPU ≈ 31 on-demand, ≈ 9 on spot', () => {
+    const spot = estimateMonthlyCost(DEFAULT_CONFIG, usage, prices);
+    const app = spot.items.find((i) => i.item.startsWith('App host'));
+    const gpu = spot.items.find((i) => i.item.startsWith('GPU worker'));
+    expect(app).toMatchObject({ arithmetic: '176 h × 0.1', usd: 17.6 });
+    expect(gpu).toMatchObject({ arithmetic: '44 h × 0.21', usd: 9.24 });
+    expect(spot.gpuAlternative).toMatchObject({ item: 'GPU worker g4dn.xlarge (on-demand)', usd: 31.24 });
+    expect(Math.round(app?.usd ?? 0)).toBe(18);
+    expect(Math.round(spot.gpuAlternative.usd)).toBe(31);
+    expect(Math.round(gpu?.usd ?? 0)).toBe(9);
+  });
+
+  it('shows what the plan forgot: EBS while stopped and public IPv4 around the clock', () => {
+    const { items } = estimateMonthlyCost(DEFAULT_CONFIG, usage, prices);
+    expect(items.find((i) => i.item === 'EBS gp3 root volumes')).toMatchObject({
+      arithmetic: '130 GB-month × 0.096',
+      usd: 12.48,
+    });
+    expect(items.find((i) => i.item === 'Public IPv4: app host Elastic IP')).toMatchObject({
+      arithmetic: '730 h × 0.005',
+      usd: 3.65,
+    });
+    expect(items.find((i) => i.item === 'Public IPv4: GPU worker')).toMatchObject({ usd: 0.22 });
+  });
+
+  it('adds up, and every price can be overridden', () => {
+    const estimate = estimateMonthlyCost(DEFAULT_CONFIG, usage, {
+      ...prices,
+      ebsGp3UsdPerGbMonth: 0.08,
+      appUsdPerHour: 0.2,
+    });
+    const sum = estimate.items.reduce((total, item) => total + item.usd, 0);
+    expect(estimate.totalUsd).toBeCloseTo(sum, 2);
+    expect(estimate.items.find((i) => i.item === 'EBS gp3 root volumes')?.usd).toBe(10.4);
+    expect(estimate.items[0]?.usd).toBe(35.2);
+  });
+
+  it('derives app host hours from the weekday schedule', () => {
+    expect(scheduledAppHours(DEFAULT_CONFIG.schedule)).toBe(217.26); // 5 days × 4.345 weeks × 10 h
+    expect(
+      scheduledAppHours({ ...DEFAULT_CONFIG.schedule, weekDays: 'MON,WED,FRI', startHour: 10, stopHour: 18 }),
+    ).toBe(104.29);
+    expect(scheduledAppHours({ ...DEFAULT_CONFIG.schedule, weekDays: 'SAT-SUN' })).toBe(86.91);
+  });
+});

@@ -1,0 +1,64 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { run } from '../cli/support';
+
+describe('gpu-manage simulate and cost', () => {
+  it('simulate --json reports the keys the issue names, and --svg writes a timeline', async () => {
+    const svg = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sim-')), 'timeline.svg');
+    const result = await run('simulate', '--trace', 'traces/bursty-day.csv', '--json', '--svg', svg);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.out) as Record<string, unknown>;
+    expect(Object.keys(report).sort()).toEqual([
+      'alwaysOn',
+      'busyHours',
+      'costUsd',
+      'events',
+      'gpuHours',
+      'jobs',
+      'starts',
+      'stops',
+    ]);
+    expect(report.starts).toBe(3);
+    expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg [\s\S]*<polyline [\s\S]*<\/svg>$/);
+  });
+
+  it('simulate takes the scaler options by their config names', async () => {
+    const eager = JSON.parse(
+      (await run('simulate', '--trace', 'traces/trickle-day.csv', '--json', '--max-wait-minutes', '1')).out,
+    );
+    const patient = JSON.parse((await run('simulate', '--trace', 'traces/trickle-day.csv', '--json')).out);
+    expect(eager.jobs.waitMaxS).toBeLessThan(patient.jobs.waitMaxS);
+  });
+
+  it('a bad trace row is one line naming the file and line, exit 1', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sim-'));
+    fs.writeFileSync(path.join(dir, 'bad.csv'), 'arrival_s,service_s\n1,2\n3,-4\n');
+    const result = await run('simulate', '--trace', path.join(dir, 'bad.csv'));
+    expect(result.code).toBe(1);
+    expect(result.err).toBe(
+      `${path.join(dir, 'bad.csv')}:3: service_s must be a number of seconds > 0, got "-4"`,
+    );
+  });
+
+  it('bad options are usage errors (exit 2)', async () => {
+    expect((await run('simulate')).code).toBe(2);
+    expect((await run('simulate', '--trace', 'x.csv', '--idle-minutes', '0')).err).toContain(
+      '--idle-minutes must be a whole number ≥ 1',
+    );
+    expect((await run('cost', '--market', 'reserved')).code).toBe(2);
+  });
+
+  it('cost prints every item with its arithmetic and assumptions; --json for scripts', async () => {
+    const text = await run('cost', '--app-hours', '176');
+    expect(text.code).toBe(0);
+    expect(text.out).toContain('App host t3.large');
+    expect(text.out).toContain('176 h × 0.1');
+    expect(text.out).toContain('For comparison: GPU worker g4dn.xlarge (on-demand): 44 h × 0.71 = 31.24 USD');
+    const json = JSON.parse(
+      (await run('cost', '--json', '--trace', 'traces/weekday-month.csv', '--spot-price', '0.25')).out,
+    );
+    expect(json.prices.gpuSpotUsdPerHour).toBe(0.25);
+    expect(json.assumptions[1]).toMatch(/^GPU: [\d.]+ h a month, simulated from traces\/weekday-month.csv/);
+  });
+});
