@@ -1,0 +1,63 @@
+import { writeFileSync } from 'node:fs';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { readConfig } from './config.js';
+import { InstanceMetadata } from './imds.js';
+import { OpenVoiceClient } from './openvoice.js';
+import { ResultStore } from './store.js';
+import { QueueWorker } from './worker.js';
+
+/** Touched on every lifecycle event; the image's HEALTHCHECK reads its age. */
+const ALIVE_FILE = '/tmp/worker-alive';
+
+async function main(): Promise<void> {
+  const config = readConfig(process.env);
+  const metadata = new InstanceMetadata(config.imdsEndpoint);
+  const region = config.region ?? (await metadata.region());
+  const worker = new QueueWorker({
+    queueUrl: config.queueUrl,
+    sqs: new SQSClient({ region }),
+    ec2: new EC2Client({ region }),
+    openVoice: new OpenVoiceClient(config.openVoiceUrl),
+    store: new ResultStore(config.sharedDir),
+    metadata,
+  });
+  const log = (event: string) => (detail: unknown) => {
+    writeFileSync(ALIVE_FILE, new Date().toISOString());
+    const body = detail instanceof Error ? { error: detail.message } : detail;
+    console.log(JSON.stringify({ time: new Date().toISOString(), event, ...(body as object) }));
+  };
+  for (const event of [
+    'ready',
+    'job_done',
+    'job_duplicate',
+    'job_failed',
+    'job_retry',
+    'malformed',
+    'spot_interruption',
+    'draining',
+    'drained',
+    'error',
+  ]) {
+    worker.on(event, log(event));
+  }
+  setInterval(() => writeFileSync(ALIVE_FILE, new Date().toISOString()), 30_000).unref();
+
+  const stopping = new AbortController();
+  const stop = (signal: string) => {
+    stopping.abort();
+    void worker.drain(signal, config.stopGraceMs).then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  // After a spot notice the worker drains and stays idle (not exiting, or the restart policy
+  // would start consuming again) until EC2 stops the instance.
+  await worker.start(stopping.signal);
+}
+
+main().catch((error: unknown) => {
+  console.error(
+    JSON.stringify({ time: new Date().toISOString(), event: 'fatal', error: (error as Error).message }),
+  );
+  process.exit(1);
+});

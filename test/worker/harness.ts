@@ -1,0 +1,122 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+
+/** A real SQS protocol server (fauxqs) in a child process on 127.0.0.1. */
+export async function startSqsServer(): Promise<{ address: string; stop: () => Promise<void> }> {
+  const child: ChildProcess = spawn(process.execPath, [path.join(__dirname, 'fauxqs-server.mjs')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const address = await new Promise<string>((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout?.once('data', (data: Buffer) =>
+      resolve((JSON.parse(String(data)) as { address: string }).address),
+    );
+  });
+  return {
+    address,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.stdin?.end();
+      }),
+  };
+}
+
+export function sqsClient(address: string): SQSClient {
+  return new SQSClient({
+    endpoint: address,
+    region: 'ap-northeast-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+}
+
+/** A job queue with a DLQ, as the data stack makes them (smaller numbers, for speed). */
+export async function createQueues(sqs: SQSClient, name: string, maxReceiveCount = 2) {
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
+  const dlqArn = `arn:aws:sqs:ap-northeast-1:000000000000:${name}-dlq`;
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: name,
+      Attributes: {
+        VisibilityTimeout: '30',
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
+      },
+    }),
+  );
+  return { queueUrl: queue.QueueUrl ?? '', dlqUrl: dlq.QueueUrl ?? '' };
+}
+
+export async function counts(sqs: SQSClient, queueUrl: string) {
+  const { Attributes = {} } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return {
+    waiting: Number(Attributes.ApproximateNumberOfMessages),
+    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible),
+  };
+}
+
+type Route = (
+  request: http.IncomingMessage,
+  body: Buffer,
+) => Promise<{ status: number; body?: string | Buffer }>;
+
+/** A small HTTP server on 127.0.0.1 whose answers each test decides. */
+export async function fakeServer(
+  route: Route,
+): Promise<{ url: string; calls: string[]; close: () => Promise<void> }> {
+  const calls: string[] = [];
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      calls.push(`${request.method} ${request.url}`);
+      route(request, Buffer.concat(chunks))
+        .then(({ status, body }) => {
+          response.writeHead(status);
+          response.end(body);
+        })
+        .catch(() => {
+          response.writeHead(500);
+          response.end();
+        });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export function tempSharedDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-fleet-shared-'));
+}
+
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export const WAV = Buffer.from('RIFF\u0000\u0000\u0000\u0000WAVEfmt ', 'latin1');
