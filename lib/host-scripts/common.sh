@@ -17,6 +17,10 @@ mount_shared_file_system() {
   for attempt in 1 2 3 4 5 6; do
     if mountpoint -q /mnt/shared || mount /mnt/shared; then
       log "EFS ${FILE_SYSTEM_ID} mounted at /mnt/shared"
+      # The containers run as uid/gid 1000 (OpenVoice, the worker, the team's backend):
+      # give them the shared folders, group-writable so either host can write.
+      install -d -o 1000 -g 1000 -m 2775 /mnt/shared/models /mnt/shared/voices \
+        /mnt/shared/outputs /mnt/shared/jobs /mnt/shared/uploads
       return 0
     fi
     log "mounting EFS failed (attempt ${attempt}); the mount target may still be coming up"

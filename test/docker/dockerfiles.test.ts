@@ -1,0 +1,184 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { validate } from 'dockerfile-utils';
+
+const ROOT = path.join(__dirname, '..', '..');
+const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
+
+interface Stage {
+  readonly from: string;
+  readonly name?: string;
+  readonly instructions: ReadonlyArray<{ readonly keyword: string; readonly args: string }>;
+}
+
+/** Splits a Dockerfile into stages of instructions (continuation lines joined, comments dropped). */
+function stages(dockerfile: string): { args: Record<string, string>; stages: Stage[] } {
+  const lines = dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+  const args: Record<string, string> = {};
+  const result: Array<{
+    from: string;
+    name?: string;
+    instructions: Array<{ keyword: string; args: string }>;
+  }> = [];
+  for (const line of lines) {
+    const [keyword = '', ...rest] = line.split(/\s+/);
+    const text = rest.join(' ');
+    if (keyword.toUpperCase() === 'FROM') {
+      const [image = '', , name] = rest;
+      result.push({
+        from: image.replace(/\$\{(\w+)\}/g, (_, arg: string) => args[arg] ?? ''),
+        name,
+        instructions: [],
+      });
+    } else if (result.length === 0 && keyword.toUpperCase() === 'ARG') {
+      const [key = '', value = ''] = text.split('=');
+      args[key] = value;
+    } else {
+      result.at(-1)?.instructions.push({ keyword: keyword.toUpperCase(), args: text });
+    }
+  }
+  return { args, stages: result };
+}
+
+describe.each([
+  ['docker/openvoice/Dockerfile', 'nvidia/cuda:11.8.0-base-ubuntu22.04', 'openvoice'],
+  ['docker/worker/Dockerfile', 'node:20.19-bookworm-slim', 'node'],
+])('%s', (file, runtimeBase, user) => {
+  const text = read(file);
+  const { stages: all } = stages(text);
+  const final = all.at(-1);
+  const keywords = (stage: Stage | undefined) => stage?.instructions.map((i) => i.keyword) ?? [];
+
+  it('passes the dockerfile-utils linter with no problem', () => {
+    expect(validate(text).map((d) => `${d.range.start.line + 1}: ${d.message}`)).toEqual([]);
+  });
+
+  it('is multi-stage, with the runtime on the intended base image', () => {
+    expect(all.length).toBe(2);
+    expect(all[0]?.name).toBe('build');
+    expect(final?.from).toBe(runtimeBase);
+  });
+
+  it('runs as a non-root user, exposes a health check, and keeps build tools out of the final stage', () => {
+    const users = final?.instructions.filter((i) => i.keyword === 'USER').map((i) => i.args);
+    expect(users).toEqual([user]);
+    expect(keywords(final)).toContain('HEALTHCHECK');
+    expect(keywords(final)).toContain('CMD');
+    const finalText = final?.instructions.map((i) => i.args).join('\n') ?? '';
+    for (const tool of [
+      'build-essential',
+      'gcc',
+      'g++',
+      'python3.10-dev',
+      'git ',
+      'npm install',
+      'pip install',
+    ]) {
+      expect(finalText).not.toContain(tool);
+    }
+    expect(finalText).toContain('--from=build');
+  });
+});
+
+describe('the OpenVoice image in particular', () => {
+  const text = read('docker/openvoice/Dockerfile');
+
+  it('pins PyTorch for cu118, OpenVoice and MeloTTS to exact commits, without pip cache or bytecode', () => {
+    expect(text).toMatch(/ARG TORCH_VERSION=\d+\.\d+\.\d+/);
+    expect(text).toContain('--index-url https://download.pytorch.org/whl/cu118');
+    expect(text).toMatch(/OPENVOICE_COMMIT=[0-9a-f]{40}/);
+    expect(text).toMatch(/MELOTTS_COMMIT=[0-9a-f]{40}/);
+    expect(text).toContain('PIP_NO_CACHE_DIR=1');
+    expect(text).toContain('PYTHONDONTWRITEBYTECODE=1');
+    expect(text).toContain('-name __pycache__');
+    expect(text).toContain('EXPOSE 8001');
+    for (const line of read('docker/openvoice/requirements.txt').split('\n')) {
+      if (line.trim() && !line.startsWith('#')) expect(line).toMatch(/^[\w.[\],-]+==[\w.]+$/);
+    }
+  });
+
+  it('keeps the build context strict: only the service and its requirements', () => {
+    expect(
+      read('docker/openvoice/.dockerignore')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#')),
+    ).toEqual(['*', '!app/', '!requirements.txt', '**/__pycache__', '**/*.pyc']);
+  });
+});
+
+describe('the worker image in particular', () => {
+  it('builds from its own lockfile, whose versions match the root package the tests run with', () => {
+    const worker = JSON.parse(read('docker/worker/package.json')) as { dependencies: Record<string, string> };
+    const lock = JSON.parse(read('docker/worker/package-lock.json')) as {
+      packages: Record<string, { version: string }>;
+    };
+    const rootLock = JSON.parse(read('package-lock.json')) as {
+      packages: Record<string, { version: string }>;
+    };
+    for (const [name, version] of Object.entries(worker.dependencies)) {
+      expect(lock.packages[`node_modules/${name}`]?.version).toBe(version);
+      expect(rootLock.packages[`node_modules/${name}`]?.version).toBe(version);
+    }
+    expect(read('docker/worker/.dockerignore')).toContain('!src/');
+  });
+});
+
+describe('docker/gpu-host/compose.yaml', () => {
+  const compose = read('docker/gpu-host/compose.yaml');
+
+  it('runs OpenVoice with the GPU reserved and the worker beside it, both restarting, EFS mounted', () => {
+    expect(compose).toMatch(/openvoice:\n\s+image: \$\{OPENVOICE_IMAGE:\?/);
+    expect(compose).toMatch(/worker:\n\s+image: \$\{WORKER_IMAGE:\?/);
+    expect(compose.match(/restart: unless-stopped/g)).toHaveLength(2);
+    expect(compose.match(/- \/mnt\/shared:\/mnt\/shared/g)).toHaveLength(2);
+    expect(compose).toMatch(/devices:\n\s+- driver: nvidia\n\s+count: 1\n\s+capabilities: \[gpu\]/);
+    expect(compose).toContain('stop_grace_period: 120s');
+    expect(compose).toContain("STOP_GRACE_SECONDS: '90'");
+  });
+
+  it('uses exactly the variables the GPU host env file provides', () => {
+    const used = [...compose.matchAll(/\$\{(\w+)/g)].map((m) => m[1]);
+    expect(new Set(used)).toEqual(
+      new Set(['OPENVOICE_IMAGE', 'WORKER_IMAGE', 'JOB_QUEUE_URL', 'AWS_REGION']),
+    );
+    const hostScript = read('lib/host-scripts/gpu-host.sh');
+    for (const name of used) expect(hostScript).toContain(`${name}=\${${name}}`);
+  });
+});
+
+describe('shell scripts', () => {
+  const scripts = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.sh'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  })
+    .split('\n')
+    .filter(Boolean);
+  const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+
+  it('are found', () => {
+    expect(scripts).toEqual(
+      expect.arrayContaining([
+        'lib/host-scripts/common.sh',
+        'docker/app/start.sh',
+        'docker/gpu-host/ecr-login.sh',
+      ]),
+    );
+  });
+
+  it('pass shellcheck', () => {
+    if (!hasShellcheck) {
+      // CI installs shellcheck (.ci/run); on a developer machine without it, say so loudly.
+      if (process.env.CI) throw new Error('shellcheck is not installed (apt-get install shellcheck)');
+      console.warn('shellcheck not installed: shell scripts NOT checked');
+      return;
+    }
+    const result = spawnSync('shellcheck', ['-x', ...scripts], { cwd: ROOT, encoding: 'utf8' });
+    expect(result.stdout).toBe('');
+    expect(result.status).toBe(0);
+  });
+});
