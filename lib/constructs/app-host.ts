@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Aws, Tags, Validations } from 'aws-cdk-lib';
+import { Tags, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -7,9 +7,9 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { FleetConfig } from '../config.js';
 import { TAGS } from '../../src/core/tags.js';
-import { acknowledgeHostInstance } from '../nag.js';
 import { HostRole } from './host-role.js';
-import { HOST_TOOL_VERSIONS, hostUserData } from './host-user-data.js';
+import { hostInstance } from './host-instance.js';
+import { HOST_TOOL_VERSIONS } from './host-user-data.js';
 
 export interface AppHostProps {
   readonly config: FleetConfig;
@@ -42,44 +42,28 @@ export class AppHost extends Construct {
     });
     props.jobQueue.grantSendMessages(role);
 
-    this.instance = new ec2.Instance(this, 'Instance', {
+    this.instance = hostInstance(this, 'Instance', {
       vpc: props.vpc,
-      vpcSubnets: { subnets: [props.subnet] },
-      instanceType: new ec2.InstanceType(config.appInstanceType),
-      machineImage: ec2.MachineImage.latestAmazonLinux2023(),
-      privateIpAddress: config.appPrivateIp,
+      subnet: props.subnet,
       securityGroup: props.securityGroup,
       role,
-      // Hop limit 2 lets the backend container reach IMDSv2 for the role's credentials.
-      httpTokens: ec2.HttpTokens.REQUIRED,
-      httpPutResponseHopLimit: 2,
-      blockDevices: [
-        {
-          deviceName: '/dev/xvda',
-          volume: ec2.BlockDeviceVolume.ebs(config.appRootVolumeGb, {
-            encrypted: true,
-            volumeType: ec2.EbsDeviceVolumeType.GP3,
-          }),
-        },
-      ],
-      propagateTagsToVolumeOnCreation: true,
-      userData: hostUserData(
-        {
-          FILE_SYSTEM_ID: props.fileSystem.fileSystemId,
-          ASSET_S3_URL: hostFiles.s3ObjectUrl,
-          AWS_REGION: Aws.REGION,
-          INSTALL_DIR: '/opt/gpu-fleet',
-          COMPOSE_VERSION: HOST_TOOL_VERSIONS.compose,
-          JOB_QUEUE_URL: props.jobQueue.queueUrl,
-          GPU_PRIVATE_IP: config.gpuPrivateIp,
-          FRONTEND_IMAGE: config.appImages.frontend ?? '',
-          BACKEND_IMAGE: config.appImages.backend ?? '',
-        },
-        'app-host.sh',
-      ),
+      instanceType: config.appInstanceType,
+      machineImage: ec2.MachineImage.latestAmazonLinux2023(),
+      privateIp: config.appPrivateIp,
+      rootDeviceName: '/dev/xvda',
+      rootVolumeGb: config.appRootVolumeGb,
+      fileSystem: props.fileSystem,
+      hostFiles,
+      hostScript: 'app-host.sh',
+      environment: {
+        COMPOSE_VERSION: HOST_TOOL_VERSIONS.compose,
+        JOB_QUEUE_URL: props.jobQueue.queueUrl,
+        GPU_PRIVATE_IP: config.gpuPrivateIp,
+        FRONTEND_IMAGE: config.appImages.frontend ?? '',
+        BACKEND_IMAGE: config.appImages.backend ?? '',
+      },
     });
     Tags.of(this.instance).add(TAGS.role, 'app');
-    acknowledgeHostInstance(this.instance);
     Validations.of(this.instance).acknowledge({
       id: 'AwsSolutions-EC26',
       reason:

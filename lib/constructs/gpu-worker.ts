@@ -9,9 +9,9 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { FleetConfig } from '../config.js';
 import { TAGS, isoSeconds } from '../../src/core/tags.js';
-import { acknowledgeHostInstance } from '../nag.js';
 import { HostRole } from './host-role.js';
-import { HOST_TOOL_VERSIONS, hostUserData } from './host-user-data.js';
+import { hostInstance } from './host-instance.js';
+import { HOST_TOOL_VERSIONS } from './host-user-data.js';
 
 /** Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04), resolved at deploy time. */
 export const DLAMI_SSM_PARAMETER =
@@ -89,42 +89,27 @@ export class GpuWorker extends Construct {
       httpPutResponseHopLimit: 2,
     });
 
-    this.instance = new ec2.Instance(this, 'Instance', {
+    this.instance = hostInstance(this, 'Instance', {
       vpc: props.vpc,
-      vpcSubnets: { subnets: [props.subnet] },
-      instanceType: new ec2.InstanceType(config.gpuInstanceType),
+      subnet: props.subnet,
+      securityGroup: props.securityGroup,
+      role,
+      instanceType: config.gpuInstanceType,
       machineImage: ec2.MachineImage.fromSsmParameter(DLAMI_SSM_PARAMETER, {
         os: ec2.OperatingSystemType.LINUX,
       }),
-      privateIpAddress: config.gpuPrivateIp,
-      securityGroup: props.securityGroup,
-      role,
-      // Hop limit 2 lets the worker container reach IMDSv2 (credentials, spot notices).
-      httpTokens: ec2.HttpTokens.REQUIRED,
-      httpPutResponseHopLimit: 2,
-      blockDevices: [
-        {
-          deviceName: '/dev/sda1',
-          volume: ec2.BlockDeviceVolume.ebs(config.gpuRootVolumeGb, {
-            encrypted: true,
-            volumeType: ec2.EbsDeviceVolumeType.GP3,
-          }),
-        },
-      ],
-      propagateTagsToVolumeOnCreation: true,
-      userData: hostUserData(
-        {
-          FILE_SYSTEM_ID: props.fileSystem.fileSystemId,
-          ASSET_S3_URL: hostFiles.s3ObjectUrl,
-          AWS_REGION: Aws.REGION,
-          INSTALL_DIR: '/opt/gpu-fleet',
-          EFS_UTILS_VERSION: HOST_TOOL_VERSIONS.efsUtils,
-          OPENVOICE_IMAGE: openVoiceImage.imageUri,
-          WORKER_IMAGE: workerImage.imageUri,
-          JOB_QUEUE_URL: props.jobQueue.queueUrl,
-        },
-        'gpu-host.sh',
-      ),
+      privateIp: config.gpuPrivateIp,
+      rootDeviceName: '/dev/sda1',
+      rootVolumeGb: config.gpuRootVolumeGb,
+      fileSystem: props.fileSystem,
+      hostFiles,
+      hostScript: 'gpu-host.sh',
+      environment: {
+        EFS_UTILS_VERSION: HOST_TOOL_VERSIONS.efsUtils,
+        OPENVOICE_IMAGE: openVoiceImage.imageUri,
+        WORKER_IMAGE: workerImage.imageUri,
+        JOB_QUEUE_URL: props.jobQueue.queueUrl,
+      },
     });
     // CloudFormation documents ValidUntil as YYYY-MM-DDTHH:MM:SSZ; Expiration renders an
     // RFC 1123 date, so write the documented form.
@@ -138,7 +123,6 @@ export class GpuWorker extends Construct {
       version: this.launchTemplate.latestVersionNumber,
     };
     Tags.of(this.instance).add(TAGS.role, 'gpu');
-    acknowledgeHostInstance(this.instance);
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
       reason:

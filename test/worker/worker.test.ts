@@ -6,7 +6,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { InstanceMetadata } from '../../docker/worker/src/imds';
 import { OpenVoiceClient } from '../../docker/worker/src/openvoice';
 import { ResultStore } from '../../docker/worker/src/store';
-import { QueueWorker, READY_TAG } from '../../docker/worker/src/worker';
+import { QueueWorker, READY_TAG, WORKER_EVENTS } from '../../docker/worker/src/worker';
 import { TAGS } from '../../src/core/tags';
 import {
   WAV,
@@ -87,18 +87,7 @@ async function setup(options: Setup = {}) {
     pollMs: 50,
     clock: () => new Date('2026-11-24T03:00:00.250Z'),
   });
-  for (const name of [
-    'ready',
-    'job_done',
-    'job_duplicate',
-    'job_failed',
-    'job_retry',
-    'malformed',
-    'draining',
-    'drained',
-  ]) {
-    worker.on(name, (detail: unknown) => events.push([name, detail]));
-  }
+  for (const name of WORKER_EVENTS) worker.on(name, (detail: unknown) => events.push([name, detail]));
   worker.on('error', () => undefined);
   const send = (body: unknown) =>
     sqs.send(

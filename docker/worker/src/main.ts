@@ -5,7 +5,7 @@ import { readConfig } from './config.js';
 import { InstanceMetadata } from './imds.js';
 import { OpenVoiceClient } from './openvoice.js';
 import { ResultStore } from './store.js';
-import { QueueWorker } from './worker.js';
+import { QueueWorker, WORKER_EVENTS } from './worker.js';
 
 /** Touched on every lifecycle event; the image's HEALTHCHECK reads its age. */
 const ALIVE_FILE = '/tmp/worker-alive';
@@ -27,20 +27,7 @@ async function main(): Promise<void> {
     const body = detail instanceof Error ? { error: detail.message } : detail;
     console.log(JSON.stringify({ time: new Date().toISOString(), event, ...(body as object) }));
   };
-  for (const event of [
-    'ready',
-    'job_done',
-    'job_duplicate',
-    'job_failed',
-    'job_retry',
-    'malformed',
-    'spot_interruption',
-    'draining',
-    'drained',
-    'error',
-  ]) {
-    worker.on(event, log(event));
-  }
+  for (const event of [...WORKER_EVENTS, 'error']) worker.on(event, log(event));
   setInterval(() => writeFileSync(ALIVE_FILE, new Date().toISOString()), 30_000).unref();
 
   const stopping = new AbortController();

@@ -10,6 +10,19 @@ import type { ResultStore } from './store.js';
 /** The tag the scaler reads to count idle time from readiness (src/core/tags.ts TAGS.readyAt). */
 export const READY_TAG = 'gpu-fleet:ready-at';
 
+/** The lifecycle events a QueueWorker emits (besides 'error'). */
+export const WORKER_EVENTS = [
+  'ready',
+  'job_done',
+  'job_duplicate',
+  'job_failed',
+  'job_retry',
+  'malformed',
+  'spot_interruption',
+  'draining',
+  'drained',
+] as const;
+
 export interface WorkerOptions {
   readonly queueUrl: string;
   readonly sqs: SQSClient;
@@ -35,8 +48,7 @@ export interface WorkerOptions {
  * instance, then consumes jobs one at a time. A job's message is deleted only after its result
  * and status are on EFS; redelivery of a finished job is recognised by its status file.
  *
- * Lifecycle events: ready, job_done, job_duplicate, job_failed (permanent), job_retry,
- * malformed, spot_interruption, draining, drained, error.
+ * Lifecycle events: WORKER_EVENTS, and error.
  */
 export class QueueWorker extends EventEmitter {
   private consumer: Consumer | undefined;
