@@ -27,7 +27,9 @@ export class HostRole extends Construct {
       description: `gpu-fleet ${props.purpose}`,
       managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
-    props.fileSystem.grantReadWrite(this.role);
+    // Root access, not just read/write: the first boot (as root) creates the shared folders
+    // and hands them to the containers' uid 1000; without it EFS squashes root to nobody.
+    props.fileSystem.grantRootAccess(this.role);
     props.hostFiles.grantRead(this.role);
     acknowledgeHostRole(
       this.role,

@@ -90,6 +90,7 @@ describe('compute stack', () => {
         'sqs:SendMessage',
         'elasticfilesystem:ClientMount',
         'elasticfilesystem:ClientWrite',
+        'elasticfilesystem:ClientRootAccess',
       ]),
     );
     expect(app.some((a) => a.startsWith('ec2:') || a.startsWith('ecr:') || a === 'sqs:ReceiveMessage')).toBe(
