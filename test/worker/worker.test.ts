@@ -164,20 +164,30 @@ describe('queue worker against a real SQS protocol server', () => {
     await t.cleanup();
   });
 
-  it('keeps a job whose OpenVoice call failed, and retries it until it succeeds', async () => {
+  it('keeps a job whose OpenVoice call failed, pauses until OpenVoice is healthy, then retries it', async () => {
+    let healthy = true;
     const t = await setup({
-      openVoice: async (route, attempt) =>
-        route === '/health'
-          ? { status: 200 }
-          : attempt === 1
-            ? { status: 500, body: 'CUDA out of memory' }
-            : { status: 200, body: WAV },
+      openVoice: async (route, attempt) => {
+        if (route === '/health') return { status: healthy ? 200 : 503 };
+        if (attempt === 1) {
+          healthy = false; // the service fell over: the job stays, the worker waits
+          return { status: 500, body: 'CUDA out of memory' };
+        }
+        return { status: 200, body: WAV };
+      },
     });
     await t.worker.start();
     await t.send(synthesize('job-2'));
+    await eventually(() => t.events.find(([name]) => name === 'paused'));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(t.attempts.get('/synthesize')).toBe(1);
+    expect(statusOf(t.shared, 'job-2')).toBeUndefined();
+    healthy = true;
     await eventually(() => statusOf(t.shared, 'job-2'));
     expect(t.attempts.get('/synthesize')).toBe(2);
-    expect(t.events.map(([name]) => name)).toEqual(expect.arrayContaining(['job_retry', 'job_done']));
+    expect(t.events.map(([name]) => name)).toEqual(
+      expect.arrayContaining(['job_retry', 'paused', 'resumed', 'job_done']),
+    );
     await t.cleanup();
   });
 

@@ -19,6 +19,8 @@ export const WORKER_EVENTS = [
   'job_retry',
   'malformed',
   'spot_interruption',
+  'paused',
+  'resumed',
   'draining',
   'drained',
 ] as const;
@@ -56,6 +58,7 @@ export class QueueWorker extends EventEmitter {
   private readonly malformed = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   private draining: Promise<void> | undefined;
+  private paused = false;
   private readonly clock: () => Date;
 
   constructor(private readonly options: WorkerOptions) {
@@ -129,6 +132,7 @@ export class QueueWorker extends EventEmitter {
         return message;
       }
       this.emit('job_retry', { jobId: parsed.job.jobId, error: (error as Error).message });
+      if (error instanceof OpenVoiceError) void this.pauseUntilHealthy();
       throw error;
     } finally {
       this.inFlight.delete(id);
@@ -166,6 +170,24 @@ export class QueueWorker extends EventEmitter {
       });
     }
     this.emit('job_done', { jobId: job.jobId, type: job.type });
+  }
+
+  /**
+   * OpenVoice failed for a passing reason: stop taking jobs until it answers healthy again, so
+   * an outage costs each waiting job nothing (a job retried into a dead service would use up its
+   * receives and land in the DLQ).
+   */
+  private async pauseUntilHealthy(): Promise<void> {
+    if (this.paused || this.draining) return;
+    this.paused = true;
+    this.consumer?.stop();
+    this.emit('paused', { reason: 'OpenVoice failed; waiting for it to answer healthy' });
+    while (!this.draining && !(await this.options.openVoice.healthy()))
+      await sleep(this.options.pollMs ?? 5000);
+    this.paused = false;
+    if (this.draining) return;
+    this.consumer?.start();
+    this.emit('resumed', {});
   }
 
   private async watchSpot(): Promise<void> {
