@@ -49,6 +49,10 @@ export function explain(error: unknown): CliFailure | UsageError | undefined {
       return new CliFailure(
         `${capitalise(fleetError.message)}. Are the stacks deployed in this region (npx cdk deploy --all), and is --stack right?`,
       );
+    case 'WorkerNeverReady':
+      return new CliFailure(
+        'The GPU worker never became ready after its last start; look at its containers (docker compose logs over SSM Session Manager).',
+      );
     case 'Unknown':
       return undefined;
   }

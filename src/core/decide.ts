@@ -17,6 +17,12 @@ export const SPOT_INTERRUPTION_REASON = 'Server.SpotInstanceShutdown';
 /** Back-off between failed starts: 1, 2, 4, 8, then 15 minutes at most. */
 export const MAX_START_BACKOFF_MINUTES = 15;
 
+/**
+ * After a worker never became ready, the scaler waits this long before it starts the GPU again,
+ * so a broken image costs at most one boot timeout an hour (an operator can start it sooner).
+ */
+export const BOOT_TIMEOUT_PAUSE_MINUTES = 60;
+
 export function decide(
   observation: Observation,
   memory: ScalerMemory,
@@ -167,9 +173,15 @@ function decideRunning(
         runSignals(),
       );
     }
+    const broken: ScalerMemory = {
+      ...notReady,
+      lastError: 'WorkerNeverReady',
+      errorSince: now,
+      retryAt: new Date(now.getTime() + BOOT_TIMEOUT_PAUSE_MINUTES * MINUTE_MS),
+    };
     return stop(
-      notReady,
-      `stop: worker not ready ${formatMinutes(runningMinutes)} after start (boot timeout ${config.bootTimeoutMinutes}m)`,
+      broken,
+      `stop: worker not ready ${formatMinutes(runningMinutes)} after start (boot timeout ${config.bootTimeoutMinutes}m); no new start before ${iso(broken.retryAt)}`,
       now,
       runSignals(true),
     );

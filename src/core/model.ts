@@ -33,7 +33,7 @@ export interface Observation {
   readonly gpu: GpuObservation;
 }
 
-/** Errors that an AWS call (EC2 start/stop/describe/tag, SQS counts) can end with, named so the decision and the CLI can speak about them. */
+/** Why the GPU could not serve: the errors an AWS call can end with, and a worker that never got ready, named so the decision and the CLI can speak about them. */
 export type Ec2ErrorCode =
   | 'InsufficientCapacity'
   | 'IncorrectSpotRequestState'
@@ -44,6 +44,7 @@ export type Ec2ErrorCode =
   | 'NotFound'
   | 'NoCredentials'
   | 'ExpiredCredentials'
+  | 'WorkerNeverReady'
   | 'Unknown';
 
 /**

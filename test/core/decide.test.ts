@@ -163,7 +163,14 @@ describe('decide: stopping', () => {
     const timeout = decide(observe({ waiting: 30 }, running()), {}, config, at(20));
     expect(timeout.action).toBe('stop');
     expect(timeout.signals.bootTimedOut).toBe(true);
-    expect(timeout.reason).toBe('stop: worker not ready 20m after start (boot timeout 20m)');
+    expect(timeout.reason).toBe(
+      'stop: worker not ready 20m after start (boot timeout 20m); no new start before 2026-11-24T02:20:00Z',
+    );
+    // A broken worker must not burn money: no new start for an hour, though 30 jobs wait.
+    expect(timeout.memory).toMatchObject({ lastError: 'WorkerNeverReady', retryAt: at(80) });
+    const stopped = { state: 'stopped' as const };
+    expect(decide(observe({ waiting: 30 }, stopped), timeout.memory, config, at(79)).action).toBe('none');
+    expect(decide(observe({ waiting: 30 }, stopped), timeout.memory, config, at(80)).action).toBe('start');
   });
 
   it('treats a ready tag from an earlier boot as not ready', () => {
