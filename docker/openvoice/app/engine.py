@@ -58,14 +58,18 @@ class OpenVoiceEngine:
         from melo.api import TTS
 
         if language not in self._tts:
-            self._tts[language] = TTS(language=LANGUAGES[language].replace("_NEWEST", ""), device=self._device)
+            self._tts[language] = TTS(language=LANGUAGES[language], device=self._device)
         return self._tts[language]
 
     def extract_voice(self, reference: Path, embedding_out: Path) -> None:
+        import tempfile
+
         import torch
         from openvoice import se_extractor
 
-        embedding, _ = se_extractor.get_se(str(reference), self._converter, vad=True)
+        # get_se writes its audio segments under target_dir (default: ./processed, not writable).
+        with tempfile.TemporaryDirectory() as scratch:
+            embedding, _ = se_extractor.get_se(str(reference), self._converter, target_dir=scratch, vad=True)
         torch.save(embedding, str(embedding_out))
 
     def synthesize(self, text: str, language: str, embedding: Path, wav_out: Path, speed: float) -> None:
@@ -73,6 +77,8 @@ class OpenVoiceEngine:
 
         assert self._checkpoints is not None, "engine not loaded"
         tts = self._base(language)
+        # Each MeloTTS model's first speaker (EN-Newest, JP, ZH, ...) has its tone colour in
+        # base_speakers/ses/<name>.pth of the OpenVoice V2 checkpoints.
         speaker_key = next(iter(tts.hps.data.spk2id))
         speaker_id = tts.hps.data.spk2id[speaker_key]
         base_se_name = speaker_key.lower().replace("_", "-")
