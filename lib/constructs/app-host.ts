@@ -1,25 +1,14 @@
 import * as path from 'node:path';
 import { Tags, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { FleetConfig } from '../config.js';
 import { TAGS } from '../../src/core/tags.js';
 import { HostRole } from './host-role.js';
-import { hostInstance } from './host-instance.js';
+import { type FleetHostProps, hostInstance } from './host-instance.js';
 import { HOST_TOOL_VERSIONS } from './host-user-data.js';
 
-export interface AppHostProps {
-  readonly config: FleetConfig;
-  readonly vpc: ec2.IVpc;
-  readonly subnet: ec2.ISubnet;
-  readonly securityGroup: ec2.ISecurityGroup;
-  readonly fileSystem: efs.IFileSystem;
-  /** The backend sends voice jobs here. */
-  readonly jobQueue: sqs.IQueue;
-}
+export type AppHostProps = FleetHostProps;
 
 /**
  * The app host: Amazon Linux 2023 at a fixed private IP with an Elastic IP, running VOICEVOX

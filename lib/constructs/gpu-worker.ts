@@ -2,15 +2,12 @@ import * as path from 'node:path';
 import { Aws, Expiration, Tags, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
-import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { FleetConfig } from '../config.js';
 import { TAGS, isoSeconds } from '../../src/core/tags.js';
 import { HostRole } from './host-role.js';
-import { hostInstance } from './host-instance.js';
+import { type FleetHostProps, hostInstance } from './host-instance.js';
 import { HOST_TOOL_VERSIONS } from './host-user-data.js';
 
 /** Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04), resolved at deploy time. */
@@ -19,15 +16,7 @@ export const DLAMI_SSM_PARAMETER =
 
 const DOCKER_DIR = path.join(__dirname, '..', '..', 'docker');
 
-export interface GpuWorkerProps {
-  readonly config: FleetConfig;
-  readonly vpc: ec2.IVpc;
-  readonly subnet: ec2.ISubnet;
-  readonly securityGroup: ec2.ISecurityGroup;
-  readonly fileSystem: efs.IFileSystem;
-  /** The worker consumes voice jobs from here. */
-  readonly jobQueue: sqs.IQueue;
-}
+export type GpuWorkerProps = FleetHostProps;
 
 /**
  * The GPU worker: a g4dn.xlarge from a persistent spot request that EC2 stops (not terminates)

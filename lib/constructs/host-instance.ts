@@ -3,9 +3,23 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import type { FleetConfig } from '../config.js';
 import { acknowledgeHostInstance } from '../nag.js';
 import { hostUserData } from './host-user-data.js';
+
+/** What each host of the fleet is placed in and works with. */
+export interface FleetHostProps {
+  readonly config: FleetConfig;
+  readonly vpc: ec2.IVpc;
+  readonly subnet: ec2.ISubnet;
+  readonly securityGroup: ec2.ISecurityGroup;
+  /** Mounted at /mnt/shared. */
+  readonly fileSystem: efs.IFileSystem;
+  /** The voice job queue: the app host's backend sends to it, the GPU worker consumes it. */
+  readonly jobQueue: sqs.IQueue;
+}
 
 /** Where the host's files (the CDK asset) are unpacked. */
 export const INSTALL_DIR = '/opt/gpu-fleet';
