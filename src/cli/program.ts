@@ -37,7 +37,7 @@ export function buildProgram(env: CliEnvironment): Command {
     })
     .addHelpText(
       'after',
-      '\nExamples:\n  npx gpu-manage status\n  npx gpu-manage start-gpu --hold 2h --wait\n  npx gpu-manage stop-all\n  npx gpu-manage simulate --trace traces/weekday.csv',
+      '\nExamples:\n  npx gpu-manage status\n  npx gpu-manage start-gpu --hold 2h --wait\n  npx gpu-manage stop-all\n  npx gpu-manage simulate --trace traces/weekday-month.csv',
     );
 
   const session = async (command: Command) => {

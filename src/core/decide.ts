@@ -47,9 +47,9 @@ export function decide(
     case 'pending':
     case 'stopping':
     case 'shutting-down':
-      return hold(base, `GPU is ${gpu.state}; no action until it settles (${queueText})`, now);
+      return stayPut(base, `GPU is ${gpu.state}; no action until it settles (${queueText})`, now);
     case 'terminated':
-      return hold(
+      return stayPut(
         base,
         `GPU instance ${gpu.instanceId} is terminated; it cannot be started (redeploy the compute stack)`,
         now,
@@ -95,7 +95,7 @@ function decideStopped(
   }
 
   if (gpu.stateReasonCode === SPOT_INTERRUPTION_REASON) {
-    return hold(
+    return stayPut(
       memory,
       `GPU wanted (${why}) but it was stopped by a spot interruption; EC2 starts it again when capacity returns`,
       now,
@@ -249,7 +249,7 @@ function noAction(memory: ScalerMemory, reason: string, signalsNow: DecisionSign
 }
 
 /** No action in a state the scaler must not touch; records why the GPU cannot be had, if it is wanted. */
-function hold(memory: ScalerMemory, reason: string, now: Date, blockedBy?: Ec2ErrorCode): Decision {
+function stayPut(memory: ScalerMemory, reason: string, now: Date, blockedBy?: Ec2ErrorCode): Decision {
   const next: ScalerMemory = blockedBy
     ? { ...memory, lastError: blockedBy, errorSince: memory.errorSince ?? now }
     : memory;
