@@ -76,15 +76,15 @@ describe('scaler stack', () => {
     const statements = policy?.[1].Properties.PolicyDocument.Statement as Array<Record<string, any>>;
     expect(statements).toHaveLength(3);
     const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
-    expect(bySid.StartStopTagFleetInstances.Action).toEqual([
+    expect([...bySid.StartStopTagFleetInstances.Action].sort()).toEqual([
+      'ec2:CreateTags',
       'ec2:StartInstances',
       'ec2:StopInstances',
-      'ec2:CreateTags',
     ]);
     const arns = JSON.stringify(bySid.StartStopTagFleetInstances.Resource);
     expect(arns).toContain(':instance/');
-    expect(arns).toContain('ExportsOutputRefGpuWorkerInstance');
-    expect(arns).toContain('ExportsOutputRefAppHostInstance');
+    expect(arns).toContain('OutputRefGpuWorkerInstance');
+    expect(arns).toContain('OutputRefAppHostInstance');
     expect(bySid.StartStopTagFleetInstances.Resource).toHaveLength(2);
     expect(bySid.DescribeInstances).toMatchObject({ Action: 'ec2:DescribeInstances', Resource: '*' });
     expect(bySid.ReadJobQueueCounts.Action).toBe('sqs:GetQueueAttributes');
