@@ -1,6 +1,7 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as efs from 'aws-cdk-lib/aws-efs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { FleetConfig } from './config.js';
@@ -14,43 +15,51 @@ export interface ComputeStackProps extends StackProps {
   readonly appSecurityGroup: ec2.ISecurityGroup;
   readonly gpuSecurityGroup: ec2.ISecurityGroup;
   readonly fileSystem: efs.IFileSystem;
+  readonly accessPoint: efs.IAccessPoint;
   readonly jobQueue: sqs.IQueue;
 }
 
 /**
  * The two hosts. Holds no data of its own: destroying and redeploying it loses neither the
- * files on EFS nor the queued jobs.
+ * files on EFS nor the queued jobs. Deleting it retires both hosts through their custom
+ * resource, which cancels the GPU's persistent spot request before terminating it.
  */
 export class ComputeStack extends Stack {
   readonly appHost: AppHost;
   readonly gpuWorker: GpuWorker;
+  /** The shared secret OpenVoice requires on port 8001; read by both hosts at every boot. */
+  readonly apiToken: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: ComputeStackProps) {
     super(scope, id, props);
+    this.apiToken = new secretsmanager.Secret(this, 'OpenVoiceApiToken', {
+      description: 'gpu-fleet: bearer token the backend and the queue worker send to OpenVoice on port 8001',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+    });
+    Validations.of(this.apiToken).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'A shared token between two hosts that read it at boot; rotating it means restarting both (README, "Rotating"), which an automatic rotation Lambda could not do without an outage.',
+    });
     const shared = {
       config: props.config,
       vpc: props.vpc,
       subnet: props.subnet,
       fileSystem: props.fileSystem,
+      accessPoint: props.accessPoint,
+      jobQueue: props.jobQueue,
+      apiToken: this.apiToken,
     };
-    this.appHost = new AppHost(this, 'AppHost', {
-      ...shared,
-      securityGroup: props.appSecurityGroup,
-      jobQueue: props.jobQueue,
-    });
-    this.gpuWorker = new GpuWorker(this, 'GpuWorker', {
-      ...shared,
-      securityGroup: props.gpuSecurityGroup,
-      jobQueue: props.jobQueue,
-    });
+    this.appHost = new AppHost(this, 'AppHost', { ...shared, securityGroup: props.appSecurityGroup });
+    this.gpuWorker = new GpuWorker(this, 'GpuWorker', { ...shared, securityGroup: props.gpuSecurityGroup });
 
     new CfnOutput(this, 'AppInstanceId', {
-      value: this.appHost.instance.instanceId,
-      description: 'App host instance',
+      value: this.appHost.host.instanceId,
+      description: 'App host instance (changes when the host rotates)',
     });
     new CfnOutput(this, 'GpuInstanceId', {
-      value: this.gpuWorker.instance.instanceId,
-      description: 'GPU worker instance (persistent spot)',
+      value: this.gpuWorker.host.instanceId,
+      description: 'GPU worker instance, persistent spot (changes when the host rotates)',
     });
     new CfnOutput(this, 'AppPublicIp', {
       value: this.appHost.elasticIp.attrPublicIp,

@@ -33,6 +33,11 @@ export interface ScalerConfig {
   readonly maxWaitMinutes: number;
   /** Stop the GPU and alarm if the worker has not reported ready this long after a start. @default 20 */
   readonly bootTimeoutMinutes: number;
+  /**
+   * The boot timeout of a GPU host that has never finished its one-time setup (packages, image
+   * pulls of several GB, model download): it reports `gpu-fleet:provisioned-at` when done. @default 60
+   */
+  readonly firstBootTimeoutMinutes: number;
   /** Alarm when the GPU could not be started for this long while work waits. @default 15 */
   readonly startFailureAlarmMinutes: number;
   /** Alarm when the GPU has been running continuously for longer than this. @default 12 */
@@ -55,6 +60,16 @@ export interface AppImagesConfig {
   readonly frontend?: string;
   /** Backend image (served on 55434). When absent the host runs VOICEVOX only and says so. */
   readonly backend?: string;
+  /** The VOICEVOX engine image, pinned. @default 'voicevox/voicevox_engine:cpu-ubuntu20.04-0.14.6' */
+  readonly voicevox: string;
+}
+
+/** Launch generation of each host; see FleetConfig.hostRevision. */
+export interface HostRevisionConfig {
+  /** @default 1 */
+  readonly app: number;
+  /** @default 1 */
+  readonly gpu: number;
 }
 
 export interface FleetConfig {
@@ -74,8 +89,12 @@ export interface FleetConfig {
   readonly appInstanceType: string;
   /** Instance type of the GPU worker. @default 'g4dn.xlarge' */
   readonly gpuInstanceType: string;
-  /** Highest spot price the GPU worker pays, USD per hour. @default 0.3 */
-  readonly spotMaxPriceUsd: number;
+  /**
+   * Highest spot price the GPU worker pays, USD per hour; `null` removes the cap (the GPU then pays
+   * the spot price up to the on-demand price, which AWS recommends: a cap means more interruptions).
+   * @default 0.3 (the plan's cap)
+   */
+  readonly spotMaxPriceUsd: number | null;
   /**
    * End of the persistent spot request (ISO 8601). After it, the GPU can no longer be stopped,
    * only terminated; it must lie at least 30 days ahead at synth time. @default '2027-12-31T00:00:00Z'
@@ -89,6 +108,12 @@ export interface FleetConfig {
   readonly appIngressCidrs: readonly string[];
   /** CIDRs allowed to SSH (22) to the hosts. @default [] (use SSM Session Manager) */
   readonly sshIngressCidrs: readonly string[];
+  /**
+   * Bump a host's number and deploy to roll it onto a fresh launch (the newest AMI, for one): the
+   * deploy cancels its spot request, terminates it and launches the new one on the same IP.
+   * @default { app: 1, gpu: 1 }
+   */
+  readonly hostRevision: HostRevisionConfig;
   /** Weekday schedule of the app host. */
   readonly schedule: ScheduleConfig;
   /** Rules of the GPU control loop. */
@@ -115,6 +140,7 @@ export const DEFAULT_CONFIG: FleetConfig = {
   spotValidUntil: '2027-12-31T00:00:00Z',
   appRootVolumeGb: 30,
   gpuRootVolumeGb: 100,
+  hostRevision: { app: 1, gpu: 1 },
   appIngressCidrs: [],
   sshIngressCidrs: [],
   schedule: {
@@ -129,6 +155,7 @@ export const DEFAULT_CONFIG: FleetConfig = {
     idleMinutes: 5,
     maxWaitMinutes: 15,
     bootTimeoutMinutes: 20,
+    firstBootTimeoutMinutes: 60,
     startFailureAlarmMinutes: 15,
     maxRunHours: 12,
   },
@@ -137,7 +164,7 @@ export const DEFAULT_CONFIG: FleetConfig = {
     gpuOnDemandUsdPerHour: 0.71,
     appUsdPerHour: 0.1,
   },
-  appImages: {},
+  appImages: { voicevox: 'voicevox/voicevox_engine:cpu-ubuntu20.04-0.14.6' },
   tags: { Project: 'gpu-fleet' },
 };
 
@@ -168,14 +195,20 @@ export function resolveConfig(raw: unknown, now: Date): FleetConfig {
     schedule: { ...DEFAULT_CONFIG.schedule, ...objectAt(input, 'schedule') },
     scaler: { ...DEFAULT_CONFIG.scaler, ...objectAt(input, 'scaler') },
     prices: { ...DEFAULT_CONFIG.prices, ...objectAt(input, 'prices') },
+    hostRevision: { ...DEFAULT_CONFIG.hostRevision, ...objectAt(input, 'hostRevision') },
     appImages: { ...DEFAULT_CONFIG.appImages, ...objectAt(input, 'appImages') },
     tags: { ...DEFAULT_CONFIG.tags, ...objectAt(input, 'tags') },
   } as FleetConfig;
   rejectUnknownKeys(input, DEFAULT_CONFIG, '', ['availabilityZone', 'alarmEmail']);
-  for (const nested of ['schedule', 'scaler', 'prices'] as const) {
+  for (const nested of ['schedule', 'scaler', 'prices', 'hostRevision'] as const) {
     rejectUnknownKeys(objectAt(input, nested), DEFAULT_CONFIG[nested], `${nested}.`, []);
   }
-  rejectUnknownKeys(objectAt(input, 'appImages'), { frontend: '', backend: '' }, 'appImages.', []);
+  rejectUnknownKeys(
+    objectAt(input, 'appImages'),
+    { frontend: '', backend: '', voicevox: '' },
+    'appImages.',
+    [],
+  );
   validate(config, now);
   return config;
 }
@@ -268,7 +301,14 @@ function validate(c: FleetConfig, now: Date): void {
     instanceType.test(String(c.gpuInstanceType)) && /^(g|p)\d/.test(String(c.gpuInstanceType)),
     'a GPU instance type (g or p family) such as g4dn.xlarge',
   );
-  positive('spotMaxPriceUsd', c.spotMaxPriceUsd);
+  if (c.spotMaxPriceUsd !== null) {
+    check(
+      'spotMaxPriceUsd',
+      c.spotMaxPriceUsd,
+      typeof c.spotMaxPriceUsd === 'number' && Number.isFinite(c.spotMaxPriceUsd) && c.spotMaxPriceUsd > 0,
+      'a number greater than 0, or null for no cap (pay up to the on-demand price)',
+    );
+  }
   const validUntil = new Date(String(c.spotValidUntil));
   check(
     'spotValidUntil',
@@ -283,6 +323,8 @@ function validate(c: FleetConfig, now: Date): void {
     validUntil >= minimum,
     `a date at least 30 days ahead (after ${minimum.toISOString().slice(0, 10)}); after it the GPU can only be terminated, not stopped`,
   );
+  integer('hostRevision.app', c.hostRevision.app, 1, 1_000_000);
+  integer('hostRevision.gpu', c.hostRevision.gpu, 1, 1_000_000);
   integer('appRootVolumeGb', c.appRootVolumeGb, 8, 16384);
   integer('gpuRootVolumeGb', c.gpuRootVolumeGb, 75, 16384);
   cidrList('appIngressCidrs', c.appIngressCidrs);
@@ -314,6 +356,13 @@ function validate(c: FleetConfig, now: Date): void {
   integer('scaler.idleMinutes', r.idleMinutes, 1, 1440);
   integer('scaler.maxWaitMinutes', r.maxWaitMinutes, 1, 1440);
   integer('scaler.bootTimeoutMinutes', r.bootTimeoutMinutes, 1, 1440);
+  integer('scaler.firstBootTimeoutMinutes', r.firstBootTimeoutMinutes, 1, 1440);
+  check(
+    'scaler.firstBootTimeoutMinutes',
+    r.firstBootTimeoutMinutes,
+    r.firstBootTimeoutMinutes >= r.bootTimeoutMinutes,
+    `at least scaler.bootTimeoutMinutes ${r.bootTimeoutMinutes}`,
+  );
   integer('scaler.startFailureAlarmMinutes', r.startFailureAlarmMinutes, 1, 1440);
   integer('scaler.maxRunHours', r.maxRunHours, 1, 744);
 
@@ -329,7 +378,7 @@ function validate(c: FleetConfig, now: Date): void {
       'an e-mail address such as ops@example.com',
     );
   }
-  for (const key of ['frontend', 'backend'] as const) {
+  for (const key of ['frontend', 'backend', 'voicevox'] as const) {
     const image = c.appImages[key];
     if (image !== undefined) {
       check(
@@ -340,6 +389,12 @@ function validate(c: FleetConfig, now: Date): void {
       );
     }
   }
+  check(
+    'appImages.voicevox',
+    c.appImages.voicevox,
+    !/latest$/.test(String(c.appImages.voicevox)),
+    'a pinned tag such as voicevox/voicevox_engine:cpu-ubuntu20.04-0.14.6, not a floating …latest tag',
+  );
   for (const [key, value] of Object.entries(c.tags)) {
     check(
       `tags.${key}`,

@@ -27,6 +27,11 @@ export interface DataStackProps extends StackProps {
  */
 export class DataStack extends Stack {
   readonly fileSystem: efs.FileSystem;
+  /**
+   * How both hosts mount the file system: every file is owned by uid/gid 1000 (the containers'
+   * user), so no host needs root access to EFS to create the shared folders.
+   */
+  readonly accessPoint: efs.AccessPoint;
   readonly jobQueue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
 
@@ -46,6 +51,12 @@ export class DataStack extends Stack {
       // With anonymous access denied, only IAM-authorised (tls,iam) mounts of the instance roles work.
       allowAnonymousAccess: false,
       removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.accessPoint = this.fileSystem.addAccessPoint('SharedAccessPoint', {
+      path: '/gpu-fleet',
+      createAcl: { ownerUid: '1000', ownerGid: '1000', permissions: '2775' },
+      posixUser: { uid: '1000', gid: '1000' },
     });
 
     const queueDefaults = {
@@ -81,6 +92,10 @@ export class DataStack extends Stack {
     new CfnOutput(this, 'FileSystemId', {
       value: this.fileSystem.fileSystemId,
       description: 'EFS file system mounted at /mnt/shared on both hosts',
+    });
+    new CfnOutput(this, 'AccessPointId', {
+      value: this.accessPoint.accessPointId,
+      description: 'EFS access point the hosts mount (files owned by uid/gid 1000)',
     });
   }
 }

@@ -36,6 +36,7 @@ export function buildFleet(app: App, config: FleetConfig): Fleet {
     appSecurityGroup: network.appSecurityGroup,
     gpuSecurityGroup: network.gpuSecurityGroup,
     fileSystem: data.fileSystem,
+    accessPoint: data.accessPoint,
     jobQueue: data.jobQueue,
     description: 'gpu-fleet compute: app host and spot GPU worker',
   });
@@ -44,8 +45,8 @@ export function buildFleet(app: App, config: FleetConfig): Fleet {
     config,
     jobQueue: data.jobQueue,
     deadLetterQueue: data.deadLetterQueue,
-    gpuInstanceId: compute.gpuWorker.instance.instanceId,
-    appInstanceId: compute.appHost.instance.instanceId,
+    gpuInstanceId: compute.gpuWorker.host.instanceId,
+    appInstanceId: compute.appHost.host.instanceId,
     description: 'gpu-fleet scaler: Lambda control loop, weekday schedule, alarms',
   });
 

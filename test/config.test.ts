@@ -31,6 +31,12 @@ describe('resolveConfig', () => {
     });
   });
 
+  it('takes null for spotMaxPriceUsd (no cap) and a bumped host revision', () => {
+    const config = resolveConfig({ spotMaxPriceUsd: null, hostRevision: { gpu: 3 } }, NOW);
+    expect(config.spotMaxPriceUsd).toBeNull();
+    expect(config.hostRevision).toEqual({ app: 1, gpu: 3 });
+  });
+
   it('merges nested keys over the defaults and accepts a JSON string from -c', () => {
     const config = resolveConfig('{"scaler":{"idleMinutes":10},"alarmEmail":"ops@example.com"}', NOW);
     expect(config.scaler).toEqual({ ...DEFAULT_CONFIG.scaler, idleMinutes: 10 });
@@ -49,7 +55,21 @@ describe('resolveConfig', () => {
     [{ appPrivateIp: '10.0.1.300' }, 'appPrivateIp', 'IPv4 address'],
     [{ appInstanceType: 'large' }, 'appInstanceType', 'instance type'],
     [{ gpuInstanceType: 't3.large' }, 'gpuInstanceType', 'GPU instance type'],
-    [{ spotMaxPriceUsd: 0 }, 'spotMaxPriceUsd', 'greater than 0'],
+    [{ spotMaxPriceUsd: 0 }, 'spotMaxPriceUsd', 'or null for no cap'],
+    [{ spotMaxPriceUsd: '0.3' }, 'spotMaxPriceUsd', 'greater than 0'],
+    [{ hostRevision: { gpu: 0 } }, 'hostRevision.gpu', 'whole number from 1'],
+    [{ hostRevision: { app: 1.5 } }, 'hostRevision.app', 'whole number'],
+    [{ hostRevision: { web: 2 } }, 'hostRevision.web', 'one of the keys hostRevision.app, hostRevision.gpu'],
+    [
+      { scaler: { firstBootTimeoutMinutes: 10 } },
+      'scaler.firstBootTimeoutMinutes',
+      'at least scaler.bootTimeoutMinutes 20',
+    ],
+    [
+      { appImages: { voicevox: 'voicevox/voicevox_engine:cpu-ubuntu20.04-latest' } },
+      'appImages.voicevox',
+      'pinned tag',
+    ],
     [{ spotValidUntil: 'soon' }, 'spotValidUntil', 'ISO 8601'],
     [{ spotValidUntil: '2026-12-20T00:00:00Z' }, 'spotValidUntil', 'at least 30 days ahead'],
     [{ gpuRootVolumeGb: 50 }, 'gpuRootVolumeGb', 'from 75'],

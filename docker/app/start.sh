@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Starts the app host's containers; run by gpu-fleet-app.service on every boot.
+# Starts the app host's containers; run by gpu-fleet-app.service on every boot, after
+# gpu-fleet-provision has written the env file from the host's settings.
 set -euo pipefail
 cd "$(dirname "$0")"
-env_file=/etc/gpu-fleet/host.env
+env_file=/opt/gpu-fleet/app-host.env
 profiles=()
 # shellcheck source=/dev/null
 source "${env_file}"
 if [[ -n "${FRONTEND_IMAGE:-}" && -n "${BACKEND_IMAGE:-}" ]]; then
+  if ! mountpoint -q /mnt/shared; then
+    # VOICEVOX needs no EFS: keep it serving, hold the backend back (it would write voice jobs to
+    # the local disk the GPU cannot see) and let systemd try again until EFS is there.
+    echo "gpu-fleet: EFS is not mounted at /mnt/shared: VOICEVOX only, backend held back; retrying"
+    docker compose --env-file "${env_file}" -f compose.yaml up -d voicevox
+    exit 1
+  fi
   profiles=(--profile app)
   echo "gpu-fleet: starting VOICEVOX, backend ${BACKEND_IMAGE} and frontend ${FRONTEND_IMAGE}"
 else

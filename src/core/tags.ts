@@ -15,6 +15,10 @@ export const TAGS = {
   role: `${TAG_PREFIX}role`,
   /** Written by the queue worker once OpenVoice answers healthy: ISO time. */
   readyAt: `${TAG_PREFIX}ready-at`,
+  /** Written by the queue worker when a job starts or ends (at most every 30 s): ISO time. */
+  lastJobAt: `${TAG_PREFIX}last-job-at`,
+  /** Written by the GPU host's provisioning once its one-time setup is done: ISO time. */
+  provisionedAt: `${TAG_PREFIX}provisioned-at`,
   /** Written by `gpu-manage start-gpu --hold` and `hold --release`: ISO time. */
   holdUntil: `${TAG_PREFIX}hold-until`,
   pendingSince: `${TAG_PREFIX}pending-since`,

@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { validate } from 'dockerfile-utils';
 
+import { buildTestFleet, templateOf } from '../support/fleet';
+
 const ROOT = path.join(__dirname, '..', '..');
 const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
 
@@ -141,13 +143,21 @@ describe('docker/gpu-host/compose.yaml', () => {
     expect(compose).toContain("STOP_GRACE_SECONDS: '90'");
   });
 
-  it('uses exactly the variables the GPU host env file provides', () => {
-    const used = [...compose.matchAll(/\$\{(\w+)/g)].map((m) => m[1]);
-    expect(new Set(used)).toEqual(
-      new Set(['OPENVOICE_IMAGE', 'WORKER_IMAGE', 'JOB_QUEUE_URL', 'AWS_REGION']),
+  it('uses only variables that the GPU host env file provides (settings parameter + region + token)', () => {
+    const used = new Set([...compose.matchAll(/\$\{(\w+)/g)].map((m) => m[1]));
+    expect([...used]).toEqual(
+      expect.arrayContaining(['OPENVOICE_IMAGE', 'WORKER_IMAGE', 'JOB_QUEUE_URL', 'AWS_REGION']),
     );
-    const hostScript = read('lib/host-scripts/gpu-host.sh');
-    for (const name of used) expect(hostScript).toContain(`${name}=\${${name}}`);
+    const { fleet } = buildTestFleet();
+    const parameters = templateOf(fleet.compute).findResources('AWS::SSM::Parameter', {
+      Properties: { Name: '/gpu-fleet/GpuFleet/gpu/settings' },
+    });
+    const settings = JSON.stringify(Object.values(parameters)[0]?.Properties.Value);
+    const provision = read('lib/host-scripts/provision.sh');
+    for (const name of used) {
+      const provided = settings.includes(`"${name}"`) || provision.includes(`echo "${name}=`);
+      expect({ name, provided }).toEqual({ name, provided: true });
+    }
   });
 });
 
@@ -163,7 +173,7 @@ describe('shell scripts', () => {
   it('are found', () => {
     expect(scripts).toEqual(
       expect.arrayContaining([
-        'lib/host-scripts/common.sh',
+        'lib/host-scripts/provision.sh',
         'docker/app/start.sh',
         'docker/gpu-host/ecr-login.sh',
       ]),

@@ -1,103 +1,187 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { DLAMI_SSM_PARAMETER } from '../../lib/constructs/gpu-worker';
+import { APP_AMI_PARAMETER, GPU_AMI_PARAMETER } from '../../lib/constructs/fleet-host';
 import { buildTestFleet, templateOf } from '../support/fleet';
+
+type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
 
 describe('compute stack', () => {
   let compute: Template;
+  let resources: Record<string, Resource>;
   beforeAll(() => {
     const { fleet } = buildTestFleet();
     compute = templateOf(fleet.compute);
+    resources = compute.toJSON().Resources as Record<string, Resource>;
   });
 
-  const instanceWithRole = (role: 'app' | 'gpu'): Record<string, unknown> => {
-    const found = Object.values(
-      compute.findResources('AWS::EC2::Instance', {
-        Properties: { Tags: Match.arrayWith([{ Key: 'gpu-fleet:role', Value: role }]) },
-      }),
+  const hostResource = (role: 'app' | 'gpu'): Resource => {
+    const found = Object.values(resources).filter(
+      (r) => r.Type === 'Custom::FleetHostInstance' && r.Properties.Role === role,
     );
     expect(found).toHaveLength(1);
-    return found[0]?.Properties as Record<string, unknown>;
+    return found[0] as Resource;
+  };
+  const launchDataOf = (role: 'app' | 'gpu'): Record<string, any> => {
+    const templateId = (hostResource(role).Properties.LaunchTemplateId as { Ref: string }).Ref;
+    return resources[templateId]?.Properties.LaunchTemplateData as Record<string, any>;
   };
 
-  it('runs the app host on t3.large at 10.0.1.10 with IMDSv2, an encrypted gp3 root and an Elastic IP', () => {
-    const app = instanceWithRole('app');
-    expect(app).toMatchObject({
+  it('has no AWS::EC2::Instance: a custom resource owns each host, so CloudFormation never replaces one', () => {
+    compute.resourceCountIs('AWS::EC2::Instance', 0);
+    expect(hostResource('app').Properties).toMatchObject({ Fleet: 'GpuFleet', Spot: 'false', Revision: '1' });
+    expect(hostResource('gpu').Properties).toMatchObject({ Fleet: 'GpuFleet', Spot: 'true', Revision: '1' });
+  });
+
+  it('launches the app host on t3.large at 10.0.1.10, AL2023 resolved at launch, IMDSv2, encrypted gp3', () => {
+    expect(launchDataOf('app')).toMatchObject({
       InstanceType: 't3.large',
-      PrivateIpAddress: '10.0.1.10',
+      ImageId: `resolve:ssm:${APP_AMI_PARAMETER}`,
       MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 2 },
       BlockDeviceMappings: [
-        { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeType: 'gp3', VolumeSize: 30 } },
+        {
+          DeviceName: '/dev/xvda',
+          Ebs: { Encrypted: true, VolumeType: 'gp3', VolumeSize: 30, DeleteOnTermination: true },
+        },
+      ],
+      NetworkInterfaces: [
+        {
+          DeviceIndex: 0,
+          PrivateIpAddress: '10.0.1.10',
+          AssociatePublicIpAddress: true,
+          DeleteOnTermination: true,
+        },
       ],
     });
-    expect(JSON.stringify(app.ImageId)).toContain('al2023');
-    compute.hasResourceProperties('AWS::EC2::EIP', {
-      Domain: 'vpc',
+  });
+
+  it('keeps the app host Elastic IP across rotations: only its association follows the instance', () => {
+    compute.hasResourceProperties(
+      'AWS::EC2::EIP',
+      Match.objectEquals({ Domain: 'vpc', Tags: Match.anyValue() }),
+    );
+    compute.hasResourceProperties('AWS::EC2::EIPAssociation', {
       InstanceId: { Ref: Match.stringLikeRegexp('^AppHostInstance') },
     });
   });
 
-  it('runs the GPU worker on g4dn.xlarge at 10.0.1.20 from the DLAMI parameter, IMDSv2, encrypted gp3', () => {
-    const gpu = instanceWithRole('gpu');
-    expect(gpu).toMatchObject({
+  it('launches the GPU worker on g4dn.xlarge at 10.0.1.20 from the AL2023 DLAMI resolved at launch', () => {
+    expect(launchDataOf('gpu')).toMatchObject({
       InstanceType: 'g4dn.xlarge',
-      PrivateIpAddress: '10.0.1.20',
+      ImageId: `resolve:ssm:${GPU_AMI_PARAMETER}`,
       MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 2 },
       BlockDeviceMappings: [
-        { DeviceName: '/dev/sda1', Ebs: { Encrypted: true, VolumeType: 'gp3', VolumeSize: 100 } },
+        { DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeType: 'gp3', VolumeSize: 100 } },
       ],
-      LaunchTemplate: {
-        LaunchTemplateId: { Ref: expect.stringMatching(/^GpuWorkerSpotLaunchTemplate/) },
-        Version: {
-          'Fn::GetAtt': [expect.stringMatching(/^GpuWorkerSpotLaunchTemplate/), 'LatestVersionNumber'],
-        },
+      NetworkInterfaces: [{ DeviceIndex: 0, PrivateIpAddress: '10.0.1.20', AssociatePublicIpAddress: true }],
+    });
+    expect(GPU_AMI_PARAMETER).toContain('base-oss-nvidia-driver-gpu-amazon-linux-2023');
+  });
+
+  it('requests persistent spot capacity that stops on interruption, with the plan’s cap and an explicit ValidUntil', () => {
+    expect(launchDataOf('gpu').InstanceMarketOptions).toEqual({
+      MarketType: 'spot',
+      SpotOptions: {
+        SpotInstanceType: 'persistent',
+        InstanceInterruptionBehavior: 'stop',
+        MaxPrice: '0.3',
+        ValidUntil: '2027-12-31T00:00:00Z',
       },
     });
-    const parameters = compute.findParameters('*', { Default: DLAMI_SSM_PARAMETER });
-    expect(Object.keys(parameters)).toHaveLength(1);
-    expect(Object.values(parameters)[0]?.Type).toBe('AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
-    expect(gpu.ImageId).toEqual({ Ref: Object.keys(parameters)[0] });
+    expect(launchDataOf('app').InstanceMarketOptions).toBeUndefined();
   });
 
-  it('requests persistent spot capacity that stops on interruption, with max price and an explicit ValidUntil', () => {
-    compute.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateData: Match.objectLike({
-        InstanceMarketOptions: {
-          MarketType: 'spot',
-          SpotOptions: {
-            SpotInstanceType: 'persistent',
-            InstanceInterruptionBehavior: 'stop',
-            MaxPrice: '0.3',
-            ValidUntil: '2027-12-31T00:00:00Z',
-          },
-        },
-        MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 2 },
-      }),
-    });
+  it('can drop the spot price cap (spotMaxPriceUsd: null)', () => {
+    const { fleet } = buildTestFleet({ spotMaxPriceUsd: null });
+    const uncapped = templateOf(fleet.compute).toJSON().Resources as Record<string, Resource>;
+    const gpuTemplate = Object.values(uncapped).find(
+      (r) => r.Type === 'AWS::EC2::LaunchTemplate' && r.Properties.LaunchTemplateData.InstanceMarketOptions,
+    );
+    expect(gpuTemplate?.Properties.LaunchTemplateData.InstanceMarketOptions.SpotOptions).not.toHaveProperty(
+      'MaxPrice',
+    );
   });
 
-  it('gives each host SSM core and only what it needs', () => {
+  it('keeps tags out of the launch template data, so a tag change never makes a new version', () => {
+    for (const role of ['app', 'gpu'] as const) expect(launchDataOf(role).TagSpecifications).toBeUndefined();
+    expect(JSON.parse(hostResource('gpu').Properties.Tags as string)).toEqual({ Project: 'gpu-fleet' });
+  });
+
+  it('puts nothing a routine deploy changes into user data: only the per-boot provisioning unit', () => {
+    for (const role of ['app', 'gpu'] as const) {
+      const userData = JSON.stringify(launchDataOf(role).UserData);
+      expect(userData).toContain('gpu-fleet-provision.service');
+      expect(userData).toContain(`RUNTIME_PARAMETER='/gpu-fleet/GpuFleet/${role}/settings'`);
+      for (const routine of [
+        'OPENVOICE_IMAGE=',
+        'FRONTEND_IMAGE=',
+        'JOB_QUEUE_URL=',
+        'HostFiles',
+        'amazonaws.com',
+      ]) {
+        expect(userData).not.toContain(routine);
+      }
+      expect(userData).not.toContain('build-deb.sh');
+    }
+  });
+
+  it('delivers the settings each host reads on every boot through SSM Parameter Store', () => {
+    const settings = (role: 'app' | 'gpu'): string =>
+      JSON.stringify(
+        Object.values(resources).find(
+          (r) =>
+            r.Type === 'AWS::SSM::Parameter' && r.Properties.Name === `/gpu-fleet/GpuFleet/${role}/settings`,
+        )?.Properties.Value,
+      );
+    for (const role of ['app', 'gpu'] as const) {
+      for (const key of [
+        'HOST_FILES_URL',
+        'FILE_SYSTEM_ID',
+        'ACCESS_POINT_ID',
+        'JOB_QUEUE_URL',
+        'API_TOKEN_SECRET',
+      ]) {
+        expect(settings(role)).toContain(key);
+      }
+    }
+    expect(settings('gpu')).toContain('OPENVOICE_IMAGE');
+    expect(settings('gpu')).toContain('WORKER_IMAGE');
+    expect(settings('app')).toContain('FRONTEND_IMAGE');
+    expect(settings('app')).toContain('GPU_PRIVATE_IP');
+  });
+
+  it('gives each host SSM core and only what it needs: its own host files, no EFS root access', () => {
     const policies = Object.entries(compute.findResources('AWS::IAM::Policy'));
-    const statementsOf = (prefix: string): Array<Record<string, unknown>> =>
+    const statementsOf = (prefix: string): Array<Record<string, any>> =>
       policies
         .filter(([id]) => id.startsWith(prefix))
-        .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>);
+        .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
     const actionsOf = (prefix: string): string[] =>
       statementsOf(prefix).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]) as string[]);
 
-    const app = actionsOf('AppHostInstanceRole');
-    expect(app).toEqual(
-      expect.arrayContaining([
-        'sqs:SendMessage',
-        'elasticfilesystem:ClientMount',
-        'elasticfilesystem:ClientWrite',
-        'elasticfilesystem:ClientRootAccess',
-      ]),
-    );
+    for (const prefix of ['AppHostRole', 'GpuWorkerHostRole']) {
+      const actions = actionsOf(prefix);
+      expect(actions).toEqual(
+        expect.arrayContaining([
+          'elasticfilesystem:ClientMount',
+          'elasticfilesystem:ClientWrite',
+          'secretsmanager:GetSecretValue',
+          'ssm:GetParameter',
+        ]),
+      );
+      expect(actions).not.toContain('elasticfilesystem:ClientRootAccess');
+      const hostFiles = statementsOf(prefix).find((s) => s.Sid === 'ReadOwnHostFiles');
+      expect(hostFiles?.Action).toBe('s3:GetObject');
+      // One object, named by its content hash: not the whole assets bucket.
+      expect(JSON.stringify(hostFiles?.Resource)).toMatch(/\/[0-9a-f]{64}\.zip"/);
+      expect(actions.some((a) => a.startsWith('s3:List') || a.startsWith('s3:GetBucket'))).toBe(false);
+    }
+
+    const app = actionsOf('AppHostRole');
+    expect(app).toContain('sqs:SendMessage');
     expect(app.some((a) => a.startsWith('ec2:') || a.startsWith('ecr:') || a === 'sqs:ReceiveMessage')).toBe(
       false,
     );
 
-    const gpu = actionsOf('GpuWorkerInstanceRole');
+    const gpu = actionsOf('GpuWorkerHostRole');
     expect(gpu).toEqual(
       expect.arrayContaining([
         'sqs:ReceiveMessage',
@@ -105,47 +189,57 @@ describe('compute stack', () => {
         'sqs:ChangeMessageVisibility',
         'ecr:BatchGetImage',
         'ec2:CreateTags',
-        'elasticfilesystem:ClientMount',
       ]),
     );
     expect(gpu).not.toContain('sqs:SendMessage');
     expect(gpu.some((a) => ['ec2:StartInstances', 'ec2:StopInstances', 'ec2:*'].includes(a))).toBe(false);
-    const tagging = statementsOf('GpuWorkerInstanceRole').find((s) => s.Sid === 'ReportWorkerReady');
+    const tagging = statementsOf('GpuWorkerHostRole').find((s) => s.Sid === 'ReportOnItself');
     expect(tagging?.Condition).toEqual({
-      StringEquals: { 'aws:ResourceTag/gpu-fleet:role': 'gpu' },
-      'ForAllValues:StringEquals': { 'aws:TagKeys': ['gpu-fleet:ready-at'] },
+      StringEquals: {
+        'aws:ResourceTag/gpu-fleet:role': 'gpu',
+        'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet',
+      },
+      'ForAllValues:StringEquals': {
+        'aws:TagKeys': ['gpu-fleet:ready-at', 'gpu-fleet:last-job-at', 'gpu-fleet:provisioned-at'],
+      },
     });
-
-    const roles = Object.values(compute.findResources('AWS::IAM::Role'));
-    expect(roles).toHaveLength(2);
-    for (const role of roles) {
-      expect(JSON.stringify(role.Properties.ManagedPolicyArns)).toContain('AmazonSSMManagedInstanceCore');
-    }
   });
 
-  it('mounts EFS with tls,iam and installs the systemd unit from user data', () => {
-    const userData = (role: 'app' | 'gpu'): string => JSON.stringify(instanceWithRole(role).UserData);
-    for (const role of ['app', 'gpu'] as const) {
-      const script = userData(role);
-      expect(script).toContain('_netdev,noresvport,tls,iam');
-      expect(script).toContain('enable_unit');
-      expect(script).toContain('FILE_SYSTEM_ID=');
-    }
-    expect(userData('app')).toContain('enable_unit gpu-fleet-app.service');
-    expect(userData('gpu')).toContain('enable_unit gpu-fleet.service');
-    expect(userData('gpu')).toContain('build-deb.sh');
-    expect(userData('gpu')).toContain('OPENVOICE_IMAGE=');
+  it('lets the host lifecycle provider terminate and cancel only what carries the fleet tag', () => {
+    const statements = Object.entries(compute.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('HostLifecycleOnEvent'))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
+    const retire = statements.find((s) => s.Sid === 'RetireFleetHostsOnly');
+    expect([...(retire?.Action as string[])].sort()).toEqual([
+      'ec2:CancelSpotInstanceRequests',
+      'ec2:TerminateInstances',
+    ]);
+    expect(retire?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet' } });
+    const tagOnLaunch = statements.find((s) => s.Sid === 'TagOnLaunchOnly');
+    expect(tagOnLaunch?.Condition).toEqual({ StringEquals: { 'ec2:CreateAction': 'RunInstances' } });
+    expect(statements.some((s) => s.Sid === 'ResolveAmiAtLaunch')).toBe(true);
   });
 
-  it('tags every instance with the fleet and the project, and outputs ids and the public address', () => {
-    for (const role of ['app', 'gpu'] as const) {
-      expect(instanceWithRole(role).Tags).toEqual(
-        expect.arrayContaining([
-          { Key: 'gpu-fleet:fleet', Value: 'GpuFleet' },
-          { Key: 'Project', Value: 'gpu-fleet' },
-        ]),
-      );
-    }
+  it('generates the OpenVoice API token in Secrets Manager, readable by both hosts', () => {
+    compute.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: { PasswordLength: 48, ExcludePunctuation: true },
+    });
+  });
+
+  it('outputs the instance ids and the public address', () => {
     for (const key of ['AppInstanceId', 'GpuInstanceId', 'AppPublicIp']) compute.hasOutput(key, {});
+  });
+});
+
+describe('data stack access point', () => {
+  it('makes every file on EFS uid/gid 1000 under /gpu-fleet, so no host needs root access', () => {
+    const { fleet } = buildTestFleet();
+    templateOf(fleet.data).hasResourceProperties('AWS::EFS::AccessPoint', {
+      PosixUser: { Uid: '1000', Gid: '1000' },
+      RootDirectory: {
+        Path: '/gpu-fleet',
+        CreationInfo: { OwnerUid: '1000', OwnerGid: '1000', Permissions: '2775' },
+      },
+    });
   });
 });

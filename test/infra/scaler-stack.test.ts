@@ -83,7 +83,7 @@ describe('scaler stack', () => {
     ]);
     const arns = JSON.stringify(bySid.StartStopTagFleetInstances.Resource);
     expect(arns).toContain(':instance/');
-    expect(arns).toContain('OutputRefGpuWorkerInstance');
+    expect(arns).toContain('OutputRefGpuWorkerHostInstance');
     expect(arns).toContain('OutputRefAppHostInstance');
     expect(bySid.StartStopTagFleetInstances.Resource).toHaveLength(2);
     expect(bySid.DescribeInstances).toMatchObject({ Action: 'ec2:DescribeInstances', Resource: '*' });

@@ -1,10 +1,184 @@
+import { ResourceImpact, fullDiff } from '@aws-cdk/cloudformation-diff';
+import { DEFAULT_CONFIG, type FleetConfig } from '../../lib/config';
+import { APP_AMI_PARAMETER, GPU_AMI_PARAMETER } from '../../lib/constructs/fleet-host';
 import { buildTestFleet, templateOf } from '../support/fleet';
 
+/**
+ * Update safety, proven the way `cdk diff` would show it: synthesise the fleet before and after a
+ * change and ask @aws-cdk/cloudformation-diff what CloudFormation would do to each resource.
+ */
+
+type Templates = Record<string, Record<string, unknown>>;
+
+function synthFleet(overrides: Partial<FleetConfig> = {}): Templates {
+  const { fleet } = buildTestFleet(overrides);
+  return Object.fromEntries(
+    [fleet.network, fleet.data, fleet.compute, fleet.scaler].map((stack) => [
+      stack.stackName,
+      templateOf(stack).toJSON() as Record<string, unknown>,
+    ]),
+  );
+}
+
+interface Change {
+  readonly stack: string;
+  readonly logicalId: string;
+  readonly type: string;
+  readonly impact: ResourceImpact;
+}
+
+function changes(before: Templates, after: Templates): Change[] {
+  return Object.keys(before).flatMap((stack) => {
+    const diff = fullDiff(before[stack] ?? {}, after[stack] ?? {});
+    const found: Change[] = [];
+    diff.resources.forEachDifference((logicalId, change) => {
+      found.push({ stack, logicalId, type: change.resourceType ?? '', impact: change.changeImpact });
+    });
+    return found;
+  });
+}
+
+/** Resources whose update or replacement would touch a host, its data or its network. */
+const STATEFUL = new Set([
+  'Custom::FleetHostInstance',
+  'AWS::EC2::LaunchTemplate',
+  'AWS::EC2::Instance',
+  'AWS::EFS::FileSystem',
+  'AWS::EFS::MountTarget',
+  'AWS::EFS::AccessPoint',
+  'AWS::SQS::Queue',
+  'AWS::EC2::Subnet',
+  'AWS::EC2::VPC',
+  'AWS::EC2::EIP',
+]);
+
+const baseline = synthFleet();
+
+describe('routine redeploys touch nothing stateful', () => {
+  it.each<[string, Partial<FleetConfig>]>([
+    ['scaler minutes', { scaler: { ...DEFAULT_CONFIG.scaler, idleMinutes: 7, maxWaitMinutes: 20 } }],
+    ['the alarm e-mail', { alarmEmail: 'ops@example.com' }],
+    [
+      'app images',
+      {
+        appImages: {
+          ...DEFAULT_CONFIG.appImages,
+          frontend: '111111111111.dkr.ecr.ap-northeast-1.amazonaws.com/frontend:2',
+          backend: '111111111111.dkr.ecr.ap-northeast-1.amazonaws.com/backend:2',
+        },
+      },
+    ],
+    ['holidays', { schedule: { ...DEFAULT_CONFIG.schedule, holidays: ['2026-12-31', '2027-01-01'] } }],
+    ['ingress CIDRs', { appIngressCidrs: ['203.0.113.0/24'], sshIngressCidrs: ['198.51.100.7/32'] }],
+  ])('%s: no instance, file system, queue, subnet or VPC is updated or replaced', (_, overrides) => {
+    const found = changes(baseline, synthFleet(overrides));
+    expect(found.length).toBeGreaterThan(0); // the change is real, and shows somewhere
+    expect(found.filter((c) => STATEFUL.has(c.type))).toEqual([]);
+    expect(
+      found.filter(
+        (c) => c.impact === ResourceImpact.WILL_REPLACE || c.impact === ResourceImpact.MAY_REPLACE,
+      ),
+    ).toEqual([]);
+  });
+
+  it('app images reach the host through its settings parameter alone', () => {
+    const found = changes(
+      baseline,
+      synthFleet({
+        appImages: {
+          ...DEFAULT_CONFIG.appImages,
+          frontend: 'example/frontend:2',
+          backend: 'example/backend:2',
+        },
+      }),
+    );
+    expect(found).toEqual([
+      {
+        stack: 'GpuFleet-Compute',
+        logicalId: expect.stringMatching(/^AppHostSettings/),
+        type: 'AWS::SSM::Parameter',
+        impact: ResourceImpact.WILL_UPDATE,
+      },
+    ]);
+  });
+
+  it('a synth with nothing changed is identical, so a new AMI release (resolved at launch) changes no template', () => {
+    expect(changes(baseline, synthFleet())).toEqual([]);
+    const compute = JSON.stringify(baseline['GpuFleet-Compute']);
+    expect(compute).toContain(`"ImageId":"resolve:ssm:${APP_AMI_PARAMETER}"`);
+    expect(compute).toContain(`"ImageId":"resolve:ssm:${GPU_AMI_PARAMETER}"`);
+    // CloudFormation parameters of SSM type are re-read on every deploy (and keep the CDK CLI
+    // from ever skipping the stack): only the bootstrap version may be one.
+    for (const template of Object.values(baseline)) {
+      const parameters = (template.Parameters ?? {}) as Record<string, { Type: string }>;
+      expect(Object.keys(parameters).filter((p) => parameters[p]?.Type.startsWith('AWS::SSM'))).toEqual(
+        Object.keys(parameters).filter((p) => p === 'BootstrapVersion'),
+      );
+    }
+  });
+});
+
+describe('deliberate changes roll the host through its custom resource, never a CloudFormation replacement', () => {
+  // A new launch template version reaches the host resource through Fn::GetAtt LatestVersionNumber,
+  // which the diff cannot resolve: the launch template's in-place update is what shows.
+  it.each<[string, Partial<FleetConfig>, string]>([
+    ['extending spotValidUntil', { spotValidUntil: '2028-06-30T00:00:00Z' }, 'GpuWorkerHostLaunchTemplate'],
+    ['another GPU instance type', { gpuInstanceType: 'g5.xlarge' }, 'GpuWorkerHostLaunchTemplate'],
+    ['removing the spot price cap', { spotMaxPriceUsd: null }, 'GpuWorkerHostLaunchTemplate'],
+    ['another app instance type', { appInstanceType: 't3.xlarge' }, 'AppHostLaunchTemplate'],
+  ])('%s makes a new launch template version, updated in place', (_, overrides, prefix) => {
+    const found = changes(baseline, synthFleet(overrides)).filter((c) => STATEFUL.has(c.type));
+    expect(found).toEqual([
+      {
+        stack: 'GpuFleet-Compute',
+        logicalId: expect.stringMatching(new RegExp(`^${prefix}`)),
+        type: 'AWS::EC2::LaunchTemplate',
+        impact: ResourceImpact.WILL_UPDATE,
+      },
+    ]);
+  });
+
+  it.each<[string, Partial<FleetConfig>, string]>([
+    [
+      'a bumped hostRevision.gpu (roll onto the newest AMI)',
+      { hostRevision: { app: 1, gpu: 2 } },
+      'GpuWorkerHostInstance',
+    ],
+    ['a bumped hostRevision.app', { hostRevision: { app: 2, gpu: 1 } }, 'AppHostInstance'],
+  ])('%s changes that host resource alone, in place', (_, overrides, prefix) => {
+    const found = changes(baseline, synthFleet(overrides)).filter((c) => STATEFUL.has(c.type));
+    expect(found).toEqual([
+      {
+        stack: 'GpuFleet-Compute',
+        logicalId: expect.stringMatching(new RegExp(`^${prefix}`)),
+        type: 'Custom::FleetHostInstance',
+        // Custom resources are never replaced by CloudFormation for a property change.
+        impact: expect.not.stringMatching(/REPLACE|DESTROY/),
+      },
+    ]);
+  });
+
+  it('every host resource follows its launch template latest version', () => {
+    const resources = baseline['GpuFleet-Compute']?.Resources as Record<
+      string,
+      { Type: string; Properties: Record<string, unknown> }
+    >;
+    const hosts = Object.values(resources).filter((r) => r.Type === 'Custom::FleetHostInstance');
+    expect(hosts).toHaveLength(2);
+    for (const host of hosts) {
+      const template = (host.Properties.LaunchTemplateId as { Ref: string }).Ref;
+      expect(resources[template]?.Type).toBe('AWS::EC2::LaunchTemplate');
+      expect(host.Properties.LaunchTemplateVersion).toEqual({
+        'Fn::GetAtt': [template, 'LatestVersionNumber'],
+      });
+    }
+  });
+});
+
 describe('cross-stack references', () => {
-  const { fleet } = buildTestFleet();
-  const templates = [fleet.network, fleet.data, fleet.compute, fleet.scaler].map((stack) => ({
-    name: stack.stackName,
-    json: JSON.stringify(templateOf(stack).toJSON()),
+  const templates = Object.entries(baseline).map(([name, template]) => ({
+    name,
+    json: JSON.stringify(template),
   }));
 
   // An export in use cannot change: a security group's replacement or an instance's rotation
@@ -16,8 +190,8 @@ describe('cross-stack references', () => {
   });
 
   it('the consumers read the producers through Fn::GetStackOutput', () => {
-    const compute = templates.find((t) => t.name === fleet.compute.stackName)?.json ?? '';
+    const compute = templates.find((t) => t.name === 'GpuFleet-Compute')?.json ?? '';
     expect(compute).toContain('"Fn::GetStackOutput"');
-    expect(compute).toContain(`"StackName":"${fleet.network.stackName}"`);
+    expect(compute).toContain('"StackName":"GpuFleet-Network"');
   });
 });

@@ -1,0 +1,183 @@
+import * as path from 'node:path';
+import { Aws, CustomResource, Fn, Stack, Tags } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import type { FleetConfig } from '../config.js';
+import { acknowledgeHostRole } from '../nag.js';
+import { TAGS, type Role } from '../../src/core/tags.js';
+import { HostLifecycleProvider } from './host-lifecycle-provider.js';
+import { hostUserData } from './host-user-data.js';
+
+/** What each host of the fleet is placed in and works with. */
+export interface FleetHostProps {
+  readonly config: FleetConfig;
+  readonly vpc: ec2.IVpc;
+  readonly subnet: ec2.ISubnet;
+  readonly securityGroup: ec2.ISecurityGroup;
+  /** Mounted at /mnt/shared through `accessPoint`. */
+  readonly fileSystem: efs.IFileSystem;
+  readonly accessPoint: efs.IAccessPoint;
+  /** The voice job queue: the app host's backend sends to it, the GPU worker consumes it. */
+  readonly jobQueue: sqs.IQueue;
+  /** The shared secret that OpenVoice requires on port 8001 (both hosts read it at boot). */
+  readonly apiToken: secretsmanager.ISecret;
+}
+
+/** Amazon Linux 2023, resolved by EC2 when an instance launches: a new AMI changes no template. */
+export const APP_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
+/** Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023): G4dn/G5/G6, driver, Docker, NVIDIA toolkit. */
+export const GPU_AMI_PARAMETER =
+  '/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id';
+
+export interface HostDefinition {
+  readonly role: Role;
+  /** For the role's description. */
+  readonly purpose: string;
+  readonly instanceType: string;
+  readonly amiParameter: string;
+  readonly privateIp: string;
+  readonly rootVolumeGb: number;
+  /** The folder under docker/ with the host's files (compose.yaml, its unit, scripts). */
+  readonly hostFilesDir: string;
+  /** The systemd unit among those files that runs the containers, and the env file it reads. */
+  readonly composeUnit: string;
+  readonly composeEnvFile: string;
+  /** Settings the host reads on every boot (SSM Parameter Store), beyond the shared ones. */
+  readonly settings: Readonly<Record<string, string>>;
+  /** Persistent spot that stops on interruption; absent for on-demand. */
+  readonly spot?: ec2.LaunchTemplateSpotOptions;
+}
+
+/**
+ * A host of the fleet, built the same way for both: a launch template (AMI resolved at launch,
+ * fixed private IP, IMDSv2 only with hop limit 2 for containers, encrypted gp3 root, first-boot
+ * user data that only installs the per-boot provisioning unit), its settings in SSM Parameter
+ * Store, and the instance itself owned by the host lifecycle custom resource, which rotates it
+ * safely on a definition change and cancels its spot request before terminating it.
+ */
+export class FleetHost extends Construct {
+  readonly role: iam.Role;
+  readonly launchTemplate: ec2.LaunchTemplate;
+  readonly settings: ssm.StringParameter;
+  /** The instance id; it changes when the host rotates (the scaler and CLI find hosts by tag). */
+  readonly instanceId: string;
+
+  constructor(scope: Construct, id: string, props: FleetHostProps & { readonly host: HostDefinition }) {
+    super(scope, id);
+    const { config, host } = props;
+    const hostFiles = new s3assets.Asset(this, 'HostFiles', {
+      path: path.join(__dirname, '..', '..', 'docker', host.hostFilesDir),
+    });
+
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `gpu-fleet ${host.purpose}`,
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    // Read and write through the access point only; no root access: the access point owns the files.
+    props.fileSystem.grant(this.role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite');
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadOwnHostFiles',
+        actions: ['s3:GetObject'],
+        resources: [hostFiles.bucket.arnForObjects(hostFiles.s3ObjectKey)],
+      }),
+    );
+    props.apiToken.grantRead(this.role);
+    acknowledgeHostRole(this.role);
+
+    const settingsName = `/gpu-fleet/${config.appName}/${host.role}/settings`;
+    this.settings = new ssm.StringParameter(this, 'Settings', {
+      parameterName: settingsName,
+      description: `gpu-fleet ${host.purpose}: settings read on every boot (KEY=value lines)`,
+      stringValue: Fn.join(
+        '\n',
+        Object.entries({
+          HOST_FILES_URL: hostFiles.s3ObjectUrl,
+          FILE_SYSTEM_ID: props.fileSystem.fileSystemId,
+          ACCESS_POINT_ID: props.accessPoint.accessPointId,
+          JOB_QUEUE_URL: props.jobQueue.queueUrl,
+          API_TOKEN_SECRET: props.apiToken.secretArn,
+          ...host.settings,
+        }).map(([key, value]) => Fn.join('=', [key, value])),
+      ),
+    });
+    this.settings.grantRead(this.role);
+
+    this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      instanceType: new ec2.InstanceType(host.instanceType),
+      machineImage: ec2.MachineImage.resolveSsmParameterAtLaunch(host.amiParameter, {
+        os: ec2.OperatingSystemType.LINUX,
+      }),
+      role: this.role,
+      userData: hostUserData({
+        HOST_ROLE: host.role,
+        RUNTIME_PARAMETER: settingsName,
+        AWS_REGION: Aws.REGION,
+        COMPOSE_UNIT: host.composeUnit,
+        COMPOSE_ENV_FILE: host.composeEnvFile,
+      }),
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 2,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(host.rootVolumeGb, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            deleteOnTermination: true,
+          }),
+        },
+      ],
+      spotOptions: host.spot,
+    });
+    const cfnLaunchTemplate = this.launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate;
+    // Instance tags come from the custom resource at launch (and are updated in place): tags in the
+    // template's data would make every tag change a new version, and so a new instance.
+    cfnLaunchTemplate.addPropertyDeletionOverride('LaunchTemplateData.TagSpecifications');
+    // The fixed private IP needs an explicit network interface; with one, the security group and
+    // the public address (no NAT gateway) belong to it, not to the template's top level.
+    cfnLaunchTemplate.addPropertyOverride('LaunchTemplateData.NetworkInterfaces', [
+      {
+        DeviceIndex: 0,
+        SubnetId: props.subnet.subnetId,
+        PrivateIpAddress: host.privateIp,
+        Groups: [props.securityGroup.securityGroupId],
+        AssociatePublicIpAddress: true,
+        DeleteOnTermination: true,
+      },
+    ]);
+
+    const stack = Stack.of(this);
+    const providerId = 'HostLifecycle';
+    const provider =
+      (stack.node.tryFindChild(providerId) as HostLifecycleProvider | undefined) ??
+      new HostLifecycleProvider(stack, providerId, {
+        fleet: config.appName,
+        amiParameters: [APP_AMI_PARAMETER, GPU_AMI_PARAMETER],
+      });
+    provider.grantPassRole(this.role);
+
+    const instance = new CustomResource(this, 'Instance', {
+      serviceToken: provider.serviceToken,
+      resourceType: 'Custom::FleetHostInstance',
+      properties: {
+        LaunchTemplateId: this.launchTemplate.launchTemplateId,
+        LaunchTemplateVersion: this.launchTemplate.latestVersionNumber,
+        Revision: String(config.hostRevision[host.role]),
+        Fleet: config.appName,
+        Role: host.role,
+        Spot: String(host.spot !== undefined),
+        Tags: JSON.stringify(config.tags),
+      },
+    });
+    this.instanceId = instance.ref;
+    Tags.of(this).add(TAGS.role, host.role);
+  }
+}

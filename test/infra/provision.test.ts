@@ -1,0 +1,241 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/**
+ * Runs lib/host-scripts/provision.sh for real (bash) against a fake root, with the host's
+ * commands (aws, dnf, systemctl, mount, ...) replaced by stubs that log what they were asked.
+ * Proves that provisioning is idempotent (a second boot changes nothing) and resumable (a first
+ * boot cut short is finished by the next run).
+ */
+
+const SCRIPT = path.join(__dirname, '..', '..', 'lib', 'host-scripts', 'provision.sh');
+
+const STUBS: Record<string, string> = {
+  aws: `
+case "$1 $2" in
+  "ssm get-parameter") cat "$FIXTURES/settings.env" ;;
+  "s3 cp") cp "$FIXTURES/host-files.zip" "\${@: -1}" ;;
+  "secretsmanager get-secret-value") echo "token-0123456789abcdef0123456789abcdef" ;;
+  "ec2 create-tags") ;;
+  *) echo "unexpected aws $*" >&2; exit 2 ;;
+esac`,
+  dnf: `if [[ -f "$FIXTURES/dnf-fails" ]]; then exit 1; fi`,
+  rpm: 'exit 1',
+  docker: 'exit 0',
+  systemctl: 'exit 0',
+  mount: 'exit 0',
+  mountpoint: 'exit 0',
+  curl: `case "$*" in *api/token*) echo imds-token ;; *instance-id*) echo i-0123456789abcdef0 ;; *) exit 2 ;; esac`,
+  sleep: 'exit 0',
+  // A host has unzip; the test does not assume the machine running it does.
+  unzip: `python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$3" "$5"`,
+};
+
+interface Host {
+  readonly root: string;
+  readonly fixtures: string;
+  readonly log: string;
+  run(): { status: number | null; output: string; commands: string[] };
+  tree(): Record<string, string>;
+}
+
+function makeZip(file: string, files: Record<string, string>): void {
+  execFileSync('python3', [
+    '-c',
+    'import json, sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], "w")\nfor name, text in json.loads(sys.argv[2]).items():\n    info = zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0))\n    z.writestr(info, text)\nz.close()',
+    file,
+    JSON.stringify(files),
+  ]);
+}
+
+function settings(hostFilesUrl: string, image: string): string {
+  return [
+    `HOST_FILES_URL=${hostFilesUrl}`,
+    'FILE_SYSTEM_ID=fs-0123456789abcdef0',
+    'ACCESS_POINT_ID=fsap-0123456789abcdef0',
+    'JOB_QUEUE_URL=https://sqs.ap-northeast-1.amazonaws.com/111111111111/jobs',
+    'API_TOKEN_SECRET=arn:aws:secretsmanager:ap-northeast-1:111111111111:secret:token',
+    `OPENVOICE_IMAGE=${image}`,
+    'WORKER_IMAGE=111111111111.dkr.ecr.ap-northeast-1.amazonaws.com/worker:1',
+  ].join('\n');
+}
+
+function makeHost(): Host {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-fleet-provision-'));
+  const root = path.join(base, 'root');
+  const fixtures = path.join(base, 'fixtures');
+  const stubs = path.join(base, 'stubs');
+  const log = path.join(base, 'commands.log');
+  for (const dir of [root, fixtures, stubs, path.join(root, 'etc', 'gpu-fleet')])
+    fs.mkdirSync(dir, { recursive: true });
+  for (const [name, body] of Object.entries(STUBS)) {
+    fs.writeFileSync(
+      path.join(stubs, name),
+      `#!/usr/bin/env bash\necho "${name} $*" >> "$COMMAND_LOG"\n${body}\n`,
+      {
+        mode: 0o755,
+      },
+    );
+  }
+  fs.writeFileSync(
+    path.join(root, 'etc', 'gpu-fleet', 'bootstrap.env'),
+    [
+      "HOST_ROLE='gpu'",
+      "RUNTIME_PARAMETER='/gpu-fleet/GpuFleet/gpu/settings'",
+      "AWS_REGION='ap-northeast-1'",
+      "COMPOSE_UNIT='gpu-fleet.service'",
+      "COMPOSE_ENV_FILE='gpu-host.env'",
+      "COMPOSE_VERSION='v2.32.4'",
+    ].join('\n'),
+  );
+  makeZip(path.join(fixtures, 'host-files.zip'), {
+    'compose.yaml': 'services: {}\n',
+    'gpu-fleet.service': '[Unit]\nDescription=containers\n',
+    'ecr-login.sh': '#!/bin/sh\n',
+  });
+  fs.writeFileSync(path.join(fixtures, 'settings.env'), settings('s3://assets/v1.zip', 'openvoice:1'));
+
+  return {
+    root,
+    fixtures,
+    log,
+    run() {
+      fs.writeFileSync(log, '');
+      const result = spawnSync('bash', [SCRIPT], {
+        encoding: 'utf8',
+        env: {
+          PATH: `${stubs}:${process.env.PATH ?? ''}`,
+          GPU_FLEET_ROOT: root,
+          FIXTURES: fixtures,
+          COMMAND_LOG: log,
+          HOME: base,
+        },
+      });
+      return {
+        status: result.status,
+        output: `${result.stdout}${result.stderr}`,
+        commands: fs.readFileSync(log, 'utf8').split('\n').filter(Boolean),
+      };
+    },
+    tree() {
+      const files: Record<string, string> = {};
+      const walk = (dir: string): void => {
+        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+          const full = path.join(dir, entry.name);
+          if (entry.isDirectory()) walk(full);
+          else {
+            const { mode, mtimeMs } = fs.statSync(full);
+            const hash = createHash('sha256').update(fs.readFileSync(full)).digest('hex').slice(0, 12);
+            files[path.relative(root, full)] = `${(mode & 0o777).toString(8)} ${hash} ${mtimeMs}`;
+          }
+        }
+      };
+      walk(root);
+      return files;
+    },
+  };
+}
+
+const hasBash = spawnSync('bash', ['--version']).status === 0;
+const describeWithBash = hasBash ? describe : describe.skip;
+
+describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
+  it('on the first boot installs packages, mounts EFS with nofail, installs files, token and unit', () => {
+    const host = makeHost();
+    const first = host.run();
+    expect(first.output).toContain('provisioned (gpu host)');
+    expect(first.status).toBe(0);
+    expect(first.commands).toEqual(
+      expect.arrayContaining([
+        'dnf install -y amazon-efs-utils unzip',
+        'systemctl enable --now docker',
+        'systemctl daemon-reload',
+        'systemctl enable gpu-fleet.service',
+        'systemctl start --no-block gpu-fleet.service',
+        expect.stringMatching(/^aws ec2 create-tags .*Key=gpu-fleet:provisioned-at,Value=\d{4}-/),
+      ]),
+    );
+    const fstab = fs.readFileSync(path.join(host.root, 'etc', 'fstab'), 'utf8');
+    expect(fstab).toBe(
+      'fs-0123456789abcdef0:/ /mnt/shared efs _netdev,noresvport,nofail,tls,iam,accesspoint=fsap-0123456789abcdef0 0 0\n',
+    );
+    const envFile = path.join(host.root, 'opt', 'gpu-fleet', 'gpu-host.env');
+    expect(fs.readFileSync(envFile, 'utf8')).toContain(
+      'OPENVOICE_API_TOKEN=token-0123456789abcdef0123456789abcdef',
+    );
+    expect(fs.readFileSync(envFile, 'utf8')).toContain('OPENVOICE_IMAGE=openvoice:1');
+    expect(fs.statSync(envFile).mode & 0o777).toBe(0o600);
+    expect(fs.existsSync(path.join(host.root, 'etc', 'systemd', 'system', 'gpu-fleet.service'))).toBe(true);
+    expect(fs.statSync(path.join(host.root, 'opt', 'gpu-fleet', 'ecr-login.sh')).mode & 0o111).not.toBe(0);
+    for (const dir of ['models', 'voices', 'outputs', 'jobs', 'uploads']) {
+      expect(fs.statSync(path.join(host.root, 'mnt', 'shared', dir)).isDirectory()).toBe(true);
+    }
+  });
+
+  it('changes nothing on a second run (every later boot)', () => {
+    const host = makeHost();
+    expect(host.run().status).toBe(0);
+    const before = host.tree();
+    const second = host.run();
+    expect(second.status).toBe(0);
+    expect(host.tree()).toEqual(before);
+    const did = (prefix: string) => second.commands.filter((c) => c.startsWith(prefix));
+    expect(did('dnf')).toEqual([]);
+    expect(did('aws s3 cp')).toEqual([]);
+    expect(did('aws ec2 create-tags')).toEqual([]);
+    expect(did('systemctl daemon-reload')).toEqual([]);
+    expect(did('aws ssm get-parameter')).toHaveLength(1); // settings are read on every boot
+  });
+
+  it('takes a deploy’s new settings on the next boot: new images, new host files, nothing reinstalled', () => {
+    const host = makeHost();
+    expect(host.run().status).toBe(0);
+    fs.writeFileSync(path.join(host.fixtures, 'settings.env'), settings('s3://assets/v2.zip', 'openvoice:2'));
+    const next = host.run();
+    expect(next.status).toBe(0);
+    expect(next.commands.filter((c) => c.startsWith('aws s3 cp'))).toHaveLength(1);
+    expect(next.commands.filter((c) => c.startsWith('dnf'))).toEqual([]);
+    const envFile = path.join(host.root, 'opt', 'gpu-fleet', 'gpu-host.env');
+    expect(fs.readFileSync(envFile, 'utf8')).toContain('OPENVOICE_IMAGE=openvoice:2');
+  });
+
+  it('finishes a first boot that was cut short: no marker until the installs succeed', () => {
+    const host = makeHost();
+    fs.writeFileSync(path.join(host.fixtures, 'dnf-fails'), '');
+    const broken = host.run();
+    expect(broken.status).not.toBe(0);
+    expect(fs.existsSync(path.join(host.root, 'var', 'lib', 'gpu-fleet', 'packages-v1.done'))).toBe(false);
+    fs.rmSync(path.join(host.fixtures, 'dnf-fails'));
+    const resumed = host.run();
+    expect(resumed.status).toBe(0);
+    expect(resumed.commands).toContain('dnf install -y amazon-efs-utils unzip');
+    expect(fs.existsSync(path.join(host.root, 'var', 'lib', 'gpu-fleet', 'packages-v1.done'))).toBe(true);
+  });
+
+  it('boots with the last good settings when Parameter Store cannot be reached', () => {
+    const host = makeHost();
+    expect(host.run().status).toBe(0);
+    fs.rmSync(path.join(host.fixtures, 'settings.env'));
+    const offline = host.run();
+    expect(offline.status).toBe(0);
+    expect(offline.output).toContain('using the settings of an earlier boot');
+  });
+
+  it('fails (and systemd retries) on a first boot without any settings', () => {
+    const host = makeHost();
+    fs.rmSync(path.join(host.fixtures, 'settings.env'));
+    const result = host.run();
+    expect(result.status).not.toBe(0);
+    expect(result.output).toContain('no settings');
+  });
+});
+
+if (!hasBash) {
+  it('provisioning tests need bash', () => {
+    if (process.env.CI) throw new Error('bash is required in CI');
+    console.warn('bash not found: provisioning NOT tested');
+  });
+}
