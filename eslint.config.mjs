@@ -2,7 +2,18 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', 'dist/', 'coverage/', '**/*.d.ts', 'docker/openvoice/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'cdk.out/',
+      'dist/',
+      'coverage/',
+      'reports/',
+      '.stryker-tmp/',
+      '**/*.d.ts',
+      'docker/openvoice/',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.strict,
   {

@@ -1,6 +1,5 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { toFleetError } from './ec2.js';
-import { FleetError } from './errors.js';
+import { FleetError, recordEndpointOnFailure, toFleetError } from './errors.js';
 
 /** The data stack's outputs that the CLI needs (keys fixed by lib/data-stack.ts). */
 export interface FleetOutputs {
@@ -14,6 +13,7 @@ export async function stackOutputs(
   client: CloudFormationClient,
   stackName: string,
 ): Promise<Record<string, string>> {
+  recordEndpointOnFailure(client);
   try {
     const { Stacks = [] } = await client.send(new DescribeStacksCommand({ StackName: stackName }));
     return Object.fromEntries(

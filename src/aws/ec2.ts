@@ -6,13 +6,14 @@ import {
   StartInstancesCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import type { Ec2ErrorCode, InstanceState } from '../core/model.js';
+import type { InstanceState } from '../core/model.js';
 import { TAGS, type Role } from '../core/tags.js';
-import { FleetError } from './errors.js';
+import { FleetError, recordEndpointOnFailure, toFleetError } from './errors.js';
 import type { FleetPort, InstanceInfo } from './ports.js';
 
 /** The fleet's instances through the EC2 API: the FleetPort of the Lambda and the CLI. */
 export function createEc2Fleet(client: EC2Client): FleetPort {
+  recordEndpointOnFailure(client);
   const call = async <T>(action: string, send: () => Promise<T>): Promise<T> => {
     try {
       return await send();
@@ -62,6 +63,7 @@ export function createEc2Fleet(client: EC2Client): FleetPort {
  * operates on. Terminated instances are left out.
  */
 export async function discoverFleetInstances(client: EC2Client, appName: string): Promise<InstanceInfo[]> {
+  recordEndpointOnFailure(client);
   try {
     const output = await client.send(
       new DescribeInstancesCommand({
@@ -94,61 +96,4 @@ function toInstanceInfo(instance: Instance): InstanceInfo {
     spotInstanceRequestId: instance.SpotInstanceRequestId,
     tags,
   };
-}
-
-/** How each EC2 (and credential) error name maps onto the vocabulary, and whether a retry may help. */
-const ERROR_CODES: Readonly<Record<string, readonly [Ec2ErrorCode, boolean]>> = {
-  InsufficientInstanceCapacity: ['InsufficientCapacity', true],
-  InsufficientCapacity: ['InsufficientCapacity', true],
-  SpotMaxPriceTooLow: ['InsufficientCapacity', true],
-  IncorrectSpotRequestState: ['IncorrectSpotRequestState', true],
-  IncorrectInstanceState: ['IncorrectInstanceState', true],
-  IncorrectState: ['IncorrectInstanceState', true],
-  // EC2 answers a start of a spot instance that it interrupted and stopped itself this way.
-  UnsupportedOperation: ['SpotInterrupted', true],
-  RequestLimitExceeded: ['Throttled', true],
-  Throttling: ['Throttled', true],
-  ThrottlingException: ['Throttled', true],
-  UnauthorizedOperation: ['AccessDenied', false],
-  AccessDenied: ['AccessDenied', false],
-  AccessDeniedException: ['AccessDenied', false],
-  'InvalidInstanceID.NotFound': ['NotFound', false],
-  'InvalidInstanceID.Malformed': ['NotFound', false],
-  QueueDoesNotExist: ['NotFound', false],
-  FileSystemNotFound: ['NotFound', false],
-  'AWS.SimpleQueueService.NonExistentQueue': ['NotFound', false],
-  CredentialsProviderError: ['NoCredentials', false],
-  ExpiredToken: ['ExpiredCredentials', false],
-  ExpiredTokenException: ['ExpiredCredentials', false],
-  RequestExpired: ['ExpiredCredentials', false],
-  AuthFailure: ['ExpiredCredentials', false],
-};
-
-/**
- * Turns whatever the SDK threw into a FleetError with a code the rest of the product speaks
- * about. `action` is the IAM action that was attempted, named when access is denied.
- */
-export function toFleetError(error: unknown, action: string): FleetError {
-  if (error instanceof FleetError) return error;
-  const name = error instanceof Error ? error.name : 'Error';
-  const message = error instanceof Error ? error.message : String(error);
-  const [code, retryable] =
-    ERROR_CODES[name] ?? (isNetworkError(error) ? ['Unknown', true] : ['Unknown', false]);
-  return new FleetError(
-    code,
-    `${name}: ${message}`,
-    retryable,
-    code === 'AccessDenied' ? action : undefined,
-    {
-      cause: error,
-    },
-  );
-}
-
-function isNetworkError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return (
-    typeof code === 'string' &&
-    ['ECONNRESET', 'ETIMEDOUT', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)
-  );
 }

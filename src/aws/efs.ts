@@ -1,5 +1,5 @@
 import { DescribeFileSystemsCommand, type EFSClient } from '@aws-sdk/client-efs';
-import { toFleetError } from './ec2.js';
+import { recordEndpointOnFailure, toFleetError } from './errors.js';
 
 export interface FileSystemInfo {
   readonly fileSystemId: string;
@@ -10,6 +10,7 @@ export interface FileSystemInfo {
 }
 
 export async function describeFileSystem(client: EFSClient, fileSystemId: string): Promise<FileSystemInfo> {
+  recordEndpointOnFailure(client);
   try {
     const { FileSystems = [] } = await client.send(
       new DescribeFileSystemsCommand({ FileSystemId: fileSystemId }),

@@ -1,5 +1,5 @@
 import { DescribeSpotInstanceRequestsCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { toFleetError } from './ec2.js';
+import { recordEndpointOnFailure, toFleetError } from './errors.js';
 
 /** A persistent spot request as status shows it. */
 export interface SpotRequestInfo {
@@ -13,6 +13,7 @@ export interface SpotRequestInfo {
 }
 
 export async function describeSpotRequest(client: EC2Client, requestId: string): Promise<SpotRequestInfo> {
+  recordEndpointOnFailure(client);
   try {
     const { SpotInstanceRequests = [] } = await client.send(
       new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [requestId] }),

@@ -1,5 +1,5 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { toFleetError } from './ec2.js';
+import { FleetError, recordEndpointOnFailure, toFleetError } from './errors.js';
 import type { QueuePort } from './ports.js';
 
 /** The three live counts the control loop needs; never CloudWatch metrics, which lag on idle queues. */
@@ -9,25 +9,41 @@ export const QUEUE_COUNT_ATTRIBUTES = [
   'ApproximateNumberOfMessagesDelayed',
 ] as const;
 
+type CountAttribute = (typeof QUEUE_COUNT_ATTRIBUTES)[number];
+
 export function createSqsQueue(client: SQSClient): QueuePort {
+  recordEndpointOnFailure(client);
   return {
     async counts(queueUrl) {
+      let attributes: Partial<Record<string, string>>;
       try {
-        const { Attributes = {} } = await client.send(
+        const output = await client.send(
           new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: [...QUEUE_COUNT_ATTRIBUTES] }),
         );
-        const count = (name: (typeof QUEUE_COUNT_ATTRIBUTES)[number]): number => {
-          const value = Number(Attributes[name] ?? '0');
-          return Number.isFinite(value) && value >= 0 ? value : 0;
-        };
-        return {
-          waiting: count('ApproximateNumberOfMessages'),
-          inFlight: count('ApproximateNumberOfMessagesNotVisible'),
-          delayed: count('ApproximateNumberOfMessagesDelayed'),
-        };
+        attributes = output.Attributes ?? {};
       } catch (error) {
         throw toFleetError(error, 'sqs:GetQueueAttributes');
       }
+      // A count that is not there is not zero: reading it as an empty queue would stop a busy GPU.
+      const count = (name: CountAttribute): number => {
+        const text = attributes[name];
+        const value = Number(text);
+        if (text === undefined || text.trim() === '' || !Number.isInteger(value) || value < 0) {
+          throw new FleetError(
+            'BadResponse',
+            `GetQueueAttributes returned ${text === undefined ? 'no' : `"${text}" as`} ${name} for ${queueUrl}`,
+            false,
+            undefined,
+            { action: 'sqs:GetQueueAttributes' },
+          );
+        }
+        return value;
+      };
+      return {
+        waiting: count('ApproximateNumberOfMessages'),
+        inFlight: count('ApproximateNumberOfMessagesNotVisible'),
+        delayed: count('ApproximateNumberOfMessagesDelayed'),
+      };
     },
   };
 }

@@ -1,5 +1,4 @@
-import { FleetError } from '../aws/errors.js';
-import { toFleetError } from '../aws/ec2.js';
+import { FleetError, toFleetError } from '../aws/errors.js';
 import { CliFailure, UsageError } from './io.js';
 
 /**
@@ -13,7 +12,7 @@ export function explain(error: unknown): CliFailure | UsageError | undefined {
       'No AWS region configured: pass --region, set AWS_REGION, or set a region in your profile.',
     );
   }
-  const fleetError = error instanceof FleetError ? error : toFleetError(error, 'unknown');
+  const fleetError = error instanceof FleetError ? error : toFleetError(error);
   switch (fleetError.code) {
     case 'NoCredentials':
       return new CliFailure(
@@ -53,6 +52,20 @@ export function explain(error: unknown): CliFailure | UsageError | undefined {
       return new CliFailure(
         'The GPU worker never became ready after its last start; look at its containers (docker compose logs over SSM Session Manager).',
       );
+    case 'InvalidCredentials':
+      return new CliFailure(
+        `${capitalise(fleetError.message)}. Check which credentials are in use (aws configure list, AWS_PROFILE or --profile).`,
+      );
+    case 'ServerError':
+      return new CliFailure(
+        `${capitalise(fleetError.message)}; this is usually brief: try again in a minute.`,
+      );
+    case 'Unreachable':
+      return new CliFailure(
+        `${capitalise(fleetError.message)}. Check the network connection (and AWS_ENDPOINT_URL or a proxy, if set), then try again.`,
+      );
+    case 'BadResponse':
+      return new CliFailure(`AWS sent an answer gpu-manage cannot use: ${fleetError.message}.`);
     case 'Unknown':
       return undefined;
   }

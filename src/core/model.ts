@@ -45,7 +45,11 @@ export type Ec2ErrorCode =
   | 'NoCredentials'
   | 'ExpiredCredentials'
   | 'WorkerNeverReady'
-  | 'Unknown';
+  | 'Unknown'
+  | 'InvalidCredentials'
+  | 'ServerError'
+  | 'Unreachable'
+  | 'BadResponse';
 
 /**
  * What the scaler remembers between ticks. Stored as tags on the GPU instance (see tags.ts) so

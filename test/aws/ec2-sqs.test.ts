@@ -8,8 +8,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetQueueAttributesCommand, QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { createEc2Fleet, toFleetError } from '../../src/aws/ec2';
-import { FleetError } from '../../src/aws/errors';
+import { createEc2Fleet } from '../../src/aws/ec2';
+import { FleetError, toFleetError } from '../../src/aws/errors';
 import { createSqsQueue } from '../../src/aws/sqs';
 
 const ec2Mock = mockClient(EC2Client);
@@ -97,6 +97,7 @@ describe('EC2 adapter', () => {
     });
   });
 
+  // Authentication, 5xx and network failures: test/aws/errors.test.ts and endpoint.test.ts.
   it.each([
     ['InsufficientInstanceCapacity', 'InsufficientCapacity', true],
     ['SpotMaxPriceTooLow', 'InsufficientCapacity', true],
@@ -107,9 +108,6 @@ describe('EC2 adapter', () => {
     ['UnauthorizedOperation', 'AccessDenied', false],
     ['InvalidInstanceID.NotFound', 'NotFound', false],
     ['InvalidInstanceID.Malformed', 'NotFound', false],
-    ['AuthFailure', 'ExpiredCredentials', false],
-    ['RequestExpired', 'ExpiredCredentials', false],
-    ['InternalError', 'Unknown', false],
   ])('maps a start refused with %s to %s (retryable: %s)', async (name, code, retryable) => {
     ec2Mock.on(StartInstancesCommand).rejects(ec2Error(name));
     const error = await fleet()
@@ -131,7 +129,10 @@ describe('EC2 adapter', () => {
       retryable: false,
     });
     const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-    expect(toFleetError(reset, 'ec2:DescribeInstances')).toMatchObject({ code: 'Unknown', retryable: true });
+    expect(toFleetError(reset, 'ec2:DescribeInstances')).toMatchObject({
+      code: 'Unreachable',
+      retryable: true,
+    });
   });
 });
 

@@ -121,7 +121,7 @@ describe('errors: one clear line and an exit code', () => {
     ['IncorrectSpotRequestState', 'not ready for a start yet'],
     ['IncorrectInstanceState', 'between states'],
     ['UnauthorizedOperation', 'Access denied: your credentials lack ec2:StartInstances.'],
-    ['AuthFailure', 'Your AWS credentials have expired'],
+    ['AuthFailure', 'AWS rejected the credentials: the access key or its signature is not valid'],
     ['RequestLimitExceeded', 'throttling'],
   ])('a start refused with %s', async (name, message) => {
     givenInstances(appInstance(), gpuInstance());
@@ -180,10 +180,10 @@ describe('errors: one clear line and an exit code', () => {
 
   it('an unexpected error: one line, and the stack only with --debug', async () => {
     givenInstances(appInstance(), gpuInstance());
-    ec2Mock.on(StartInstancesCommand).rejects(ec2Error('InternalError'));
+    ec2Mock.on(StartInstancesCommand).rejects(ec2Error('SomethingNew'));
     const plain = await run('start-gpu');
     expect(plain.err.split('\n')).toEqual([
-      'Unexpected error: InternalError: InternalError message',
+      'Unexpected error: SomethingNew: SomethingNew message',
       'Run with --debug for details.',
     ]);
     const debug = await run('--debug', 'start-gpu');

@@ -1,0 +1,86 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { createEc2Fleet } from '../../src/aws/ec2';
+import { FleetError } from '../../src/aws/errors';
+import { createSqsQueue } from '../../src/aws/sqs';
+
+/**
+ * Real clients (no aws-sdk-client-mock, which replaces send and so skips the middleware) whose
+ * HTTP handler fails as Node's sockets do: the adapter must name the host the request went to.
+ */
+const REGION = 'ap-northeast-1';
+const credentials = { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' };
+
+function networkError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+const caught = (promise: Promise<unknown>): Promise<FleetError> =>
+  promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => {
+      expect(error).toBeInstanceOf(FleetError);
+      return error as FleetError;
+    },
+  );
+
+describe('a network failure is one line naming the endpoint and the cause', () => {
+  it.each([
+    ['ECONNREFUSED', 'connect ECONNREFUSED 10.0.0.1:443', 'connection refused'],
+    ['ENOTFOUND', 'getaddrinfo ENOTFOUND ec2.ap-northeast-1.amazonaws.com', 'host not found'],
+    ['EAI_AGAIN', 'getaddrinfo EAI_AGAIN ec2.ap-northeast-1.amazonaws.com', 'host not found'],
+    ['ETIMEDOUT', 'connect ETIMEDOUT 10.0.0.1:443', 'timed out'],
+    ['ECONNRESET', 'socket hang up', 'connection closed'],
+    ['EPIPE', 'write EPIPE', 'connection closed'],
+    ['EHOSTUNREACH', 'connect EHOSTUNREACH 10.0.0.1:443', 'network unreachable'],
+  ])('%s through a real client names its endpoint', async (code, message, cause) => {
+    // A real client whose HTTP handler fails as Node's would: the endpoint comes from the request.
+    const client = new EC2Client({
+      region: REGION,
+      credentials,
+      maxAttempts: 1,
+      requestHandler: { handle: () => Promise.reject(networkError(code, message)) },
+    });
+    const error = await caught(createEc2Fleet(client).start(['i-gpu']));
+    expect(error).toMatchObject({
+      code: 'Unreachable',
+      retryable: true,
+      endpoint: 'ec2.ap-northeast-1.amazonaws.com',
+    });
+    expect(error.message).toBe(`cannot reach ec2.ap-northeast-1.amazonaws.com: ${cause}`);
+  });
+
+  it('a timeout of the SDK itself (TimeoutError without a code) is a network failure too', async () => {
+    const client = new EC2Client({
+      region: REGION,
+      credentials,
+      maxAttempts: 1,
+      requestHandler: {
+        handle: () =>
+          Promise.reject(
+            Object.assign(new Error('Connection timed out after 1000 ms'), { name: 'TimeoutError' }),
+          ),
+      },
+    });
+    expect(await caught(createEc2Fleet(client).start(['i-gpu']))).toMatchObject({
+      code: 'Unreachable',
+      retryable: true,
+      message: 'cannot reach ec2.ap-northeast-1.amazonaws.com: timed out',
+    });
+  });
+
+  it('SQS names the queue URL host it tried, which is where its requests go', async () => {
+    const client = new SQSClient({
+      region: REGION,
+      credentials,
+      maxAttempts: 1,
+      requestHandler: { handle: () => Promise.reject(networkError('ECONNREFUSED', 'connect ECONNREFUSED')) },
+    });
+    const error = await caught(
+      createSqsQueue(client).counts('https://sqs.ap-northeast-1.amazonaws.com/123456789012/jobs'),
+    );
+    expect(error.message).toBe('cannot reach sqs.ap-northeast-1.amazonaws.com: connection refused');
+  });
+});

@@ -1,0 +1,98 @@
+import { EC2ServiceException, StartInstancesCommand } from '@aws-sdk/client-ec2';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import {
+  appInstance,
+  ec2Mock,
+  givenDeployedStacks,
+  givenInstances,
+  gpuInstance,
+  resetMocks,
+  run,
+  sqsMock,
+} from './support';
+
+/** How each class of AWS failure reads to an operator: one line on stderr, exit 1, no stack. */
+beforeEach(resetMocks);
+
+function serviceError(name: string, status: number): EC2ServiceException {
+  return new EC2ServiceException({
+    name,
+    message: `${name} message`,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+  });
+}
+
+async function startRefusedWith(error: Error) {
+  givenInstances(appInstance(), gpuInstance());
+  ec2Mock.on(StartInstancesCommand).rejects(error);
+  const result = await run('start-gpu');
+  expect(result.code).toBe(1);
+  expect(result.out).toBe('');
+  expect(result.err.split('\n')).toHaveLength(1);
+  expect(result.err).not.toMatch(/Unexpected error|\s{4}at /);
+  return result.err;
+}
+
+describe('the one line an operator reads', () => {
+  it.each([
+    [
+      'AuthFailure',
+      401,
+      /^AWS rejected the credentials: the access key or its signature is not valid \(AuthFailure\)/,
+    ],
+    ['InvalidClientTokenId', 403, /^AWS rejected the credentials: .*access key id.*\(InvalidClientTokenId\)/],
+    [
+      'SignatureDoesNotMatch',
+      403,
+      /^AWS rejected the credentials: .*secret access key.*\(SignatureDoesNotMatch\)/,
+    ],
+    ['UnrecognizedClientException', 400, /^AWS rejected the credentials: .*access key id/],
+    ['RequestExpired', 400, /^Your AWS credentials have expired/],
+    [
+      'InternalError',
+      500,
+      /^AWS answered ec2:StartInstances with a server error \(HTTP 500, InternalError\)/,
+    ],
+    ['Unknown', 502, /^AWS answered ec2:StartInstances with a server error \(HTTP 502\)/],
+    ['ServiceUnavailable', 503, /try again in a minute/],
+    ['RequestLimitExceeded', 503, /^AWS is throttling requests/],
+  ])('%s (HTTP %i)', async (name, status, line) => {
+    expect(await startRefusedWith(serviceError(name, status))).toMatch(line);
+  });
+
+  it('AuthFailure never claims the credentials expired', async () => {
+    expect(await startRefusedWith(serviceError('AuthFailure', 401))).not.toMatch(/expired/i);
+  });
+
+  it('an HTML 500 the SDK cannot parse', async () => {
+    const parseError = Object.assign(
+      new Error('@aws-sdk XML parse error: mismatched tags\n  Deserialization error: …'),
+      {
+        $metadata: { httpStatusCode: 500 },
+      },
+    );
+    expect(await startRefusedWith(parseError)).toMatch(
+      /^AWS answered ec2:StartInstances with a server error \(HTTP 500\)/,
+    );
+  });
+
+  it('a network failure names the endpoint and the cause', async () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), {
+      code: 'ECONNREFUSED',
+      address: '127.0.0.1',
+      port: 9,
+    });
+    expect(await startRefusedWith(refused)).toMatch(/^Cannot reach 127\.0\.0\.1:9: connection refused\./);
+  });
+
+  it('a missing queue count is an error, not an empty queue', async () => {
+    givenInstances(appInstance(), gpuInstance());
+    givenDeployedStacks();
+    sqsMock.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: '3' } });
+    const result = await run('status');
+    expect(result.code).toBe(1);
+    expect(result.err.split('\n')).toHaveLength(1);
+    expect(result.err).toMatch(/ApproximateNumberOfMessagesNotVisible/);
+  });
+});

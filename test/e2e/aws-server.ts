@@ -1,0 +1,595 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A small AWS on 127.0.0.1 that speaks the wire protocols the SDK v3 clients of this product use:
+ * EC2 and CloudFormation query/XML, SQS AWS JSON 1.0 (with the query-compatible error header),
+ * EFS REST-JSON. It keeps an in-memory fleet and a queue's counts, checks the access key id, and
+ * injects faults per action, so the CLI and the scaler run unmodified against it through
+ * AWS_ENDPOINT_URL. The shapes were checked against what @aws-sdk/client-* 3.1169 send and parse.
+ */
+
+export type InstanceState = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+
+export interface FakeInstance {
+  readonly instanceId: string;
+  readonly instanceType: string;
+  state: InstanceState;
+  launchTime: Date;
+  stateReasonCode?: string;
+  stateTransitionReason?: string;
+  readonly privateIp: string;
+  publicIp?: string;
+  readonly lifecycle: 'spot' | 'on-demand';
+  readonly spotInstanceRequestId?: string;
+  readonly tags: Record<string, string>;
+}
+
+export interface FakeQueue {
+  waiting: number;
+  inFlight: number;
+  delayed: number;
+  /** Attribute names GetQueueAttributes leaves out of its answer, as a broken proxy might. */
+  omit: string[];
+}
+
+/** The actions the server answers, named as IAM names them. */
+export type AwsAction =
+  | 'ec2:DescribeInstances'
+  | 'ec2:StartInstances'
+  | 'ec2:StopInstances'
+  | 'ec2:CreateTags'
+  | 'ec2:DescribeSpotInstanceRequests'
+  | 'cloudformation:DescribeStacks'
+  | 'sqs:GetQueueAttributes'
+  | 'elasticfilesystem:DescribeFileSystems';
+
+/** What a failing call answers with. */
+export type Fault =
+  /** An error in the service's own protocol (XML for EC2/CloudFormation, JSON for SQS/EFS). */
+  | { readonly kind: 'error'; readonly code: string; readonly status?: number; readonly message?: string }
+  /** An HTML page, as a load balancer in front of AWS sends on a 502. */
+  | { readonly kind: 'html'; readonly status: number }
+  /** The connection closes without an answer. */
+  | { readonly kind: 'drop' };
+
+export interface RecordedCall {
+  readonly action: string;
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly accessKeyId?: string;
+  readonly host?: string;
+}
+
+export const ACCOUNT = '123456789012';
+export const ACCESS_KEY_ID = 'AKIDE2ETESTKEY000001';
+export const SECRET_ACCESS_KEY = 'e2e-secret-access-key';
+const FILE_SYSTEM_ID = 'fs-0e2e';
+const STATE_CODES: Record<InstanceState, number> = {
+  pending: 0,
+  running: 16,
+  'shutting-down': 32,
+  terminated: 48,
+  stopping: 64,
+  stopped: 80,
+};
+
+class ProtocolError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+export class AwsServer {
+  readonly instances = new Map<string, FakeInstance>();
+  readonly queues = new Map<string, FakeQueue>();
+  readonly calls: RecordedCall[] = [];
+  /** Queue URLs that were asked for but are not this server's: a real URL that leaked. */
+  readonly foreignQueueUrls: string[] = [];
+  /** When false, pending and stopping instances stay so (a stuck transition). */
+  settleOnDescribe = true;
+  private readonly faults = new Map<string, { fault: Fault; remaining: number }>();
+  private readonly sockets = new Set<import('node:net').Socket>();
+
+  private constructor(
+    private readonly server: http.Server,
+    readonly endpoint: string,
+  ) {}
+
+  static async start(): Promise<AwsServer> {
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const aws = new AwsServer(server, `http://127.0.0.1:${port}`);
+    server.on('connection', (socket) => {
+      aws.sockets.add(socket);
+      socket.on('close', () => aws.sockets.delete(socket));
+    });
+    server.on('request', (req, res) => aws.handle(req, res));
+    aws.reset();
+    return aws;
+  }
+
+  get jobQueueUrl(): string {
+    return `${this.endpoint}/${ACCOUNT}/GpuFleet-Data-JobQueue`;
+  }
+
+  get deadLetterQueueUrl(): string {
+    return `${this.endpoint}/${ACCOUNT}/GpuFleet-Data-DeadLetterQueue`;
+  }
+
+  get app(): FakeInstance {
+    return this.instance('i-0app');
+  }
+
+  get gpu(): FakeInstance {
+    return this.instance('i-0gpu');
+  }
+
+  get jobQueue(): FakeQueue {
+    const queue = this.queues.get(this.jobQueueUrl);
+    if (!queue) throw new Error('job queue missing');
+    return queue;
+  }
+
+  /** A fleet as deployed: app host running, spot GPU stopped, both queues empty. */
+  reset(): void {
+    const now = new Date();
+    this.instances.clear();
+    this.queues.clear();
+    this.faults.clear();
+    this.calls.length = 0;
+    this.foreignQueueUrls.length = 0;
+    this.settleOnDescribe = true;
+    this.instances.set('i-0app', {
+      instanceId: 'i-0app',
+      instanceType: 't3.large',
+      state: 'running',
+      launchTime: new Date(now.getTime() - 3_600_000),
+      privateIp: '10.0.1.10',
+      publicIp: '203.0.113.10',
+      lifecycle: 'on-demand',
+      tags: { 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': 'app', Name: 'GpuFleet/app' },
+    });
+    this.instances.set('i-0gpu', {
+      instanceId: 'i-0gpu',
+      instanceType: 'g4dn.xlarge',
+      state: 'stopped',
+      launchTime: new Date(now.getTime() - 7_200_000),
+      stateTransitionReason: `User initiated (${gmt(new Date(now.getTime() - 3_600_000))})`,
+      privateIp: '10.0.1.20',
+      lifecycle: 'spot',
+      spotInstanceRequestId: 'sir-0gpu',
+      tags: { 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': 'gpu', Name: 'GpuFleet/gpu' },
+    });
+    for (const url of [this.jobQueueUrl, this.deadLetterQueueUrl])
+      this.queues.set(url, { waiting: 0, inFlight: 0, delayed: 0, omit: [] });
+  }
+
+  /** The next `times` calls of `action` fail with `fault` (every call when times is omitted). */
+  fail(action: AwsAction, fault: Fault, times = Number.POSITIVE_INFINITY): void {
+    this.faults.set(action, { fault, remaining: times });
+  }
+
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
+  /** The calls made of one action. */
+  callsOf(action: AwsAction): RecordedCall[] {
+    return this.calls.filter((call) => call.action === action);
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private instance(id: string): FakeInstance {
+    const instance = this.instances.get(id);
+    if (!instance) throw new Error(`no instance ${id}`);
+    return instance;
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const scope = /Credential=([^/]+)\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(
+        req.headers.authorization ?? '',
+      );
+      const service = scope?.[2] ?? 'unknown';
+      const protocol = PROTOCOLS[service];
+      if (!protocol) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end(`unsigned or unknown service ${service}`);
+        return;
+      }
+      let action = 'unknown';
+      let params: Record<string, unknown> = {};
+      try {
+        ({ action, params } = protocol.parse(req, body));
+        this.calls.push({ action, params, accessKeyId: scope?.[1], host: req.headers.host });
+        if (scope?.[1] !== ACCESS_KEY_ID) {
+          throw new ProtocolError(
+            protocol.authErrorCode,
+            'The security token included in the request is invalid.',
+            403,
+          );
+        }
+        const injected = this.faults.get(action);
+        if (injected && injected.remaining > 0) {
+          injected.remaining -= 1;
+          this.answerFault(res, protocol, injected.fault);
+          return;
+        }
+        const answer = this.act(action, params);
+        protocol.ok(res, action, answer);
+      } catch (error) {
+        if (error instanceof ProtocolError) protocol.error(res, error.code, error.message, error.status);
+        else protocol.error(res, 'InternalError', String(error), 500);
+      }
+    });
+  }
+
+  private answerFault(res: http.ServerResponse, protocol: Protocol, fault: Fault): void {
+    switch (fault.kind) {
+      case 'drop':
+        res.socket?.destroy();
+        return;
+      case 'html':
+        res
+          .writeHead(fault.status, { 'content-type': 'text/html' })
+          .end(
+            `<html>\r\n<head><title>${fault.status} Bad Gateway</title></head>\r\n<body>\r\n<center><h1>${fault.status} Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n`,
+          );
+        return;
+      case 'error':
+        protocol.error(res, fault.code, fault.message ?? `${fault.code} (injected)`, fault.status ?? 400);
+    }
+  }
+
+  /** What each action does to the fleet; returns the answer as a protocol-neutral value. */
+  private act(action: string, params: Record<string, unknown>): unknown {
+    switch (action) {
+      case 'ec2:DescribeInstances':
+        return this.describeInstances(params);
+      case 'ec2:StartInstances':
+        return this.transition(listParam(params, 'InstanceId'), 'start');
+      case 'ec2:StopInstances':
+        return this.transition(listParam(params, 'InstanceId'), 'stop');
+      case 'ec2:CreateTags': {
+        const ids = listParam(params, 'ResourceId');
+        const keys = listParam(params, 'Tag', 'Key');
+        const values = listParam(params, 'Tag', 'Value');
+        for (const id of ids) {
+          const instance = this.knownInstance(id);
+          keys.forEach((key, i) => (instance.tags[key] = values[i] ?? ''));
+        }
+        return {};
+      }
+      case 'ec2:DescribeSpotInstanceRequests':
+        return listParam(params, 'SpotInstanceRequestId').map((id) => {
+          const instance = [...this.instances.values()].find((i) => i.spotInstanceRequestId === id);
+          if (!instance)
+            throw new ProtocolError('InvalidSpotInstanceRequestID.NotFound', `${id} does not exist`);
+          return { id, instance };
+        });
+      case 'cloudformation:DescribeStacks': {
+        const name = String(params.StackName ?? '');
+        if (name !== 'GpuFleet-Data')
+          throw new ProtocolError('ValidationError', `Stack with id ${name} does not exist`);
+        return {
+          name,
+          outputs: {
+            JobQueueUrl: this.jobQueueUrl,
+            DeadLetterQueueUrl: this.deadLetterQueueUrl,
+            FileSystemId: FILE_SYSTEM_ID,
+          },
+        };
+      }
+      case 'sqs:GetQueueAttributes': {
+        const url = String(params.QueueUrl ?? '');
+        const queue = this.queues.get(url);
+        if (!queue) {
+          if (!url.startsWith(this.endpoint)) this.foreignQueueUrls.push(url);
+          throw new ProtocolError(
+            'AWS.SimpleQueueService.NonExistentQueue',
+            'The specified queue does not exist.',
+          );
+        }
+        const all: Record<string, string> = {
+          ApproximateNumberOfMessages: String(queue.waiting),
+          ApproximateNumberOfMessagesNotVisible: String(queue.inFlight),
+          ApproximateNumberOfMessagesDelayed: String(queue.delayed),
+        };
+        const asked = (params.AttributeNames as string[] | undefined) ?? [];
+        return {
+          Attributes: Object.fromEntries(
+            Object.entries(all).filter(([name]) => asked.includes(name) && !queue.omit.includes(name)),
+          ),
+        };
+      }
+      case 'elasticfilesystem:DescribeFileSystems': {
+        const id = String(params.FileSystemId ?? '');
+        if (id !== FILE_SYSTEM_ID)
+          throw new ProtocolError('FileSystemNotFound', `File system '${id}' does not exist.`, 404);
+        return {
+          FileSystems: [
+            {
+              OwnerId: ACCOUNT,
+              CreationToken: 'e2e',
+              FileSystemId: FILE_SYSTEM_ID,
+              CreationTime: 1_790_000_000,
+              LifeCycleState: 'available',
+              NumberOfMountTargets: 1,
+              SizeInBytes: { Value: 3 * 1024 ** 3 },
+              PerformanceMode: 'generalPurpose',
+              Tags: [],
+            },
+          ],
+        };
+      }
+      default:
+        throw new ProtocolError('InvalidAction', `The action ${action} is not valid for this web service.`);
+    }
+  }
+
+  private describeInstances(params: Record<string, unknown>): FakeInstance[] {
+    if (this.settleOnDescribe) {
+      for (const instance of this.instances.values()) {
+        if (instance.state === 'pending') instance.state = 'running';
+        if (instance.state === 'stopping') instance.state = 'stopped';
+      }
+    }
+    const ids = listParam(params, 'InstanceId');
+    let found = ids.length > 0 ? ids.map((id) => this.knownInstance(id)) : [...this.instances.values()];
+    const names = listParam(params, 'Filter', 'Name');
+    names.forEach((name, n) => {
+      const values = listParam(params, `Filter.${n + 1}.Value`);
+      if (name === 'instance-state-name') found = found.filter((i) => values.includes(i.state));
+      else if (name.startsWith('tag:'))
+        found = found.filter((i) => values.includes(i.tags[name.slice(4)] ?? ''));
+      else throw new ProtocolError('InvalidParameterValue', `The filter '${name}' is invalid`);
+    });
+    return found;
+  }
+
+  private transition(ids: string[], to: 'start' | 'stop'): Array<[FakeInstance, InstanceState]> {
+    const instances = ids.map((id) => this.knownInstance(id));
+    for (const instance of instances) {
+      const bad =
+        to === 'start'
+          ? ['stopping', 'shutting-down', 'terminated']
+          : ['pending', 'shutting-down', 'terminated'];
+      if (bad.includes(instance.state)) {
+        throw new ProtocolError(
+          'IncorrectInstanceState',
+          `The instance '${instance.instanceId}' is not in a state from which it can be ${to === 'start' ? 'started' : 'stopped'}.`,
+        );
+      }
+    }
+    const now = new Date();
+    return instances.map((instance) => {
+      const previous = instance.state;
+      if (to === 'start' && previous === 'stopped') {
+        instance.state = 'pending';
+        instance.launchTime = now;
+        instance.stateReasonCode = undefined;
+        instance.stateTransitionReason = undefined;
+      }
+      if (to === 'stop' && previous === 'running') {
+        instance.state = 'stopping';
+        instance.stateReasonCode = 'Client.UserInitiatedShutdown';
+        instance.stateTransitionReason = `User initiated (${gmt(now)})`;
+      }
+      return [instance, previous];
+    });
+  }
+
+  private knownInstance(id: string): FakeInstance {
+    const instance = this.instances.get(id);
+    if (!instance)
+      throw new ProtocolError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
+    return instance;
+  }
+}
+
+/** How one service reads requests and writes answers and errors. */
+interface Protocol {
+  readonly authErrorCode: string;
+  parse(req: http.IncomingMessage, body: string): { action: string; params: Record<string, unknown> };
+  ok(res: http.ServerResponse, action: string, answer: unknown): void;
+  error(res: http.ServerResponse, code: string, message: string, status: number): void;
+}
+
+const EC2_NS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
+const CFN_NS = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
+
+const ec2: Protocol = {
+  authErrorCode: 'AuthFailure',
+  parse: (_req, body) => parseQuery('ec2', body),
+  ok(res, action, answer) {
+    const name = action.slice('ec2:'.length);
+    let inner = '';
+    if (action === 'ec2:DescribeInstances') {
+      const items = (answer as FakeInstance[]).map(instanceXml).join('');
+      inner = `<reservationSet><item><reservationId>r-0e2e</reservationId><ownerId>${ACCOUNT}</ownerId><groupSet/><instancesSet>${items}</instancesSet></item></reservationSet>`;
+      if (items === '') inner = '<reservationSet/>';
+    } else if (action === 'ec2:StartInstances' || action === 'ec2:StopInstances') {
+      inner = `<instancesSet>${(answer as Array<[FakeInstance, InstanceState]>)
+        .map(
+          ([i, previous]) =>
+            `<item><instanceId>${i.instanceId}</instanceId>${stateXml('currentState', i.state)}${stateXml('previousState', previous)}</item>`,
+        )
+        .join('')}</instancesSet>`;
+    } else if (action === 'ec2:CreateTags') {
+      inner = '<return>true</return>';
+    } else if (action === 'ec2:DescribeSpotInstanceRequests') {
+      inner = `<spotInstanceRequestSet>${(answer as Array<{ id: string; instance: FakeInstance }>)
+        .map(
+          ({ id, instance }) =>
+            `<item><spotInstanceRequestId>${id}</spotInstanceRequestId><state>${instance.state === 'running' ? 'active' : 'disabled'}</state><status><code>${instance.state === 'running' ? 'fulfilled' : 'instance-stopped-by-user'}</code></status><type>persistent</type><validUntil>2027-12-31T00:00:00.000Z</validUntil><instanceInterruptionBehavior>stop</instanceInterruptionBehavior><instanceId>${instance.instanceId}</instanceId></item>`,
+        )
+        .join('')}</spotInstanceRequestSet>`;
+    }
+    xml(
+      res,
+      200,
+      `<${name}Response xmlns="${EC2_NS}"><requestId>e2e-request</requestId>${inner}</${name}Response>`,
+    );
+  },
+  error(res, code, message, status) {
+    xml(
+      res,
+      status,
+      `<Response><Errors><Error><Code>${escape(code)}</Code><Message>${escape(message)}</Message></Error></Errors><RequestID>e2e-request</RequestID></Response>`,
+    );
+  },
+};
+
+const cloudFormation: Protocol = {
+  authErrorCode: 'InvalidClientTokenId',
+  parse: (_req, body) => parseQuery('cloudformation', body),
+  ok(res, _action, answer) {
+    const { name, outputs } = answer as { name: string; outputs: Record<string, string> };
+    const members = Object.entries(outputs)
+      .map(
+        ([key, value]) =>
+          `<member><OutputKey>${key}</OutputKey><OutputValue>${escape(value)}</OutputValue></member>`,
+      )
+      .join('');
+    xml(
+      res,
+      200,
+      `<DescribeStacksResponse xmlns="${CFN_NS}"><DescribeStacksResult><Stacks><member><StackName>${name}</StackName><StackId>arn:aws:cloudformation:ap-northeast-1:${ACCOUNT}:stack/${name}/e2e</StackId><CreationTime>2026-11-01T00:00:00.000Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus><Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>e2e-request</RequestId></ResponseMetadata></DescribeStacksResponse>`,
+    );
+  },
+  error(res, code, message, status) {
+    xml(
+      res,
+      status,
+      `<ErrorResponse xmlns="${CFN_NS}"><Error><Type>${status >= 500 ? 'Receiver' : 'Sender'}</Type><Code>${escape(code)}</Code><Message>${escape(message)}</Message></Error><RequestId>e2e-request</RequestId></ErrorResponse>`,
+    );
+  },
+};
+
+const sqs: Protocol = {
+  authErrorCode: 'InvalidClientTokenId',
+  parse(req, body) {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    if (req.headers['content-type'] !== 'application/x-amz-json-1.0' || !target.startsWith('AmazonSQS.')) {
+      throw new ProtocolError('InvalidAction', `not an AWS JSON 1.0 SQS request: ${target}`);
+    }
+    return {
+      action: `sqs:${target.slice('AmazonSQS.'.length)}`,
+      params: JSON.parse(body || '{}') as Record<string, unknown>,
+    };
+  },
+  ok(res, _action, answer) {
+    res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
+  },
+  error(res, code, message, status) {
+    // SQS's JSON protocol names the shape in __type and the legacy query code in x-amzn-query-error.
+    const shape = code.startsWith('AWS.SimpleQueueService.') ? 'QueueDoesNotExist' : code;
+    res
+      .writeHead(status, {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amzn-query-error': `${code};${status >= 500 ? 'Receiver' : 'Sender'}`,
+      })
+      .end(JSON.stringify({ __type: `com.amazonaws.sqs#${shape}`, message }));
+  },
+};
+
+const efs: Protocol = {
+  authErrorCode: 'UnrecognizedClientException',
+  parse(req) {
+    const url = new URL(req.url ?? '/', 'http://local');
+    if (req.method !== 'GET' || url.pathname !== '/2015-02-01/file-systems') {
+      throw new ProtocolError('InvalidAction', `${req.method} ${url.pathname} is not supported here`);
+    }
+    return {
+      action: 'elasticfilesystem:DescribeFileSystems',
+      params: Object.fromEntries(url.searchParams.entries()),
+    };
+  },
+  ok(res, _action, answer) {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+  },
+  error(res, code, message, status) {
+    res
+      .writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': code })
+      .end(JSON.stringify({ ErrorCode: code, Message: message }));
+  },
+};
+
+/** By the service name in the request's SigV4 credential scope. */
+const PROTOCOLS: Readonly<Record<string, Protocol>> = {
+  ec2,
+  cloudformation: cloudFormation,
+  sqs,
+  elasticfilesystem: efs,
+};
+
+function parseQuery(service: string, body: string): { action: string; params: Record<string, unknown> } {
+  const params = Object.fromEntries(new URLSearchParams(body).entries());
+  return { action: `${service}:${params.Action ?? 'unknown'}`, params };
+}
+
+/** Reads a query-protocol list: `InstanceId.1, InstanceId.2…`, or `Tag.1.Key, Tag.2.Key…` with a member. */
+function listParam(params: Record<string, unknown>, prefix: string, member?: string): string[] {
+  const values: string[] = [];
+  for (let n = 1; ; n += 1) {
+    const value = params[member ? `${prefix}.${n}.${member}` : `${prefix}.${n}`];
+    if (value === undefined) return values;
+    values.push(String(value));
+  }
+}
+
+function instanceXml(i: FakeInstance): string {
+  const optional = (tag: string, value: string | undefined): string =>
+    value === undefined ? '' : `<${tag}>${escape(value)}</${tag}>`;
+  const tags = Object.entries(i.tags)
+    .map(([key, value]) => `<item><key>${escape(key)}</key><value>${escape(value)}</value></item>`)
+    .join('');
+  return [
+    '<item>',
+    `<instanceId>${i.instanceId}</instanceId>`,
+    '<imageId>ami-0e2e</imageId>',
+    stateXml('instanceState', i.state),
+    optional('privateIpAddress', i.privateIp),
+    optional('ipAddress', i.publicIp),
+    `<reason>${escape(i.stateTransitionReason ?? '')}</reason>`,
+    `<instanceType>${i.instanceType}</instanceType>`,
+    `<launchTime>${i.launchTime.toISOString()}</launchTime>`,
+    i.lifecycle === 'spot' ? '<instanceLifecycle>spot</instanceLifecycle>' : '',
+    optional('spotInstanceRequestId', i.spotInstanceRequestId),
+    i.stateReasonCode
+      ? `<stateReason><code>${escape(i.stateReasonCode)}</code><message>${escape(i.stateReasonCode)}</message></stateReason>`
+      : '',
+    `<tagSet>${tags}</tagSet>`,
+    '</item>',
+  ].join('');
+}
+
+function stateXml(tag: string, state: InstanceState): string {
+  return `<${tag}><code>${STATE_CODES[state]}</code><name>${state}</name></${tag}>`;
+}
+
+function xml(res: http.ServerResponse, status: number, body: string): void {
+  res
+    .writeHead(status, { 'content-type': 'text/xml;charset=UTF-8' })
+    .end(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`);
+}
+
+function escape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** EC2's time format inside StateTransitionReason: "2026-11-24 03:00:00 GMT". */
+function gmt(date: Date): string {
+  return `${date.toISOString().slice(0, 19).replace('T', ' ')} GMT`;
+}
