@@ -12,11 +12,13 @@ function observe(queue: Partial<QueueCounts>, gpu: Partial<GpuObservation>): Obs
     gpu: { instanceId: 'i-gpu', state: 'stopped', ...gpu },
   };
 }
-const running = (readyMinute?: number): Partial<GpuObservation> => ({
+const running = (readyMinute?: number, lastJobMinute?: number): Partial<GpuObservation> => ({
   state: 'running',
   launchTime: at(0),
   readyAt: readyMinute === undefined ? undefined : at(readyMinute),
+  lastJobAt: lastJobMinute === undefined ? undefined : at(lastJobMinute),
 });
+const runningReady = running;
 
 describe('decide: starting', () => {
   it.each([
@@ -58,18 +60,23 @@ describe('decide: starting', () => {
     expect(decide(observe({}, {}), { holdUntil: at(60) }, config, at(59, 59)).action).toBe('start');
     const expired = decide(observe({}, {}), { holdUntil: at(60) }, config, at(60));
     expect(expired.action).toBe('none');
-    expect(expired.memory.holdUntil).toBeUndefined();
+    // Ignored, never cleared: the hold tag belongs to the operator (finding 8).
+    expect(expired.memory.holdUntil).toEqual(at(60));
+  });
+
+  it('ignores a hold further ahead than 7 days (hand-written; the CLI caps holds at 7 days)', () => {
+    const far = decide(observe({}, {}), { holdUntil: at(7 * 1440 + 2) }, config, at(0));
+    expect(far.action).toBe('none');
+    expect(decide(observe({}, {}), { holdUntil: at(7 * 1440) }, config, at(0)).action).toBe('start');
+    const running = decide(observe({}, runningReady(1)), { holdUntil: at(30 * 1440) }, config, at(6));
+    expect(running.action).toBe('stop');
   });
 
   it.each(['pending', 'stopping', 'shutting-down'] as const)('never acts on a %s instance', (state) => {
-    const decision = decide(
-      observe({ waiting: 50, inFlight: 0 }, { state }),
-      { idleSince: at(0) },
-      config,
-      at(30),
-    );
+    const decision = decide(observe({ waiting: 50, inFlight: 0 }, { state }), {}, config, at(30));
     expect(decision.action).toBe('none');
     expect(decision.reason).toContain(`GPU is ${state}`);
+    expect(decision.memory.transitionSince).toEqual(at(30));
   });
 
   it('does not try to start a terminated instance, and records why work cannot be served', () => {
@@ -125,33 +132,42 @@ describe('decide: stopping', () => {
     [4, 59, 'none'],
     [5, 0, 'stop'],
   ])('stops after 5 idle minutes counted from ready: idle %im%is → %s', (m, s, action) => {
-    // Ready at minute 3, idle seen from then on.
-    const memory: ScalerMemory = { idleSince: at(3) };
-    const decision = decide(observe({}, running(3)), memory, config, at(3 + m, s));
+    const decision = decide(observe({}, running(3)), {}, config, at(3 + m, s));
     expect(decision.action).toBe(action);
   });
 
-  it('counts idleness from ready, never from boot', () => {
+  it.each([
+    [4, 59, 'none'],
+    [5, 0, 'stop'],
+  ])(
+    'counts idleness from the last job the worker reported, not from ticks: %im%is after → %s',
+    (m, s, action) => {
+      // Ready at 3, a job ended at 20m30s between two ticks that both saw an empty queue.
+      const gpu = { ...running(3), lastJobAt: at(20, 30) };
+      const decision = decide(observe({}, gpu), {}, config, at(20 + m, 30 + s));
+      expect(decision.action).toBe(action);
+    },
+  );
+
+  it('counts idleness from ready, never from boot, and ignores a last job of an earlier launch', () => {
     // Booted at 0, ready at 9: at minute 10 the worker has idled 1 minute, not 10.
-    const decision = decide(observe({}, running(9)), {}, config, at(10));
-    expect(decision.action).toBe('none');
-    expect(decision.memory.idleSince).toEqual(at(10));
-    const stale = decide(observe({}, running(9)), { idleSince: at(1) }, config, at(10));
-    expect(stale.memory.idleSince).toEqual(at(9));
-    expect(stale.action).toBe('none');
+    expect(decide(observe({}, running(9)), {}, config, at(10)).reason).toBe(
+      'GPU idle for 1m of 5m since the last job (or ready)',
+    );
+    const stale = { ...running(1), lastJobAt: at(-30) };
+    expect(decide(observe({}, stale), {}, config, at(6)).action).toBe('stop');
   });
 
-  it('never stops while a job is in flight or delayed, and restarts the idle count after', () => {
+  it('never stops while a job is in flight, delayed or waiting', () => {
     for (const queue of [{ inFlight: 1 }, { delayed: 1 }, { waiting: 1 }]) {
-      const decision = decide(observe(queue, running(1)), { idleSince: at(1) }, config, at(30));
+      const decision = decide(observe(queue, running(1)), {}, config, at(30));
       expect(decision.action).toBe('none');
-      expect(decision.memory.idleSince).toBeUndefined();
       expect(decision.reason).toMatch(/^GPU busy/);
     }
   });
 
   it('keeps the GPU up while a hold is active, and applies the rules once it expired', () => {
-    const memory: ScalerMemory = { idleSince: at(1), holdUntil: at(120) };
+    const memory: ScalerMemory = { holdUntil: at(120) };
     const held = decide(observe({}, running(1)), memory, config, at(119));
     expect(held.action).toBe('none');
     expect(held.reason).toContain('held until 2026-11-24T03:00:00Z');
@@ -177,7 +193,6 @@ describe('decide: stopping', () => {
     const gpu = { state: 'running' as const, launchTime: at(10), readyAt: at(2) };
     const decision = decide(observe({}, gpu), {}, config, at(12));
     expect(decision.reason).toContain('worker not ready yet');
-    expect(decision.memory.idleSince).toBeUndefined();
   });
 
   it('does not stop a never-ready worker while a job is in flight or a hold is active', () => {
@@ -192,13 +207,13 @@ describe('decide: stopping', () => {
       config,
       at(2),
     );
-    expect(decision.memory.idleSince).toEqual(at(2));
-    expect(decide(observe({}, running(1)), decision.memory, config, at(7)).action).toBe('stop');
+    expect(decision.action).toBe('none');
+    expect(decide(observe({}, running(1)), decision.memory, config, at(6)).action).toBe('stop');
   });
 
-  it('reports minutes running and a stop resets the idle memory', () => {
-    const decision = decide(observe({}, running(1)), { idleSince: at(1) }, config, at(6));
+  it('reports minutes running and remembers the stop', () => {
+    const decision = decide(observe({}, running(1)), {}, config, at(6));
     expect(decision).toMatchObject({ action: 'stop', signals: { runningMinutes: 6 } });
-    expect(decision.memory).toMatchObject({ idleSince: undefined, lastAction: 'stop', lastActionAt: at(6) });
+    expect(decision.memory).toMatchObject({ lastAction: 'stop', lastActionAt: at(6) });
   });
 });

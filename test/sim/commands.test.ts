@@ -11,10 +11,13 @@ describe('gpu-manage simulate and cost', () => {
     const report = JSON.parse(result.out) as Record<string, unknown>;
     expect(Object.keys(report).sort()).toEqual([
       'alwaysOn',
+      'alwaysOnSchedule',
       'busyHours',
+      'capacityFailures',
       'costUsd',
       'events',
       'gpuHours',
+      'interruptions',
       'jobs',
       'starts',
       'stops',
