@@ -1,5 +1,11 @@
 import { DEFAULT_CONFIG } from '../../lib/config';
-import { decide, recordStartFailure } from '../../src/core/decide';
+import {
+  MAX_RUN_GRACE_MINUTES,
+  NO_PROGRESS_MINUTES,
+  STUCK_TRANSITION_MINUTES,
+  decide,
+  recordStartFailure,
+} from '../../src/core/decide';
 import type { GpuObservation, Observation, QueueCounts, ScalerMemory } from '../../src/core/model';
 
 const config = DEFAULT_CONFIG.scaler;
@@ -215,5 +221,113 @@ describe('decide: stopping', () => {
     const decision = decide(observe({}, running(1)), {}, config, at(6));
     expect(decision).toMatchObject({ action: 'stop', signals: { runningMinutes: 6 } });
     expect(decision.memory).toMatchObject({ lastAction: 'stop', lastActionAt: at(6) });
+  });
+});
+
+describe('decide: hard limits (finding 3)', () => {
+  const maxRun = config.maxRunHours * 60;
+
+  it('stops a GPU past maxRunHours without a hold, once nothing is in flight', () => {
+    const busyJob = decide(observe({ inFlight: 1 }, running(1, maxRun)), {}, config, at(maxRun));
+    expect(busyJob.action).toBe('none');
+    expect(busyJob.reason).toContain('stopping once nothing is in flight');
+    const decision = decide(observe({ waiting: 3 }, running(1, maxRun)), {}, config, at(maxRun));
+    expect(decision.action).toBe('stop');
+    expect(decision.signals.maxRunExceeded).toBe(true);
+    expect(decision.reason).toBe('stop: running for 720m >= maximum run 12h without a hold');
+  });
+
+  it('stops it even with a job in flight once the grace has passed, and never while a hold binds', () => {
+    const late = maxRun + MAX_RUN_GRACE_MINUTES;
+    expect(decide(observe({ inFlight: 1 }, running(1, late)), {}, config, at(late)).action).toBe('stop');
+    const held = decide(observe({}, running(1, late)), { holdUntil: at(late + 60) }, config, at(late));
+    expect(held.action).toBe('none');
+  });
+
+  it.each([
+    [NO_PROGRESS_MINUTES - 1, 'none'],
+    [NO_PROGRESS_MINUTES, 'stop'],
+  ])('jobs waiting and no job taken for %i minutes on a ready worker: %s', (minutes, action) => {
+    // Ready at 1, last job at 10; jobs wait from then on but the worker takes none.
+    const decision = decide(observe({ waiting: 4 }, running(1, 10)), {}, config, at(10 + minutes));
+    expect(decision.action).toBe(action);
+    if (action === 'stop') {
+      expect(decision.signals.workerStalled).toBe(true);
+      expect(decision.memory.lastError).toBe('WorkerStalled');
+    }
+  });
+
+  it('restarts a stalled worker: once stopped, the ordinary start rules apply at once', () => {
+    const stalled = decide(observe({ waiting: 12 }, running(1, 10)), {}, config, at(40));
+    const stopped = { state: 'stopped' as const, launchTime: at(0) };
+    expect(decide(observe({ waiting: 12 }, stopped), stalled.memory, config, at(42)).action).toBe('start');
+  });
+});
+
+describe('decide: starts that do not happen count as blocked (finding 4)', () => {
+  it('a start EC2 accepted while the instance stays stopped is a failure with back-off', () => {
+    const started = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), {}, config, at(0));
+    expect(started.action).toBe('start');
+    const next = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), started.memory, config, at(1));
+    expect(next.action).toBe('none');
+    expect(next.memory).toMatchObject({ lastError: 'StartNotTaken', failedStarts: 1, retryAt: at(2) });
+    expect(next.signals.startBlockedMinutes).toBe(0);
+    // Judged once: the tick after does not count it again, and the back-off doubles on the retry.
+    const again = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), next.memory, config, at(1, 30));
+    expect(again.memory.failedStarts).toBe(1);
+    const retried = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), again.memory, config, at(2));
+    expect(retried.action).toBe('start');
+    const failedTwice = decide(
+      observe({ waiting: 20 }, { launchTime: at(-60) }),
+      retried.memory,
+      config,
+      at(3),
+    );
+    expect(failedTwice.memory).toMatchObject({ failedStarts: 2, retryAt: at(5) });
+    expect(failedTwice.signals.startBlockedMinutes).toBe(2);
+  });
+
+  it('a start that took (launched since) is not a failure', () => {
+    const started = decide(observe({ waiting: 20 }, {}), {}, config, at(0));
+    const later = decide(observe({}, { launchTime: at(0, 5) }), started.memory, config, at(30));
+    expect(later.memory.lastError).toBeUndefined();
+  });
+
+  it.each(['pending', 'stopping'] as const)(
+    'an instance stuck %s for 10 minutes blocks waiting work',
+    (state) => {
+      let memory: ScalerMemory = {};
+      for (let m = 0; m < STUCK_TRANSITION_MINUTES; m += 1) {
+        const d = decide(observe({ waiting: 5 }, { state, launchTime: at(0) }), memory, config, at(m));
+        expect(d.memory.lastError).toBeUndefined();
+        memory = d.memory;
+      }
+      const stuck = decide(observe({ waiting: 5 }, { state, launchTime: at(0) }), memory, config, at(12));
+      expect(stuck.action).toBe('none');
+      expect(stuck.reason).toContain(`GPU stuck ${state} for 12m`);
+      expect(stuck.memory).toMatchObject({ lastError: 'StuckInTransition', errorSince: at(0) });
+      expect(stuck.signals.startBlockedMinutes).toBe(12);
+    },
+  );
+});
+
+describe('decide: the operator pause (finding 5)', () => {
+  it('starts nothing while paused, whatever waits, and resumes after', () => {
+    const paused: ScalerMemory = { pausedUntil: at(60), pendingSince: at(-30) };
+    const decision = decide(observe({ waiting: 40 }, {}), paused, config, at(0));
+    expect(decision.action).toBe('none');
+    expect(decision.reason).toBe(
+      'GPU stopped by the operator; no automatic start before 2026-11-24T02:00:00Z (40 waiting, 0 in flight, 0 delayed)',
+    );
+    expect(decision.signals.startBlockedMinutes).toBe(0);
+    expect(decide(observe({ waiting: 40 }, {}), paused, config, at(60)).action).toBe('start');
+  });
+
+  it('stops a GPU it finds running while paused (EC2 restarted it, or it was pending at the stop)', () => {
+    const decision = decide(observe({}, running(1)), { pausedUntil: at(60) }, config, at(2));
+    expect(decision.action).toBe('stop');
+    expect(decision.reason).toBe(
+      'stop: the operator stopped the GPU; no automatic start before 2026-11-24T02:00:00Z',
+    );
   });
 });
