@@ -54,6 +54,16 @@ const SCALER_OWNED = [
   'retryAt',
 ] as const;
 
+/**
+ * Every tag the scaler Lambda may write: its own memory, and the operator's hold and pause (its
+ * manual events are the operator's commands). Its IAM grant allows these keys and no others.
+ */
+export const SCALER_WRITABLE_TAG_KEYS: readonly string[] = [
+  ...SCALER_OWNED.map((field) => TAGS[field]),
+  TAGS.holdUntil,
+  TAGS.pausedUntil,
+];
+
 const DATE_FIELDS = new Set([
   'pendingSince',
   'transitionSince',
