@@ -1,6 +1,13 @@
 import { type FleetError, isFleetError } from '../aws/errors.js';
 import type { FleetPort, InstanceInfo } from '../aws/ports.js';
-import { type OperatorAction, type TargetPlan, planTarget, startTags, stopTags } from '../core/operator.js';
+import {
+  type OperatorAction,
+  type TargetPlan,
+  changedTags,
+  planTarget,
+  startTags,
+  stopTags,
+} from '../core/operator.js';
 import type { Role } from '../core/tags.js';
 
 /** How one target of an operator command ended. */
@@ -47,11 +54,14 @@ export async function runOperatorCommand(
   let tagsWritten: Record<string, string> = {};
   let tagError: FleetError | undefined;
   if (request.roles.includes('gpu')) {
-    if (request.action === 'start') tagsWritten = startTags(request.until);
-    else if (request.until !== undefined) tagsWritten = stopTags(request.until);
+    const gpu = target('gpu');
+    let wanted: Record<string, string>;
+    if (request.action === 'start') wanted = startTags(request.until);
+    else if (request.until !== undefined) wanted = stopTags(request.until);
     else throw new Error('an operator stop of the GPU needs the time its pause ends');
+    tagsWritten = changedTags(gpu.tags, wanted);
     try {
-      await fleet.writeTags(target('gpu').instanceId, tagsWritten);
+      if (Object.keys(tagsWritten).length > 0) await fleet.writeTags(gpu.instanceId, tagsWritten);
     } catch (error) {
       if (!isFleetError(error)) throw error;
       tagError = error;

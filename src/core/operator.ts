@@ -92,6 +92,17 @@ export function pauseUntil(
   return until > limit ? limit : until;
 }
 
+/**
+ * Of the tags an operator command means to write, those that change something on the instance:
+ * a start that finds no pause writes nothing, so a plain start needs no CreateTags at all.
+ */
+export function changedTags(
+  current: Readonly<Record<string, string>>,
+  wanted: Readonly<Record<string, string>>,
+): Record<string, string> {
+  return Object.fromEntries(Object.entries(wanted).filter(([key, value]) => (current[key] ?? '') !== value));
+}
+
 /** Checks an operator-given time: in the future and at most MAX_OPERATOR_DAYS ahead, or the reason not. */
 export function checkOperatorTime(until: Date, now: Date): string | undefined {
   if (Number.isNaN(until.getTime())) return 'is not a time';
