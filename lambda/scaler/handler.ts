@@ -6,6 +6,7 @@ import { createEc2Fleet, discoverFleetInstances } from '../../src/aws/ec2.js';
 import { type FleetError, isFleetError } from '../../src/aws/errors.js';
 import type { FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports.js';
 import { createSqsQueue } from '../../src/aws/sqs.js';
+import { TICK_COUNTERS, type TickCounter } from '../../src/control/metrics.js';
 import { runOperatorCommand } from '../../src/control/operator.js';
 import {
   type FleetDiscovery,
@@ -35,24 +36,7 @@ export interface ScalerResult {
   readonly message: string;
 }
 
-/**
- * The metrics of every tick, published whatever happened (the alarms read them). `Heartbeat` is
- * 1 on every tick, so its alarm (missing data breaching) fires when ticks stop arriving.
- */
-export const TICK_COUNTERS = [
-  'Heartbeat',
-  'TickFailures',
-  'FleetLayoutErrors',
-  'Starts',
-  'Stops',
-  'StartFailures',
-  'StopFailures',
-  'TagWriteFailures',
-  'BootTimeouts',
-  'WorkerStalls',
-  'MaxRunStops',
-] as const;
-type TickCounter = (typeof TICK_COUNTERS)[number];
+export { TICK_COUNTERS } from '../../src/control/metrics.js';
 
 /**
  * Builds the handler around its dependencies, so tests drive the real handler with mocked

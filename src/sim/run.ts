@@ -88,7 +88,7 @@ export function renderReport(report: SimulationReport, o: ScalerOverrides): stri
   const injected =
     report.interruptions > 0 || report.capacityFailures > 0 || o.interruptionsPerHour || o.capacityFailures
       ? [
-          `EC2 refused    ${report.capacityFailures} starts (capacity) · ${report.interruptions} spot interruptions`,
+          `EC2 refused     ${report.capacityFailures} starts (capacity) · ${report.interruptions} spot interruptions`,
         ]
       : [];
   return [

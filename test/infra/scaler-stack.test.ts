@@ -1,5 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { DEFAULT_CONFIG } from '../../lib/config';
+import { SCALER_ALARM_COUNT } from '../../src/control/metrics';
 import { buildTestFleet, templateOf } from '../support/fleet';
 
 describe('scaler stack', () => {
@@ -145,7 +146,7 @@ describe('scaler stack', () => {
     const alarms = Object.values(scaler.findResources('AWS::CloudWatch::Alarm'))
       .map((a) => a.Properties)
       .filter((a) => a.MetricName !== 'Heartbeat');
-    expect(alarms).toHaveLength(8);
+    expect(alarms).toHaveLength(SCALER_ALARM_COUNT - 1);
     const byMetric = Object.fromEntries(alarms.map((a) => [a.MetricName, a]));
     expect(byMetric.Errors).toMatchObject({ Namespace: 'AWS/Lambda', Threshold: 1 });
     expect(byMetric.ApproximateNumberOfMessagesVisible).toMatchObject({ Namespace: 'AWS/SQS', Threshold: 1 });

@@ -47,7 +47,7 @@ describe('gpu-manage simulate and cost', () => {
       '5',
     );
     expect(result.code).toBe(0);
-    expect(result.out).toMatch(/^EC2 refused {4}\d+ starts \(capacity\) · [1-9]\d* spot interruptions$/m);
+    expect(result.out).toMatch(/^EC2 refused {5}\d+ starts \(capacity\) · [1-9]\d* spot interruptions$/m);
     expect(result.out).toMatch(/^Always on 24\/7 {2}[\d.]+ h/m);
     expect(result.out).toMatch(/^On in app hours [\d.]+ h · [\d.]+ USD {2}→ the scaler saves \d+%$/m);
     const json = JSON.parse(
