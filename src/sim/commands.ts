@@ -76,6 +76,11 @@ export function registerEconomicsCommands(program: Command, env: CliEnvironment)
       )
       .option('--seed <n>', 'seed of the injected faults', number('--seed', 0, true), 1)
       .option(
+        '--count-lag <seconds>',
+        'the queue counts each tick sees are this many seconds old (SQS counts are approximate)',
+        number('--count-lag', 0),
+      )
+      .option(
         '--spot-price <usd>',
         'spot USD/h (config: prices.gpuSpotUsdPerHour)',
         number('--spot-price', 0),
@@ -137,6 +142,7 @@ export interface ScalerOverrides {
   readonly interruptionsPerHour?: number;
   readonly capacityFailures?: number;
   readonly seed: number;
+  readonly countLag?: number;
   readonly spotPrice?: number;
   readonly onDemandPrice?: number;
   readonly market: 'spot' | 'on-demand';

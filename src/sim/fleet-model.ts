@@ -22,6 +22,11 @@ export interface FleetModelOptions {
   readonly capacityFailureRate?: number;
   /** Seed of the interruptions and capacity failures, so a run is repeatable. @default 1 */
   readonly seed?: number;
+  /**
+   * How many seconds the queue counts lag behind the queue (SQS counts are approximate and
+   * eventually consistent): each tick sees the counts as they were this long ago. @default 0
+   */
+  readonly countLagS?: number;
 }
 
 export const DEFAULT_FLEET_MODEL: FleetModelOptions = { readyDelayS: 180, stopDelayS: 60, concurrency: 1 };
@@ -81,6 +86,8 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
   private finished = 0;
   private readonly running: Array<{ job: number; endS: number }> = [];
   private readonly random: () => number;
+  /** Queue counts after every change, oldest first, for lagging counts: [t, waiting, inFlight]. */
+  private readonly countHistory: Array<readonly [number, number, number]> = [[0, 0, 0]];
 
   constructor(
     private readonly jobs: readonly TraceJob[],
@@ -111,12 +118,21 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
   advanceTo(t: number): void {
     for (;;) {
       this.startJobs();
+      this.recordCounts();
       const next = this.nextEventTime();
       if (next > t) break;
       this.nowS = next;
       this.playEventsAt(next);
     }
     this.nowS = t;
+  }
+
+  private recordCounts(): void {
+    const last = this.countHistory.at(-1);
+    const now = [this.nowS, this.waiting.length, this.running.length] as const;
+    if (last && last[1] === now[1] && last[2] === now[2]) return;
+    if (last && last[0] === now[0]) this.countHistory.pop();
+    this.countHistory.push(now);
   }
 
   private get ready(): boolean {
@@ -236,7 +252,19 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
 
   // --- QueuePort: what GetQueueAttributes would answer now.
   async counts(): Promise<QueueCounts> {
-    return { waiting: this.waiting.length, inFlight: this.running.length, delayed: 0 };
+    const lag = this.options.countLagS ?? 0;
+    if (lag <= 0) return { waiting: this.waiting.length, inFlight: this.running.length, delayed: 0 };
+    // The last snapshot at or before now - lag (binary search; the history is in time order).
+    const at = this.nowS - lag;
+    let lo = 0;
+    let hi = this.countHistory.length - 1;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if ((this.countHistory[mid]?.[0] ?? 0) <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    const [, waiting, inFlight] = this.countHistory[lo] ?? [0, 0, 0];
+    return { waiting, inFlight, delayed: 0 };
   }
 
   // --- FleetDiscovery and FleetPort: what EC2 would answer and do.

@@ -56,6 +56,7 @@ async function simulateTrace(env: CliEnvironment, config: FleetConfig, o: Scaler
       interruptionsPerHour: o.interruptionsPerHour,
       capacityFailureRate: o.capacityFailures,
       seed: o.seed,
+      countLagS: o.countLag,
     },
     gpuUsdPerHour: gpuPrice(config, o),
     schedule: config.schedule,

@@ -47,6 +47,16 @@ describe('simulate: EC2 is not kind (finding 9)', () => {
     }
   });
 
+  it('lags the queue counts on request: a tick sees the queue as it was that many seconds ago', async () => {
+    // 11 jobs at 30 s: with counts 45 s late, tick 60 still sees the empty queue of 15 s.
+    const jobs = Array.from({ length: 11 }, () => ({ arrivalS: 30, serviceS: 5 }));
+    const prompt = await simulate(jobs, { scaler, fleet: base, gpuUsdPerHour: 0.21 });
+    const late = await simulate(jobs, { scaler, fleet: { ...base, countLagS: 45 }, gpuUsdPerHour: 0.21 });
+    const firstStart = (r: typeof prompt) => r.events.find((e) => e.type === 'start')?.t;
+    expect(firstStart(prompt)).toBe(60);
+    expect(firstStart(late)).toBe(120);
+  });
+
   it('bills from running (not from StartInstances) to stopped', async () => {
     // One job at 0 (seen by tick 0): started at the 15-minute maximum wait, running 30 s later.
     const report = await simulate([{ arrivalS: 0, serviceS: 10 }], { scaler, fleet: base, gpuUsdPerHour: 1 });
@@ -66,7 +76,7 @@ describe('simulate: EC2 is not kind (finding 9)', () => {
     expect(report.alwaysOn.gpuHours).toBeGreaterThan(report.alwaysOnSchedule.gpuHours * 3);
   });
 
-  it('keeps its invariants under random faults: every job ends once, no scaler stop sooner than idleMinutes after a job', async () => {
+  it('keeps its invariants under random faults and lagging counts: every job ends once, no stop in flight or sooner than idleMinutes after a job', async () => {
     const jobsArb = fc
       .array(
         fc.record({
@@ -85,20 +95,29 @@ describe('simulate: EC2 is not kind (finding 9)', () => {
         fc.double({ min: 0, max: 3, noNaN: true }),
         fc.double({ min: 0, max: 0.8, noNaN: true }),
         fc.integer({ min: 1, max: 1000 }),
-        async (jobs, interruptionsPerHour, capacityFailureRate, seed) => {
+        fc.integer({ min: 0, max: 120 }),
+        async (jobs, interruptionsPerHour, capacityFailureRate, seed, countLagS) => {
           const report = await simulate(jobs, {
             scaler,
-            fleet: { ...base, interruptionsPerHour, capacityFailureRate, seed },
+            fleet: { ...base, interruptionsPerHour, capacityFailureRate, seed, countLagS },
             gpuUsdPerHour: 0.21,
           });
           const ends = report.events.filter((e) => e.type === 'job-end').map((e) => e.job);
           expect(new Set(ends).size).toBe(jobs.length);
           expect(ends).toHaveLength(jobs.length);
           let lastEnd = Number.NEGATIVE_INFINITY;
+          let inFlight = 0;
           for (const event of report.events) {
-            if (event.type === 'job-end') lastEnd = event.t;
-            if (event.type === 'stop')
+            if (event.type === 'job-start') inFlight += 1;
+            if (event.type === 'job-end') {
+              inFlight -= 1;
+              lastEnd = event.t;
+            }
+            if (event.type === 'interrupted') inFlight = 0;
+            if (event.type === 'stop') {
+              expect(inFlight).toBe(0);
               expect(event.t - lastEnd).toBeGreaterThanOrEqual(scaler.idleMinutes * 60);
+            }
           }
         },
       ),
