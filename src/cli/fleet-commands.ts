@@ -120,9 +120,10 @@ export async function holdCommand(ctx: CommandContext, holdMs: number | 'release
 /** Prints each target's outcome; returns the lines that describe failures. */
 function report(io: CliIO, result: OperatorResult): string[] {
   const failures: string[] = [];
+  // Every success first, so an unexpected error (thrown below) never hides what did happen.
+  for (const outcome of result.outcomes) if (outcome.ok) io.out(outcome.note);
   for (const outcome of result.outcomes) {
-    if (outcome.ok) io.out(outcome.note);
-    else
+    if (!outcome.ok)
       failures.push(
         outcome.error ? `${outcome.role} ${outcome.instanceId}: ${describe(outcome.error)}` : outcome.note,
       );
