@@ -8,6 +8,13 @@ import { runCli } from '../src/cli/program.js';
 const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as {
   version: string;
 };
+// `gpu-manage simulate --json | head -1`: the reader has what it wanted and closed the pipe;
+// stop quietly, as Unix tools do, instead of crashing with EPIPE.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 const isTTY = process.stdout.isTTY === true;
 const io: CliIO = {
   out: (text) => process.stdout.write(`${text}\n`),

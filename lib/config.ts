@@ -27,7 +27,10 @@ export interface ScheduleConfig {
 export interface ScalerConfig {
   /** Start the GPU when more than this many jobs wait. @default 10 */
   readonly startBacklog: number;
-  /** Stop the GPU after this many minutes of continuous idleness since it became ready. @default 5 */
+  /**
+   * Stop the GPU once this many minutes have passed since the last job ended (the worker's
+   * last-job-at tag) or, with no job yet, since the worker became ready; never counted from boot. @default 5
+   */
   readonly idleMinutes: number;
   /** Start the GPU anyway once a job has waited this long, so small backlogs never starve. @default 15 */
   readonly maxWaitMinutes: number;
@@ -40,7 +43,7 @@ export interface ScalerConfig {
   readonly firstBootTimeoutMinutes: number;
   /** Alarm when the GPU could not be started for this long while work waits. @default 15 */
   readonly startFailureAlarmMinutes: number;
-  /** Alarm when the GPU has been running continuously for longer than this. @default 12 */
+  /** Past this many hours of continuous running without a hold the scaler stops the GPU, and alarms. @default 12 */
   readonly maxRunHours: number;
 }
 

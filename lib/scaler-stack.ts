@@ -10,8 +10,6 @@ export interface ScalerStackProps extends StackProps {
   readonly config: FleetConfig;
   readonly jobQueue: sqs.IQueue;
   readonly deadLetterQueue: sqs.IQueue;
-  readonly gpuInstanceId: string;
-  readonly appInstanceId: string;
 }
 
 /** The brain: the scaler Lambda, its schedules, and the alarms that reach a person. */

@@ -11,8 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { build } from 'esbuild';
 import { DEFAULT_CONFIG } from '../lib/config.js';
 import { SCALER_BUNDLING, SCALER_ENTRY } from '../lib/constructs/scaler-function.js';
-import { createHandler } from '../lambda/scaler/handler.js';
-import { createEc2Fleet } from '../src/aws/ec2.js';
+import { createAwsFleet, createHandler } from '../lambda/scaler/handler.js';
 import { createSqsQueue } from '../src/aws/sqs.js';
 import { simulate } from '../src/sim/simulate.js';
 import { generateTrace } from '../src/sim/trace.js';
@@ -67,7 +66,20 @@ async function main(): Promise<void> {
   const ec2 = mockClient(EC2Client);
   const sqs = mockClient(SQSClient);
   ec2.on(DescribeInstancesCommand).resolves({
-    Reservations: [{ Instances: [{ InstanceId: 'i-gpu', State: { Name: 'stopped' }, Tags: [] }] }],
+    Reservations: [
+      {
+        Instances: [
+          {
+            InstanceId: 'i-gpu',
+            State: { Name: 'stopped' },
+            Tags: [
+              { Key: 'gpu-fleet:fleet', Value: 'GpuFleet' },
+              { Key: 'gpu-fleet:role', Value: 'gpu' },
+            ],
+          },
+        ],
+      },
+    ],
   });
   sqs.on(GetQueueAttributesCommand).resolves({
     Attributes: {
@@ -89,15 +101,13 @@ async function main(): Promise<void> {
     publishStoredMetrics: () => undefined,
   };
   const handler = createHandler({
-    fleet: createEc2Fleet(new EC2Client({ region: 'ap-northeast-1' })),
+    fleet: createAwsFleet(new EC2Client({ region: 'ap-northeast-1' })),
     queue: createSqsQueue(new SQSClient({ region: 'ap-northeast-1' })),
     environment: {
       appName: 'GpuFleet',
       scaler: DEFAULT_CONFIG.scaler,
       schedule: DEFAULT_CONFIG.schedule,
       queueUrl: 'https://sqs/q',
-      gpuInstanceId: 'i-gpu',
-      appInstanceId: 'i-app',
     },
     clock: () => new Date((now += 60_000)),
     logger: quiet as never,

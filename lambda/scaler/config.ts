@@ -2,12 +2,11 @@ import type { ScalerConfig, ScheduleConfig } from '../../lib/config.js';
 
 /** What the scaler reads from its environment, set by the scaler stack. */
 export interface ScalerEnvironment {
+  /** The fleet tag's value: the scaler finds its instances by it, never by ids. */
   readonly appName: string;
   readonly scaler: ScalerConfig;
-  readonly schedule: Pick<ScheduleConfig, 'timeZone' | 'holidays'>;
+  readonly schedule: Pick<ScheduleConfig, 'timeZone' | 'holidays' | 'startHour' | 'weekDays'>;
   readonly queueUrl: string;
-  readonly gpuInstanceId: string;
-  readonly appInstanceId: string;
 }
 
 const SCALER_KEYS: readonly (keyof ScalerConfig)[] = [
@@ -35,6 +34,9 @@ export function readEnvironment(env: Readonly<Record<string, string | undefined>
   } catch (error) {
     throw new Error(`scaler environment: FLEET_CONFIG is not valid JSON (${(error as Error).message})`);
   }
+  if (typeof parsed.appName !== 'string' || parsed.appName === '') {
+    throw new Error('scaler environment: FLEET_CONFIG.appName must name the fleet (its gpu-fleet:fleet tag)');
+  }
   for (const key of SCALER_KEYS) {
     const value = parsed.scaler?.[key];
     if (typeof value !== 'number' || !(value > 0)) {
@@ -43,17 +45,21 @@ export function readEnvironment(env: Readonly<Record<string, string | undefined>
       );
     }
   }
-  const timeZone = parsed.schedule?.timeZone;
-  const holidays = parsed.schedule?.holidays ?? [];
-  if (typeof timeZone !== 'string' || !Array.isArray(holidays)) {
-    throw new Error('scaler environment: FLEET_CONFIG.schedule needs timeZone and holidays');
+  const { timeZone, holidays = [], startHour, weekDays } = parsed.schedule ?? {};
+  if (
+    typeof timeZone !== 'string' ||
+    !Array.isArray(holidays) ||
+    typeof startHour !== 'number' ||
+    typeof weekDays !== 'string'
+  ) {
+    throw new Error(
+      'scaler environment: FLEET_CONFIG.schedule needs timeZone, holidays, startHour and weekDays',
+    );
   }
   return {
-    appName: typeof parsed.appName === 'string' ? parsed.appName : 'GpuFleet',
+    appName: parsed.appName,
     scaler: parsed.scaler as unknown as ScalerConfig,
-    schedule: { timeZone, holidays: holidays.map(String) },
+    schedule: { timeZone, holidays: holidays.map(String), startHour, weekDays },
     queueUrl: required('JOB_QUEUE_URL'),
-    gpuInstanceId: required('GPU_INSTANCE_ID'),
-    appInstanceId: required('APP_INSTANCE_ID'),
   };
 }

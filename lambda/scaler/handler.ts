@@ -2,18 +2,28 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
-import { createEc2Fleet } from '../../src/aws/ec2.js';
+import { createEc2Fleet, discoverFleetInstances } from '../../src/aws/ec2.js';
 import { type FleetError, isFleetError } from '../../src/aws/errors.js';
-import type { FleetPort, QueuePort } from '../../src/aws/ports.js';
+import type { FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports.js';
 import { createSqsQueue } from '../../src/aws/sqs.js';
-import { runTick } from '../../src/control/tick.js';
+import { TICK_COUNTERS, type TickCounter } from '../../src/control/metrics.js';
+import { runOperatorCommand } from '../../src/control/operator.js';
+import {
+  type FleetDiscovery,
+  FleetLayoutError,
+  type TickReport,
+  instanceOfRole,
+  runTick,
+} from '../../src/control/tick.js';
+import { pauseUntil } from '../../src/core/operator.js';
 import { isHoliday } from '../../src/core/schedule.js';
+import type { Role } from '../../src/core/tags.js';
 import { type ScalerEnvironment, readEnvironment } from './config.js';
 import { type ScalerEvent, parseEvent } from './events.js';
 
 /** What the handler needs from the world; the real ones are built at cold start. */
 export interface ScalerDependencies {
-  readonly fleet: FleetPort;
+  readonly fleet: FleetPort & FleetDiscovery;
   readonly queue: QueuePort;
   readonly environment: ScalerEnvironment;
   readonly clock: () => Date;
@@ -25,6 +35,8 @@ export interface ScalerResult {
   readonly ok: boolean;
   readonly message: string;
 }
+
+export { TICK_COUNTERS } from '../../src/control/metrics.js';
 
 /**
  * Builds the handler around its dependencies, so tests drive the real handler with mocked
@@ -51,17 +63,31 @@ export function createHandler(deps: ScalerDependencies): (event: unknown) => Pro
 async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
   const { environment, logger, metrics } = deps;
   const now = deps.clock();
-  let report;
+  const counters: Record<TickCounter, number> = Object.fromEntries(
+    TICK_COUNTERS.map((n) => [n, 0]),
+  ) as Record<TickCounter, number>;
+  counters.Heartbeat = 1;
+  const count = (name: string, value: number): void => {
+    metrics.addMetric(name, MetricUnit.Count, value);
+  };
+  const publishCounters = (): void => {
+    for (const name of TICK_COUNTERS) count(name, counters[name]);
+  };
+
+  let report: TickReport;
   try {
     report = await runTick(
       deps,
-      { gpuInstanceId: environment.gpuInstanceId, queueUrl: environment.queueUrl },
+      { appName: environment.appName, queueUrl: environment.queueUrl },
       environment.scaler,
       now,
     );
   } catch (error) {
-    // Throttling or a network blip: the next tick sees the world again. Anything else (access
-    // denied, instance gone) is a fault an operator must see: rethrown for the Errors alarm.
+    counters.TickFailures = 1;
+    if (error instanceof FleetLayoutError) counters.FleetLayoutErrors = 1;
+    publishCounters();
+    // Throttling or a 5xx: the next tick sees the world again. Anything else (access denied, no
+    // or several GPU instances) is a fault an operator must see: rethrown for the Errors alarm.
     if (isFleetError(error) && error.retryable) {
       logger.warn('tick skipped: could not observe', { error: describe(error) });
       return { ok: false, message: error.message };
@@ -70,18 +96,21 @@ async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
     throw error;
   }
 
-  const { observation, decision, outcome, error } = report;
-  const count = (name: string, value: number): void => {
-    metrics.addMetric(name, MetricUnit.Count, value);
-  };
+  const { observation, decision, outcome, error, tagError } = report;
+  counters.Starts = outcome === 'started' ? 1 : 0;
+  counters.Stops = outcome === 'stopped' ? 1 : 0;
+  counters.StartFailures = outcome === 'failed' && decision.action === 'start' ? 1 : 0;
+  counters.StopFailures = outcome === 'failed' && decision.action === 'stop' ? 1 : 0;
+  counters.TagWriteFailures = tagError ? 1 : 0;
+  counters.TickFailures = tagError ? 1 : 0;
+  counters.BootTimeouts = decision.signals.bootTimedOut ? 1 : 0;
+  counters.WorkerStalls = decision.signals.workerStalled ? 1 : 0;
+  counters.MaxRunStops = decision.signals.maxRunExceeded ? 1 : 0;
+  publishCounters();
   count('Waiting', observation.queue.waiting);
   count('InFlight', observation.queue.inFlight);
   count('Delayed', observation.queue.delayed);
   count('GpuRunning', observation.gpu.state === 'running' ? 1 : 0);
-  count('Starts', outcome === 'started' ? 1 : 0);
-  count('Stops', outcome === 'stopped' ? 1 : 0);
-  count('StartFailures', outcome === 'failed' && decision.action === 'start' ? 1 : 0);
-  count('BootTimeouts', decision.signals.bootTimedOut ? 1 : 0);
   count('StartBlockedMinutes', decision.signals.startBlockedMinutes);
   count('GpuRunningMinutes', decision.signals.runningMinutes);
 
@@ -91,47 +120,59 @@ async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
       gpuState: observation.gpu.state,
       stateReason: observation.gpu.stateReasonCode,
       readyAt: observation.gpu.readyAt?.toISOString(),
+      lastJobAt: observation.gpu.lastJobAt?.toISOString(),
       holdUntil: report.previousMemory.holdUntil?.toISOString(),
+      pausedUntil: report.previousMemory.pausedUntil?.toISOString(),
     },
     decided: decision.action,
     reason: decision.reason,
     acted: outcome,
     error: error ? describe(error) : undefined,
     tagsWritten: Object.keys(report.tagsWritten).length,
+    tagError: tagError ? describe(tagError) : undefined,
   };
-  if (outcome === 'failed') logger.warn(`tick: ${decision.action} failed: ${decision.reason}`, line);
+  if (outcome === 'failed' || tagError)
+    logger.warn(`tick: ${decision.action} ${outcome}: ${decision.reason}`, line);
   else logger.info(`tick: ${decision.action}: ${decision.reason}`, line);
-  return { ok: outcome !== 'failed', message: decision.reason };
+
+  // A refusal that retrying cannot cure (access denied, instance gone) fails the invocation, so
+  // the Errors alarm reaches a person; the metrics above are already stored for publishing.
+  const fatal = [error, tagError].find((e) => e !== undefined && !e.retryable);
+  if (fatal) throw fatal;
+  return { ok: outcome !== 'failed' && tagError === undefined, message: decision.reason };
 }
 
 async function manual(
   deps: ScalerDependencies,
   event: Extract<ScalerEvent, { action: 'start' | 'stop' }>,
 ): Promise<ScalerResult> {
-  const { environment, logger } = deps;
+  const { environment, logger, fleet } = deps;
+  const now = deps.clock();
   if (event.action === 'start' && event.target === 'app' && event.source === 'schedule') {
-    if (isHoliday(deps.clock(), environment.schedule)) {
+    if (isHoliday(now, environment.schedule)) {
       const message = 'scheduled start of the app host skipped: today is a configured holiday';
       logger.info(message, { event });
       return { ok: true, message };
     }
   }
-  const ids =
-    event.target === 'app'
-      ? [environment.appInstanceId]
-      : event.target === 'gpu'
-        ? [environment.gpuInstanceId]
-        : [environment.appInstanceId, environment.gpuInstanceId];
-  try {
-    await (event.action === 'start' ? deps.fleet.start(ids) : deps.fleet.stop(ids));
-  } catch (error) {
-    if (!isFleetError(error)) throw error;
-    logger.error(`${event.action} ${event.target} failed`, { event, error: describe(error) });
+  const roles: Role[] = event.target === 'all' ? ['app', 'gpu'] : [event.target];
+  const discovered = await fleet.discover(environment.appName);
+  const instances: Partial<Record<Role, InstanceInfo>> = {};
+  for (const role of roles) instances[role] = instanceOfRole(discovered, role, environment.appName);
+  const until =
+    event.action === 'stop' && roles.includes('gpu')
+      ? pauseUntil(now, environment.schedule, event.until)
+      : event.until;
+  const result = await runOperatorCommand(fleet, instances, { action: event.action, roles, until });
+  const lines = result.outcomes.map((o) => (o.error ? `${o.note} Failed: ${o.error.message}` : o.note));
+  if (result.tagError) lines.push(`GPU hold/pause tags not written: ${result.tagError.message}`);
+  const message = `${event.action} ${event.target}: ${lines.join(' ')}`;
+  if (!result.ok) {
+    logger.error(message, { event, outcomes: result.outcomes, tagsWritten: result.tagsWritten });
     // Thrown so the invocation counts as failed and the scaler-errors alarm tells someone.
-    throw error;
+    throw new Error(message);
   }
-  const message = `${event.action} ${event.target} (${ids.join(', ')}) requested`;
-  logger.info(message, { event });
+  logger.info(message, { event, outcomes: result.outcomes, tagsWritten: result.tagsWritten });
   return { ok: true, message };
 }
 
@@ -139,17 +180,24 @@ function describe(error: FleetError): Record<string, unknown> {
   return { code: error.code, message: error.message, retryable: error.retryable };
 }
 
+/** The EC2 adapter with discovery by the fleet tag: what the Lambda (and the bench) run on. */
+export function createAwsFleet(ec2: EC2Client): FleetPort & FleetDiscovery {
+  return { ...createEc2Fleet(ec2), discover: (appName) => discoverFleetInstances(ec2, appName) };
+}
+
 let live: ((event: unknown) => Promise<ScalerResult>) | undefined;
 
 /** The Lambda entry point; clients and configuration are created once per container. */
 export const handler = async (event: unknown): Promise<ScalerResult> => {
-  live ??= createHandler({
-    fleet: createEc2Fleet(new EC2Client({})),
-    queue: createSqsQueue(new SQSClient({})),
-    environment: readEnvironment(process.env),
-    clock: () => new Date(),
-    logger: new Logger(),
-    metrics: new Metrics(),
-  });
+  if (live === undefined) {
+    live = createHandler({
+      fleet: createAwsFleet(new EC2Client({})),
+      queue: createSqsQueue(new SQSClient({})),
+      environment: readEnvironment(process.env),
+      clock: () => new Date(),
+      logger: new Logger(),
+      metrics: new Metrics(),
+    });
+  }
   return live(event);
 };

@@ -19,7 +19,15 @@ export interface ScalerAlarmsProps {
 export class ScalerAlarms extends Construct {
   readonly topic: sns.Topic;
   readonly alarms: Record<
-    'scalerErrors' | 'deadLetters' | 'startBlocked' | 'runningTooLong' | 'bootTimeout',
+    | 'scalerErrors'
+    | 'deadLetters'
+    | 'startBlocked'
+    | 'runningTooLong'
+    | 'bootTimeout'
+    | 'heartbeat'
+    | 'stopFailures'
+    | 'tickFailures'
+    | 'workerStalled',
     cloudwatch.Alarm
   >;
 
@@ -32,27 +40,34 @@ export class ScalerAlarms extends Construct {
     });
     if (config.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
 
-    const scalerMetric = (metricName: string, statistic: string): cloudwatch.Metric =>
+    const scalerMetric = (metricName: string, statistic: string, minutes = 1): cloudwatch.Metric =>
       new cloudwatch.Metric({
         namespace: SCALER_METRICS.namespace,
         metricName,
         dimensionsMap: { service: SCALER_METRICS.service, fleet: config.appName },
         statistic,
-        period: Duration.minutes(1),
+        period: Duration.minutes(minutes),
       });
+    // Missing data is not breaching for these: the heartbeat alarm below is the one that notices
+    // when ticks (and so every other metric) stop arriving.
     const alarm = (
       id: string,
       description: string,
       metric: cloudwatch.IMetric,
       threshold: number,
+      below = false,
     ): cloudwatch.Alarm => {
       const created = new cloudwatch.Alarm(this, id, {
         alarmDescription: description,
         metric,
         threshold,
         evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        comparisonOperator: below
+          ? cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+          : cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: below
+          ? cloudwatch.TreatMissingData.BREACHING
+          : cloudwatch.TreatMissingData.NOT_BREACHING,
       });
       created.addAlarmAction(new actions.SnsAction(this.topic));
       return created;
@@ -82,9 +97,34 @@ export class ScalerAlarms extends Construct {
       ),
       runningTooLong: alarm(
         'GpuRunningTooLong',
-        `The GPU has been running for more than ${config.scaler.maxRunHours} hours in a row: check for a stuck job or a forgotten hold.`,
+        `The GPU has been running for ${config.scaler.maxRunHours} hours in a row: without a hold the scaler stops it now (once nothing is in flight, at the latest 30 minutes later); check for a stuck job, a stream that never ends or a hold.`,
         scalerMetric('GpuRunningMinutes', 'Maximum'),
         config.scaler.maxRunHours * 60,
+      ),
+      heartbeat: alarm(
+        'ScalerHeartbeatMissing',
+        'No scaler tick in 5 minutes (schedule disabled, function broken or throttled): nothing starts or stops the GPU.',
+        scalerMetric('Heartbeat', 'Sum', 5),
+        1,
+        true,
+      ),
+      stopFailures: alarm(
+        'GpuStopFailing',
+        'StopInstances failed 3 times in 5 minutes: the GPU may keep running (and billing) with no work.',
+        scalerMetric('StopFailures', 'Sum', 5),
+        3,
+      ),
+      tickFailures: alarm(
+        'ScalerTicksFailing',
+        'At least 3 ticks in 5 minutes could not observe the fleet or write its memory (throttling, 5xx, access): the loop is half blind.',
+        scalerMetric('TickFailures', 'Sum', 5),
+        3,
+      ),
+      workerStalled: alarm(
+        'GpuWorkerStalled',
+        'Jobs waited while the ready GPU worker took none for 30 minutes (OpenVoice down, a job hung); the scaler restarted the GPU.',
+        scalerMetric('WorkerStalls', 'Sum'),
+        1,
       ),
       bootTimeout: alarm(
         'GpuWorkerNeverReady',

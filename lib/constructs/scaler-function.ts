@@ -6,6 +6,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { SCALER_WRITABLE_TAG_KEYS, TAGS } from '../../src/core/tags.js';
 import type { FleetConfig } from '../config.js';
 
 /** Metric namespace and service dimension of the scaler's EMF metrics (the alarms use them). */
@@ -29,13 +30,19 @@ export const SCALER_ENTRY = path.join(__dirname, '..', '..', 'lambda', 'scaler',
 export interface ScalerFunctionProps {
   readonly config: FleetConfig;
   readonly jobQueue: sqs.IQueue;
-  readonly gpuInstanceId: string;
-  readonly appInstanceId: string;
 }
 
 /**
- * The scaler Lambda: one writer of the GPU's memory tags (reserved concurrency 1), and late ticks
- * dropped rather than replayed (no retries, events older than 60 s discarded).
+ * The scaler Lambda. It finds the app host and the GPU by their fleet and role tags, and may act
+ * only on instances that carry its fleet's tag: no instance id crosses a stack boundary, so
+ * replacing an instance never meets an export in use.
+ *
+ * No reserved concurrency (accounts with a quota of 10 cannot reserve any). Ticks do not collide
+ * in practice: a tick is due every 60 s and the function times out after 30 s, late ticks are
+ * dropped (no retries, events older than 60 s discarded). A manual invocation can still run
+ * beside a tick; that is safe because the two write disjoint tags (a tick its own memory, an
+ * operator event only hold and pause), neither ever clears the other's, and EC2's start and stop
+ * are idempotent.
  */
 export class ScalerFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
@@ -51,7 +58,6 @@ export class ScalerFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
       timeout: Duration.seconds(30),
-      reservedConcurrentExecutions: 1,
       retryAttempts: 0,
       maxEventAge: Duration.seconds(60),
       logGroup,
@@ -60,11 +66,14 @@ export class ScalerFunction extends Construct {
         FLEET_CONFIG: JSON.stringify({
           appName: config.appName,
           scaler: config.scaler,
-          schedule: { timeZone: config.schedule.timeZone, holidays: config.schedule.holidays },
+          schedule: {
+            timeZone: config.schedule.timeZone,
+            holidays: config.schedule.holidays,
+            startHour: config.schedule.startHour,
+            weekDays: config.schedule.weekDays,
+          },
         }),
         JOB_QUEUE_URL: props.jobQueue.queueUrl,
-        GPU_INSTANCE_ID: props.gpuInstanceId,
-        APP_INSTANCE_ID: props.appInstanceId,
         POWERTOOLS_SERVICE_NAME: SCALER_METRICS.service,
         POWERTOOLS_METRICS_NAMESPACE: SCALER_METRICS.namespace,
         NODE_OPTIONS: '--enable-source-maps',
@@ -72,15 +81,25 @@ export class ScalerFunction extends Construct {
       bundling: { ...SCALER_BUNDLING, sourceMap: true, forceDockerBundling: false },
     });
 
-    const stack = Stack.of(this);
-    const instanceArns = [props.gpuInstanceId, props.appInstanceId].map((id) =>
-      stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: id }),
+    const anyInstance = Stack.of(this).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
+    const fleetTag = { [`aws:ResourceTag/${TAGS.fleet}`]: config.appName };
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'StartStopFleetInstances',
+        actions: ['ec2:StartInstances', 'ec2:StopInstances'],
+        resources: [anyInstance],
+        conditions: { StringEquals: fleetTag },
+      }),
     );
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
-        sid: 'StartStopTagFleetInstances',
-        actions: ['ec2:StartInstances', 'ec2:StopInstances', 'ec2:CreateTags'],
-        resources: instanceArns,
+        sid: 'TagFleetGpuMemory',
+        actions: ['ec2:CreateTags'],
+        resources: [anyInstance],
+        conditions: {
+          StringEquals: { ...fleetTag, [`aws:ResourceTag/${TAGS.role}`]: 'gpu' },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [...SCALER_WRITABLE_TAG_KEYS] },
+        },
       }),
     );
     this.function.addToRolePolicy(
@@ -106,6 +125,10 @@ export class ScalerFunction extends Construct {
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'ec2:DescribeInstances supports no resource-level permissions; it is read-only.',
+    });
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+      reason: `Start/Stop and CreateTags on instances are conditioned on the resource tag ${TAGS.fleet}=${config.appName} (CreateTags also on ${TAGS.role}=gpu and a fixed list of tag keys): the scaler finds its instances by tag, so no instance id is exported to it.`,
     });
   }
 }

@@ -66,6 +66,18 @@ export function explain(error: unknown): CliFailure | UsageError | undefined {
       );
     case 'BadResponse':
       return new CliFailure(`AWS sent an answer gpu-manage cannot use: ${fleetError.message}.`);
+    case 'WorkerStalled':
+      return new CliFailure(
+        'The GPU worker stopped taking jobs while jobs waited; the scaler restarts it. Look at its containers (docker compose logs over SSM Session Manager).',
+      );
+    case 'StartNotTaken':
+      return new CliFailure(
+        'EC2 accepted the start but the GPU stayed stopped; the scaler retries with back-off. Check the spot request with `gpu-manage status`.',
+      );
+    case 'StuckInTransition':
+      return new CliFailure(
+        'The GPU has been pending or stopping far longer than EC2 normally takes; look at it in the EC2 console.',
+      );
     case 'Unknown':
       return undefined;
   }

@@ -1,8 +1,12 @@
 import { waitUntilInstanceRunning, waitUntilInstanceStopped } from '@aws-sdk/client-ec2';
+import type { FleetError } from '../aws/errors.js';
 import type { InstanceInfo } from '../aws/ports.js';
-import { SPOT_INTERRUPTION_REASON } from '../core/decide.js';
-import { type Role, TAGS, isoSeconds } from '../core/tags.js';
+import { type OperatorResult, runOperatorCommand } from '../control/operator.js';
+import { activeOperatorTime } from '../core/decide.js';
+import { changedTags, pauseUntil, startTags } from '../core/operator.js';
+import { type Role, TAGS, isoSeconds, parseTagDate } from '../core/tags.js';
 import { formatDuration } from './duration.js';
+import { explain } from './explain.js';
 import { CliFailure, type CliIO } from './io.js';
 import type { Session } from './session.js';
 
@@ -19,104 +23,135 @@ export interface StartOptions {
   readonly timeoutSeconds: number;
 }
 
-/** start-all, start-app, start-gpu: idempotent, honest about what it did. */
+export interface StopOptions {
+  /** When the pause of automatic GPU starts ends; default: the app host's next scheduled start. */
+  readonly until?: Date;
+  readonly wait: boolean;
+  readonly timeoutSeconds: number;
+}
+
+/**
+ * start-all, start-app, start-gpu: the operator rules of src/core/operator.ts, shared with the
+ * scaler Lambda. Acts on every target it can and reports each; exits 1 if any could not start.
+ */
 export async function startCommand(
   ctx: CommandContext,
   roles: readonly Role[],
   options: StartOptions,
 ): Promise<void> {
-  const { io, session } = ctx;
+  const { io, session, clock } = ctx;
   const instances = await session.instances();
-  const toStart: InstanceInfo[] = [];
-  for (const role of roles) {
-    const instance = instances[role];
-    const name = `${role} ${instance.instanceId}`;
-    if (instance.state === 'running' || instance.state === 'pending') {
-      io.out(`${name} is already ${instance.state}.`);
-    } else if (instance.state === 'stopping' || instance.state === 'shutting-down') {
-      throw new CliFailure(
-        `${name} is ${instance.state}; start it once it has stopped (try again in a minute).`,
+  const holdUntil = options.holdMs === undefined ? undefined : new Date(clock().getTime() + options.holdMs);
+  const result = await runOperatorCommand(session.fleet, instances, {
+    action: 'start',
+    roles,
+    until: holdUntil,
+  });
+  const failures = report(io, result);
+  if (roles.includes('gpu') && result.tagError === undefined) {
+    if (result.tagsWritten[TAGS.pausedUntil] === '')
+      io.out('Automatic GPU starts resumed (the operator pause ended).');
+    if (holdUntil !== undefined && options.holdMs !== undefined) {
+      io.out(
+        `Hold set until ${isoSeconds(holdUntil)} (${formatDuration(options.holdMs)}): the scaler keeps the GPU running until then${failures.length > 0 ? ', and starts it once EC2 lets it' : ''}.`,
       );
-    } else if (role === 'gpu' && instance.stateReasonCode === SPOT_INTERRUPTION_REASON) {
-      throw new CliFailure(
-        `${name} was stopped by a spot interruption; only EC2 can start it again, which it does when capacity returns.`,
-      );
-    } else {
-      toStart.push(instance);
-    }
-  }
-  if (toStart.length > 0) {
-    await session.fleet.start(toStart.map((i) => i.instanceId));
-    for (const instance of toStart)
-      io.out(`Starting ${instance.role} ${instance.instanceId} (was ${instance.state}).`);
-  }
-  if (roles.includes('gpu')) {
-    if (options.holdMs !== undefined) {
-      await setHold(ctx, instances.gpu, options.holdMs);
-    } else {
+    } else if (failures.length === 0) {
       io.out(
         `The scaler stops the GPU after ${session.config.scaler.idleMinutes} idle minutes; add --hold 2h to keep it up longer.`,
       );
     }
   }
-  if (options.wait && toStart.length > 0) await waitFor(ctx, toStart, 'running', options.timeoutSeconds);
+  await finish(ctx, result, failures, 'running', options);
 }
 
-/** stop-all, stop-gpu: also ends a GPU hold, or the scaler would start the GPU again. */
+/**
+ * stop-all, stop-app, stop-gpu: stopping the GPU also ends its hold and pauses automatic starts
+ * until the time given or the app host's next scheduled start, or the scaler would start it again.
+ */
 export async function stopCommand(
   ctx: CommandContext,
   roles: readonly Role[],
-  options: Omit<StartOptions, 'holdMs'>,
+  options: StopOptions,
 ): Promise<void> {
-  const { io, session } = ctx;
+  const { io, session, clock } = ctx;
   const instances = await session.instances();
-  const toStop: InstanceInfo[] = [];
-  for (const role of roles) {
-    const instance = instances[role];
-    const name = `${role} ${instance.instanceId}`;
-    if (instance.state === 'stopped' || instance.state === 'stopping') {
-      io.out(`${name} is already ${instance.state}.`);
-    } else if (instance.state === 'pending') {
-      throw new CliFailure(
-        `${name} is still starting (pending); stop it once it runs (try again in a minute).`,
-      );
-    } else {
-      toStop.push(instance);
-    }
+  const until = roles.includes('gpu')
+    ? pauseUntil(clock(), session.config.schedule, options.until)
+    : undefined;
+  const result = await runOperatorCommand(session.fleet, instances, { action: 'stop', roles, until });
+  const failures = report(io, result);
+  if (until !== undefined && result.tagError === undefined) {
+    if (result.tagsWritten[TAGS.holdUntil] === '') io.out('GPU hold released.');
+    io.out(
+      `Automatic GPU starts paused until ${isoSeconds(until)}${options.until ? '' : ' (the next scheduled start of the app host)'}; start-gpu or hold resumes them.`,
+    );
   }
-  if (roles.includes('gpu') && instances.gpu.tags[TAGS.holdUntil]) {
-    await session.fleet.writeTags(instances.gpu.instanceId, { [TAGS.holdUntil]: '' });
-    io.out('GPU hold released.');
-  }
-  if (toStop.length > 0) {
-    await session.fleet.stop(toStop.map((i) => i.instanceId));
-    for (const instance of toStop)
-      io.out(`Stopping ${instance.role} ${instance.instanceId} (was ${instance.state}).`);
-  }
-  if (options.wait && toStop.length > 0) await waitFor(ctx, toStop, 'stopped', options.timeoutSeconds);
+  await finish(ctx, result, failures, 'stopped', options);
 }
 
 /** hold <duration> and hold --release. */
 export async function holdCommand(ctx: CommandContext, holdMs: number | 'release'): Promise<void> {
-  const { gpu } = await ctx.session.instances();
+  const { io, session, clock } = ctx;
+  const { gpu } = await session.instances();
+  const now = clock();
   if (holdMs === 'release') {
-    await ctx.session.fleet.writeTags(gpu.instanceId, { [TAGS.holdUntil]: '' });
-    ctx.io.out(
-      `GPU hold released; the scaler stops the GPU after ${ctx.session.config.scaler.idleMinutes} idle minutes.`,
+    if (activeOperatorTime(parseTagDate(gpu.tags[TAGS.holdUntil]), now) === undefined) {
+      io.out('No hold was set; nothing changed.');
+      return;
+    }
+    await session.fleet.writeTags(gpu.instanceId, { [TAGS.holdUntil]: '' });
+    io.out(
+      `GPU hold released; the scaler stops the GPU after ${session.config.scaler.idleMinutes} idle minutes without work.`,
     );
     return;
   }
-  await setHold(ctx, gpu, holdMs);
-  if (gpu.state === 'stopped')
-    ctx.io.out('The GPU is stopped; the scaler starts it within a minute for the hold.');
-}
-
-async function setHold(ctx: CommandContext, gpu: InstanceInfo, holdMs: number): Promise<void> {
-  const until = new Date(ctx.clock().getTime() + holdMs);
-  await ctx.session.fleet.writeTags(gpu.instanceId, { [TAGS.holdUntil]: isoSeconds(until) });
-  ctx.io.out(
+  const until = new Date(now.getTime() + holdMs);
+  // A hold is an operator's start: it ends a pause, as start-gpu does.
+  const tags = changedTags(gpu.tags, startTags(until));
+  await session.fleet.writeTags(gpu.instanceId, tags);
+  if (tags[TAGS.pausedUntil] === '') io.out('Automatic GPU starts resumed (the operator pause ended).');
+  io.out(
     `Hold set until ${isoSeconds(until)} (${formatDuration(holdMs)}): the scaler keeps the GPU running until then.`,
   );
+  if (gpu.state === 'stopped')
+    io.out('The GPU is stopped; the scaler starts it within a minute for the hold.');
+}
+
+/** Prints each target's outcome; returns the lines that describe failures. */
+function report(io: CliIO, result: OperatorResult): string[] {
+  const failures: string[] = [];
+  // Every success first, so an unexpected error (thrown below) never hides what did happen.
+  for (const outcome of result.outcomes) if (outcome.ok) io.out(outcome.note);
+  for (const outcome of result.outcomes) {
+    if (!outcome.ok)
+      failures.push(
+        outcome.error ? `${outcome.role} ${outcome.instanceId}: ${describe(outcome.error)}` : outcome.note,
+      );
+  }
+  if (result.tagError) failures.push(`GPU hold/pause not written: ${describe(result.tagError)}`);
+  return failures;
+}
+
+function describe(error: FleetError): string {
+  const known = explain(error);
+  if (known === undefined) throw error;
+  return known.message;
+}
+
+async function finish(
+  ctx: CommandContext,
+  result: OperatorResult,
+  failures: readonly string[],
+  target: 'running' | 'stopped',
+  options: { readonly wait: boolean; readonly timeoutSeconds: number },
+): Promise<void> {
+  const instances = await ctx.session.instances();
+  const acted = result.outcomes
+    .filter((o) => o.kind === 'act' && o.ok)
+    .map((o) => instances[o.role])
+    .filter((i): i is InstanceInfo => i !== undefined);
+  if (options.wait && acted.length > 0) await waitFor(ctx, acted, target, options.timeoutSeconds);
+  if (failures.length > 0) throw new CliFailure(failures.join('\n'));
 }
 
 async function waitFor(

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { registerEconomicsCommands } from '../sim/commands.js';
+import { checkOperatorTime } from '../core/operator.js';
 import { parseDuration } from './duration.js';
 import { type CliIO, UsageError } from './io.js';
 import type { GlobalOptions } from './session.js';
@@ -75,20 +76,30 @@ export function buildProgram(env: CliEnvironment): Command {
   }
 
   const stops: ReadonlyArray<[string, readonly Role[], string]> = [
-    ['stop-all', ['app', 'gpu'], 'stop the app host and the GPU worker (and end a GPU hold)'],
+    [
+      'stop-all',
+      ['app', 'gpu'],
+      'stop the app host and the GPU worker (ends a GPU hold, pauses automatic GPU starts)',
+    ],
     ['stop-app', ['app'], 'stop the app host'],
-    ['stop-gpu', ['gpu'], 'stop the GPU worker (and end a GPU hold)'],
+    ['stop-gpu', ['gpu'], 'stop the GPU worker (ends a GPU hold, pauses automatic GPU starts)'],
   ];
   for (const [name, roles, description] of stops) {
-    waitOptions(program.command(name).description(description)).action(
-      async (options: { wait?: boolean; timeout: number }, cmd: Command) => {
-        const { stopCommand } = await import('./fleet-commands.js');
-        await stopCommand(await context(cmd), roles, {
-          wait: options.wait ?? false,
-          timeoutSeconds: options.timeout,
-        });
-      },
-    );
+    const command = waitOptions(program.command(name).description(description));
+    if (roles.includes('gpu'))
+      command.option(
+        '--until <time>',
+        'pause automatic GPU starts until this ISO time or for this long (2h, 1d); default: the next scheduled app start',
+      );
+    command.action(async (options: { until?: string; wait?: boolean; timeout: number }, cmd: Command) => {
+      const until = options.until === undefined ? undefined : parseUntil(options.until, env.clock());
+      const { stopCommand } = await import('./fleet-commands.js');
+      await stopCommand(await context(cmd), roles, {
+        until,
+        wait: options.wait ?? false,
+        timeoutSeconds: options.timeout,
+      });
+    });
   }
 
   program
@@ -112,11 +123,24 @@ export function buildProgram(env: CliEnvironment): Command {
       const { gatherStatus, renderStatus } = await import('./status.js');
       const now = env.clock();
       const report = await gatherStatus(await session(cmd), now);
-      io.out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report, now, io.color));
+      // Absent values are null, so scripts always find every key.
+      const json = (): string => JSON.stringify(report, (_key, value: unknown) => value ?? null, 2);
+      io.out(options.json ? json() : renderStatus(report, now, io.color));
     });
 
   registerEconomicsCommands(program, env);
   return program;
+}
+
+/** `--until`: an ISO time, or a duration from now (2h, 1d), in the future and at most 7 days ahead. */
+function parseUntil(text: string, now: Date): Date {
+  const until = /^\d{4}-\d{2}-\d{2}/.test(text)
+    ? new Date(text)
+    : new Date(now.getTime() + parseDuration(text));
+  const problem = checkOperatorTime(until, now);
+  if (problem)
+    throw new UsageError(`--until "${text}" ${problem}: give an ISO time or a duration such as 2h or 1d`);
+  return until;
 }
 
 function positiveInteger(value: string, name: string): number {
@@ -126,15 +150,30 @@ function positiveInteger(value: string, name: string): number {
   return parsed;
 }
 
+/** Global options that take a value (their value is not a command name). */
+const GLOBAL_VALUE_OPTIONS = new Set(['--region', '--profile', '--stack']);
+
 /** Runs the CLI and returns the exit code: 0 ok, 1 failure, 2 bad usage. Never throws. */
 export async function runCli(argv: readonly string[], env: CliEnvironment): Promise<number> {
   const program = buildProgram(env);
   try {
+    const words = argv.filter(
+      (arg, i) => !arg.startsWith('-') && !GLOBAL_VALUE_OPTIONS.has(argv[i - 1] ?? ''),
+    );
+    if (
+      words[0] === 'help' &&
+      words[1] !== undefined &&
+      !program.commands.some((c) => c.name() === words[1])
+    ) {
+      throw new UsageError(`unknown command '${words[1]}'`);
+    }
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code) ? 0 : 2;
+      // Help asked for is success; help shown because no command was given is bad usage.
+      if (error.code === 'commander.help') return error.exitCode === 0 ? 0 : 2;
+      return ['commander.helpDisplayed', 'commander.version'].includes(error.code) ? 0 : 2;
     }
     if (error instanceof UsageError || (error as { name?: string }).name === 'UsageError') {
       env.io.err(`error: ${(error as Error).message}`);

@@ -4,6 +4,8 @@ import { describeFileSystem } from '../aws/efs.js';
 import type { InstanceInfo } from '../aws/ports.js';
 import { describeSpotRequest } from '../aws/spot.js';
 import type { QueueCounts } from '../core/model.js';
+import { observeGpu } from '../control/tick.js';
+import { activeOperatorTime, idleSince } from '../core/decide.js';
 import { TAGS, isoSeconds, memoryFromTags } from '../core/tags.js';
 import { formatDuration } from './duration.js';
 import type { Session } from './session.js';
@@ -69,8 +71,9 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
   if (deadLetterQueue.waiting > 0)
     warnings.push(`${deadLetterQueue.waiting} jobs are in the dead-letter queue.`);
 
-  const memory = memoryFromTags(instances.gpu.tags);
-  const holdActive = memory.holdUntil !== undefined && memory.holdUntil > now;
+  const { gpu } = instances;
+  const memory = memoryFromTags(gpu.tags);
+  const holdActive = activeOperatorTime(memory.holdUntil, now) !== undefined;
   const iso = (date: Date | undefined): string | undefined => (date ? isoSeconds(date) : undefined);
   const costItems = costNow([instances.app, instances.gpu], session.config);
 
@@ -104,7 +107,9 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
     scaler: {
       readyAt: instances.gpu.tags[TAGS.readyAt] || undefined,
       holdUntil: holdActive ? iso(memory.holdUntil) : undefined,
-      idleSince: iso(memory.idleSince),
+      idleSince: gpu.state === 'running' ? iso(idleSince(observeGpu(gpu))) : undefined,
+      lastJobAt: iso(observeGpu(gpu).lastJobAt),
+      pausedUntil: iso(activeOperatorTime(memory.pausedUntil, now)),
       pendingSince: iso(memory.pendingSince),
       lastAction: memory.lastAction,
       lastActionAt: iso(memory.lastActionAt),
@@ -197,6 +202,8 @@ export function renderStatus(report: StatusReport, now: Date, color: boolean): s
     bold('SCALER'),
     `  worker ready   ${ago(s.readyAt as string | undefined)}`,
     `  hold until     ${ago(s.holdUntil as string | undefined)}`,
+    `  paused until   ${s.pausedUntil ? `${ago(s.pausedUntil as string)}: the operator stopped the GPU; no automatic start before then` : '—'}`,
+    `  last job       ${ago(s.lastJobAt as string | undefined)}`,
     `  idle since     ${ago(s.idleSince as string | undefined)}`,
     `  pending since  ${ago(s.pendingSince as string | undefined)}`,
     `  last action    ${s.lastAction ? `${s.lastAction} at ${s.lastActionAt ?? '—'}` : '—'}`,

@@ -1,14 +1,27 @@
 import type { ScalerConfig } from '../../lib/config.js';
 import { decide, recordStartFailure, recordStopFailure } from '../core/decide.js';
 import type { Decision, Observation, ScalerMemory } from '../core/model.js';
-import { TAGS, memoryFromTags, memoryTagChanges } from '../core/tags.js';
+import { type Role, TAGS, memoryFromTags, memoryTagChanges, parseTagDate } from '../core/tags.js';
 import { type FleetError, isFleetError } from '../aws/errors.js';
-import type { FleetPort, QueuePort } from '../aws/ports.js';
+import type { FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
 
-/** Where the loop looks: the GPU instance and the job queue. */
+/** Finds the fleet's instances by their fleet tag (never by ids handed over from a stack). */
+export interface FleetDiscovery {
+  discover(appName: string): Promise<InstanceInfo[]>;
+}
+
+/** Where the loop looks: the fleet (by its tag) and the job queue. */
 export interface TickTarget {
-  readonly gpuInstanceId: string;
+  readonly appName: string;
   readonly queueUrl: string;
+}
+
+/** Zero or several instances where exactly one must be: a deployment fault, never a silent pick. */
+export class FleetLayoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FleetLayoutError';
+  }
 }
 
 /** Everything one tick saw, decided and did: what the handler logs and the simulator records. */
@@ -19,41 +32,63 @@ export interface TickReport {
   readonly outcome: 'started' | 'stopped' | 'none' | 'failed';
   /** The EC2 error of a refused start/stop. */
   readonly error?: FleetError;
-  /** The memory as it was before and as it is now on the instance. */
+  /** The memory as it was before and as it should be now. */
   readonly previousMemory: ScalerMemory;
   readonly memory: ScalerMemory;
-  /** The tags written to hold the new memory (empty when nothing changed). */
+  /** The tags written (or attempted) to hold the new memory (empty when nothing changed). */
   readonly tagsWritten: Readonly<Record<string, string>>;
+  /** Set when the memory could not be written; the action above stands (EC2 shows it next tick). */
+  readonly tagError?: FleetError;
+}
+
+/**
+ * The one instance of `role` in the fleet. Zero or several is an error that names what was found,
+ * so a copy left by a failed replacement or a missing tag is reported, never guessed around.
+ */
+export function instanceOfRole(
+  instances: readonly InstanceInfo[],
+  role: Role,
+  appName: string,
+): InstanceInfo {
+  const found = instances.filter((i) => i.role === role);
+  if (found.length === 1 && found[0]) return found[0];
+  throw new FleetLayoutError(
+    found.length === 0
+      ? `no ${role} instance tagged ${TAGS.fleet}=${appName} and ${TAGS.role}=${role} (terminated ones do not count)`
+      : `${found.length} ${role} instances tagged ${TAGS.fleet}=${appName}: ${found.map((i) => `${i.instanceId} (${i.state})`).join(', ')}; exactly one is expected`,
+  );
+}
+
+/** What the scaler observes of the GPU instance, from its EC2 description and the worker's tags. */
+export function observeGpu(gpu: InstanceInfo): Observation['gpu'] {
+  return {
+    instanceId: gpu.instanceId,
+    state: gpu.state,
+    launchTime: gpu.launchTime,
+    stateReasonCode: gpu.stateReasonCode,
+    readyAt: parseTagDate(gpu.tags[TAGS.readyAt]),
+    lastJobAt: parseTagDate(gpu.tags[TAGS.lastJobAt]),
+  };
 }
 
 /**
  * One turn of the control loop: observe → decide → act → remember. Shared by the scaler Lambda
  * (with the AWS adapters) and the simulator (with its in-memory fleet), so neither has its own copy.
- * Errors of the observation propagate; a refused start or stop is folded into memory instead.
+ * Errors of the observation propagate. A refused start or stop is folded into memory; a failed
+ * tag write is reported beside the action, which stands: the next tick sees it in EC2's state.
  */
 export async function runTick(
-  ports: { readonly fleet: FleetPort; readonly queue: QueuePort },
+  ports: { readonly fleet: FleetPort & FleetDiscovery; readonly queue: QueuePort },
   target: TickTarget,
   config: ScalerConfig,
   now: Date,
 ): Promise<TickReport> {
-  const [queue, described] = await Promise.all([
+  const [queue, instances] = await Promise.all([
     ports.queue.counts(target.queueUrl),
-    ports.fleet.describe([target.gpuInstanceId]),
+    ports.fleet.discover(target.appName),
   ]);
-  const gpu = described[0];
-  if (gpu === undefined) throw new Error(`DescribeInstances returned nothing for ${target.gpuInstanceId}`);
-  const readyAt = gpu.tags[TAGS.readyAt] ? new Date(gpu.tags[TAGS.readyAt]) : undefined;
-  const observation: Observation = {
-    queue,
-    gpu: {
-      instanceId: gpu.instanceId,
-      state: gpu.state,
-      launchTime: gpu.launchTime,
-      stateReasonCode: gpu.stateReasonCode,
-      readyAt: readyAt && !Number.isNaN(readyAt.getTime()) ? readyAt : undefined,
-    },
-  };
+  const gpu = instanceOfRole(instances, 'gpu', target.appName);
+  const observation: Observation = { queue, gpu: observeGpu(gpu) };
   const previousMemory = memoryFromTags(gpu.tags);
   const decision = decide(observation, previousMemory, config, now);
 
@@ -62,8 +97,8 @@ export async function runTick(
   let error: FleetError | undefined;
   if (decision.action !== 'none') {
     try {
-      if (decision.action === 'start') await ports.fleet.start([target.gpuInstanceId]);
-      else await ports.fleet.stop([target.gpuInstanceId]);
+      if (decision.action === 'start') await ports.fleet.start([gpu.instanceId]);
+      else await ports.fleet.stop([gpu.instanceId]);
       outcome = decision.action === 'start' ? 'started' : 'stopped';
     } catch (caught) {
       if (!isFleetError(caught)) throw caught;
@@ -77,6 +112,14 @@ export async function runTick(
   }
 
   const tagsWritten = memoryTagChanges(previousMemory, memory);
-  if (Object.keys(tagsWritten).length > 0) await ports.fleet.writeTags(target.gpuInstanceId, tagsWritten);
-  return { observation, decision, outcome, error, previousMemory, memory, tagsWritten };
+  let tagError: FleetError | undefined;
+  if (Object.keys(tagsWritten).length > 0) {
+    try {
+      await ports.fleet.writeTags(gpu.instanceId, tagsWritten);
+    } catch (caught) {
+      if (!isFleetError(caught)) throw caught;
+      tagError = caught;
+    }
+  }
+  return { observation, decision, outcome, error, previousMemory, memory, tagsWritten, tagError };
 }

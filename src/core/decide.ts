@@ -1,5 +1,12 @@
 import type { ScalerConfig } from '../../lib/config.js';
-import type { Decision, DecisionSignals, Ec2ErrorCode, Observation, ScalerMemory } from './model.js';
+import type {
+  Decision,
+  DecisionSignals,
+  Ec2ErrorCode,
+  GpuObservation,
+  Observation,
+  ScalerMemory,
+} from './model.js';
 
 /**
  * The control loop's one decision, as a pure function: no I/O, no clock.
@@ -23,6 +30,61 @@ export const MAX_START_BACKOFF_MINUTES = 15;
  */
 export const BOOT_TIMEOUT_PAUSE_MINUTES = 60;
 
+/**
+ * A ready worker that takes no job for this long while jobs wait is stalled (OpenVoice died, a
+ * job hangs): the scaler stops it, and the ordinary start rules start it again. Longer than any
+ * voice job the product runs, so a long job in flight is not mistaken for a stall.
+ */
+export const NO_PROGRESS_MINUTES = 30;
+
+/**
+ * Past maxRunHours the GPU is stopped at the first tick with nothing in flight, and after this
+ * much longer even with a job in flight (the job returns to the queue): the hard limit.
+ */
+export const MAX_RUN_GRACE_MINUTES = 30;
+
+/** EC2 leaves pending within about a minute and stopping within a few: longer than this is stuck. */
+export const STUCK_TRANSITION_MINUTES = 10;
+
+/** The longest hold or pause the scaler honours (the CLI's limit); a later value is ignored. */
+export const MAX_OPERATOR_DAYS = 7;
+
+/** How far a launch time may precede the start it answers (clock skew, tag times to the second). */
+const LAUNCH_SKEW_MS = 30_000;
+
+const NO_SIGNALS: DecisionSignals = {
+  startBlockedMinutes: 0,
+  runningMinutes: 0,
+  bootTimedOut: false,
+  workerStalled: false,
+  maxRunExceeded: false,
+};
+
+/**
+ * An operator's time (hold or pause) that still binds at `now`: expired values and values further
+ * ahead than MAX_OPERATOR_DAYS (hand-written, never from the CLI) are ignored, never cleared.
+ */
+export function activeOperatorTime(until: Date | undefined, now: Date): Date | undefined {
+  if (until === undefined || until <= now) return undefined;
+  const limit = now.getTime() + MAX_OPERATOR_DAYS * 1440 * MINUTE_MS + MINUTE_MS;
+  return until.getTime() <= limit ? until : undefined;
+}
+
+/**
+ * Since when the worker of the current launch has been idle as far as it reported: the later of
+ * its ready time and its last job. Values from an earlier launch do not count. Undefined while
+ * the worker is not ready.
+ */
+export function idleSince(gpu: GpuObservation): Date | undefined {
+  const launchedAt = gpu.launchTime;
+  const current = (date: Date | undefined): Date | undefined =>
+    date !== undefined && (launchedAt === undefined || date >= launchedAt) ? date : undefined;
+  const readyAt = current(gpu.readyAt);
+  if (readyAt === undefined) return undefined;
+  const lastJobAt = current(gpu.lastJobAt);
+  return lastJobAt !== undefined && lastJobAt > readyAt ? lastJobAt : readyAt;
+}
+
 export function decide(
   observation: Observation,
   memory: ScalerMemory,
@@ -30,24 +92,24 @@ export function decide(
   now: Date,
 ): Decision {
   const { queue, gpu } = observation;
-  const busy = queue.waiting + queue.inFlight + queue.delayed;
-  const holdActive = memory.holdUntil !== undefined && now < memory.holdUntil;
+  const hold = activeOperatorTime(memory.holdUntil, now);
+  const pause = activeOperatorTime(memory.pausedUntil, now);
   const queueText = `${queue.waiting} waiting, ${queue.inFlight} in flight, ${queue.delayed} delayed`;
+  const inTransition = gpu.state === 'pending' || gpu.state === 'stopping' || gpu.state === 'shutting-down';
 
   // Tracked in every state, so the maximum-wait rule sees the whole wait.
-  const pendingSince = queue.waiting > 0 ? (memory.pendingSince ?? now) : undefined;
-  // An expired hold is dropped, so status shows only holds that still bind.
   const base: ScalerMemory = {
     ...memory,
-    pendingSince,
-    holdUntil: holdActive ? memory.holdUntil : undefined,
+    pendingSince: queue.waiting > 0 ? (memory.pendingSince ?? now) : undefined,
+    transitionSince: inTransition ? (memory.transitionSince ?? now) : undefined,
   };
+  const context: Context = { observation, config, now, hold, pause, queueText };
 
   switch (gpu.state) {
     case 'pending':
     case 'stopping':
     case 'shutting-down':
-      return stayPut(base, `GPU is ${gpu.state}; no action until it settles (${queueText})`, now);
+      return decideTransition(context, base);
     case 'terminated':
       return stayPut(
         base,
@@ -56,32 +118,68 @@ export function decide(
         queue.waiting > 0 ? 'NotFound' : undefined,
       );
     case 'stopped':
-      return decideStopped(observation, base, config, now, holdActive, queueText);
+      return decideStopped(context, base);
     case 'running':
-      return decideRunning(observation, base, config, now, holdActive, busy, queueText);
+      return decideRunning(context, base);
   }
 }
 
-function decideStopped(
-  { queue, gpu }: Observation,
-  memory: ScalerMemory,
-  config: ScalerConfig,
-  now: Date,
-  holdActive: boolean,
-  queueText: string,
-): Decision {
+interface Context {
+  readonly observation: Observation;
+  readonly config: ScalerConfig;
+  readonly now: Date;
+  /** The hold that binds now, if any. */
+  readonly hold?: Date;
+  /** The operator's pause that binds now, if any. */
+  readonly pause?: Date;
+  readonly queueText: string;
+}
+
+function decideTransition({ observation, now, queueText }: Context, memory: ScalerMemory): Decision {
+  const { gpu, queue } = observation;
+  // Pending starts at the launch; the first tick that saw the state bounds both.
+  const since =
+    gpu.state === 'pending' &&
+    gpu.launchTime &&
+    memory.transitionSince &&
+    gpu.launchTime < memory.transitionSince
+      ? gpu.launchTime
+      : (memory.transitionSince ?? now);
+  const minutes = minutesBetween(since, now);
+  if (minutes < STUCK_TRANSITION_MINUTES) {
+    return stayPut(memory, `GPU is ${gpu.state}; no action until it settles (${queueText})`, now);
+  }
+  // EC2 is not doing what it should: blocked while work waits, so the start alarm fires.
+  const stuck: ScalerMemory = {
+    ...memory,
+    lastError: 'StuckInTransition',
+    errorSince: memory.lastError === 'StuckInTransition' ? (memory.errorSince ?? since) : since,
+  };
+  return noAction(
+    stuck,
+    `GPU stuck ${gpu.state} for ${formatMinutes(minutes)} (over ${STUCK_TRANSITION_MINUTES}m); ${queueText}`,
+    signals(stuck, now, queue.waiting > 0),
+  );
+}
+
+function decideStopped(context: Context, stoppedMemory: ScalerMemory): Decision {
+  const { observation, config, now, hold, pause, queueText } = context;
+  const { queue, gpu } = observation;
+  const memory = startTookEffect(gpu, stoppedMemory)
+    ? stoppedMemory
+    : recordStartFailure(stoppedMemory, 'StartNotTaken', now);
   const waitedMinutes = memory.pendingSince ? minutesBetween(memory.pendingSince, now) : 0;
   const why =
     queue.waiting > config.startBacklog
       ? `${queue.waiting} jobs waiting > start backlog ${config.startBacklog}`
       : memory.pendingSince && waitedMinutes >= config.maxWaitMinutes
         ? `jobs waiting for ${formatMinutes(waitedMinutes)} >= maximum wait ${config.maxWaitMinutes}m`
-        : holdActive
-          ? `held until ${iso(memory.holdUntil)}`
+        : hold
+          ? `held until ${iso(hold)}`
           : undefined;
 
-  if (why === undefined) {
-    // Nothing asks for the GPU: errors from earlier attempts no longer matter.
+  if (why === undefined || pause) {
+    // Nothing asks for the GPU, or the operator stopped it: earlier start errors no longer matter.
     const quiet = {
       ...memory,
       lastError: undefined,
@@ -91,7 +189,10 @@ function decideStopped(
     };
     const waitNote =
       queue.waiting > 0 ? `, waiting for ${formatMinutes(waitedMinutes)} of ${config.maxWaitMinutes}m` : '';
-    return noAction(quiet, `GPU stopped; ${queueText}${waitNote}`, signals(quiet, now, false));
+    const reason = pause
+      ? `GPU stopped by the operator; no automatic start before ${iso(pause)} (${queueText})`
+      : `GPU stopped; ${queueText}${waitNote}`;
+    return noAction(quiet, reason, signals(quiet, now, false));
   }
 
   if (gpu.stateReasonCode === SPOT_INTERRUPTION_REASON) {
@@ -111,7 +212,6 @@ function decideStopped(
   }
   const started: ScalerMemory = {
     ...memory,
-    idleSince: undefined,
     lastAction: 'start',
     lastActionAt: now,
     lastReason: `start: ${why}`,
@@ -124,15 +224,23 @@ function decideStopped(
   };
 }
 
-function decideRunning(
-  { queue, gpu }: Observation,
-  memory: ScalerMemory,
-  config: ScalerConfig,
-  now: Date,
-  holdActive: boolean,
-  busy: number,
-  queueText: string,
-): Decision {
+/**
+ * False when the scaler's last start was accepted by EC2 but never took: the instance is still
+ * stopped and was not launched since (and was not interrupted, which is EC2's own doing). Each
+ * start is judged once: a failure recorded after it (retryAt later than the start) settles it.
+ */
+function startTookEffect(gpu: GpuObservation, memory: ScalerMemory): boolean {
+  if (memory.lastAction !== 'start' || memory.lastActionAt === undefined) return true;
+  if (gpu.stateReasonCode === SPOT_INTERRUPTION_REASON) return true;
+  if (memory.retryAt !== undefined && memory.retryAt > memory.lastActionAt) return true;
+  const launched =
+    gpu.launchTime && gpu.launchTime.getTime() >= memory.lastActionAt.getTime() - LAUNCH_SKEW_MS;
+  return launched === true;
+}
+
+function decideRunning(context: Context, memory: ScalerMemory): Decision {
+  const { observation, config, now, hold, pause, queueText } = context;
+  const { queue, gpu } = observation;
   // It runs, so any start error is over.
   const running: ScalerMemory = {
     ...memory,
@@ -143,38 +251,63 @@ function decideRunning(
   };
   const startedAt = gpu.launchTime ?? memory.lastActionAt ?? now;
   const runningMinutes = minutesBetween(startedAt, now);
-  const readyAt = gpu.readyAt && gpu.readyAt >= startedAt ? gpu.readyAt : undefined;
-  const runSignals = (bootTimedOut = false): DecisionSignals => ({
-    startBlockedMinutes: 0,
+  const runSignals = (extra: Partial<DecisionSignals> = {}): DecisionSignals => ({
+    ...NO_SIGNALS,
     runningMinutes,
-    bootTimedOut,
+    ...extra,
   });
 
-  if (readyAt === undefined) {
-    const notReady = { ...running, idleSince: undefined };
+  if (pause && !hold) {
+    return stop(
+      running,
+      `stop: the operator stopped the GPU; no automatic start before ${iso(pause)}`,
+      now,
+      runSignals(),
+    );
+  }
+
+  const maxRunMinutes = config.maxRunHours * 60;
+  if (!hold && runningMinutes >= maxRunMinutes) {
+    if (queue.inFlight === 0 || runningMinutes >= maxRunMinutes + MAX_RUN_GRACE_MINUTES) {
+      return stop(
+        running,
+        `stop: running for ${formatMinutes(runningMinutes)} >= maximum run ${config.maxRunHours}h without a hold`,
+        now,
+        runSignals({ maxRunExceeded: true }),
+      );
+    }
+    return noAction(
+      running,
+      `running for ${formatMinutes(runningMinutes)} >= maximum run ${config.maxRunHours}h; stopping once nothing is in flight (${queueText})`,
+      runSignals(),
+    );
+  }
+
+  const idleFrom = idleSince(gpu);
+  if (idleFrom === undefined) {
     if (runningMinutes < config.bootTimeoutMinutes) {
       return noAction(
-        notReady,
+        running,
         `GPU booting for ${formatMinutes(runningMinutes)}; worker not ready yet (${queueText})`,
         runSignals(),
       );
     }
     if (queue.inFlight > 0) {
       return noAction(
-        notReady,
+        running,
         `worker not ready after ${formatMinutes(runningMinutes)} but ${queue.inFlight} jobs in flight; not stopping`,
         runSignals(),
       );
     }
-    if (holdActive) {
+    if (hold) {
       return noAction(
-        notReady,
-        `worker not ready after ${formatMinutes(runningMinutes)}; held until ${iso(memory.holdUntil)}, not stopping`,
+        running,
+        `worker not ready after ${formatMinutes(runningMinutes)}; held until ${iso(hold)}, not stopping`,
         runSignals(),
       );
     }
     const broken: ScalerMemory = {
-      ...notReady,
+      ...running,
       lastError: 'WorkerNeverReady',
       errorSince: now,
       retryAt: new Date(now.getTime() + BOOT_TIMEOUT_PAUSE_MINUTES * MINUTE_MS),
@@ -183,35 +316,46 @@ function decideRunning(
       broken,
       `stop: worker not ready ${formatMinutes(runningMinutes)} after start (boot timeout ${config.bootTimeoutMinutes}m); no new start before ${iso(broken.retryAt)}`,
       now,
-      runSignals(true),
+      runSignals({ bootTimedOut: true }),
     );
   }
 
-  if (busy > 0) {
-    return noAction({ ...running, idleSince: undefined }, `GPU busy: ${queueText}`, runSignals());
+  // The worker's last sign of work: its ready time or its last job (start or end).
+  const quietMinutes = minutesBetween(idleFrom, now);
+  if (queue.waiting > 0 && quietMinutes >= NO_PROGRESS_MINUTES) {
+    // A hold does not protect a stalled worker: the hold starts it again once it has stopped.
+    const stalled: ScalerMemory = { ...running, lastError: 'WorkerStalled', errorSince: now };
+    return stop(
+      stalled,
+      `stop: ${queue.waiting} jobs waiting but the ready worker took no job for ${formatMinutes(quietMinutes)} (limit ${NO_PROGRESS_MINUTES}m); restarting it`,
+      now,
+      runSignals({ workerStalled: true }),
+    );
   }
 
-  // Idleness counts from when the worker became ready, never from boot.
-  const previous = running.idleSince ?? now;
-  const idleSince = previous > readyAt ? previous : readyAt;
-  const idle: ScalerMemory = { ...running, idleSince };
-  const idleMinutes = minutesBetween(idleSince, now);
-  if (holdActive) {
+  const busy = queue.waiting + queue.inFlight + queue.delayed;
+  if (busy > 0) return noAction(running, `GPU busy: ${queueText}`, runSignals());
+
+  if (hold) {
     return noAction(
-      idle,
-      `GPU idle for ${formatMinutes(idleMinutes)}; held until ${iso(memory.holdUntil)}`,
+      running,
+      `GPU idle for ${formatMinutes(quietMinutes)}; held until ${iso(hold)}`,
       runSignals(),
     );
   }
-  if (idleMinutes >= config.idleMinutes) {
+  if (quietMinutes >= config.idleMinutes) {
     return stop(
-      idle,
-      `stop: idle for ${formatMinutes(idleMinutes)} >= ${config.idleMinutes}m since ready`,
+      running,
+      `stop: idle for ${formatMinutes(quietMinutes)} >= ${config.idleMinutes}m since the last job (or ready)`,
       now,
       runSignals(),
     );
   }
-  return noAction(idle, `GPU idle for ${formatMinutes(idleMinutes)} of ${config.idleMinutes}m`, runSignals());
+  return noAction(
+    running,
+    `GPU idle for ${formatMinutes(quietMinutes)} of ${config.idleMinutes}m since the last job (or ready)`,
+    runSignals(),
+  );
 }
 
 /**
@@ -230,7 +374,10 @@ export function recordStartFailure(memory: ScalerMemory, error: Ec2ErrorCode, no
   };
 }
 
-/** Folds a failed StopInstances into memory; the next tick decides to stop again on its own. */
+/**
+ * Folds a failed StopInstances into memory. Idleness is observed, not remembered, so the next
+ * tick decides to stop again at once; the handler counts the failure for the stop alarm.
+ */
 export function recordStopFailure(memory: ScalerMemory, error: Ec2ErrorCode, now: Date): ScalerMemory {
   return { ...memory, lastError: error, errorSince: memory.errorSince ?? now };
 }
@@ -239,7 +386,7 @@ function stop(memory: ScalerMemory, reason: string, now: Date, signalsNow: Decis
   return {
     action: 'stop',
     reason,
-    memory: { ...memory, idleSince: undefined, lastAction: 'stop', lastActionAt: now, lastReason: reason },
+    memory: { ...memory, lastAction: 'stop', lastActionAt: now, lastReason: reason },
     signals: signalsNow,
   };
 }
@@ -259,9 +406,8 @@ function stayPut(memory: ScalerMemory, reason: string, now: Date, blockedBy?: Ec
 function signals(memory: ScalerMemory, now: Date, wanted: boolean): DecisionSignals {
   const blockedSince = wanted && memory.lastError !== undefined ? memory.errorSince : undefined;
   return {
+    ...NO_SIGNALS,
     startBlockedMinutes: blockedSince ? minutesBetween(blockedSince, now) : 0,
-    runningMinutes: 0,
-    bootTimedOut: false,
   };
 }
 

@@ -26,6 +26,11 @@ export interface GpuObservation {
   readonly stateReasonCode?: string;
   /** When the queue worker reported OpenVoice healthy (its ready tag); stale if before launchTime. */
   readonly readyAt?: Date;
+  /**
+   * When the queue worker last started or finished a job (its last-job tag, written at most every
+   * 30 s with a trailing write of the latest job end); stale if before launchTime.
+   */
+  readonly lastJobAt?: Date;
 }
 
 export interface Observation {
@@ -45,6 +50,12 @@ export type Ec2ErrorCode =
   | 'NoCredentials'
   | 'ExpiredCredentials'
   | 'WorkerNeverReady'
+  /** A ready worker took no job for NO_PROGRESS_MINUTES while jobs waited (OpenVoice died, a job hangs). */
+  | 'WorkerStalled'
+  /** EC2 accepted StartInstances but the instance is still stopped on the next tick. */
+  | 'StartNotTaken'
+  /** The instance has been pending or stopping far longer than EC2 normally takes. */
+  | 'StuckInTransition'
   | 'Unknown'
   | 'InvalidCredentials'
   | 'ServerError'
@@ -53,15 +64,19 @@ export type Ec2ErrorCode =
 
 /**
  * What the scaler remembers between ticks. Stored as tags on the GPU instance (see tags.ts) so
- * that `gpu-manage status` can show it; the CLI writes `holdUntil`, the scaler everything else.
+ * that `gpu-manage status` can show it. The operator's commands (CLI or the Lambda's manual
+ * events) write `holdUntil` and `pausedUntil`; the scaler only reads them, and writes the rest.
+ * Idleness is not remembered: it is observed (the worker's ready and last-job tags).
  */
 export interface ScalerMemory {
   /** Since when jobs have been waiting continuously (first tick that saw waiting > 0). */
   readonly pendingSince?: Date;
-  /** Since when the ready worker has been continuously idle (waiting + in flight + delayed = 0). */
-  readonly idleSince?: Date;
   /** A manual hold: the scaler does not stop the GPU before this time, and starts it if stopped. */
   readonly holdUntil?: Date;
+  /** An operator's stop: the scaler starts nothing before this time and stops a GPU it finds running. */
+  readonly pausedUntil?: Date;
+  /** First tick that saw the GPU pending, stopping or shutting-down (cleared in any other state). */
+  readonly transitionSince?: Date;
   /** The last action the scaler took, when, and why (the reason verbatim). */
   readonly lastAction?: 'start' | 'stop';
   readonly lastActionAt?: Date;
@@ -81,6 +96,10 @@ export interface DecisionSignals {
   readonly runningMinutes: number;
   /** True on the tick that stops a worker which never became ready within the boot timeout. */
   readonly bootTimedOut: boolean;
+  /** True on a tick that finds a ready worker taking no job while jobs wait (a fault: stop, then restart). */
+  readonly workerStalled: boolean;
+  /** True on the tick that stops a GPU past maxRunHours without a hold (the hard limit). */
+  readonly maxRunExceeded: boolean;
 }
 
 export type ScalingAction = 'start' | 'stop' | 'none';

@@ -15,14 +15,19 @@ export const TAGS = {
   role: `${TAG_PREFIX}role`,
   /** Written by the queue worker once OpenVoice answers healthy: ISO time. */
   readyAt: `${TAG_PREFIX}ready-at`,
-  /** Written by the queue worker when a job starts or ends (at most every 30 s): ISO time. */
+  /**
+   * Written by the queue worker when a job starts and when it ends, at most once every 30 s with a
+   * trailing write of the latest job end: ISO time. Idleness counts from it; the scaler never writes it.
+   */
   lastJobAt: `${TAG_PREFIX}last-job-at`,
   /** Written by the GPU host's provisioning once its one-time setup is done: ISO time. */
   provisionedAt: `${TAG_PREFIX}provisioned-at`,
-  /** Written by `gpu-manage start-gpu --hold` and `hold --release`: ISO time. */
+  /** Written by the operator's commands (start with --hold, hold, stop ends it): ISO time. */
   holdUntil: `${TAG_PREFIX}hold-until`,
+  /** Written by the operator's stop: no automatic start before this ISO time; a start ends it. */
+  pausedUntil: `${TAG_PREFIX}paused-until`,
   pendingSince: `${TAG_PREFIX}pending-since`,
-  idleSince: `${TAG_PREFIX}idle-since`,
+  transitionSince: `${TAG_PREFIX}transition-since`,
   lastAction: `${TAG_PREFIX}last-action`,
   lastActionAt: `${TAG_PREFIX}last-action-at`,
   lastReason: `${TAG_PREFIX}last-reason`,
@@ -34,10 +39,14 @@ export const TAGS = {
 
 export type Role = 'app' | 'gpu';
 
-/** The memory tags the scaler owns; holdUntil belongs to the CLI and readyAt to the worker. */
+/**
+ * The memory tags the scaler owns. holdUntil and pausedUntil belong to the operator's commands,
+ * readyAt and lastJobAt to the worker: the scaler never writes them, so it can never wipe a value
+ * another writer set between its read and its write.
+ */
 const SCALER_OWNED = [
   'pendingSince',
-  'idleSince',
+  'transitionSince',
   'lastAction',
   'lastActionAt',
   'lastReason',
@@ -47,10 +56,21 @@ const SCALER_OWNED = [
   'retryAt',
 ] as const;
 
+/**
+ * Every tag the scaler Lambda may write: its own memory, and the operator's hold and pause (its
+ * manual events are the operator's commands). Its IAM grant allows these keys and no others.
+ */
+export const SCALER_WRITABLE_TAG_KEYS: readonly string[] = [
+  ...SCALER_OWNED.map((field) => TAGS[field]),
+  TAGS.holdUntil,
+  TAGS.pausedUntil,
+];
+
 const DATE_FIELDS = new Set([
   'pendingSince',
-  'idleSince',
+  'transitionSince',
   'holdUntil',
+  'pausedUntil',
   'lastActionAt',
   'errorSince',
   'retryAt',
@@ -73,7 +93,8 @@ export function sanitizeTagValue(text: string): string {
   return text.replace(/\p{Cc}/gu, ' ').slice(0, MAX_TAG_VALUE);
 }
 
-function parseDate(value: string | undefined): Date | undefined {
+/** Reads a time tag; empty or malformed values read as absent. */
+export function parseTagDate(value: string | undefined): Date | undefined {
   if (!value) return undefined;
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? undefined : date;
@@ -84,16 +105,17 @@ export function memoryFromTags(tags: Readonly<Record<string, string>>): ScalerMe
   const lastAction = tags[TAGS.lastAction];
   const failedStarts = Number.parseInt(tags[TAGS.failedStarts] ?? '', 10);
   return {
-    pendingSince: parseDate(tags[TAGS.pendingSince]),
-    idleSince: parseDate(tags[TAGS.idleSince]),
-    holdUntil: parseDate(tags[TAGS.holdUntil]),
+    pendingSince: parseTagDate(tags[TAGS.pendingSince]),
+    transitionSince: parseTagDate(tags[TAGS.transitionSince]),
+    holdUntil: parseTagDate(tags[TAGS.holdUntil]),
+    pausedUntil: parseTagDate(tags[TAGS.pausedUntil]),
     lastAction: lastAction === 'start' || lastAction === 'stop' ? lastAction : undefined,
-    lastActionAt: parseDate(tags[TAGS.lastActionAt]),
+    lastActionAt: parseTagDate(tags[TAGS.lastActionAt]),
     lastReason: tags[TAGS.lastReason] || undefined,
     lastError: (tags[TAGS.lastError] || undefined) as Ec2ErrorCode | undefined,
-    errorSince: parseDate(tags[TAGS.errorSince]),
+    errorSince: parseTagDate(tags[TAGS.errorSince]),
     failedStarts: Number.isFinite(failedStarts) && failedStarts > 0 ? failedStarts : undefined,
-    retryAt: parseDate(tags[TAGS.retryAt]),
+    retryAt: parseTagDate(tags[TAGS.retryAt]),
   };
 }
 
@@ -106,8 +128,8 @@ function encodeField(memory: ScalerMemory, field: keyof ScalerMemory): string {
 
 /**
  * The tags to write so that the instance holds `next`: only those of the scaler's own fields
- * whose value changed since `previous`, so a hold the CLI wrote meanwhile is never overwritten.
- * An expired hold is cleared (the one CLI-owned field the scaler may reset).
+ * whose value changed since `previous`. Operator and worker tags are never written, not even to
+ * clear an expired hold (the scaler ignores expired values instead), so no write can race theirs.
  */
 export function memoryTagChanges(previous: ScalerMemory, next: ScalerMemory): Record<string, string> {
   const changes: Record<string, string> = {};
@@ -116,6 +138,5 @@ export function memoryTagChanges(previous: ScalerMemory, next: ScalerMemory): Re
     const after = encodeField(next, field);
     if (before !== after) changes[TAGS[field]] = after;
   }
-  if (previous.holdUntil !== undefined && next.holdUntil === undefined) changes[TAGS.holdUntil] = '';
   return changes;
 }

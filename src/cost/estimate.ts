@@ -1,3 +1,4 @@
+import { SCALER_ALARM_COUNT, TICK_COUNTERS, TICK_GAUGES } from '../control/metrics.js';
 import type { FleetConfig } from '../../lib/config.js';
 
 /** Hours in an average month, as AWS bills them. */
@@ -148,8 +149,13 @@ export function estimateMonthlyCost(
       prices.efsUsdPerGbMonth,
       'less once files move to IA after 30 days',
     ),
-    line('CloudWatch custom metrics (scaler EMF)', 10, 'metrics', prices.cloudWatchMetricUsdPerMonth),
-    line('CloudWatch alarms', 5, 'alarms', prices.cloudWatchAlarmUsdPerMonth),
+    line(
+      'CloudWatch custom metrics (scaler EMF)',
+      TICK_COUNTERS.length + TICK_GAUGES.length,
+      'metrics',
+      prices.cloudWatchMetricUsdPerMonth,
+    ),
+    line('CloudWatch alarms', SCALER_ALARM_COUNT, 'alarms', prices.cloudWatchAlarmUsdPerMonth),
     {
       item: 'Lambda, Scheduler, SQS requests',
       arithmetic: `${ticksPerMonth} ticks, ${Math.round(lambdaGbSeconds)} GB-s, ${Math.round(sqsRequests)} SQS calls`,

@@ -19,6 +19,13 @@ export function registerEconomicsCommands(program: Command, env: CliEnvironment)
       }
       return parsed;
     };
+  const probability = (name: string) => (value: string) => {
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed < 0 || parsed > 1) {
+      throw new UsageError(`${name} must be a share from 0 to 1, got "${value}"`);
+    }
+    return parsed;
+  };
   const market = new Option('--market <market>', 'which GPU price applies')
     .choices(['spot', 'on-demand'])
     .default('spot');
@@ -57,6 +64,22 @@ export function registerEconomicsCommands(program: Command, env: CliEnvironment)
         60,
       )
       .option('--concurrency <jobs>', 'jobs the GPU runs at once', number('--concurrency', 1, true), 1)
+      .option(
+        '--interruptions-per-hour <rate>',
+        'inject spot interruptions: this many per running hour on average (seeded)',
+        number('--interruptions-per-hour', 0),
+      )
+      .option(
+        '--capacity-failures <share>',
+        'inject capacity failures: this share (0–1) of starts refused (seeded)',
+        probability('--capacity-failures'),
+      )
+      .option('--seed <n>', 'seed of the injected faults', number('--seed', 0, true), 1)
+      .option(
+        '--count-lag <seconds>',
+        'the queue counts each tick sees are this many seconds old (SQS counts are approximate)',
+        number('--count-lag', 0),
+      )
       .option(
         '--spot-price <usd>',
         'spot USD/h (config: prices.gpuSpotUsdPerHour)',
@@ -116,6 +139,10 @@ export interface ScalerOverrides {
   readonly readyDelay: number;
   readonly stopDelay: number;
   readonly concurrency: number;
+  readonly interruptionsPerHour?: number;
+  readonly capacityFailures?: number;
+  readonly seed: number;
+  readonly countLag?: number;
   readonly spotPrice?: number;
   readonly onDemandPrice?: number;
   readonly market: 'spot' | 'on-demand';

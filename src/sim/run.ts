@@ -49,8 +49,17 @@ async function simulateTrace(env: CliEnvironment, config: FleetConfig, o: Scaler
   const jobs = readTrace(env, file);
   return simulate(jobs, {
     scaler: scalerFrom(config, o),
-    fleet: { readyDelayS: o.readyDelay, stopDelayS: o.stopDelay, concurrency: o.concurrency },
+    fleet: {
+      readyDelayS: o.readyDelay,
+      stopDelayS: o.stopDelay,
+      concurrency: o.concurrency,
+      interruptionsPerHour: o.interruptionsPerHour,
+      capacityFailureRate: o.capacityFailures,
+      seed: o.seed,
+      countLagS: o.countLag,
+    },
     gpuUsdPerHour: gpuPrice(config, o),
+    schedule: config.schedule,
   });
 }
 
@@ -75,14 +84,23 @@ export async function runSimulateCommand(env: CliEnvironment, options: SimulateO
 export function renderReport(report: SimulationReport, o: ScalerOverrides): string {
   const h = (n: number): string => `${n.toFixed(2)} h`;
   const usd = (n: number): string => `${n.toFixed(2)} USD`;
-  const saved = report.alwaysOn.costUsd > 0 ? 1 - report.costUsd / report.alwaysOn.costUsd : 0;
+  const saved = (baseline: { costUsd: number }): string =>
+    `${((baseline.costUsd > 0 ? 1 - report.costUsd / baseline.costUsd : 0) * 100).toFixed(0)}%`;
+  const injected =
+    report.interruptions > 0 || report.capacityFailures > 0 || o.interruptionsPerHour || o.capacityFailures
+      ? [
+          `EC2 refused     ${report.capacityFailures} starts (capacity) · ${report.interruptions} spot interruptions`,
+        ]
+      : [];
   return [
     `Jobs            ${report.jobs.count}`,
     `GPU billed      ${h(report.gpuHours)} · ${usd(report.costUsd)} (${o.market})`,
     `Starts / stops  ${report.starts} / ${report.stops}`,
     `Wait (s)        p50 ${Math.round(report.jobs.waitP50S)} · p95 ${Math.round(report.jobs.waitP95S)} · max ${Math.round(report.jobs.waitMaxS)}`,
     `Busy (floor)    ${h(report.busyHours)}`,
-    `Always on       ${h(report.alwaysOn.gpuHours)} · ${usd(report.alwaysOn.costUsd)}  → the scaler saves ${(saved * 100).toFixed(0)}%`,
+    ...injected,
+    `Always on 24/7  ${h(report.alwaysOn.gpuHours)} · ${usd(report.alwaysOn.costUsd)}  → the scaler saves ${saved(report.alwaysOn)}`,
+    `On in app hours ${h(report.alwaysOnSchedule.gpuHours)} · ${usd(report.alwaysOnSchedule.costUsd)}  → the scaler saves ${saved(report.alwaysOnSchedule)}`,
   ].join('\n');
 }
 

@@ -1,10 +1,11 @@
-import type { ScalerConfig } from '../../lib/config.js';
+import type { ScalerConfig, ScheduleConfig } from '../../lib/config.js';
 import { runTick } from '../control/tick.js';
+import { scheduledWeekDays } from '../core/schedule.js';
 import {
   DEFAULT_FLEET_MODEL,
   FleetModel,
   type FleetModelOptions,
-  SIM_GPU_ID,
+  SIM_APP_NAME,
   type SimEvent,
   simTime,
 } from './fleet-model.js';
@@ -17,6 +18,11 @@ export interface SimulationOptions {
   readonly gpuUsdPerHour: number;
   /** The scheduler's tick. @default 60 */
   readonly tickS?: number;
+  /**
+   * The app host's schedule, for the second baseline (a GPU kept up during app hours). Trace time
+   * 0 is taken as a Monday 00:00 in the schedule's own time zone. @default the plan's 09–19 MON-FRI
+   */
+  readonly schedule?: Pick<ScheduleConfig, 'startHour' | 'stopHour' | 'weekDays'>;
 }
 
 export interface SimulationReport {
@@ -30,8 +36,13 @@ export interface SimulationReport {
     readonly waitP95S: number;
     readonly waitMaxS: number;
   };
-  /** The same trace with the GPU running from its first to its last second. */
+  /** The same trace with the GPU running from its first to its last second (24/7). */
   readonly alwaysOn: { readonly gpuHours: number; readonly costUsd: number };
+  /** The same trace with the GPU running whenever the app host's schedule runs it. */
+  readonly alwaysOnSchedule: { readonly gpuHours: number; readonly costUsd: number };
+  /** Spot interruptions EC2 made, and starts it refused for capacity (both injected, seeded). */
+  readonly interruptions: number;
+  readonly capacityFailures: number;
   /** The physical floor: total service time ÷ concurrency. */
   readonly busyHours: number;
   /** Seconds simulated, from 0 to the last tick. */
@@ -54,7 +65,7 @@ export async function simulate(
   const tickS = options.tickS ?? 60;
   const fleetOptions = options.fleet ?? DEFAULT_FLEET_MODEL;
   const model = new FleetModel(jobs, fleetOptions);
-  const target = { gpuInstanceId: SIM_GPU_ID, queueUrl: 'simulated' };
+  const target = { appName: SIM_APP_NAME, queueUrl: 'simulated' };
   const lastArrival = jobs.at(-1)?.arrivalS ?? 0;
   // Far enough for any backlog to drain and the GPU to idle out; a stuck loop cannot run forever.
   const limitS = lastArrival + jobs.reduce((sum, j) => sum + j.serviceS, 0) + 86_400;
@@ -74,6 +85,7 @@ export async function simulate(
   const gpuHours = model.billedSeconds / HOUR_S;
   const lastEnd = Math.max(0, ...model.events.filter((e) => e.type === 'job-end').map((e) => e.t));
   const alwaysOnHours = lastEnd / HOUR_S;
+  const scheduleHours = scheduledHours(lastEnd, options.schedule ?? PLAN_SCHEDULE);
   const serviceS = jobs.reduce((sum, job) => sum + job.serviceS, 0);
   return {
     gpuHours: round(gpuHours),
@@ -87,11 +99,34 @@ export async function simulate(
       waitMaxS: waits.at(-1) ?? 0,
     },
     alwaysOn: { gpuHours: round(alwaysOnHours), costUsd: round(alwaysOnHours * options.gpuUsdPerHour) },
+    alwaysOnSchedule: {
+      gpuHours: round(scheduleHours),
+      costUsd: round(scheduleHours * options.gpuUsdPerHour),
+    },
+    interruptions: model.events.filter((e) => e.type === 'interrupted').length,
+    capacityFailures: model.events.filter((e) => e.type === 'start-refused').length,
     busyHours: round(serviceS / fleetOptions.concurrency / HOUR_S),
     horizonS: t,
     events: model.events,
     depth,
   };
+}
+
+const PLAN_SCHEDULE = { startHour: 9, stopHour: 19, weekDays: 'MON-FRI' } as const;
+/** Hours between 0 and `endS` (trace seconds, day 0 a Monday) that the schedule runs the app host. */
+export function scheduledHours(
+  endS: number,
+  schedule: Pick<ScheduleConfig, 'startHour' | 'stopHour' | 'weekDays'>,
+): number {
+  const days = scheduledWeekDays(schedule.weekDays);
+  let seconds = 0;
+  for (let day = 0; day * 86_400 < endS; day += 1) {
+    if (!days.has(day % 7)) continue;
+    const from = day * 86_400 + schedule.startHour * HOUR_S;
+    const to = Math.min(endS, day * 86_400 + schedule.stopHour * HOUR_S);
+    seconds += Math.max(0, to - from);
+  }
+  return seconds / HOUR_S;
 }
 
 /** Nearest-rank percentile of sorted values. */

@@ -63,21 +63,25 @@ describe('start and stop', () => {
     expect(ec2Mock).toHaveReceivedCommandTimes(StartInstancesCommand, 0);
   });
 
-  it('stop-all stops what runs, skips what is stopped, and releases a GPU hold', async () => {
+  it('stop-all stops what runs, skips what is stopped, releases a GPU hold and pauses automatic starts', async () => {
     givenInstances(appInstance(), gpuInstance({}, { 'gpu-fleet:hold-until': '2026-11-24T05:00:00Z' }));
     ec2Mock.on(StopInstancesCommand).resolves({});
     ec2Mock.on(CreateTagsCommand).resolves({});
     const result = await run('stop-all');
     expect(result.code).toBe(0);
     expect(result.out.split('\n')).toEqual([
+      'Stopping app i-0app (was running).',
       'gpu i-0gpu is already stopped.',
       'GPU hold released.',
-      'Stopping app i-0app (was running).',
+      'Automatic GPU starts paused until 2026-11-25T00:00:00Z (the next scheduled start of the app host); start-gpu or hold resumes them.',
     ]);
     expect(ec2Mock).toHaveReceivedCommandWith(StopInstancesCommand, { InstanceIds: ['i-0app'] });
     expect(ec2Mock).toHaveReceivedCommandWith(CreateTagsCommand, {
       Resources: ['i-0gpu'],
-      Tags: [{ Key: 'gpu-fleet:hold-until', Value: '' }],
+      Tags: [
+        { Key: 'gpu-fleet:hold-until', Value: '' },
+        { Key: 'gpu-fleet:paused-until', Value: '2026-11-25T00:00:00Z' },
+      ],
     });
   });
 
@@ -104,10 +108,10 @@ describe('start and stop', () => {
   });
 
   it('hold --release ends a hold; hold 30m sets one', async () => {
-    givenInstances(appInstance(), gpuInstance());
+    givenInstances(appInstance(), gpuInstance({}, { 'gpu-fleet:hold-until': '2026-11-24T05:00:00Z' }));
     ec2Mock.on(CreateTagsCommand).resolves({});
     expect((await run('hold', '--release')).out).toBe(
-      'GPU hold released; the scaler stops the GPU after 5 idle minutes.',
+      'GPU hold released; the scaler stops the GPU after 5 idle minutes without work.',
     );
     const held = await run('hold', '30m');
     expect(held.out).toContain('Hold set until 2026-11-24T03:30:00Z (30m)');

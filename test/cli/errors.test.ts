@@ -31,7 +31,9 @@ async function startRefusedWith(error: Error) {
   expect(result.out).toBe('');
   expect(result.err.split('\n')).toHaveLength(1);
   expect(result.err).not.toMatch(/Unexpected error|\s{4}at /);
-  return result.err;
+  // start-gpu reports each target it acted on: "gpu <id>: <what happened>".
+  expect(result.err).toMatch(/^gpu i-0gpu: /);
+  return result.err.replace(/^gpu i-0gpu: /, '');
 }
 
 describe('the one line an operator reads', () => {

@@ -74,6 +74,26 @@ describe('the built gpu-manage, as a process', () => {
     expect(result.stdout).toBe('');
   });
 
+  it.each([[[]], [['help', 'launch-gpu']]])('%j is bad usage: exit 2 (finding 7)', (args) => {
+    const result = cli(args);
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+  });
+
+  it('stops quietly when its reader closes the pipe: simulate --json | head -1 (finding 7)', () => {
+    const result = spawnSync(
+      'bash',
+      [
+        '-c',
+        `set -o pipefail; "${process.execPath}" "${CLI}" simulate --trace traces/weekday-month.csv --json | head -1`,
+      ],
+      { cwd: ROOT, env: emptyAwsEnv(), encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(result.stdout).toBe('{\n');
+    expect(result.stderr).not.toContain('EPIPE');
+    expect(result.status).toBe(0);
+  });
+
   it('no credentials: one line, exit 1, no stack trace', () => {
     const result = cli(['status'], emptyAwsEnv({ AWS_REGION: 'ap-northeast-1' }));
     expect(result.status).toBe(1);

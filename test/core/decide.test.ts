@@ -1,5 +1,11 @@
 import { DEFAULT_CONFIG } from '../../lib/config';
-import { decide, recordStartFailure } from '../../src/core/decide';
+import {
+  MAX_RUN_GRACE_MINUTES,
+  NO_PROGRESS_MINUTES,
+  STUCK_TRANSITION_MINUTES,
+  decide,
+  recordStartFailure,
+} from '../../src/core/decide';
 import type { GpuObservation, Observation, QueueCounts, ScalerMemory } from '../../src/core/model';
 
 const config = DEFAULT_CONFIG.scaler;
@@ -12,11 +18,13 @@ function observe(queue: Partial<QueueCounts>, gpu: Partial<GpuObservation>): Obs
     gpu: { instanceId: 'i-gpu', state: 'stopped', ...gpu },
   };
 }
-const running = (readyMinute?: number): Partial<GpuObservation> => ({
+const running = (readyMinute?: number, lastJobMinute?: number): Partial<GpuObservation> => ({
   state: 'running',
   launchTime: at(0),
   readyAt: readyMinute === undefined ? undefined : at(readyMinute),
+  lastJobAt: lastJobMinute === undefined ? undefined : at(lastJobMinute),
 });
+const runningReady = running;
 
 describe('decide: starting', () => {
   it.each([
@@ -58,18 +66,23 @@ describe('decide: starting', () => {
     expect(decide(observe({}, {}), { holdUntil: at(60) }, config, at(59, 59)).action).toBe('start');
     const expired = decide(observe({}, {}), { holdUntil: at(60) }, config, at(60));
     expect(expired.action).toBe('none');
-    expect(expired.memory.holdUntil).toBeUndefined();
+    // Ignored, never cleared: the hold tag belongs to the operator (finding 8).
+    expect(expired.memory.holdUntil).toEqual(at(60));
+  });
+
+  it('ignores a hold further ahead than 7 days (hand-written; the CLI caps holds at 7 days)', () => {
+    const far = decide(observe({}, {}), { holdUntil: at(7 * 1440 + 2) }, config, at(0));
+    expect(far.action).toBe('none');
+    expect(decide(observe({}, {}), { holdUntil: at(7 * 1440) }, config, at(0)).action).toBe('start');
+    const running = decide(observe({}, runningReady(1)), { holdUntil: at(30 * 1440) }, config, at(6));
+    expect(running.action).toBe('stop');
   });
 
   it.each(['pending', 'stopping', 'shutting-down'] as const)('never acts on a %s instance', (state) => {
-    const decision = decide(
-      observe({ waiting: 50, inFlight: 0 }, { state }),
-      { idleSince: at(0) },
-      config,
-      at(30),
-    );
+    const decision = decide(observe({ waiting: 50, inFlight: 0 }, { state }), {}, config, at(30));
     expect(decision.action).toBe('none');
     expect(decision.reason).toContain(`GPU is ${state}`);
+    expect(decision.memory.transitionSince).toEqual(at(30));
   });
 
   it('does not try to start a terminated instance, and records why work cannot be served', () => {
@@ -125,33 +138,42 @@ describe('decide: stopping', () => {
     [4, 59, 'none'],
     [5, 0, 'stop'],
   ])('stops after 5 idle minutes counted from ready: idle %im%is → %s', (m, s, action) => {
-    // Ready at minute 3, idle seen from then on.
-    const memory: ScalerMemory = { idleSince: at(3) };
-    const decision = decide(observe({}, running(3)), memory, config, at(3 + m, s));
+    const decision = decide(observe({}, running(3)), {}, config, at(3 + m, s));
     expect(decision.action).toBe(action);
   });
 
-  it('counts idleness from ready, never from boot', () => {
+  it.each([
+    [4, 59, 'none'],
+    [5, 0, 'stop'],
+  ])(
+    'counts idleness from the last job the worker reported, not from ticks: %im%is after → %s',
+    (m, s, action) => {
+      // Ready at 3, a job ended at 20m30s between two ticks that both saw an empty queue.
+      const gpu = { ...running(3), lastJobAt: at(20, 30) };
+      const decision = decide(observe({}, gpu), {}, config, at(20 + m, 30 + s));
+      expect(decision.action).toBe(action);
+    },
+  );
+
+  it('counts idleness from ready, never from boot, and ignores a last job of an earlier launch', () => {
     // Booted at 0, ready at 9: at minute 10 the worker has idled 1 minute, not 10.
-    const decision = decide(observe({}, running(9)), {}, config, at(10));
-    expect(decision.action).toBe('none');
-    expect(decision.memory.idleSince).toEqual(at(10));
-    const stale = decide(observe({}, running(9)), { idleSince: at(1) }, config, at(10));
-    expect(stale.memory.idleSince).toEqual(at(9));
-    expect(stale.action).toBe('none');
+    expect(decide(observe({}, running(9)), {}, config, at(10)).reason).toBe(
+      'GPU idle for 1m of 5m since the last job (or ready)',
+    );
+    const stale = { ...running(1), lastJobAt: at(-30) };
+    expect(decide(observe({}, stale), {}, config, at(6)).action).toBe('stop');
   });
 
-  it('never stops while a job is in flight or delayed, and restarts the idle count after', () => {
+  it('never stops while a job is in flight, delayed or waiting', () => {
     for (const queue of [{ inFlight: 1 }, { delayed: 1 }, { waiting: 1 }]) {
-      const decision = decide(observe(queue, running(1)), { idleSince: at(1) }, config, at(30));
+      const decision = decide(observe(queue, running(1)), {}, config, at(30));
       expect(decision.action).toBe('none');
-      expect(decision.memory.idleSince).toBeUndefined();
       expect(decision.reason).toMatch(/^GPU busy/);
     }
   });
 
   it('keeps the GPU up while a hold is active, and applies the rules once it expired', () => {
-    const memory: ScalerMemory = { idleSince: at(1), holdUntil: at(120) };
+    const memory: ScalerMemory = { holdUntil: at(120) };
     const held = decide(observe({}, running(1)), memory, config, at(119));
     expect(held.action).toBe('none');
     expect(held.reason).toContain('held until 2026-11-24T03:00:00Z');
@@ -177,7 +199,6 @@ describe('decide: stopping', () => {
     const gpu = { state: 'running' as const, launchTime: at(10), readyAt: at(2) };
     const decision = decide(observe({}, gpu), {}, config, at(12));
     expect(decision.reason).toContain('worker not ready yet');
-    expect(decision.memory.idleSince).toBeUndefined();
   });
 
   it('does not stop a never-ready worker while a job is in flight or a hold is active', () => {
@@ -192,13 +213,121 @@ describe('decide: stopping', () => {
       config,
       at(2),
     );
-    expect(decision.memory.idleSince).toEqual(at(2));
-    expect(decide(observe({}, running(1)), decision.memory, config, at(7)).action).toBe('stop');
+    expect(decision.action).toBe('none');
+    expect(decide(observe({}, running(1)), decision.memory, config, at(6)).action).toBe('stop');
   });
 
-  it('reports minutes running and a stop resets the idle memory', () => {
-    const decision = decide(observe({}, running(1)), { idleSince: at(1) }, config, at(6));
+  it('reports minutes running and remembers the stop', () => {
+    const decision = decide(observe({}, running(1)), {}, config, at(6));
     expect(decision).toMatchObject({ action: 'stop', signals: { runningMinutes: 6 } });
-    expect(decision.memory).toMatchObject({ idleSince: undefined, lastAction: 'stop', lastActionAt: at(6) });
+    expect(decision.memory).toMatchObject({ lastAction: 'stop', lastActionAt: at(6) });
+  });
+});
+
+describe('decide: hard limits (finding 3)', () => {
+  const maxRun = config.maxRunHours * 60;
+
+  it('stops a GPU past maxRunHours without a hold, once nothing is in flight', () => {
+    const busyJob = decide(observe({ inFlight: 1 }, running(1, maxRun)), {}, config, at(maxRun));
+    expect(busyJob.action).toBe('none');
+    expect(busyJob.reason).toContain('stopping once nothing is in flight');
+    const decision = decide(observe({ waiting: 3 }, running(1, maxRun)), {}, config, at(maxRun));
+    expect(decision.action).toBe('stop');
+    expect(decision.signals.maxRunExceeded).toBe(true);
+    expect(decision.reason).toBe('stop: running for 720m >= maximum run 12h without a hold');
+  });
+
+  it('stops it even with a job in flight once the grace has passed, and never while a hold binds', () => {
+    const late = maxRun + MAX_RUN_GRACE_MINUTES;
+    expect(decide(observe({ inFlight: 1 }, running(1, late)), {}, config, at(late)).action).toBe('stop');
+    const held = decide(observe({}, running(1, late)), { holdUntil: at(late + 60) }, config, at(late));
+    expect(held.action).toBe('none');
+  });
+
+  it.each([
+    [NO_PROGRESS_MINUTES - 1, 'none'],
+    [NO_PROGRESS_MINUTES, 'stop'],
+  ])('jobs waiting and no job taken for %i minutes on a ready worker: %s', (minutes, action) => {
+    // Ready at 1, last job at 10; jobs wait from then on but the worker takes none.
+    const decision = decide(observe({ waiting: 4 }, running(1, 10)), {}, config, at(10 + minutes));
+    expect(decision.action).toBe(action);
+    if (action === 'stop') {
+      expect(decision.signals.workerStalled).toBe(true);
+      expect(decision.memory.lastError).toBe('WorkerStalled');
+    }
+  });
+
+  it('restarts a stalled worker: once stopped, the ordinary start rules apply at once', () => {
+    const stalled = decide(observe({ waiting: 12 }, running(1, 10)), {}, config, at(40));
+    const stopped = { state: 'stopped' as const, launchTime: at(0) };
+    expect(decide(observe({ waiting: 12 }, stopped), stalled.memory, config, at(42)).action).toBe('start');
+  });
+});
+
+describe('decide: starts that do not happen count as blocked (finding 4)', () => {
+  it('a start EC2 accepted while the instance stays stopped is a failure with back-off', () => {
+    const started = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), {}, config, at(0));
+    expect(started.action).toBe('start');
+    const next = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), started.memory, config, at(1));
+    expect(next.action).toBe('none');
+    expect(next.memory).toMatchObject({ lastError: 'StartNotTaken', failedStarts: 1, retryAt: at(2) });
+    expect(next.signals.startBlockedMinutes).toBe(0);
+    // Judged once: the tick after does not count it again, and the back-off doubles on the retry.
+    const again = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), next.memory, config, at(1, 30));
+    expect(again.memory.failedStarts).toBe(1);
+    const retried = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), again.memory, config, at(2));
+    expect(retried.action).toBe('start');
+    const failedTwice = decide(
+      observe({ waiting: 20 }, { launchTime: at(-60) }),
+      retried.memory,
+      config,
+      at(3),
+    );
+    expect(failedTwice.memory).toMatchObject({ failedStarts: 2, retryAt: at(5) });
+    expect(failedTwice.signals.startBlockedMinutes).toBe(2);
+  });
+
+  it('a start that took (launched since) is not a failure', () => {
+    const started = decide(observe({ waiting: 20 }, {}), {}, config, at(0));
+    const later = decide(observe({}, { launchTime: at(0, 5) }), started.memory, config, at(30));
+    expect(later.memory.lastError).toBeUndefined();
+  });
+
+  it.each(['pending', 'stopping'] as const)(
+    'an instance stuck %s for 10 minutes blocks waiting work',
+    (state) => {
+      let memory: ScalerMemory = {};
+      for (let m = 0; m < STUCK_TRANSITION_MINUTES; m += 1) {
+        const d = decide(observe({ waiting: 5 }, { state, launchTime: at(0) }), memory, config, at(m));
+        expect(d.memory.lastError).toBeUndefined();
+        memory = d.memory;
+      }
+      const stuck = decide(observe({ waiting: 5 }, { state, launchTime: at(0) }), memory, config, at(12));
+      expect(stuck.action).toBe('none');
+      expect(stuck.reason).toContain(`GPU stuck ${state} for 12m`);
+      expect(stuck.memory).toMatchObject({ lastError: 'StuckInTransition', errorSince: at(0) });
+      expect(stuck.signals.startBlockedMinutes).toBe(12);
+    },
+  );
+});
+
+describe('decide: the operator pause (finding 5)', () => {
+  it('starts nothing while paused, whatever waits, and resumes after', () => {
+    const paused: ScalerMemory = { pausedUntil: at(60), pendingSince: at(-30) };
+    const decision = decide(observe({ waiting: 40 }, {}), paused, config, at(0));
+    expect(decision.action).toBe('none');
+    expect(decision.reason).toBe(
+      'GPU stopped by the operator; no automatic start before 2026-11-24T02:00:00Z (40 waiting, 0 in flight, 0 delayed)',
+    );
+    expect(decision.signals.startBlockedMinutes).toBe(0);
+    expect(decide(observe({ waiting: 40 }, {}), paused, config, at(60)).action).toBe('start');
+  });
+
+  it('stops a GPU it finds running while paused (EC2 restarted it, or it was pending at the stop)', () => {
+    const decision = decide(observe({}, running(1)), { pausedUntil: at(60) }, config, at(2));
+    expect(decision.action).toBe('stop');
+    expect(decision.reason).toBe(
+      'stop: the operator stopped the GPU; no automatic start before 2026-11-24T02:00:00Z',
+    );
   });
 });

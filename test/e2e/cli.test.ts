@@ -39,7 +39,8 @@ function expectOneLineFailure(result: CliRun): string {
   expect(result.code).toBe(1);
   expect(result.stderr.split('\n')).toHaveLength(1);
   expect(result.stderr).not.toMatch(/Unexpected error|\s{4}at |Error:/);
-  return result.stderr;
+  // Commands that act on instances report each one: "<role> <id>: <what happened>".
+  return result.stderr.replace(/^(app|gpu) i-\w+: /, '');
 }
 
 describe('commands against the wire protocols', () => {

@@ -1,5 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { DEFAULT_CONFIG } from '../../lib/config';
+import { SCALER_ALARM_COUNT } from '../../src/control/metrics';
 import { buildTestFleet, templateOf } from '../support/fleet';
 
 describe('scaler stack', () => {
@@ -12,26 +13,24 @@ describe('scaler stack', () => {
   const schedules = (): Array<Record<string, any>> =>
     Object.values(scaler.findResources('AWS::Scheduler::Schedule')).map((s) => s.Properties);
 
-  it('runs the scaler on nodejs24.x arm64, small, one at a time, dropping late ticks', () => {
+  it('runs the scaler on nodejs24.x arm64, small, timing out well inside the minute, dropping late ticks', () => {
     scaler.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       MemorySize: 256,
       Timeout: 30,
-      ReservedConcurrentExecutions: 1,
       Environment: {
-        Variables: Match.objectLike({
+        Variables: {
           JOB_QUEUE_URL: Match.anyValue(),
-          GPU_INSTANCE_ID: Match.anyValue(),
-          APP_INSTANCE_ID: Match.anyValue(),
           POWERTOOLS_SERVICE_NAME: 'scaler',
           POWERTOOLS_METRICS_NAMESPACE: 'GpuFleet',
+          NODE_OPTIONS: '--enable-source-maps',
           FLEET_CONFIG: JSON.stringify({
             appName: 'GpuFleet',
             scaler: DEFAULT_CONFIG.scaler,
-            schedule: { timeZone: 'Asia/Tokyo', holidays: [] },
+            schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
           }),
-        }),
+        },
       },
     });
     scaler.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
@@ -69,31 +68,94 @@ describe('scaler stack', () => {
     }
   });
 
-  it('may start, stop and tag only the two fleet instances, describe, and read the job queue counts', () => {
+  it('can be created in any account: no reserved concurrency, no instance id imported from another stack (issue 12)', () => {
+    const json = JSON.stringify(scaler.toJSON());
+    expect(json).not.toContain('ReservedConcurrentExecutions');
+    expect(json).not.toContain('Fn::ImportValue');
+    // The queue comes from the data stack by a weak reference; nothing from the compute stack.
+    const outputsRead = [
+      ...json.matchAll(
+        /"Fn::GetStackOutput":\{"StackName":"([^"]+)","Region":\{[^}]*\},"OutputName":"([^"]+)"/g,
+      ),
+    ];
+    expect(outputsRead.length).toBeGreaterThan(0);
+    for (const [, stack, output] of outputsRead) {
+      expect(stack).not.toBe('GpuFleet-Compute');
+      expect(output).not.toMatch(/Instance|AppHost|GpuWorker/);
+    }
+  });
+
+  it('may start and stop only instances tagged with its fleet, tag only its GPU with its own keys, describe, and read the job queue counts', () => {
     const policy = Object.entries(scaler.findResources('AWS::IAM::Policy')).find(([id]) =>
       id.startsWith('ScalerFunctionServiceRole'),
     );
     const statements = policy?.[1].Properties.PolicyDocument.Statement as Array<Record<string, any>>;
-    expect(statements).toHaveLength(3);
+    expect(statements).toHaveLength(4);
     const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
-    expect([...bySid.StartStopTagFleetInstances.Action].sort()).toEqual([
-      'ec2:CreateTags',
-      'ec2:StartInstances',
-      'ec2:StopInstances',
-    ]);
-    const arns = JSON.stringify(bySid.StartStopTagFleetInstances.Resource);
-    expect(arns).toContain(':instance/');
-    expect(arns).toContain('OutputRefGpuWorkerHostInstance');
-    expect(arns).toContain('OutputRefAppHostInstance');
-    expect(bySid.StartStopTagFleetInstances.Resource).toHaveLength(2);
+    const anyInstance = {
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':ec2:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':instance/*',
+        ],
+      ],
+    };
+    expect(bySid.StartStopFleetInstances).toEqual({
+      Sid: 'StartStopFleetInstances',
+      Effect: 'Allow',
+      Action: ['ec2:StartInstances', 'ec2:StopInstances'],
+      Resource: anyInstance,
+      Condition: { StringEquals: { 'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet' } },
+    });
+    expect(bySid.TagFleetGpuMemory).toMatchObject({
+      Action: 'ec2:CreateTags',
+      Resource: anyInstance,
+      Condition: {
+        StringEquals: {
+          'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet',
+          'aws:ResourceTag/gpu-fleet:role': 'gpu',
+        },
+      },
+    });
+    const keys = bySid.TagFleetGpuMemory.Condition['ForAllValues:StringEquals']['aws:TagKeys'] as string[];
+    expect(keys).toEqual(
+      expect.arrayContaining(['gpu-fleet:last-action', 'gpu-fleet:hold-until', 'gpu-fleet:paused-until']),
+    );
+    // Never the tags that identify the fleet, nor the worker's own.
+    for (const key of ['gpu-fleet:fleet', 'gpu-fleet:role', 'gpu-fleet:ready-at', 'gpu-fleet:last-job-at'])
+      expect(keys).not.toContain(key);
     expect(bySid.DescribeInstances).toMatchObject({ Action: 'ec2:DescribeInstances', Resource: '*' });
     expect(bySid.ReadJobQueueCounts.Action).toBe('sqs:GetQueueAttributes');
     expect(JSON.stringify(bySid.ReadJobQueueCounts.Resource)).toContain('JobQueue');
   });
 
-  it('alarms on scaler errors, dead letters, a GPU that cannot start, runs too long or never gets ready', () => {
+  it('alarms when ticks stop arriving (missing data breaching), when stops or ticks keep failing, and on a stalled worker', () => {
     const alarms = Object.values(scaler.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
-    expect(alarms).toHaveLength(5);
+    const byMetric = Object.fromEntries(alarms.map((a) => [a.MetricName, a]));
+    expect(byMetric.Heartbeat).toMatchObject({
+      Namespace: 'GpuFleet',
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+    });
+    expect(byMetric.StopFailures).toMatchObject({ Statistic: 'Sum', Period: 300, Threshold: 3 });
+    expect(byMetric.TickFailures).toMatchObject({ Statistic: 'Sum', Period: 300, Threshold: 3 });
+    expect(byMetric.WorkerStalls).toMatchObject({ Statistic: 'Sum', Threshold: 1 });
+  });
+
+  it('alarms on scaler errors, dead letters, a GPU that cannot start, runs too long or never gets ready', () => {
+    const alarms = Object.values(scaler.findResources('AWS::CloudWatch::Alarm'))
+      .map((a) => a.Properties)
+      .filter((a) => a.MetricName !== 'Heartbeat');
+    expect(alarms).toHaveLength(SCALER_ALARM_COUNT - 1);
     const byMetric = Object.fromEntries(alarms.map((a) => [a.MetricName, a]));
     expect(byMetric.Errors).toMatchObject({ Namespace: 'AWS/Lambda', Threshold: 1 });
     expect(byMetric.ApproximateNumberOfMessagesVisible).toMatchObject({ Namespace: 'AWS/SQS', Threshold: 1 });
@@ -108,7 +170,13 @@ describe('scaler stack', () => {
     });
     expect(byMetric.GpuRunningMinutes).toMatchObject({ Namespace: 'GpuFleet', Threshold: 720 });
     expect(byMetric.BootTimeouts).toMatchObject({ Namespace: 'GpuFleet', Threshold: 1, Statistic: 'Sum' });
-    for (const name of ['StartBlockedMinutes', 'GpuRunningMinutes', 'BootTimeouts']) {
+    for (const name of [
+      'StartBlockedMinutes',
+      'GpuRunningMinutes',
+      'BootTimeouts',
+      'StopFailures',
+      'TickFailures',
+    ]) {
       expect(byMetric[name].Dimensions).toEqual(expect.arrayContaining(dims));
     }
     for (const alarm of alarms) {

@@ -10,8 +10,12 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DEFAULT_CONFIG } from '../../lib/config';
 import { readEnvironment } from '../../lambda/scaler/config';
-import { type ScalerDependencies, createHandler } from '../../lambda/scaler/handler';
-import { createEc2Fleet } from '../../src/aws/ec2';
+import {
+  type ScalerDependencies,
+  TICK_COUNTERS,
+  createAwsFleet,
+  createHandler,
+} from '../../lambda/scaler/handler';
 import { createSqsQueue } from '../../src/aws/sqs';
 
 const ec2Mock = mockClient(EC2Client);
@@ -33,35 +37,47 @@ function environment(overrides: Record<string, string> = {}) {
     FLEET_CONFIG: JSON.stringify({
       appName: 'GpuFleet',
       scaler: DEFAULT_CONFIG.scaler,
-      schedule: { timeZone: 'Asia/Tokyo', holidays: ['2026-11-24'] },
+      schedule: { timeZone: 'Asia/Tokyo', holidays: ['2026-11-24'], startHour: 9, weekDays: 'MON-FRI' },
     }),
     JOB_QUEUE_URL: QUEUE_URL,
-    GPU_INSTANCE_ID: 'i-gpu',
-    APP_INSTANCE_ID: 'i-app',
     ...overrides,
   });
 }
 
 function harness() {
-  const gpu: FakeGpu = { state: 'stopped', tags: { 'gpu-fleet:role': 'gpu' } };
+  const gpu: FakeGpu = { state: 'stopped', tags: { 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': 'gpu' } };
+  const app: FakeGpu = { state: 'stopped', tags: { 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': 'app' } };
   let queue = { waiting: 0, inFlight: 0, delayed: 0 };
   let now = minute(0);
   const logs: Array<{ level: string; message: string; extra?: unknown }> = [];
-  const metrics: Record<string, number> = {};
+  let metrics: Record<string, number> = {};
+  /** The metrics of each invocation, as published. */
+  const published: Array<Record<string, number>> = [];
+  /** Instances besides the two, e.g. a second GPU left by a failed replacement. */
+  const extra: Array<{ id: string; role: string }> = [];
 
+  const describe = (id: string, fake: FakeGpu, type: string) => ({
+    InstanceId: id,
+    InstanceType: type,
+    State: { Name: fake.state },
+    LaunchTime: fake.launchTime,
+    StateReason: fake.stateReasonCode ? { Code: fake.stateReasonCode } : undefined,
+    InstanceLifecycle: id === 'i-gpu' ? 'spot' : undefined,
+    Tags: Object.entries(fake.tags).map(([Key, Value]) => ({ Key, Value })),
+  });
   ec2Mock.on(DescribeInstancesCommand).callsFake(() => ({
     Reservations: [
       {
         Instances: [
-          {
-            InstanceId: 'i-gpu',
-            InstanceType: 'g4dn.xlarge',
-            State: { Name: gpu.state },
-            LaunchTime: gpu.launchTime,
-            StateReason: gpu.stateReasonCode ? { Code: gpu.stateReasonCode } : undefined,
-            InstanceLifecycle: 'spot',
-            Tags: Object.entries(gpu.tags).map(([Key, Value]) => ({ Key, Value })),
-          },
+          describe('i-app', app, 't3.large'),
+          describe('i-gpu', gpu, 'g4dn.xlarge'),
+          ...extra.map((e) =>
+            describe(
+              e.id,
+              { state: 'stopped', tags: { 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': e.role } },
+              'x',
+            ),
+          ),
         ],
       },
     ],
@@ -70,6 +86,8 @@ function harness() {
     for (const { Key, Value } of input.Tags) gpu.tags[Key] = Value;
     return {};
   });
+  ec2Mock.on(StartInstancesCommand).resolves({});
+  ec2Mock.on(StopInstancesCommand).resolves({});
   sqsMock.on(GetQueueAttributesCommand).callsFake(() => ({
     Attributes: {
       ApproximateNumberOfMessages: String(queue.waiting),
@@ -79,7 +97,7 @@ function harness() {
   }));
 
   const deps: ScalerDependencies = {
-    fleet: createEc2Fleet(new EC2Client({ region: 'ap-northeast-1' })),
+    fleet: createAwsFleet(new EC2Client({ region: 'ap-northeast-1' })),
     queue: createSqsQueue(new SQSClient({ region: 'ap-northeast-1' })),
     environment: environment(),
     clock: () => now,
@@ -94,14 +112,23 @@ function harness() {
         metrics[name] = value;
       },
       addDimension: () => undefined,
-      publishStoredMetrics: () => undefined,
+      publishStoredMetrics: () => {
+        published.push(metrics);
+        metrics = {};
+      },
     } as unknown as ScalerDependencies['metrics'],
   };
   const handler = createHandler(deps);
   return {
     gpu,
+    app,
     logs,
-    metrics,
+    extra,
+    published,
+    /** The metrics the last invocation published. */
+    get metrics() {
+      return published.at(-1) ?? {};
+    },
     setQueue: (q: Partial<typeof queue>) => (queue = { waiting: 0, inFlight: 0, delayed: 0, ...q }),
     /** Runs one tick at minute m and returns the EC2 calls it made, by command name. */
     tick: async (m: number) => {
@@ -167,18 +194,19 @@ describe('scaler handler over a virtual day', () => {
     expect(await h.tick(4)).toEqual(['DescribeInstancesCommand']);
     expect(h.logs.at(-1)?.message).toContain('worker not ready yet');
 
-    // The worker reports ready and drains the queue.
+    // The worker reports ready and drains the queue; its last job ends at 01:07:40, between ticks.
     h.gpu.tags['gpu-fleet:ready-at'] = '2026-11-24T01:05:30Z';
     h.setQueue({ waiting: 3, inFlight: 1 });
     await h.tick(6);
     expect(h.logs.at(-1)?.message).toBe('tick: none: GPU busy: 3 waiting, 1 in flight, 0 delayed');
     h.setQueue({});
-    await h.tick(7);
-    expect(h.gpu.tags['gpu-fleet:idle-since']).toBe('2026-11-24T01:07:00Z');
+    h.gpu.tags['gpu-fleet:last-job-at'] = '2026-11-24T01:07:40Z';
+    expect(await h.tick(7)).toEqual(['DescribeInstancesCommand', 'CreateTagsCommand']);
     expect(h.gpu.tags['gpu-fleet:pending-since']).toBe('');
-    for (const m of [8, 9, 10, 11]) expect(await h.tick(m)).toEqual(['DescribeInstancesCommand']);
+    for (const m of [8, 9, 10, 11, 12]) expect(await h.tick(m)).toEqual(['DescribeInstancesCommand']);
+    expect(h.logs.at(-1)?.message).toBe('tick: none: GPU idle for 4m20s of 5m since the last job (or ready)');
 
-    expect(await h.tick(12)).toEqual([
+    expect(await h.tick(13)).toEqual([
       'DescribeInstancesCommand',
       'StopInstancesCommand',
       'CreateTagsCommand',
@@ -186,11 +214,10 @@ describe('scaler handler over a virtual day', () => {
     expect(ec2Mock).toHaveReceivedCommandWith(StopInstancesCommand, { InstanceIds: ['i-gpu'] });
     expect(h.gpu.tags).toMatchObject({
       'gpu-fleet:last-action': 'stop',
-      'gpu-fleet:last-action-at': '2026-11-24T01:12:00Z',
-      'gpu-fleet:last-reason': 'stop: idle for 5m >= 5m since ready',
-      'gpu-fleet:idle-since': '',
+      'gpu-fleet:last-action-at': '2026-11-24T01:13:00Z',
+      'gpu-fleet:last-reason': 'stop: idle for 5m20s >= 5m since the last job (or ready)',
     });
-    expect(h.metrics).toMatchObject({ Stops: 1, GpuRunning: 1, GpuRunningMinutes: 10 });
+    expect(h.metrics).toMatchObject({ Stops: 1, GpuRunning: 1, GpuRunningMinutes: 11, Heartbeat: 1 });
     expect(h.logs.at(-1)?.extra).toMatchObject({ decided: 'stop', acted: 'stopped' });
   });
 
@@ -202,35 +229,141 @@ describe('scaler handler over a virtual day', () => {
     h.gpu.tags['gpu-fleet:hold-until'] = '2026-11-24T01:30:00Z';
     await h.tick(2);
     const written = ec2Mock.commandCalls(CreateTagsCommand).flatMap((c) => c.args[0].input.Tags ?? []);
-    expect(written.map((t) => t.Key)).toEqual(['gpu-fleet:idle-since']);
+    expect(written.map((t) => t.Key)).toEqual([]);
     for (let m = 3; m < 30; m += 1) expect(await h.tick(m)).not.toContain('StopInstancesCommand');
     expect(await h.tick(30)).toContain('StopInstancesCommand');
-    expect(h.gpu.tags['gpu-fleet:hold-until']).toBe('');
+    // The expired hold is ignored, never cleared: clearing it could wipe a new one written meanwhile.
+    expect(h.gpu.tags['gpu-fleet:hold-until']).toBe('2026-11-24T01:30:00Z');
+    const keys = ec2Mock
+      .commandCalls(CreateTagsCommand)
+      .flatMap((c) => (c.args[0].input.Tags ?? []).map((t) => t.Key));
+    expect(keys).not.toContain('gpu-fleet:hold-until');
   });
 
-  it('skips a tick it cannot observe because of throttling, and fails loudly on access denied', async () => {
+  it('skips a tick it cannot observe because of throttling, and fails loudly on access denied; both publish metrics', async () => {
     const h = harness();
     ec2Mock.on(DescribeInstancesCommand).rejects(startRefused('RequestLimitExceeded'));
     await expect(h.handler({ action: 'tick' })).resolves.toMatchObject({ ok: false });
     expect(h.logs.at(-1)).toMatchObject({ level: 'warn', message: 'tick skipped: could not observe' });
+    expect(h.metrics).toMatchObject({ Heartbeat: 1, TickFailures: 1, Starts: 0, Stops: 0 });
+    expect(Object.keys(h.metrics).sort()).toEqual([...TICK_COUNTERS].sort());
     ec2Mock.on(DescribeInstancesCommand).rejects(startRefused('UnauthorizedOperation'));
     await expect(h.handler({ action: 'tick' })).rejects.toMatchObject({ code: 'AccessDenied' });
     expect(h.logs.at(-1)?.level).toBe('error');
+    expect(h.metrics).toMatchObject({ Heartbeat: 1, TickFailures: 1 });
+  });
+
+  it('keeps a start whose tag write failed: counted, logged, and not repeated on the next tick (finding 2)', async () => {
+    const h = harness();
+    h.setQueue({ waiting: 11 });
+    ec2Mock.on(CreateTagsCommand).rejects(startRefused('RequestLimitExceeded'));
+    await expect(h.handler({ action: 'tick' })).resolves.toMatchObject({ ok: false });
+    expect(ec2Mock).toHaveReceivedCommandTimes(StartInstancesCommand, 1);
+    expect(h.metrics).toMatchObject({ Starts: 1, TagWriteFailures: 1, TickFailures: 1, Heartbeat: 1 });
+    expect(h.logs.at(-1)).toMatchObject({
+      level: 'warn',
+      extra: { acted: 'started', tagError: { code: 'Throttled' } },
+    });
+    // EC2 shows the start: the next tick waits for it instead of starting again.
+    h.gpu.state = 'pending';
+    h.gpu.launchTime = minute(0);
+    await h.tick(1);
+    expect(ec2Mock).toHaveReceivedCommandTimes(StartInstancesCommand, 0);
+    expect(h.logs.at(-1)?.message).toContain('GPU is pending');
+  });
+
+  it('with every tag write throttled, still stops an idle GPU on time: idleness is observed, not remembered', async () => {
+    const h = harness();
+    ec2Mock.on(CreateTagsCommand).rejects(startRefused('RequestLimitExceeded'));
+    h.gpu.state = 'running';
+    h.gpu.launchTime = minute(0);
+    h.gpu.tags['gpu-fleet:ready-at'] = '2026-11-24T01:03:00Z';
+    for (let m = 4; m < 8; m += 1) expect(await h.tick(m)).not.toContain('StopInstancesCommand');
+    expect(await h.tick(8)).toContain('StopInstancesCommand');
+  });
+
+  it('counts a failed stop, retries it on the next tick, and fails the invocation when retrying cannot help', async () => {
+    const h = harness();
+    h.gpu.state = 'running';
+    h.gpu.launchTime = minute(0);
+    h.gpu.tags['gpu-fleet:ready-at'] = '2026-11-24T01:01:00Z';
+    ec2Mock.on(StopInstancesCommand).rejectsOnce(startRefused('RequestLimitExceeded'));
+    await h.tick(6);
+    expect(h.metrics).toMatchObject({ StopFailures: 1, Stops: 0 });
+    expect(h.gpu.tags['gpu-fleet:last-error']).toBe('Throttled');
+    // Not a full idle period later: the very next tick stops it.
+    ec2Mock.on(StopInstancesCommand).resolves({});
+    expect(await h.tick(7)).toContain('StopInstancesCommand');
+    expect(h.metrics).toMatchObject({ StopFailures: 0, Stops: 1 });
+
+    ec2Mock.on(StopInstancesCommand).rejects(startRefused('UnauthorizedOperation'));
+    h.at(8);
+    await expect(h.handler({ action: 'tick' })).rejects.toMatchObject({ code: 'AccessDenied' });
+    expect(h.metrics).toMatchObject({ StopFailures: 1, Heartbeat: 1 });
+  });
+
+  it('reports no GPU or two GPUs as an error and a metric, never picking one', async () => {
+    const h = harness();
+    h.extra.push({ id: 'i-gpu-copy', role: 'gpu' });
+    await expect(h.handler({ action: 'tick' })).rejects.toThrow(
+      '2 gpu instances tagged gpu-fleet:fleet=GpuFleet: i-gpu (stopped), i-gpu-copy (stopped); exactly one is expected',
+    );
+    expect(h.metrics).toMatchObject({ FleetLayoutErrors: 1, TickFailures: 1 });
+    expect(ec2Mock).toHaveReceivedCommandTimes(StartInstancesCommand, 0);
   });
 });
 
 describe('scaler handler: start/stop events', () => {
   it.each([
-    [{ action: 'start', target: 'gpu' }, StartInstancesCommand, ['i-gpu']],
-    [{ action: 'stop', target: 'app' }, StopInstancesCommand, ['i-app']],
-    [{ action: 'stop', target: 'all' }, StopInstancesCommand, ['i-app', 'i-gpu']],
-    [{ action: 'start', target: 'app', source: 'manual' }, StartInstancesCommand, ['i-app']],
-  ] as const)('%j sends exactly that command', async (event, command, ids) => {
+    [{ action: 'start', target: 'gpu' }, StartInstancesCommand, [['i-gpu']]],
+    [{ action: 'stop', target: 'app' }, StopInstancesCommand, [['i-app']]],
+    [{ action: 'stop', target: 'all' }, StopInstancesCommand, [['i-app'], ['i-gpu']]],
+    [{ action: 'start', target: 'app', source: 'manual' }, StartInstancesCommand, [['i-app']]],
+  ] as const)('%j sends exactly that command, one per target', async (event, command, calls) => {
     const h = harness();
-    ec2Mock.on(command).resolves({});
+    if (event.action === 'stop') h.gpu.state = h.app.state = 'running';
     await expect(h.handler(event)).resolves.toMatchObject({ ok: true });
-    expect(ec2Mock).toHaveReceivedCommandWith(command, { InstanceIds: [...ids] });
-    expect(ec2Mock).toHaveReceivedCommandTimes(command, 1);
+    for (const ids of calls) expect(ec2Mock).toHaveReceivedCommandWith(command, { InstanceIds: [...ids] });
+    expect(ec2Mock).toHaveReceivedCommandTimes(command, calls.length);
+  });
+
+  it('a manual stop of the GPU means what gpu-manage stop-gpu means: hold ended, starts paused (finding 5)', async () => {
+    const h = harness();
+    h.gpu.state = 'running';
+    h.gpu.tags['gpu-fleet:hold-until'] = '2026-11-24T05:00:00Z';
+    // Tuesday 10:00 in Tokyo: paused until Wednesday 09:00 Tokyo, the next scheduled start.
+    await h.handler({ action: 'stop', target: 'gpu' });
+    expect(h.gpu.tags).toMatchObject({
+      'gpu-fleet:hold-until': '',
+      'gpu-fleet:paused-until': '2026-11-25T00:00:00Z',
+    });
+    // Many jobs wait: the scaler starts nothing while paused.
+    h.gpu.state = 'stopped';
+    h.setQueue({ waiting: 50 });
+    expect(await h.tick(20)).not.toContain('StartInstancesCommand');
+    expect(h.logs.at(-1)?.message).toContain(
+      'GPU stopped by the operator; no automatic start before 2026-11-25T00:00:00Z',
+    );
+    // A manual start ends the pause, with a hold when asked for.
+    await h.handler({ action: 'start', target: 'gpu', until: '2026-11-24T03:00:00Z' });
+    expect(h.gpu.tags).toMatchObject({
+      'gpu-fleet:paused-until': '',
+      'gpu-fleet:hold-until': '2026-11-24T03:00:00Z',
+    });
+  });
+
+  it('a manual stop of a pending GPU leaves it to the scaler, which stops it once it runs', async () => {
+    const h = harness();
+    h.gpu.state = 'pending';
+    await expect(
+      h.handler({ action: 'stop', target: 'gpu', until: '2026-11-24T02:00:00Z' }),
+    ).resolves.toMatchObject({
+      ok: true,
+    });
+    expect(ec2Mock).toHaveReceivedCommandTimes(StopInstancesCommand, 0);
+    h.gpu.state = 'running';
+    h.gpu.launchTime = minute(1);
+    expect(await h.tick(2)).toContain('StopInstancesCommand');
   });
 
   it('skips the scheduled morning start on a configured holiday (in Tokyo time), not a manual one', async () => {
@@ -250,9 +383,16 @@ describe('scaler handler: start/stop events', () => {
     const h = harness();
     h.at(60 * 24 * 2);
     ec2Mock.on(StartInstancesCommand).rejects(startRefused('InsufficientInstanceCapacity'));
-    await expect(h.handler({ action: 'start', target: 'app', source: 'schedule' })).rejects.toMatchObject({
-      code: 'InsufficientCapacity',
-    });
+    await expect(h.handler({ action: 'start', target: 'app', source: 'schedule' })).rejects.toThrow(
+      /Starting app i-app \(was stopped\)\. Failed: InsufficientInstanceCapacity/,
+    );
+  });
+
+  it('starts the app host even when the GPU cannot start, and fails the invocation for the GPU (finding 7)', async () => {
+    const h = harness();
+    h.gpu.state = 'stopping';
+    await expect(h.handler({ action: 'start', target: 'all' })).rejects.toThrow(/gpu i-gpu is stopping/);
+    expect(ec2Mock).toHaveReceivedCommandWith(StartInstancesCommand, { InstanceIds: ['i-app'] });
   });
 
   it.each([
@@ -271,12 +411,10 @@ describe('scaler handler: start/stop events', () => {
 
 describe('scaler environment', () => {
   it('names the variable at fault', () => {
-    expect(() => environment({ GPU_INSTANCE_ID: '' })).toThrow(
-      'scaler environment: GPU_INSTANCE_ID is not set',
-    );
+    expect(() => environment({ JOB_QUEUE_URL: '' })).toThrow('scaler environment: JOB_QUEUE_URL is not set');
     expect(() => environment({ FLEET_CONFIG: '{' })).toThrow('FLEET_CONFIG is not valid JSON');
-    expect(() => environment({ FLEET_CONFIG: JSON.stringify({ scaler: { startBacklog: 0 } }) })).toThrow(
-      'FLEET_CONFIG.scaler.startBacklog must be a positive number, got 0',
-    );
+    expect(() =>
+      environment({ FLEET_CONFIG: JSON.stringify({ appName: 'GpuFleet', scaler: { startBacklog: 0 } }) }),
+    ).toThrow('FLEET_CONFIG.scaler.startBacklog must be a positive number, got 0');
   });
 });

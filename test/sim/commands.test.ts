@@ -11,10 +11,13 @@ describe('gpu-manage simulate and cost', () => {
     const report = JSON.parse(result.out) as Record<string, unknown>;
     expect(Object.keys(report).sort()).toEqual([
       'alwaysOn',
+      'alwaysOnSchedule',
       'busyHours',
+      'capacityFailures',
       'costUsd',
       'events',
       'gpuHours',
+      'interruptions',
       'jobs',
       'starts',
       'stops',
@@ -29,6 +32,42 @@ describe('gpu-manage simulate and cost', () => {
     );
     const patient = JSON.parse((await run('simulate', '--trace', 'traces/trickle-day.csv', '--json')).out);
     expect(eager.jobs.waitMaxS).toBeLessThan(patient.jobs.waitMaxS);
+  });
+
+  it('simulate injects faults on request and prints both baselines (finding 9)', async () => {
+    const result = await run(
+      'simulate',
+      '--trace',
+      'traces/bursty-day.csv',
+      '--interruptions-per-hour',
+      '2',
+      '--capacity-failures',
+      '0.3',
+      '--seed',
+      '5',
+    );
+    expect(result.code).toBe(0);
+    expect(result.out).toMatch(/^EC2 refused {5}\d+ starts \(capacity\) · [1-9]\d* spot interruptions$/m);
+    expect(result.out).toMatch(/^Always on 24\/7 {2}[\d.]+ h/m);
+    expect(result.out).toMatch(/^On in app hours [\d.]+ h · [\d.]+ USD {2}→ the scaler saves \d+%$/m);
+    const json = JSON.parse(
+      (
+        await run(
+          'simulate',
+          '--trace',
+          'traces/bursty-day.csv',
+          '--json',
+          '--seed',
+          '5',
+          '--interruptions-per-hour',
+          '2',
+        )
+      ).out,
+    );
+    expect(json.interruptions).toBeGreaterThan(0);
+    expect((await run('simulate', '--trace', 'traces/bursty-day.csv', '--capacity-failures', '2')).code).toBe(
+      2,
+    );
   });
 
   it('a bad trace row is one line naming the file and line, exit 1', async () => {

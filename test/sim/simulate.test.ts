@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { DEFAULT_CONFIG } from '../../lib/config';
-import type { SimEvent } from '../../src/sim/fleet-model';
+import { TAGS, isoSeconds } from '../../src/core/tags';
+import { FleetModel, LAST_JOB_TAG_INTERVAL_S, type SimEvent, simTime } from '../../src/sim/fleet-model';
 import { simulate } from '../../src/sim/simulate';
 import { TraceError, type TraceJob, parseTrace } from '../../src/sim/trace';
 
@@ -25,8 +26,8 @@ describe('simulate: traces worked out by hand', () => {
     const jobStarts = report.events.filter((e) => e.type === 'job-start').map((e) => e.t);
     expect(jobStarts).toEqual([240, 300, 360, 420, 480, 540, 600, 660, 720, 780, 840]);
     expect(report).toMatchObject({
-      gpuHours: 0.3333, // 60 s → 1260 s billed
-      costUsd: 0.07,
+      gpuHours: 0.325, // running at 90 s (after 30 s pending) → stopped at 1260 s
+      costUsd: 0.0683,
       starts: 1,
       stops: 1,
       jobs: { count: 11, waitP50S: 505, waitP95S: 800, waitMaxS: 800 },
@@ -89,17 +90,52 @@ describe('simulate: invariants on random traces', () => {
         expect([...ends].sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(all);
 
         let inFlight = 0;
+        let lastEnd = Number.NEGATIVE_INFINITY;
+        let readyAt = Number.NEGATIVE_INFINITY;
         for (const event of report.events) {
           if (event.type === 'job-start') inFlight += 1;
-          if (event.type === 'job-end') inFlight -= 1;
-          if (event.type === 'stop') expect(inFlight).toBe(0);
+          if (event.type === 'job-end') {
+            inFlight -= 1;
+            lastEnd = event.t;
+          }
+          if (event.type === 'ready') readyAt = event.t;
+          if (event.type === 'stop') {
+            expect(inFlight).toBe(0);
+            // Idle means no job ran: never sooner than idleMinutes after a job ended or the worker got ready.
+            expect(event.t - Math.max(lastEnd, readyAt)).toBeGreaterThanOrEqual(scaler.idleMinutes * 60);
+          }
         }
         expect(report.gpuHours).toBeGreaterThanOrEqual(report.busyHours - 1e-4);
         expect(report.costUsd).toBeCloseTo(report.gpuHours * 0.21, 3);
         expect(report.starts).toBe(report.stops);
       }),
-      { numRuns: 40 },
+      { numRuns: 40, seed: 20261124 },
     );
+  });
+});
+
+describe('fleet model: the worker reports job activity like the real one', () => {
+  it('writes its last-job tag at most every 30 s, with a trailing write of the latest job end', async () => {
+    // Jobs of 5 s every 10 s from 200 s on (ready at 180 s), the last ending at 395 s.
+    const jobs = Array.from({ length: 20 }, (_, i) => ({ arrivalS: 200 + 10 * i, serviceS: 5 }));
+    const model = new FleetModel(jobs, { readyDelayS: 180, stopDelayS: 60, concurrency: 1 });
+    await model.start();
+    const writes: Array<[number, string]> = [];
+    for (let t = 0; t <= 600; t += 1) {
+      model.advanceTo(t);
+      const [gpu] = await model.describe();
+      const value = gpu?.tags[TAGS.lastJobAt];
+      if (value && value !== writes.at(-1)?.[1]) writes.push([t, value]);
+    }
+    for (let i = 1; i < writes.length; i += 1) {
+      expect((writes[i]?.[0] ?? 0) - (writes[i - 1]?.[0] ?? 0)).toBeGreaterThanOrEqual(
+        LAST_JOB_TAG_INTERVAL_S,
+      );
+    }
+    expect(writes.length).toBeLessThanOrEqual(Math.ceil(200 / LAST_JOB_TAG_INTERVAL_S) + 1);
+    const [lastAt, lastValue] = writes.at(-1) ?? [0, ''];
+    expect(lastValue).toBe(isoSeconds(simTime(395)));
+    expect(lastAt).toBeLessThanOrEqual(395 + LAST_JOB_TAG_INTERVAL_S);
   });
 });
 

@@ -1,0 +1,34 @@
+/**
+ * The scaler's metrics, named once: the handler publishes them, the alarms read them, and the
+ * cost estimate counts them (each custom metric is billed).
+ */
+
+/** Published on every tick, whatever happened; `Heartbeat` is always 1 (its alarm notices silence). */
+export const TICK_COUNTERS = [
+  'Heartbeat',
+  'TickFailures',
+  'FleetLayoutErrors',
+  'Starts',
+  'Stops',
+  'StartFailures',
+  'StopFailures',
+  'TagWriteFailures',
+  'BootTimeouts',
+  'WorkerStalls',
+  'MaxRunStops',
+] as const;
+
+/** Published on every tick that observed the fleet. */
+export const TICK_GAUGES = [
+  'Waiting',
+  'InFlight',
+  'Delayed',
+  'GpuRunning',
+  'StartBlockedMinutes',
+  'GpuRunningMinutes',
+] as const;
+
+export type TickCounter = (typeof TICK_COUNTERS)[number];
+
+/** Alarms the scaler stack creates (checked against the template in test/infra/scaler-stack.test.ts). */
+export const SCALER_ALARM_COUNT = 9;

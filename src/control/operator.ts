@@ -1,0 +1,85 @@
+import { type FleetError, isFleetError } from '../aws/errors.js';
+import type { FleetPort, InstanceInfo } from '../aws/ports.js';
+import {
+  type OperatorAction,
+  type TargetPlan,
+  changedTags,
+  planTarget,
+  startTags,
+  stopTags,
+} from '../core/operator.js';
+import type { Role } from '../core/tags.js';
+
+/** How one target of an operator command ended. */
+export interface TargetOutcome extends TargetPlan {
+  /** True when the target is where the operator wanted it, or the scaler takes it there. */
+  readonly ok: boolean;
+  readonly error?: FleetError;
+}
+
+export interface OperatorRequest {
+  readonly action: OperatorAction;
+  readonly roles: readonly Role[];
+  /** For a start: hold the GPU until then. For a stop: pause automatic starts until then. */
+  readonly until?: Date;
+}
+
+export interface OperatorResult {
+  readonly outcomes: readonly TargetOutcome[];
+  /** The operator tags written on the GPU (hold and pause), empty when the GPU was not a target. */
+  readonly tagsWritten: Readonly<Record<string, string>>;
+  /** Set when those tags could not be written; the instance actions were still carried out. */
+  readonly tagError?: FleetError;
+  readonly ok: boolean;
+}
+
+/**
+ * Carries out an operator's start or stop on each target it can, one EC2 call per target so one
+ * refusal does not block the others, and reports each outcome. The GPU's operator tags are
+ * written first: a stop's pause keeps the scaler from starting it again in between, and a hold
+ * written before a start refused for capacity makes the scaler retry it. Shared by `gpu-manage`
+ * and the scaler Lambda's manual events, so both mean the same thing.
+ */
+export async function runOperatorCommand(
+  fleet: FleetPort,
+  instances: Readonly<Partial<Record<Role, InstanceInfo>>>,
+  request: OperatorRequest,
+): Promise<OperatorResult> {
+  const target = (role: Role): InstanceInfo => {
+    const instance = instances[role];
+    if (instance === undefined) throw new Error(`no ${role} instance was given for the ${request.action}`);
+    return instance;
+  };
+  const plans = request.roles.map((role) => planTarget(request.action, { ...target(role), role }));
+  let tagsWritten: Record<string, string> = {};
+  let tagError: FleetError | undefined;
+  if (request.roles.includes('gpu')) {
+    const gpu = target('gpu');
+    let wanted: Record<string, string>;
+    if (request.action === 'start') wanted = startTags(request.until);
+    else if (request.until !== undefined) wanted = stopTags(request.until);
+    else throw new Error('an operator stop of the GPU needs the time its pause ends');
+    tagsWritten = changedTags(gpu.tags, wanted);
+    try {
+      if (Object.keys(tagsWritten).length > 0) await fleet.writeTags(gpu.instanceId, tagsWritten);
+    } catch (error) {
+      if (!isFleetError(error)) throw error;
+      tagError = error;
+    }
+  }
+  const outcomes: TargetOutcome[] = [];
+  for (const plan of plans) {
+    if (plan.kind !== 'act') {
+      outcomes.push({ ...plan, ok: plan.kind !== 'refused' });
+      continue;
+    }
+    try {
+      await (request.action === 'start' ? fleet.start([plan.instanceId]) : fleet.stop([plan.instanceId]));
+      outcomes.push({ ...plan, ok: true });
+    } catch (error) {
+      if (!isFleetError(error)) throw error;
+      outcomes.push({ ...plan, ok: false, error });
+    }
+  }
+  return { outcomes, tagsWritten, tagError, ok: tagError === undefined && outcomes.every((o) => o.ok) };
+}

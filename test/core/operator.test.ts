@@ -1,0 +1,61 @@
+import { DEFAULT_CONFIG } from '../../lib/config';
+import { changedTags, pauseUntil, planTarget } from '../../src/core/operator';
+import { nextScheduledStart } from '../../src/core/schedule';
+
+const schedule = DEFAULT_CONFIG.schedule;
+
+describe('nextScheduledStart', () => {
+  it.each([
+    ['2026-11-24T03:00:00Z', '2026-11-25T00:00:00Z'], // Tue 12:00 Tokyo → Wed 09:00
+    ['2026-11-23T23:59:00Z', '2026-11-24T00:00:00Z'], // Tue 08:59 Tokyo → the same morning
+    ['2026-11-27T11:00:00Z', '2026-11-30T00:00:00Z'], // Fri 20:00 Tokyo → Mon 09:00
+  ])('%s → %s', (now, next) => {
+    expect(nextScheduledStart(new Date(now), schedule)?.toISOString()).toBe(new Date(next).toISOString());
+  });
+
+  it('skips holidays and honours other zones and day lists', () => {
+    const holidays = { ...schedule, holidays: ['2026-11-30'] };
+    expect(nextScheduledStart(new Date('2026-11-27T11:00:00Z'), holidays)?.toISOString()).toBe(
+      '2026-12-01T00:00:00.000Z',
+    );
+    // New York in summer (UTC-4), Mondays and Wednesdays at 8.
+    const ny = { timeZone: 'America/New_York', holidays: [], startHour: 8, weekDays: 'MON,WED' };
+    expect(nextScheduledStart(new Date('2026-07-07T12:00:00Z'), ny)?.toISOString()).toBe(
+      '2026-07-08T12:00:00.000Z',
+    );
+  });
+});
+
+describe('pauseUntil', () => {
+  const now = new Date('2026-11-24T03:00:00Z');
+  it('defaults to the next scheduled start, and never lies more than 7 days ahead', () => {
+    expect(pauseUntil(now, schedule).toISOString()).toBe('2026-11-25T00:00:00.000Z');
+    expect(pauseUntil(now, { ...schedule, weekDays: 'SUN', holidays: ['2026-11-29'] }).toISOString()).toBe(
+      '2026-12-01T03:00:00.000Z',
+    );
+    expect(pauseUntil(now, schedule, new Date('2026-11-24T05:00:00Z')).toISOString()).toBe(
+      '2026-11-24T05:00:00.000Z',
+    );
+  });
+});
+
+describe('planTarget: one table for the CLI and the Lambda', () => {
+  it.each([
+    ['start', 'app', 'stopped', undefined, 'act'],
+    ['start', 'gpu', 'running', undefined, 'done'],
+    ['start', 'gpu', 'stopping', undefined, 'refused'],
+    ['start', 'gpu', 'stopped', 'Server.SpotInstanceShutdown', 'refused'],
+    ['start', 'app', 'terminated', undefined, 'refused'],
+    ['stop', 'gpu', 'running', undefined, 'act'],
+    ['stop', 'gpu', 'pending', undefined, 'deferred'],
+    ['stop', 'app', 'pending', undefined, 'refused'],
+    ['stop', 'app', 'stopped', undefined, 'done'],
+  ] as const)('%s %s when %s (%s) → %s', (action, role, state, stateReasonCode, kind) => {
+    expect(planTarget(action, { role, instanceId: 'i-x', state, stateReasonCode }).kind).toBe(kind);
+  });
+
+  it('writes only the tags that change', () => {
+    expect(changedTags({ a: '1', b: '' }, { a: '1', b: '', c: '' })).toEqual({});
+    expect(changedTags({ a: '1' }, { a: '', b: 'x' })).toEqual({ a: '', b: 'x' });
+  });
+});

@@ -1,0 +1,127 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import fc from 'fast-check';
+import { DEFAULT_CONFIG } from '../../lib/config';
+import { simulate } from '../../src/sim/simulate';
+import { parseTrace } from '../../src/sim/trace';
+
+const scaler = DEFAULT_CONFIG.scaler;
+const trace = (name: string) => {
+  const file = path.join(__dirname, '..', '..', 'traces', `${name}.csv`);
+  return parseTrace(fs.readFileSync(file, 'utf8'), file);
+};
+const base = { readyDelayS: 180, stopDelayS: 60, concurrency: 1 };
+
+describe('simulate: EC2 is not kind (finding 9)', () => {
+  it('injects spot interruptions with a seed: the same seed replays the same day, every job still ends once', async () => {
+    const jobs = trace('bursty-day');
+    const fleet = { ...base, interruptionsPerHour: 2, seed: 7 };
+    const first = await simulate(jobs, { scaler, fleet, gpuUsdPerHour: 0.21 });
+    const again = await simulate(jobs, { scaler, fleet, gpuUsdPerHour: 0.21 });
+    const other = await simulate(jobs, { scaler, fleet: { ...fleet, seed: 8 }, gpuUsdPerHour: 0.21 });
+    expect(first.interruptions).toBeGreaterThan(0);
+    expect(again).toEqual(first);
+    expect(other.events).not.toEqual(first.events);
+    const ends = first.events.filter((e) => e.type === 'job-end').map((e) => e.job);
+    expect(new Set(ends).size).toBe(jobs.length);
+    expect(ends).toHaveLength(jobs.length);
+    // The scaler never starts an interrupted GPU itself: EC2 does (a start follows each interruption's restart).
+    const calm = await simulate(jobs, { scaler, fleet: base, gpuUsdPerHour: 0.21 });
+    expect(first.jobs.waitP95S).toBeGreaterThanOrEqual(calm.jobs.waitP95S);
+  });
+
+  it('injects capacity failures: refused starts are retried with back-off, and the work still gets done', async () => {
+    const jobs = trace('trickle-day');
+    const report = await simulate(jobs, {
+      scaler,
+      fleet: { ...base, capacityFailureRate: 0.5, seed: 3 },
+      gpuUsdPerHour: 0.21,
+    });
+    expect(report.capacityFailures).toBeGreaterThan(0);
+    expect(report.events.filter((e) => e.type === 'job-end')).toHaveLength(jobs.length);
+    const refused = report.events.filter((e) => e.type === 'start-refused').map((e) => e.t);
+    // Back-off: never two refused starts on consecutive ticks.
+    for (let i = 1; i < refused.length; i += 1) {
+      const gap = (refused[i] ?? 0) - (refused[i - 1] ?? 0);
+      if (gap < 3600) expect(gap).toBeGreaterThanOrEqual(60);
+    }
+  });
+
+  it('lags the queue counts on request: a tick sees the queue as it was that many seconds ago', async () => {
+    // 11 jobs at 30 s: with counts 45 s late, tick 60 still sees the empty queue of 15 s.
+    const jobs = Array.from({ length: 11 }, () => ({ arrivalS: 30, serviceS: 5 }));
+    const prompt = await simulate(jobs, { scaler, fleet: base, gpuUsdPerHour: 0.21 });
+    const late = await simulate(jobs, { scaler, fleet: { ...base, countLagS: 45 }, gpuUsdPerHour: 0.21 });
+    const firstStart = (r: typeof prompt) => r.events.find((e) => e.type === 'start')?.t;
+    expect(firstStart(prompt)).toBe(60);
+    expect(firstStart(late)).toBe(120);
+  });
+
+  it('bills from running (not from StartInstances) to stopped', async () => {
+    // One job at 0 (seen by tick 0): started at the 15-minute maximum wait, running 30 s later.
+    const report = await simulate([{ arrivalS: 0, serviceS: 10 }], { scaler, fleet: base, gpuUsdPerHour: 1 });
+    const at = (type: string) => report.events.find((e) => e.type === type)?.t ?? Number.NaN;
+    expect(at('start')).toBe(900);
+    expect(report.gpuHours).toBeCloseTo((at('stopped') - (900 + 30)) / 3600, 4);
+  });
+
+  it('reports both baselines: always on 24/7, and always on during the app host’s schedule', async () => {
+    const report = await simulate(trace('weekday-month'), { scaler, fleet: base, gpuUsdPerHour: 0.21 });
+    // 10 hours (09–19) on each weekday the trace covers, day 0 a Monday.
+    const endDays = report.alwaysOn.gpuHours / 24;
+    let weekdays = 0;
+    for (let d = 0; d < Math.ceil(endDays); d += 1) if (d % 7 < 5) weekdays += 1;
+    expect(report.alwaysOnSchedule.gpuHours).toBeLessThanOrEqual(weekdays * 10);
+    expect(report.alwaysOnSchedule.gpuHours).toBeGreaterThan((weekdays - 1) * 10);
+    expect(report.alwaysOn.gpuHours).toBeGreaterThan(report.alwaysOnSchedule.gpuHours * 3);
+  });
+
+  it('keeps its invariants under random faults and lagging counts: every job ends once, no stop in flight or sooner than idleMinutes after a job', async () => {
+    const jobsArb = fc
+      .array(
+        fc.record({
+          arrivalS: fc.integer({ min: 0, max: 4 * 3600 }),
+          serviceS: fc.integer({ min: 1, max: 600 }),
+        }),
+        {
+          minLength: 1,
+          maxLength: 40,
+        },
+      )
+      .map((jobs) => jobs.sort((a, b) => a.arrivalS - b.arrivalS));
+    await fc.assert(
+      fc.asyncProperty(
+        jobsArb,
+        fc.double({ min: 0, max: 3, noNaN: true }),
+        fc.double({ min: 0, max: 0.8, noNaN: true }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.integer({ min: 0, max: 120 }),
+        async (jobs, interruptionsPerHour, capacityFailureRate, seed, countLagS) => {
+          const report = await simulate(jobs, {
+            scaler,
+            fleet: { ...base, interruptionsPerHour, capacityFailureRate, seed, countLagS },
+            gpuUsdPerHour: 0.21,
+          });
+          const ends = report.events.filter((e) => e.type === 'job-end').map((e) => e.job);
+          expect(new Set(ends).size).toBe(jobs.length);
+          expect(ends).toHaveLength(jobs.length);
+          let lastEnd = Number.NEGATIVE_INFINITY;
+          let inFlight = 0;
+          for (const event of report.events) {
+            if (event.type === 'job-start') inFlight += 1;
+            if (event.type === 'job-end') {
+              inFlight -= 1;
+              lastEnd = event.t;
+            }
+            if (event.type === 'interrupted') inFlight = 0;
+            if (event.type === 'stop') {
+              expect(inFlight).toBe(0);
+              expect(event.t - lastEnd).toBeGreaterThanOrEqual(scaler.idleMinutes * 60);
+            }
+          }
+        },
+      ),
+      { numRuns: 30, seed: 20261124 },
+    );
+  });
+});
