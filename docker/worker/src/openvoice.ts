@@ -172,7 +172,7 @@ export class OpenVoiceClient {
       );
       request.on('error', (error) => {
         if (deadline.aborted && !signal?.aborted) {
-          reject(new Error(`no complete answer within ${Math.round(timeoutMs / 1000)} s`));
+          reject(new Error(`no complete answer within ${timeoutMs} ms`));
         } else reject(error);
       });
       if (body) {
