@@ -195,3 +195,39 @@ def test_a_symbolic_link_member_is_refused(tmp_path: Path):
     with ModelServer(payload) as server:
         with pytest.raises(ChecksumError, match="would escape"):
             ensure_checkpoints(tmp_path, server.url, hashlib.sha256(payload).hexdigest())
+
+
+def test_two_processes_starting_together_download_once(tmp_path: Path):
+    """The file lock: the second waits for the first and reuses its result."""
+    import time
+
+    class SlowServer(ModelServer):
+        def __init__(self, payload: bytes) -> None:
+            super().__init__(payload)
+            handler = self.server.RequestHandlerClass
+            original = handler.do_GET
+
+            def slow_get(handler_self):
+                time.sleep(0.3)
+                original(handler_self)
+
+            handler.do_GET = slow_get
+
+    results, errors = [], []
+    with SlowServer(ARCHIVE) as server:
+
+        def start():
+            try:
+                results.append(ensure_checkpoints(tmp_path, server.url, PIN, log=lambda _: None))
+            except Exception as error:  # reported below, not lost in the thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=start) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert errors == []
+        assert server.requests == [None]
+    assert len(results) == 2 and results[0] == results[1]
+    assert (results[0] / "converter" / "checkpoint.pth").read_bytes() == WEIGHTS
