@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { FileSystem } from '../../docker/worker/src/store';
-import { clone, pause, setup, statusOf, synthesize } from './fixture';
+import { TOKEN, clone, pause, setup, statusOf, synthesize } from './fixture';
 import { WAV, counts, eventually, sqsClient, startSqsServer } from './harness';
 
 let sqsServer: Awaited<ReturnType<typeof startSqsServer>>;
@@ -108,6 +108,21 @@ describe('every message with a valid jobId ends with a status; only non-jobs rea
     }
   }, 20_000);
 
+  it('never replaces the status of a finished job with that of a broken message reusing its id', async () => {
+    const t = await start();
+    try {
+      fs.mkdirSync(path.join(t.shared, 'jobs'));
+      const done = { jobId: 'finished', type: 'synthesize', state: 'done', output: 'outputs/finished.wav' };
+      fs.writeFileSync(path.join(t.shared, 'jobs', 'finished.json'), JSON.stringify(done));
+      await t.worker.start();
+      await t.send(synthesize('finished', { language: 'DE' }));
+      await eventually(() => (t.named('job_duplicate').length > 0 ? true : undefined));
+      expect(statusOf(t.shared, 'finished')).toEqual(done);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it('gives a job that fails on every attempt a failed status on its last receive, not the DLQ', async () => {
     const t = await start({
       maxReceiveCount: 2,
@@ -125,6 +140,27 @@ describe('every message with a valid jobId ends with a status; only non-jobs rea
       await pause(1500);
       expect(await deadLetters(t.dlqUrl)).toBe(0);
       expect((await counts(sqs, t.queueUrl)).waiting + (await counts(sqs, t.queueUrl)).inFlight).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  }, 20_000);
+});
+
+describe('OpenVoice refusing the token is a host fault', () => {
+  it('pauses, turns unhealthy and keeps the job until the token is accepted', async () => {
+    let accepted = 'the-token-of-an-older-deployment-0000000';
+    const t = await start({ acceptedToken: () => accepted, maxReceiveCount: 2 });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('auth-job'));
+      await eventually(() => (t.named('paused').length > 0 ? true : undefined));
+      expect(t.named('paused')[0]).toMatchObject({ reason: 'auth', detail: expect.stringContaining('401') });
+      expect(t.worker.health()).toMatchObject({ healthy: false });
+      await pause(1000);
+      expect(statusOf(t.shared, 'auth-job')).toBeUndefined();
+      accepted = TOKEN;
+      expect(await eventually(() => statusOf(t.shared, 'auth-job'), 10_000)).toMatchObject({ state: 'done' });
+      expect(t.worker.health()).toEqual({ healthy: true });
     } finally {
       await t.cleanup();
     }

@@ -35,6 +35,8 @@ export interface Setup {
   fileSystem?: FileSystem;
   storageTimeoutMs?: number;
   maxReferenceBytes?: number;
+  /** The token the fake OpenVoice accepts at the moment. @default TOKEN */
+  acceptedToken?: () => string;
 }
 
 let queueNumber = 0;
@@ -55,7 +57,8 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
   const unauthorised: string[] = [];
   const openVoice = await fakeServer(async (request, body) => {
     const route = (request.url ?? '').split('?')[0] ?? '';
-    if (route !== '/health' && request.headers.authorization !== `Bearer ${TOKEN}`) {
+    const accepted = options.acceptedToken?.() ?? TOKEN;
+    if (route !== '/health' && request.headers.authorization !== `Bearer ${accepted}`) {
       unauthorised.push(route);
       return { status: 401, body: '{"detail":"missing or wrong bearer token"}' };
     }

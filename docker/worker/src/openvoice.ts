@@ -54,6 +54,17 @@ export class OpenVoiceClient {
     }
   }
 
+  /** False when OpenVoice refuses our token (401/403); /health does not check it. */
+  async authorized(signal?: AbortSignal): Promise<boolean> {
+    try {
+      // An id no profile can have: past authentication, the answer is 400, never a lookup.
+      const response = await this.send('GET', '/voices/-', {}, undefined, this.healthTimeoutMs, signal);
+      return response.status !== 401 && response.status !== 403;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Creates or replaces a voice profile. `requestedAt` (when the job was sent) lets the service
    * refuse a clone older than the profile it already holds, so a redelivered old clone cannot

@@ -59,7 +59,8 @@ export interface WorkerOptions {
   readonly clock?: () => Date;
 }
 
-type PauseReason = 'openvoice' | 'storage';
+/** What the worker waits for: OpenVoice healthy, the storage writable, OpenVoice taking our token. */
+type PauseReason = 'openvoice' | 'storage' | 'auth';
 
 interface RunningJob {
   readonly receiptHandle: string;
@@ -125,10 +126,16 @@ export class QueueWorker extends EventEmitter {
     this.clock = options.clock ?? (() => new Date());
   }
 
-  /** Healthy unless the host's storage has failed: the container's health check reads this. */
+  /**
+   * Healthy unless the host is at fault (its storage failed, or OpenVoice refuses the token):
+   * the container's health check reads this. An OpenVoice outage is OpenVoice's own health.
+   */
   health(): { healthy: boolean; reason?: string } {
     const storage = this.pausedFor.get('storage');
-    return storage ? { healthy: false, reason: `storage fault: ${storage}` } : { healthy: true };
+    if (storage) return { healthy: false, reason: `storage fault: ${storage}` };
+    const auth = this.pausedFor.get('auth');
+    if (auth) return { healthy: false, reason: `OpenVoice refuses the token: ${auth}` };
+    return { healthy: true };
   }
 
   /** Waits for OpenVoice, tags the instance ready, starts consuming and watching for spot notices. */
@@ -193,6 +200,15 @@ export class QueueWorker extends EventEmitter {
       throw new Error(`malformed job message ${id}: ${parsed.malformed}`);
     }
     if ('invalid' in parsed) {
+      // A redelivery, or a broken message reusing the id of a finished job: its status stands.
+      const previous = await this.options.store.readStatus(parsed.jobId).catch((error: unknown) => {
+        if (error instanceof StorageFault) this.pause('storage', error.message);
+        throw error;
+      });
+      if (previous) {
+        this.emit('job_duplicate', { jobId: parsed.jobId, state: previous.state });
+        return message;
+      }
       await this.fail(parsed.jobId, parsed.type, parsed.invalid);
       return message;
     }
@@ -243,7 +259,9 @@ export class QueueWorker extends EventEmitter {
         return message;
       }
       this.emit('job_retry', { jobId: job.jobId, error: reason, receiveCount });
-      if (error instanceof OpenVoiceError) this.pause('openvoice', reason);
+      if (error instanceof OpenVoiceError) {
+        this.pause(error.status === 401 || error.status === 403 ? 'auth' : 'openvoice', reason);
+      }
       throw error;
     } finally {
       this.activity?.record();
@@ -346,14 +364,16 @@ export class QueueWorker extends EventEmitter {
   }
 
   private async recover(reason: PauseReason): Promise<void> {
-    const check =
-      reason === 'openvoice'
-        ? () => this.options.openVoice.healthy()
-        : () =>
-            this.options.store.probe().then(
-              () => true,
-              () => false,
-            );
+    const checks: Record<PauseReason, () => Promise<boolean>> = {
+      openvoice: () => this.options.openVoice.healthy(),
+      auth: () => this.options.openVoice.authorized(),
+      storage: () =>
+        this.options.store.probe().then(
+          () => true,
+          () => false,
+        ),
+    };
+    const check = checks[reason];
     do await sleep(this.options.pollMs ?? 5000);
     while (!this.draining && !(await check()));
     this.pausedFor.delete(reason);
@@ -407,7 +427,9 @@ export class QueueWorker extends EventEmitter {
       for (const job of released) job.abort.abort();
       // Wait for the aborted jobs (a hung file operation may never return: not forever), and for
       // their heartbeats, so no extension lands after the reset below.
-      await Promise.race([Promise.all(released.map((job) => job.settled)), sleep(5000)]);
+      if (released.length > 0) {
+        await Promise.race([Promise.all(released.map((job) => job.settled)), sleep(5000, true)]);
+      }
       await Promise.all(released.map((job) => job.stopHeartbeat()));
       await Promise.all(released.map((job) => this.handBack(job.receiptHandle)));
       await this.activity?.flush();
@@ -417,6 +439,10 @@ export class QueueWorker extends EventEmitter {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** `unref`: a wait that must not keep the process alive on its own. */
+function sleep(ms: number, unref = false): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    if (unref) timer.unref();
+  });
 }
