@@ -132,7 +132,7 @@ describe('docker/gpu-host/compose.yaml', () => {
   const compose = read('docker/gpu-host/compose.yaml');
   const service = (name: string) => {
     const start = compose.indexOf(`\n  ${name}:\n`);
-    const next = compose.slice(start + 1).search(/\n  \w+:\n/);
+    const next = compose.slice(start + 1).search(/\n {2}\w+:\n/);
     return next < 0 ? compose.slice(start) : compose.slice(start, start + 1 + next);
   };
 
