@@ -302,7 +302,8 @@ def test_requests_wait_for_the_models(shared):
 
 def run_concurrently(app, requests):
     async def main():
-        async with httpx.AsyncClient(app=app, base_url="http://testserver", headers=AUTH) as http:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=AUTH) as http:
             return await asyncio.gather(*(request(http) for request in requests))
 
     return asyncio.run(main())
