@@ -5,6 +5,7 @@ import asyncio
 import json
 import os
 import stat
+import sys
 import threading
 import time
 import wave
@@ -253,6 +254,20 @@ def test_a_profile_from_before_versions_is_replaced_atomically(client, shared):
     assert legacy.is_symlink()
 
 
+def test_accepts_the_upload_exactly_as_the_worker_streams_it(client, shared):
+    """The worker builds its multipart body by hand (docker/worker/src/openvoice.ts createVoice)."""
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="voiceId"\r\n\r\nivy\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="requestedAt"\r\n\r\n1764000000123\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="reference"; filename="ivy.wav"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\nRIFF-ivy\r\n--B--\r\n"
+    )
+    response = client.post("/voices", content=body, headers={"content-type": "multipart/form-data; boundary=B"})
+    assert response.status_code == 201
+    assert response.json()["requestedAt"] == 1764000000123
+    assert (shared / "voices" / "ivy" / "reference.wav").read_bytes() == b"RIFF-ivy"
+
+
 # --- synthesis
 
 
@@ -396,3 +411,30 @@ def test_settings_from_env_name_the_variable():
     with pytest.raises(ValueError, match="GPU_SLOTS must be a whole number"):
         Settings.from_env({**token, "GPU_SLOTS": "0"})
     assert Settings.from_env({**token, "SHARED_DIR": "/x"}).voices_dir == Path("/x/voices")
+
+
+def test_the_image_entry_point_fails_closed_without_a_token(monkeypatch, tmp_path):
+    import importlib
+
+    from app.engine import OpenVoiceEngine
+
+    monkeypatch.setattr(OpenVoiceEngine, "gpu_visible", lambda self: False)  # no torch here
+    monkeypatch.setenv("SHARED_DIR", str(tmp_path))
+    monkeypatch.delenv("OPENVOICE_API_TOKEN", raising=False)
+    monkeypatch.delitem(sys.modules, "app.main", raising=False)
+    with pytest.raises(SettingsError, match="OPENVOICE_API_TOKEN must be set"):
+        importlib.import_module("app.main")
+    monkeypatch.setenv("OPENVOICE_API_TOKEN", TOKEN)
+    monkeypatch.delitem(sys.modules, "app.main", raising=False)
+    entry = importlib.import_module("app.main")
+    with TestClient(entry.app) as anonymous:
+        assert anonymous.post("/synthesize", json={}).status_code == 401
+        # Unpinned models, or none in the (empty) cache: the service says so, loudly, and loads nothing.
+        for _ in range(200):
+            body = anonymous.get("/health").json()
+            if "error" in body:
+                break
+            time.sleep(0.01)
+        assert body["modelsLoaded"] is False
+        assert body["error"].split(":")[0] in ("PinError", "ChecksumError")
+    monkeypatch.delitem(sys.modules, "app.main", raising=False)
