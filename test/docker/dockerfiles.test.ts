@@ -132,12 +132,18 @@ describe('the worker image in particular', () => {
 
 describe('docker/gpu-host/compose.yaml', () => {
   const compose = read('docker/gpu-host/compose.yaml');
+  const service = (name: string) => {
+    const start = compose.indexOf(`\n  ${name}:\n`);
+    const next = compose.slice(start + 1).search(/\n {2}\w+:\n/);
+    return next < 0 ? compose.slice(start) : compose.slice(start, start + 1 + next);
+  };
 
   it('runs OpenVoice with the GPU reserved and the worker beside it, both restarting, EFS mounted', () => {
     expect(compose).toMatch(/openvoice:\n\s+image: \$\{OPENVOICE_IMAGE:\?/);
     expect(compose).toMatch(/worker:\n\s+image: \$\{WORKER_IMAGE:\?/);
-    expect(compose.match(/restart: unless-stopped/g)).toHaveLength(2);
-    expect(compose.match(/- \/mnt\/shared:\/mnt\/shared/g)).toHaveLength(2);
+    expect(service('openvoice')).toContain('restart: unless-stopped');
+    expect(service('worker')).toContain('restart: unless-stopped');
+    expect(compose.match(/- \/mnt\/shared:\/mnt\/shared/g)).toHaveLength(3);
     expect(compose).toMatch(/devices:\n\s+- driver: nvidia\n\s+count: 1\n\s+capabilities: \[gpu\]/);
     expect(compose).toContain('stop_grace_period: 120s');
     expect(compose).toContain("STOP_GRACE_SECONDS: '90'");
@@ -158,6 +164,36 @@ describe('docker/gpu-host/compose.yaml', () => {
       const provided = settings.includes(`"${name}"`) || provision.includes(`echo "${name}=`);
       expect({ name, provided }).toEqual({ name, provided: true });
     }
+  });
+
+  it('fetches the pinned models in a one-shot step; OpenVoice starts only after it and runs offline', () => {
+    const models = service('models');
+    expect(models).toContain("command: ['python', '-m', 'app.models', 'fetch']");
+    expect(models).toContain("restart: 'no'");
+    const openvoice = service('openvoice');
+    expect(openvoice).toMatch(/depends_on:\n\s+models:\n\s+condition: service_completed_successfully/);
+    expect(openvoice).toContain("HF_HUB_OFFLINE: '1'");
+    expect(openvoice).toContain("TRANSFORMERS_OFFLINE: '1'");
+    expect(read('docker/openvoice/Dockerfile')).toMatch(/HF_HUB_OFFLINE=1 \\\n\s+TRANSFORMERS_OFFLINE=1/);
+  });
+
+  it('gives OpenVoice and the worker the same token, required, and the same number of GPU slots', () => {
+    for (const name of ['openvoice', 'worker']) {
+      expect(service(name)).toContain(
+        'OPENVOICE_API_TOKEN: ${OPENVOICE_API_TOKEN:?OPENVOICE_API_TOKEN is not set}',
+      );
+      expect(service(name)).toContain("GPU_SLOTS: '1'");
+    }
+    expect(service('worker')).toContain("MAX_RECEIVE_COUNT: '5'");
+  });
+});
+
+describe('docker/app', () => {
+  it('passes the OpenVoice token to the backend, from the env file provisioning writes, and refuses to start it without', () => {
+    expect(read('docker/app/compose.yaml')).toContain('OPENVOICE_API_TOKEN: ${OPENVOICE_API_TOKEN:-}');
+    const start = read('docker/app/start.sh');
+    expect(start).toContain('env_file=/opt/gpu-fleet/app-host.env');
+    expect(start).toMatch(/if \[\[ -z "\$\{OPENVOICE_API_TOKEN:-\}" \]\]; then\n[^\n]+\n\s+exit 1/);
   });
 });
 

@@ -120,3 +120,51 @@ export async function eventually<T>(
 }
 
 export const WAV = Buffer.from('RIFF\u0000\u0000\u0000\u0000WAVEfmt ', 'latin1');
+
+/**
+ * A proxy on 127.0.0.1 that holds every SQS request for `delayMs` before passing it to the
+ * emulator, like the round trip to a real region. The emulator answers instantly, which hides
+ * races between a poll in flight and a pause; with latency they show. Point a client's endpoint
+ * at `address` (with an explicit endpoint the SDK sends there, whatever the queue URL says).
+ */
+export async function latencyProxy(
+  target: string,
+  delayMs: number,
+): Promise<{ address: string; close: () => Promise<void> }> {
+  const targetUrl = new URL(target);
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      setTimeout(() => {
+        const upstream = http.request(
+          {
+            host: targetUrl.hostname,
+            port: targetUrl.port,
+            method: request.method,
+            path: request.url,
+            headers: request.headers,
+          },
+          (answer) => {
+            response.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(response);
+          },
+        );
+        upstream.on('error', () => {
+          response.writeHead(502);
+          response.end();
+        });
+        upstream.end(Buffer.concat(chunks));
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    address: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,10 +1,13 @@
-"""Fetches the OpenVoice V2 checkpoints once into EFS, and never lets a partial download be used.
+"""Fetches the OpenVoice V2 checkpoints once into EFS, verified against the sha256 pinned in the
+repository (app/model_pins.json), and re-checks them on every start.
 
 The archive is downloaded to ``<name>.part`` (resumed with an HTTP Range request after an
-interruption), checked — every member's CRC32 via ``zipfile.testzip`` and, when pinned, the
-archive's sha256 — and only then unpacked into a temporary directory that is renamed into
-place. The final directory therefore exists only when it is complete; later starts reuse it.
-A file lock keeps two processes from fetching at once.
+interruption), checked against its pinned sha256 and every member's CRC, and unpacked into a
+temporary directory that is renamed into place. On every later start the archive is hashed again
+and every unpacked file compared with its member, so a file changed on the shared file system is
+noticed (and restored from the verified archive) before anything is loaded. There is no
+trust-on-first-use: without a pinned sha256 nothing is fetched. A file lock keeps two processes
+from fetching at once.
 """
 
 from __future__ import annotations
@@ -12,19 +15,27 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import shutil
+import stat
+import urllib.error
 import urllib.request
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
 
 CHUNK = 1024 * 1024
 COMPLETE_MARKER = ".complete"
+# Seconds without a byte from the server before the download counts as stalled.
+DOWNLOAD_TIMEOUT_S = 60
 
-Opener = Callable[[urllib.request.Request], "urllib.response.addinfourl"]
+Opener = Callable[..., "urllib.response.addinfourl"]
 
 
 class ChecksumError(RuntimeError):
     """The download does not match its checksum; it was discarded."""
+
+
+class PinError(RuntimeError):
+    """A model is not pinned in the repository: the service refuses to fetch or load it unpinned."""
 
 
 def sha256_of(path: Path) -> str:
@@ -35,42 +46,59 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def is_sha256(value: Optional[str]) -> bool:
+    return bool(value) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
 def ensure_checkpoints(
     models_dir: Path,
     url: str,
-    expected_sha256: Optional[str] = None,
+    expected_sha256: Optional[str],
     opener: Opener = urllib.request.urlopen,
     log: Callable[[str], None] = print,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
 ) -> Path:
-    """Returns the unpacked checkpoint directory, fetching it first if it is not complete."""
+    """Returns the unpacked checkpoint directory after checking it against the pinned archive,
+    fetching and unpacking first when needed."""
+    if not is_sha256(expected_sha256):
+        raise PinError(
+            f"the sha256 of {url} is not pinned: set checkpoint.sha256 in docker/openvoice/app/model_pins.json "
+            "(64 lowercase hex digits) to the archive's published or reviewed hash; nothing is fetched unpinned"
+        )
     models_dir.mkdir(parents=True, exist_ok=True)
     name = url.rstrip("/").rsplit("/", 1)[-1]
     target = models_dir / name.removesuffix(".zip")
-    if (target / COMPLETE_MARKER).exists():
-        return target
-
+    archive = models_dir / name
+    part = models_dir / f"{name}.part"
     with (models_dir / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / COMPLETE_MARKER).exists():  # another process finished while we waited
-            return target
-        archive = models_dir / name
         if not archive.exists():
-            _download(url, models_dir / f"{name}.part", opener, log)
-            (models_dir / f"{name}.part").rename(archive)
+            _download(url, part, opener, log, timeout)
+            part.rename(archive)
         try:
-            _verify(archive, expected_sha256, models_dir / f"{name}.sha256", log)
+            _verify(archive, expected_sha256)
         except ChecksumError:
             archive.unlink()
             raise
+        if (target / COMPLETE_MARKER).exists() and _matches_archive(archive, target, log):
+            return target
         _unpack(archive, target)
         log(f"checkpoints ready in {target}")
         return target
 
 
-def _download(url: str, part: Path, opener: Opener, log: Callable[[str], None]) -> None:
+def _download(url: str, part: Path, opener: Opener, log: Callable[[str], None], timeout: float) -> None:
     offset = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    with opener(request) as response:
+    try:
+        response = opener(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and offset:
+            # Nothing past the end: the part is already whole (the sha256 check decides).
+            log(f"{part.name} is already complete ({offset} bytes)")
+            return
+        raise
+    with response:
         status = getattr(response, "status", 200)
         if offset and status != 206:
             log(f"server ignored the resume request (HTTP {status}); downloading {url} again")
@@ -81,10 +109,9 @@ def _download(url: str, part: Path, opener: Opener, log: Callable[[str], None]) 
             shutil.copyfileobj(response, out, CHUNK)
 
 
-def _verify(archive: Path, expected: Optional[str], pin_file: Path, log: Callable[[str], None]) -> None:
+def _verify(archive: Path, pinned: str) -> None:
     actual = sha256_of(archive)
-    pinned = expected or (pin_file.read_text().strip() if pin_file.exists() else None)
-    if pinned and actual != pinned:
+    if actual != pinned:
         raise ChecksumError(f"{archive.name}: sha256 {actual} does not match the pinned {pinned}")
     try:
         with zipfile.ZipFile(archive) as zipped:
@@ -93,24 +120,65 @@ def _verify(archive: Path, expected: Optional[str], pin_file: Path, log: Callabl
         raise ChecksumError(f"{archive.name}: not a complete zip archive ({error})") from error
     if broken is not None:
         raise ChecksumError(f"{archive.name}: member {broken} fails its CRC check")
-    if not pinned:
-        pin_file.write_text(actual + "\n")
-        log(f"{archive.name}: sha256 {actual} recorded; pin it with OPENVOICE_CHECKPOINT_SHA256")
+
+
+def _root_prefix(names: list[str]) -> str:
+    """The archive holds one top-level folder (checkpoints_v2/); its content is the target."""
+    tops = {PurePosixPath(n).parts[0] for n in names if PurePosixPath(n).parts}
+    if len(tops) == 1 and all(n != next(iter(tops)) for n in names):
+        return next(iter(tops)) + "/"
+    return ""
+
+
+def _matches_archive(archive: Path, target: Path, log: Callable[[str], None]) -> bool:
+    """True when every unpacked file has exactly the content of its (verified) archive member."""
+    with zipfile.ZipFile(archive) as zipped:
+        prefix = _root_prefix(zipped.namelist())
+        for info in zipped.infolist():
+            if info.is_dir():
+                continue
+            unpacked = target / info.filename.removeprefix(prefix)
+            if not unpacked.is_file() or unpacked.is_symlink() or unpacked.stat().st_size != info.file_size:
+                log(f"{unpacked} is missing or changed; unpacking the verified archive again")
+                return False
+            digest = hashlib.sha256()
+            with zipped.open(info) as member:
+                for block in iter(lambda: member.read(CHUNK), b""):
+                    digest.update(block)
+            if sha256_of(unpacked) != digest.hexdigest():
+                log(f"{unpacked} was changed on the shared file system; unpacking the verified archive again")
+                return False
+    return True
+
+
+def _check_member(info: zipfile.ZipInfo, staging: Path, archive: Path) -> None:
+    path = PurePosixPath(info.filename)
+    mode = info.external_attr >> 16
+    if (
+        path.is_absolute()
+        or ".." in path.parts
+        or "\\" in info.filename
+        or stat.S_ISLNK(mode)
+        or not (staging / path).resolve().is_relative_to(staging.resolve())
+    ):
+        raise ChecksumError(f"{archive.name}: member {info.filename} would escape the target directory")
 
 
 def _unpack(archive: Path, target: Path) -> None:
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
     with zipfile.ZipFile(archive) as zipped:
-        for member in zipped.namelist():
-            resolved = (staging / member).resolve()
-            if not str(resolved).startswith(str(staging.resolve())):
-                raise ChecksumError(f"{archive.name}: member {member} would escape the target directory")
+        for info in zipped.infolist():
+            _check_member(info, staging, archive)
+        prefix = _root_prefix(zipped.namelist())
         zipped.extractall(staging)
-    # The archive holds one top-level folder (checkpoints_v2/); keep its content.
-    entries = list(staging.iterdir())
-    root = entries[0] if len(entries) == 1 and entries[0].is_dir() else staging
+    root = staging / prefix.rstrip("/") if prefix else staging
     (root / COMPLETE_MARKER).write_text("ok\n")
-    shutil.rmtree(target, ignore_errors=True)
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
     root.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(staging, ignore_errors=True)

@@ -6,11 +6,20 @@ torch, OpenVoice and MeloTTS are imported when the real engine loads, not at imp
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Optional, Protocol
 
 from .settings import LANGUAGES
+
+# Shorter than this, or quieter than this peak (of full scale), is no voice to clone.
+MIN_REFERENCE_SECONDS = 1.0
+MIN_REFERENCE_PEAK = 1e-3
+
+
+class UnusableAudio(ValueError):
+    """The reference recording cannot be cloned (not audio, silent, too short): the input's fault."""
 
 
 class Engine(Protocol):
@@ -21,10 +30,32 @@ class Engine(Protocol):
     def load(self, checkpoints: Path) -> None: ...
 
     def extract_voice(self, reference: Path, embedding_out: Path) -> None:
-        """Writes the tone colour embedding of the reference recording."""
+        """Writes the tone colour embedding of the reference recording; UnusableAudio if it has none."""
 
     def synthesize(self, text: str, language: str, embedding: Path, wav_out: Path, speed: float) -> None:
         """Writes a WAV of `text` spoken in `language` with the profile's tone colour."""
+
+
+def audio_problem(duration_s: float, peak: float) -> Optional[str]:
+    """Why decoded audio cannot be a voice reference, or None."""
+    if duration_s < MIN_REFERENCE_SECONDS:
+        return f"the reference is {duration_s:.2f} s long; at least {MIN_REFERENCE_SECONDS:.0f} s of speech is needed"
+    if peak < MIN_REFERENCE_PEAK:
+        return "the reference is silent"
+    return None
+
+
+def force_weights_only(torch_module) -> None:
+    """Makes every torch.load in this process refuse pickled code (weights_only=True), including the
+    calls inside OpenVoice, MeloTTS and transformers, which do not ask for it themselves."""
+    original = getattr(torch_module.load, "__wrapped__", torch_module.load)
+
+    @functools.wraps(original)
+    def load(*args, **kwargs):
+        kwargs["weights_only"] = True
+        return original(*args, **kwargs)
+
+    torch_module.load = load
 
 
 class OpenVoiceEngine:
@@ -34,17 +65,22 @@ class OpenVoiceEngine:
         self._converter = None
         self._tts: dict[str, object] = {}
         self._checkpoints: Path | None = None
+        self._gpu: Optional[bool] = None
 
     def gpu_visible(self) -> bool:
-        import torch
+        if self._gpu is None:
+            import torch
 
-        return bool(torch.cuda.is_available())
+            self._gpu = bool(torch.cuda.is_available())
+        return self._gpu
 
     def loaded(self) -> bool:
         return self._converter is not None
 
     def load(self, checkpoints: Path) -> None:
         import torch
+
+        force_weights_only(torch)
         from openvoice.api import ToneColorConverter
 
         device = "cuda:0" if torch.cuda.is_available() else "cpu"
@@ -64,12 +100,23 @@ class OpenVoiceEngine:
     def extract_voice(self, reference: Path, embedding_out: Path) -> None:
         import tempfile
 
+        import librosa
         import torch
         from openvoice import se_extractor
 
+        try:
+            samples, rate = librosa.load(str(reference), sr=16000, mono=True)
+        except Exception as error:  # any decoder failure means the upload is not audio we can read
+            raise UnusableAudio(f"the reference is not audio the service can read ({type(error).__name__})") from error
+        problem = audio_problem(len(samples) / rate, float(abs(samples).max()) if len(samples) else 0.0)
+        if problem:
+            raise UnusableAudio(problem)
         # get_se writes its audio segments under target_dir (default: ./processed, not writable).
         with tempfile.TemporaryDirectory() as scratch:
-            embedding, _ = se_extractor.get_se(str(reference), self._converter, target_dir=scratch, vad=True)
+            try:
+                embedding, _ = se_extractor.get_se(str(reference), self._converter, target_dir=scratch, vad=True)
+            except AssertionError as error:  # se_extractor asserts when voice activity finds no speech
+                raise UnusableAudio(f"no speech found in the reference ({error})") from error
         torch.save(embedding, str(embedding_out))
 
     def synthesize(self, text: str, language: str, embedding: Path, wav_out: Path, speed: float) -> None:
@@ -82,10 +129,13 @@ class OpenVoiceEngine:
         speaker_key = next(iter(tts.hps.data.spk2id))
         speaker_id = tts.hps.data.spk2id[speaker_key]
         base_se_name = speaker_key.lower().replace("_", "-")
+        # weights_only: a profile on the shared file system is data, never code.
         source_se = torch.load(
-            str(self._checkpoints / "base_speakers" / "ses" / f"{base_se_name}.pth"), map_location=self._device
+            str(self._checkpoints / "base_speakers" / "ses" / f"{base_se_name}.pth"),
+            map_location=self._device,
+            weights_only=True,
         )
-        target_se = torch.load(str(embedding), map_location=self._device)
+        target_se = torch.load(str(embedding), map_location=self._device, weights_only=True)
         base_wav = wav_out.with_suffix(".base.wav")
         try:
             tts.tts_to_file(text, speaker_id, str(base_wav), speed=speed)

@@ -1,22 +1,44 @@
-"""The HTTP API on port 8001: health, voice profiles, synthesis. Input is checked with clear 4xx."""
+"""The HTTP API on port 8001: health, voice profiles, synthesis. Input is checked with clear 4xx.
+
+Every request but GET /health needs `Authorization: Bearer <OPENVOICE_API_TOKEN>`. GPU work runs
+in worker threads (the event loop stays free for /health) behind one lock per GPU slot. A voice
+profile is built beside the current one and switched in with one atomic rename, and clones of a
+voice are ordered by the time their job was sent, so an old redelivered clone cannot overwrite a
+newer profile.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import hmac
+import json
 import os
 import re
+import secrets
+import shutil
 import tempfile
 import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from .engine import Engine
-from .settings import LANGUAGES, REFERENCE_FORMATS, Settings
+from .engine import Engine, UnusableAudio
+from .settings import LANGUAGES, MIN_TOKEN_CHARS, REFERENCE_FORMATS, Settings, SettingsError
 
-VOICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+VOICE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+# Room for the multipart framing and the small form fields around the recording.
+FORM_OVERHEAD_BYTES = 64 * 1024
+MAX_JSON_BYTES = 64 * 1024
+# Profiles are read by the backend on the app host (same uid/gid 1000, group-writable folders).
+FILE_MODE = 0o644
+DIR_MODE = 0o2775
+PROFILES = ".profiles"
+KEEP_VERSIONS = 2
 
 
 class SynthesisRequest(BaseModel):
@@ -26,24 +48,62 @@ class SynthesisRequest(BaseModel):
     speed: float = 1.0
 
 
-def atomic_path(final: Path) -> Path:
-    """A temporary name beside `final` (same file system, so the rename is atomic)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
-    os.close(handle)
-    return Path(name)
+class RequestGuard:
+    """ASGI middleware: the bearer token on every request but GET /health, compared in constant
+    time; and a body-size limit checked on Content-Length before any byte of the body is read
+    (an upload is never spooled to disk first and measured after)."""
+
+    def __init__(self, app, token: str, max_upload_bytes: int) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, method = scope["path"], scope["method"]
+        headers = dict(scope["headers"])
+        if not (path == "/health" and method in ("GET", "HEAD")):
+            if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+                await self._refuse(send, 401, "missing or wrong bearer token", {b"www-authenticate": b"Bearer"})
+                return
+        if method in ("POST", "PUT", "PATCH"):
+            limit = self.max_upload_bytes + FORM_OVERHEAD_BYTES if path == "/voices" else MAX_JSON_BYTES
+            length = headers.get(b"content-length")
+            if length is None or not length.isdigit():
+                await self._refuse(send, 411, "a Content-Length header is required")
+                return
+            if int(length) > limit:
+                await self._refuse(send, 413, f"the request body is larger than {limit} bytes")
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(send, status: int, detail: str, extra: Optional[dict] = None) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += list((extra or {}).items())
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
-def create_app(settings: Settings, engine: Engine, prepare: Optional[Callable[[], Path]] = None) -> FastAPI:
-    """Builds the service. `prepare` fetches the checkpoints and returns their directory; it runs in
-    the background at start so /health can answer "loading" meanwhile."""
+def create_app(settings: Settings, engine: Engine, prepare: Optional[Callable[[], Path]] = None):
+    """Builds the service. `prepare` verifies the models and returns the checkpoint directory; it
+    runs in the background at start so /health can answer "loading" meanwhile."""
+    if len(settings.api_token) < MIN_TOKEN_CHARS:
+        raise SettingsError(f"OPENVOICE_API_TOKEN must be at least {MIN_TOKEN_CHARS} characters; refusing to start")
     app = FastAPI(title="gpu-fleet OpenVoice", version="1.0")
     state = {"error": None}
+    gpu = threading.BoundedSemaphore(settings.gpu_slots)
+    voice_locks: dict[str, threading.Lock] = {}
+    voice_locks_guard = threading.Lock()
 
     def load() -> None:
         try:
             checkpoints = prepare() if prepare else settings.models_dir / "checkpoints_v2"
-            engine.load(checkpoints)
+            with gpu:
+                engine.load(checkpoints)
         except Exception as error:  # reported by /health, the container stays up to say why
             state["error"] = f"{type(error).__name__}: {error}"
 
@@ -51,52 +111,124 @@ def create_app(settings: Settings, engine: Engine, prepare: Optional[Callable[[]
     def start_loading() -> None:
         threading.Thread(target=load, name="load-models", daemon=True).start()
 
-    def voice_dir(voice_id: str) -> Path:
-        if not VOICE_ID.match(voice_id):
+    def check_voice_id(voice_id: str) -> str:
+        if not VOICE_ID.fullmatch(voice_id):
             raise HTTPException(400, "voiceId must be 1-64 characters: lowercase letters, digits and '-'")
-        return settings.voices_dir / voice_id
+        return voice_id
 
     @app.get("/health")
-    def health() -> JSONResponse:
-        gpu = engine.gpu_visible()
+    async def health() -> JSONResponse:
+        gpu_visible = engine.gpu_visible()
         loaded = engine.loaded()
-        body = {"status": "ok" if gpu and loaded else "unavailable", "gpu": gpu, "modelsLoaded": loaded}
+        body = {"status": "ok" if gpu_visible and loaded else "unavailable", "gpu": gpu_visible, "modelsLoaded": loaded}
         if state["error"]:
             body["error"] = state["error"]
-        return JSONResponse(body, status_code=200 if gpu and loaded else 503)
+        return JSONResponse(body, status_code=200 if gpu_visible and loaded else 503)
 
     def require_ready() -> None:
         if not engine.loaded():
             raise HTTPException(503, "models are still loading; retry shortly")
 
+    @contextmanager
+    def voice_lock(voice_id: str) -> Iterator[None]:
+        """One clone of a voice at a time, in this process (thread lock) and across processes (flock)."""
+        with voice_locks_guard:
+            local = voice_locks.setdefault(voice_id, threading.Lock())
+        locks = settings.voices_dir / PROFILES / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with local, (locks / f"{voice_id}.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def current_requested_at(voice_id: str) -> Optional[int]:
+        meta = settings.voices_dir / voice_id / "meta.json"
+        try:
+            return int(json.loads(meta.read_text())["requestedAt"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write_file(path: Path, data: bytes) -> None:
+        with open(path, "xb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(path, FILE_MODE)
+
+    def switch_to(voice_id: str, version: Path) -> None:
+        """Points voices/<id> at the new version with one rename: a reader sees the old or the new
+        profile, whole, never a mix."""
+        link = settings.voices_dir / voice_id
+        if link.is_dir() and not link.is_symlink():  # a profile from before versions: keep it aside
+            link.rename(version.parent / f"legacy-{secrets.token_hex(4)}")
+        staged = settings.voices_dir / f".{voice_id}.{secrets.token_hex(6)}.link"
+        staged.symlink_to(Path(PROFILES) / voice_id / version.name)
+        os.rename(staged, link)
+
+    def prune(voice_id: str, keep: Path) -> None:
+        versions = sorted(
+            (p for p in (settings.voices_dir / PROFILES / voice_id).iterdir() if p.is_dir() and p != keep),
+            key=lambda p: p.stat().st_mtime,
+        )
+        # The newest older version stays, for a synthesis that resolved the link just before the switch.
+        for old in versions[: max(0, len(versions) - (KEEP_VERSIONS - 1))]:
+            shutil.rmtree(old, ignore_errors=True)
+
     @app.post("/voices", status_code=201)
-    async def create_voice(voiceId: str = Form(...), reference: UploadFile = File(...)) -> dict:
-        directory = voice_dir(voiceId)
+    def create_voice(
+        voiceId: str = Form(...),
+        reference: UploadFile = File(...),
+        requestedAt: Optional[int] = Form(None),
+    ) -> dict:
+        voice_id = check_voice_id(voiceId)
         suffix = Path(reference.filename or "").suffix.lower()
         if suffix not in REFERENCE_FORMATS:
             raise HTTPException(415, f"reference audio must be one of {', '.join(sorted(REFERENCE_FORMATS))}")
-        data = await reference.read(settings.max_reference_bytes + 1)
+        data = reference.file.read(settings.max_reference_bytes + 1)
         if len(data) > settings.max_reference_bytes:
             raise HTTPException(413, f"reference audio is larger than {settings.max_reference_bytes} bytes")
         if len(data) == 0:
             raise HTTPException(400, "reference audio is empty")
         require_ready()
-        recording = directory / f"reference{suffix}"
-        staged = atomic_path(recording)
-        staged.write_bytes(data)
-        staged.rename(recording)
-        embedding = directory / "se.pth"
-        staged_embedding = atomic_path(embedding)
-        try:
-            engine.extract_voice(recording, staged_embedding)
-            staged_embedding.rename(embedding)
-        finally:
-            staged_embedding.unlink(missing_ok=True)
-        return {"voiceId": voiceId, "reference": str(recording), "embedding": str(embedding)}
+        requested_at = requestedAt if requestedAt is not None else int(time.time() * 1000)
+        with voice_lock(voice_id):
+            current = current_requested_at(voice_id)
+            if current is not None and requested_at < current:
+                raise HTTPException(
+                    409, f"voice profile {voice_id} was already replaced by a newer clone (sent at {current} ms)"
+                )
+            versions = settings.voices_dir / PROFILES / voice_id
+            versions.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+            version = Path(tempfile.mkdtemp(dir=versions, prefix=f"{requested_at}-"))
+            try:
+                os.chmod(version, DIR_MODE)
+                recording = version / f"reference{suffix}"
+                write_file(recording, data)
+                staged_embedding = version / ".se.pth.tmp"
+                with gpu:
+                    engine.extract_voice(recording, staged_embedding)
+                os.chmod(staged_embedding, FILE_MODE)
+                os.rename(staged_embedding, version / "se.pth")
+                meta = {"voiceId": voice_id, "requestedAt": requested_at, "reference": recording.name}
+                write_file(version / "meta.json", json.dumps(meta).encode())
+                switch_to(voice_id, version)
+            except UnusableAudio as error:
+                shutil.rmtree(version, ignore_errors=True)
+                raise HTTPException(422, str(error)) from error
+            except BaseException:
+                shutil.rmtree(version, ignore_errors=True)
+                raise
+            prune(voice_id, version)
+        directory = settings.voices_dir / voice_id
+        return {
+            "voiceId": voice_id,
+            "reference": str(directory / recording.name),
+            "embedding": str(directory / "se.pth"),
+            "requestedAt": requested_at,
+        }
 
     @app.get("/voices/{voice_id}")
     def get_voice(voice_id: str) -> dict:
-        embedding = voice_dir(voice_id) / "se.pth"
+        embedding = settings.voices_dir / check_voice_id(voice_id) / "se.pth"
         if not embedding.exists():
             raise HTTPException(404, f"voice profile {voice_id} does not exist")
         return {"voiceId": voice_id, "embedding": str(embedding)}
@@ -112,13 +244,14 @@ def create_app(settings: Settings, engine: Engine, prepare: Optional[Callable[[]
             raise HTTPException(400, f"language must be one of {', '.join(sorted(LANGUAGES))}")
         if not 0.5 <= request.speed <= 2.0:
             raise HTTPException(400, "speed must be between 0.5 and 2.0")
-        embedding = voice_dir(request.voiceId) / "se.pth"
+        embedding = settings.voices_dir / check_voice_id(request.voiceId) / "se.pth"
         if not embedding.exists():
             raise HTTPException(404, f"voice profile {request.voiceId} does not exist")
         require_ready()
         with tempfile.TemporaryDirectory() as scratch:
             wav = Path(scratch) / "speech.wav"
-            engine.synthesize(text, request.language, embedding, wav, request.speed)
+            with gpu:
+                engine.synthesize(text, request.language, embedding, wav, request.speed)
             return Response(content=wav.read_bytes(), media_type="audio/wav")
 
-    return app
+    return RequestGuard(app, settings.api_token, settings.max_reference_bytes)

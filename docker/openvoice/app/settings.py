@@ -9,16 +9,23 @@ from pathlib import Path
 # MeloTTS base languages (OpenVoice V2 converts their tone colour to the profile's voice).
 LANGUAGES = {"EN": "EN_NEWEST", "JP": "JP", "ZH": "ZH", "ES": "ES", "FR": "FR", "KR": "KR"}
 REFERENCE_FORMATS = {".wav", ".mp3", ".flac", ".ogg", ".m4a"}
+# The shared secret on port 8001 must be at least this long (the worker checks the same).
+MIN_TOKEN_CHARS = 32
+
+
+class SettingsError(ValueError):
+    """The service cannot start with these settings; the message names every problem."""
 
 
 @dataclass(frozen=True)
 class Settings:
     shared_dir: Path
+    # Required on every request but GET /health: `Authorization: Bearer <api_token>`.
+    api_token: str = ""
     max_reference_bytes: int = 10 * 1024 * 1024
     max_text_chars: int = 2000
-    checkpoint_url: str = "https://myshell-public-repo-host.s3.amazonaws.com/openvoice/checkpoints_v2_0417.zip"
-    # Pin the archive: set it to the sha256 the first fetch recorded (models/<zip>.sha256).
-    checkpoint_sha256: str | None = None
+    # Jobs that may use the GPU at once (the worker sends at most as many).
+    gpu_slots: int = 1
 
     @property
     def models_dir(self) -> Path:
@@ -28,23 +35,35 @@ class Settings:
     def voices_dir(self) -> Path:
         return self.shared_dir / "voices"
 
+    @property
+    def hf_cache_dir(self) -> Path:
+        return self.models_dir / "hf" / "hub"
+
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
+        problems: list[str] = []
 
         def positive_int(name: str, default: int) -> int:
             raw = env.get(name, str(default))
             if not raw.isdigit() or int(raw) <= 0:
-                raise ValueError(f"{name} must be a whole number > 0, got {raw!r}")
+                problems.append(f"{name} must be a whole number > 0, got {raw!r}")
+                return default
             return int(raw)
 
-        sha = env.get("OPENVOICE_CHECKPOINT_SHA256") or None
-        if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower())):
-            raise ValueError(f"OPENVOICE_CHECKPOINT_SHA256 must be 64 hex digits, got {sha!r}")
-        return Settings(
+        token = env.get("OPENVOICE_API_TOKEN", "")
+        if len(token) < MIN_TOKEN_CHARS:
+            problems.append(
+                f"OPENVOICE_API_TOKEN must be set to the shared secret of port 8001 "
+                f"(at least {MIN_TOKEN_CHARS} characters; the host writes it into its compose env file)"
+            )
+        settings = Settings(
             shared_dir=Path(env.get("SHARED_DIR", "/mnt/shared")),
+            api_token=token,
             max_reference_bytes=positive_int("MAX_REFERENCE_BYTES", 10 * 1024 * 1024),
             max_text_chars=positive_int("MAX_TEXT_CHARS", 2000),
-            checkpoint_url=env.get("OPENVOICE_CHECKPOINT_URL", Settings.checkpoint_url),
-            checkpoint_sha256=sha.lower() if sha else None,
+            gpu_slots=positive_int("GPU_SLOTS", 1),
         )
+        if problems:
+            raise SettingsError("; ".join(problems))
+        return settings

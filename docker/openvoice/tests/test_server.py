@@ -1,14 +1,26 @@
-"""The HTTP API with a fake engine: routes, validation, and the files it leaves on EFS."""
+"""The HTTP API with a fake engine: routes, validation, authentication, GPU serialisation, and the
+files it leaves on EFS."""
 
+import asyncio
+import json
+import os
+import stat
+import sys
+import threading
 import time
 import wave
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.engine import UnusableAudio
 from app.server import create_app
-from app.settings import Settings
+from app.settings import Settings, SettingsError
+
+TOKEN = "t0ken-for-tests-0123456789abcdef0123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class FakeEngine:
@@ -18,6 +30,13 @@ class FakeEngine:
         self.gpu = gpu
         self.is_loaded = False
         self.loaded_from = None
+        self.work_seconds = 0.0
+        self.running = 0
+        self.most_at_once = 0
+        self.fail_extraction: Exception | None = None
+        self.release = threading.Event()
+        self.block = False
+        self._count = threading.Lock()
 
     def gpu_visible(self) -> bool:
         return self.gpu
@@ -29,10 +48,24 @@ class FakeEngine:
         self.loaded_from = checkpoints
         self.is_loaded = True
 
+    def _work(self) -> None:
+        with self._count:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        if self.block:
+            self.release.wait(3)
+        time.sleep(self.work_seconds)
+        with self._count:
+            self.running -= 1
+
     def extract_voice(self, reference: Path, embedding_out: Path) -> None:
+        self._work()
+        if self.fail_extraction:
+            raise self.fail_extraction
         embedding_out.write_bytes(b"embedding of " + reference.read_bytes()[:8])
 
     def synthesize(self, text, language, embedding, wav_out, speed) -> None:
+        self._work()
         with wave.open(str(wav_out), "wb") as out:
             out.setnchannels(1)
             out.setsampwidth(2)
@@ -48,6 +81,10 @@ def wait_loaded(engine: FakeEngine) -> None:
     raise AssertionError("the engine never loaded")
 
 
+def make_settings(shared: Path, **overrides) -> Settings:
+    return Settings(shared_dir=shared, api_token=TOKEN, **{"max_reference_bytes": 1024, "max_text_chars": 50, **overrides})
+
+
 @pytest.fixture
 def shared(tmp_path: Path) -> Path:
     return tmp_path / "shared"
@@ -60,10 +97,16 @@ def engine() -> FakeEngine:
 
 @pytest.fixture
 def client(shared: Path, engine: FakeEngine):
-    settings = Settings(shared_dir=shared, max_reference_bytes=1024, max_text_chars=50)
-    with TestClient(create_app(settings, engine, prepare=lambda: shared / "models" / "checkpoints_v2")) as test_client:
+    app = create_app(make_settings(shared), engine, prepare=lambda: shared / "models" / "checkpoints_v2")
+    with TestClient(app, headers=AUTH) as test_client:
         wait_loaded(engine)
         yield test_client
+
+
+def clone(client, voice_id="alice-1", content=b"RIFFdata", **fields):
+    return client.post(
+        "/voices", data={"voiceId": voice_id, **fields}, files={"reference": ("a.wav", content, "audio/wav")}
+    )
 
 
 def test_health_reports_gpu_and_models(client, engine):
@@ -79,7 +122,7 @@ def test_health_says_why_loading_failed(shared):
         raise RuntimeError("checkpoint download failed")
 
     engine = FakeEngine()
-    with TestClient(create_app(Settings(shared_dir=shared), engine, prepare=broken)) as test_client:
+    with TestClient(create_app(make_settings(shared), engine, prepare=broken)) as test_client:
         for _ in range(100):
             body = test_client.get("/health").json()
             if "error" in body:
@@ -93,19 +136,60 @@ def test_health_says_why_loading_failed(shared):
         }
 
 
+# --- authentication (port 8001 is reachable from the app host, which runs third-party images)
+
+
+def test_every_route_but_health_requires_the_bearer_token(shared, engine):
+    app = create_app(make_settings(shared), engine, prepare=lambda: shared)
+    with TestClient(app) as anonymous:
+        wait_loaded(engine)
+        assert anonymous.get("/health").status_code == 200
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}):
+            assert anonymous.get("/voices/alice", headers=headers).status_code == 401
+            response = anonymous.post(
+                "/synthesize", json={"text": "hi", "language": "EN", "voiceId": "bob"}, headers=headers
+            )
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"] == "Bearer"
+            response = anonymous.post(
+                "/voices", data={"voiceId": "x"}, files={"reference": ("a.wav", b"R", "audio/wav")}, headers=headers
+            )
+            assert response.status_code == 401
+        assert not (shared / "voices" / "x").exists()
+        assert anonymous.get("/voices/alice", headers=AUTH).status_code == 404
+
+
+def test_refuses_to_start_without_a_strong_token(shared):
+    with pytest.raises(SettingsError, match="at least 32 characters"):
+        create_app(Settings(shared_dir=shared, api_token="short"), FakeEngine())
+    with pytest.raises(SettingsError, match="OPENVOICE_API_TOKEN must be set"):
+        Settings.from_env({"SHARED_DIR": "/x"})
+
+
+# --- voice profiles
+
+
 def test_create_voice_stores_reference_and_embedding_under_voices(client, shared):
-    response = client.post("/voices", data={"voiceId": "alice-1"}, files={"reference": ("a.wav", b"RIFFdata", "audio/wav")})
+    response = clone(client)
     assert response.status_code == 201
-    assert (shared / "voices" / "alice-1" / "reference.wav").read_bytes() == b"RIFFdata"
-    assert (shared / "voices" / "alice-1" / "se.pth").read_bytes() == b"embedding of RIFFdata"
-    assert not [p for p in (shared / "voices" / "alice-1").iterdir() if p.name.endswith(".tmp")]
+    profile = shared / "voices" / "alice-1"
+    assert (profile / "reference.wav").read_bytes() == b"RIFFdata"
+    assert (profile / "se.pth").read_bytes() == b"embedding of RIFFdata"
+    assert not [p for p in profile.iterdir() if p.name.endswith(".tmp")]
     assert client.get("/voices/alice-1").status_code == 200
+
+
+def test_profile_files_are_readable_by_the_backend(client, shared):
+    clone(client)
+    for name in ("reference.wav", "se.pth", "meta.json"):
+        assert stat.S_IMODE(os.stat(shared / "voices" / "alice-1" / name).st_mode) == 0o644
 
 
 @pytest.mark.parametrize(
     ("voice_id", "filename", "content", "status", "detail"),
     [
         ("Alice!", "a.wav", b"x", 400, "voiceId must be"),
+        ("alice\n", "a.wav", b"x", 400, "voiceId must be"),
         ("alice", "a.exe", b"x", 415, "reference audio must be one of"),
         ("alice", "a.wav", b"x" * 1025, 413, "larger than 1024 bytes"),
         ("alice", "a.wav", b"", 400, "reference audio is empty"),
@@ -116,10 +200,79 @@ def test_create_voice_rejects_bad_input(client, shared, voice_id, filename, cont
     assert response.status_code == status
     assert detail in response.json()["detail"]
     assert not (shared / "voices" / "alice").exists()
+    assert not (shared / "voices" / "alice\n").exists()
+
+
+def test_unusable_audio_is_the_input_s_fault_not_the_service_s(client, engine, shared):
+    engine.fail_extraction = UnusableAudio("the reference is silent")
+    response = clone(client, "quiet")
+    assert response.status_code == 422
+    assert response.json()["detail"] == "the reference is silent"
+    assert not (shared / "voices" / "quiet").exists()
+
+
+def test_a_failed_extraction_leaves_the_old_profile_whole(client, engine, shared):
+    assert clone(client, "carol", b"RIFF-old", requestedAt="1000").status_code == 201
+    engine.fail_extraction = RuntimeError("CUDA out of memory")
+    with pytest.raises(RuntimeError):
+        clone(client, "carol", b"RIFF-new", requestedAt="2000")
+    profile = shared / "voices" / "carol"
+    assert (profile / "reference.wav").read_bytes() == b"RIFF-old"
+    assert (profile / "se.pth").read_bytes() == b"embedding of RIFF-old"
+    versions = list((shared / "voices" / ".profiles" / "carol").iterdir())
+    assert [v.name.startswith("1000-") for v in versions] == [True]
+
+
+def test_an_older_clone_never_replaces_a_newer_profile(client, shared):
+    assert clone(client, "dave", b"RIFF-new", requestedAt="2000").status_code == 201
+    late = clone(client, "dave", b"RIFF-old", requestedAt="1000")  # redelivered after the newer one
+    assert late.status_code == 409
+    assert "already replaced by a newer clone" in late.json()["detail"]
+    assert (shared / "voices" / "dave" / "reference.wav").read_bytes() == b"RIFF-new"
+    assert clone(client, "dave", b"RIFF-newest", requestedAt="3000").status_code == 201
+    assert (shared / "voices" / "dave" / "reference.wav").read_bytes() == b"RIFF-newest"
+    assert json.loads((shared / "voices" / "dave" / "meta.json").read_text())["requestedAt"] == 3000
+
+
+def test_the_profile_switch_is_one_rename_of_a_link(client, shared):
+    clone(client, "erin", b"RIFF-one", requestedAt="1")
+    first = os.readlink(shared / "voices" / "erin")
+    clone(client, "erin", b"RIFF-two", requestedAt="2")
+    second = os.readlink(shared / "voices" / "erin")
+    assert first != second and second.startswith(".profiles/erin/2-")
+    clone(client, "erin", b"RIFF-three", requestedAt="3")
+    # the current version and the one before it stay; older ones go
+    assert len(list((shared / "voices" / ".profiles" / "erin").iterdir())) == 2
+
+
+def test_a_profile_from_before_versions_is_replaced_atomically(client, shared):
+    legacy = shared / "voices" / "fred"
+    legacy.mkdir(parents=True)
+    (legacy / "se.pth").write_bytes(b"legacy")
+    assert clone(client, "fred", b"RIFF-new").status_code == 201
+    assert (legacy / "se.pth").read_bytes() == b"embedding of RIFF-new"
+    assert legacy.is_symlink()
+
+
+def test_accepts_the_upload_exactly_as_the_worker_streams_it(client, shared):
+    """The worker builds its multipart body by hand (docker/worker/src/openvoice.ts createVoice)."""
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="voiceId"\r\n\r\nivy\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="requestedAt"\r\n\r\n1764000000123\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="reference"; filename="ivy.wav"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\nRIFF-ivy\r\n--B--\r\n"
+    )
+    response = client.post("/voices", content=body, headers={"content-type": "multipart/form-data; boundary=B"})
+    assert response.status_code == 201
+    assert response.json()["requestedAt"] == 1764000000123
+    assert (shared / "voices" / "ivy" / "reference.wav").read_bytes() == b"RIFF-ivy"
+
+
+# --- synthesis
 
 
 def test_synthesize_returns_a_wav_in_the_profile_voice(client):
-    client.post("/voices", data={"voiceId": "bob"}, files={"reference": ("b.wav", b"RIFF", "audio/wav")})
+    clone(client, "bob", b"RIFF")
     response = client.post("/synthesize", json={"text": "こんにちは", "language": "JP", "voiceId": "bob"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "audio/wav"
@@ -133,11 +286,12 @@ def test_synthesize_returns_a_wav_in_the_profile_voice(client):
         ({"text": "x" * 51, "language": "EN", "voiceId": "bob"}, 413, "longer than 50 characters"),
         ({"text": "hi", "language": "DE", "voiceId": "bob"}, 400, "language must be one of EN, ES, FR, JP, KR, ZH"),
         ({"text": "hi", "language": "EN", "voiceId": "nobody"}, 404, "voice profile nobody does not exist"),
+        ({"text": "hi", "language": "EN", "voiceId": "bob\n"}, 400, "voiceId must be"),
         ({"text": "hi", "language": "EN", "voiceId": "bob", "speed": 3}, 400, "speed must be between"),
     ],
 )
 def test_synthesize_rejects_bad_input(client, body, status, detail):
-    client.post("/voices", data={"voiceId": "bob"}, files={"reference": ("b.wav", b"RIFF", "audio/wav")})
+    clone(client, "bob", b"RIFF")
     response = client.post("/synthesize", json=body)
     assert response.status_code == status
     assert detail in response.json()["detail"]
@@ -152,15 +306,135 @@ def test_requests_wait_for_the_models(shared):
             time.sleep(0.01)
         return shared
 
-    with TestClient(create_app(Settings(shared_dir=shared), engine, prepare=slow)) as test_client:
-        response = test_client.post("/voices", data={"voiceId": "c"}, files={"reference": ("c.wav", b"R", "audio/wav")})
+    with TestClient(create_app(make_settings(shared), engine, prepare=slow), headers=AUTH) as test_client:
+        response = clone(test_client, "c", b"R")
         assert response.status_code == 503
         gate.append(True)
 
 
+# --- concurrency: the event loop stays free, the GPU takes one job per slot
+
+
+def run_concurrently(app, requests):
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=AUTH) as http:
+            return await asyncio.gather(*(request(http) for request in requests))
+
+    return asyncio.run(main())
+
+
+def test_health_answers_while_a_clone_is_extracting(shared):
+    engine = FakeEngine()
+    engine.is_loaded = True
+    engine.block = True
+    app = create_app(make_settings(shared), engine)
+    answered_while_busy = []
+
+    async def clone_request(http):
+        return await http.post("/voices", data={"voiceId": "gina"}, files={"reference": ("g.wav", b"RIFF", "audio/wav")})
+
+    async def health_request(http):
+        await asyncio.sleep(0.2)  # the clone is extracting now
+        response = await http.get("/health")
+        answered_while_busy.append(engine.running == 1)
+        engine.release.set()
+        return response
+
+    cloned, healthy = run_concurrently(app, [clone_request, health_request])
+    assert healthy.status_code == 200 and cloned.status_code == 201
+    assert answered_while_busy == [True]
+
+
+def test_one_synthesis_at_a_time_on_one_gpu_slot(shared):
+    engine = FakeEngine()
+    engine.is_loaded = True
+    engine.work_seconds = 0.2
+    app = create_app(make_settings(shared, gpu_slots=1), engine)
+    profile = shared / "voices" / "hank"
+    profile.mkdir(parents=True)
+    (profile / "se.pth").write_bytes(b"x")
+
+    async def speak(http):
+        return await http.post("/synthesize", json={"text": "hi", "language": "EN", "voiceId": "hank"})
+
+    responses = run_concurrently(app, [speak, speak, speak])
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert engine.most_at_once == 1
+
+
+# --- uploads are measured before they are read
+
+
+def call_asgi(app, method, path, headers):
+    received = []
+
+    async def receive():
+        received.append(True)
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": True}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1),
+        "http_version": "1.1",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], received
+
+
+def test_an_oversized_upload_is_refused_before_its_body_is_read(shared, engine):
+    app = create_app(make_settings(shared), engine)
+    headers = {**AUTH, "content-type": "multipart/form-data; boundary=x", "content-length": str(50 * 1024 * 1024)}
+    status, received = call_asgi(app, "POST", "/voices", headers)
+    assert (status, received) == (413, [])
+    status, received = call_asgi(app, "POST", "/voices", {**AUTH, "content-type": "multipart/form-data; boundary=x"})
+    assert (status, received) == (411, [])
+
+
 def test_settings_from_env_name_the_variable():
+    token = {"OPENVOICE_API_TOKEN": TOKEN}
     with pytest.raises(ValueError, match="MAX_TEXT_CHARS must be a whole number"):
-        Settings.from_env({"MAX_TEXT_CHARS": "many"})
-    with pytest.raises(ValueError, match="OPENVOICE_CHECKPOINT_SHA256 must be 64 hex digits"):
-        Settings.from_env({"OPENVOICE_CHECKPOINT_SHA256": "abc"})
-    assert Settings.from_env({"SHARED_DIR": "/x"}).voices_dir == Path("/x/voices")
+        Settings.from_env({**token, "MAX_TEXT_CHARS": "many"})
+    with pytest.raises(ValueError, match="GPU_SLOTS must be a whole number"):
+        Settings.from_env({**token, "GPU_SLOTS": "0"})
+    assert Settings.from_env({**token, "SHARED_DIR": "/x"}).voices_dir == Path("/x/voices")
+
+
+def test_the_image_entry_point_fails_closed_without_a_token(monkeypatch, tmp_path):
+    import importlib
+
+    from app.engine import OpenVoiceEngine
+
+    monkeypatch.setattr(OpenVoiceEngine, "gpu_visible", lambda self: False)  # no torch here
+    monkeypatch.setenv("SHARED_DIR", str(tmp_path))
+    monkeypatch.delenv("OPENVOICE_API_TOKEN", raising=False)
+    monkeypatch.delitem(sys.modules, "app.main", raising=False)
+    with pytest.raises(SettingsError, match="OPENVOICE_API_TOKEN must be set"):
+        importlib.import_module("app.main")
+    monkeypatch.setenv("OPENVOICE_API_TOKEN", TOKEN)
+    monkeypatch.delitem(sys.modules, "app.main", raising=False)
+    entry = importlib.import_module("app.main")
+    with TestClient(entry.app) as anonymous:
+        assert anonymous.post("/synthesize", json={}).status_code == 401
+        # Unpinned models, or none in the (empty) cache: the service says so, loudly, and loads nothing.
+        for _ in range(200):
+            body = anonymous.get("/health").json()
+            if "error" in body:
+                break
+            time.sleep(0.01)
+        assert body["modelsLoaded"] is False
+        assert body["error"].split(":")[0] in ("PinError", "ChecksumError")
+    monkeypatch.delitem(sys.modules, "app.main", raising=False)

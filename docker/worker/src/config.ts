@@ -4,28 +4,59 @@ export interface WorkerConfig {
   readonly region: string | undefined;
   readonly sharedDir: string;
   readonly openVoiceUrl: string;
+  /** The shared secret OpenVoice requires on port 8001 (Authorization: Bearer). */
+  readonly openVoiceToken: string;
   readonly imdsEndpoint: string;
   /** How long a job may take to finish after SIGTERM before it is handed back to the queue. */
   readonly stopGraceMs: number;
+  /** Jobs that run on the GPU at once. */
+  readonly slots: number;
+  /** The job queue's maxReceiveCount: the last receive before the DLQ. */
+  readonly maxReceiveCount: number;
+  /** Deadline of one OpenVoice clone or synthesis. */
+  readonly requestTimeoutMs: number;
+  /** Deadline of one file operation on EFS before the mount counts as hung. */
+  readonly storageTimeoutMs: number;
 }
 
+/** The shortest OpenVoice token accepted: the service refuses shorter ones too. */
+export const MIN_TOKEN_CHARS = 32;
+
 export function readConfig(env: Readonly<Record<string, string | undefined>>): WorkerConfig {
-  const queueUrl = env.JOB_QUEUE_URL;
-  if (!queueUrl || !/^https?:\/\//.test(queueUrl)) {
-    throw new Error(`JOB_QUEUE_URL must be the job queue's URL, got ${JSON.stringify(queueUrl)}`);
+  const problems: string[] = [];
+  const queueUrl = env.JOB_QUEUE_URL ?? '';
+  if (!/^https?:\/\//.test(queueUrl)) {
+    problems.push(`JOB_QUEUE_URL must be the job queue's URL, got ${JSON.stringify(env.JOB_QUEUE_URL)}`);
   }
-  const grace = Number(env.STOP_GRACE_SECONDS ?? '90');
-  if (!Number.isFinite(grace) || grace < 0) {
-    throw new Error(
-      `STOP_GRACE_SECONDS must be a number of seconds, got ${JSON.stringify(env.STOP_GRACE_SECONDS)}`,
+  const number = (name: string, fallback: number, min: number, whole = false): number => {
+    const raw = env[name];
+    const value = Number(raw ?? fallback);
+    if (!Number.isFinite(value) || value < min || (whole && !Number.isInteger(value))) {
+      problems.push(
+        `${name} must be a ${whole ? 'whole ' : ''}number of at least ${min}, got ${JSON.stringify(raw)}`,
+      );
+    }
+    return value;
+  };
+  const token = env.OPENVOICE_API_TOKEN ?? '';
+  if (token.length < MIN_TOKEN_CHARS) {
+    problems.push(
+      `OPENVOICE_API_TOKEN must be set to the shared secret of port 8001 (at least ${MIN_TOKEN_CHARS} characters)`,
     );
   }
-  return {
+  const config: WorkerConfig = {
     queueUrl,
     region: env.AWS_REGION || undefined,
     sharedDir: env.SHARED_DIR ?? '/mnt/shared',
     openVoiceUrl: env.OPENVOICE_URL ?? 'http://openvoice:8001',
+    openVoiceToken: token,
     imdsEndpoint: env.IMDS_ENDPOINT ?? 'http://169.254.169.254',
-    stopGraceMs: grace * 1000,
+    stopGraceMs: number('STOP_GRACE_SECONDS', 90, 0) * 1000,
+    slots: number('GPU_SLOTS', 1, 1, true),
+    maxReceiveCount: number('MAX_RECEIVE_COUNT', 5, 1, true),
+    requestTimeoutMs: number('OPENVOICE_TIMEOUT_SECONDS', 900, 1) * 1000,
+    storageTimeoutMs: number('STORAGE_TIMEOUT_SECONDS', 60, 1) * 1000,
   };
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return config;
 }

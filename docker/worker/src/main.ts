@@ -7,7 +7,7 @@ import { OpenVoiceClient } from './openvoice.js';
 import { ResultStore } from './store.js';
 import { QueueWorker, WORKER_EVENTS } from './worker.js';
 
-/** Touched on every lifecycle event; the image's HEALTHCHECK reads its age. */
+/** Touched while the worker is healthy; the image's HEALTHCHECK reads its age. */
 const ALIVE_FILE = '/tmp/worker-alive';
 
 async function main(): Promise<void> {
@@ -18,17 +18,29 @@ async function main(): Promise<void> {
     queueUrl: config.queueUrl,
     sqs: new SQSClient({ region }),
     ec2: new EC2Client({ region }),
-    openVoice: new OpenVoiceClient(config.openVoiceUrl),
-    store: new ResultStore(config.sharedDir),
+    openVoice: new OpenVoiceClient({
+      baseUrl: config.openVoiceUrl,
+      token: config.openVoiceToken,
+      requestTimeoutMs: config.requestTimeoutMs,
+    }),
+    store: new ResultStore(config.sharedDir, { timeoutMs: config.storageTimeoutMs }),
     metadata,
+    slots: config.slots,
+    maxReceiveCount: config.maxReceiveCount,
   });
+  // A storage fault turns the container unhealthy (docker ps, the health log), not only the log.
+  const touch = () => {
+    if (worker.health().healthy) writeFileSync(ALIVE_FILE, new Date().toISOString());
+  };
   const log = (event: string) => (detail: unknown) => {
-    writeFileSync(ALIVE_FILE, new Date().toISOString());
+    touch();
     const body = detail instanceof Error ? { error: detail.message } : detail;
-    console.log(JSON.stringify({ time: new Date().toISOString(), event, ...(body as object) }));
+    console.log(
+      JSON.stringify({ time: new Date().toISOString(), event, ...(body as object), health: worker.health() }),
+    );
   };
   for (const event of [...WORKER_EVENTS, 'error']) worker.on(event, log(event));
-  setInterval(() => writeFileSync(ALIVE_FILE, new Date().toISOString()), 30_000).unref();
+  setInterval(touch, 30_000).unref();
 
   const stopping = new AbortController();
   const stop = (signal: string) => {

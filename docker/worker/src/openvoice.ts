@@ -1,5 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import { Readable } from 'node:stream';
+import type { OpenedReference } from './store.js';
 
 /** A failure of the OpenVoice service; `permanent` when the input itself was rejected (4xx). */
 export class OpenVoiceError extends Error {
@@ -13,55 +15,181 @@ export class OpenVoiceError extends Error {
   }
 }
 
-/** The OpenVoice HTTP API (docker/openvoice) as the worker uses it. */
+export interface OpenVoiceClientOptions {
+  readonly baseUrl: string;
+  /** Sent as `Authorization: Bearer <token>` on every request. */
+  readonly token: string;
+  /**
+   * How long one clone or synthesis may take, end to end. Explicit because Node's fetch gives up
+   * after 300 s of waiting for headers, while the service keeps computing the abandoned request.
+   * @default 900000
+   */
+  readonly requestTimeoutMs?: number;
+  /** @default 4000 */
+  readonly healthTimeoutMs?: number;
+}
+
+/** Bodies larger than this are not speech of at most 2000 characters. */
+const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The OpenVoice HTTP API (docker/openvoice) as the worker uses it, over node:http so that every
+ * deadline is the one set here (fetch's dispatcher has its own 300 s header timeout).
+ */
 export class OpenVoiceClient {
-  constructor(private readonly baseUrl: string) {}
+  private readonly requestTimeoutMs: number;
+  private readonly healthTimeoutMs: number;
+
+  constructor(private readonly options: OpenVoiceClientOptions) {
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 900_000;
+    this.healthTimeoutMs = options.healthTimeoutMs ?? 4000;
+  }
 
   async healthy(signal?: AbortSignal): Promise<boolean> {
     try {
-      const response = await fetch(new URL('/health', this.baseUrl), { signal });
-      return response.ok;
+      const response = await this.send('GET', '/health', {}, undefined, this.healthTimeoutMs, signal);
+      return response.status === 200;
     } catch {
       return false;
     }
   }
 
-  async createVoice(voiceId: string, referenceFile: string, signal?: AbortSignal): Promise<void> {
-    const form = new FormData();
-    form.set('voiceId', voiceId);
-    form.set('reference', new Blob([await readFile(referenceFile)]), path.basename(referenceFile));
-    await this.call('/voices', { method: 'POST', body: form, signal });
+  /** False when OpenVoice refuses our token (401/403); /health does not check it. */
+  async authorized(signal?: AbortSignal): Promise<boolean> {
+    try {
+      // An id no profile can have: past authentication, the answer is 400, never a lookup.
+      const response = await this.send('GET', '/voices/-', {}, undefined, this.healthTimeoutMs, signal);
+      return response.status !== 401 && response.status !== 403;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Creates or replaces a voice profile. `requestedAt` (when the job was sent) lets the service
+   * refuse a clone older than the profile it already holds, so a redelivered old clone cannot
+   * overwrite a newer one.
+   */
+  async createVoice(
+    voiceId: string,
+    reference: OpenedReference,
+    requestedAt: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const boundary = `----gpu-fleet-${randomBytes(12).toString('hex')}`;
+    const field = (name: string, value: string) =>
+      `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+    const head = Buffer.from(
+      field('voiceId', voiceId) +
+        field('requestedAt', String(requestedAt)) +
+        `--${boundary}\r\nContent-Disposition: form-data; name="reference"; filename="${reference.name}"\r\n` +
+        'Content-Type: application/octet-stream\r\n\r\n',
+    );
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    // The recording is streamed from the open handle, never read whole into memory; at most
+    // `size` bytes are read, whatever happens to the file meanwhile.
+    const file = reference.handle.createReadStream({ start: 0, end: reference.size - 1, autoClose: false });
+    const body = Readable.from(
+      (async function* () {
+        yield head;
+        for await (const chunk of file) yield chunk as Buffer;
+        yield tail;
+      })(),
+    );
+    await this.call(
+      'POST',
+      '/voices',
+      {
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        'content-length': String(head.length + reference.size + tail.length),
+      },
+      body,
+      signal,
+    );
   }
 
   async synthesize(
     request: { text: string; language: string; voiceId: string; speed?: number },
     signal?: AbortSignal,
   ): Promise<Uint8Array> {
-    const response = await this.call('/synthesize', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(request),
+    const payload = Buffer.from(JSON.stringify(request));
+    const response = await this.call(
+      'POST',
+      '/synthesize',
+      { 'content-type': 'application/json', 'content-length': String(payload.length) },
+      Readable.from([payload]),
       signal,
-    });
-    return new Uint8Array(await response.arrayBuffer());
+    );
+    return new Uint8Array(response.body);
   }
 
-  private async call(route: string, init: RequestInit): Promise<Response> {
-    let response: Response;
+  private async call(
+    method: string,
+    route: string,
+    headers: Record<string, string>,
+    body: Readable,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; body: Buffer }> {
+    let response: { status: number; body: Buffer };
     try {
-      response = await fetch(new URL(route, this.baseUrl), init);
+      response = await this.send(method, route, headers, body, this.requestTimeoutMs, signal);
     } catch (error) {
-      if ((error as Error).name === 'AbortError') throw error;
-      throw new OpenVoiceError(`OpenVoice unreachable: ${(error as Error).message}`, undefined, false);
+      if (signal?.aborted) throw error;
+      throw new OpenVoiceError(`OpenVoice ${route}: ${(error as Error).message}`, undefined, false);
     }
-    if (response.ok) return response;
-    const detail = await response.text().catch(() => '');
-    // 4xx: the request itself is wrong and will stay wrong; 429 and 5xx may pass later.
-    const permanent = response.status >= 400 && response.status < 500 && response.status !== 429;
+    if (response.status >= 200 && response.status < 300) return response;
+    const detail = response.body.toString('utf8', 0, Math.min(response.body.length, 300));
+    // 4xx: the request itself is wrong and will stay wrong; 401/403 (our token), 408 and 429 may pass later.
+    const permanent =
+      response.status >= 400 && response.status < 500 && ![401, 403, 408, 429].includes(response.status);
     throw new OpenVoiceError(
-      `OpenVoice ${route} answered ${response.status}: ${detail.slice(0, 300)}`,
+      `OpenVoice ${route} answered ${response.status}: ${detail}`,
       response.status,
       permanent,
     );
+  }
+
+  private send(
+    method: string,
+    route: string,
+    headers: Record<string, string>,
+    body: Readable | undefined,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; body: Buffer }> {
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    return new Promise((resolve, reject) => {
+      const request = http.request(
+        new URL(route, this.options.baseUrl),
+        {
+          method,
+          headers: { ...headers, authorization: `Bearer ${this.options.token}` },
+          signal: combined,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_RESPONSE_BYTES) request.destroy(new Error('answer too large'));
+            else chunks.push(chunk);
+          });
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }),
+          );
+          response.on('error', reject);
+        },
+      );
+      request.on('error', (error) => {
+        if (deadline.aborted && !signal?.aborted) {
+          reject(new Error(`no complete answer within ${timeoutMs} ms`));
+        } else reject(error);
+      });
+      if (body) {
+        body.on('error', (error) => request.destroy(error));
+        body.pipe(request);
+      } else request.end();
+    });
   }
 }

@@ -1,0 +1,170 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import type * as http from 'node:http';
+import { InstanceMetadata } from '../../docker/worker/src/imds';
+import { OpenVoiceClient } from '../../docker/worker/src/openvoice';
+import { type FileSystem, ResultStore } from '../../docker/worker/src/store';
+import { QueueWorker, WORKER_EVENTS } from '../../docker/worker/src/worker';
+import { WAV, createQueues, fakeServer, latencyProxy, sqsClient, tempSharedDir } from './harness';
+
+export const TOKEN = 'test-token-0123456789abcdef0123456789';
+
+export const ec2Mock = mockClient(EC2Client);
+
+type OpenVoiceRoute = (
+  route: string,
+  attempt: number,
+  request: http.IncomingMessage,
+  body: Buffer,
+) => Promise<{ status: number; body?: string | Buffer }>;
+
+export interface Setup {
+  openVoice?: OpenVoiceRoute;
+  spotNotice?: () => string | undefined;
+  visibilityTimeoutS?: number;
+  heartbeatS?: number;
+  retryDelayS?: number;
+  waitTimeS?: number;
+  maxReceiveCount?: number;
+  slots?: number;
+  /** Milliseconds every SQS request of the worker waits before it reaches the emulator. */
+  sqsLatencyMs?: number;
+  fileSystem?: FileSystem;
+  storageTimeoutMs?: number;
+  maxReferenceBytes?: number;
+  /** The token the fake OpenVoice accepts at the moment. @default TOKEN */
+  acceptedToken?: () => string;
+}
+
+let queueNumber = 0;
+
+/**
+ * One worker against a fresh queue pair on the emulator, a fake OpenVoice (which checks the
+ * token) and a fake IMDS; `cleanup` drains it and closes everything.
+ */
+export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup = {}) {
+  const { queueUrl, dlqUrl } = await createQueues(
+    sqs,
+    `jobs-${process.pid}-${(queueNumber += 1)}`,
+    options.maxReceiveCount ?? 2,
+  );
+  const proxy = options.sqsLatencyMs ? await latencyProxy(sqsAddress, options.sqsLatencyMs) : undefined;
+  const workerSqs = proxy ? sqsClient(proxy.address) : sqs;
+  const attempts = new Map<string, number>();
+  const unauthorised: string[] = [];
+  const openVoice = await fakeServer(async (request, body) => {
+    const route = (request.url ?? '').split('?')[0] ?? '';
+    const accepted = options.acceptedToken?.() ?? TOKEN;
+    if (route !== '/health' && request.headers.authorization !== `Bearer ${accepted}`) {
+      unauthorised.push(route);
+      return { status: 401, body: '{"detail":"missing or wrong bearer token"}' };
+    }
+    const attempt = (attempts.get(route) ?? 0) + 1;
+    attempts.set(route, attempt);
+    if (options.openVoice) return options.openVoice(route, attempt, request, body);
+    if (route === '/health') return { status: 200, body: '{"status":"ok"}' };
+    if (route === '/synthesize') return { status: 200, body: WAV };
+    return { status: 201, body: '{}' };
+  });
+  const imds = await fakeServer(async (request) => {
+    if (request.method === 'PUT' && request.url === '/latest/api/token')
+      return { status: 200, body: 'token-1' };
+    if (request.headers['x-aws-ec2-metadata-token'] !== 'token-1') return { status: 401 };
+    if (request.url === '/latest/meta-data/instance-id') return { status: 200, body: 'i-0gpu' };
+    if (request.url === '/latest/meta-data/spot/instance-action') {
+      const notice = options.spotNotice?.();
+      return notice ? { status: 200, body: notice } : { status: 404 };
+    }
+    return { status: 404 };
+  });
+  ec2Mock.reset();
+  ec2Mock.on(CreateTagsCommand).resolves({});
+  const shared = tempSharedDir();
+  fs.mkdirSync(path.join(shared, 'uploads'));
+  const events: Array<[string, unknown]> = [];
+  const errors: unknown[] = [];
+  const store = new ResultStore(shared, {
+    fs: options.fileSystem,
+    timeoutMs: options.storageTimeoutMs ?? 5000,
+  });
+  const worker = new QueueWorker({
+    queueUrl,
+    sqs: workerSqs,
+    ec2: new EC2Client({ region: 'ap-northeast-1' }),
+    openVoice: new OpenVoiceClient({ baseUrl: openVoice.url, token: TOKEN, requestTimeoutMs: 20_000 }),
+    store,
+    metadata: new InstanceMetadata(imds.url),
+    slots: options.slots ?? 1,
+    maxReceiveCount: options.maxReceiveCount ?? 2,
+    visibilityTimeoutS: options.visibilityTimeoutS ?? 5,
+    heartbeatS: options.heartbeatS ?? 2,
+    waitTimeS: options.waitTimeS ?? 1,
+    retryDelayS: options.retryDelayS ?? 1,
+    maxReferenceBytes: options.maxReferenceBytes,
+    pollMs: 50,
+    clock: () => new Date('2026-11-24T03:00:00.250Z'),
+  });
+  for (const name of WORKER_EVENTS) worker.on(name, (detail: unknown) => events.push([name, detail]));
+  worker.on('error', (error: unknown) => errors.push(error));
+  const send = (body: unknown) =>
+    sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+    );
+  const cleanup = async () => {
+    await worker.drain('test over', 0);
+    await openVoice.close();
+    await imds.close();
+    if (proxy) {
+      workerSqs.destroy();
+      await proxy.close();
+    }
+  };
+  const named = (name: string) => events.filter(([event]) => event === name).map(([, detail]) => detail);
+  return {
+    worker,
+    queueUrl,
+    dlqUrl,
+    shared,
+    events,
+    errors,
+    named,
+    send,
+    openVoice,
+    attempts,
+    unauthorised,
+    cleanup,
+  };
+}
+
+export const synthesize = (jobId: string, extra: Record<string, unknown> = {}) => ({
+  version: 1,
+  jobId,
+  type: 'synthesize',
+  voiceId: 'alice',
+  text: 'こんにちは',
+  language: 'JP',
+  ...extra,
+});
+
+export const clone = (jobId: string, referencePath: string, voiceId = 'alice') => ({
+  version: 1,
+  jobId,
+  type: 'clone-voice',
+  voiceId,
+  referencePath,
+});
+
+export const statusOf = (shared: string, jobId: string) => {
+  const file = path.join(shared, 'jobs', `${jobId}.json`);
+  return fs.existsSync(file)
+    ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>)
+    : undefined;
+};
+
+export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
