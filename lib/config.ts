@@ -75,6 +75,30 @@ export interface HostRevisionConfig {
   readonly gpu: number;
 }
 
+/**
+ * Extra GPU workers beyond the primary, on an EC2 Auto Scaling group (issue 10). With the default
+ * maxWorkers 0 nothing of it is deployed and the fleet is exactly the plan's: one GPU.
+ */
+export interface BurstConfig {
+  /** Burst workers at most, beyond the primary GPU. @default 0 */
+  readonly maxWorkers: number;
+  /** Single-GPU types the image and AMI support, in order of preference. @default ['g4dn.xlarge', 'g5.xlarge', 'g6.xlarge'] */
+  readonly instanceTypes: readonly string[];
+  /** An idle burst worker goes after this many minutes without a job. @default 2 */
+  readonly idleMinutes: number;
+  /** Voice jobs one worker finishes per hour, for sizing the group from the backlog. @default 45 */
+  readonly jobsPerWorkerHour: number;
+  /** On-demand capacity when spot cannot be had while work waits. */
+  readonly onDemandFallback: OnDemandFallbackConfig;
+}
+
+export interface OnDemandFallbackConfig {
+  /** @default true */
+  readonly enabled: boolean;
+  /** Minutes spot capacity must have been unobtainable while work waits before on-demand is used. @default 10 */
+  readonly afterMinutes: number;
+}
+
 export interface FleetConfig {
   /** Prefix of the stack names and value of the fleet tag that the scaler and CLI look for. @default 'GpuFleet' */
   readonly appName: string;
@@ -129,6 +153,8 @@ export interface FleetConfig {
   readonly appImages: AppImagesConfig;
   /** Tags put on every resource, in addition to the fleet and role tags. @default { Project: 'gpu-fleet' } */
   readonly tags: Readonly<Record<string, string>>;
+  /** Burst GPU workers on an Auto Scaling group; off (maxWorkers 0) by default. */
+  readonly burst: BurstConfig;
 }
 
 export const DEFAULT_CONFIG: FleetConfig = {
@@ -169,6 +195,13 @@ export const DEFAULT_CONFIG: FleetConfig = {
   },
   appImages: { voicevox: 'voicevox/voicevox_engine:cpu-ubuntu20.04-0.14.6' },
   tags: { Project: 'gpu-fleet' },
+  burst: {
+    maxWorkers: 0,
+    instanceTypes: ['g4dn.xlarge', 'g5.xlarge', 'g6.xlarge'],
+    idleMinutes: 2,
+    jobsPerWorkerHour: 45,
+    onDemandFallback: { enabled: true, afterMinutes: 10 },
+  },
 };
 
 /** A configuration value that is not allowed; the message names the key, the value and what is allowed. */
@@ -199,6 +232,14 @@ export function resolveConfig(raw: unknown, now: Date): FleetConfig {
     scaler: { ...DEFAULT_CONFIG.scaler, ...objectAt(input, 'scaler') },
     prices: { ...DEFAULT_CONFIG.prices, ...objectAt(input, 'prices') },
     hostRevision: { ...DEFAULT_CONFIG.hostRevision, ...objectAt(input, 'hostRevision') },
+    burst: {
+      ...DEFAULT_CONFIG.burst,
+      ...objectAt(input, 'burst'),
+      onDemandFallback: {
+        ...DEFAULT_CONFIG.burst.onDemandFallback,
+        ...objectAt(objectAt(input, 'burst'), 'onDemandFallback'),
+      },
+    },
     appImages: { ...DEFAULT_CONFIG.appImages, ...objectAt(input, 'appImages') },
     tags: { ...DEFAULT_CONFIG.tags, ...objectAt(input, 'tags') },
   } as FleetConfig;
@@ -368,6 +409,26 @@ function validate(c: FleetConfig, now: Date): void {
   );
   integer('scaler.startFailureAlarmMinutes', r.startFailureAlarmMinutes, 1, 1440);
   integer('scaler.maxRunHours', r.maxRunHours, 1, 744);
+
+  const b = c.burst;
+  integer('burst.maxWorkers', b.maxWorkers, 0, 20);
+  check(
+    'burst.instanceTypes',
+    b.instanceTypes,
+    Array.isArray(b.instanceTypes) &&
+      b.instanceTypes.length > 0 &&
+      b.instanceTypes.every((t) => /^(g4dn|g5|g6|g6e)\.(x|2x|4x|8x|16x)large$/.test(String(t))),
+    'a non-empty list of single-GPU G4dn/G5/G6 types such as ["g4dn.xlarge","g5.xlarge","g6.xlarge"]',
+  );
+  integer('burst.idleMinutes', b.idleMinutes, 1, 1440);
+  positive('burst.jobsPerWorkerHour', b.jobsPerWorkerHour);
+  check(
+    'burst.onDemandFallback.enabled',
+    b.onDemandFallback.enabled,
+    typeof b.onDemandFallback.enabled === 'boolean',
+    'true or false',
+  );
+  integer('burst.onDemandFallback.afterMinutes', b.onDemandFallback.afterMinutes, 1, 1440);
 
   positive('prices.gpuSpotUsdPerHour', c.prices.gpuSpotUsdPerHour);
   positive('prices.gpuOnDemandUsdPerHour', c.prices.gpuOnDemandUsdPerHour);

@@ -42,3 +42,41 @@ export interface FleetPort {
 export interface QueuePort {
   counts(queueUrl: string): Promise<QueueCounts>;
 }
+
+/** One burst worker (issue 10) as the Auto Scaling group and EC2 show it. */
+export interface BurstWorkerInfo {
+  readonly instanceId: string;
+  readonly instanceType: string;
+  readonly market: 'spot' | 'on-demand';
+  readonly availabilityZone: string;
+  /** The group's lifecycle state: Pending, InService, Terminating, Terminating:Wait, ... */
+  readonly lifecycleState: string;
+  readonly launchTime?: Date;
+  /** The worker's own tags: gpu-fleet:ready-at and gpu-fleet:last-job-at, as on the primary. */
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** The burst group: how many workers it should have, may have, and has. */
+export interface BurstGroupState {
+  readonly desired: number;
+  readonly max: number;
+  /** True while new workers come from on-demand (the fallback), false for spot. */
+  readonly onDemand: boolean;
+  readonly workers: readonly BurstWorkerInfo[];
+  /** The latest failed launch of the group (its scaling activity), e.g. no spot capacity. */
+  readonly lastLaunchFailure?: { readonly at: Date; readonly message: string };
+}
+
+/**
+ * The burst workers' Auto Scaling group: implemented over the Auto Scaling API and by the
+ * simulator's fleet model. Scale-in is always targeted: the group never picks a worker itself.
+ */
+export interface BurstPort {
+  describe(): Promise<BurstGroupState>;
+  /** Raises (or lowers, never below the workers in service) the group's desired capacity. */
+  setDesired(desired: number): Promise<void>;
+  /** Terminates this idle worker and lowers the desired capacity by one. */
+  retire(instanceId: string): Promise<void>;
+  /** Switches the market of the workers launched from now on. */
+  setOnDemand(onDemand: boolean): Promise<void>;
+}

@@ -39,6 +39,9 @@ export const TAGS = {
 
 export type Role = 'app' | 'gpu';
 
+/** Value of the role tag on the Auto Scaling group's extra GPU workers (issue 10): not a host role. */
+export const BURST_ROLE = 'burst';
+
 /**
  * The memory tags the scaler owns. holdUntil and pausedUntil belong to the operator's commands,
  * readyAt and lastJobAt to the worker: the scaler never writes them, so it can never wipe a value
