@@ -14,6 +14,7 @@ const SCALER_KEYS: readonly (keyof ScalerConfig)[] = [
   'idleMinutes',
   'maxWaitMinutes',
   'bootTimeoutMinutes',
+  'firstBootTimeoutMinutes',
   'startFailureAlarmMinutes',
   'maxRunHours',
 ];

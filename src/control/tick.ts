@@ -68,6 +68,7 @@ export function observeGpu(gpu: InstanceInfo): Observation['gpu'] {
     stateReasonCode: gpu.stateReasonCode,
     readyAt: parseTagDate(gpu.tags[TAGS.readyAt]),
     lastJobAt: parseTagDate(gpu.tags[TAGS.lastJobAt]),
+    provisionedAt: parseTagDate(gpu.tags[TAGS.provisionedAt]),
   };
 }
 

@@ -285,10 +285,14 @@ function decideRunning(context: Context, memory: ScalerMemory): Decision {
 
   const idleFrom = idleSince(gpu);
   if (idleFrom === undefined) {
-    if (runningMinutes < config.bootTimeoutMinutes) {
+    // A host that never finished its one-time setup gets the longer first-boot limit.
+    const firstBoot = gpu.provisionedAt === undefined;
+    const bootLimit = firstBoot ? config.firstBootTimeoutMinutes : config.bootTimeoutMinutes;
+    const bootText = firstBoot ? `first-boot timeout ${bootLimit}m` : `boot timeout ${bootLimit}m`;
+    if (runningMinutes < bootLimit) {
       return noAction(
         running,
-        `GPU booting for ${formatMinutes(runningMinutes)}; worker not ready yet (${queueText})`,
+        `GPU ${firstBoot ? 'provisioning (first boot)' : 'booting'} for ${formatMinutes(runningMinutes)}; worker not ready yet (${queueText})`,
         runSignals(),
       );
     }
@@ -314,7 +318,7 @@ function decideRunning(context: Context, memory: ScalerMemory): Decision {
     };
     return stop(
       broken,
-      `stop: worker not ready ${formatMinutes(runningMinutes)} after start (boot timeout ${config.bootTimeoutMinutes}m); no new start before ${iso(broken.retryAt)}`,
+      `stop: worker not ready ${formatMinutes(runningMinutes)} after start (${bootText}); no new start before ${iso(broken.retryAt)}`,
       now,
       runSignals({ bootTimedOut: true }),
     );

@@ -31,6 +31,12 @@ export interface GpuObservation {
    * 30 s with a trailing write of the latest job end); stale if before launchTime.
    */
   readonly lastJobAt?: Date;
+  /**
+   * When the host finished its one-time setup (its provisioned-at tag). Absent on a host that has
+   * never been provisioned: its first boot (packages, image pulls of several GB, model download)
+   * gets firstBootTimeoutMinutes instead of bootTimeoutMinutes.
+   */
+  readonly provisionedAt?: Date;
 }
 
 export interface Observation {

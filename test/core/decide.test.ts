@@ -21,6 +21,7 @@ function observe(queue: Partial<QueueCounts>, gpu: Partial<GpuObservation>): Obs
 const running = (readyMinute?: number, lastJobMinute?: number): Partial<GpuObservation> => ({
   state: 'running',
   launchTime: at(0),
+  provisionedAt: at(-1440),
   readyAt: readyMinute === undefined ? undefined : at(readyMinute),
   lastJobAt: lastJobMinute === undefined ? undefined : at(lastJobMinute),
 });
@@ -193,6 +194,17 @@ describe('decide: stopping', () => {
     const stopped = { state: 'stopped' as const };
     expect(decide(observe({ waiting: 30 }, stopped), timeout.memory, config, at(79)).action).toBe('none');
     expect(decide(observe({ waiting: 30 }, stopped), timeout.memory, config, at(80)).action).toBe('start');
+  });
+
+  it('gives a host that was never provisioned its first-boot timeout, not the boot timeout (issue 12)', () => {
+    const firstBoot: Partial<GpuObservation> = { ...running(), provisionedAt: undefined };
+    const early = decide(observe({ waiting: 30 }, firstBoot), {}, config, at(45));
+    expect(early.action).toBe('none');
+    expect(early.reason).toMatch(/^GPU provisioning \(first boot\) for 45m/);
+    const late = decide(observe({ waiting: 30 }, firstBoot), {}, config, at(config.firstBootTimeoutMinutes));
+    expect(late.action).toBe('stop');
+    expect(late.reason).toContain(`(first-boot timeout ${config.firstBootTimeoutMinutes}m)`);
+    expect(late.signals.bootTimedOut).toBe(true);
   });
 
   it('treats a ready tag from an earlier boot as not ready', () => {
