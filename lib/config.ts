@@ -38,7 +38,7 @@ export interface ScalerConfig {
   readonly bootTimeoutMinutes: number;
   /**
    * The boot timeout of a GPU host that has never finished its one-time setup (packages, image
-   * pulls of several GB, model download): it reports `gpu-fleet:provisioned-at` when done. @default 60
+   * pulls of several GB, model download): one whose worker has never reported ready. @default 60
    */
   readonly firstBootTimeoutMinutes: number;
   /** Alarm when the GPU could not be started for this long while work waits. @default 15 */

@@ -11,8 +11,8 @@ const DOCKER_DIR = path.join(__dirname, '..', '..', 'docker');
 
 export type GpuWorkerProps = FleetHostProps;
 
-/** The tags the GPU host writes on itself: readiness and job activity (worker), setup done (provisioning). */
-export const GPU_SELF_TAGS = [TAGS.readyAt, TAGS.lastJobAt, TAGS.provisionedAt] as const;
+/** The tags the GPU host's queue worker writes on its own instance: readiness and job activity. */
+export const GPU_SELF_TAGS = [TAGS.readyAt, TAGS.lastJobAt] as const;
 
 /**
  * The GPU worker: from a persistent spot request that EC2 stops (not terminates) on

@@ -158,19 +158,6 @@ install_compose_unit() {
   fi
 }
 
-# Tells the scaler that the one-time setup is over: until then the first boot has its own,
-# longer time limit. Written once per instance (the tag lives on the instance).
-report_provisioned() {
-  local marker="${STATE_DIR}/provisioned-reported"
-  if [[ "${HOST_ROLE}" != gpu || -f "${marker}" ]]; then return 0; fi
-  local token instance_id
-  token="$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)"
-  instance_id="$(curl -fsS -H "X-aws-ec2-metadata-token: ${token}" http://169.254.169.254/latest/meta-data/instance-id)"
-  aws ec2 create-tags --region "${AWS_REGION}" --resources "${instance_id}" \
-    --tags "Key=gpu-fleet:provisioned-at,Value=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  touch "${marker}"
-}
-
 mkdir -p "${STATE_DIR}" "${INSTALL_DIR}" "${UNIT_DIR}"
 install_packages
 fetch_runtime_settings
@@ -178,7 +165,6 @@ mount_shared_file_system
 install_host_files
 write_compose_env
 install_compose_unit
-report_provisioned
 # Starting an active unit does nothing; --no-block because that unit is ordered after this one.
 systemctl start --no-block "${COMPOSE_UNIT}"
 log "provisioned (${HOST_ROLE} host)"

@@ -68,7 +68,8 @@ export function observeGpu(gpu: InstanceInfo): Observation['gpu'] {
     stateReasonCode: gpu.stateReasonCode,
     readyAt: parseTagDate(gpu.tags[TAGS.readyAt]),
     lastJobAt: parseTagDate(gpu.tags[TAGS.lastJobAt]),
-    provisionedAt: parseTagDate(gpu.tags[TAGS.provisionedAt]),
+    // The ready tag of any launch: present once this instance has completed its first boot.
+    everReadyAt: parseTagDate(gpu.tags[TAGS.readyAt]),
   };
 }
 

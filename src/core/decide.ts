@@ -286,7 +286,7 @@ function decideRunning(context: Context, memory: ScalerMemory): Decision {
   const idleFrom = idleSince(gpu);
   if (idleFrom === undefined) {
     // A host that never finished its one-time setup gets the longer first-boot limit.
-    const firstBoot = gpu.provisionedAt === undefined;
+    const firstBoot = gpu.everReadyAt === undefined;
     const bootLimit = firstBoot ? config.firstBootTimeoutMinutes : config.bootTimeoutMinutes;
     const bootText = firstBoot ? `first-boot timeout ${bootLimit}m` : `boot timeout ${bootLimit}m`;
     if (runningMinutes < bootLimit) {

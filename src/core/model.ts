@@ -32,11 +32,11 @@ export interface GpuObservation {
    */
   readonly lastJobAt?: Date;
   /**
-   * When the host finished its one-time setup (its provisioned-at tag). Absent on a host that has
-   * never been provisioned: its first boot (packages, image pulls of several GB, model download)
-   * gets firstBootTimeoutMinutes instead of bootTimeoutMinutes.
+   * The worker's ready tag whatever launch wrote it: absent only on an instance that has never
+   * become ready, whose first boot (packages, image pulls of several GB, the model download) gets
+   * firstBootTimeoutMinutes instead of bootTimeoutMinutes.
    */
-  readonly provisionedAt?: Date;
+  readonly everReadyAt?: Date;
 }
 
 export interface Observation {

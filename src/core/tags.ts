@@ -20,8 +20,6 @@ export const TAGS = {
    * trailing write of the latest job end: ISO time. Idleness counts from it; the scaler never writes it.
    */
   lastJobAt: `${TAG_PREFIX}last-job-at`,
-  /** Written by the GPU host's provisioning once its one-time setup is done: ISO time. */
-  provisionedAt: `${TAG_PREFIX}provisioned-at`,
   /** Written by the operator's commands (start with --hold, hold, stop ends it): ISO time. */
   holdUntil: `${TAG_PREFIX}hold-until`,
   /** Written by the operator's stop: no automatic start before this ISO time; a start ends it. */

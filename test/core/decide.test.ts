@@ -21,7 +21,7 @@ function observe(queue: Partial<QueueCounts>, gpu: Partial<GpuObservation>): Obs
 const running = (readyMinute?: number, lastJobMinute?: number): Partial<GpuObservation> => ({
   state: 'running',
   launchTime: at(0),
-  provisionedAt: at(-1440),
+  everReadyAt: at(-1440),
   readyAt: readyMinute === undefined ? undefined : at(readyMinute),
   lastJobAt: lastJobMinute === undefined ? undefined : at(lastJobMinute),
 });
@@ -197,7 +197,7 @@ describe('decide: stopping', () => {
   });
 
   it('gives a host that was never provisioned its first-boot timeout, not the boot timeout (issue 12)', () => {
-    const firstBoot: Partial<GpuObservation> = { ...running(), provisionedAt: undefined };
+    const firstBoot: Partial<GpuObservation> = { ...running(), everReadyAt: undefined };
     const early = decide(observe({ waiting: 30 }, firstBoot), {}, config, at(45));
     expect(early.action).toBe('none');
     expect(early.reason).toMatch(/^GPU provisioning \(first boot\) for 45m/);

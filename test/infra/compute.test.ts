@@ -200,7 +200,7 @@ describe('compute stack', () => {
         'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet',
       },
       'ForAllValues:StringEquals': {
-        'aws:TagKeys': ['gpu-fleet:ready-at', 'gpu-fleet:last-job-at', 'gpu-fleet:provisioned-at'],
+        'aws:TagKeys': ['gpu-fleet:ready-at', 'gpu-fleet:last-job-at'],
       },
     });
   });
