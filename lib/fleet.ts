@@ -49,7 +49,7 @@ export function buildFleet(app: App, config: FleetConfig): Fleet {
   });
   // No reference ties them any more (the scaler finds the instances by tag): the order is explicit,
   // so deploy creates the instances first and destroying the compute stack takes the scaler along.
-  scaler.addDependency(compute, 'the scaler starts and stops the instances of the compute stack');
+  scaler.addStackDependency(compute, 'the scaler starts and stops the instances of the compute stack');
 
   Tags.of(app).add(TAGS.fleet, config.appName);
   for (const [key, value] of Object.entries(config.tags)) Tags.of(app).add(key, value);

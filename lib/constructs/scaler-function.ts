@@ -105,7 +105,7 @@ export class ScalerFunction extends Construct {
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'DescribeInstances',
-        actions: ['ec2:DescribeInstances'],
+        actions: ['ec2:DescribeInstances', 'ec2:DescribeSpotInstanceRequests'],
         resources: ['*'],
       }),
     );

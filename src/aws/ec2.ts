@@ -1,6 +1,7 @@
 import {
   CreateTagsCommand,
   DescribeInstancesCommand,
+  DescribeSpotInstanceRequestsCommand,
   type EC2Client,
   type Instance,
   StartInstancesCommand,
@@ -42,6 +43,14 @@ export function createEc2Fleet(client: EC2Client): FleetPort {
       await call('ec2:StopInstances', () =>
         client.send(new StopInstancesCommand({ InstanceIds: [...instanceIds] })),
       );
+    },
+    async spotRequestStatus(spotInstanceRequestId) {
+      const output = await call('ec2:DescribeSpotInstanceRequests', () =>
+        client.send(
+          new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [spotInstanceRequestId] }),
+        ),
+      );
+      return output.SpotInstanceRequests?.[0]?.Status?.Code;
     },
     async writeTags(instanceId, tags) {
       const entries = Object.entries(tags);

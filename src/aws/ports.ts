@@ -36,6 +36,8 @@ export interface FleetPort {
   stop(instanceIds: readonly string[]): Promise<void>;
   /** Writes tags (an empty value means "not set"); rejects with a FleetError. */
   writeTags(instanceId: string, tags: Readonly<Record<string, string>>): Promise<void>;
+  /** The status code of a spot request (e.g. price-too-low); undefined when it cannot be told. */
+  spotRequestStatus?(spotInstanceRequestId: string): Promise<string | undefined>;
 }
 
 /** Live counts of a queue. */

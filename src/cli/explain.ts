@@ -74,6 +74,10 @@ export function explain(error: unknown): CliFailure | UsageError | undefined {
       return new CliFailure(
         'EC2 accepted the start but the GPU stayed stopped; the scaler retries with back-off. Check the spot request with `gpu-manage status`.',
       );
+    case 'SpotPriceTooLow':
+      return new CliFailure(
+        'The spot price of the GPU type is above your cap (gpuFleet.spotMaxPriceUsd); its spot request waits as price-too-low. Raise the cap or set it to null (no cap), then deploy (the GPU rotates).',
+      );
     case 'StuckInTransition':
       return new CliFailure(
         'The GPU has been pending or stopping far longer than EC2 normally takes; look at it in the EC2 console.',

@@ -74,6 +74,25 @@ export function observeGpu(gpu: InstanceInfo): Observation['gpu'] {
 }
 
 /**
+ * Why a start did not take is in the spot request (price-too-low, capacity-not-available): read
+ * only for a stopped GPU after a start, and never at the price of the tick (a failure reads as unknown).
+ */
+async function spotRequestAfterStart(
+  fleet: FleetPort,
+  gpu: InstanceInfo,
+  memory: ScalerMemory,
+): Promise<string | undefined> {
+  if (gpu.state !== 'stopped' || !gpu.spotInstanceRequestId || memory.lastAction !== 'start')
+    return undefined;
+  if (!fleet.spotRequestStatus) return undefined;
+  try {
+    return await fleet.spotRequestStatus(gpu.spotInstanceRequestId);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * One turn of the control loop: observe → decide → act → remember. Shared by the scaler Lambda
  * (with the AWS adapters) and the simulator (with its in-memory fleet), so neither has its own copy.
  * Errors of the observation propagate. A refused start or stop is folded into memory; a failed
@@ -90,8 +109,14 @@ export async function runTick(
     ports.fleet.discover(target.appName),
   ]);
   const gpu = instanceOfRole(instances, 'gpu', target.appName);
-  const observation: Observation = { queue, gpu: observeGpu(gpu) };
   const previousMemory = memoryFromTags(gpu.tags);
+  const observation: Observation = {
+    queue,
+    gpu: {
+      ...observeGpu(gpu),
+      spotRequestStatus: await spotRequestAfterStart(ports.fleet, gpu, previousMemory),
+    },
+  };
   const decision = decide(observation, previousMemory, config, now);
 
   let memory = decision.memory;

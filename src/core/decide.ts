@@ -167,7 +167,7 @@ function decideStopped(context: Context, stoppedMemory: ScalerMemory): Decision 
   const { queue, gpu } = observation;
   const memory = startTookEffect(gpu, stoppedMemory)
     ? stoppedMemory
-    : recordStartFailure(stoppedMemory, 'StartNotTaken', now);
+    : recordStartFailure(stoppedMemory, startNotTakenBecause(gpu.spotRequestStatus), now);
   const waitedMinutes = memory.pendingSince ? minutesBetween(memory.pendingSince, now) : 0;
   const why =
     queue.waiting > config.startBacklog
@@ -366,6 +366,13 @@ function decideRunning(context: Context, memory: ScalerMemory): Decision {
  * Folds the outcome of a failed StartInstances into memory: the error, since when errors last,
  * and when to try again (exponential back-off). A pure function, so the simulator uses it too.
  */
+/** Why a start EC2 accepted did not take, as far as the spot request tells. */
+function startNotTakenBecause(spotRequestStatus: string | undefined): Ec2ErrorCode {
+  if (spotRequestStatus === 'price-too-low') return 'SpotPriceTooLow';
+  if (spotRequestStatus === 'capacity-not-available') return 'InsufficientCapacity';
+  return 'StartNotTaken';
+}
+
 export function recordStartFailure(memory: ScalerMemory, error: Ec2ErrorCode, now: Date): ScalerMemory {
   const failedStarts = (memory.failedStarts ?? 0) + 1;
   const backoffMinutes = Math.min(2 ** (failedStarts - 1), MAX_START_BACKOFF_MINUTES);

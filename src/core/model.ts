@@ -37,6 +37,11 @@ export interface GpuObservation {
    * firstBootTimeoutMinutes instead of bootTimeoutMinutes.
    */
   readonly everReadyAt?: Date;
+  /**
+   * Status code of the GPU's spot request, read only when it stayed stopped after a start:
+   * `price-too-low` (the spot price is above the cap), `capacity-not-available`, ...
+   */
+  readonly spotRequestStatus?: string;
 }
 
 export interface Observation {
@@ -62,6 +67,8 @@ export type Ec2ErrorCode =
   | 'StartNotTaken'
   /** The instance has been pending or stopping far longer than EC2 normally takes. */
   | 'StuckInTransition'
+  /** The spot price is above spotMaxPriceUsd: the GPU's spot request says price-too-low. */
+  | 'SpotPriceTooLow'
   | 'Unknown'
   | 'InvalidCredentials'
   | 'ServerError'

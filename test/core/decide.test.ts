@@ -277,6 +277,18 @@ describe('decide: hard limits (finding 3)', () => {
 });
 
 describe('decide: starts that do not happen count as blocked (finding 4)', () => {
+  it.each([
+    ['price-too-low', 'SpotPriceTooLow'],
+    ['capacity-not-available', 'InsufficientCapacity'],
+    ['pending-fulfillment', 'StartNotTaken'],
+    [undefined, 'StartNotTaken'],
+  ])('names the reason the spot request gives (%s → %s) (issue 12)', (status, code) => {
+    const stopped = { launchTime: at(-60), spotRequestStatus: status };
+    const started = decide(observe({ waiting: 20 }, stopped), {}, config, at(0));
+    const next = decide(observe({ waiting: 20 }, stopped), started.memory, config, at(1));
+    expect(next.memory).toMatchObject({ lastError: code, failedStarts: 1 });
+  });
+
   it('a start EC2 accepted while the instance stays stopped is a failure with back-off', () => {
     const started = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), {}, config, at(0));
     expect(started.action).toBe('start');

@@ -130,7 +130,10 @@ describe('scaler stack', () => {
     // Never the tags that identify the fleet, nor the worker's own.
     for (const key of ['gpu-fleet:fleet', 'gpu-fleet:role', 'gpu-fleet:ready-at', 'gpu-fleet:last-job-at'])
       expect(keys).not.toContain(key);
-    expect(bySid.DescribeInstances).toMatchObject({ Action: 'ec2:DescribeInstances', Resource: '*' });
+    expect(bySid.DescribeInstances).toMatchObject({
+      Action: ['ec2:DescribeInstances', 'ec2:DescribeSpotInstanceRequests'],
+      Resource: '*',
+    });
     expect(bySid.ReadJobQueueCounts.Action).toBe('sqs:GetQueueAttributes');
     expect(JSON.stringify(bySid.ReadJobQueueCounts.Resource)).toContain('JobQueue');
   });

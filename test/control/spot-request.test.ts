@@ -1,0 +1,62 @@
+import { DEFAULT_CONFIG } from '../../lib/config';
+import type { FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports';
+import { type FleetDiscovery, runTick } from '../../src/control/tick';
+
+const NOW = new Date('2026-11-24T01:00:00Z');
+
+/** A GPU that stayed stopped after the scaler's start a minute ago, with a spot request. */
+function stoppedAfterStart(status: string | undefined, options: { fails?: boolean; noStart?: boolean } = {}) {
+  const asked: string[] = [];
+  const gpu: InstanceInfo = {
+    instanceId: 'i-gpu',
+    role: 'gpu',
+    instanceType: 'g4dn.xlarge',
+    state: 'stopped',
+    lifecycle: 'spot',
+    spotInstanceRequestId: 'sir-1',
+    launchTime: new Date('2026-11-23T00:00:00Z'),
+    tags: options.noStart
+      ? {}
+      : { 'gpu-fleet:last-action': 'start', 'gpu-fleet:last-action-at': '2026-11-24T00:59:00Z' },
+  };
+  const written: Array<Record<string, string>> = [];
+  const fleet: FleetPort & FleetDiscovery = {
+    discover: async () => [gpu],
+    describe: async () => [gpu],
+    start: async () => undefined,
+    stop: async () => undefined,
+    writeTags: async (_id, tags) => {
+      written.push({ ...tags });
+    },
+    spotRequestStatus: async (id) => {
+      asked.push(id);
+      if (options.fails) throw new Error('throttled');
+      return status;
+    },
+  };
+  const queue: QueuePort = { counts: async () => ({ waiting: 20, inFlight: 0, delayed: 0 }) };
+  return { ports: { fleet, queue }, asked, written };
+}
+
+describe('a start that did not take, read from the spot request (issue 12)', () => {
+  it('names a spot price above the cap as SpotPriceTooLow', async () => {
+    const { ports, asked } = stoppedAfterStart('price-too-low');
+    const report = await runTick(ports, { appName: 'GpuFleet', queueUrl: 'q' }, DEFAULT_CONFIG.scaler, NOW);
+    expect(asked).toEqual(['sir-1']);
+    expect(report.observation.gpu.spotRequestStatus).toBe('price-too-low');
+    expect(report.memory.lastError).toBe('SpotPriceTooLow');
+    expect(report.tagsWritten['gpu-fleet:last-error']).toBe('SpotPriceTooLow');
+  });
+
+  it('reads the request only after a start, so a quiet stopped GPU costs no extra call', async () => {
+    const { ports, asked } = stoppedAfterStart('price-too-low', { noStart: true });
+    await runTick(ports, { appName: 'GpuFleet', queueUrl: 'q' }, DEFAULT_CONFIG.scaler, NOW);
+    expect(asked).toEqual([]);
+  });
+
+  it('never fails the tick over it: an unreadable request is the generic StartNotTaken', async () => {
+    const { ports } = stoppedAfterStart('price-too-low', { fails: true });
+    const report = await runTick(ports, { appName: 'GpuFleet', queueUrl: 'q' }, DEFAULT_CONFIG.scaler, NOW);
+    expect(report.memory.lastError).toBe('StartNotTaken');
+  });
+});
