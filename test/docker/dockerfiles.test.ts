@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { validate } from 'dockerfile-utils';
 
 import { buildTestFleet, templateOf } from '../support/fleet';
+import { DEFAULT_CONFIG } from '../../lib/config';
 
 const ROOT = path.join(__dirname, '..', '..');
 const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
@@ -154,7 +155,11 @@ describe('docker/gpu-host/compose.yaml', () => {
     expect([...used]).toEqual(
       expect.arrayContaining(['OPENVOICE_IMAGE', 'WORKER_IMAGE', 'JOB_QUEUE_URL', 'AWS_REGION']),
     );
-    const { fleet } = buildTestFleet();
+    // Only the burst settings may be absent (empty on a fleet without burst workers); they are
+    // checked against a fleet that has them.
+    const optional = [...compose.matchAll(/\$\{(\w+):-\}/g)].map((m) => m[1]);
+    expect(optional).toEqual(['BURST_GROUP_NAME', 'BURST_DRAIN_HOOK']);
+    const { fleet } = buildTestFleet({ burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 1 } });
     const parameters = templateOf(fleet.compute).findResources('AWS::SSM::Parameter', {
       Properties: { Name: '/gpu-fleet/GpuFleet/gpu/settings' },
     });
