@@ -3,20 +3,12 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/aws/burst.js';
 import { BURST_ROLE, TAGS } from '../../src/core/tags.js';
 import type { FleetConfig } from '../config.js';
 import type { FleetHost } from './fleet-host.js';
 
-/**
- * The group's name is fixed by the fleet's name, not generated: the scaler and the workers find it
- * without a cross-stack reference, and its IAM can name it. Only a new name replaces a group.
- */
-export function burstGroupName(appName: string): string {
-  return `${appName}-burst-workers`;
-}
-
-/** The termination hook the queue worker completes once it has drained. */
-export const BURST_DRAIN_HOOK = 'drain';
+export { BURST_DRAIN_HOOK, burstGroupName };
 
 /**
  * How long a terminating worker may take to drain before Auto Scaling continues anyway: a voice
