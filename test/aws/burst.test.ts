@@ -241,14 +241,12 @@ describe('burst group adapter', () => {
 
   it('names the EC2 permission when the instance read is denied', async () => {
     asgMock.on(DescribeAutoScalingGroupsCommand).resolves(groupWith());
-    ec2Mock
-      .on(DescribeInstancesCommand)
-      .rejects(
-        Object.assign(new Error('not allowed'), {
-          name: 'UnauthorizedOperation',
-          $metadata: { httpStatusCode: 403 },
-        }),
-      );
+    ec2Mock.on(DescribeInstancesCommand).rejects(
+      Object.assign(new Error('not allowed'), {
+        name: 'UnauthorizedOperation',
+        $metadata: { httpStatusCode: 403 },
+      }),
+    );
     await expect(burst().describe()).rejects.toMatchObject({
       code: 'AccessDenied',
       missingPermission: 'ec2:DescribeInstances',

@@ -312,6 +312,28 @@ describe('burst update safety', () => {
     expect(changed({})).toEqual([]);
   });
 
+  it('other instance types update the group in place (new workers launch as them), never replace it', () => {
+    const found = changed({
+      burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 3, instanceTypes: ['g5.xlarge', 'g6.xlarge'] },
+    }).filter((c) => WORKER_TOUCHING.has(c.type));
+    expect(found).toEqual([
+      {
+        logicalId: expect.stringMatching(/^GpuWorkerBurstGroupASG/),
+        type: 'AWS::AutoScaling::AutoScalingGroup',
+        impact: ResourceImpact.WILL_UPDATE,
+      },
+    ]);
+  });
+
+  it('a new GPU definition makes a new burst launch template version (an instance refresh), replacing nothing', () => {
+    const found = changed({ gpuInstanceType: 'g5.xlarge' }).filter((c) => WORKER_TOUCHING.has(c.type));
+    expect(found.map((c) => c.logicalId).sort()).toEqual([
+      expect.stringMatching(/^GpuWorkerBurstLaunchTemplate/),
+      expect.stringMatching(/^GpuWorkerHostLaunchTemplate/),
+    ]);
+    expect(found.every((c) => c.impact === ResourceImpact.WILL_UPDATE)).toBe(true);
+  });
+
   it('more burst workers only raise the group maximum, in place', () => {
     const found = changed({ burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 4 } }).filter((c) =>
       WORKER_TOUCHING.has(c.type),
