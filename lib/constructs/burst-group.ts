@@ -110,7 +110,7 @@ export class BurstGroup extends Construct {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'CompleteOwnDrain',
-        actions: ['autoscaling:CompleteLifecycleAction', 'autoscaling:RecordLifecycleActionHeartbeat'],
+        actions: ['autoscaling:CompleteLifecycleAction'],
         resources: [burstGroupArn(this, this.groupName)],
       }),
     );

@@ -192,11 +192,7 @@ describe('burst workers on (maxWorkers 3)', () => {
     >;
     const actions = (list: Array<Record<string, any>>) => list.flatMap((s) => [s.Action].flat()).sort();
     expect(actions(statements)).toEqual(
-      [
-        ...actions(primaryStatements),
-        'autoscaling:CompleteLifecycleAction',
-        'autoscaling:RecordLifecycleActionHeartbeat',
-      ].sort(),
+      [...actions(primaryStatements), 'autoscaling:CompleteLifecycleAction'].sort(),
     );
     const selfTag = statements.find((s) => s.Sid === 'ReportOnItself');
     expect(selfTag?.Condition.StringEquals).toEqual({
