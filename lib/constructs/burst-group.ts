@@ -12,8 +12,8 @@ export { BURST_DRAIN_HOOK, burstGroupName };
 
 /**
  * How long a terminating worker may take to drain before Auto Scaling continues anyway: a voice
- * job of about a minute finishes, a longer one is handed back to the queue by the worker's own
- * stop grace (90 s) well within it.
+ * job of about a minute finishes; one still running after the worker's scale-in grace (150 s,
+ * docker/worker) is handed back to the queue, within this limit.
  */
 export const BURST_DRAIN_TIMEOUT = Duration.minutes(3);
 
@@ -106,7 +106,7 @@ export class BurstGroup extends Construct {
     });
     Tags.of(this).add(TAGS.role, BURST_ROLE);
 
-    // The worker tells the group it has drained; it may do so only for this group's hook.
+    // The worker tells its group it has drained; only this group's lifecycle actions.
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'CompleteOwnDrain',
