@@ -1,5 +1,6 @@
 import type { FleetConfig } from '../../lib/config.js';
 import { discoverFleetOutputs } from '../aws/discovery.js';
+import { FleetError } from '../aws/errors.js';
 import { describeFileSystem } from '../aws/efs.js';
 import type { BurstGroupState, InstanceInfo } from '../aws/ports.js';
 import { describeSpotRequest } from '../aws/spot.js';
@@ -83,7 +84,7 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
     session.queue.counts(outputs.deadLetterQueueUrl),
     describeFileSystem(session.efs, outputs.fileSystemId),
     spotRequestId ? describeSpotRequest(session.ec2, spotRequestId) : Promise.resolve(undefined),
-    session.burst ? session.burst.describe() : Promise.resolve(undefined),
+    readBurst(session),
   ]);
 
   const warnings: string[] = [];
@@ -97,7 +98,9 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
   }
   if (deadLetterQueue.waiting > 0)
     warnings.push(`${deadLetterQueue.waiting} jobs are in the dead-letter queue.`);
-  if (burst?.onDemand)
+  const group = burst instanceof FleetError ? undefined : burst;
+  if (burst instanceof FleetError) warnings.push(`The burst workers could not be read: ${burst.message}`);
+  if (group?.onDemand)
     warnings.push(
       'New burst workers launch on on-demand (spot could not be had while work waited); the scaler returns to spot when it can.',
     );
@@ -106,7 +109,7 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
   const memory = memoryFromTags(gpu.tags);
   const holdActive = activeOperatorTime(memory.holdUntil, now) !== undefined;
   const iso = (date: Date | undefined): string | undefined => (date ? isoSeconds(date) : undefined);
-  const costItems = costNow([instances.app, instances.gpu], session.config, burst);
+  const costItems = costNow([instances.app, instances.gpu], session.config, group);
 
   return {
     fleet: session.prefix,
@@ -144,7 +147,7 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
         lastJobAt: iso(observeGpu(gpu).lastJobAt),
         since: iso(stateSince(gpu)),
       },
-      ...(burst?.workers ?? []).map((worker) => ({
+      ...(group?.workers ?? []).map((worker) => ({
         role: 'burst' as const,
         instanceId: worker.instanceId,
         instanceType: worker.instanceType,
@@ -156,13 +159,13 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
         since: iso(worker.launchTime),
       })),
     ],
-    burst: burst && {
-      desired: burst.desired,
-      max: burst.max,
-      market: burst.onDemand ? 'on-demand' : 'spot',
-      lastLaunchFailure: burst.lastLaunchFailure && {
-        at: isoSeconds(burst.lastLaunchFailure.at),
-        message: burst.lastLaunchFailure.message,
+    burst: group && {
+      desired: group.desired,
+      max: group.max,
+      market: group.onDemand ? 'on-demand' : 'spot',
+      lastLaunchFailure: group.lastLaunchFailure && {
+        at: isoSeconds(group.lastLaunchFailure.at),
+        message: group.lastLaunchFailure.message,
       },
     },
     queue,
@@ -185,6 +188,20 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
     costUsdPerHour: { total: round(Object.values(costItems).reduce((a, b) => a + b, 0)), items: costItems },
     warnings,
   };
+}
+
+/**
+ * The burst group, or why it could not be read: an operator whose IAM predates the burst workers
+ * still sees the rest of the fleet, with a warning, instead of no status at all.
+ */
+async function readBurst(session: Session): Promise<BurstGroupState | FleetError | undefined> {
+  if (!session.burst) return undefined;
+  try {
+    return await session.burst.describe();
+  } catch (error) {
+    if (error instanceof FleetError && error.code === 'AccessDenied') return error;
+    throw error;
+  }
 }
 
 /**

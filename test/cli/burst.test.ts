@@ -188,6 +188,38 @@ describe('status with burst workers', () => {
     );
   });
 
+  it('shows the rest of the fleet, with a warning, when the operator may not read the burst group', async () => {
+    givenBurstGroup();
+    asgMock.on(DescribeAutoScalingGroupsCommand).rejects(
+      Object.assign(new Error('User is not authorized to perform: autoscaling:DescribeAutoScalingGroups'), {
+        name: 'AccessDenied',
+        $metadata: { httpStatusCode: 403 },
+      }),
+    );
+    const result = await runIn(project, 'status', '--json');
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.out) as { burst: unknown; workers: unknown[]; warnings: string[] };
+    expect(report.burst).toBeNull();
+    expect(report.workers).toHaveLength(1);
+    expect(report.warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^The burst workers could not be read: .*not authorized/),
+      ]),
+    );
+  });
+
+  it('fails with one line when the burst group cannot be read for another reason (throttled)', async () => {
+    givenBurstGroup();
+    asgMock
+      .on(DescribeAutoScalingGroupsCommand)
+      .rejects(
+        Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $metadata: { httpStatusCode: 400 } }),
+      );
+    const result = await runIn(project, 'status');
+    expect(result.code).toBe(1);
+    expect(result.err.split('\n')).toHaveLength(1);
+  });
+
   it('without burst workers deployed, says so and calls no Auto Scaling API', async () => {
     ec2Mock
       .on(DescribeInstancesCommand)
