@@ -156,6 +156,20 @@ export function createBurstGroup(
 }
 
 /**
+ * The burst group of the scaler Lambda, from the environment its stack gives it: BURST_GROUP_NAME
+ * is set only when burst workers are deployed, so undefined means "one GPU, as the plan".
+ */
+export function burstGroupFromEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+  clients: () => { readonly autoScaling: AutoScalingClient; readonly ec2: EC2Client },
+): BurstPort | undefined {
+  const groupName = env.BURST_GROUP_NAME;
+  if (!groupName) return undefined;
+  const { autoScaling, ec2 } = clients();
+  return createBurstGroup(autoScaling, ec2, groupName);
+}
+
+/**
  * The newest failed launch, unless a launch succeeded after it: a failure that a later launch
  * overcame says nothing about the capacity the group can get now. Activities come newest first.
  */

@@ -10,7 +10,7 @@ import {
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { createBurstGroup, latestLaunchFailure } from '../../src/aws/burst';
+import { burstGroupFromEnvironment, createBurstGroup, latestLaunchFailure } from '../../src/aws/burst';
 import { FleetError } from '../../src/aws/errors';
 
 const asgMock = mockClient(AutoScalingClient);
@@ -273,5 +273,28 @@ describe('latestLaunchFailure', () => {
     expect(
       latestLaunchFailure([activity('Failed', 6, 'Terminating EC2 instance: i-y'), activity('Failed', 4)]),
     ).toEqual({ at: at(4), message: 'Failed' });
+  });
+});
+
+describe('burstGroupFromEnvironment', () => {
+  const clients = () => ({
+    autoScaling: new AutoScalingClient({ region: 'ap-northeast-1' }),
+    ec2: new EC2Client({ region: 'ap-northeast-1' }),
+  });
+
+  it('is undefined without BURST_GROUP_NAME (burst.maxWorkers 0) and creates no client', () => {
+    const make = jest.fn(clients);
+    expect(burstGroupFromEnvironment({}, make)).toBeUndefined();
+    expect(burstGroupFromEnvironment({ BURST_GROUP_NAME: '' }, make)).toBeUndefined();
+    expect(make).not.toHaveBeenCalled();
+  });
+
+  it('acts on the named group', async () => {
+    asgMock.on(SetDesiredCapacityCommand).resolves({});
+    await burstGroupFromEnvironment({ BURST_GROUP_NAME: 'Other-burst-workers' }, clients)?.setDesired(1);
+    expect(asgMock).toHaveReceivedCommandWith(SetDesiredCapacityCommand, {
+      AutoScalingGroupName: 'Other-burst-workers',
+      DesiredCapacity: 1,
+    });
   });
 });
