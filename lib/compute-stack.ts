@@ -12,6 +12,8 @@ export interface ComputeStackProps extends StackProps {
   readonly config: FleetConfig;
   readonly vpc: ec2.IVpc;
   readonly subnet: ec2.ISubnet;
+  /** The burst workers' subnets (two zones); empty with burst.maxWorkers 0. @default none */
+  readonly burstSubnets?: readonly ec2.ISubnet[];
   readonly appSecurityGroup: ec2.ISecurityGroup;
   readonly gpuSecurityGroup: ec2.ISecurityGroup;
   readonly fileSystem: efs.IFileSystem;
@@ -51,7 +53,11 @@ export class ComputeStack extends Stack {
       apiToken: this.apiToken,
     };
     this.appHost = new AppHost(this, 'AppHost', { ...shared, securityGroup: props.appSecurityGroup });
-    this.gpuWorker = new GpuWorker(this, 'GpuWorker', { ...shared, securityGroup: props.gpuSecurityGroup });
+    this.gpuWorker = new GpuWorker(this, 'GpuWorker', {
+      ...shared,
+      securityGroup: props.gpuSecurityGroup,
+      burstSubnets: props.burstSubnets,
+    });
 
     new CfnOutput(this, 'AppInstanceId', {
       value: this.appHost.host.instanceId,

@@ -17,6 +17,8 @@ export interface DataStackProps extends StackProps {
   readonly vpc: ec2.IVpc;
   /** The subnet that gets the file system's mount target. */
   readonly subnet: ec2.ISubnet;
+  /** The burst workers' subnets: each gets a mount target too. @default none */
+  readonly burstSubnets?: readonly ec2.ISubnet[];
   /** Security group of the mount target (NFS from the hosts only). */
   readonly fileSystemSecurityGroup: ec2.ISecurityGroup;
 }
@@ -40,7 +42,7 @@ export class DataStack extends Stack {
 
     this.fileSystem = new efs.FileSystem(this, 'SharedFileSystem', {
       vpc: props.vpc,
-      vpcSubnets: { subnets: [props.subnet] },
+      vpcSubnets: { subnets: [props.subnet, ...(props.burstSubnets ?? [])] },
       securityGroup: props.fileSystemSecurityGroup,
       encrypted: true,
       enableAutomaticBackups: true,

@@ -26,6 +26,7 @@ export function buildFleet(app: App, config: FleetConfig): Fleet {
   const data = new DataStack(app, `${prefix}-Data`, {
     vpc: network.vpc,
     subnet: network.subnet,
+    burstSubnets: network.burstSubnets,
     fileSystemSecurityGroup: network.fileSystemSecurityGroup,
     description: 'gpu-fleet data (retained): EFS and the voice job queues',
   });
@@ -33,6 +34,7 @@ export function buildFleet(app: App, config: FleetConfig): Fleet {
     config,
     vpc: network.vpc,
     subnet: network.subnet,
+    burstSubnets: network.burstSubnets,
     appSecurityGroup: network.appSecurityGroup,
     gpuSecurityGroup: network.gpuSecurityGroup,
     fileSystem: data.fileSystem,

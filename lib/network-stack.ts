@@ -14,6 +14,19 @@ export const PORTS = {
   ssh: 22,
 } as const;
 
+/** The burst subnets: the two blocks of the hosts' subnet's size that follow it (10.0.2.0/24 and 10.0.3.0/24 by default). */
+export function burstSubnetCidrs(subnetCidr: string): [string, string] {
+  const [address = '', prefixText = ''] = subnetCidr.split('/');
+  const prefix = Number(prefixText);
+  const start = address.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
+  const size = 2 ** (32 - prefix);
+  const block = (n: number): string => {
+    const value = start + n * size;
+    return `${[24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.')}/${prefix}`;
+  };
+  return [block(1), block(2)];
+}
+
 export interface NetworkStackProps extends StackProps {
   /** The validated fleet configuration. */
   readonly config: FleetConfig;
@@ -26,6 +39,8 @@ export interface NetworkStackProps extends StackProps {
 export class NetworkStack extends Stack {
   readonly vpc: ec2.Vpc;
   readonly subnet: ec2.PublicSubnet;
+  /** The burst workers' subnets, one per further zone; empty with burst.maxWorkers 0. */
+  readonly burstSubnets: ec2.PublicSubnet[];
   readonly appSecurityGroup: ec2.SecurityGroup;
   readonly gpuSecurityGroup: ec2.SecurityGroup;
   readonly fileSystemSecurityGroup: ec2.SecurityGroup;
@@ -57,6 +72,22 @@ export class NetworkStack extends Stack {
       mapPublicIpOnLaunch: true,
     });
     this.subnet.addDefaultInternetRoute(internetGateway.ref, attachment);
+
+    // Burst workers spread over two more zones (more spot capacity pools), never into the hosts'
+    // subnet: a worker there could take a fixed host address while that host rotates.
+    this.burstSubnets =
+      config.burst.maxWorkers > 0
+        ? burstSubnetCidrs(config.subnetCidr).map((cidrBlock, index) => {
+            const subnet = new ec2.PublicSubnet(this, `BurstSubnet${index + 1}`, {
+              vpcId: this.vpc.vpcId,
+              cidrBlock,
+              availabilityZone: Fn.select(index + 1, Fn.getAzs()),
+              mapPublicIpOnLaunch: true,
+            });
+            subnet.addDefaultInternetRoute(internetGateway.ref, attachment);
+            return subnet;
+          })
+        : [];
 
     new ec2.FlowLog(this, 'FlowLog', {
       resourceType: ec2.FlowLogResourceType.fromVpc(this.vpc),

@@ -67,6 +67,12 @@ export class FleetHost extends Construct {
   readonly settings: ssm.StringParameter;
   /** The instance id; it changes when the host rotates (the scaler and CLI find hosts by tag). */
   readonly instanceId: string;
+  /** The SSM parameter name of `settings`, which the user data hands to the provisioning unit. */
+  readonly settingsName: string;
+  readonly definition: HostDefinition;
+  private readonly hostFiles: s3assets.Asset;
+  private readonly fileSystem: efs.IFileSystem;
+  private readonly apiToken: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: FleetHostProps & { readonly host: HostDefinition }) {
     super(scope, id);
@@ -75,26 +81,20 @@ export class FleetHost extends Construct {
       path: path.join(__dirname, '..', '..', 'docker', host.hostFilesDir),
     });
 
+    this.hostFiles = hostFiles;
+    this.fileSystem = props.fileSystem;
+    this.apiToken = props.apiToken;
+    this.definition = host;
+
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: `gpu-fleet ${host.purpose}`,
       managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
-    // Read and write through the access point only; no root access: the access point owns the files.
-    props.fileSystem.grant(this.role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite');
-    this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadOwnHostFiles',
-        actions: ['s3:GetObject'],
-        resources: [hostFiles.bucket.arnForObjects(hostFiles.s3ObjectKey)],
-      }),
-    );
-    props.apiToken.grantRead(this.role);
-    acknowledgeHostRole(this.role);
 
-    const settingsName = `/gpu-fleet/${config.appName}/${host.role}/settings`;
+    this.settingsName = `/gpu-fleet/${config.appName}/${host.role}/settings`;
     this.settings = new ssm.StringParameter(this, 'Settings', {
-      parameterName: settingsName,
+      parameterName: this.settingsName,
       description: `gpu-fleet ${host.purpose}: settings read on every boot (KEY=value lines)`,
       stringValue: Fn.join(
         '\n',
@@ -108,33 +108,10 @@ export class FleetHost extends Construct {
         }).map(([key, value]) => Fn.join('=', [key, value])),
       ),
     });
-    this.settings.grantRead(this.role);
+    this.grantHostAccess(this.role);
 
     this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
-      instanceType: new ec2.InstanceType(host.instanceType),
-      machineImage: ec2.MachineImage.resolveSsmParameterAtLaunch(host.amiParameter, {
-        os: ec2.OperatingSystemType.LINUX,
-      }),
-      role: this.role,
-      userData: hostUserData({
-        HOST_ROLE: host.role,
-        RUNTIME_PARAMETER: settingsName,
-        AWS_REGION: Aws.REGION,
-        COMPOSE_UNIT: host.composeUnit,
-        COMPOSE_ENV_FILE: host.composeEnvFile,
-      }),
-      requireImdsv2: true,
-      httpPutResponseHopLimit: 2,
-      blockDevices: [
-        {
-          deviceName: '/dev/xvda',
-          volume: ec2.BlockDeviceVolume.ebs(host.rootVolumeGb, {
-            encrypted: true,
-            volumeType: ec2.EbsDeviceVolumeType.GP3,
-            deleteOnTermination: true,
-          }),
-        },
-      ],
+      ...this.launchTemplateProps(this.role),
       spotOptions: host.spot,
     });
     const cfnLaunchTemplate = this.launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate;
@@ -179,5 +156,61 @@ export class FleetHost extends Construct {
     });
     this.instanceId = instance.ref;
     Tags.of(this).add(TAGS.role, host.role);
+  }
+
+  /**
+   * What every instance built from this host's definition may read and mount: the file system
+   * through the access point (no root access: the access point owns the files), its own host
+   * files, the API token and the settings. Other roles built from the same definition (the
+   * burst workers') get exactly this through the same call.
+   */
+  grantHostAccess(role: iam.Role): void {
+    this.fileSystem.grant(role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite');
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadOwnHostFiles',
+        actions: ['s3:GetObject'],
+        resources: [this.hostFiles.bucket.arnForObjects(this.hostFiles.s3ObjectKey)],
+      }),
+    );
+    this.apiToken.grantRead(role);
+    acknowledgeHostRole(role);
+    this.settings.grantRead(role);
+  }
+
+  /**
+   * The launch template data every instance of this definition shares: AMI resolved at launch,
+   * the role, user data that only installs the per-boot provisioning unit, IMDSv2 only with hop
+   * limit 2 for containers, and an encrypted gp3 root. Placement (fixed IP or not) and the market
+   * are the caller's.
+   */
+  launchTemplateProps(role: iam.IRole): ec2.LaunchTemplateProps {
+    const host = this.definition;
+    return {
+      instanceType: new ec2.InstanceType(host.instanceType),
+      machineImage: ec2.MachineImage.resolveSsmParameterAtLaunch(host.amiParameter, {
+        os: ec2.OperatingSystemType.LINUX,
+      }),
+      role,
+      userData: hostUserData({
+        HOST_ROLE: host.role,
+        RUNTIME_PARAMETER: this.settingsName,
+        AWS_REGION: Aws.REGION,
+        COMPOSE_UNIT: host.composeUnit,
+        COMPOSE_ENV_FILE: host.composeEnvFile,
+      }),
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 2,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(host.rootVolumeGb, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            deleteOnTermination: true,
+          }),
+        },
+      ],
+    };
   }
 }

@@ -4,12 +4,16 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { TAGS, isoSeconds } from '../../src/core/tags.js';
+import { BURST_ROLE, TAGS, isoSeconds } from '../../src/core/tags.js';
+import { BURST_DRAIN_HOOK, BurstGroup, burstGroupName } from './burst-group.js';
 import { FleetHost, type FleetHostProps, GPU_AMI_PARAMETER } from './fleet-host.js';
 
 const DOCKER_DIR = path.join(__dirname, '..', '..', 'docker');
 
-export type GpuWorkerProps = FleetHostProps;
+export interface GpuWorkerProps extends FleetHostProps {
+  /** Subnets of the burst workers (at least two zones); used only when burst.maxWorkers > 0. @default none */
+  readonly burstSubnets?: readonly ec2.ISubnet[];
+}
 
 /** The tags the GPU host's queue worker writes on its own instance: readiness and job activity. */
 export const GPU_SELF_TAGS = [TAGS.readyAt, TAGS.lastJobAt] as const;
@@ -22,10 +26,13 @@ export const GPU_SELF_TAGS = [TAGS.readyAt, TAGS.lastJobAt] as const;
  */
 export class GpuWorker extends Construct {
   readonly host: FleetHost;
+  /** The burst workers' group; absent with burst.maxWorkers 0. */
+  readonly burst?: BurstGroup;
 
   constructor(scope: Construct, id: string, props: GpuWorkerProps) {
     super(scope, id);
     const { config } = props;
+    const burstOn = config.burst.maxWorkers > 0;
     const openVoiceImage = new ecrAssets.DockerImageAsset(this, 'OpenVoiceImage', {
       directory: path.join(DOCKER_DIR, 'openvoice'),
       platform: ecrAssets.Platform.LINUX_AMD64,
@@ -47,7 +54,12 @@ export class GpuWorker extends Construct {
         hostFilesDir: 'gpu-host',
         composeUnit: 'gpu-fleet.service',
         composeEnvFile: 'gpu-host.env',
-        settings: { OPENVOICE_IMAGE: openVoiceImage.imageUri, WORKER_IMAGE: workerImage.imageUri },
+        settings: {
+          OPENVOICE_IMAGE: openVoiceImage.imageUri,
+          WORKER_IMAGE: workerImage.imageUri,
+          // The queue worker completes the drain hook of the group it runs in (burst workers only).
+          ...(burstOn ? { BURST_GROUP_NAME: burstGroupName(config.appName), BURST_DRAIN_HOOK } : {}),
+        },
         spot: {
           requestType: ec2.SpotRequestType.PERSISTENT,
           interruptionBehavior: ec2.SpotInstanceInterruption.STOP,
@@ -64,34 +76,71 @@ export class GpuWorker extends Construct {
       isoSeconds(new Date(config.spotValidUntil)),
     );
 
-    const { role } = this.host;
-    openVoiceImage.repository.grantPull(role);
-    workerImage.repository.grantPull(role);
-    props.jobQueue.grantConsumeMessages(role);
-    // The host tags itself. The role cannot name its instance (the id is known only after launch),
-    // so the grant is narrowed by the fleet and role tags and the tag keys it may write.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReportOnItself',
-        actions: ['ec2:CreateTags'],
-        resources: [`arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`],
-        conditions: {
-          StringEquals: {
-            [`aws:ResourceTag/${TAGS.role}`]: 'gpu',
-            [`aws:ResourceTag/${TAGS.fleet}`]: config.appName,
-          },
-          'ForAllValues:StringEquals': { 'aws:TagKeys': [...GPU_SELF_TAGS] },
-        },
-      }),
-    );
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
-      reason: `CreateTags only on instances tagged ${TAGS.role}=gpu of this fleet and only the keys ${GPU_SELF_TAGS.join(', ')}; the instance id is unknown until launch.`,
-    });
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'ecr:GetAuthorizationToken has no resource-level permissions. Pulls are granted on the CDK bootstrap container-assets repository, which holds every image asset of this account and region, not only these two.',
-    });
+    grantGpuWork(this.host.role, 'gpu', { config, openVoiceImage, workerImage, jobQueue: props.jobQueue });
+
+    if (burstOn) {
+      const subnets = props.burstSubnets ?? [];
+      if (subnets.length < 2) {
+        throw new Error('burst.maxWorkers > 0 needs the burst subnets of at least two zones (NetworkStack)');
+      }
+      this.burst = new BurstGroup(this, 'Burst', {
+        config,
+        vpc: props.vpc,
+        subnets,
+        securityGroup: props.securityGroup,
+        primary: this.host,
+      });
+      grantGpuWork(this.burst.role, BURST_ROLE, {
+        config,
+        openVoiceImage,
+        workerImage,
+        jobQueue: props.jobQueue,
+      });
+    }
   }
+}
+
+/**
+ * What a GPU worker does beyond its host's access, granted the same way to the primary and to the
+ * burst workers: pull the two images, consume the job queue, and tag itself (readiness, job
+ * activity, setup done).
+ */
+function grantGpuWork(
+  role: iam.Role,
+  selfRole: string,
+  work: {
+    readonly config: FleetHostProps['config'];
+    readonly openVoiceImage: ecrAssets.DockerImageAsset;
+    readonly workerImage: ecrAssets.DockerImageAsset;
+    readonly jobQueue: FleetHostProps['jobQueue'];
+  },
+): void {
+  work.openVoiceImage.repository.grantPull(role);
+  work.workerImage.repository.grantPull(role);
+  work.jobQueue.grantConsumeMessages(role);
+  // The host tags itself. The role cannot name its instance (the id is known only after launch),
+  // so the grant is narrowed by the fleet and role tags and the tag keys it may write.
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'ReportOnItself',
+      actions: ['ec2:CreateTags'],
+      resources: [`arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`],
+      conditions: {
+        StringEquals: {
+          [`aws:ResourceTag/${TAGS.role}`]: selfRole,
+          [`aws:ResourceTag/${TAGS.fleet}`]: work.config.appName,
+        },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': [...GPU_SELF_TAGS] },
+      },
+    }),
+  );
+  Validations.of(role).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+    reason: `CreateTags only on instances tagged ${TAGS.role}=${selfRole} of this fleet and only the keys ${GPU_SELF_TAGS.join(', ')}; the instance id is unknown until launch.`,
+  });
+  Validations.of(role).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason:
+      'ecr:GetAuthorizationToken has no resource-level permissions. Pulls are granted on the CDK bootstrap container-assets repository, which holds every image asset of this account and region, not only these two.',
+  });
 }

@@ -30,6 +30,8 @@ export class ScalerAlarms extends Construct {
     | 'workerStalled',
     cloudwatch.Alarm
   >;
+  /** The fleet runs burst workers on on-demand (the fallback); absent with burst.maxWorkers 0. */
+  readonly burstOnDemand?: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: ScalerAlarmsProps) {
     super(scope, id);
@@ -133,5 +135,13 @@ export class ScalerAlarms extends Construct {
         1,
       ),
     };
+    if (config.burst.maxWorkers > 0) {
+      this.burstOnDemand = alarm(
+        'BurstOnDemand',
+        `Burst workers run on on-demand: spot could not be had for ${config.burst.onDemandFallback.afterMinutes} minutes while work waited. They cost about ${(config.prices.gpuOnDemandUsdPerHour / config.prices.gpuSpotUsdPerHour).toFixed(1)} times spot until spot returns.`,
+        scalerMetric('BurstOnDemandWorkers', 'Maximum', 5),
+        1,
+      );
+    }
   }
 }

@@ -8,6 +8,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SCALER_WRITABLE_TAG_KEYS, TAGS } from '../../src/core/tags.js';
 import type { FleetConfig } from '../config.js';
+import { burstGroupArn, burstGroupName } from './burst-group.js';
 
 /** Metric namespace and service dimension of the scaler's EMF metrics (the alarms use them). */
 export const SCALER_METRICS = { namespace: 'GpuFleet', service: 'scaler' } as const;
@@ -50,6 +51,7 @@ export class ScalerFunction extends Construct {
   constructor(scope: Construct, id: string, props: ScalerFunctionProps) {
     super(scope, id);
     const { config } = props;
+    const burstOn = config.burst.maxWorkers > 0;
     const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.ONE_MONTH });
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: SCALER_ENTRY,
@@ -66,6 +68,7 @@ export class ScalerFunction extends Construct {
         FLEET_CONFIG: JSON.stringify({
           appName: config.appName,
           scaler: config.scaler,
+          ...(burstOn ? { burst: config.burst } : {}),
           schedule: {
             timeZone: config.schedule.timeZone,
             holidays: config.schedule.holidays,
@@ -74,6 +77,8 @@ export class ScalerFunction extends Construct {
           },
         }),
         JOB_QUEUE_URL: props.jobQueue.queueUrl,
+        // The burst group is found by its name, fixed by the fleet's (no cross-stack reference).
+        ...(burstOn ? { BURST_GROUP_NAME: burstGroupName(config.appName) } : {}),
         POWERTOOLS_SERVICE_NAME: SCALER_METRICS.service,
         POWERTOOLS_METRICS_NAMESPACE: SCALER_METRICS.namespace,
         NODE_OPTIONS: '--enable-source-maps',
@@ -117,6 +122,8 @@ export class ScalerFunction extends Construct {
       }),
     );
 
+    if (burstOn) this.grantBurstControl(config);
+
     const role = this.function.role ?? this.function;
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
@@ -124,11 +131,45 @@ export class ScalerFunction extends Construct {
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ec2:DescribeInstances supports no resource-level permissions; it is read-only.',
+      reason: burstOn
+        ? 'ec2:DescribeInstances, autoscaling:DescribeAutoScalingGroups and autoscaling:DescribeScalingActivities support no resource-level permissions; they are read-only.'
+        : 'ec2:DescribeInstances supports no resource-level permissions; it is read-only.',
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
       reason: `Start/Stop and CreateTags on instances are conditioned on the resource tag ${TAGS.fleet}=${config.appName} (CreateTags also on ${TAGS.role}=gpu and a fixed list of tag keys): the scaler finds its instances by tag, so no instance id is exported to it.`,
+    });
+  }
+
+  /**
+   * The burst group's controls, on that group alone: desired capacity, the targeted retirement of
+   * an idle worker, and the market of new workers (the on-demand fallback). The two reads have no
+   * resource-level permissions.
+   */
+  private grantBurstControl(config: FleetConfig): void {
+    const groupName = burstGroupName(config.appName);
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ControlBurstGroup',
+        actions: [
+          'autoscaling:SetDesiredCapacity',
+          'autoscaling:TerminateInstanceInAutoScalingGroup',
+          'autoscaling:UpdateAutoScalingGroup',
+        ],
+        resources: [burstGroupArn(this, groupName)],
+      }),
+    );
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadBurstGroup',
+        actions: ['autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeScalingActivities'],
+        resources: ['*'],
+      }),
+    );
+    Validations.of(this.function.role ?? this.function).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${groupName}]`,
+      reason:
+        'The group is named exactly; the wildcard is the group id that Auto Scaling assigns at creation and the ARN must contain.',
     });
   }
 }

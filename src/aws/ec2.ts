@@ -101,6 +101,7 @@ function toInstanceInfo(instance: Instance): InstanceInfo {
     stateTransitionReason: instance.StateTransitionReason || undefined,
     privateIp: instance.PrivateIpAddress,
     publicIp: instance.PublicIpAddress,
+    availabilityZone: instance.Placement?.AvailabilityZone,
     lifecycle: instance.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand',
     spotInstanceRequestId: instance.SpotInstanceRequestId,
     tags,

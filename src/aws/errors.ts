@@ -57,6 +57,9 @@ const BY_NAME: Readonly<Record<string, readonly [Ec2ErrorCode, boolean]>> = {
   Throttling: ['Throttled', true],
   ThrottlingException: ['Throttled', true],
   RequestThrottled: ['Throttled', true],
+  // Auto Scaling: another update of the group is still pending, or a scaling activity is running.
+  ResourceContention: ['Throttled', true],
+  ScalingActivityInProgress: ['IncorrectInstanceState', true],
   TooManyRequestsException: ['Throttled', true],
   InternalError: ['ServerError', true],
   InternalFailure: ['ServerError', true],

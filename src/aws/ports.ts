@@ -22,6 +22,8 @@ export interface InstanceInfo {
   readonly stateTransitionReason?: string;
   readonly privateIp?: string;
   readonly publicIp?: string;
+  /** Placement.AvailabilityZone, when EC2 reported it. */
+  readonly availabilityZone?: string;
   readonly lifecycle: 'spot' | 'on-demand';
   readonly spotInstanceRequestId?: string;
   readonly tags: Readonly<Record<string, string>>;

@@ -1,5 +1,5 @@
 import { waitUntilInstanceRunning, waitUntilInstanceStopped } from '@aws-sdk/client-ec2';
-import type { FleetError } from '../aws/errors.js';
+import { type FleetError, toFleetError } from '../aws/errors.js';
 import type { InstanceInfo } from '../aws/ports.js';
 import { type OperatorResult, runOperatorCommand } from '../control/operator.js';
 import { activeOperatorTime } from '../core/decide.js';
@@ -7,7 +7,7 @@ import { changedTags, pauseUntil, startTags } from '../core/operator.js';
 import { type Role, TAGS, isoSeconds, parseTagDate } from '../core/tags.js';
 import { formatDuration } from './duration.js';
 import { explain } from './explain.js';
-import { CliFailure, type CliIO } from './io.js';
+import { CliFailure, type CliIO, UsageError } from './io.js';
 import type { Session } from './session.js';
 
 export interface CommandContext {
@@ -21,6 +21,8 @@ export interface StartOptions {
   readonly holdMs?: number;
   readonly wait: boolean;
   readonly timeoutSeconds: number;
+  /** The burst group's desired capacity to set (0..burst.maxWorkers), already parsed. */
+  readonly workers?: number;
 }
 
 export interface StopOptions {
@@ -40,6 +42,8 @@ export async function startCommand(
   options: StartOptions,
 ): Promise<void> {
   const { io, session, clock } = ctx;
+  // Checked before any AWS call: a bad number is a usage error (exit 2), not a half-done start.
+  if (options.workers !== undefined) checkWorkers(options.workers, session.config.burst.maxWorkers);
   const instances = await session.instances();
   const holdUntil = options.holdMs === undefined ? undefined : new Date(clock().getTime() + options.holdMs);
   const result = await runOperatorCommand(session.fleet, instances, {
@@ -61,7 +65,54 @@ export async function startCommand(
       );
     }
   }
+  if (options.workers !== undefined && session.burst) {
+    try {
+      await session.burst.setDesired(options.workers);
+      io.out(
+        `Burst workers: desired capacity set to ${options.workers}; idle ones retire after ${session.config.burst.idleMinutes} minutes without a job.`,
+      );
+    } catch (error) {
+      failures.push(`burst group: ${describe(toFleetError(error))}`);
+    }
+  }
   await finish(ctx, result, failures, 'running', options);
+}
+
+function checkWorkers(workers: number, maxWorkers: number): void {
+  if (maxWorkers === 0)
+    throw new UsageError(
+      '--workers needs burst workers, and none are deployed (gpuFleet.burst.maxWorkers is 0)',
+    );
+  if (workers > maxWorkers)
+    throw new UsageError(
+      `--workers must be between 0 and ${maxWorkers} (gpuFleet.burst.maxWorkers), got ${workers}`,
+    );
+}
+
+/**
+ * Retires every burst worker by id (each drains through the group's termination hook first) and
+ * sets the group's desired capacity to 0: scale-in protection keeps the group from choosing any
+ * worker itself, so lowering the capacity alone would retire none.
+ */
+async function retireBurstWorkers(ctx: CommandContext, failures: string[]): Promise<void> {
+  const { io, session } = ctx;
+  if (!session.burst) return;
+  try {
+    const state = await session.burst.describe();
+    const live = state.workers.filter((w) => !/^Terminat/.test(w.lifecycleState));
+    for (const worker of live) {
+      try {
+        await session.burst.retire(worker.instanceId);
+        io.out(`burst ${worker.instanceId}: retiring (drains its job first)`);
+      } catch (error) {
+        failures.push(`burst ${worker.instanceId}: ${describe(toFleetError(error))}`);
+      }
+    }
+    if (state.desired > 0 || live.length > 0) await session.burst.setDesired(0);
+    if (live.length === 0) io.out('No burst workers were running.');
+  } catch (error) {
+    failures.push(`burst group: ${describe(toFleetError(error))}`);
+  }
 }
 
 /**
@@ -80,6 +131,7 @@ export async function stopCommand(
     : undefined;
   const result = await runOperatorCommand(session.fleet, instances, { action: 'stop', roles, until });
   const failures = report(io, result);
+  if (roles.includes('gpu')) await retireBurstWorkers(ctx, failures);
   if (until !== undefined && result.tagError === undefined) {
     if (result.tagsWritten[TAGS.holdUntil] === '') io.out('GPU hold released.');
     io.out(

@@ -62,17 +62,27 @@ export function buildProgram(env: CliEnvironment): Command {
   ];
   for (const [name, roles, description] of starts) {
     const command = waitOptions(program.command(name).description(description));
-    if (roles.includes('gpu'))
+    if (roles.includes('gpu')) {
       command.option('--hold <duration>', 'keep the GPU running at least this long (30m, 2h, 1h30m)');
-    command.action(async (options: { hold?: string; wait?: boolean; timeout: number }, cmd: Command) => {
-      const holdMs = options.hold === undefined ? undefined : parseDuration(options.hold);
-      const { startCommand } = await import('./fleet-commands.js');
-      await startCommand(await context(cmd), roles, {
-        holdMs,
-        wait: options.wait ?? false,
-        timeoutSeconds: options.timeout,
-      });
-    });
+      command.addOption(
+        new Option(
+          '--workers <n>',
+          'also set the burst workers wanted now (0..gpuFleet.burst.maxWorkers)',
+        ).argParser((value) => wholeNumber(value, '--workers')),
+      );
+    }
+    command.action(
+      async (options: { hold?: string; wait?: boolean; timeout: number; workers?: number }, cmd: Command) => {
+        const holdMs = options.hold === undefined ? undefined : parseDuration(options.hold);
+        const { startCommand } = await import('./fleet-commands.js');
+        await startCommand(await context(cmd), roles, {
+          holdMs,
+          wait: options.wait ?? false,
+          timeoutSeconds: options.timeout,
+          workers: options.workers,
+        });
+      },
+    );
   }
 
   const stops: ReadonlyArray<[string, readonly Role[], string]> = [
@@ -82,7 +92,11 @@ export function buildProgram(env: CliEnvironment): Command {
       'stop the app host and the GPU worker (ends a GPU hold, pauses automatic GPU starts)',
     ],
     ['stop-app', ['app'], 'stop the app host'],
-    ['stop-gpu', ['gpu'], 'stop the GPU worker (ends a GPU hold, pauses automatic GPU starts)'],
+    [
+      'stop-gpu',
+      ['gpu'],
+      'stop the GPU worker and retire the burst workers (ends a GPU hold, pauses automatic GPU starts)',
+    ],
   ];
   for (const [name, roles, description] of stops) {
     const command = waitOptions(program.command(name).description(description));
@@ -141,6 +155,13 @@ function parseUntil(text: string, now: Date): Date {
   if (problem)
     throw new UsageError(`--until "${text}" ${problem}: give an ISO time or a duration such as 2h or 1d`);
   return until;
+}
+
+function wholeNumber(value: string, name: string): number {
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed))
+    throw new UsageError(`${name} must be a whole number of workers, got "${value}"`);
+  return parsed;
 }
 
 function positiveInteger(value: string, name: string): number {

@@ -1,11 +1,13 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EFSClient } from '@aws-sdk/client-efs';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { FleetConfig } from '../../lib/config.js';
+import { burstGroupName, createBurstGroup } from '../aws/burst.js';
 import { createEc2Fleet, discoverFleetInstances } from '../aws/ec2.js';
 import { FleetError } from '../aws/errors.js';
-import type { FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
+import type { BurstPort, FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
 import { createSqsQueue } from '../aws/sqs.js';
 import type { Role } from '../core/tags.js';
 import { loadConfig } from './config-file.js';
@@ -28,6 +30,8 @@ export interface Session {
   readonly cloudFormation: CloudFormationClient;
   readonly fleet: FleetPort;
   readonly queue: QueuePort;
+  /** The burst workers' group; undefined when the configuration deploys none (burst.maxWorkers 0). */
+  readonly burst: BurstPort | undefined;
   /** The fleet's instances, found by tag; each role must be there. */
   instances(): Promise<Record<Role, InstanceInfo>>;
 }
@@ -48,6 +52,10 @@ export function createSession(options: GlobalOptions, cwd: string): Session {
     cloudFormation: new CloudFormationClient(clientConfig),
     fleet: createEc2Fleet(ec2),
     queue: createSqsQueue(sqs),
+    burst:
+      config.burst.maxWorkers > 0
+        ? createBurstGroup(new AutoScalingClient(clientConfig), ec2, burstGroupName(prefix))
+        : undefined,
     instances() {
       found ??= discoverFleetInstances(ec2, prefix).then((instances) => {
         const byRole = (role: Role): InstanceInfo => {

@@ -1,12 +1,13 @@
 import type { FleetConfig } from '../../lib/config.js';
 import { discoverFleetOutputs } from '../aws/discovery.js';
+import { FleetError } from '../aws/errors.js';
 import { describeFileSystem } from '../aws/efs.js';
-import type { InstanceInfo } from '../aws/ports.js';
+import type { BurstGroupState, InstanceInfo } from '../aws/ports.js';
 import { describeSpotRequest } from '../aws/spot.js';
 import type { QueueCounts } from '../core/model.js';
 import { observeGpu } from '../control/tick.js';
 import { activeOperatorTime, idleSince } from '../core/decide.js';
-import { TAGS, isoSeconds, memoryFromTags } from '../core/tags.js';
+import { TAGS, isoSeconds, memoryFromTags, parseTagDate } from '../core/tags.js';
 import { formatDuration } from './duration.js';
 import type { Session } from './session.js';
 
@@ -31,12 +32,38 @@ export interface InstanceStatus {
   };
 }
 
+/** Every GPU worker, the primary and the burst workers alike: what it is, where, doing what, since when. */
+export interface WorkerStatus {
+  readonly role: 'gpu' | 'burst';
+  readonly instanceId: string;
+  readonly instanceType: string;
+  readonly market: 'spot' | 'on-demand';
+  readonly zone?: string;
+  /** EC2's state for the primary; the group's lifecycle state (InService, Terminating:Wait, ...) for a burst worker. */
+  readonly state: string;
+  /** When the worker reported ready (its ready-at tag). */
+  readonly readyAt?: string;
+  /** The start or end of its latest job (its last-job-at tag). */
+  readonly lastJobAt?: string;
+  readonly since?: string;
+}
+
+/** The burst group as the scaler left it; null in JSON when no burst workers are deployed. */
+export interface BurstStatus {
+  readonly desired: number;
+  readonly max: number;
+  readonly market: 'spot' | 'on-demand';
+  readonly lastLaunchFailure?: { readonly at: string; readonly message: string };
+}
+
 /** One screen's worth of answers to "what is running, what does it cost, why". */
 export interface StatusReport {
   readonly fleet: string;
   readonly region: string;
   readonly at: string;
   readonly instances: readonly InstanceStatus[];
+  readonly workers: readonly WorkerStatus[];
+  readonly burst?: BurstStatus;
   readonly queue: QueueCounts;
   readonly deadLetterQueue: QueueCounts;
   readonly fileSystem: { readonly id: string; readonly state: string; readonly sizeBytes: number };
@@ -52,11 +79,12 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
     session.ec2.config.region(),
   ]);
   const spotRequestId = instances.gpu.spotInstanceRequestId;
-  const [queue, deadLetterQueue, fileSystem, spot] = await Promise.all([
+  const [queue, deadLetterQueue, fileSystem, spot, burst] = await Promise.all([
     session.queue.counts(outputs.jobQueueUrl),
     session.queue.counts(outputs.deadLetterQueueUrl),
     describeFileSystem(session.efs, outputs.fileSystemId),
     spotRequestId ? describeSpotRequest(session.ec2, spotRequestId) : Promise.resolve(undefined),
+    readBurst(session),
   ]);
 
   const warnings: string[] = [];
@@ -70,12 +98,18 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
   }
   if (deadLetterQueue.waiting > 0)
     warnings.push(`${deadLetterQueue.waiting} jobs are in the dead-letter queue.`);
+  const group = burst instanceof FleetError ? undefined : burst;
+  if (burst instanceof FleetError) warnings.push(`The burst workers could not be read: ${burst.message}`);
+  if (group?.onDemand)
+    warnings.push(
+      'New burst workers launch on on-demand (spot could not be had while work waited); the scaler returns to spot when it can.',
+    );
 
   const { gpu } = instances;
   const memory = memoryFromTags(gpu.tags);
   const holdActive = activeOperatorTime(memory.holdUntil, now) !== undefined;
   const iso = (date: Date | undefined): string | undefined => (date ? isoSeconds(date) : undefined);
-  const costItems = costNow([instances.app, instances.gpu], session.config);
+  const costItems = costNow([instances.app, instances.gpu], session.config, group);
 
   return {
     fleet: session.prefix,
@@ -101,6 +135,39 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
             }
           : undefined,
     })),
+    workers: [
+      {
+        role: 'gpu' as const,
+        instanceId: gpu.instanceId,
+        instanceType: gpu.instanceType,
+        market: gpu.lifecycle,
+        zone: gpu.availabilityZone,
+        state: gpu.state,
+        readyAt: gpu.tags[TAGS.readyAt] || undefined,
+        lastJobAt: iso(observeGpu(gpu).lastJobAt),
+        since: iso(stateSince(gpu)),
+      },
+      ...(group?.workers ?? []).map((worker) => ({
+        role: 'burst' as const,
+        instanceId: worker.instanceId,
+        instanceType: worker.instanceType,
+        market: worker.market,
+        zone: worker.availabilityZone,
+        state: worker.lifecycleState,
+        readyAt: iso(parseTagDate(worker.tags[TAGS.readyAt])),
+        lastJobAt: iso(parseTagDate(worker.tags[TAGS.lastJobAt])),
+        since: iso(worker.launchTime),
+      })),
+    ],
+    burst: group && {
+      desired: group.desired,
+      max: group.max,
+      market: group.onDemand ? 'on-demand' : 'spot',
+      lastLaunchFailure: group.lastLaunchFailure && {
+        at: isoSeconds(group.lastLaunchFailure.at),
+        message: group.lastLaunchFailure.message,
+      },
+    },
     queue,
     deadLetterQueue,
     fileSystem: { id: fileSystem.fileSystemId, state: fileSystem.state, sizeBytes: fileSystem.sizeBytes },
@@ -123,8 +190,29 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
   };
 }
 
-/** USD per hour of what runs now, from the configured prices. */
-function costNow(instances: readonly InstanceInfo[], config: FleetConfig): Record<string, number> {
+/**
+ * The burst group, or why it could not be read: an operator whose IAM predates the burst workers
+ * still sees the rest of the fleet, with a warning, instead of no status at all.
+ */
+async function readBurst(session: Session): Promise<BurstGroupState | FleetError | undefined> {
+  if (!session.burst) return undefined;
+  try {
+    return await session.burst.describe();
+  } catch (error) {
+    if (error instanceof FleetError && error.code === 'AccessDenied') return error;
+    throw error;
+  }
+}
+
+/**
+ * USD per hour of what runs now, from the configured prices. Burst workers of any GPU type are
+ * priced at the configured GPU prices of their market (G5/G6 cost more than g4dn).
+ */
+function costNow(
+  instances: readonly InstanceInfo[],
+  config: FleetConfig,
+  burst: BurstGroupState | undefined,
+): Record<string, number> {
   const items: Record<string, number> = {};
   for (const instance of instances) {
     if (instance.state !== 'running' && instance.state !== 'pending') continue;
@@ -133,6 +221,13 @@ function costNow(instances: readonly InstanceInfo[], config: FleetConfig): Recor
       items[`gpu (${instance.lifecycle})`] =
         instance.lifecycle === 'spot' ? config.prices.gpuSpotUsdPerHour : config.prices.gpuOnDemandUsdPerHour;
     }
+  }
+  for (const worker of burst?.workers ?? []) {
+    if (worker.lifecycleState.startsWith('Terminated')) continue;
+    const key = `burst (${worker.market})`;
+    const price =
+      worker.market === 'spot' ? config.prices.gpuSpotUsdPerHour : config.prices.gpuOnDemandUsdPerHour;
+    items[key] = round((items[key] ?? 0) + price);
   }
   return items;
 }
@@ -181,6 +276,32 @@ export function renderStatus(report: StatusReport, now: Date, color: boolean): s
         `  spot request ${spot.id}: ${spot.state}${spot.statusCode ? ` (${spot.statusCode})` : ''}, valid until ${spot.validUntil ?? '—'}${spot.daysLeft !== undefined ? ` (${spot.daysLeft} days)` : ''}`,
       );
     }
+  }
+  lines.push('');
+
+  lines.push(bold('GPU WORKERS'));
+  const workerRows = [
+    ['ROLE', 'ID', 'TYPE', 'MARKET', 'ZONE', 'STATE', 'READY', 'LAST JOB', 'SINCE'],
+    ...report.workers.map((w) => [
+      w.role,
+      w.instanceId,
+      w.instanceType,
+      w.market,
+      w.zone ?? '—',
+      w.state,
+      w.readyAt ?? '—',
+      w.lastJobAt ?? '—',
+      w.since ?? '—',
+    ]),
+  ];
+  lines.push(...table(workerRows).map((row) => `  ${row}`));
+  const burst = report.burst;
+  if (burst) {
+    lines.push(
+      `  burst group: ${burst.desired} desired of at most ${burst.max}, new workers on ${burst.market}${burst.lastLaunchFailure ? `; last failed launch ${burst.lastLaunchFailure.at}: ${burst.lastLaunchFailure.message}` : ''}`,
+    );
+  } else {
+    lines.push('  no burst workers deployed (gpuFleet.burst.maxWorkers is 0)');
   }
   lines.push('');
 

@@ -50,6 +50,13 @@ export interface UsageAssumptions {
   readonly efsGb: number;
   /** Where gpuHours came from, in words. */
   readonly gpuHoursSource: string;
+  /**
+   * Burst worker hours a month by market (issue 10), e.g. from a simulation with burst workers.
+   * @default none: no burst lines unless burst.maxWorkers > 0, then 0 h with a note
+   */
+  readonly burstHours?: { readonly spot: number; readonly onDemand: number };
+  /** Where burstHours came from, in words. */
+  readonly burstHoursSource?: string;
 }
 
 export interface CostItem {
@@ -114,6 +121,41 @@ export function estimateMonthlyCost(
       market === 'spot' ? 'spot price varies; capped at spotMaxPriceUsd' : undefined,
     );
 
+  const burstOn = config.burst.maxWorkers > 0 || usage.burstHours !== undefined;
+  const burstHours = usage.burstHours ?? { spot: 0, onDemand: 0 };
+  const burstTypes = config.burst.instanceTypes.join('/');
+  const burstLines: CostItem[] = burstOn
+    ? [
+        line(
+          `Burst workers ${burstTypes} (spot)`,
+          burstHours.spot,
+          'h',
+          prices.gpuSpotUsdPerHour,
+          'priced as the GPU worker; G5/G6 spot costs more than g4dn',
+        ),
+        line(
+          `Burst workers ${burstTypes} (on-demand)`,
+          burstHours.onDemand,
+          'h',
+          prices.gpuOnDemandUsdPerHour,
+          'the fallback when spot cannot be had',
+        ),
+        line(
+          'Public IPv4: burst workers',
+          burstHours.spot + burstHours.onDemand,
+          'h',
+          prices.publicIpv4UsdPerHour,
+          'only while they run',
+        ),
+        line(
+          'EBS gp3 root volumes: burst workers',
+          ((burstHours.spot + burstHours.onDemand) / HOURS_PER_MONTH) * config.gpuRootVolumeGb,
+          'GB-month',
+          prices.ebsGp3UsdPerGbMonth,
+          'deleted with each worker',
+        ),
+      ]
+    : [];
   const ticksPerMonth = HOURS_PER_MONTH * 60;
   const lambdaGbSeconds = ticksPerMonth * 0.256 * 0.3; // 256 MB for about 300 ms a tick
   const sqsRequests = ticksPerMonth * 2 + (usage.gpuHours * 3600) / 20; // scaler reads + worker long polls (20 s)
@@ -128,6 +170,7 @@ export function estimateMonthlyCost(
       prices.ebsGp3UsdPerGbMonth,
       'billed while the instances are stopped too',
     ),
+    ...burstLines,
     line(
       'Public IPv4: app host Elastic IP',
       HOURS_PER_MONTH,
@@ -174,6 +217,11 @@ export function estimateMonthlyCost(
     assumptions: [
       `app host: ${usage.appHours} h a month (${config.schedule.weekDays} ${config.schedule.startHour}:00–${config.schedule.stopHour}:00 ${config.schedule.timeZone} unless --app-hours)`,
       `GPU: ${usage.gpuHours} h a month, ${usage.gpuHoursSource}`,
+      ...(burstOn
+        ? [
+            `burst workers: ${burstHours.spot} h spot + ${burstHours.onDemand} h on-demand a month, ${usage.burstHoursSource ?? (usage.burstHours ? 'as given' : 'none given (simulate a trace with burst workers to see them)')}`,
+          ]
+        : []),
       `EFS: ${usage.efsGb} GB stored`,
       `a month is ${HOURS_PER_MONTH} h; prices are USD list prices for ap-northeast-1 (Tokyo), without tax or free tiers`,
     ],

@@ -126,6 +126,11 @@ export interface Run {
 
 /** Runs the CLI in-process with captured output, a fixed clock, and cdk.json of the repository. */
 export async function run(...argv: string[]): Promise<Run> {
+  return runIn(path.join(__dirname, '..', '..'), ...argv);
+}
+
+/** Runs the CLI as `run` does, with the cdk.json of `cwd`. */
+export async function runIn(cwd: string, ...argv: string[]): Promise<Run> {
   const out: string[] = [];
   const err: string[] = [];
   const io: CliIO = {
@@ -138,7 +143,7 @@ export async function run(...argv: string[]): Promise<Run> {
   const code = await runCli(['--region', 'ap-northeast-1', ...argv], {
     io,
     clock: () => NOW,
-    cwd: path.join(__dirname, '..', '..'),
+    cwd,
     version: '0.1.0',
   });
   return { code, out: out.join('\n'), err: err.join('\n') };

@@ -50,3 +50,41 @@ describe('monthly cost estimate', () => {
     expect(scheduledAppHours({ ...DEFAULT_CONFIG.schedule, weekDays: 'SAT-SUN' })).toBe(86.91);
   });
 });
+
+describe('burst workers in the estimate', () => {
+  const burstConfig = { ...DEFAULT_CONFIG, burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 3 } };
+
+  it('has no burst line when none are deployed and no burst hours are given', () => {
+    const { items, assumptions } = estimateMonthlyCost(DEFAULT_CONFIG, usage, prices);
+    expect(items.filter((i) => /burst/i.test(i.item))).toEqual([]);
+    expect(assumptions.filter((a) => /burst/i.test(a))).toEqual([]);
+  });
+
+  it('itemises burst hours by market at the market prices, with their addresses and root volumes', () => {
+    const estimate = estimateMonthlyCost(
+      burstConfig,
+      { ...usage, burstHours: { spot: 30, onDemand: 4 }, burstHoursSource: 'from simulating the trace' },
+      prices,
+    );
+    const burst = estimate.items.filter((i) => /burst/i.test(i.item));
+    expect(burst.map((i) => [i.item, i.arithmetic, i.usd])).toEqual([
+      ['Burst workers g4dn.xlarge/g5.xlarge/g6.xlarge (spot)', '30 h × 0.21', 6.3],
+      ['Burst workers g4dn.xlarge/g5.xlarge/g6.xlarge (on-demand)', '4 h × 0.71', 2.84],
+      ['Public IPv4: burst workers', '34 h × 0.005', 0.17],
+      ['EBS gp3 root volumes: burst workers', '4.66 GB-month × 0.096', 0.45],
+    ]);
+    expect(estimate.totalUsd).toBeCloseTo(
+      estimate.items.reduce((total, item) => total + item.usd, 0),
+      2,
+    );
+    expect(estimate.assumptions).toContain(
+      'burst workers: 30 h spot + 4 h on-demand a month, from simulating the trace',
+    );
+  });
+
+  it('shows zero burst hours, and says why, when burst workers are deployed but no hours are given', () => {
+    const estimate = estimateMonthlyCost(burstConfig, usage, prices);
+    expect(estimate.items.find((i) => i.item.endsWith('(spot)') && i.item.startsWith('Burst'))?.usd).toBe(0);
+    expect(estimate.assumptions.some((a) => a.includes('none given'))).toBe(true);
+  });
+});

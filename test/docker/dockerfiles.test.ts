@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { validate } from 'dockerfile-utils';
 
 import { buildTestFleet, templateOf } from '../support/fleet';
+import { DEFAULT_CONFIG } from '../../lib/config';
 
 const ROOT = path.join(__dirname, '..', '..');
 const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
@@ -154,14 +155,22 @@ describe('docker/gpu-host/compose.yaml', () => {
     expect([...used]).toEqual(
       expect.arrayContaining(['OPENVOICE_IMAGE', 'WORKER_IMAGE', 'JOB_QUEUE_URL', 'AWS_REGION']),
     );
-    const { fleet } = buildTestFleet();
+    // Only the burst settings may be absent (empty on a fleet without burst workers); they are
+    // checked against a fleet that has them.
+    const optional = [...compose.matchAll(/\$\{(\w+):-\}/g)].map((m) => m[1]);
+    expect(optional).toEqual(['BURST_GROUP_NAME', 'BURST_DRAIN_HOOK']);
+    const { fleet } = buildTestFleet({ burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 1 } });
     const parameters = templateOf(fleet.compute).findResources('AWS::SSM::Parameter', {
       Properties: { Name: '/gpu-fleet/GpuFleet/gpu/settings' },
     });
     const settings = JSON.stringify(Object.values(parameters)[0]?.Properties.Value);
     const provision = read('lib/host-scripts/provision.sh');
     for (const name of used) {
-      const provided = settings.includes(`"${name}"`) || provision.includes(`echo "${name}=`);
+      // A key with a literal value is folded into the joined text ("...\\nBURST_DRAIN_HOOK=drain").
+      const provided =
+        settings.includes(`"${name}"`) ||
+        new RegExp(`(\\\\n|")${name}=`).test(settings) ||
+        provision.includes(`echo "${name}=`);
       expect({ name, provided }).toEqual({ name, provided: true });
     }
   });

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -13,6 +14,7 @@ import { WAV, createQueues, fakeServer, latencyProxy, sqsClient, tempSharedDir }
 export const TOKEN = 'test-token-0123456789abcdef0123456789';
 
 export const ec2Mock = mockClient(EC2Client);
+export const autoScalingMock = mockClient(AutoScalingClient);
 
 type OpenVoiceRoute = (
   route: string,
@@ -24,6 +26,10 @@ type OpenVoiceRoute = (
 export interface Setup {
   openVoice?: OpenVoiceRoute;
   spotNotice?: () => string | undefined;
+  /** What IMDS answers at autoscaling/target-lifecycle-state; 404 (not in a group) when undefined. */
+  targetLifecycleState?: () => string | undefined;
+  /** The burst group the worker completes the drain hook of. */
+  scaleIn?: { groupName: string; hookName: string; graceMs?: number };
   visibilityTimeoutS?: number;
   heartbeatS?: number;
   retryDelayS?: number;
@@ -78,9 +84,15 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
       const notice = options.spotNotice?.();
       return notice ? { status: 200, body: notice } : { status: 404 };
     }
+    if (request.url === '/latest/meta-data/autoscaling/target-lifecycle-state') {
+      const state = options.targetLifecycleState?.();
+      return state ? { status: 200, body: state } : { status: 404 };
+    }
     return { status: 404 };
   });
   ec2Mock.reset();
+  autoScalingMock.reset();
+  autoScalingMock.on(CompleteLifecycleActionCommand).resolves({});
   ec2Mock.on(CreateTagsCommand).resolves({});
   const shared = tempSharedDir();
   fs.mkdirSync(path.join(shared, 'uploads'));
@@ -106,6 +118,10 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
     maxReferenceBytes: options.maxReferenceBytes,
     pollMs: 50,
     clock: () => new Date('2026-11-24T03:00:00.250Z'),
+    scaleIn: options.scaleIn && {
+      ...options.scaleIn,
+      autoScaling: new AutoScalingClient({ region: 'ap-northeast-1' }),
+    },
   });
   for (const name of WORKER_EVENTS) worker.on(name, (detail: unknown) => events.push([name, detail]));
   worker.on('error', (error: unknown) => errors.push(error));

@@ -245,4 +245,15 @@ describe('readConfig', () => {
     );
     expect(() => readConfig({ JOB_QUEUE_URL: env.JOB_QUEUE_URL })).toThrow('OPENVOICE_API_TOKEN');
   });
+
+  it('watches for scale-in only when the burst group is named (compose passes empty values on the primary)', () => {
+    expect(readConfig(env).scaleIn).toBeUndefined();
+    expect(readConfig({ ...env, BURST_GROUP_NAME: '', BURST_DRAIN_HOOK: '' }).scaleIn).toBeUndefined();
+    expect(
+      readConfig({ ...env, BURST_GROUP_NAME: 'GpuFleet-burst-workers', BURST_DRAIN_HOOK: 'drain' }).scaleIn,
+    ).toEqual({
+      groupName: 'GpuFleet-burst-workers',
+      hookName: 'drain',
+    });
+  });
 });

@@ -5,7 +5,8 @@ import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { READY_TAG } from '../../docker/worker/src/worker';
 import { LAST_JOB_TAG } from '../../docker/worker/src/activity';
 import { TAGS } from '../../src/core/tags';
-import { ec2Mock, pause, setup, statusOf, synthesize } from './fixture';
+import { CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
+import { autoScalingMock, ec2Mock, pause, setup, statusOf, synthesize } from './fixture';
 import { WAV, counts, eventually, sqsClient, startSqsServer } from './harness';
 
 let sqsServer: Awaited<ReturnType<typeof startSqsServer>>;
@@ -297,4 +298,108 @@ describe('queue worker against a real SQS protocol server', () => {
       await t.cleanup();
     }
   }, 25_000);
+
+  describe('a burst worker scaled in by its group', () => {
+    const scaleIn = { groupName: 'GpuFleet-burst-workers', hookName: 'drain' };
+
+    it('drains on target-lifecycle-state Terminated, lets the running job finish, then completes the hook', async () => {
+      let state: string | undefined = 'InService';
+      const t = await start({
+        targetLifecycleState: () => state,
+        scaleIn,
+        openVoice: async (route) => {
+          if (route === '/health') return { status: 200 };
+          await pause(1500);
+          return { status: 200, body: WAV };
+        },
+      });
+      try {
+        await t.worker.start();
+        await t.send(synthesize('job-b1'));
+        await eventually(() => (t.attempts.get('/synthesize') ? true : undefined));
+        await pause(200);
+        // InService: nothing happens.
+        expect(t.named('scale_in')).toEqual([]);
+        state = 'Terminated';
+        await eventually(() => (t.named('lifecycle_completed').length > 0 ? true : undefined), 10_000);
+        expect(t.events.find(([name]) => name === 'draining')?.[1]).toMatchObject({
+          reason: 'scale-in',
+          inFlight: 1,
+        });
+        expect(statusOf(t.shared, 'job-b1')).toMatchObject({ state: 'done' });
+        // The hook is completed after the drain, not before: the job's result was written first.
+        const order = t.events
+          .map(([name]) => name)
+          .filter((n) => ['drained', 'lifecycle_completed'].includes(n));
+        expect(order).toEqual(['drained', 'lifecycle_completed']);
+        expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
+        expect(autoScalingMock).toHaveReceivedCommandWith(CompleteLifecycleActionCommand, {
+          AutoScalingGroupName: 'GpuFleet-burst-workers',
+          LifecycleHookName: 'drain',
+          InstanceId: 'i-0gpu',
+          LifecycleActionResult: 'CONTINUE',
+        });
+        await t.send(synthesize('job-b2'));
+        await pause(800);
+        expect(statusOf(t.shared, 'job-b2')).toBeUndefined();
+      } finally {
+        await t.cleanup();
+      }
+    }, 20_000);
+
+    it('hands a job that outlasts the grace back to the queue before completing the hook', async () => {
+      let state: string | undefined;
+      const t = await start({
+        targetLifecycleState: () => state,
+        scaleIn: { ...scaleIn, graceMs: 300 },
+        openVoice: async (route) => {
+          if (route === '/health') return { status: 200 };
+          await pause(5000);
+          return { status: 200, body: WAV };
+        },
+      });
+      try {
+        await t.worker.start();
+        await t.send(synthesize('job-b3'));
+        await eventually(() => (t.attempts.get('/synthesize') ? true : undefined));
+        state = 'Terminated';
+        await eventually(() => (t.named('lifecycle_completed').length > 0 ? true : undefined), 10_000);
+        expect(t.named('drained')).toEqual([{ reason: 'scale-in', released: 1 }]);
+        const { Messages = [] } = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }),
+        );
+        expect(JSON.parse(Messages[0]?.Body ?? '{}')).toMatchObject({ jobId: 'job-b3' });
+        expect(statusOf(t.shared, 'job-b3')).toBeUndefined();
+      } finally {
+        await t.cleanup();
+      }
+    }, 20_000);
+
+    it('never drains the primary, which is in no group (IMDS answers 404)', async () => {
+      const t = await start({ scaleIn });
+      try {
+        await t.worker.start();
+        await pause(400);
+        expect(t.named('scale_in')).toEqual([]);
+        expect(t.named('draining')).toEqual([]);
+        expect(autoScalingMock).not.toHaveReceivedCommand(CompleteLifecycleActionCommand);
+      } finally {
+        await t.cleanup();
+      }
+    }, 10_000);
+
+    it('reports a failed completion as an error and stays drained (the hook times out to CONTINUE)', async () => {
+      const t = await start({ targetLifecycleState: () => 'Terminated', scaleIn });
+      autoScalingMock.on(CompleteLifecycleActionCommand).rejects(new Error('AccessDenied'));
+      try {
+        await t.worker.start();
+        await eventually(() => (t.errors.length > 0 ? true : undefined), 5_000);
+        expect(t.named('drained')).toHaveLength(1);
+        expect(t.named('lifecycle_completed')).toEqual([]);
+        expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
+      } finally {
+        await t.cleanup();
+      }
+    }, 10_000);
+  });
 });

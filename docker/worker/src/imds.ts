@@ -1,6 +1,7 @@
 /**
  * The instance metadata service, IMDSv2 only (the stacks require tokens): the instance's id and
- * region for the ready tag, and the spot interruption notice.
+ * region for the ready tag, the spot interruption notice and, on a burst worker, the state its
+ * Auto Scaling group is taking it to.
  */
 export class InstanceMetadata {
   private token: { value: string; expires: number } | undefined;
@@ -52,5 +53,14 @@ export class InstanceMetadata {
     if (!body) return undefined;
     const parsed = JSON.parse(body) as { action?: string; time?: string };
     return { action: parsed.action ?? 'unknown', time: new Date(parsed.time ?? this.clock()) };
+  }
+
+  /**
+   * Where the Auto Scaling group is taking this instance: `InService`, or `Terminated` once the
+   * group has begun to terminate it (the drain hook holds it in Terminating:Wait meanwhile).
+   * Undefined outside a group (the primary GPU).
+   */
+  async targetLifecycleState(): Promise<string | undefined> {
+    return (await this.get('autoscaling/target-lifecycle-state'))?.trim() || undefined;
   }
 }

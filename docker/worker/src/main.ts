@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { readConfig } from './config.js';
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     metadata,
     slots: config.slots,
     maxReceiveCount: config.maxReceiveCount,
+    scaleIn: config.scaleIn && { ...config.scaleIn, autoScaling: new AutoScalingClient({ region }) },
   });
   // A storage fault turns the container unhealthy (docker ps, the health log), not only the log.
   const touch = () => {
@@ -49,7 +51,7 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  // After a spot notice the worker drains and stays idle (not exiting, or the restart policy
+  // After a spot notice or a scale-in the worker drains and stays idle (not exiting, or the restart policy
   // would start consuming again) until EC2 stops the instance.
   await worker.start(stopping.signal);
 }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { ChangeMessageVisibilityCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
@@ -22,6 +23,8 @@ export const WORKER_EVENTS = [
   'job_handed_back',
   'malformed',
   'spot_interruption',
+  'scale_in',
+  'lifecycle_completed',
   'paused',
   'resumed',
   'draining',
@@ -57,6 +60,23 @@ export interface WorkerOptions {
   /** Minimum milliseconds between writes of the last-job-at tag. @default 30000 */
   readonly activityIntervalMs?: number;
   readonly clock?: () => Date;
+  /**
+   * A burst worker's group: when the group terminates the instance, the worker drains and then
+   * completes the group's termination hook so the instance goes at once. Absent on the primary.
+   */
+  readonly scaleIn?: ScaleInOptions;
+}
+
+export interface ScaleInOptions {
+  readonly autoScaling: AutoScalingClient;
+  readonly groupName: string;
+  readonly hookName: string;
+  /**
+   * How long running jobs may take to finish before they are handed back; within the hook's
+   * heartbeat timeout (3 minutes), with a margin for the hand-back and the completion.
+   * @default 150000
+   */
+  readonly graceMs?: number;
 }
 
 /** What the worker waits for: OpenVoice healthy, the storage writable, OpenVoice taking our token. */
@@ -118,6 +138,7 @@ export class QueueWorker extends EventEmitter {
   private readonly pausedFor = new Map<PauseReason, string>();
   private timers: NodeJS.Timeout[] = [];
   private draining: Promise<void> | undefined;
+  private scaleInStarted = false;
   private activity: ActivityTag | undefined;
   private readonly clock: () => Date;
 
@@ -182,6 +203,8 @@ export class QueueWorker extends EventEmitter {
       this.consumers.push(consumer);
     }
     this.timers.push(setInterval(() => void this.watchSpot(), pollMs));
+    const scaleIn = this.options.scaleIn;
+    if (scaleIn) this.timers.push(setInterval(() => void this.watchScaleIn(scaleIn, instanceId), pollMs));
   }
 
   private async handle(message: Message): Promise<Message | undefined> {
@@ -391,6 +414,34 @@ export class QueueWorker extends EventEmitter {
       const graceMs = Math.max(0, Math.min(90_000, notice.time.getTime() - this.clock().getTime() - 20_000));
       await this.drain('spot interruption', graceMs);
     } catch (error) {
+      this.emit('error', error);
+    }
+  }
+
+  /**
+   * Polls the state the group is taking this instance to, like the spot notice. On Terminated
+   * (the scaler retired it, or an instance refresh or rebalance replaces it) the worker drains,
+   * then lets the group go on without waiting out the hook.
+   */
+  private async watchScaleIn(scaleIn: ScaleInOptions, instanceId: string): Promise<void> {
+    if (this.scaleInStarted) return;
+    try {
+      const state = await this.options.metadata.targetLifecycleState();
+      if (state !== 'Terminated' || this.scaleInStarted) return;
+      this.scaleInStarted = true;
+      this.emit('scale_in', { instanceId, groupName: scaleIn.groupName });
+      await this.drain('scale-in', scaleIn.graceMs ?? 150_000);
+      await scaleIn.autoScaling.send(
+        new CompleteLifecycleActionCommand({
+          AutoScalingGroupName: scaleIn.groupName,
+          LifecycleHookName: scaleIn.hookName,
+          InstanceId: instanceId,
+          LifecycleActionResult: 'CONTINUE',
+        }),
+      );
+      this.emit('lifecycle_completed', { instanceId, hookName: scaleIn.hookName });
+    } catch (error) {
+      // The hook's default result (CONTINUE) ends the wait anyway once its heartbeat times out.
       this.emit('error', error);
     }
   }

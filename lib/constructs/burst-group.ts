@@ -1,0 +1,154 @@
+import { ArnFormat, Duration, Stack, Tags, Validations } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/aws/burst.js';
+import { BURST_ROLE, TAGS } from '../../src/core/tags.js';
+import type { FleetConfig } from '../config.js';
+import type { FleetHost } from './fleet-host.js';
+
+export { BURST_DRAIN_HOOK, burstGroupName };
+
+/**
+ * How long a terminating worker may take to drain before Auto Scaling continues anyway: a voice
+ * job of about a minute finishes; one still running after the worker's scale-in grace (150 s,
+ * docker/worker) is handed back to the queue, within this limit.
+ */
+export const BURST_DRAIN_TIMEOUT = Duration.minutes(3);
+
+export interface BurstGroupProps {
+  readonly config: FleetConfig;
+  readonly vpc: ec2.IVpc;
+  /** At least two, in different zones. */
+  readonly subnets: readonly ec2.ISubnet[];
+  readonly securityGroup: ec2.ISecurityGroup;
+  /** The primary GPU host: its definition, settings and grants are the burst workers' too. */
+  readonly primary: FleetHost;
+}
+
+/**
+ * Extra GPU workers on an EC2 Auto Scaling group (issue 10), built from the primary GPU host's
+ * definition: the same AMI, user data, settings parameter (images, queue, file system), root
+ * volume and grants. What differs is placement and market: no fixed IP (any subnet of the group),
+ * and one-time spot from the group's mixed instances policy instead of a persistent request.
+ *
+ * The scaler owns the desired capacity (CloudFormation never sets it) and is the only one to scale
+ * in, by terminating an idle worker by id; every worker is protected from the group's own scale-in.
+ */
+export class BurstGroup extends Construct {
+  readonly group: autoscaling.AutoScalingGroup;
+  readonly role: iam.Role;
+  readonly launchTemplate: ec2.LaunchTemplate;
+  readonly groupName: string;
+
+  constructor(scope: Construct, id: string, props: BurstGroupProps) {
+    super(scope, id);
+    const { config, primary } = props;
+    this.groupName = burstGroupName(config.appName);
+
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `gpu-fleet burst GPU worker`,
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    primary.grantHostAccess(this.role);
+
+    this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      ...primary.launchTemplateProps(this.role),
+      securityGroup: props.securityGroup,
+    });
+    // Instance tags come from the group (propagated at launch): tags in the template's data would
+    // make every tag change a new template version, and so an instance refresh.
+    (this.launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate).addPropertyDeletionOverride(
+      'LaunchTemplateData.TagSpecifications',
+    );
+
+    this.group = new autoscaling.AutoScalingGroup(this, 'Group', {
+      autoScalingGroupName: this.groupName,
+      vpc: props.vpc,
+      vpcSubnets: { subnets: [...props.subnets] },
+      minCapacity: 0,
+      maxCapacity: config.burst.maxWorkers,
+      // No desiredCapacity: CloudFormation then leaves the scaler's number alone on every deploy.
+      mixedInstancesPolicy: {
+        launchTemplate: this.launchTemplate,
+        launchTemplateOverrides: config.burst.instanceTypes.map((type) => ({
+          instanceType: new ec2.InstanceType(type),
+        })),
+        instancesDistribution: {
+          // All spot; the scaler raises the percentage to 100 for the on-demand fallback and back.
+          onDemandBaseCapacity: 0,
+          onDemandPercentageAboveBaseCapacity: 0,
+          spotAllocationStrategy: autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
+          // No max price: the plan's cap fits g4dn.xlarge, not G5/G6, and AWS advises against one
+          // (more interruptions); spot is then never dearer than on-demand.
+        },
+      },
+      capacityRebalance: true,
+      // Scale-in is only ever the scaler's TerminateInstanceInAutoScalingGroup of an idle worker.
+      newInstancesProtectedFromScaleIn: true,
+      // A new template version (instance type, AMI parameter, user data) replaces the workers one
+      // at a time; a busy one drains through the termination hook first.
+      updatePolicy: autoscaling.UpdatePolicy.instanceRefresh({
+        strategy: autoscaling.InstanceRefreshStrategy.ROLLING,
+        minHealthyPercentage: 0,
+        maxHealthyPercentage: 100,
+        scaleInProtectedInstances: autoscaling.ScaleInProtectedInstances.REFRESH,
+        skipMatching: true,
+      }),
+    });
+    this.group.addLifecycleHook('Drain', {
+      lifecycleHookName: BURST_DRAIN_HOOK,
+      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+      heartbeatTimeout: BURST_DRAIN_TIMEOUT,
+      defaultResult: autoscaling.DefaultResult.CONTINUE,
+    });
+    Tags.of(this).add(TAGS.role, BURST_ROLE);
+
+    // The worker tells its group it has drained; only this group's lifecycle actions.
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'CompleteOwnDrain',
+        actions: ['autoscaling:CompleteLifecycleAction'],
+        resources: [burstGroupArn(this, this.groupName)],
+      }),
+    );
+
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${this.groupName}]`,
+      reason:
+        'The group is named exactly; the wildcard is the group id that Auto Scaling assigns at creation and the ARN must contain.',
+    });
+    Validations.of(this.group).acknowledge({
+      id: 'AwsSolutions-EC26',
+      reason:
+        "The rule cannot read a group launched from a launch template (it throws on the reference); the template's only volume, the root, is encrypted gp3 (FleetHost.launchTemplateProps).",
+    });
+    Validations.of(this.group).acknowledge({
+      id: 'AwsSolutions-AS1',
+      reason:
+        'The group has no scaling policies: the scaler sets its desired capacity and terminates idle workers by id, so a cooldown would only delay those decisions.',
+    });
+    Validations.of(this.group).acknowledge({
+      id: 'AwsSolutions-AS2',
+      reason:
+        'The workers serve no load balancer; EC2 status checks are the health check, and a worker that never reports ready is retired by the scaler.',
+    });
+    Validations.of(this.group).acknowledge({
+      id: 'AwsSolutions-AS3',
+      reason:
+        "Every scaling action is the scaler's own and is logged and measured by it (BurstWorkers, BurstOnDemandWorkers); failed launches are read from the scaling activities on every tick.",
+    });
+  }
+}
+
+/** The ARN of the named group in this stack's account and region (its id part is unknown before creation). */
+export function burstGroupArn(scope: Construct, groupName: string): string {
+  return Stack.of(scope).formatArn({
+    service: 'autoscaling',
+    resource: 'autoScalingGroup',
+    resourceName: `*:autoScalingGroupName/${groupName}`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}

@@ -1,0 +1,191 @@
+import {
+  type Activity,
+  type AutoScalingClient,
+  DescribeAutoScalingGroupsCommand,
+  DescribeScalingActivitiesCommand,
+  SetDesiredCapacityCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
+  UpdateAutoScalingGroupCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { FleetError, recordEndpointOnFailure, toFleetError } from './errors.js';
+import type { BurstGroupState, BurstPort, BurstWorkerInfo } from './ports.js';
+
+/**
+ * The burst group's name, fixed by the fleet's name rather than generated: the scaler, the CLI and
+ * the workers find it without a cross-stack reference, and IAM can name it. Only a new name
+ * replaces a group.
+ */
+export function burstGroupName(appName: string): string {
+  return `${appName}-burst-workers`;
+}
+
+/** The termination hook the queue worker completes once it has drained. */
+export const BURST_DRAIN_HOOK = 'drain';
+
+/** The scaling activities read to find the latest failed launch: the newest first, one page. */
+const ACTIVITIES_READ = 20;
+
+/**
+ * The burst workers' Auto Scaling group through the Auto Scaling API, with EC2 for what the group
+ * does not say about an instance (its tags, launch time and market): the BurstPort of the Lambda
+ * and the CLI.
+ */
+export function createBurstGroup(
+  autoScaling: AutoScalingClient,
+  ec2: EC2Client,
+  groupName: string,
+): BurstPort {
+  recordEndpointOnFailure(autoScaling);
+  recordEndpointOnFailure(ec2);
+  const call = async <T>(action: string, send: () => Promise<T>): Promise<T> => {
+    try {
+      return await send();
+    } catch (error) {
+      throw toFleetError(error, action);
+    }
+  };
+
+  return {
+    async describe(): Promise<BurstGroupState> {
+      const output = await call('autoscaling:DescribeAutoScalingGroups', () =>
+        autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groupName] })),
+      );
+      const group = output.AutoScalingGroups?.find((g) => g.AutoScalingGroupName === groupName);
+      if (!group) {
+        throw new FleetError('NotFound', `Auto Scaling group ${groupName} not found`, false);
+      }
+      const distribution = group.MixedInstancesPolicy?.InstancesDistribution;
+      const onDemand =
+        (distribution?.OnDemandPercentageAboveBaseCapacity ?? 0) > 0 ||
+        (distribution?.OnDemandBaseCapacity ?? 0) > 0;
+      const members = group.Instances ?? [];
+      const described =
+        members.length === 0
+          ? new Map<string, Instance>()
+          : await describeInstances(members.map((m) => m.InstanceId ?? ''));
+      const workers: BurstWorkerInfo[] = members.map((member) => {
+        const instance = described.get(member.InstanceId ?? '');
+        return {
+          instanceId: member.InstanceId ?? '',
+          instanceType: member.InstanceType ?? instance?.InstanceType ?? 'unknown',
+          // EC2 no longer knows an instance that just went away; the group's current market is then the best guess.
+          market: instance
+            ? instance.InstanceLifecycle === 'spot'
+              ? 'spot'
+              : 'on-demand'
+            : onDemand
+              ? 'on-demand'
+              : 'spot',
+          availabilityZone: member.AvailabilityZone ?? instance?.Placement?.AvailabilityZone ?? 'unknown',
+          lifecycleState: member.LifecycleState ?? 'unknown',
+          launchTime: instance?.LaunchTime,
+          tags: Object.fromEntries((instance?.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
+        };
+      });
+      const activities = await call('autoscaling:DescribeScalingActivities', () =>
+        autoScaling.send(
+          new DescribeScalingActivitiesCommand({
+            AutoScalingGroupName: groupName,
+            MaxRecords: ACTIVITIES_READ,
+          }),
+        ),
+      );
+      return {
+        desired: group.DesiredCapacity ?? 0,
+        max: group.MaxSize ?? 0,
+        onDemand,
+        workers,
+        lastLaunchFailure: latestLaunchFailure(activities.Activities ?? []),
+      };
+    },
+
+    async setDesired(desired) {
+      await call('autoscaling:SetDesiredCapacity', () =>
+        autoScaling.send(
+          // The group has no scaling policies of its own; a cooldown would only delay the scaler's decision.
+          new SetDesiredCapacityCommand({
+            AutoScalingGroupName: groupName,
+            DesiredCapacity: desired,
+            HonorCooldown: false,
+          }),
+        ),
+      );
+    },
+
+    async retire(instanceId) {
+      await call('autoscaling:TerminateInstanceInAutoScalingGroup', () =>
+        autoScaling.send(
+          // Decrementing keeps the group from launching a replacement for the worker the scaler let go.
+          new TerminateInstanceInAutoScalingGroupCommand({
+            InstanceId: instanceId,
+            ShouldDecrementDesiredCapacity: true,
+          }),
+        ),
+      );
+    },
+
+    async setOnDemand(onDemand) {
+      await call('autoscaling:UpdateAutoScalingGroup', () =>
+        autoScaling.send(
+          new UpdateAutoScalingGroupCommand({
+            AutoScalingGroupName: groupName,
+            // Only the distribution changes; the launch template and its overrides stay as deployed.
+            MixedInstancesPolicy: {
+              InstancesDistribution: {
+                OnDemandBaseCapacity: 0,
+                OnDemandPercentageAboveBaseCapacity: onDemand ? 100 : 0,
+              },
+            },
+          }),
+        ),
+      );
+    },
+  };
+
+  async function describeInstances(instanceIds: readonly string[]): Promise<Map<string, Instance>> {
+    // A filter, not InstanceIds: a worker terminated between the two calls must not fail the whole read.
+    const output = await call('ec2:DescribeInstances', () =>
+      ec2.send(
+        new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [...instanceIds] }] }),
+      ),
+    );
+    const instances = (output.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+    return new Map(instances.map((i) => [i.InstanceId ?? '', i]));
+  }
+}
+
+/**
+ * The burst group of the scaler Lambda, from the environment its stack gives it: BURST_GROUP_NAME
+ * is set only when burst workers are deployed, so undefined means "one GPU, as the plan".
+ */
+export function burstGroupFromEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+  clients: () => { readonly autoScaling: AutoScalingClient; readonly ec2: EC2Client },
+): BurstPort | undefined {
+  const groupName = env.BURST_GROUP_NAME;
+  if (!groupName) return undefined;
+  const { autoScaling, ec2 } = clients();
+  return createBurstGroup(autoScaling, ec2, groupName);
+}
+
+/**
+ * The newest failed launch, unless a launch succeeded after it: a failure that a later launch
+ * overcame says nothing about the capacity the group can get now. Activities come newest first.
+ */
+export function latestLaunchFailure(activities: readonly Activity[]): BurstGroupState['lastLaunchFailure'] {
+  for (const activity of activities) {
+    if (!/^Launching/i.test(activity.Description ?? '')) continue;
+    if (activity.StatusCode === 'Successful') return undefined;
+    if (activity.StatusCode === 'Failed' || activity.StatusCode === 'Cancelled') {
+      const at = activity.EndTime ?? activity.StartTime;
+      if (!at) continue;
+      return { at, message: firstLine(activity.StatusMessage ?? activity.Description ?? 'launch failed') };
+    }
+  }
+  return undefined;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]?.trim() ?? '';
+}

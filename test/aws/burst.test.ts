@@ -1,0 +1,300 @@
+import {
+  AutoScalingClient,
+  AutoScalingServiceException,
+  DescribeAutoScalingGroupsCommand,
+  DescribeScalingActivitiesCommand,
+  SetDesiredCapacityCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
+  UpdateAutoScalingGroupCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { burstGroupFromEnvironment, createBurstGroup, latestLaunchFailure } from '../../src/aws/burst';
+import { FleetError } from '../../src/aws/errors';
+
+const asgMock = mockClient(AutoScalingClient);
+const ec2Mock = mockClient(EC2Client);
+const GROUP = 'gpu-fleet-burst';
+beforeEach(() => {
+  asgMock.reset();
+  ec2Mock.reset();
+});
+
+const burst = () =>
+  createBurstGroup(
+    new AutoScalingClient({ region: 'ap-northeast-1' }),
+    new EC2Client({ region: 'ap-northeast-1' }),
+    GROUP,
+  );
+
+function asgError(name: string, status = 400): AutoScalingServiceException {
+  return new AutoScalingServiceException({
+    name,
+    message: `${name} happened`,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+  });
+}
+
+function groupWith(overrides: Record<string, unknown> = {}) {
+  return {
+    AutoScalingGroups: [
+      {
+        AutoScalingGroupName: GROUP,
+        MinSize: 0,
+        MaxSize: 3,
+        DesiredCapacity: 2,
+        DefaultCooldown: 300,
+        AvailabilityZones: ['ap-northeast-1a', 'ap-northeast-1c'],
+        HealthCheckType: 'EC2',
+        CreatedTime: new Date('2026-11-01T00:00:00Z'),
+        MixedInstancesPolicy: {
+          InstancesDistribution: { OnDemandBaseCapacity: 0, OnDemandPercentageAboveBaseCapacity: 0 },
+        },
+        Instances: [
+          {
+            InstanceId: 'i-b1',
+            InstanceType: 'g5.xlarge',
+            AvailabilityZone: 'ap-northeast-1c',
+            LifecycleState: 'InService',
+            HealthStatus: 'Healthy',
+            ProtectedFromScaleIn: true,
+          },
+          {
+            InstanceId: 'i-b2',
+            InstanceType: 'g4dn.xlarge',
+            AvailabilityZone: 'ap-northeast-1a',
+            LifecycleState: 'Pending',
+            HealthStatus: 'Healthy',
+            ProtectedFromScaleIn: true,
+          },
+        ],
+        ...overrides,
+      },
+    ],
+  } as never;
+}
+
+describe('burst group adapter', () => {
+  it('describes the group with each worker from the group and EC2 (market, tags, launch time)', async () => {
+    const launch = new Date('2026-11-24T01:00:00Z');
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves(groupWith());
+    asgMock.on(DescribeScalingActivitiesCommand).resolves({ Activities: [] });
+    ec2Mock.on(DescribeInstancesCommand).resolves({
+      Reservations: [
+        {
+          Instances: [
+            {
+              InstanceId: 'i-b1',
+              InstanceType: 'g5.xlarge',
+              InstanceLifecycle: 'spot',
+              LaunchTime: launch,
+              Tags: [{ Key: 'gpu-fleet:ready-at', Value: '2026-11-24T01:09:00Z' }],
+            },
+            { InstanceId: 'i-b2', InstanceType: 'g4dn.xlarge', LaunchTime: launch },
+          ],
+        },
+      ],
+    });
+    const state = await burst().describe();
+    expect(state).toEqual({
+      desired: 2,
+      max: 3,
+      onDemand: false,
+      lastLaunchFailure: undefined,
+      workers: [
+        {
+          instanceId: 'i-b1',
+          instanceType: 'g5.xlarge',
+          market: 'spot',
+          availabilityZone: 'ap-northeast-1c',
+          lifecycleState: 'InService',
+          launchTime: launch,
+          tags: { 'gpu-fleet:ready-at': '2026-11-24T01:09:00Z' },
+        },
+        {
+          instanceId: 'i-b2',
+          instanceType: 'g4dn.xlarge',
+          market: 'on-demand',
+          availabilityZone: 'ap-northeast-1a',
+          lifecycleState: 'Pending',
+          launchTime: launch,
+          tags: {},
+        },
+      ],
+    });
+    expect(asgMock).toHaveReceivedCommandWith(DescribeAutoScalingGroupsCommand, {
+      AutoScalingGroupNames: [GROUP],
+    });
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeInstancesCommand, {
+      Filters: [{ Name: 'instance-id', Values: ['i-b1', 'i-b2'] }],
+    });
+  });
+
+  it('reads the on-demand fallback from the distribution and skips EC2 for an empty group', async () => {
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves(
+      groupWith({
+        Instances: [],
+        DesiredCapacity: 0,
+        MixedInstancesPolicy: { InstancesDistribution: { OnDemandPercentageAboveBaseCapacity: 100 } },
+      }),
+    );
+    asgMock.on(DescribeScalingActivitiesCommand).resolves({ Activities: [] });
+    const state = await burst().describe();
+    expect(state).toMatchObject({ desired: 0, onDemand: true, workers: [] });
+    expect(ec2Mock).not.toHaveReceivedCommand(DescribeInstancesCommand);
+  });
+
+  it('keeps a worker EC2 no longer knows, with the market the group launches in', async () => {
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves(groupWith());
+    asgMock.on(DescribeScalingActivitiesCommand).resolves({ Activities: [] });
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    const state = await burst().describe();
+    expect(state.workers.map((w) => [w.instanceId, w.market, w.tags])).toEqual([
+      ['i-b1', 'spot', {}],
+      ['i-b2', 'spot', {}],
+    ]);
+  });
+
+  it('reports the latest failed launch with the time it ended', async () => {
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves(groupWith({ Instances: [] }));
+    const failedAt = new Date('2026-11-24T02:01:00Z');
+    asgMock.on(DescribeScalingActivitiesCommand).resolves({
+      Activities: [
+        {
+          ActivityId: 'a2',
+          AutoScalingGroupName: GROUP,
+          Cause: 'desired capacity 1',
+          StartTime: new Date('2026-11-24T02:00:00Z'),
+          EndTime: failedAt,
+          StatusCode: 'Failed',
+          Description: 'Launching a new EC2 instance.  Status Reason: no capacity',
+          StatusMessage: 'There is no Spot capacity available that matches your request.\nmore',
+        },
+      ],
+    });
+    const state = await burst().describe();
+    expect(state.lastLaunchFailure).toEqual({
+      at: failedAt,
+      message: 'There is no Spot capacity available that matches your request.',
+    });
+    expect(asgMock).toHaveReceivedCommandWith(DescribeScalingActivitiesCommand, {
+      AutoScalingGroupName: GROUP,
+      MaxRecords: 20,
+    });
+  });
+
+  it('sets the desired capacity without honouring a cooldown', async () => {
+    asgMock.on(SetDesiredCapacityCommand).resolves({});
+    await burst().setDesired(3);
+    expect(asgMock).toHaveReceivedCommandWith(SetDesiredCapacityCommand, {
+      AutoScalingGroupName: GROUP,
+      DesiredCapacity: 3,
+      HonorCooldown: false,
+    });
+  });
+
+  it('retires one worker by id and lowers the desired capacity with it', async () => {
+    asgMock.on(TerminateInstanceInAutoScalingGroupCommand).resolves({});
+    await burst().retire('i-b1');
+    expect(asgMock).toHaveReceivedCommandWith(TerminateInstanceInAutoScalingGroupCommand, {
+      InstanceId: 'i-b1',
+      ShouldDecrementDesiredCapacity: true,
+    });
+  });
+
+  it.each([
+    [true, 100],
+    [false, 0],
+  ])('switches the market of new workers (on-demand %s → %i%% above base)', async (onDemand, percentage) => {
+    asgMock.on(UpdateAutoScalingGroupCommand).resolves({});
+    await burst().setOnDemand(onDemand);
+    expect(asgMock).toHaveReceivedCommandWith(UpdateAutoScalingGroupCommand, {
+      AutoScalingGroupName: GROUP,
+      MixedInstancesPolicy: {
+        InstancesDistribution: { OnDemandBaseCapacity: 0, OnDemandPercentageAboveBaseCapacity: percentage },
+      },
+    });
+  });
+
+  it('fails with NotFound when the group does not exist', async () => {
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
+    await expect(burst().describe()).rejects.toMatchObject({ code: 'NotFound', retryable: false });
+  });
+
+  it.each([
+    ['ResourceContention', 500, 'Throttled', true],
+    ['ScalingActivityInProgress', 400, 'IncorrectInstanceState', true],
+    ['Throttling', 400, 'Throttled', true],
+    ['AccessDenied', 403, 'AccessDenied', false],
+    ['ValidationError', 400, 'Unknown', false],
+  ])('turns %s into the error vocabulary', async (name, status, code, retryable) => {
+    asgMock.on(SetDesiredCapacityCommand).rejects(asgError(name, status));
+    const error = (await burst()
+      .setDesired(1)
+      .catch((e: unknown) => e)) as FleetError;
+    expect(error).toBeInstanceOf(FleetError);
+    expect({ code: error.code, retryable: error.retryable }).toEqual({ code, retryable });
+    if (code === 'AccessDenied') expect(error.missingPermission).toBe('autoscaling:SetDesiredCapacity');
+  });
+
+  it('names the EC2 permission when the instance read is denied', async () => {
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves(groupWith());
+    ec2Mock.on(DescribeInstancesCommand).rejects(
+      Object.assign(new Error('not allowed'), {
+        name: 'UnauthorizedOperation',
+        $metadata: { httpStatusCode: 403 },
+      }),
+    );
+    await expect(burst().describe()).rejects.toMatchObject({
+      code: 'AccessDenied',
+      missingPermission: 'ec2:DescribeInstances',
+    });
+  });
+});
+
+describe('latestLaunchFailure', () => {
+  const at = (minute: number) => new Date(Date.UTC(2026, 10, 24, 2, minute));
+  const activity = (StatusCode: string, minute: number, Description = 'Launching a new EC2 instance: i-x') =>
+    ({
+      StatusCode,
+      Description,
+      StartTime: at(minute),
+      EndTime: at(minute),
+      StatusMessage: StatusCode,
+    }) as never;
+
+  it('forgets a failure that a later launch overcame', () => {
+    expect(latestLaunchFailure([activity('Successful', 5), activity('Failed', 1)])).toBeUndefined();
+  });
+
+  it('ignores failed terminations and keeps looking for launches', () => {
+    expect(
+      latestLaunchFailure([activity('Failed', 6, 'Terminating EC2 instance: i-y'), activity('Failed', 4)]),
+    ).toEqual({ at: at(4), message: 'Failed' });
+  });
+});
+
+describe('burstGroupFromEnvironment', () => {
+  const clients = () => ({
+    autoScaling: new AutoScalingClient({ region: 'ap-northeast-1' }),
+    ec2: new EC2Client({ region: 'ap-northeast-1' }),
+  });
+
+  it('is undefined without BURST_GROUP_NAME (burst.maxWorkers 0) and creates no client', () => {
+    const make = jest.fn(clients);
+    expect(burstGroupFromEnvironment({}, make)).toBeUndefined();
+    expect(burstGroupFromEnvironment({ BURST_GROUP_NAME: '' }, make)).toBeUndefined();
+    expect(make).not.toHaveBeenCalled();
+  });
+
+  it('acts on the named group', async () => {
+    asgMock.on(SetDesiredCapacityCommand).resolves({});
+    await burstGroupFromEnvironment({ BURST_GROUP_NAME: 'Other-burst-workers' }, clients)?.setDesired(1);
+    expect(asgMock).toHaveReceivedCommandWith(SetDesiredCapacityCommand, {
+      AutoScalingGroupName: 'Other-burst-workers',
+      DesiredCapacity: 1,
+    });
+  });
+});

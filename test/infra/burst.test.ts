@@ -1,0 +1,355 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ResourceImpact, fullDiff } from '@aws-cdk/cloudformation-diff';
+import { Validations } from 'aws-cdk-lib';
+import type { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { DEFAULT_CONFIG, type FleetConfig } from '../../lib/config';
+import { BURST_DRAIN_HOOK, burstGroupName } from '../../lib/constructs/burst-group';
+import { burstSubnetCidrs } from '../../lib/network-stack';
+import type { Fleet } from '../../lib/fleet';
+import { buildTestFleet, templateOf } from '../support/fleet';
+
+type Resource = { Type: string; Properties: Record<string, any>; UpdatePolicy?: Record<string, any> };
+type Templates = Record<string, Record<string, any>>;
+
+const BURST_ON: Partial<FleetConfig> = { burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 3 } };
+
+function templatesOf(fleet: Fleet): Templates {
+  return Object.fromEntries(
+    [fleet.network, fleet.data, fleet.compute, fleet.scaler].map((stack) => [
+      stack.stackName,
+      templateOf(stack).toJSON() as Record<string, any>,
+    ]),
+  );
+}
+
+function stackOf(templates: Templates, name: string): Record<string, any> {
+  const template = templates[name];
+  if (!template) throw new Error(`no stack ${name}`);
+  return template;
+}
+
+function resourcesOf(template: Record<string, any>, type?: string): Record<string, Resource> {
+  const all = template.Resources as Record<string, Resource>;
+  return Object.fromEntries(Object.entries(all).filter(([, r]) => type === undefined || r.Type === type));
+}
+
+function only(template: Record<string, any>, type: string): Resource {
+  const found = Object.values(resourcesOf(template, type));
+  expect(found).toHaveLength(1);
+  return found[0] as Resource;
+}
+
+describe('burst workers off (maxWorkers 0, the default)', () => {
+  let templates: Templates;
+  beforeAll(() => {
+    templates = templatesOf(buildTestFleet().fleet);
+  });
+
+  it('deploys no burst resource at all', () => {
+    const json = JSON.stringify(templates);
+    expect(json).not.toContain('AWS::AutoScaling::');
+    expect(json).not.toContain('BurstSubnet');
+    expect(json).not.toContain('BURST_GROUP_NAME');
+    expect(json).not.toContain('BurstOnDemandWorkers');
+    expect(json).not.toContain('autoscaling:');
+    expect(json).not.toContain('"burst"');
+    expect(
+      Object.keys(resourcesOf(stackOf(templates, 'GpuFleet-Data'), 'AWS::EFS::MountTarget')),
+    ).toHaveLength(1);
+    expect(Object.keys(resourcesOf(stackOf(templates, 'GpuFleet-Network'), 'AWS::EC2::Subnet'))).toHaveLength(
+      1,
+    );
+  });
+});
+
+describe('burst workers on (maxWorkers 3)', () => {
+  let templates: Templates;
+  let compute: Template;
+  let group: Resource;
+  beforeAll(() => {
+    const { fleet } = buildTestFleet(BURST_ON);
+    templates = templatesOf(fleet);
+    compute = templateOf(fleet.compute);
+    group = only(stackOf(templates, 'GpuFleet-Compute'), 'AWS::AutoScaling::AutoScalingGroup');
+  });
+
+  const launchDataOf = (ref: { Ref: string }): Record<string, any> =>
+    resourcesOf(stackOf(templates, 'GpuFleet-Compute'))[ref.Ref]?.Properties.LaunchTemplateData;
+  const primaryLaunchData = (): Record<string, any> => {
+    const host = Object.values(
+      resourcesOf(stackOf(templates, 'GpuFleet-Compute'), 'Custom::FleetHostInstance'),
+    ).find((r) => r.Properties.Role === 'gpu');
+    return launchDataOf(host?.Properties.LaunchTemplateId);
+  };
+  const burstLaunchData = (): Record<string, any> =>
+    launchDataOf(
+      group.Properties.MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification.LaunchTemplateId,
+    );
+
+  it('sizes the group 0..maxWorkers and leaves the desired capacity to the scaler', () => {
+    expect(group.Properties).toMatchObject({
+      AutoScalingGroupName: burstGroupName('GpuFleet'),
+      MinSize: '0',
+      MaxSize: '3',
+      CapacityRebalance: true,
+      NewInstancesProtectedFromScaleIn: true,
+    });
+    // With DesiredCapacity in the template every deploy would reset the scaler's number.
+    expect(group.Properties).not.toHaveProperty('DesiredCapacity');
+  });
+
+  it('launches spot over every configured type with a capacity-aware strategy, on-demand only when the scaler says', () => {
+    const policy = group.Properties.MixedInstancesPolicy;
+    expect(policy.InstancesDistribution).toEqual({
+      OnDemandBaseCapacity: 0,
+      OnDemandPercentageAboveBaseCapacity: 0,
+      SpotAllocationStrategy: 'price-capacity-optimized',
+    });
+    expect(policy.LaunchTemplate.Overrides).toEqual(
+      DEFAULT_CONFIG.burst.instanceTypes.map((InstanceType) => ({ InstanceType })),
+    );
+    // The group follows its launch template's latest version: a new definition is an instance refresh.
+    expect(policy.LaunchTemplate.LaunchTemplateSpecification.Version).toEqual({
+      'Fn::GetAtt': [expect.any(String), 'LatestVersionNumber'],
+    });
+  });
+
+  it('refreshes the workers (busy ones drain first) when the launch template changes', () => {
+    expect(group.UpdatePolicy?.AutoScalingInstanceRefresh).toEqual({
+      Strategy: 'Rolling',
+      Preferences: expect.objectContaining({ ScaleInProtectedInstances: 'Refresh', SkipMatching: true }),
+    });
+  });
+
+  it('places workers in two subnets of two further zones, each with an EFS mount target', () => {
+    const network = stackOf(templates, 'GpuFleet-Network');
+    const subnets = Object.entries(resourcesOf(network, 'AWS::EC2::Subnet')).filter(([id]) =>
+      id.startsWith('Burst'),
+    );
+    expect(subnets.map(([, s]) => [s.Properties.CidrBlock, s.Properties.AvailabilityZone])).toEqual([
+      ['10.0.2.0/24', { 'Fn::Select': [1, { 'Fn::GetAZs': '' }] }],
+      ['10.0.3.0/24', { 'Fn::Select': [2, { 'Fn::GetAZs': '' }] }],
+    ]);
+    expect(subnets.every(([, s]) => s.Properties.MapPublicIpOnLaunch === true)).toBe(true);
+    const routes = Object.keys(resourcesOf(network, 'AWS::EC2::Route')).filter((id) =>
+      id.startsWith('Burst'),
+    );
+    expect(routes).toHaveLength(2);
+    expect(group.Properties.VPCZoneIdentifier).toHaveLength(2);
+    expect(JSON.stringify(group.Properties.VPCZoneIdentifier)).toMatch(/BurstSubnet1.*BurstSubnet2/);
+    // Never the hosts' subnet: a worker could take a fixed address while a host rotates.
+    expect(JSON.stringify(group.Properties.VPCZoneIdentifier)).not.toContain('PublicSubnet');
+    const mountTargets = Object.keys(
+      resourcesOf(stackOf(templates, 'GpuFleet-Data'), 'AWS::EFS::MountTarget'),
+    );
+    expect(mountTargets).toHaveLength(3);
+    expect(mountTargets.filter((id) => id.includes('BurstSubnet'))).toHaveLength(2);
+  });
+
+  it('builds workers from the primary GPU definition: same AMI, user data, settings, root volume, IMDS', () => {
+    const primary = primaryLaunchData();
+    const burst = burstLaunchData();
+    for (const key of ['ImageId', 'InstanceType', 'UserData', 'BlockDeviceMappings', 'MetadataOptions']) {
+      expect([key, burst[key]]).toEqual([key, primary[key]]);
+    }
+    // No fixed address and no persistent spot request: placement and market are the group's.
+    expect(burst).not.toHaveProperty('NetworkInterfaces');
+    expect(burst).not.toHaveProperty('InstanceMarketOptions');
+    expect(burst).not.toHaveProperty('TagSpecifications');
+    expect(burst.SecurityGroupIds).toEqual(primary.NetworkInterfaces[0].Groups);
+  });
+
+  it('tags the workers role=burst at launch, with the fleet tag', () => {
+    expect(group.Properties.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: 'gpu-fleet:role', Value: 'burst', PropagateAtLaunch: true },
+        { Key: 'gpu-fleet:fleet', Value: 'GpuFleet', PropagateAtLaunch: true },
+      ]),
+    );
+  });
+
+  it('drains a terminating worker through a 3-minute lifecycle hook that continues by default', () => {
+    compute.hasResourceProperties('AWS::AutoScaling::LifecycleHook', {
+      LifecycleHookName: BURST_DRAIN_HOOK,
+      LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+      HeartbeatTimeout: 180,
+      DefaultResult: 'CONTINUE',
+    });
+  });
+
+  it('gives the workers the primary grants, self-tagging as burst, and the drain completion on their group only', () => {
+    const policy = Object.entries(
+      resourcesOf(stackOf(templates, 'GpuFleet-Compute'), 'AWS::IAM::Policy'),
+    ).find(([id]) => id.startsWith('GpuWorkerBurstRole'))?.[1];
+    const statements = policy?.Properties.PolicyDocument.Statement as Array<Record<string, any>>;
+    const primaryPolicy = Object.entries(
+      resourcesOf(stackOf(templates, 'GpuFleet-Compute'), 'AWS::IAM::Policy'),
+    ).find(([id]) => id.startsWith('GpuWorkerHostRole'))?.[1];
+    const primaryStatements = primaryPolicy?.Properties.PolicyDocument.Statement as Array<
+      Record<string, any>
+    >;
+    const actions = (list: Array<Record<string, any>>) => list.flatMap((s) => [s.Action].flat()).sort();
+    expect(actions(statements)).toEqual(
+      [...actions(primaryStatements), 'autoscaling:CompleteLifecycleAction'].sort(),
+    );
+    const selfTag = statements.find((s) => s.Sid === 'ReportOnItself');
+    expect(selfTag?.Condition.StringEquals).toEqual({
+      'aws:ResourceTag/gpu-fleet:role': 'burst',
+      'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet',
+    });
+    const drain = statements.find((s) => s.Sid === 'CompleteOwnDrain');
+    expect(JSON.stringify(drain?.Resource)).toContain(
+      ':autoScalingGroup:*:autoScalingGroupName/GpuFleet-burst-workers',
+    );
+  });
+
+  it('tells the worker its group and hook through the GPU settings parameter', () => {
+    const settings = Object.entries(
+      resourcesOf(stackOf(templates, 'GpuFleet-Compute'), 'AWS::SSM::Parameter'),
+    ).find(([id]) => id.startsWith('GpuWorkerHostSettings'))?.[1];
+    const value = JSON.stringify(settings?.Properties.Value);
+    expect(value).toContain('BURST_GROUP_NAME');
+    expect(value).toContain('GpuFleet-burst-workers');
+    expect(value).toContain('BURST_DRAIN_HOOK');
+  });
+
+  it('gives the scaler the group name and the group controls, conditioned on that group', () => {
+    const scaler = stackOf(templates, 'GpuFleet-Scaler');
+    const fn = Object.values(resourcesOf(scaler, 'AWS::Lambda::Function')).find(
+      (f) => f.Properties.Environment?.Variables?.JOB_QUEUE_URL,
+    );
+    expect(fn?.Properties.Environment.Variables.BURST_GROUP_NAME).toBe('GpuFleet-burst-workers');
+    expect(JSON.parse(fn?.Properties.Environment.Variables.FLEET_CONFIG).burst).toEqual(BURST_ON.burst);
+    const statements = Object.values(resourcesOf(scaler, 'AWS::IAM::Policy')).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as Array<Record<string, any>>,
+    );
+    const control = statements.find((s) => s.Sid === 'ControlBurstGroup');
+    expect(control?.Action).toEqual([
+      'autoscaling:SetDesiredCapacity',
+      'autoscaling:TerminateInstanceInAutoScalingGroup',
+      'autoscaling:UpdateAutoScalingGroup',
+    ]);
+    expect(JSON.stringify(control?.Resource)).toContain(
+      ':autoScalingGroup:*:autoScalingGroupName/GpuFleet-burst-workers',
+    );
+    expect(statements.find((s) => s.Sid === 'ReadBurstGroup')).toMatchObject({
+      Action: ['autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeScalingActivities'],
+      Resource: '*',
+    });
+  });
+
+  it('alarms when the fleet runs burst workers on on-demand', () => {
+    const alarm = Object.values(
+      resourcesOf(stackOf(templates, 'GpuFleet-Scaler'), 'AWS::CloudWatch::Alarm'),
+    ).find((a) => a.Properties.MetricName === 'BurstOnDemandWorkers');
+    expect(alarm?.Properties).toMatchObject({
+      Namespace: 'GpuFleet',
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Dimensions: expect.arrayContaining([
+        { Name: 'fleet', Value: 'GpuFleet' },
+        { Name: 'service', Value: 'scaler' },
+      ]),
+      AlarmActions: [expect.anything()],
+    });
+  });
+});
+
+describe('burst workers and cdk-nag', () => {
+  it('has zero unacknowledged findings with burst on', () => {
+    const { app } = buildTestFleet(BURST_ON);
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    app.synth();
+    const report = JSON.parse(fs.readFileSync(path.join(app.outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: Array<{ violations: Array<{ ruleName: string }> }>;
+    };
+    expect(report.pluginReports.flatMap((r) => r.violations).map((v) => v.ruleName)).toEqual([
+      'Annotation::gpu-fleet:app-ports-closed',
+    ]);
+  });
+});
+
+describe('burst update safety', () => {
+  const baseline = templatesOf(buildTestFleet(BURST_ON).fleet);
+  const changed = (overrides: Partial<FleetConfig>) => {
+    const after = templatesOf(buildTestFleet({ ...BURST_ON, ...overrides }).fleet);
+    return Object.keys(baseline).flatMap((stack) => {
+      const found: Array<{ logicalId: string; type: string; impact: ResourceImpact }> = [];
+      fullDiff(baseline[stack] ?? {}, after[stack] ?? {}).resources.forEachDifference((logicalId, change) => {
+        found.push({ logicalId, type: change.resourceType ?? '', impact: change.changeImpact });
+      });
+      return found;
+    });
+  };
+  const WORKER_TOUCHING = new Set([
+    'AWS::AutoScaling::AutoScalingGroup',
+    'AWS::AutoScaling::LifecycleHook',
+    'AWS::EC2::LaunchTemplate',
+    'AWS::EC2::Subnet',
+    'AWS::EFS::MountTarget',
+  ]);
+
+  it.each<[string, Partial<FleetConfig>]>([
+    ['scaler minutes', { scaler: { ...DEFAULT_CONFIG.scaler, idleMinutes: 7 } }],
+    ['the alarm e-mail', { alarmEmail: 'ops@example.com' }],
+    ['app images', { appImages: { ...DEFAULT_CONFIG.appImages, frontend: 'example/frontend:2' } }],
+    ['ingress CIDRs', { appIngressCidrs: ['203.0.113.0/24'] }],
+    ['burst idle minutes', { burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 3, idleMinutes: 4 } }],
+  ])('%s: no group, hook, launch template, subnet or mount target changes', (_, overrides) => {
+    const found = changed(overrides);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.filter((c) => WORKER_TOUCHING.has(c.type))).toEqual([]);
+  });
+
+  it('a synth with nothing changed is identical', () => {
+    expect(changed({})).toEqual([]);
+  });
+
+  it('other instance types update the group in place (new workers launch as them), never replace it', () => {
+    const found = changed({
+      burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 3, instanceTypes: ['g5.xlarge', 'g6.xlarge'] },
+    }).filter((c) => WORKER_TOUCHING.has(c.type));
+    expect(found).toEqual([
+      {
+        logicalId: expect.stringMatching(/^GpuWorkerBurstGroupASG/),
+        type: 'AWS::AutoScaling::AutoScalingGroup',
+        impact: ResourceImpact.WILL_UPDATE,
+      },
+    ]);
+  });
+
+  it('a new GPU definition makes a new burst launch template version (an instance refresh), replacing nothing', () => {
+    const found = changed({ gpuInstanceType: 'g5.xlarge' }).filter((c) => WORKER_TOUCHING.has(c.type));
+    expect(found.map((c) => c.logicalId).sort()).toEqual([
+      expect.stringMatching(/^GpuWorkerBurstLaunchTemplate/),
+      expect.stringMatching(/^GpuWorkerHostLaunchTemplate/),
+    ]);
+    expect(found.every((c) => c.impact === ResourceImpact.WILL_UPDATE)).toBe(true);
+  });
+
+  it('more burst workers only raise the group maximum, in place', () => {
+    const found = changed({ burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 4 } }).filter((c) =>
+      WORKER_TOUCHING.has(c.type),
+    );
+    expect(found).toEqual([
+      {
+        logicalId: expect.stringMatching(/^GpuWorkerBurstGroupASG/),
+        type: 'AWS::AutoScaling::AutoScalingGroup',
+        impact: ResourceImpact.WILL_UPDATE,
+      },
+    ]);
+  });
+});
+
+describe('burstSubnetCidrs', () => {
+  it.each([
+    ['10.0.1.0/24', ['10.0.2.0/24', '10.0.3.0/24']],
+    ['10.0.255.0/24', ['10.1.0.0/24', '10.1.1.0/24']],
+    ['172.16.4.0/23', ['172.16.6.0/23', '172.16.8.0/23']],
+  ])('%s → the two blocks of its size that follow it', (cidr, expected) => {
+    expect(burstSubnetCidrs(cidr)).toEqual(expected);
+  });
+});
