@@ -12,6 +12,7 @@ describe('gpu-manage simulate and cost', () => {
     expect(Object.keys(report).sort()).toEqual([
       'alwaysOn',
       'alwaysOnSchedule',
+      'burst',
       'busyHours',
       'capacityFailures',
       'costUsd',
@@ -19,9 +20,13 @@ describe('gpu-manage simulate and cost', () => {
       'gpuHours',
       'interruptions',
       'jobs',
+      'primaryGpuHours',
       'starts',
       'stops',
     ]);
+    // Issue 10 adds keys and changes none: gpuHours stays the total, burst hours are itemised.
+    expect(report.gpuHours).toBe(report.primaryGpuHours);
+    expect(report.burst).toMatchObject({ maxWorkers: 0, launches: 0, spotHours: 0, onDemandHours: 0 });
     expect(report.starts).toBe(3);
     expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg [\s\S]*<polyline [\s\S]*<\/svg>$/);
   });
