@@ -4,7 +4,10 @@ import type { FleetDiscovery } from '../control/tick.js';
 import { SPOT_INTERRUPTION_REASON } from '../core/decide.js';
 import type { InstanceState, QueueCounts } from '../core/model.js';
 import { TAGS, isoSeconds } from '../core/tags.js';
+import { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';
 import { type TraceJob, seededRandom } from './trace.js';
+
+export { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';
 
 /** How the simulated fleet behaves; defaults are what a g4dn.xlarge with the DLAMI does. */
 export interface FleetModelOptions {
@@ -39,16 +42,6 @@ export interface FleetModelOptions {
   /** A window [from, to) of trace seconds in which no spot capacity is to be had for the burst group. */
   readonly burstSpotOutageS?: readonly [number, number];
 }
-
-/**
- * A burst worker's cold launch-to-ready time, estimated (no account here to measure it): EC2
- * pending ≈ 30–60 s; the AL2023 DLAMI booting to its user data ≈ 60–90 s (its root snapshot loads
- * lazily from S3, so first reads are slow); pulling and unpacking the OpenVoice image (CUDA 11.8 +
- * PyTorch, ≈ 4 GB compressed, ≈ 9 GB on disk) from ECR onto a fresh gp3 volume (125 MB/s
- * baseline) ≈ 120–180 s; loading the models from EFS and warming CUDA ≈ 45–60 s. Sum ≈ 4.5–6.5
- * minutes: 360 s. Measure it in a real account (`gpu-manage status` shows launch and ready times).
- */
-export const DEFAULT_BURST_READY_DELAY_S = 360;
 
 /** An Auto Scaling group retries a failed launch after about this long. */
 export const BURST_LAUNCH_RETRY_S = 60;
