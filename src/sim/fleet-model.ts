@@ -103,6 +103,8 @@ interface SimBurstWorker {
 }
 
 export const SIM_GPU_ID = 'i-simulated-gpu';
+/** The `worker` of events that concern the burst group as a whole (a launch that failed). */
+export const SIM_BURST_GROUP = 'burst-group';
 export const SIM_APP_NAME = 'SimulatedFleet';
 const EPOCH_MS = Date.parse('2026-01-05T00:00:00Z');
 
@@ -358,7 +360,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
           at: simTime(t),
           message: "InsufficientInstanceCapacity: no spot capacity in any of the group's pools",
         };
-        this.events.push({ t, type: 'burst-launch-failed', worker: '' });
+        this.events.push({ t, type: 'burst-launch-failed', worker: SIM_BURST_GROUP });
         this.burstNextLaunchS = t + BURST_LAUNCH_RETRY_S;
         return;
       }

@@ -127,11 +127,14 @@ describe('simulate with burst workers (issue 10)', () => {
       }
     }
     jobs.sort((a, b) => a.arrivalS - b.arrivalS);
-    const report = await simulate(jobs, options(3));
-    expect(report.burst.retires).toBeGreaterThan(0);
-    expect(report.burst.retiredBusy).toBe(0);
-    for (const r of retiresWithLastActivity(report.events)) {
-      expect(r.t - r.lastActivity).toBeGreaterThanOrEqual(DEFAULT_CONFIG.burst.idleMinutes * 60);
+    // Also with queue counts a minute old: a job that just started shows in its worker's tag at once.
+    for (const fleet of [{}, { countLagS: 60 }]) {
+      const report = await simulate(jobs, options(3, fleet));
+      expect(report.burst.retires).toBeGreaterThan(0);
+      expect(report.burst.retiredBusy).toBe(0);
+      for (const r of retiresWithLastActivity(report.events)) {
+        expect(r.t - r.lastActivity).toBeGreaterThanOrEqual(DEFAULT_CONFIG.burst.idleMinutes * 60);
+      }
     }
   });
 
@@ -152,6 +155,7 @@ describe('simulate with burst workers (issue 10)', () => {
     const launches = report.events.filter((e) => e.type === 'burst-launch');
     const failed = report.events.filter((e) => e.type === 'burst-launch-failed');
     expect(failed.length).toBeGreaterThan(0);
+    expect(failed.every((e) => e.worker === 'burst-group')).toBe(true);
     const firstOnDemand = launches.find((e) => e.market === 'on-demand');
     expect(firstOnDemand).toBeDefined();
     expect((firstOnDemand?.t ?? 0) - (failed[0]?.t ?? 0)).toBeGreaterThanOrEqual(3 * 60);
