@@ -81,6 +81,25 @@ describe('decideBurst: scale-out', () => {
     expect(decideBurst(observe(queue(12), [], {}, 'serving'), {}, rules, NOW).desired).toBe(1);
   });
 
+  it('counts Pending:Wait workers as active and reports a launch failure only within the last minute', () => {
+    const waiting = worker('i-b1', undefined, { lifecycleState: 'Pending:Wait', readyAt: undefined });
+    const fresh = decideBurst(
+      observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99.5), message: 'x' } }),
+      {},
+      rules,
+      NOW,
+    );
+    expect(fresh.signals).toEqual({ workers: 1, onDemandWorkers: 0, launchFailures: 1 });
+    expect(fresh.desired).toBeUndefined();
+    const old = decideBurst(
+      observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99), message: 'x' } }),
+      {},
+      rules,
+      NOW,
+    );
+    expect(old.signals.launchFailures).toBe(0);
+  });
+
   it('cancels launches owed that the queue no longer needs, never below the workers there', () => {
     const d = decideBurst(observe(queue(0), [worker('i-b1', 99)], { desired: 3 }), {}, rules, NOW);
     expect(d.desired).toBe(1);
