@@ -13,6 +13,8 @@ module.exports = {
   ...base,
   testMatch: [
     '<rootDir>/test/core/**/*.test.ts',
+    // The tick with a burst group, and the handler around it.
+    '<rootDir>/test/control/**/*.test.ts',
     '<rootDir>/test/lambda/**/*.test.ts',
     '<rootDir>/test/sim/**/*.test.ts',
     '<rootDir>/test/cli/commands.test.ts',

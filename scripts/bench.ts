@@ -13,8 +13,10 @@ import { DEFAULT_CONFIG } from '../lib/config.js';
 import { SCALER_BUNDLING, SCALER_ENTRY } from '../lib/constructs/scaler-function.js';
 import { createAwsFleet, createHandler } from '../lambda/scaler/handler.js';
 import { createSqsQueue } from '../src/aws/sqs.js';
+import { DEFAULT_BURST_READY_DELAY_S } from '../src/sim/defaults.js';
 import { simulate } from '../src/sim/simulate.js';
-import { generateTrace } from '../src/sim/trace.js';
+import { renderSweep, sweep } from '../src/sim/sweep.js';
+import { generateTrace, parseTrace } from '../src/sim/trace.js';
 
 const ROOT = path.join(__dirname, '..');
 const median = (values: number[]): number =>
@@ -130,6 +132,30 @@ async function main(): Promise<void> {
     'simulator, 30 days, 100,000 jobs',
     `${seconds.toFixed(2)} s → ${Math.round(jobs.length / seconds).toLocaleString('en')} jobs/s (${report.gpuHours.toFixed(1)} GPU h, ${report.starts} starts)`,
   );
+
+  // Burst workers (issue 10): the cost/latency table a user chooses from, on the bursty traces.
+  for (const name of ['bursty-day', 'bursts-and-singles-day']) {
+    const trace = parseTrace(fs.readFileSync(path.join(ROOT, 'traces', `${name}.csv`), 'utf8'));
+    const rows = await sweep(trace, {
+      scaler: DEFAULT_CONFIG.scaler,
+      gpuUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
+      schedule: DEFAULT_CONFIG.schedule,
+      fleet: {
+        readyDelayS: 180,
+        stopDelayS: 60,
+        concurrency: 1,
+        burstReadyDelayS: DEFAULT_BURST_READY_DELAY_S,
+      },
+      burst: {
+        config: DEFAULT_CONFIG.burst,
+        spotUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
+        onDemandUsdPerHour: DEFAULT_CONFIG.prices.gpuOnDemandUsdPerHour,
+      },
+    });
+    console.log(
+      `\n${renderSweep(rows, `sweep: traces/${name}.csv, burst workers ready ${DEFAULT_BURST_READY_DELAY_S} s after launch, spot prices`)}`,
+    );
+  }
 }
 
 void main();

@@ -32,10 +32,28 @@ for (const at of [9.5 * HOUR, 13 * HOUR, 16.5 * HOUR]) {
 const trickle: TraceJob[] = [];
 for (let t = 9 * HOUR; t <= 18 * HOUR; t += 40 * 60) trickle.push({ arrivalS: t, serviceS: between(30, 60) });
 
+// A bursty business day as issue 10 describes it: five campaigns of 20–50 voice jobs of about a
+// minute each (sent within three minutes), plus single jobs every 15–45 minutes from 09:00 to 18:00.
+// Drawn after the traces above, so they stay the same.
+const burstsAndSingles: TraceJob[] = [];
+for (const at of [9.25 * HOUR, 10.75 * HOUR, 13.25 * HOUR, 15 * HOUR, 16.75 * HOUR]) {
+  const size = between(20, 50);
+  for (let i = 0; i < size; i += 1) {
+    burstsAndSingles.push({ arrivalS: at + between(0, 180), serviceS: between(40, 80) });
+  }
+}
+for (let t = 9 * HOUR + between(0, 900); t < 18 * HOUR; t += between(15, 45) * 60) {
+  burstsAndSingles.push({ arrivalS: t, serviceS: between(40, 80) });
+}
+
 fs.mkdirSync('traces', { recursive: true });
 fs.writeFileSync('traces/weekday-month.csv', formatTrace(month.sort((a, b) => a.arrivalS - b.arrivalS)));
 fs.writeFileSync('traces/bursty-day.csv', formatTrace(bursty.sort((a, b) => a.arrivalS - b.arrivalS)));
 fs.writeFileSync('traces/trickle-day.csv', formatTrace(trickle));
+fs.writeFileSync(
+  'traces/bursts-and-singles-day.csv',
+  formatTrace(burstsAndSingles.sort((a, b) => a.arrivalS - b.arrivalS)),
+);
 console.log(
-  `traces: weekday-month ${month.length} jobs, bursty-day ${bursty.length}, trickle-day ${trickle.length}`,
+  `traces: weekday-month ${month.length} jobs, bursty-day ${bursty.length}, trickle-day ${trickle.length}, bursts-and-singles-day ${burstsAndSingles.length}`,
 );

@@ -1,4 +1,4 @@
-import type { ScalerConfig, ScheduleConfig } from '../../lib/config.js';
+import type { BurstConfig, ScalerConfig, ScheduleConfig } from '../../lib/config.js';
 
 /** What the scaler reads from its environment, set by the scaler stack. */
 export interface ScalerEnvironment {
@@ -7,6 +7,8 @@ export interface ScalerEnvironment {
   readonly scaler: ScalerConfig;
   readonly schedule: Pick<ScheduleConfig, 'timeZone' | 'holidays' | 'startHour' | 'weekDays'>;
   readonly queueUrl: string;
+  /** The burst group's rules (issue 10), when FLEET_CONFIG carries them; absent means no burst workers. */
+  readonly burst?: BurstConfig;
 }
 
 const SCALER_KEYS: readonly (keyof ScalerConfig)[] = [
@@ -29,7 +31,12 @@ export function readEnvironment(env: Readonly<Record<string, string | undefined>
     if (!value) throw new Error(`scaler environment: ${name} is not set`);
     return value;
   };
-  let parsed: { appName?: unknown; scaler?: Record<string, unknown>; schedule?: Record<string, unknown> };
+  let parsed: {
+    appName?: unknown;
+    scaler?: Record<string, unknown>;
+    schedule?: Record<string, unknown>;
+    burst?: Record<string, unknown>;
+  };
   try {
     parsed = JSON.parse(required('FLEET_CONFIG')) as typeof parsed;
   } catch (error) {
@@ -58,9 +65,28 @@ export function readEnvironment(env: Readonly<Record<string, string | undefined>
     );
   }
   return {
+    ...(parsed.burst !== undefined && { burst: readBurst(parsed.burst) }),
     appName: parsed.appName,
     scaler: parsed.scaler as unknown as ScalerConfig,
     schedule: { timeZone, holidays: holidays.map(String), startHour, weekDays },
     queueUrl: required('JOB_QUEUE_URL'),
   };
+}
+
+/** The burst keys the scaler reads, checked like the scaler's own (validated in full at synth). */
+function readBurst(burst: Record<string, unknown>): BurstConfig {
+  const fail = (key: string): never => {
+    throw new Error(
+      `scaler environment: FLEET_CONFIG.burst.${key} is missing or invalid, got ${JSON.stringify(key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], burst))}`,
+    );
+  };
+  const { maxWorkers, idleMinutes, jobsPerWorkerHour, onDemandFallback } = burst;
+  if (typeof maxWorkers !== 'number' || !Number.isInteger(maxWorkers) || maxWorkers < 0) fail('maxWorkers');
+  if (typeof idleMinutes !== 'number' || !(idleMinutes > 0)) fail('idleMinutes');
+  if (typeof jobsPerWorkerHour !== 'number' || !(jobsPerWorkerHour > 0)) fail('jobsPerWorkerHour');
+  const fallback = onDemandFallback as Record<string, unknown> | undefined;
+  if (typeof fallback?.enabled !== 'boolean') fail('onDemandFallback.enabled');
+  if (typeof fallback?.afterMinutes !== 'number' || !(fallback.afterMinutes > 0))
+    fail('onDemandFallback.afterMinutes');
+  return burst as unknown as BurstConfig;
 }

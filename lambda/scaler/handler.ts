@@ -4,7 +4,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { createEc2Fleet, discoverFleetInstances } from '../../src/aws/ec2.js';
 import { type FleetError, isFleetError } from '../../src/aws/errors.js';
-import type { FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports.js';
+import type { BurstPort, FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports.js';
 import { createSqsQueue } from '../../src/aws/sqs.js';
 import { TICK_COUNTERS, type TickCounter } from '../../src/control/metrics.js';
 import { runOperatorCommand } from '../../src/control/operator.js';
@@ -25,6 +25,11 @@ import { type ScalerEvent, parseEvent } from './events.js';
 export interface ScalerDependencies {
   readonly fleet: FleetPort & FleetDiscovery;
   readonly queue: QueuePort;
+  /**
+   * The burst workers' Auto Scaling group (issue 10), when the fleet has one. Used only when the
+   * environment's burst.maxWorkers is above 0; without it the scaler runs the one-GPU loop.
+   */
+  readonly burst?: BurstPort;
   readonly environment: ScalerEnvironment;
   readonly clock: () => Date;
   readonly logger: Pick<Logger, 'info' | 'warn' | 'error' | 'appendKeys'>;
@@ -81,6 +86,7 @@ async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
       { appName: environment.appName, queueUrl: environment.queueUrl },
       environment.scaler,
       now,
+      environment.burst,
     );
   } catch (error) {
     counters.TickFailures = 1;
@@ -113,6 +119,16 @@ async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
   count('GpuRunning', observation.gpu.state === 'running' ? 1 : 0);
   count('StartBlockedMinutes', decision.signals.startBlockedMinutes);
   count('GpuRunningMinutes', decision.signals.runningMinutes);
+  const burst = report.burst;
+  if (burst) {
+    const signals = burst.decision?.signals;
+    // Unobserved (describe refused): no worker figures, but a launch-failure count so it is seen.
+    if (signals) {
+      count('BurstWorkers', signals.workers);
+      count('BurstOnDemandWorkers', signals.onDemandWorkers);
+    }
+    count('BurstLaunchFailures', signals?.launchFailures ?? 0);
+  }
 
   const line = {
     observed: {
@@ -130,16 +146,33 @@ async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
     error: error ? describe(error) : undefined,
     tagsWritten: Object.keys(report.tagsWritten).length,
     tagError: tagError ? describe(tagError) : undefined,
+    ...(burst && {
+      burst: {
+        primary: burst.observation?.primary,
+        desired: burst.observation?.group.desired,
+        workers: burst.decision?.signals.workers,
+        onDemand: burst.observation?.group.onDemand,
+        reason: burst.decision?.reason,
+        setDesired: burst.decision?.desired,
+        retired: burst.decision?.retire,
+        setOnDemand: burst.decision?.onDemand,
+        errors: burst.errors.map((e) => ({ action: e.action, ...describe(e.error) })),
+      },
+    }),
   };
-  if (outcome === 'failed' || tagError)
+  const burstFailed = (burst?.errors.length ?? 0) > 0;
+  if (outcome === 'failed' || tagError || burstFailed)
     logger.warn(`tick: ${decision.action} ${outcome}: ${decision.reason}`, line);
   else logger.info(`tick: ${decision.action}: ${decision.reason}`, line);
 
   // A refusal that retrying cannot cure (access denied, instance gone) fails the invocation, so
   // the Errors alarm reaches a person; the metrics above are already stored for publishing.
-  const fatal = [error, tagError].find((e) => e !== undefined && !e.retryable);
+  const fatal = [error, tagError, ...(burst?.errors.map((e) => e.error) ?? [])].find(
+    (e) => e !== undefined && !e.retryable,
+  );
   if (fatal) throw fatal;
-  return { ok: outcome !== 'failed' && tagError === undefined, message: decision.reason };
+  const message = burst?.decision ? `${decision.reason} | ${burst.decision.reason}` : decision.reason;
+  return { ok: outcome !== 'failed' && tagError === undefined && !burstFailed, message };
 }
 
 async function manual(

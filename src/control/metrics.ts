@@ -28,6 +28,13 @@ export const TICK_GAUGES = [
   'GpuRunningMinutes',
 ] as const;
 
+/**
+ * Published on every tick that ran the burst turn (burst.maxWorkers > 0 and a group given): burst
+ * workers pending or in service, those of them on on-demand (an alarm says when the fleet runs on
+ * on-demand), and 1 when the group reported a launch failure within the last minute.
+ */
+export const BURST_GAUGES = ['BurstWorkers', 'BurstOnDemandWorkers', 'BurstLaunchFailures'] as const;
+
 export type TickCounter = (typeof TICK_COUNTERS)[number];
 
 /** Alarms the scaler stack creates (checked against the template in test/infra/scaler-stack.test.ts). */

@@ -1,9 +1,16 @@
-import type { ScalerConfig } from '../../lib/config.js';
+import type { BurstConfig, ScalerConfig } from '../../lib/config.js';
+import {
+  type BurstDecision,
+  type BurstGroupObservation,
+  type BurstObservation,
+  type PrimaryStatus,
+  decideBurst,
+} from '../core/burst.js';
 import { decide, recordStartFailure, recordStopFailure } from '../core/decide.js';
 import type { Decision, Observation, ScalerMemory } from '../core/model.js';
 import { type Role, TAGS, memoryFromTags, memoryTagChanges, parseTagDate } from '../core/tags.js';
 import { type FleetError, isFleetError } from '../aws/errors.js';
-import type { FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
+import type { BurstGroupState, BurstPort, FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
 
 /** Finds the fleet's instances by their fleet tag (never by ids handed over from a stack). */
 export interface FleetDiscovery {
@@ -39,6 +46,19 @@ export interface TickReport {
   readonly tagsWritten: Readonly<Record<string, string>>;
   /** Set when the memory could not be written; the action above stands (EC2 shows it next tick). */
   readonly tagError?: FleetError;
+  /** The burst workers' turn, when a burst group is configured (maxWorkers > 0) and given. */
+  readonly burst?: BurstTickReport;
+}
+
+/** What the burst decision saw, decided and did on this tick. */
+export interface BurstTickReport {
+  /** Undefined when the group could not be described (then `errors` says why and nothing was done). */
+  readonly observation?: BurstObservation;
+  readonly decision?: BurstDecision;
+  /** The memory to keep: the decision's, except that a refused market switch keeps the old market memory. */
+  readonly memory?: ScalerMemory;
+  /** Each refused group call, by what was asked; the others still ran. */
+  readonly errors: ReadonlyArray<{ readonly action: string; readonly error: FleetError }>;
 }
 
 /**
@@ -73,6 +93,41 @@ export function observeGpu(gpu: InstanceInfo): Observation['gpu'] {
   };
 }
 
+/** What the burst decision sees of the group: the Auto Scaling view with each worker's own tags read. */
+export function observeBurstGroup(state: BurstGroupState): BurstGroupObservation {
+  return {
+    desired: state.desired,
+    max: state.max,
+    onDemand: state.onDemand,
+    lastLaunchFailure: state.lastLaunchFailure,
+    workers: state.workers.map((w) => ({
+      instanceId: w.instanceId,
+      lifecycleState: w.lifecycleState,
+      market: w.market,
+      launchTime: w.launchTime,
+      readyAt: parseTagDate(w.tags[TAGS.readyAt]),
+      lastJobAt: parseTagDate(w.tags[TAGS.lastJobAt]),
+    })),
+  };
+}
+
+/**
+ * The primary as the burst rules see it after its own turn: serving when running or pending (and
+ * not stopped on this tick) or started on this tick; blocked when work waits and the primary's
+ * memory holds an error (start refused or backing off, spot-interrupted, stuck, never ready);
+ * otherwise idle, which includes an operator's pause (its rules clear the error).
+ */
+export function primaryStatus(
+  observation: Observation,
+  outcome: TickReport['outcome'],
+  action: Decision['action'],
+  memory: ScalerMemory,
+): PrimaryStatus {
+  const up = observation.gpu.state === 'running' || observation.gpu.state === 'pending';
+  if (outcome === 'started' || (up && action !== 'stop')) return 'serving';
+  return observation.queue.waiting > 0 && memory.lastError !== undefined ? 'blocked' : 'idle';
+}
+
 /**
  * Why a start did not take is in the spot request (price-too-low, capacity-not-available): read
  * only for a stopped GPU after a start, and never at the price of the tick (a failure reads as unknown).
@@ -99,10 +154,16 @@ async function spotRequestAfterStart(
  * tag write is reported beside the action, which stands: the next tick sees it in EC2's state.
  */
 export async function runTick(
-  ports: { readonly fleet: FleetPort & FleetDiscovery; readonly queue: QueuePort },
+  ports: {
+    readonly fleet: FleetPort & FleetDiscovery;
+    readonly queue: QueuePort;
+    /** The burst group; without it (or with burst.maxWorkers 0) the tick is the one-GPU loop, unchanged. */
+    readonly burst?: BurstPort;
+  },
   target: TickTarget,
   config: ScalerConfig,
   now: Date,
+  burst?: BurstConfig,
 ): Promise<TickReport> {
   const [queue, instances] = await Promise.all([
     ports.queue.counts(target.queueUrl),
@@ -138,6 +199,20 @@ export async function runTick(
     }
   }
 
+  let burstReport: BurstTickReport | undefined;
+  if (ports.burst && burst && burst.maxWorkers > 0) {
+    const status = primaryStatus(observation, outcome, decision.action, memory);
+    burstReport = await runBurstTurn(
+      ports.burst,
+      observation.queue,
+      status,
+      memory,
+      { burst, scaler: config },
+      now,
+    );
+    if (burstReport.memory) memory = burstReport.memory;
+  }
+
   const tagsWritten = memoryTagChanges(previousMemory, memory);
   let tagError: FleetError | undefined;
   if (Object.keys(tagsWritten).length > 0) {
@@ -148,5 +223,68 @@ export async function runTick(
       tagError = caught;
     }
   }
-  return { observation, decision, outcome, error, previousMemory, memory, tagsWritten, tagError };
+  return {
+    observation,
+    decision,
+    outcome,
+    error,
+    previousMemory,
+    memory,
+    tagsWritten,
+    tagError,
+    ...(burstReport && { burst: burstReport }),
+  };
+}
+
+/**
+ * The burst group's turn, after the primary's: observe the group, decide, act. Every group call is
+ * isolated (a refused one is reported, the others still run), and a group that cannot be described
+ * skips the turn without touching the primary's.
+ */
+async function runBurstTurn(
+  port: BurstPort,
+  queue: Observation['queue'],
+  primary: PrimaryStatus,
+  memory: ScalerMemory,
+  rules: { burst: BurstConfig; scaler: ScalerConfig },
+  now: Date,
+): Promise<BurstTickReport> {
+  const errors: Array<{ action: string; error: FleetError }> = [];
+  const attempt = async (action: string, call: () => Promise<void>): Promise<void> => {
+    try {
+      await call();
+    } catch (caught) {
+      if (!isFleetError(caught)) throw caught;
+      errors.push({ action, error: caught });
+    }
+  };
+  let group: BurstGroupState | undefined;
+  await attempt('describe', async () => {
+    group = await port.describe();
+  });
+  if (group === undefined) return { errors };
+  const observation: BurstObservation = { queue, primary, group: observeBurstGroup(group) };
+  const decision = decideBurst(observation, memory, rules, now);
+  // Market first, so the workers this tick asks for come from the right one.
+  let next: ScalerMemory = { ...memory, ...decision.memory };
+  if (decision.onDemand !== undefined) {
+    const onDemand = decision.onDemand;
+    const before = errors.length;
+    await attempt(onDemand ? 'on-demand' : 'spot', () => port.setOnDemand(onDemand));
+    if (errors.length > before) {
+      next = {
+        ...next,
+        burstSpotFailingSince: memory.burstSpotFailingSince,
+        burstOnDemandSince: memory.burstOnDemandSince,
+      };
+    }
+  }
+  if (decision.desired !== undefined) {
+    const desired = decision.desired;
+    await attempt(`desired ${desired}`, () => port.setDesired(desired));
+  }
+  for (const instanceId of decision.retire) {
+    await attempt(`retire ${instanceId}`, () => port.retire(instanceId));
+  }
+  return { observation, decision, memory: next, errors };
 }

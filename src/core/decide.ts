@@ -76,12 +76,24 @@ export function activeOperatorTime(until: Date | undefined, now: Date): Date | u
  * the worker is not ready.
  */
 export function idleSince(gpu: GpuObservation): Date | undefined {
-  const launchedAt = gpu.launchTime;
+  return workerIdleSince(gpu);
+}
+
+/**
+ * The same for any worker, primary or burst: the later of its ready and last-job times of its
+ * current launch. One rule for every worker, so "idle" means the same thing everywhere.
+ */
+export function workerIdleSince(worker: {
+  readonly launchTime?: Date;
+  readonly readyAt?: Date;
+  readonly lastJobAt?: Date;
+}): Date | undefined {
+  const launchedAt = worker.launchTime;
   const current = (date: Date | undefined): Date | undefined =>
     date !== undefined && (launchedAt === undefined || date >= launchedAt) ? date : undefined;
-  const readyAt = current(gpu.readyAt);
+  const readyAt = current(worker.readyAt);
   if (readyAt === undefined) return undefined;
-  const lastJobAt = current(gpu.lastJobAt);
+  const lastJobAt = current(worker.lastJobAt);
   return lastJobAt !== undefined && lastJobAt > readyAt ? lastJobAt : readyAt;
 }
 

@@ -81,7 +81,7 @@ export type Ec2ErrorCode =
  * events) write `holdUntil` and `pausedUntil`; the scaler only reads them, and writes the rest.
  * Idleness is not remembered: it is observed (the worker's ready and last-job tags).
  */
-export interface ScalerMemory {
+export interface ScalerMemory extends BurstMemory {
   /** Since when jobs have been waiting continuously (first tick that saw waiting > 0). */
   readonly pendingSince?: Date;
   /** A manual hold: the scaler does not stop the GPU before this time, and starts it if stopped. */
@@ -99,6 +99,19 @@ export interface ScalerMemory {
   readonly errorSince?: Date;
   readonly failedStarts?: number;
   readonly retryAt?: Date;
+}
+
+/**
+ * What the burst decision remembers between ticks (issue 10), kept with the rest of the scaler's
+ * memory in the primary's tags so `gpu-manage status` reads it from the same place.
+ */
+export interface BurstMemory {
+  /** First launch failure of the burst group's current streak seen while work waits (spot not to be had). */
+  readonly burstSpotFailingSince?: Date;
+  /** Since when the burst group launches on-demand (the fallback); spot is tried again after a while. */
+  readonly burstOnDemandSince?: Date;
+  /** The reason of the last burst action (scale-out, retire, market switch), verbatim. */
+  readonly burstLastReason?: string;
 }
 
 /** Numbers the handler emits as metrics, from which the alarms are built. */

@@ -33,6 +33,10 @@ export const TAGS = {
   errorSince: `${TAG_PREFIX}error-since`,
   failedStarts: `${TAG_PREFIX}failed-starts`,
   retryAt: `${TAG_PREFIX}retry-at`,
+  /** The burst decision's memory (issue 10), on the primary beside the rest of the scaler's. */
+  burstSpotFailingSince: `${TAG_PREFIX}burst-spot-failing-since`,
+  burstOnDemandSince: `${TAG_PREFIX}burst-on-demand-since`,
+  burstLastReason: `${TAG_PREFIX}burst-last-reason`,
 } as const;
 
 export type Role = 'app' | 'gpu';
@@ -55,6 +59,9 @@ const SCALER_OWNED = [
   'errorSince',
   'failedStarts',
   'retryAt',
+  'burstSpotFailingSince',
+  'burstOnDemandSince',
+  'burstLastReason',
 ] as const;
 
 /**
@@ -75,6 +82,8 @@ const DATE_FIELDS = new Set([
   'lastActionAt',
   'errorSince',
   'retryAt',
+  'burstSpotFailingSince',
+  'burstOnDemandSince',
 ]);
 
 /** EC2 tag values are at most 256 characters. */
@@ -117,6 +126,9 @@ export function memoryFromTags(tags: Readonly<Record<string, string>>): ScalerMe
     errorSince: parseTagDate(tags[TAGS.errorSince]),
     failedStarts: Number.isFinite(failedStarts) && failedStarts > 0 ? failedStarts : undefined,
     retryAt: parseTagDate(tags[TAGS.retryAt]),
+    burstSpotFailingSince: parseTagDate(tags[TAGS.burstSpotFailingSince]),
+    burstOnDemandSince: parseTagDate(tags[TAGS.burstOnDemandSince]),
+    burstLastReason: tags[TAGS.burstLastReason] || undefined,
   };
 }
 

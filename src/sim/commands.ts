@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { UsageError } from '../cli/io.js';
 import type { CliEnvironment } from '../cli/program.js';
+import { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';
 
 /**
  * Registers `gpu-manage simulate` and `gpu-manage cost`. The simulator and the estimate are
@@ -97,6 +98,23 @@ export function registerEconomicsCommands(program: Command, env: CliEnvironment)
       .command('simulate')
       .description('replay a job trace through the scaler in virtual time: GPU hours, cost, waits')
       .requiredOption('--trace <file>', 'CSV with header arrival_s,service_s')
+      .option(
+        '--burst-workers <n>',
+        'burst GPU workers beside the primary (config: burst.maxWorkers)',
+        number('--burst-workers', 0, true),
+      )
+      .option(
+        '--burst-ready-delay <seconds>',
+        `seconds from a burst worker's launch to ready: a cold start (default ${DEFAULT_BURST_READY_DELAY_S}: ` +
+          'EC2 pending 30–60 s + DLAMI boot 60–90 s + pulling ~3 GB of images from ECR 120–180 s + model check and load 45–60 s, ' +
+          'an estimate; measure yours)',
+        number('--burst-ready-delay', 1),
+        DEFAULT_BURST_READY_DELAY_S,
+      )
+      .option(
+        '--sweep',
+        'print the cost/latency table for 0–4 burst workers × maxWaitMinutes 5, 10, 15, 30 instead of one run',
+      )
       .option('--json', 'print the report as JSON (with the event list)')
       .option('--svg <file>', 'also write a timeline picture'),
   ).action(async (options: SimulateOptions) => {
@@ -150,6 +168,10 @@ export interface ScalerOverrides {
 
 export interface SimulateOptions extends ScalerOverrides {
   readonly trace: string;
+  /** Overrides burst.maxWorkers. */
+  readonly burstWorkers?: number;
+  readonly burstReadyDelay: number;
+  readonly sweep?: boolean;
   readonly json?: boolean;
   readonly svg?: string;
 }

@@ -1,10 +1,13 @@
 import { FleetError } from '../aws/errors.js';
-import type { FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
+import type { BurstGroupState, BurstPort, FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
 import type { FleetDiscovery } from '../control/tick.js';
 import { SPOT_INTERRUPTION_REASON } from '../core/decide.js';
 import type { InstanceState, QueueCounts } from '../core/model.js';
 import { TAGS, isoSeconds } from '../core/tags.js';
+import { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';
 import { type TraceJob, seededRandom } from './trace.js';
+
+export { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';
 
 /** How the simulated fleet behaves; defaults are what a g4dn.xlarge with the DLAMI does. */
 export interface FleetModelOptions {
@@ -27,7 +30,21 @@ export interface FleetModelOptions {
    * eventually consistent): each tick sees the counts as they were this long ago. @default 0
    */
   readonly countLagS?: number;
+  /** Burst workers the group may run (burst.maxWorkers); 0 keeps the one-GPU fleet. @default 0 */
+  readonly burstMaxWorkers?: number;
+  /**
+   * Seconds from a burst worker's launch until it reports ready: a cold start (boot, image pull,
+   * model load), unlike the primary's warm restart from its own disk. @default DEFAULT_BURST_READY_DELAY_S
+   */
+  readonly burstReadyDelayS?: number;
+  /** Instance types of the burst group; the first is launched (cosmetic in the simulator). */
+  readonly burstInstanceTypes?: readonly string[];
+  /** A window [from, to) of trace seconds in which no spot capacity is to be had for the burst group. */
+  readonly burstSpotOutageS?: readonly [number, number];
 }
+
+/** An Auto Scaling group retries a failed launch after about this long. */
+export const BURST_LAUNCH_RETRY_S = 60;
 
 export const DEFAULT_FLEET_MODEL: FleetModelOptions = { readyDelayS: 180, stopDelayS: 60, concurrency: 1 };
 
@@ -38,17 +55,56 @@ const PENDING_S = 30;
 export const LAST_JOB_TAG_INTERVAL_S = 30;
 
 export type SimEventType =
-  'start' | 'ready' | 'stop' | 'stopped' | 'job-start' | 'job-end' | 'interrupted' | 'start-refused';
+  | 'start'
+  | 'ready'
+  | 'stop'
+  | 'stopped'
+  | 'job-start'
+  | 'job-end'
+  | 'interrupted'
+  | 'start-refused'
+  /** Burst workers (issue 10): launched by the group, ready, retired by the scaler, gone. */
+  | 'burst-launch'
+  | 'burst-launch-failed'
+  | 'burst-ready'
+  | 'burst-retire'
+  | 'burst-interrupted'
+  | 'burst-terminated';
 
 export interface SimEvent {
   /** Seconds from the start of the trace. */
   readonly t: number;
   readonly type: SimEventType;
+  /** The worker the event happened on: the primary's instance id or a burst worker's. */
+  readonly worker: string;
   /** The job's index in the trace, for job events. */
   readonly job?: number;
+  /** The market of a burst worker, on burst-launch. */
+  readonly market?: 'spot' | 'on-demand';
+}
+
+/** One burst worker of the simulated group. */
+interface SimBurstWorker {
+  readonly id: string;
+  readonly market: 'spot' | 'on-demand';
+  readonly instanceType: string;
+  readonly zone: string;
+  readonly launchS: number;
+  /** Pending ends (and billing starts) here. */
+  readonly runningAtS: number;
+  readonly readyAtS: number;
+  state: 'pending' | 'running' | 'terminating' | 'terminated';
+  interruptAtS: number;
+  goneAtS: number;
+  readonly running: Array<{ job: number; endS: number }>;
+  readonly tags: Record<string, string>;
+  lastJobWriteS: number;
+  lastJobPendingS: number | undefined;
 }
 
 export const SIM_GPU_ID = 'i-simulated-gpu';
+/** The `worker` of events that concern the burst group as a whole (a launch that failed). */
+export const SIM_BURST_GROUP = 'burst-group';
 export const SIM_APP_NAME = 'SimulatedFleet';
 const EPOCH_MS = Date.parse('2026-01-05T00:00:00Z');
 
@@ -88,6 +144,18 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
   private readonly random: () => number;
   /** Queue counts after every change, oldest first, for lagging counts: [t, waiting, inFlight]. */
   private readonly countHistory: Array<readonly [number, number, number]> = [[0, 0, 0]];
+  // The burst group: its own random stream, so the primary's faults are the same with or without it.
+  private readonly burstRandom: () => number;
+  private readonly burstWorkers: SimBurstWorker[] = [];
+  private burstDesired = 0;
+  private burstOnDemand = false;
+  private burstLaunchFailure: { at: Date; message: string } | undefined;
+  private burstNextLaunchS = Number.POSITIVE_INFINITY;
+  private burstSerial = 0;
+  /** Burst workers retired while a job ran on them (the scaler must never do it). */
+  retiredBusy = 0;
+  /** The group as the scaler's BurstPort sees it. */
+  readonly burst: BurstPort;
 
   constructor(
     private readonly jobs: readonly TraceJob[],
@@ -95,6 +163,15 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
   ) {
     this.startedAt = new Float64Array(jobs.length).fill(Number.NaN);
     this.random = seededRandom(options.seed ?? 1);
+    this.burstRandom = seededRandom(((options.seed ?? 1) ^ 0x5bd1e995) >>> 0);
+    this.burst = {
+      describe: async () => this.describeBurst(),
+      setDesired: async (desired) => this.setBurstDesired(desired),
+      retire: async (instanceId) => this.retireBurst(instanceId),
+      setOnDemand: async (onDemand) => {
+        this.burstOnDemand = onDemand;
+      },
+    };
   }
 
   get time(): number {
@@ -114,6 +191,23 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     return this.billedS + (this.billedSinceS === undefined ? 0 : this.nowS - this.billedSinceS);
   }
 
+  /** Burst worker seconds billed so far by market: from running until terminated. */
+  get burstBilledSeconds(): { spot: number; onDemand: number } {
+    const billed = { spot: 0, onDemand: 0 };
+    for (const w of this.burstWorkers) {
+      if (this.nowS <= w.runningAtS) continue;
+      const seconds = Math.min(this.nowS, w.goneAtS) - w.runningAtS;
+      if (w.market === 'spot') billed.spot += Math.max(0, seconds);
+      else billed.onDemand += Math.max(0, seconds);
+    }
+    return billed;
+  }
+
+  /** True when no burst worker is left running or going (the group is at rest). */
+  get burstIdle(): boolean {
+    return this.burstWorkers.every((w) => w.state === 'terminated');
+  }
+
   /** Moves virtual time to `t`, playing every arrival, boot step, job start and end on the way. */
   advanceTo(t: number): void {
     for (;;) {
@@ -129,10 +223,16 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
 
   private recordCounts(): void {
     const last = this.countHistory.at(-1);
-    const now = [this.nowS, this.waiting.length, this.running.length] as const;
+    const now = [this.nowS, this.waiting.length, this.inFlight] as const;
     if (last && last[1] === now[1] && last[2] === now[2]) return;
     if (last && last[0] === now[0]) this.countHistory.pop();
     this.countHistory.push(now);
+  }
+
+  private get inFlight(): number {
+    let count = this.running.length;
+    for (const w of this.burstWorkers) count += w.running.length;
+    return count;
   }
 
   private get ready(): boolean {
@@ -150,6 +250,16 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     if (this.state === 'stopped') next = Math.min(next, this.restartAtS);
     if (this.lastJobPendingS !== undefined)
       next = Math.min(next, this.lastJobWriteS + LAST_JOB_TAG_INTERVAL_S);
+    for (const w of this.burstWorkers) {
+      if (w.state === 'terminated') continue;
+      for (const r of w.running) next = Math.min(next, r.endS);
+      if (w.state === 'pending') next = Math.min(next, w.runningAtS);
+      if (w.state === 'running') next = Math.min(next, w.interruptAtS);
+      if (w.state === 'running' && this.nowS < w.readyAtS) next = Math.min(next, w.readyAtS);
+      if (w.state === 'terminating') next = Math.min(next, w.goneAtS);
+      if (w.lastJobPendingS !== undefined) next = Math.min(next, w.lastJobWriteS + LAST_JOB_TAG_INTERVAL_S);
+    }
+    if (this.activeBurstWorkers < this.burstDesired) next = Math.min(next, this.burstNextLaunchS);
     return next;
   }
 
@@ -163,7 +273,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
       if (r && r.endS <= t) {
         this.running.splice(i, 1);
         this.finished += 1;
-        this.events.push({ t, type: 'job-end', job: r.job });
+        this.events.push({ t, type: 'job-end', worker: SIM_GPU_ID, job: r.job });
         this.reportJobActivity(t);
       }
     }
@@ -178,19 +288,175 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     if (this.state === 'running' && this.interruptAtS <= t) this.interrupt(t);
     if (this.state === 'running' && this.readyAtS === t) {
       this.tags[TAGS.readyAt] = isoSeconds(simTime(t));
-      this.events.push({ t, type: 'ready' });
+      this.events.push({ t, type: 'ready', worker: SIM_GPU_ID });
     }
     if (this.state === 'stopping' && this.stoppingUntilS <= t) {
       this.state = 'stopped';
       this.billedS += t - (this.billedSinceS ?? t);
       this.billedSinceS = undefined;
-      this.events.push({ t, type: 'stopped' });
+      this.events.push({ t, type: 'stopped', worker: SIM_GPU_ID });
     }
     if (this.state === 'stopped' && this.restartAtS <= t) {
       // Capacity is back: EC2 starts the interrupted instance by itself.
       this.restartAtS = Number.POSITIVE_INFINITY;
       this.launch(t);
     }
+    if (this.burstWorkers.length > 0 || this.burstDesired > 0) this.playBurstEventsAt(t);
+  }
+
+  private playBurstEventsAt(t: number): void {
+    for (const w of this.burstWorkers) {
+      if (w.state === 'terminated') continue;
+      for (let i = w.running.length - 1; i >= 0; i -= 1) {
+        const r = w.running[i];
+        if (r && r.endS <= t) {
+          w.running.splice(i, 1);
+          this.finished += 1;
+          this.events.push({ t, type: 'job-end', worker: w.id, job: r.job });
+          this.reportBurstJobActivity(w, t);
+        }
+      }
+      if (w.lastJobPendingS !== undefined && w.lastJobWriteS + LAST_JOB_TAG_INTERVAL_S <= t) {
+        this.writeBurstLastJob(w, w.lastJobPendingS, t);
+      }
+      if (w.state === 'pending' && w.runningAtS <= t) {
+        w.state = 'running';
+        w.interruptAtS = this.nextBurstInterruption(w, t);
+      }
+      if (w.state === 'running' && w.interruptAtS <= t) {
+        // EC2 takes a spot worker back: it terminates, and the group launches a replacement.
+        this.events.push({ t, type: 'burst-interrupted', worker: w.id });
+        this.endBurstWorker(w, t);
+        this.burstNextLaunchS = Math.min(this.burstNextLaunchS, t);
+      }
+      if (w.state === 'running' && w.readyAtS === t) {
+        w.tags[TAGS.readyAt] = isoSeconds(simTime(t));
+        this.events.push({ t, type: 'burst-ready', worker: w.id });
+      }
+      if (w.state === 'terminating' && w.goneAtS <= t) {
+        w.state = 'terminated';
+        this.events.push({ t, type: 'burst-terminated', worker: w.id });
+      }
+    }
+    if (this.activeBurstWorkers < this.burstDesired && this.burstNextLaunchS <= t) this.fillBurstGroup(t);
+  }
+
+  private get activeBurstWorkers(): number {
+    return this.burstWorkers.filter((w) => w.state === 'pending' || w.state === 'running').length;
+  }
+
+  /** The group launches workers until it has its desired capacity; a spot launch may fail (seeded). */
+  private fillBurstGroup(t: number): void {
+    this.burstNextLaunchS = Number.POSITIVE_INFINITY;
+    while (this.activeBurstWorkers < this.burstDesired) {
+      const market = this.burstOnDemand ? 'on-demand' : 'spot';
+      const outage = this.options.burstSpotOutageS;
+      const noSpot =
+        market === 'spot' &&
+        ((outage !== undefined && t >= outage[0] && t < outage[1]) ||
+          this.burstRandom() < (this.options.capacityFailureRate ?? 0));
+      if (noSpot) {
+        this.burstLaunchFailure = {
+          at: simTime(t),
+          message: "InsufficientInstanceCapacity: no spot capacity in any of the group's pools",
+        };
+        this.events.push({ t, type: 'burst-launch-failed', worker: SIM_BURST_GROUP });
+        this.burstNextLaunchS = t + BURST_LAUNCH_RETRY_S;
+        return;
+      }
+      this.burstSerial += 1;
+      const id = `i-burst-${String(this.burstSerial).padStart(3, '0')}`;
+      const readyDelay = this.options.burstReadyDelayS ?? DEFAULT_BURST_READY_DELAY_S;
+      this.burstWorkers.push({
+        id,
+        market,
+        instanceType: this.options.burstInstanceTypes?.[0] ?? 'g4dn.xlarge',
+        zone: this.burstSerial % 2 === 1 ? 'ap-northeast-1a' : 'ap-northeast-1c',
+        launchS: t,
+        runningAtS: t + Math.min(PENDING_S, readyDelay),
+        readyAtS: t + readyDelay,
+        state: 'pending',
+        interruptAtS: Number.POSITIVE_INFINITY,
+        goneAtS: Number.POSITIVE_INFINITY,
+        running: [],
+        tags: { [TAGS.fleet]: SIM_APP_NAME, [TAGS.role]: 'burst' },
+        lastJobWriteS: Number.NEGATIVE_INFINITY,
+        lastJobPendingS: undefined,
+      });
+      this.events.push({ t, type: 'burst-launch', worker: id, market });
+    }
+  }
+
+  private nextBurstInterruption(w: SimBurstWorker, t: number): number {
+    const rate = this.options.interruptionsPerHour ?? 0;
+    if (rate <= 0 || w.market !== 'spot') return Number.POSITIVE_INFINITY;
+    return t + Math.round((-Math.log(1 - this.burstRandom()) / rate) * 3600);
+  }
+
+  /** A worker that goes returns its jobs to the queue (their messages reappear) and bills until gone. */
+  private endBurstWorker(w: SimBurstWorker, t: number): void {
+    for (const r of w.running.splice(0)) this.waiting.unshift(r.job);
+    w.state = 'terminating';
+    w.interruptAtS = Number.POSITIVE_INFINITY;
+    w.lastJobPendingS = undefined;
+    w.goneAtS = t + this.options.stopDelayS;
+  }
+
+  private reportBurstJobActivity(w: SimBurstWorker, t: number): void {
+    if (t - w.lastJobWriteS >= LAST_JOB_TAG_INTERVAL_S) this.writeBurstLastJob(w, t, t);
+    else w.lastJobPendingS = t;
+  }
+
+  private writeBurstLastJob(w: SimBurstWorker, activityS: number, writtenAtS: number): void {
+    w.tags[TAGS.lastJobAt] = isoSeconds(simTime(Math.ceil(activityS)));
+    w.lastJobWriteS = writtenAtS;
+    w.lastJobPendingS = undefined;
+  }
+
+  // --- BurstPort: what the Auto Scaling group would answer and do.
+  private describeBurst(): BurstGroupState {
+    const lifecycle = { pending: 'Pending', running: 'InService', terminating: 'Terminating' } as const;
+    return {
+      desired: this.burstDesired,
+      max: this.options.burstMaxWorkers ?? 0,
+      onDemand: this.burstOnDemand,
+      lastLaunchFailure: this.burstLaunchFailure,
+      workers: this.burstWorkers
+        .filter((w) => w.state !== 'terminated')
+        .map((w) => ({
+          instanceId: w.id,
+          instanceType: w.instanceType,
+          market: w.market,
+          availabilityZone: w.zone,
+          lifecycleState: lifecycle[w.state as keyof typeof lifecycle],
+          launchTime: simTime(w.launchS),
+          tags: { ...w.tags },
+        })),
+    };
+  }
+
+  private setBurstDesired(desired: number): void {
+    const max = this.options.burstMaxWorkers ?? 0;
+    if (!Number.isInteger(desired) || desired < 0 || desired > max) {
+      throw new FleetError('Unknown', `ValidationError: desired ${desired} outside 0–${max}`, false);
+    }
+    this.burstDesired = Math.max(desired, this.activeBurstWorkers);
+    if (this.activeBurstWorkers < this.burstDesired) this.fillBurstGroup(this.nowS);
+  }
+
+  private retireBurst(instanceId: string): void {
+    const w = this.burstWorkers.find((x) => x.id === instanceId);
+    if (!w || (w.state !== 'running' && w.state !== 'pending')) {
+      throw new FleetError(
+        'NotFound',
+        `ValidationError: ${instanceId} is not in service in the group`,
+        false,
+      );
+    }
+    if (w.running.length > 0) this.retiredBusy += 1;
+    this.events.push({ t: this.nowS, type: 'burst-retire', worker: w.id });
+    this.burstDesired = Math.max(0, this.burstDesired - 1);
+    this.endBurstWorker(w, this.nowS);
   }
 
   private startJobs(): void {
@@ -198,8 +464,19 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
       const job = this.waiting.shift() ?? 0;
       if (Number.isNaN(this.startedAt[job])) this.startedAt[job] = this.nowS;
       this.running.push({ job, endS: this.nowS + (this.jobs[job]?.serviceS ?? 0) });
-      this.events.push({ t: this.nowS, type: 'job-start', job });
+      this.events.push({ t: this.nowS, type: 'job-start', worker: SIM_GPU_ID, job });
       this.reportJobActivity(this.nowS);
+    }
+    // Then the burst workers that are ready, oldest first (each polls the same queue).
+    for (const w of this.burstWorkers) {
+      if (w.state !== 'running' || this.nowS < w.readyAtS) continue;
+      while (w.running.length < this.options.concurrency && this.waiting.length > 0) {
+        const job = this.waiting.shift() ?? 0;
+        if (Number.isNaN(this.startedAt[job])) this.startedAt[job] = this.nowS;
+        w.running.push({ job, endS: this.nowS + (this.jobs[job]?.serviceS ?? 0) });
+        this.events.push({ t: this.nowS, type: 'job-start', worker: w.id, job });
+        this.reportBurstJobActivity(w, this.nowS);
+      }
     }
   }
 
@@ -224,7 +501,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
 
   /** EC2 takes the capacity back: the instance stops, jobs in flight return to the queue. */
   private interrupt(t: number): void {
-    this.events.push({ t, type: 'interrupted' });
+    this.events.push({ t, type: 'interrupted', worker: SIM_GPU_ID });
     for (const r of this.running.splice(0)) this.waiting.unshift(r.job);
     this.state = 'stopping';
     this.stateReasonCode = SPOT_INTERRUPTION_REASON;
@@ -242,7 +519,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     this.pendingUntilS = t + Math.min(PENDING_S, this.options.readyDelayS);
     this.readyAtS = t + this.options.readyDelayS;
     this.lastJobWriteS = Number.NEGATIVE_INFINITY;
-    this.events.push({ t, type: 'start' });
+    this.events.push({ t, type: 'start', worker: SIM_GPU_ID });
   }
 
   /** A worker that stops takes its unsent trailing write with it. */
@@ -253,7 +530,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
   // --- QueuePort: what GetQueueAttributes would answer now.
   async counts(): Promise<QueueCounts> {
     const lag = this.options.countLagS ?? 0;
-    if (lag <= 0) return { waiting: this.waiting.length, inFlight: this.running.length, delayed: 0 };
+    if (lag <= 0) return { waiting: this.waiting.length, inFlight: this.inFlight, delayed: 0 };
     // The last snapshot at or before now - lag (binary search; the history is in time order).
     const at = this.nowS - lag;
     let lo = 0;
@@ -294,7 +571,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
       throw new FleetError('SpotInterrupted', 'UnsupportedOperation: interrupted spot instance', true);
     }
     if (this.random() < (this.options.capacityFailureRate ?? 0)) {
-      this.events.push({ t: this.nowS, type: 'start-refused' });
+      this.events.push({ t: this.nowS, type: 'start-refused', worker: SIM_GPU_ID });
       throw new FleetError('InsufficientCapacity', 'InsufficientInstanceCapacity: no spot capacity', true);
     }
     this.launch(this.nowS);
@@ -309,7 +586,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     this.interruptAtS = Number.POSITIVE_INFINITY;
     this.stoppingUntilS = this.nowS + this.options.stopDelayS;
     this.dropPendingJobWrite();
-    this.events.push({ t: this.nowS, type: 'stop' });
+    this.events.push({ t: this.nowS, type: 'stop', worker: SIM_GPU_ID });
   }
 
   async writeTags(_instanceId: string, tags: Readonly<Record<string, string>>): Promise<void> {

@@ -6,7 +6,8 @@ import { CliFailure } from '../cli/io.js';
 import type { CliEnvironment } from '../cli/program.js';
 import { defaultPrices, estimateMonthlyCost, renderEstimate, scheduledAppHours } from '../cost/estimate.js';
 import type { CostOptions, ScalerOverrides, SimulateOptions } from './commands.js';
-import { type SimulationReport, simulate } from './simulate.js';
+import { type SimulationOptions, type SimulationReport, simulate } from './simulate.js';
+import { renderSweep, sweep } from './sweep.js';
 import { renderTimelineSvg } from './svg.js';
 import { TraceError, type TraceJob, parseTrace } from './trace.js';
 
@@ -45,9 +46,12 @@ function readTrace(env: CliEnvironment, file: string): TraceJob[] {
   }
 }
 
-async function simulateTrace(env: CliEnvironment, config: FleetConfig, o: ScalerOverrides, file: string) {
-  const jobs = readTrace(env, file);
-  return simulate(jobs, {
+/** The simulation's options from the configuration and the command line. */
+function simulationOptions(
+  config: FleetConfig,
+  o: ScalerOverrides & Partial<Pick<SimulateOptions, 'burstWorkers' | 'burstReadyDelay'>>,
+): SimulationOptions & { burst: NonNullable<SimulationOptions['burst']> } {
+  return {
     scaler: scalerFrom(config, o),
     fleet: {
       readyDelayS: o.readyDelay,
@@ -57,14 +61,42 @@ async function simulateTrace(env: CliEnvironment, config: FleetConfig, o: Scaler
       capacityFailureRate: o.capacityFailures,
       seed: o.seed,
       countLagS: o.countLag,
+      burstReadyDelayS: o.burstReadyDelay,
+      burstInstanceTypes: config.burst.instanceTypes,
     },
     gpuUsdPerHour: gpuPrice(config, o),
     schedule: config.schedule,
-  });
+    burst: {
+      config: { ...config.burst, maxWorkers: o.burstWorkers ?? config.burst.maxWorkers },
+      spotUsdPerHour: o.spotPrice ?? config.prices.gpuSpotUsdPerHour,
+      onDemandUsdPerHour: o.onDemandPrice ?? config.prices.gpuOnDemandUsdPerHour,
+    },
+  };
+}
+
+async function simulateTrace(
+  env: CliEnvironment,
+  config: FleetConfig,
+  o: ScalerOverrides & Partial<Pick<SimulateOptions, 'burstWorkers' | 'burstReadyDelay'>>,
+  file: string,
+) {
+  return simulate(readTrace(env, file), simulationOptions(config, o));
 }
 
 export async function runSimulateCommand(env: CliEnvironment, options: SimulateOptions): Promise<void> {
   const config = loadConfig(env.cwd);
+  if (options.sweep) {
+    const rows = await sweep(readTrace(env, options.trace), simulationOptions(config, options));
+    env.io.out(
+      options.json
+        ? JSON.stringify(rows, null, 2)
+        : renderSweep(
+            rows,
+            `${options.trace}: burst workers ready ${options.burstReadyDelay} s after launch; burst hours at spot ${config.prices.gpuSpotUsdPerHour} / on-demand ${config.prices.gpuOnDemandUsdPerHour} USD/h`,
+          ),
+    );
+    return;
+  }
   const report = await simulateTrace(env, config, options, options.trace);
   if (options.svg) {
     fs.writeFileSync(
@@ -92,9 +124,18 @@ export function renderReport(report: SimulationReport, o: ScalerOverrides): stri
           `EC2 refused     ${report.capacityFailures} starts (capacity) · ${report.interruptions} spot interruptions`,
         ]
       : [];
+  const b = report.burst;
+  const burst =
+    b.maxWorkers > 0
+      ? [
+          `Burst workers   up to ${b.maxWorkers} (ready ${b.readyDelayS} s after launch) · ${b.launches} launched, ${b.peakWorkers} at most at once · ${b.launchFailures} launches refused`,
+          `Burst billed    spot ${h(b.spotHours)} · on-demand ${h(b.onDemandHours)} · ${usd(b.costUsd)}; primary ${h(report.primaryGpuHours)}`,
+        ]
+      : [];
   return [
     `Jobs            ${report.jobs.count}`,
-    `GPU billed      ${h(report.gpuHours)} · ${usd(report.costUsd)} (${o.market})`,
+    `GPU billed      ${h(report.gpuHours)} · ${usd(report.costUsd)} (${b.maxWorkers > 0 ? `primary ${o.market}, burst by market` : o.market})`,
+    ...burst,
     `Starts / stops  ${report.starts} / ${report.stops}`,
     `Wait (s)        p50 ${Math.round(report.jobs.waitP50S)} · p95 ${Math.round(report.jobs.waitP95S)} · max ${Math.round(report.jobs.waitMaxS)}`,
     `Busy (floor)    ${h(report.busyHours)}`,

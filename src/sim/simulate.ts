@@ -1,7 +1,8 @@
-import type { ScalerConfig, ScheduleConfig } from '../../lib/config.js';
+import type { BurstConfig, ScalerConfig, ScheduleConfig } from '../../lib/config.js';
 import { runTick } from '../control/tick.js';
 import { scheduledWeekDays } from '../core/schedule.js';
 import {
+  DEFAULT_BURST_READY_DELAY_S,
   DEFAULT_FLEET_MODEL,
   FleetModel,
   type FleetModelOptions,
@@ -23,11 +24,42 @@ export interface SimulationOptions {
    * 0 is taken as a Monday 00:00 in the schedule's own time zone. @default the plan's 09–19 MON-FRI
    */
   readonly schedule?: Pick<ScheduleConfig, 'startHour' | 'stopHour' | 'weekDays'>;
+  /**
+   * Burst workers (issue 10): the group's rules and what its hours cost. Absent, or maxWorkers 0:
+   * the one-GPU fleet, every figure as before. The launch-to-ready time is `fleet.burstReadyDelayS`.
+   */
+  readonly burst?: {
+    readonly config: BurstConfig;
+    readonly spotUsdPerHour: number;
+    readonly onDemandUsdPerHour: number;
+  };
+}
+
+/** The burst workers' share of a run (all zero without burst workers). */
+export interface BurstReport {
+  readonly maxWorkers: number;
+  readonly readyDelayS: number;
+  readonly launches: number;
+  readonly launchFailures: number;
+  readonly retires: number;
+  readonly interruptions: number;
+  /** Workers retired with a job running on them: the scaler must never do it, so always 0. */
+  readonly retiredBusy: number;
+  readonly spotHours: number;
+  readonly onDemandHours: number;
+  readonly costUsd: number;
+  /** The most burst workers that ran (pending or in service) at once. */
+  readonly peakWorkers: number;
 }
 
 export interface SimulationReport {
+  /** Every GPU's billed hours: the primary's and the burst workers'. */
   readonly gpuHours: number;
+  /** What those hours cost, each at its market's price. */
   readonly costUsd: number;
+  /** The primary GPU's share of gpuHours. */
+  readonly primaryGpuHours: number;
+  readonly burst: BurstReport;
   readonly starts: number;
   readonly stops: number;
   readonly jobs: {
@@ -64,7 +96,9 @@ export async function simulate(
 ): Promise<SimulationReport> {
   const tickS = options.tickS ?? 60;
   const fleetOptions = options.fleet ?? DEFAULT_FLEET_MODEL;
-  const model = new FleetModel(jobs, fleetOptions);
+  const burstConfig = options.burst?.config;
+  const maxWorkers = burstConfig?.maxWorkers ?? 0;
+  const model = new FleetModel(jobs, { ...fleetOptions, burstMaxWorkers: maxWorkers });
   const target = { appName: SIM_APP_NAME, queueUrl: 'simulated' };
   const lastArrival = jobs.at(-1)?.arrivalS ?? 0;
   // Far enough for any backlog to drain and the GPU to idle out; a stuck loop cannot run forever.
@@ -74,22 +108,50 @@ export async function simulate(
   let t = 0;
   for (; t <= limitS; t += tickS) {
     model.advanceTo(t);
-    const { observation } = await runTick({ fleet: model, queue: model }, target, options.scaler, simTime(t));
+    const { observation } = await runTick(
+      { fleet: model, queue: model, burst: model.burst },
+      target,
+      options.scaler,
+      simTime(t),
+      burstConfig,
+    );
     depth.push([t, observation.queue.waiting]);
-    if (t >= lastArrival && model.allJobsDone && model.gpuState === 'stopped') break;
+    if (t >= lastArrival && model.allJobsDone && model.gpuState === 'stopped' && model.burstIdle) break;
   }
   if (!model.allJobsDone) throw new Error(`the simulation did not finish every job within ${limitS}s`);
   model.advanceTo(t);
 
   const waits = jobs.map((job, i) => (model.startedAt[i] ?? Number.NaN) - job.arrivalS).sort((a, b) => a - b);
-  const gpuHours = model.billedSeconds / HOUR_S;
+  const primaryHours = model.billedSeconds / HOUR_S;
+  const burstBilled = model.burstBilledSeconds;
+  const spotHours = burstBilled.spot / HOUR_S;
+  const onDemandHours = burstBilled.onDemand / HOUR_S;
+  const gpuHours = primaryHours + spotHours + onDemandHours;
+  const burstCost =
+    spotHours * (options.burst?.spotUsdPerHour ?? 0) +
+    onDemandHours * (options.burst?.onDemandUsdPerHour ?? 0);
+  const count = (type: SimEvent['type']): number => model.events.filter((e) => e.type === type).length;
   const lastEnd = Math.max(0, ...model.events.filter((e) => e.type === 'job-end').map((e) => e.t));
   const alwaysOnHours = lastEnd / HOUR_S;
   const scheduleHours = scheduledHours(lastEnd, options.schedule ?? PLAN_SCHEDULE);
   const serviceS = jobs.reduce((sum, job) => sum + job.serviceS, 0);
   return {
     gpuHours: round(gpuHours),
-    costUsd: round(gpuHours * options.gpuUsdPerHour),
+    costUsd: round(primaryHours * options.gpuUsdPerHour + burstCost),
+    primaryGpuHours: round(primaryHours),
+    burst: {
+      maxWorkers,
+      readyDelayS: fleetOptions.burstReadyDelayS ?? DEFAULT_BURST_READY_DELAY_S,
+      launches: count('burst-launch'),
+      launchFailures: count('burst-launch-failed'),
+      retires: count('burst-retire'),
+      interruptions: count('burst-interrupted'),
+      retiredBusy: model.retiredBusy,
+      spotHours: round(spotHours),
+      onDemandHours: round(onDemandHours),
+      costUsd: round(burstCost),
+      peakWorkers: peakBurstWorkers(model.events),
+    },
     starts: model.events.filter((e) => e.type === 'start').length,
     stops: model.events.filter((e) => e.type === 'stop').length,
     jobs: {
@@ -110,6 +172,17 @@ export async function simulate(
     events: model.events,
     depth,
   };
+}
+
+/** The most burst workers alive at once, from their launch and end events. */
+function peakBurstWorkers(events: readonly SimEvent[]): number {
+  let alive = 0;
+  let peak = 0;
+  for (const e of events) {
+    if (e.type === 'burst-launch') peak = Math.max(peak, (alive += 1));
+    if (e.type === 'burst-terminated') alive -= 1;
+  }
+  return peak;
 }
 
 const PLAN_SCHEDULE = { startHour: 9, stopHour: 19, weekDays: 'MON-FRI' } as const;

@@ -12,6 +12,7 @@ describe('gpu-manage simulate and cost', () => {
     expect(Object.keys(report).sort()).toEqual([
       'alwaysOn',
       'alwaysOnSchedule',
+      'burst',
       'busyHours',
       'capacityFailures',
       'costUsd',
@@ -19,9 +20,13 @@ describe('gpu-manage simulate and cost', () => {
       'gpuHours',
       'interruptions',
       'jobs',
+      'primaryGpuHours',
       'starts',
       'stops',
     ]);
+    // Issue 10 adds keys and changes none: gpuHours stays the total, burst hours are itemised.
+    expect(report.gpuHours).toBe(report.primaryGpuHours);
+    expect(report.burst).toMatchObject({ maxWorkers: 0, launches: 0, spotHours: 0, onDemandHours: 0 });
     expect(report.starts).toBe(3);
     expect(fs.readFileSync(svg, 'utf8')).toMatch(/^<svg [\s\S]*<polyline [\s\S]*<\/svg>$/);
   });
@@ -68,6 +73,34 @@ describe('gpu-manage simulate and cost', () => {
     expect((await run('simulate', '--trace', 'traces/bursty-day.csv', '--capacity-failures', '2')).code).toBe(
       2,
     );
+  });
+
+  it('simulate --burst-workers and --burst-ready-delay run burst workers; --sweep prints the table', async () => {
+    const burst = JSON.parse(
+      (
+        await run(
+          'simulate',
+          '--trace',
+          'traces/bursty-day.csv',
+          '--json',
+          '--burst-workers',
+          '2',
+          '--burst-ready-delay',
+          '300',
+        )
+      ).out,
+    );
+    expect(burst.burst).toMatchObject({ maxWorkers: 2, readyDelayS: 300, peakWorkers: 2, retiredBusy: 0 });
+    expect(burst.gpuHours).toBeCloseTo(burst.primaryGpuHours + burst.burst.spotHours, 3);
+    expect(burst.events.every((e: { worker?: string }) => typeof e.worker === 'string')).toBe(true);
+    const text = (await run('simulate', '--trace', 'traces/bursty-day.csv', '--burst-workers', '2')).out;
+    expect(text).toMatch(/^Burst workers {3}up to 2 \(ready 360 s after launch\)/m);
+    const sweep = await run('simulate', '--trace', 'traces/trickle-day.csv', '--sweep');
+    expect(sweep.code).toBe(0);
+    expect(sweep.out.split('\n')).toHaveLength(2 + 5 * 4);
+    expect(
+      (await run('simulate', '--trace', 'traces/bursty-day.csv', '--burst-workers', '1.5')).err,
+    ).toContain('--burst-workers must be a whole number ≥ 0');
   });
 
   it('a bad trace row is one line naming the file and line, exit 1', async () => {

@@ -1,0 +1,267 @@
+import type { BurstConfig, ScalerConfig } from '../../lib/config.js';
+import { NO_PROGRESS_MINUTES, formatMinutes, minutesBetween, workerIdleSince } from './decide.js';
+import type { BurstMemory, QueueCounts } from './model.js';
+
+/**
+ * The burst decision (issue 10), as a pure function: how many extra GPU workers the backlog needs,
+ * which idle ones go, and which market new ones come from. The scaler Lambda and the simulator
+ * both call it through the one tick; the primary GPU stays governed by `decide`.
+ */
+
+/**
+ * The group is sized so the work in the queue is served within this many minutes: about a cold
+ * launch of a burst worker plus a few jobs. Longer and a burst waits for one GPU; shorter and
+ * workers boot for backlogs the running ones clear before they are ready.
+ */
+export const BURST_DRAIN_MINUTES = 10;
+
+/**
+ * On-demand is used this long at a time; then new launches try spot again (the only way to learn
+ * that spot capacity is back). If spot still fails for onDemandFallback.afterMinutes while work
+ * waits, the group goes back to on-demand.
+ */
+export const SPOT_RETRY_MINUTES = 30;
+
+/** A launch failure older than this no longer counts as "spot failing now" (the group retries within minutes). */
+export const LAUNCH_FAILURE_FRESH_MINUTES = 5;
+
+const MINUTE_MS = 60_000;
+
+/** What the primary GPU is doing this tick, as far as the burst workers are concerned. */
+export type PrimaryStatus =
+  /** Running or pending, or started on this tick: it serves (or is about to). */
+  | 'serving'
+  /** Wanted but it cannot be had: start failed or in back-off, spot-interrupted, stuck, terminated. */
+  | 'blocked'
+  /** Stopped (or stopping) and not wanted, or paused by the operator: burst workers must not start. */
+  | 'idle';
+
+/** One burst worker as the scaler sees it: the group's view and the worker's own tags. */
+export interface BurstWorkerObservation {
+  readonly instanceId: string;
+  /** The group's lifecycle state: Pending*, InService, Terminating*, ... */
+  readonly lifecycleState: string;
+  readonly market: 'spot' | 'on-demand';
+  readonly launchTime?: Date;
+  /** The worker's ready tag (OpenVoice healthy); stale if before launchTime. */
+  readonly readyAt?: Date;
+  /** The worker's last-job tag (job start or end, at most every 30 s); stale if before launchTime. */
+  readonly lastJobAt?: Date;
+}
+
+export interface BurstGroupObservation {
+  readonly desired: number;
+  readonly max: number;
+  readonly onDemand: boolean;
+  readonly workers: readonly BurstWorkerObservation[];
+  readonly lastLaunchFailure?: { readonly at: Date; readonly message: string };
+}
+
+export interface BurstObservation {
+  readonly queue: QueueCounts;
+  readonly primary: PrimaryStatus;
+  readonly group: BurstGroupObservation;
+}
+
+/** The rules the burst decision reads. */
+export interface BurstRules {
+  readonly burst: BurstConfig;
+  /** A burst worker launches cold (image pull, model load): it gets the first-boot timeout. */
+  readonly scaler: Pick<ScalerConfig, 'firstBootTimeoutMinutes'>;
+}
+
+/** Numbers the handler publishes (BurstWorkers, BurstOnDemandWorkers, BurstLaunchFailures). */
+export interface BurstSignals {
+  /** Burst workers pending or in service (not terminating). */
+  readonly workers: number;
+  readonly onDemandWorkers: number;
+  /** 1 when the group reported a launch failure within the last minute, else 0. */
+  readonly launchFailures: number;
+}
+
+/** A burst decision is data too: what to do, the new memory, and the reason in words. */
+export interface BurstDecision {
+  /** New desired capacity of the group; undefined leaves it as it is. */
+  readonly desired?: number;
+  /** Idle workers to terminate (each lowers the desired capacity by one), longest idle first. */
+  readonly retire: readonly string[];
+  /** Switch the market of new launches; undefined leaves it as it is. */
+  readonly onDemand?: boolean;
+  readonly reason: string;
+  readonly memory: BurstMemory;
+  readonly signals: BurstSignals;
+}
+
+/** Pending and in-service workers: those that serve or will. Terminating ones are already going. */
+export function isActiveWorker(worker: BurstWorkerObservation): boolean {
+  return worker.lifecycleState.startsWith('Pending') || worker.lifecycleState === 'InService';
+}
+
+/** Jobs one worker serves within BURST_DRAIN_MINUTES. */
+export function jobsPerWorkerInWindow(burst: BurstConfig): number {
+  return (burst.jobsPerWorkerHour * BURST_DRAIN_MINUTES) / 60;
+}
+
+export function decideBurst(
+  observation: BurstObservation,
+  memory: BurstMemory,
+  rules: BurstRules,
+  now: Date,
+): BurstDecision {
+  const { queue, primary, group } = observation;
+  const { burst } = rules;
+  const active = group.workers.filter(isActiveWorker);
+  const signals: BurstSignals = {
+    workers: active.length,
+    onDemandWorkers: active.filter((w) => w.market === 'on-demand').length,
+    launchFailures:
+      group.lastLaunchFailure && now.getTime() - group.lastLaunchFailure.at.getTime() < MINUTE_MS ? 1 : 0,
+  };
+  const notes: string[] = [];
+  const actions: string[] = [];
+
+  // --- Size: how many burst workers the work in the queue needs beside the primary.
+  const demand = queue.waiting + queue.inFlight + queue.delayed;
+  const perWorker = jobsPerWorkerInWindow(burst);
+  const mayGrow = queue.waiting > 0 && primary !== 'idle';
+  const wanted = mayGrow
+    ? Math.min(burst.maxWorkers, Math.max(0, Math.ceil(demand / perWorker) - (primary === 'serving' ? 1 : 0)))
+    : 0;
+  const current = Math.max(group.desired, active.length);
+  let desired: number | undefined;
+  if (wanted > current) {
+    desired = wanted;
+    actions.push(
+      `scale out to ${wanted} burst (${demand} jobs ÷ ${round1(perWorker)} per worker in ${BURST_DRAIN_MINUTES}m, primary ${primary})`,
+    );
+  } else if (group.desired > active.length && wanted < group.desired) {
+    // Launches still owed (spot failing, say) that the queue no longer needs: cancel them, so a
+    // worker does not boot for nothing when capacity returns. Never below the workers there.
+    desired = Math.max(wanted, active.length);
+    actions.push(`lower desired ${group.desired} → ${desired}: the queue no longer needs the launches owed`);
+  }
+  if (!mayGrow && queue.waiting > 0) notes.push('primary stopped and not wanted: no burst');
+
+  // --- Retire: only idle workers, never one that may hold a job.
+  const retire = mayRetire(observation, rules, now);
+  for (const r of retire) actions.push(`retire ${r.instanceId}: ${r.why}`);
+
+  // --- Market: spot unless spot launches keep failing while work waits.
+  const market = decideMarket(observation, memory, burst, now);
+  if (market.note) (market.onDemand === undefined ? notes : actions).push(market.note);
+
+  const counts = `${queue.waiting} waiting, ${queue.inFlight} in flight; burst ${active.length} of ${burst.maxWorkers} (desired ${group.desired})${group.onDemand ? ' on-demand' : ''}`;
+  const reason = [`burst: ${counts}`, ...actions, ...notes].join('; ');
+  const acted = desired !== undefined || retire.length > 0 || market.onDemand !== undefined;
+  return {
+    desired,
+    retire: retire.map((r) => r.instanceId),
+    onDemand: market.onDemand,
+    reason,
+    memory: { ...market.memory, burstLastReason: acted ? reason : memory.burstLastReason },
+    signals,
+  };
+}
+
+/**
+ * The workers to terminate now. A worker goes once it has been idle burst.idleMinutes since its
+ * last job (or, with none yet, since it became ready; never counted from boot), while nothing
+ * waits. The queue says how many jobs are in flight, not where: with any in flight, a worker whose
+ * last job *started* long ago may still be running it, so then only one quiet for longer than any
+ * job (NO_PROGRESS_MINUTES) goes. A worker that never reported ready within the first-boot
+ * timeout is broken and holds no job: it goes too.
+ */
+function mayRetire(
+  { queue, group }: BurstObservation,
+  { burst, scaler }: BurstRules,
+  now: Date,
+): Array<{ instanceId: string; why: string; since: number }> {
+  const found: Array<{ instanceId: string; why: string; since: number }> = [];
+  for (const worker of group.workers) {
+    if (worker.lifecycleState !== 'InService') continue;
+    const since = workerIdleSince(worker);
+    if (since === undefined) {
+      const booting = worker.launchTime ? minutesBetween(worker.launchTime, now) : 0;
+      if (booting >= scaler.firstBootTimeoutMinutes) {
+        found.push({
+          instanceId: worker.instanceId,
+          why: `never ready ${formatMinutes(booting)} after launch (timeout ${scaler.firstBootTimeoutMinutes}m)`,
+          since: worker.launchTime?.getTime() ?? 0,
+        });
+      }
+      continue;
+    }
+    if (queue.waiting > 0 || queue.delayed > 0) continue;
+    const quiet = minutesBetween(since, now);
+    if (quiet < burst.idleMinutes) continue;
+    if (queue.inFlight > 0 && quiet < NO_PROGRESS_MINUTES) continue;
+    found.push({
+      instanceId: worker.instanceId,
+      why: `idle ${formatMinutes(quiet)} ≥ ${burst.idleMinutes}m since its last job (or ready)`,
+      since: since.getTime(),
+    });
+  }
+  return found.sort((a, b) => a.since - b.since || a.instanceId.localeCompare(b.instanceId));
+}
+
+/**
+ * Spot launches failing for onDemandFallback.afterMinutes while work waits → on-demand. Spot
+ * "returns" when it is tried again: after SPOT_RETRY_MINUTES on on-demand, new launches go back to
+ * spot; workers already running keep their market until they idle out.
+ */
+function decideMarket(
+  { queue, group }: BurstObservation,
+  memory: BurstMemory,
+  burst: BurstConfig,
+  now: Date,
+): { onDemand?: boolean; memory: BurstMemory; note?: string } {
+  const fallback = burst.onDemandFallback;
+  if (group.onDemand) {
+    if (!fallback.enabled) {
+      return { onDemand: false, memory: cleared(memory), note: 'on-demand fallback disabled: back to spot' };
+    }
+    const since = memory.burstOnDemandSince ?? now;
+    const minutes = minutesBetween(since, now);
+    if (minutes >= SPOT_RETRY_MINUTES) {
+      return {
+        onDemand: false,
+        memory: cleared(memory),
+        note: `on-demand for ${formatMinutes(minutes)} ≥ ${SPOT_RETRY_MINUTES}m: trying spot again`,
+      };
+    }
+    return {
+      memory: { ...memory, burstSpotFailingSince: undefined, burstOnDemandSince: since },
+      note: `on-demand since ${since.toISOString()} (spot again after ${SPOT_RETRY_MINUTES}m)`,
+    };
+  }
+
+  const failure = group.lastLaunchFailure;
+  const owed = group.desired > group.workers.filter(isActiveWorker).length;
+  const failing =
+    failure !== undefined &&
+    owed &&
+    queue.waiting > 0 &&
+    minutesBetween(failure.at, now) <= LAUNCH_FAILURE_FRESH_MINUTES;
+  if (!failing) return { memory: cleared(memory) };
+  const since = memory.burstSpotFailingSince ?? failure.at;
+  const minutes = minutesBetween(since, now);
+  if (fallback.enabled && minutes >= fallback.afterMinutes) {
+    return {
+      onDemand: true,
+      memory: { ...memory, burstSpotFailingSince: undefined, burstOnDemandSince: now },
+      note: `spot launches failing for ${formatMinutes(minutes)} ≥ ${fallback.afterMinutes}m while ${queue.waiting} jobs wait (${failure.message}): on-demand`,
+    };
+  }
+  return {
+    memory: { ...memory, burstSpotFailingSince: since, burstOnDemandSince: undefined },
+    note: `spot launches failing for ${formatMinutes(minutes)} (${failure.message})${fallback.enabled ? `; on-demand after ${fallback.afterMinutes}m` : '; on-demand fallback disabled'}`,
+  };
+}
+
+function cleared(memory: BurstMemory): BurstMemory {
+  return { ...memory, burstSpotFailingSince: undefined, burstOnDemandSince: undefined };
+}
+
+function round1(value: number): string {
+  return String(Math.round(value * 10) / 10);
+}

@@ -1,0 +1,301 @@
+import { type BurstConfig, DEFAULT_CONFIG } from '../../lib/config';
+import { readEnvironment } from '../../lambda/scaler/config';
+import { createHandler } from '../../lambda/scaler/handler';
+import { FleetError } from '../../src/aws/errors';
+import type { BurstGroupState, BurstPort, FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports';
+import { BURST_GAUGES, TICK_COUNTERS } from '../../src/control/metrics';
+import { type FleetDiscovery, runTick } from '../../src/control/tick';
+import type { QueueCounts } from '../../src/core/model';
+import { TAGS } from '../../src/core/tags';
+
+const T0 = Date.parse('2026-11-24T01:00:00Z');
+const at = (minutes: number): Date => new Date(T0 + minutes * 60_000);
+const BURST: BurstConfig = { ...DEFAULT_CONFIG.burst, maxWorkers: 3 };
+const TARGET = { appName: 'GpuFleet', queueUrl: 'q' };
+
+/** A primary GPU and a queue that do what they are told, recording every call. */
+function world(state: InstanceInfo['state'], counts: QueueCounts, tags: Record<string, string> = {}) {
+  const calls: string[] = [];
+  const gpu: InstanceInfo = {
+    instanceId: 'i-gpu',
+    role: 'gpu',
+    instanceType: 'g4dn.xlarge',
+    state,
+    lifecycle: 'spot',
+    tags: { [TAGS.fleet]: 'GpuFleet', [TAGS.role]: 'gpu', ...tags },
+  };
+  const written: Array<Record<string, string>> = [];
+  const fleet: FleetPort & FleetDiscovery = {
+    discover: async () => [gpu],
+    describe: async () => [gpu],
+    start: async () => {
+      calls.push('start');
+    },
+    stop: async () => {
+      calls.push('stop');
+    },
+    writeTags: async (_id, t) => {
+      written.push({ ...t });
+    },
+  };
+  const queue: QueuePort = { counts: async () => counts };
+  return { fleet, queue, calls, written };
+}
+
+/** A burst group that records what it is asked; `fail` makes one call refuse. */
+function group(
+  state: Partial<BurstGroupState> = {},
+  fail: Partial<Record<keyof BurstPort, FleetError>> = {},
+) {
+  const calls: string[] = [];
+  const refuse = (name: keyof BurstPort) => {
+    const error = fail[name];
+    if (error) throw error;
+  };
+  const port: BurstPort = {
+    describe: async () => {
+      calls.push('describe');
+      refuse('describe');
+      return { desired: 0, max: 3, onDemand: false, workers: [], ...state };
+    },
+    setDesired: async (n) => {
+      calls.push(`setDesired ${n}`);
+      refuse('setDesired');
+    },
+    retire: async (id) => {
+      calls.push(`retire ${id}`);
+      refuse('retire');
+    },
+    setOnDemand: async (b) => {
+      calls.push(`setOnDemand ${b}`);
+      refuse('setOnDemand');
+    },
+  };
+  return { port, calls };
+}
+
+const throttled = new FleetError('Throttled', 'Rate exceeded', true);
+
+describe('runTick with a burst group', () => {
+  it('maxWorkers 0, or no group: the group is never touched and the tick is the one-GPU tick', async () => {
+    const plain = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
+    const without = await runTick(plain, TARGET, DEFAULT_CONFIG.scaler, at(0));
+    const g = group();
+    const zero = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
+    const withZero = await runTick(
+      { ...zero, burst: g.port },
+      TARGET,
+      DEFAULT_CONFIG.scaler,
+      at(0),
+      DEFAULT_CONFIG.burst,
+    );
+    expect(g.calls).toEqual([]);
+    expect(withZero).toEqual(without);
+    expect(zero.written).toEqual(plain.written);
+  });
+
+  it('starts the primary and scales the group out on the same tick; one tag write holds both memories', async () => {
+    const w = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
+    const g = group();
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(w.calls).toEqual(['start']);
+    expect(g.calls).toEqual(['describe', 'setDesired 3']);
+    expect(report.burst?.observation?.primary).toBe('serving');
+    expect(w.written).toHaveLength(1);
+    expect(w.written[0]?.[TAGS.burstLastReason]).toMatch(/^burst: 30 waiting.*scale out to 3 burst/);
+    expect(w.written[0]?.[TAGS.lastAction]).toBe('start');
+  });
+
+  it('an operator pause keeps burst workers from starting too (the primary is idle, not blocked)', async () => {
+    const w = world(
+      'stopped',
+      { waiting: 40, inFlight: 0, delayed: 0 },
+      { [TAGS.pausedUntil]: at(60).toISOString() },
+    );
+    const g = group();
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(report.burst?.observation?.primary).toBe('idle');
+    expect(g.calls).toEqual(['describe']);
+  });
+
+  it('a primary that cannot start (spot-interrupted) lets the group take the whole backlog', async () => {
+    const w = world('stopped', { waiting: 12, inFlight: 0, delayed: 0 });
+    const interrupted = {
+      ...w,
+      fleet: {
+        ...w.fleet,
+        discover: async () => [
+          {
+            ...(await w.fleet.describe([]))[0],
+            stateReasonCode: 'Server.SpotInstanceShutdown',
+          } as InstanceInfo,
+        ],
+      },
+    };
+    const g = group();
+    const report = await runTick(
+      { ...interrupted, burst: g.port },
+      TARGET,
+      DEFAULT_CONFIG.scaler,
+      at(0),
+      BURST,
+    );
+    expect(report.burst?.observation?.primary).toBe('blocked');
+    expect(g.calls).toEqual(['describe', 'setDesired 2']);
+  });
+
+  it('a primary stopped on this tick (stalled worker) does not serve: the group takes over', async () => {
+    const w = world(
+      'running',
+      { waiting: 5, inFlight: 0, delayed: 0 },
+      { [TAGS.readyAt]: at(-40).toISOString() },
+    );
+    const g = group();
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(w.calls).toEqual(['stop']);
+    expect(report.burst?.observation?.primary).toBe('blocked');
+    expect(g.calls).toEqual(['describe', 'setDesired 1']);
+  });
+
+  it('a group that cannot be described skips the burst turn; the primary acts and its memory is written', async () => {
+    const w = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
+    const g = group({}, { describe: throttled });
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(w.calls).toEqual(['start']);
+    expect(report.burst?.errors.map((e) => e.action)).toEqual(['describe']);
+    expect(w.written[0]?.[TAGS.lastAction]).toBe('start');
+  });
+
+  it('each group call is isolated; a refused market switch keeps the old market memory', async () => {
+    const w = world(
+      'running',
+      { waiting: 30, inFlight: 1, delayed: 0 },
+      {
+        [TAGS.burstSpotFailingSince]: at(-20).toISOString().replace('.000', ''),
+      },
+    );
+    const g = group(
+      { desired: 3, lastLaunchFailure: { at: at(0), message: 'InsufficientInstanceCapacity' } },
+      { setOnDemand: throttled },
+    );
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(g.calls).toEqual(['describe', 'setOnDemand true']);
+    expect(report.burst?.decision?.onDemand).toBe(true);
+    expect(report.memory.burstSpotFailingSince).toEqual(at(-20));
+    expect(report.memory.burstOnDemandSince).toBeUndefined();
+  });
+});
+
+describe('the scaler handler with a burst group', () => {
+  function handler(burstPort: BurstPort | undefined, burst: BurstConfig | undefined, counts: QueueCounts) {
+    const w = world('running', counts);
+    const metrics: Record<string, number> = {};
+    const quiet = {
+      info: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+      appendKeys: () => undefined,
+    };
+    const environment = readEnvironment({
+      FLEET_CONFIG: JSON.stringify({
+        appName: 'GpuFleet',
+        scaler: DEFAULT_CONFIG.scaler,
+        schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
+        ...(burst && { burst }),
+      }),
+      JOB_QUEUE_URL: 'q',
+    });
+    const run = createHandler({
+      fleet: w.fleet,
+      queue: w.queue,
+      burst: burstPort,
+      environment,
+      clock: () => at(0),
+      logger: quiet,
+      metrics: {
+        addMetric: (name: string, _unit: unknown, value: number) => {
+          metrics[name] = value;
+        },
+        addDimension: () => undefined,
+        publishStoredMetrics: () => undefined,
+      } as never,
+    });
+    return { run, metrics };
+  }
+
+  it('publishes BurstWorkers, BurstOnDemandWorkers and BurstLaunchFailures when the group is on', async () => {
+    const g = group({
+      desired: 2,
+      onDemand: true,
+      lastLaunchFailure: { at: at(-0.5), message: 'no spot' },
+      workers: [
+        {
+          instanceId: 'i-1',
+          instanceType: 'g5.xlarge',
+          market: 'on-demand',
+          availabilityZone: 'a',
+          lifecycleState: 'InService',
+          tags: {},
+        },
+        {
+          instanceId: 'i-2',
+          instanceType: 'g4dn.xlarge',
+          market: 'spot',
+          availabilityZone: 'c',
+          lifecycleState: 'Pending',
+          tags: {},
+        },
+      ],
+    });
+    const h = handler(g.port, BURST, { waiting: 5, inFlight: 1, delayed: 0 });
+    const result = await h.run({ action: 'tick' });
+    expect(result.ok).toBe(true);
+    expect(result.message).toContain('| burst: 5 waiting');
+    expect(h.metrics).toMatchObject({ BurstWorkers: 2, BurstOnDemandWorkers: 1, BurstLaunchFailures: 1 });
+  });
+
+  it('publishes no burst metric without a group or with maxWorkers 0 (the one-GPU metric set)', async () => {
+    for (const [port, config] of [
+      [undefined, BURST],
+      [group().port, DEFAULT_CONFIG.burst],
+    ] as const) {
+      const h = handler(port, config, { waiting: 0, inFlight: 0, delayed: 0 });
+      await h.run({ action: 'tick' });
+      for (const name of BURST_GAUGES) expect(h.metrics).not.toHaveProperty(name);
+      for (const name of TICK_COUNTERS) expect(h.metrics).toHaveProperty(name);
+    }
+  });
+
+  it('a group call refused for good (access denied) fails the invocation; a throttled one does not', async () => {
+    const denied = new FleetError('AccessDenied', 'not authorized to autoscaling:SetDesiredCapacity', false);
+    const h = handler(group({}, { setDesired: denied }).port, BURST, {
+      waiting: 30,
+      inFlight: 0,
+      delayed: 0,
+    });
+    await expect(h.run({ action: 'tick' })).rejects.toThrow('autoscaling:SetDesiredCapacity');
+    const t = handler(group({}, { setDesired: throttled }).port, BURST, {
+      waiting: 30,
+      inFlight: 0,
+      delayed: 0,
+    });
+    expect((await t.run({ action: 'tick' })).ok).toBe(false);
+  });
+
+  it('reads the burst rules from FLEET_CONFIG and names a bad key', () => {
+    const env = (burst: unknown) =>
+      readEnvironment({
+        FLEET_CONFIG: JSON.stringify({
+          appName: 'GpuFleet',
+          scaler: DEFAULT_CONFIG.scaler,
+          schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
+          burst,
+        }),
+        JOB_QUEUE_URL: 'q',
+      });
+    expect(env(BURST).burst).toEqual(BURST);
+    expect(() => env({ ...BURST, onDemandFallback: { enabled: 'yes', afterMinutes: 10 } })).toThrow(
+      'FLEET_CONFIG.burst.onDemandFallback.enabled is missing or invalid, got "yes"',
+    );
+  });
+});

@@ -1,0 +1,297 @@
+import fc from 'fast-check';
+import { type BurstConfig, DEFAULT_CONFIG } from '../../lib/config';
+import {
+  type BurstObservation,
+  type BurstRules,
+  type BurstWorkerObservation,
+  LAUNCH_FAILURE_FRESH_MINUTES,
+  SPOT_RETRY_MINUTES,
+  decideBurst,
+} from '../../src/core/burst';
+import { NO_PROGRESS_MINUTES, workerIdleSince } from '../../src/core/decide';
+import type { BurstMemory, QueueCounts } from '../../src/core/model';
+
+fc.configureGlobal({ seed: 20261124 });
+const T0 = Date.parse('2026-11-24T01:00:00Z');
+const at = (minutes: number): Date => new Date(T0 + minutes * 60_000);
+const NOW = at(100);
+
+const burst: BurstConfig = { ...DEFAULT_CONFIG.burst, maxWorkers: 3 };
+const rules: BurstRules = { burst, scaler: DEFAULT_CONFIG.scaler };
+const queue = (waiting: number, inFlight = 0, delayed = 0): QueueCounts => ({ waiting, inFlight, delayed });
+
+/** A worker launched at minute 80, ready at 86, with its last job (start or end) at `lastJob` minutes. */
+function worker(
+  id: string,
+  lastJob?: number,
+  overrides: Partial<BurstWorkerObservation> = {},
+): BurstWorkerObservation {
+  return {
+    instanceId: id,
+    lifecycleState: 'InService',
+    market: 'spot',
+    launchTime: at(80),
+    readyAt: at(86),
+    lastJobAt: lastJob === undefined ? undefined : at(lastJob),
+    ...overrides,
+  };
+}
+
+function observe(
+  q: QueueCounts,
+  workers: BurstWorkerObservation[] = [],
+  group: Partial<BurstObservation['group']> = {},
+  primary: BurstObservation['primary'] = 'serving',
+): BurstObservation {
+  return {
+    queue: q,
+    primary,
+    group: { desired: workers.length, max: 3, onDemand: false, workers, ...group },
+  };
+}
+
+describe('decideBurst: scale-out', () => {
+  it('sizes the group from the backlog: 30 jobs ÷ 7.5 a worker in 10 minutes = 4 workers, the primary is one', () => {
+    const d = decideBurst(observe(queue(28, 2)), {}, rules, NOW);
+    expect(d.desired).toBe(3);
+    expect(d.retire).toEqual([]);
+    expect(d.reason).toContain('scale out to 3 burst');
+    expect(d.memory.burstLastReason).toBe(d.reason);
+  });
+
+  it('never beyond maxWorkers, and not for a backlog the primary clears alone', () => {
+    expect(decideBurst(observe(queue(200)), {}, rules, NOW).desired).toBe(3);
+    expect(decideBurst(observe(queue(6, 1)), {}, rules, NOW).desired).toBeUndefined();
+  });
+
+  it('counts workers booting and launches owed: no second scale-out for the same backlog', () => {
+    const booting = worker('i-b1', undefined, { lifecycleState: 'Pending', readyAt: undefined });
+    expect(
+      decideBurst(observe(queue(20), [booting], { desired: 2 }), {}, rules, NOW).desired,
+    ).toBeUndefined();
+    expect(decideBurst(observe(queue(30), [booting], { desired: 2 }), {}, rules, NOW).desired).toBe(3);
+  });
+
+  it('starts burst workers only when the primary serves or cannot be started', () => {
+    const idle = decideBurst(observe(queue(40), [], {}, 'idle'), {}, rules, NOW);
+    expect(idle.desired).toBeUndefined();
+    expect(idle.reason).toContain('primary stopped and not wanted');
+    // Blocked: the primary is not one of the workers, so the whole backlog is the group's.
+    expect(decideBurst(observe(queue(12), [], {}, 'blocked'), {}, rules, NOW).desired).toBe(2);
+    expect(decideBurst(observe(queue(12), [], {}, 'serving'), {}, rules, NOW).desired).toBe(1);
+  });
+
+  it('counts Pending:Wait workers as active and reports a launch failure only within the last minute', () => {
+    const waiting = worker('i-b1', undefined, { lifecycleState: 'Pending:Wait', readyAt: undefined });
+    const fresh = decideBurst(
+      observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99.5), message: 'x' } }),
+      {},
+      rules,
+      NOW,
+    );
+    expect(fresh.signals).toEqual({ workers: 1, onDemandWorkers: 0, launchFailures: 1 });
+    expect(fresh.desired).toBeUndefined();
+    const old = decideBurst(
+      observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99), message: 'x' } }),
+      {},
+      rules,
+      NOW,
+    );
+    expect(old.signals.launchFailures).toBe(0);
+  });
+
+  it('cancels launches owed that the queue no longer needs, never below the workers there', () => {
+    const d = decideBurst(observe(queue(0), [worker('i-b1', 99)], { desired: 3 }), {}, rules, NOW);
+    expect(d.desired).toBe(1);
+  });
+});
+
+describe('decideBurst: scale-in of idle workers only', () => {
+  it('retires a worker idle burst.idleMinutes since its last job, keeps one that worked since', () => {
+    const d = decideBurst(observe(queue(0), [worker('i-idle', 97), worker('i-recent', 99)]), {}, rules, NOW);
+    expect(d.retire).toEqual(['i-idle']);
+    expect(d.reason).toMatch(/retire i-idle: idle 3m ≥ 2m/);
+  });
+
+  it('idle counts from ready when there was no job, never from boot', () => {
+    const readyLate = worker('i-b', undefined, { launchTime: at(90), readyAt: at(99) });
+    expect(decideBurst(observe(queue(0), [readyLate]), {}, rules, NOW).retire).toEqual([]);
+    const booting = worker('i-b', undefined, { launchTime: at(60), readyAt: undefined });
+    expect(decideBurst(observe(queue(0), [booting]), {}, rules, NOW).retire).toEqual([]);
+    // Tags of an earlier launch (before launchTime) do not count: the worker is still booting.
+    const stale = worker('i-b', 10, { launchTime: at(95), readyAt: at(20) });
+    expect(decideBurst(observe(queue(0), [stale]), {}, rules, NOW).retire).toEqual([]);
+  });
+
+  it('never retires while jobs wait (an idle worker takes them) or are delayed', () => {
+    expect(decideBurst(observe(queue(1), [worker('i-b', 90)]), {}, rules, NOW).retire).toEqual([]);
+    expect(decideBurst(observe(queue(0, 0, 1), [worker('i-b', 90)]), {}, rules, NOW).retire).toEqual([]);
+  });
+
+  it('with a job in flight anywhere, a quiet worker may be running a long one: it stays', () => {
+    // Its last job *started* 5 minutes ago and may still run; the queue cannot say where it runs.
+    expect(decideBurst(observe(queue(0, 1), [worker('i-b', 95)]), {}, rules, NOW).retire).toEqual([]);
+    // Quiet longer than any job runs: it holds none.
+    const long = worker('i-b', 100 - NO_PROGRESS_MINUTES, { launchTime: at(50), readyAt: at(56) });
+    expect(decideBurst(observe(queue(0, 1), [long]), {}, rules, NOW).retire).toEqual(['i-b']);
+  });
+
+  it('idle ones first: the longest idle goes first; terminating and pending ones are never chosen', () => {
+    const d = decideBurst(
+      observe(queue(0), [
+        worker('i-a', 97),
+        worker('i-b', 90),
+        worker('i-c', 80, { lifecycleState: 'Terminating' }),
+        worker('i-d', undefined, { lifecycleState: 'Pending', readyAt: undefined }),
+      ]),
+      {},
+      rules,
+      NOW,
+    );
+    expect(d.retire).toEqual(['i-b', 'i-a']);
+  });
+
+  it('a worker never ready within the first-boot timeout is broken and goes', () => {
+    const broken = worker('i-b', undefined, { launchTime: at(100 - 61), readyAt: undefined });
+    expect(decideBurst(observe(queue(5), [broken]), {}, rules, NOW).retire).toEqual(['i-b']);
+  });
+});
+
+describe('decideBurst: on-demand fallback and return to spot', () => {
+  const failing = (minutesAgo: number) => ({
+    at: at(100 - minutesAgo),
+    message: 'InsufficientInstanceCapacity',
+  });
+
+  it('spot failing while work waits is remembered from the first failure, then on-demand after afterMinutes', () => {
+    const first = decideBurst(
+      observe(queue(20), [], { desired: 3, lastLaunchFailure: failing(0) }),
+      {},
+      rules,
+      NOW,
+    );
+    expect(first.onDemand).toBeUndefined();
+    expect(first.memory.burstSpotFailingSince).toEqual(NOW);
+    const memory: BurstMemory = { burstSpotFailingSince: at(90) };
+    const later = decideBurst(
+      observe(queue(20), [], { desired: 3, lastLaunchFailure: failing(1) }),
+      memory,
+      rules,
+      NOW,
+    );
+    expect(later.onDemand).toBe(true);
+    expect(later.memory).toMatchObject({ burstSpotFailingSince: undefined, burstOnDemandSince: NOW });
+    expect(later.reason).toMatch(/spot launches failing for 10m ≥ 10m while 20 jobs wait.*: on-demand/);
+  });
+
+  it('not while nothing waits, nor when every launch was made, nor on an old failure', () => {
+    const memory: BurstMemory = { burstSpotFailingSince: at(80) };
+    const none = (o: BurstObservation) => decideBurst(o, memory, rules, NOW);
+    expect(
+      none(observe(queue(0), [], { desired: 3, lastLaunchFailure: failing(0) })).onDemand,
+    ).toBeUndefined();
+    expect(
+      none(observe(queue(9), [worker('i-1', 99)], { desired: 1, lastLaunchFailure: failing(0) })).onDemand,
+    ).toBeUndefined();
+    const old = none(
+      observe(queue(9), [], { desired: 3, lastLaunchFailure: failing(LAUNCH_FAILURE_FRESH_MINUTES + 1) }),
+    );
+    expect(old.onDemand).toBeUndefined();
+    expect(old.memory.burstSpotFailingSince).toBeUndefined();
+  });
+
+  it('disabled by configuration: spot failures are reported, on-demand never used', () => {
+    const off: BurstRules = {
+      ...rules,
+      burst: { ...burst, onDemandFallback: { enabled: false, afterMinutes: 10 } },
+    };
+    const d = decideBurst(
+      observe(queue(20), [], { desired: 3, lastLaunchFailure: failing(0) }),
+      { burstSpotFailingSince: at(0) },
+      off,
+      NOW,
+    );
+    expect(d.onDemand).toBeUndefined();
+    expect(d.reason).toContain('on-demand fallback disabled');
+    expect(decideBurst(observe(queue(20), [], { onDemand: true }), {}, off, NOW).onDemand).toBe(false);
+  });
+
+  it(`returns to spot after ${SPOT_RETRY_MINUTES} minutes on on-demand; running workers keep their market`, () => {
+    const onDemand = [worker('i-od', 99, { market: 'on-demand' })];
+    const still = decideBurst(
+      observe(queue(20), onDemand, { onDemand: true }),
+      { burstOnDemandSince: at(100 - SPOT_RETRY_MINUTES + 1) },
+      rules,
+      NOW,
+    );
+    expect(still.onDemand).toBeUndefined();
+    expect(still.signals).toEqual({ workers: 1, onDemandWorkers: 1, launchFailures: 0 });
+    const back = decideBurst(
+      observe(queue(20), onDemand, { onDemand: true }),
+      { burstOnDemandSince: at(100 - SPOT_RETRY_MINUTES) },
+      rules,
+      NOW,
+    );
+    expect(back.onDemand).toBe(false);
+    expect(back.retire).toEqual([]);
+    expect(back.memory.burstOnDemandSince).toBeUndefined();
+  });
+});
+
+describe('decideBurst: invariants (property test, fixed seed)', () => {
+  const workerArb = fc.record({
+    lifecycleState: fc.constantFrom('Pending', 'InService', 'InService', 'Terminating'),
+    launchedAgo: fc.integer({ min: 0, max: 90 }),
+    readyAfter: fc.option(fc.integer({ min: 0, max: 10 })),
+    lastJobAgo: fc.option(fc.integer({ min: 0, max: 90 })),
+  });
+  it('never retires a worker that worked within idleMinutes, is not in service, or while jobs wait; never exceeds maxWorkers; no scale-out with an idle primary', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          waiting: fc.integer({ min: 0, max: 60 }),
+          inFlight: fc.integer({ min: 0, max: 5 }),
+          delayed: fc.integer({ min: 0, max: 2 }),
+        }),
+        fc.array(workerArb, { maxLength: 4 }),
+        fc.constantFrom('serving', 'blocked', 'idle' as const),
+        fc.integer({ min: 0, max: 3 }),
+        (q, specs, primary, owed) => {
+          const workers = specs.map((s, i) =>
+            worker(`i-${i}`, undefined, {
+              lifecycleState: s.lifecycleState,
+              launchTime: at(100 - s.launchedAgo),
+              readyAt: s.readyAfter === null ? undefined : at(100 - s.launchedAgo + s.readyAfter),
+              lastJobAt: s.lastJobAgo === null ? undefined : at(100 - s.lastJobAgo),
+            }),
+          );
+          const d = decideBurst(
+            observe(q, workers, { desired: Math.min(3, workers.length + owed) }, primary),
+            {},
+            rules,
+            NOW,
+          );
+          if (d.desired !== undefined) expect(d.desired).toBeLessThanOrEqual(burst.maxWorkers);
+          if (primary === 'idle' && d.desired !== undefined)
+            expect(d.desired).toBeLessThanOrEqual(workers.length);
+          for (const id of d.retire) {
+            const w = workers.find((x) => x.instanceId === id);
+            expect(w?.lifecycleState).toBe('InService');
+            const since = w && workerIdleSince(w);
+            if (since === undefined) {
+              // Never ready: only past the first-boot timeout.
+              const booted = (NOW.getTime() - (w?.launchTime?.getTime() ?? 0)) / 60_000;
+              expect(booted).toBeGreaterThanOrEqual(DEFAULT_CONFIG.scaler.firstBootTimeoutMinutes);
+            } else {
+              expect(q.waiting + q.delayed).toBe(0);
+              const quiet = (NOW.getTime() - since.getTime()) / 60_000;
+              expect(quiet).toBeGreaterThanOrEqual(burst.idleMinutes);
+              if (q.inFlight > 0) expect(quiet).toBeGreaterThanOrEqual(NO_PROGRESS_MINUTES);
+            }
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
