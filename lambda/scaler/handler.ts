@@ -1,7 +1,9 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { burstGroupFromEnvironment } from '../../src/aws/burst.js';
 import { createEc2Fleet, discoverFleetInstances } from '../../src/aws/ec2.js';
 import { type FleetError, isFleetError } from '../../src/aws/errors.js';
 import type { BurstPort, FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports.js';
@@ -223,8 +225,11 @@ let live: ((event: unknown) => Promise<ScalerResult>) | undefined;
 /** The Lambda entry point; clients and configuration are created once per container. */
 export const handler = async (event: unknown): Promise<ScalerResult> => {
   if (live === undefined) {
+    const ec2 = new EC2Client({});
     live = createHandler({
-      fleet: createAwsFleet(new EC2Client({})),
+      fleet: createAwsFleet(ec2),
+      // The burst group, when the stack deployed one (BURST_GROUP_NAME is set only then).
+      burst: burstGroupFromEnvironment(process.env, () => ({ autoScaling: new AutoScalingClient({}), ec2 })),
       queue: createSqsQueue(new SQSClient({})),
       environment: readEnvironment(process.env),
       clock: () => new Date(),
