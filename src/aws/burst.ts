@@ -8,7 +8,7 @@ import {
   UpdateAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
-import { FleetError, recordEndpointOnFailure, toFleetError } from './errors.js';
+import { FleetError, recordEndpointOnFailure, callAws } from './errors.js';
 import type { BurstGroupState, BurstPort, BurstWorkerInfo } from './ports.js';
 
 /**
@@ -38,17 +38,10 @@ export function createBurstGroup(
 ): BurstPort {
   recordEndpointOnFailure(autoScaling);
   recordEndpointOnFailure(ec2);
-  const call = async <T>(action: string, send: () => Promise<T>): Promise<T> => {
-    try {
-      return await send();
-    } catch (error) {
-      throw toFleetError(error, action);
-    }
-  };
 
   return {
     async describe(): Promise<BurstGroupState> {
-      const output = await call('autoscaling:DescribeAutoScalingGroups', () =>
+      const output = await callAws('autoscaling:DescribeAutoScalingGroups', () =>
         autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groupName] })),
       );
       const group = output.AutoScalingGroups?.find((g) => g.AutoScalingGroupName === groupName);
@@ -83,7 +76,7 @@ export function createBurstGroup(
           tags: Object.fromEntries((instance?.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
         };
       });
-      const activities = await call('autoscaling:DescribeScalingActivities', () =>
+      const activities = await callAws('autoscaling:DescribeScalingActivities', () =>
         autoScaling.send(
           new DescribeScalingActivitiesCommand({
             AutoScalingGroupName: groupName,
@@ -101,7 +94,7 @@ export function createBurstGroup(
     },
 
     async setDesired(desired) {
-      await call('autoscaling:SetDesiredCapacity', () =>
+      await callAws('autoscaling:SetDesiredCapacity', () =>
         autoScaling.send(
           // The group has no scaling policies of its own; a cooldown would only delay the scaler's decision.
           new SetDesiredCapacityCommand({
@@ -114,7 +107,7 @@ export function createBurstGroup(
     },
 
     async retire(instanceId) {
-      await call('autoscaling:TerminateInstanceInAutoScalingGroup', () =>
+      await callAws('autoscaling:TerminateInstanceInAutoScalingGroup', () =>
         autoScaling.send(
           // Decrementing keeps the group from launching a replacement for the worker the scaler let go.
           new TerminateInstanceInAutoScalingGroupCommand({
@@ -126,7 +119,7 @@ export function createBurstGroup(
     },
 
     async setOnDemand(onDemand) {
-      await call('autoscaling:UpdateAutoScalingGroup', () =>
+      await callAws('autoscaling:UpdateAutoScalingGroup', () =>
         autoScaling.send(
           new UpdateAutoScalingGroupCommand({
             AutoScalingGroupName: groupName,
@@ -145,7 +138,7 @@ export function createBurstGroup(
 
   async function describeInstances(instanceIds: readonly string[]): Promise<Map<string, Instance>> {
     // A filter, not InstanceIds: a worker terminated between the two calls must not fail the whole read.
-    const output = await call('ec2:DescribeInstances', () =>
+    const output = await callAws('ec2:DescribeInstances', () =>
       ec2.send(
         new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [...instanceIds] }] }),
       ),

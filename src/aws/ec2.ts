@@ -1,7 +1,6 @@
 import {
   CreateTagsCommand,
   DescribeInstancesCommand,
-  DescribeSpotInstanceRequestsCommand,
   type EC2Client,
   type Instance,
   StartInstancesCommand,
@@ -9,22 +8,16 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { InstanceState } from '../core/model.js';
 import { TAGS, type Role } from '../core/tags.js';
-import { FleetError, recordEndpointOnFailure, toFleetError } from './errors.js';
+import { FleetError, recordEndpointOnFailure, toFleetError, callAws } from './errors.js';
 import type { FleetPort, InstanceInfo } from './ports.js';
+import { describeSpotRequest } from './spot.js';
 
 /** The fleet's instances through the EC2 API: the FleetPort of the Lambda and the CLI. */
 export function createEc2Fleet(client: EC2Client): FleetPort {
   recordEndpointOnFailure(client);
-  const call = async <T>(action: string, send: () => Promise<T>): Promise<T> => {
-    try {
-      return await send();
-    } catch (error) {
-      throw toFleetError(error, action);
-    }
-  };
   return {
     async describe(instanceIds) {
-      const output = await call('ec2:DescribeInstances', () =>
+      const output = await callAws('ec2:DescribeInstances', () =>
         client.send(new DescribeInstancesCommand({ InstanceIds: [...instanceIds] })),
       );
       const instances = (output.Reservations ?? []).flatMap((r) => r.Instances ?? []).map(toInstanceInfo);
@@ -35,27 +28,22 @@ export function createEc2Fleet(client: EC2Client): FleetPort {
       return instances;
     },
     async start(instanceIds) {
-      await call('ec2:StartInstances', () =>
+      await callAws('ec2:StartInstances', () =>
         client.send(new StartInstancesCommand({ InstanceIds: [...instanceIds] })),
       );
     },
     async stop(instanceIds) {
-      await call('ec2:StopInstances', () =>
+      await callAws('ec2:StopInstances', () =>
         client.send(new StopInstancesCommand({ InstanceIds: [...instanceIds] })),
       );
     },
     async spotRequestStatus(spotInstanceRequestId) {
-      const output = await call('ec2:DescribeSpotInstanceRequests', () =>
-        client.send(
-          new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [spotInstanceRequestId] }),
-        ),
-      );
-      return output.SpotInstanceRequests?.[0]?.Status?.Code;
+      return (await describeSpotRequest(client, spotInstanceRequestId)).statusCode;
     },
     async writeTags(instanceId, tags) {
       const entries = Object.entries(tags);
       if (entries.length === 0) return;
-      await call('ec2:CreateTags', () =>
+      await callAws('ec2:CreateTags', () =>
         client.send(
           new CreateTagsCommand({
             Resources: [instanceId],

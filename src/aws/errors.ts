@@ -124,6 +124,15 @@ interface SdkErrorFields {
 /** The endpoint each failed request went to, recorded by the middleware below. */
 const endpoints = new WeakMap<object, string>();
 
+/** Sends one AWS call, turning any SDK failure into a FleetError that names the action. */
+export async function callAws<T>(action: string, send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (error) {
+    throw toFleetError(error, action);
+  }
+}
+
 /**
  * Turns whatever the SDK threw into a FleetError with a code the rest of the product speaks
  * about. `action` is the IAM action that was attempted, named when access is denied.

@@ -1,6 +1,7 @@
 import {
   CreateTagsCommand,
   DescribeInstancesCommand,
+  DescribeSpotInstanceRequestsCommand,
   EC2Client,
   EC2ServiceException,
   StartInstancesCommand,
@@ -27,6 +28,13 @@ function ec2Error(name: string, message = `${name} happened`): EC2ServiceExcepti
 const fleet = () => createEc2Fleet(new EC2Client({ region: 'ap-northeast-1' }));
 
 describe('EC2 adapter', () => {
+  it('reads the status code of a spot request (why a start did not take)', async () => {
+    ec2Mock.on(DescribeSpotInstanceRequestsCommand, { SpotInstanceRequestIds: ['sir-1'] }).resolves({
+      SpotInstanceRequests: [{ SpotInstanceRequestId: 'sir-1', Status: { Code: 'price-too-low' } }],
+    });
+    await expect(fleet().spotRequestStatus?.('sir-1')).resolves.toBe('price-too-low');
+  });
+
   it('describes instances with their tags, launch time, state reason and lifecycle', async () => {
     const launch = new Date('2026-11-24T00:00:00Z');
     ec2Mock.on(DescribeInstancesCommand, { InstanceIds: ['i-gpu'] }).resolves({
