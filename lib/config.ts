@@ -45,7 +45,19 @@ export interface ScalerConfig {
   readonly startFailureAlarmMinutes: number;
   /** Past this many hours of continuous running without a hold the scaler stops the GPU, and alarms. @default 12 */
   readonly maxRunHours: number;
+  /**
+   * When a backlog starts GPUs. 'backlog' (the plan): when more than startBacklog jobs wait.
+   * 'arrival-rate' also starts when the backlog will cross startBacklog within
+   * startLookaheadMinutes at the rate jobs have been arriving, and sizes the burst group for
+   * those jobs too: a burst is served sooner, for about the same GPU hours. @default 'backlog'
+   */
+  readonly startPolicy: StartPolicy;
+  /** The arrival-rate policy's look-ahead: about the minutes from a start to a ready worker. @default 3 */
+  readonly startLookaheadMinutes: number;
 }
+
+export const START_POLICIES = ['backlog', 'arrival-rate'] as const;
+export type StartPolicy = (typeof START_POLICIES)[number];
 
 /** Prices used by `gpu-manage status`, `cost` and `simulate`; all overridable. */
 export interface PriceConfig {
@@ -187,6 +199,8 @@ export const DEFAULT_CONFIG: FleetConfig = {
     firstBootTimeoutMinutes: 60,
     startFailureAlarmMinutes: 15,
     maxRunHours: 12,
+    startPolicy: 'backlog',
+    startLookaheadMinutes: 3,
   },
   prices: {
     gpuSpotUsdPerHour: 0.21,
@@ -409,6 +423,13 @@ function validate(c: FleetConfig, now: Date): void {
   );
   integer('scaler.startFailureAlarmMinutes', r.startFailureAlarmMinutes, 1, 1440);
   integer('scaler.maxRunHours', r.maxRunHours, 1, 744);
+  check(
+    'scaler.startPolicy',
+    r.startPolicy,
+    (START_POLICIES as readonly unknown[]).includes(r.startPolicy),
+    START_POLICIES.map((p) => `"${p}"`).join(' or '),
+  );
+  integer('scaler.startLookaheadMinutes', r.startLookaheadMinutes, 1, 60);
 
   const b = c.burst;
   integer('burst.maxWorkers', b.maxWorkers, 0, 20);

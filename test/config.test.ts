@@ -85,6 +85,8 @@ describe('resolveConfig', () => {
     [{ scaler: { idleMinutes: 2.5 } }, 'scaler.idleMinutes', 'whole number'],
     [{ scaler: { maxWaitMinutes: -1 } }, 'scaler.maxWaitMinutes', 'from 1'],
     [{ scaler: { bootTimeoutMinutes: 0 } }, 'scaler.bootTimeoutMinutes', 'from 1'],
+    [{ scaler: { startPolicy: 'predictive' } }, 'scaler.startPolicy', '"backlog" or "arrival-rate"'],
+    [{ scaler: { startLookaheadMinutes: 0 } }, 'scaler.startLookaheadMinutes', 'from 1 to 60'],
     [{ prices: { gpuSpotUsdPerHour: 0 } }, 'prices.gpuSpotUsdPerHour', 'greater than 0'],
     [{ alarmEmail: 'ops' }, 'alarmEmail', 'e-mail address'],
     [{ appName: '9lives' }, 'appName', 'starting with a letter'],

@@ -1,4 +1,9 @@
-import type { BurstConfig, ScalerConfig, ScheduleConfig } from '../../lib/config.js';
+import {
+  type BurstConfig,
+  START_POLICIES,
+  type ScalerConfig,
+  type ScheduleConfig,
+} from '../../lib/config.js';
 
 /** What the scaler reads from its environment, set by the scaler stack. */
 export interface ScalerEnvironment {
@@ -19,6 +24,7 @@ const SCALER_KEYS: readonly (keyof ScalerConfig)[] = [
   'firstBootTimeoutMinutes',
   'startFailureAlarmMinutes',
   'maxRunHours',
+  'startLookaheadMinutes',
 ];
 
 /**
@@ -52,6 +58,12 @@ export function readEnvironment(env: Readonly<Record<string, string | undefined>
         `scaler environment: FLEET_CONFIG.scaler.${key} must be a positive number, got ${JSON.stringify(value)}`,
       );
     }
+  }
+  const startPolicy = parsed.scaler?.startPolicy;
+  if (!(START_POLICIES as readonly unknown[]).includes(startPolicy)) {
+    throw new Error(
+      `scaler environment: FLEET_CONFIG.scaler.startPolicy must be ${START_POLICIES.map((p) => `"${p}"`).join(' or ')}, got ${JSON.stringify(startPolicy)}`,
+    );
   }
   const { timeZone, holidays = [], startHour, weekDays } = parsed.schedule ?? {};
   if (

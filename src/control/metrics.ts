@@ -39,3 +39,6 @@ export type TickCounter = (typeof TICK_COUNTERS)[number];
 
 /** Alarms the scaler stack creates (checked against the template in test/infra/scaler-stack.test.ts). */
 export const SCALER_ALARM_COUNT = 9;
+
+/** Alarms a burst group adds (BurstOnDemand; checked against the template in test/infra/burst.test.ts). */
+export const BURST_ALARM_COUNT = 1;

@@ -1,6 +1,13 @@
 import type { BurstConfig, ScalerConfig } from '../../lib/config.js';
-import { NO_PROGRESS_MINUTES, formatMinutes, minutesBetween, workerIdleSince } from './decide.js';
-import type { BurstMemory, QueueCounts } from './model.js';
+import {
+  NO_PROGRESS_MINUTES,
+  expectedBacklog,
+  formatMinutes,
+  minutesBetween,
+  round1,
+  workerIdleSince,
+} from './decide.js';
+import type { BurstMemory, QueueCounts, ScalerMemory } from './model.js';
 
 /**
  * The burst decision (issue 10), as a pure function: how many extra GPU workers the backlog needs,
@@ -66,8 +73,11 @@ export interface BurstObservation {
 /** The rules the burst decision reads. */
 export interface BurstRules {
   readonly burst: BurstConfig;
-  /** A burst worker launches cold (image pull, model load): it gets the first-boot timeout. */
-  readonly scaler: Pick<ScalerConfig, 'firstBootTimeoutMinutes'>;
+  /**
+   * A burst worker launches cold (image pull, model load): it gets the first-boot timeout. The
+   * start policy decides whether the group is sized for jobs still arriving as well.
+   */
+  readonly scaler: Pick<ScalerConfig, 'firstBootTimeoutMinutes' | 'startPolicy' | 'startLookaheadMinutes'>;
 }
 
 /** Numbers the handler publishes (BurstWorkers, BurstOnDemandWorkers, BurstLaunchFailures). */
@@ -104,7 +114,8 @@ export function jobsPerWorkerInWindow(burst: BurstConfig): number {
 
 export function decideBurst(
   observation: BurstObservation,
-  memory: BurstMemory,
+  /** The scaler's memory after this tick's primary decision: the burst's own, and since when jobs wait. */
+  memory: BurstMemory & Pick<ScalerMemory, 'pendingSince'>,
   rules: BurstRules,
   now: Date,
 ): BurstDecision {
@@ -120,8 +131,10 @@ export function decideBurst(
   const notes: string[] = [];
   const actions: string[] = [];
 
-  // --- Size: how many burst workers the work in the queue needs beside the primary.
-  const demand = queue.waiting + queue.inFlight + queue.delayed;
+  // --- Size: how many burst workers the work in the queue (and, by the policy, on its way) needs
+  // beside the primary.
+  const waiting = expectedBacklog(queue.waiting, memory.pendingSince, rules.scaler, now).jobs;
+  const demand = waiting + queue.inFlight + queue.delayed;
   const perWorker = jobsPerWorkerInWindow(burst);
   const mayGrow = queue.waiting > 0 && primary !== 'idle';
   const wanted = mayGrow
@@ -260,8 +273,4 @@ function decideMarket(
 
 function cleared(memory: BurstMemory): BurstMemory {
   return { ...memory, burstSpotFailingSince: undefined, burstOnDemandSince: undefined };
-}
-
-function round1(value: number): string {
-  return String(Math.round(value * 10) / 10);
 }

@@ -97,6 +97,33 @@ export function workerIdleSince(worker: {
   return lastJobAt !== undefined && lastJobAt > readyAt ? lastJobAt : readyAt;
 }
 
+/** What the start rules expect to find waiting by the time a worker started now is ready. */
+export interface ExpectedBacklog {
+  /** Jobs: those waiting plus, under the arrival-rate policy, those expected within the look-ahead (rounded down). */
+  readonly jobs: number;
+  /** The arrival rate the expectation used, jobs a minute; 0 under the backlog policy. */
+  readonly perMinute: number;
+}
+
+/**
+ * The backlog the start rules act on. Under the plan's 'backlog' policy: the jobs waiting now.
+ * Under 'arrival-rate': those plus the jobs expected within startLookaheadMinutes at the rate they
+ * have come so far, the jobs waiting over the minutes since the queue stopped being empty plus
+ * the tick in which the first of them arrived. The queue says nothing else about arrivals; with a
+ * worker consuming, this underestimates the rate, which errs towards the cheaper decision.
+ */
+export function expectedBacklog(
+  waiting: number,
+  pendingSince: Date | undefined,
+  config: Pick<ScalerConfig, 'startPolicy' | 'startLookaheadMinutes'>,
+  now: Date,
+): ExpectedBacklog {
+  if (config.startPolicy !== 'arrival-rate' || waiting === 0) return { jobs: waiting, perMinute: 0 };
+  const arrivingMinutes = (pendingSince ? minutesBetween(pendingSince, now) : 0) + 1;
+  const perMinute = waiting / arrivingMinutes;
+  return { jobs: Math.floor(waiting + perMinute * config.startLookaheadMinutes), perMinute };
+}
+
 export function decide(
   observation: Observation,
   memory: ScalerMemory,
@@ -181,14 +208,17 @@ function decideStopped(context: Context, stoppedMemory: ScalerMemory): Decision 
     ? stoppedMemory
     : recordStartFailure(stoppedMemory, startNotTakenBecause(gpu.spotRequestStatus), now);
   const waitedMinutes = memory.pendingSince ? minutesBetween(memory.pendingSince, now) : 0;
+  const expected = expectedBacklog(queue.waiting, memory.pendingSince, config, now);
   const why =
     queue.waiting > config.startBacklog
       ? `${queue.waiting} jobs waiting > start backlog ${config.startBacklog}`
-      : memory.pendingSince && waitedMinutes >= config.maxWaitMinutes
-        ? `jobs waiting for ${formatMinutes(waitedMinutes)} >= maximum wait ${config.maxWaitMinutes}m`
-        : hold
-          ? `held until ${iso(hold)}`
-          : undefined;
+      : expected.jobs > config.startBacklog
+        ? `${expected.jobs} jobs expected within ${config.startLookaheadMinutes}m (${queue.waiting} waiting, arriving ${round1(expected.perMinute)}/min) > start backlog ${config.startBacklog}`
+        : memory.pendingSince && waitedMinutes >= config.maxWaitMinutes
+          ? `jobs waiting for ${formatMinutes(waitedMinutes)} >= maximum wait ${config.maxWaitMinutes}m`
+          : hold
+            ? `held until ${iso(hold)}`
+            : undefined;
 
   if (why === undefined || pause) {
     // Nothing asks for the GPU, or the operator stopped it: earlier start errors no longer matter.
@@ -444,6 +474,11 @@ export function formatMinutes(minutes: number): string {
   const m = Math.floor(totalSeconds / 60);
   const s = totalSeconds % 60;
   return s === 0 ? `${m}m` : `${m}m${String(s).padStart(2, '0')}s`;
+}
+
+/** 7.4999 → "7.5": a rate or a share, as an operator reads it. */
+export function round1(value: number): string {
+  return String(Math.round(value * 10) / 10);
 }
 
 function iso(date: Date | undefined): string {

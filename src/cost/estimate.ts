@@ -1,4 +1,10 @@
-import { SCALER_ALARM_COUNT, TICK_COUNTERS, TICK_GAUGES } from '../control/metrics.js';
+import {
+  BURST_ALARM_COUNT,
+  BURST_GAUGES,
+  SCALER_ALARM_COUNT,
+  TICK_COUNTERS,
+  TICK_GAUGES,
+} from '../control/metrics.js';
 import type { FleetConfig } from '../../lib/config.js';
 
 /** Hours in an average month, as AWS bills them. */
@@ -121,7 +127,9 @@ export function estimateMonthlyCost(
       market === 'spot' ? 'spot price varies; capped at spotMaxPriceUsd' : undefined,
     );
 
-  const burstOn = config.burst.maxWorkers > 0 || usage.burstHours !== undefined;
+  // Deployed: the group's metrics and alarm are billed whether it runs or not.
+  const burstDeployed = config.burst.maxWorkers > 0;
+  const burstOn = burstDeployed || usage.burstHours !== undefined;
   const burstHours = usage.burstHours ?? { spot: 0, onDemand: 0 };
   const burstTypes = config.burst.instanceTypes.join('/');
   const burstLines: CostItem[] = burstOn
@@ -158,7 +166,9 @@ export function estimateMonthlyCost(
     : [];
   const ticksPerMonth = HOURS_PER_MONTH * 60;
   const lambdaGbSeconds = ticksPerMonth * 0.256 * 0.3; // 256 MB for about 300 ms a tick
-  const sqsRequests = ticksPerMonth * 2 + (usage.gpuHours * 3600) / 20; // scaler reads + worker long polls (20 s)
+  // The scaler's reads, and every running worker's long polls (20 s).
+  const workerHours = usage.gpuHours + burstHours.spot + burstHours.onDemand;
+  const sqsRequests = ticksPerMonth * 2 + (workerHours * 3600) / 20;
   const rootGb = config.appRootVolumeGb + config.gpuRootVolumeGb;
   const items: CostItem[] = [
     line(`App host ${config.appInstanceType}`, usage.appHours, 'h', prices.appUsdPerHour),
@@ -194,11 +204,16 @@ export function estimateMonthlyCost(
     ),
     line(
       'CloudWatch custom metrics (scaler EMF)',
-      TICK_COUNTERS.length + TICK_GAUGES.length,
+      TICK_COUNTERS.length + TICK_GAUGES.length + (burstDeployed ? BURST_GAUGES.length : 0),
       'metrics',
       prices.cloudWatchMetricUsdPerMonth,
     ),
-    line('CloudWatch alarms', SCALER_ALARM_COUNT, 'alarms', prices.cloudWatchAlarmUsdPerMonth),
+    line(
+      'CloudWatch alarms',
+      SCALER_ALARM_COUNT + (burstDeployed ? BURST_ALARM_COUNT : 0),
+      'alarms',
+      prices.cloudWatchAlarmUsdPerMonth,
+    ),
     {
       item: 'Lambda, Scheduler, SQS requests',
       arithmetic: `${ticksPerMonth} ticks, ${Math.round(lambdaGbSeconds)} GB-s, ${Math.round(sqsRequests)} SQS calls`,

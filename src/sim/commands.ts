@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { START_POLICIES, type StartPolicy } from '../../lib/config.js';
 import { UsageError } from '../cli/io.js';
 import type { CliEnvironment } from '../cli/program.js';
 import { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';
@@ -46,6 +47,17 @@ export function registerEconomicsCommands(program: Command, env: CliEnvironment)
         '--max-wait-minutes <minutes>',
         'start anyway once a job waited this long (config: scaler.maxWaitMinutes)',
         number('--max-wait-minutes', 1, true),
+      )
+      .addOption(
+        new Option(
+          '--start-policy <policy>',
+          'when a backlog starts GPUs: on its size, or also on the rate it grows (config: scaler.startPolicy)',
+        ).choices(START_POLICIES),
+      )
+      .option(
+        '--start-lookahead-minutes <minutes>',
+        'the arrival-rate policy starts when the backlog will cross the start backlog within this many minutes (config: scaler.startLookaheadMinutes)',
+        number('--start-lookahead-minutes', 1, true),
       )
       .option(
         '--boot-timeout-minutes <minutes>',
@@ -137,6 +149,11 @@ export function registerEconomicsCommands(program: Command, env: CliEnvironment)
         number('--gpu-hours', 0),
       )
       .option('--trace <file>', 'take GPU hours from simulating this trace, scaled to a month')
+      .option(
+        '--burst-workers <n>',
+        'price a fleet with this many burst workers; with --trace their hours are simulated (config: burst.maxWorkers)',
+        number('--burst-workers', 0, true),
+      )
       .option('--efs-gb <gb>', 'GB stored on EFS', number('--efs-gb', 0), 10)
       .option('--app-price <usd>', 'app host USD/h (config: prices.appUsdPerHour)', number('--app-price', 0))
       .option('--ebs-price <usd>', 'gp3 USD per GB-month', number('--ebs-price', 0))
@@ -154,6 +171,8 @@ export interface ScalerOverrides {
   readonly idleMinutes?: number;
   readonly maxWaitMinutes?: number;
   readonly bootTimeoutMinutes?: number;
+  readonly startPolicy?: StartPolicy;
+  readonly startLookaheadMinutes?: number;
   readonly readyDelay: number;
   readonly stopDelay: number;
   readonly concurrency: number;
@@ -177,6 +196,8 @@ export interface SimulateOptions extends ScalerOverrides {
 }
 
 export interface CostOptions extends ScalerOverrides {
+  /** Overrides burst.maxWorkers. */
+  readonly burstWorkers?: number;
   readonly appHours?: number;
   readonly gpuHours?: number;
   readonly trace?: string;

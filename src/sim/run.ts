@@ -4,7 +4,13 @@ import type { FleetConfig, ScalerConfig } from '../../lib/config.js';
 import { loadConfig } from '../cli/config-file.js';
 import { CliFailure } from '../cli/io.js';
 import type { CliEnvironment } from '../cli/program.js';
-import { defaultPrices, estimateMonthlyCost, renderEstimate, scheduledAppHours } from '../cost/estimate.js';
+import {
+  type UsageAssumptions,
+  defaultPrices,
+  estimateMonthlyCost,
+  renderEstimate,
+  scheduledAppHours,
+} from '../cost/estimate.js';
 import type { CostOptions, ScalerOverrides, SimulateOptions } from './commands.js';
 import { type SimulationOptions, type SimulationReport, simulate } from './simulate.js';
 import { renderSweep, sweep } from './sweep.js';
@@ -21,6 +27,8 @@ function scalerFrom(config: FleetConfig, o: ScalerOverrides): ScalerConfig {
     ...(o.idleMinutes !== undefined && { idleMinutes: o.idleMinutes }),
     ...(o.maxWaitMinutes !== undefined && { maxWaitMinutes: o.maxWaitMinutes }),
     ...(o.bootTimeoutMinutes !== undefined && { bootTimeoutMinutes: o.bootTimeoutMinutes }),
+    ...(o.startPolicy !== undefined && { startPolicy: o.startPolicy }),
+    ...(o.startLookaheadMinutes !== undefined && { startLookaheadMinutes: o.startLookaheadMinutes }),
   };
 }
 
@@ -108,12 +116,21 @@ export async function runSimulateCommand(env: CliEnvironment, options: SimulateO
     const { depth: _depth, horizonS: _horizon, ...json } = report;
     env.io.out(JSON.stringify(json, null, 2));
   } else {
-    env.io.out(renderReport(report, options));
+    env.io.out(renderReport(report, options, scalerFrom(config, options)));
     if (options.svg) env.io.out(`Timeline written to ${options.svg}`);
   }
 }
 
-export function renderReport(report: SimulationReport, o: ScalerOverrides): string {
+/** The start and stop rules a run used, in the words of the configuration. */
+function describeRules(scaler: ScalerConfig): string {
+  const expected =
+    scaler.startPolicy === 'arrival-rate'
+      ? ` or expected within ${scaler.startLookaheadMinutes}m at the arrival rate (startPolicy arrival-rate)`
+      : ' (startPolicy backlog)';
+  return `start when > ${scaler.startBacklog} jobs wait${expected}, or one waited ${scaler.maxWaitMinutes}m; stop after ${scaler.idleMinutes}m idle`;
+}
+
+export function renderReport(report: SimulationReport, o: ScalerOverrides, scaler: ScalerConfig): string {
   const h = (n: number): string => `${n.toFixed(2)} h`;
   const usd = (n: number): string => `${n.toFixed(2)} USD`;
   const saved = (baseline: { costUsd: number }): string =>
@@ -134,6 +151,7 @@ export function renderReport(report: SimulationReport, o: ScalerOverrides): stri
       : [];
   return [
     `Jobs            ${report.jobs.count}`,
+    `Rules           ${describeRules(scaler)}`,
     `GPU billed      ${h(report.gpuHours)} · ${usd(report.costUsd)} (${b.maxWorkers > 0 ? `primary ${o.market}, burst by market` : o.market})`,
     ...burst,
     `Starts / stops  ${report.starts} / ${report.stops}`,
@@ -146,17 +164,31 @@ export function renderReport(report: SimulationReport, o: ScalerOverrides): stri
 }
 
 export async function runCostCommand(env: CliEnvironment, options: CostOptions): Promise<void> {
-  const config = loadConfig(env.cwd);
+  const loaded = loadConfig(env.cwd);
+  // --burst-workers prices a fleet with that many: its burst lines, metrics and alarm too.
+  const config: FleetConfig =
+    options.burstWorkers === undefined
+      ? loaded
+      : { ...loaded, burst: { ...loaded.burst, maxWorkers: options.burstWorkers } };
   let gpuHours = options.gpuHours ?? PLAN_GPU_HOURS;
   let gpuHoursSource =
     options.gpuHours === undefined
       ? 'the plan’s 2 h on each of 22 weekdays (--gpu-hours or --trace to change)'
       : 'given with --gpu-hours';
+  let burst: Pick<UsageAssumptions, 'burstHours' | 'burstHoursSource'> = {};
   if (options.trace) {
     const report = await simulateTrace(env, config, options, options.trace);
     const days = Math.max(1, Math.ceil(report.horizonS / 86_400));
-    gpuHours = Math.round(((report.gpuHours * 30) / days) * 100) / 100;
-    gpuHoursSource = `simulated from ${options.trace} (${report.gpuHours.toFixed(2)} h over ${days} days, scaled to 30 days)`;
+    const monthly = (hours: number): number => Math.round(((hours * 30) / days) * 100) / 100;
+    // The primary's hours only: the burst group's are priced by their own market below.
+    gpuHours = monthly(report.primaryGpuHours);
+    gpuHoursSource = `simulated from ${options.trace} (${report.primaryGpuHours.toFixed(2)} h over ${days} days, scaled to 30 days)`;
+    if (report.burst.maxWorkers > 0) {
+      burst = {
+        burstHours: { spot: monthly(report.burst.spotHours), onDemand: monthly(report.burst.onDemandHours) },
+        burstHoursSource: `simulated from ${options.trace} with ${report.burst.maxWorkers} burst workers (${(report.burst.spotHours + report.burst.onDemandHours).toFixed(2)} h over ${days} days, scaled to 30 days)`,
+      };
+    }
   }
   const base = defaultPrices(config);
   const prices = {
@@ -176,6 +208,7 @@ export async function runCostCommand(env: CliEnvironment, options: CostOptions):
       gpuHoursSource,
       market: options.market,
       efsGb: options.efsGb,
+      ...burst,
     },
     prices,
   );

@@ -134,6 +134,44 @@ describe('decide: starting', () => {
   });
 });
 
+describe('decide: the arrival-rate start policy (issue 10, opt-in)', () => {
+  const arrival = { ...config, startPolicy: 'arrival-rate' as const, startLookaheadMinutes: 3 };
+
+  it('is off by default: the plan starts on the backlog alone', () => {
+    expect(DEFAULT_CONFIG.scaler.startPolicy).toBe('backlog');
+    expect(decide(observe({ waiting: 8 }, {}), {}, config, at(0)).action).toBe('none');
+  });
+
+  it('starts when the backlog will cross the start backlog within a boot time', () => {
+    // 8 jobs in the tick that first saw them: 8 a minute, 8 + 3 × 8 = 32 expected > 10.
+    const decision = decide(observe({ waiting: 8 }, {}), {}, arrival, at(0));
+    expect(decision.action).toBe('start');
+    expect(decision.reason).toBe(
+      'start: 32 jobs expected within 3m (8 waiting, arriving 8/min) > start backlog 10',
+    );
+  });
+
+  it('reads the rate over the whole wait, so a trickle does not start the GPU', () => {
+    // 4 jobs over 5 minutes (plus the tick they came in): 4 + 3 × 4/6 = 6 ≤ 10.
+    const memory: ScalerMemory = { pendingSince: at(0) };
+    expect(decide(observe({ waiting: 4 }, {}), memory, arrival, at(5)).action).toBe('none');
+    expect(decide(observe({ waiting: 2 }, {}), {}, arrival, at(0)).action).toBe('none');
+    // The same 4 jobs within the first minute: 4 + 3 × 2 = 10, not more than 10.
+    expect(decide(observe({ waiting: 4 }, {}), memory, arrival, at(1)).action).toBe('none');
+    expect(decide(observe({ waiting: 5 }, {}), memory, arrival, at(1)).action).toBe('start');
+  });
+
+  it('keeps the other rules: the backlog itself and the maximum wait still start the GPU', () => {
+    expect(decide(observe({ waiting: 11 }, {}), {}, arrival, at(0)).reason).toBe(
+      'start: 11 jobs waiting > start backlog 10',
+    );
+    const memory: ScalerMemory = { pendingSince: at(0) };
+    expect(decide(observe({ waiting: 1 }, {}), memory, arrival, at(15)).reason).toBe(
+      'start: jobs waiting for 15m >= maximum wait 15m',
+    );
+  });
+});
+
 describe('decide: stopping', () => {
   it.each([
     [4, 59, 'none'],

@@ -1,4 +1,11 @@
 import { DEFAULT_CONFIG } from '../../lib/config';
+import {
+  BURST_ALARM_COUNT,
+  BURST_GAUGES,
+  SCALER_ALARM_COUNT,
+  TICK_COUNTERS,
+  TICK_GAUGES,
+} from '../../src/control/metrics';
 import { defaultPrices, estimateMonthlyCost, scheduledAppHours } from '../../src/cost/estimate';
 
 const prices = defaultPrices(DEFAULT_CONFIG);
@@ -79,6 +86,21 @@ describe('burst workers in the estimate', () => {
     );
     expect(estimate.assumptions).toContain(
       'burst workers: 30 h spot + 4 h on-demand a month, from simulating the trace',
+    );
+  });
+
+  it('counts the burst metrics and the on-demand alarm when burst workers are deployed', () => {
+    const count = (config: typeof DEFAULT_CONFIG, name: string) =>
+      estimateMonthlyCost(config, usage, prices).items.find((i) => i.item.startsWith(name))?.arithmetic;
+    expect(count(DEFAULT_CONFIG, 'CloudWatch custom metrics')).toBe(
+      `${TICK_COUNTERS.length + TICK_GAUGES.length} metrics × 0.3`,
+    );
+    expect(count(burstConfig, 'CloudWatch custom metrics')).toBe(
+      `${TICK_COUNTERS.length + TICK_GAUGES.length + BURST_GAUGES.length} metrics × 0.3`,
+    );
+    expect(count(DEFAULT_CONFIG, 'CloudWatch alarms')).toBe(`${SCALER_ALARM_COUNT} alarms × 0.1`);
+    expect(count(burstConfig, 'CloudWatch alarms')).toBe(
+      `${SCALER_ALARM_COUNT + BURST_ALARM_COUNT} alarms × 0.1`,
     );
   });
 

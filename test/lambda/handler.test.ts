@@ -416,5 +416,13 @@ describe('scaler environment', () => {
     expect(() =>
       environment({ FLEET_CONFIG: JSON.stringify({ appName: 'GpuFleet', scaler: { startBacklog: 0 } }) }),
     ).toThrow('FLEET_CONFIG.scaler.startBacklog must be a positive number, got 0');
+    expect(() =>
+      environment({
+        FLEET_CONFIG: JSON.stringify({
+          appName: 'GpuFleet',
+          scaler: { ...DEFAULT_CONFIG.scaler, startPolicy: 'guess' },
+        }),
+      }),
+    ).toThrow('FLEET_CONFIG.scaler.startPolicy must be "backlog" or "arrival-rate", got "guess"');
   });
 });

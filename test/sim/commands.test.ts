@@ -133,4 +133,24 @@ describe('gpu-manage simulate and cost', () => {
     expect(json.prices.gpuSpotUsdPerHour).toBe(0.25);
     expect(json.assumptions[1]).toMatch(/^GPU: [\d.]+ h a month, simulated from traces\/weekday-month.csv/);
   });
+
+  it('cost --trace with burst workers prices the primary and the burst hours by market, each once', async () => {
+    const sim = JSON.parse(
+      (await run('simulate', '--json', '--trace', 'traces/bursty-day.csv', '--burst-workers', '3')).out,
+    );
+    const cost = await run('cost', '--json', '--trace', 'traces/bursty-day.csv', '--burst-workers', '3');
+    expect(cost.code).toBe(0);
+    const json = JSON.parse(cost.out);
+    const item = (name: string) => json.items.find((i: { item: string }) => i.item.startsWith(name));
+    // One simulated day, scaled to 30: the primary's hours on the GPU line, the group's on theirs.
+    const month = (hours: number): number => Math.round(hours * 30 * 100) / 100;
+    expect(sim.burst.spotHours).toBeGreaterThan(0);
+    expect(item('GPU worker').arithmetic).toBe(`${month(sim.primaryGpuHours)} h × 0.21`);
+    expect(item('Burst workers').arithmetic).toBe(`${month(sim.burst.spotHours)} h × 0.21`);
+    expect(json.assumptions).toContainEqual(
+      expect.stringMatching(
+        /^burst workers: [\d.]+ h spot \+ 0 h on-demand a month, simulated from traces\/bursty-day.csv with 3 burst workers/,
+      ),
+    );
+  });
 });
