@@ -6,7 +6,7 @@ import type { BurstGroupState, InstanceInfo } from '../aws/ports.js';
 import { describeSpotRequest } from '../aws/spot.js';
 import type { QueueCounts } from '../core/model.js';
 import { observeGpu } from '../control/tick.js';
-import { activeOperatorTime, idleSince } from '../core/decide.js';
+import { activeOperatorTime, formatMinutes, idleSince } from '../core/decide.js';
 import { TAGS, isoSeconds, memoryFromTags, parseTagDate } from '../core/tags.js';
 import { formatDuration } from './duration.js';
 import type { Session } from './session.js';
@@ -43,6 +43,11 @@ export interface WorkerStatus {
   readonly state: string;
   /** When the worker reported ready (its ready-at tag). */
   readonly readyAt?: string;
+  /**
+   * Seconds from this launch (or, for the primary, this start) to ready: a burst worker's is its
+   * cold start, the figure `simulate --burst-ready-delay` wants. Absent until ready.
+   */
+  readonly launchToReadySeconds?: number;
   /** The start or end of its latest job (its last-job-at tag). */
   readonly lastJobAt?: string;
   readonly since?: string;
@@ -144,6 +149,7 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
         zone: gpu.availabilityZone,
         state: gpu.state,
         readyAt: gpu.tags[TAGS.readyAt] || undefined,
+        launchToReadySeconds: launchToReadySeconds(gpu.launchTime, parseTagDate(gpu.tags[TAGS.readyAt])),
         lastJobAt: iso(observeGpu(gpu).lastJobAt),
         since: iso(stateSince(gpu)),
       },
@@ -155,6 +161,10 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
         zone: worker.availabilityZone,
         state: worker.lifecycleState,
         readyAt: iso(parseTagDate(worker.tags[TAGS.readyAt])),
+        launchToReadySeconds: launchToReadySeconds(
+          worker.launchTime,
+          parseTagDate(worker.tags[TAGS.readyAt]),
+        ),
         lastJobAt: iso(parseTagDate(worker.tags[TAGS.lastJobAt])),
         since: iso(worker.launchTime),
       })),
@@ -188,6 +198,12 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
     costUsdPerHour: { total: round(Object.values(costItems).reduce((a, b) => a + b, 0)), items: costItems },
     warnings,
   };
+}
+
+/** Seconds from a launch to the worker's ready tag, when that tag belongs to this launch. */
+function launchToReadySeconds(launchTime: Date | undefined, readyAt: Date | undefined): number | undefined {
+  if (launchTime === undefined || readyAt === undefined || readyAt < launchTime) return undefined;
+  return Math.round((readyAt.getTime() - launchTime.getTime()) / 1000);
 }
 
 /**
@@ -281,7 +297,7 @@ export function renderStatus(report: StatusReport, now: Date, color: boolean): s
 
   lines.push(bold('GPU WORKERS'));
   const workerRows = [
-    ['ROLE', 'ID', 'TYPE', 'MARKET', 'ZONE', 'STATE', 'READY', 'LAST JOB', 'SINCE'],
+    ['ROLE', 'ID', 'TYPE', 'MARKET', 'ZONE', 'STATE', 'READY', 'BOOT', 'LAST JOB', 'SINCE'],
     ...report.workers.map((w) => [
       w.role,
       w.instanceId,
@@ -290,6 +306,7 @@ export function renderStatus(report: StatusReport, now: Date, color: boolean): s
       w.zone ?? '—',
       w.state,
       w.readyAt ?? '—',
+      w.launchToReadySeconds === undefined ? '—' : formatMinutes(w.launchToReadySeconds / 60),
       w.lastJobAt ?? '—',
       w.since ?? '—',
     ]),

@@ -128,7 +128,7 @@ describe('status with burst workers', () => {
     const section = result.out.split('GPU WORKERS')[1]?.split('\n\n')[0] ?? '';
     expect(section.split('\n').map((line) => line.trim().split(/\s{2,}/))).toEqual([
       [''],
-      ['ROLE', 'ID', 'TYPE', 'MARKET', 'ZONE', 'STATE', 'READY', 'LAST JOB', 'SINCE'],
+      ['ROLE', 'ID', 'TYPE', 'MARKET', 'ZONE', 'STATE', 'READY', 'BOOT', 'LAST JOB', 'SINCE'],
       [
         'gpu',
         'i-0gpu',
@@ -136,6 +136,7 @@ describe('status with burst workers', () => {
         'spot',
         'ap-northeast-1a',
         'running',
+        '—',
         '—',
         '—',
         '2026-11-24T01:02:00Z',
@@ -148,6 +149,7 @@ describe('status with burst workers', () => {
         'ap-northeast-1c',
         'InService',
         '2026-11-24T02:49:00Z',
+        '9m',
         '2026-11-24T02:58:30Z',
         '2026-11-24T02:40:00Z',
       ],
@@ -158,6 +160,7 @@ describe('status with burst workers', () => {
         'spot',
         'ap-northeast-1d',
         'Pending',
+        '—',
         '—',
         '—',
         '2026-11-24T02:57:00Z',
@@ -178,10 +181,13 @@ describe('status with burst workers', () => {
       warnings: string[];
     };
     expect(report.burst).toEqual({ desired: 2, max: 3, market: 'on-demand', lastLaunchFailure: null });
-    expect(report.workers.map((w) => [w.role, w.instanceId, w.market, w.readyAt])).toEqual([
-      ['gpu', 'i-0gpu', 'spot', null],
-      ['burst', 'i-0b1', 'on-demand', '2026-11-24T02:49:00Z'],
-      ['burst', 'i-0b2', 'spot', null],
+    expect(
+      report.workers.map((w) => [w.role, w.instanceId, w.market, w.readyAt, w.launchToReadySeconds]),
+    ).toEqual([
+      ['gpu', 'i-0gpu', 'spot', null, null],
+      // Its launch-to-ready, to feed `simulate --burst-ready-delay` with a measured cold start.
+      ['burst', 'i-0b1', 'on-demand', '2026-11-24T02:49:00Z', 540],
+      ['burst', 'i-0b2', 'spot', null, null],
     ]);
     expect(report.warnings).toEqual(
       expect.arrayContaining([expect.stringMatching(/burst workers launch on on-demand/)]),
