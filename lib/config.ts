@@ -46,10 +46,11 @@ export interface ScalerConfig {
   /** Past this many hours of continuous running without a hold the scaler stops the GPU, and alarms. @default 12 */
   readonly maxRunHours: number;
   /**
-   * When a backlog starts GPUs. 'backlog' (the plan): when more than startBacklog jobs wait.
-   * 'arrival-rate' also starts when the backlog will cross startBacklog within
-   * startLookaheadMinutes at the rate jobs have been arriving, and sizes the burst group for
-   * those jobs too: a burst is served sooner, for about the same GPU hours. @default 'backlog'
+   * When a backlog starts the GPU. 'backlog' (the plan): when more than startBacklog jobs wait.
+   * 'arrival-rate' also starts it when the backlog will pass startBacklog within
+   * startLookaheadMinutes at the rate jobs have been arriving, once at least half of startBacklog
+   * waits: a burst is served a tick or two sooner; a batch of that size every quarter hour costs
+   * more GPU hours. The burst group is sized on the jobs there either way. @default 'backlog'
    */
   readonly startPolicy: StartPolicy;
   /** The arrival-rate policy's look-ahead: about the minutes from a start to a ready worker. @default 3 */

@@ -1,5 +1,6 @@
 import {
   type BurstConfig,
+  DEFAULT_CONFIG,
   START_POLICIES,
   type ScalerConfig,
   type ScheduleConfig,
@@ -24,7 +25,6 @@ const SCALER_KEYS: readonly (keyof ScalerConfig)[] = [
   'firstBootTimeoutMinutes',
   'startFailureAlarmMinutes',
   'maxRunHours',
-  'startLookaheadMinutes',
 ];
 
 /**
@@ -59,10 +59,19 @@ export function readEnvironment(env: Readonly<Record<string, string | undefined>
       );
     }
   }
-  const startPolicy = parsed.scaler?.startPolicy;
+  // Opt-in keys newer than the rest: absent means the plan's default, a wrong value still fails.
+  const {
+    startPolicy = DEFAULT_CONFIG.scaler.startPolicy,
+    startLookaheadMinutes = DEFAULT_CONFIG.scaler.startLookaheadMinutes,
+  } = parsed.scaler ?? {};
   if (!(START_POLICIES as readonly unknown[]).includes(startPolicy)) {
     throw new Error(
       `scaler environment: FLEET_CONFIG.scaler.startPolicy must be ${START_POLICIES.map((p) => `"${p}"`).join(' or ')}, got ${JSON.stringify(startPolicy)}`,
+    );
+  }
+  if (typeof startLookaheadMinutes !== 'number' || !(startLookaheadMinutes > 0)) {
+    throw new Error(
+      `scaler environment: FLEET_CONFIG.scaler.startLookaheadMinutes must be a positive number, got ${JSON.stringify(startLookaheadMinutes)}`,
     );
   }
   const { timeZone, holidays = [], startHour, weekDays } = parsed.schedule ?? {};
@@ -79,7 +88,11 @@ export function readEnvironment(env: Readonly<Record<string, string | undefined>
   return {
     ...(parsed.burst !== undefined && { burst: readBurst(parsed.burst) }),
     appName: parsed.appName,
-    scaler: parsed.scaler as unknown as ScalerConfig,
+    scaler: {
+      ...(parsed.scaler as unknown as ScalerConfig),
+      startPolicy,
+      startLookaheadMinutes,
+    } as ScalerConfig,
     schedule: { timeZone, holidays: holidays.map(String), startHour, weekDays },
     queueUrl: required('JOB_QUEUE_URL'),
   };

@@ -1,13 +1,6 @@
 import type { BurstConfig, ScalerConfig } from '../../lib/config.js';
-import {
-  NO_PROGRESS_MINUTES,
-  expectedBacklog,
-  formatMinutes,
-  minutesBetween,
-  round1,
-  workerIdleSince,
-} from './decide.js';
-import type { BurstMemory, QueueCounts, ScalerMemory } from './model.js';
+import { NO_PROGRESS_MINUTES, formatMinutes, minutesBetween, round1, workerIdleSince } from './decide.js';
+import type { BurstMemory, QueueCounts } from './model.js';
 
 /**
  * The burst decision (issue 10), as a pure function: how many extra GPU workers the backlog needs,
@@ -73,11 +66,8 @@ export interface BurstObservation {
 /** The rules the burst decision reads. */
 export interface BurstRules {
   readonly burst: BurstConfig;
-  /**
-   * A burst worker launches cold (image pull, model load): it gets the first-boot timeout. The
-   * start policy decides whether the group is sized for jobs still arriving as well.
-   */
-  readonly scaler: Pick<ScalerConfig, 'firstBootTimeoutMinutes' | 'startPolicy' | 'startLookaheadMinutes'>;
+  /** A burst worker launches cold (image pull, model load): it gets the first-boot timeout. */
+  readonly scaler: Pick<ScalerConfig, 'firstBootTimeoutMinutes'>;
 }
 
 /** Numbers the handler publishes (BurstWorkers, BurstOnDemandWorkers, BurstLaunchFailures). */
@@ -114,8 +104,7 @@ export function jobsPerWorkerInWindow(burst: BurstConfig): number {
 
 export function decideBurst(
   observation: BurstObservation,
-  /** The scaler's memory after this tick's primary decision: the burst's own, and since when jobs wait. */
-  memory: BurstMemory & Pick<ScalerMemory, 'pendingSince'>,
+  memory: BurstMemory,
   rules: BurstRules,
   now: Date,
 ): BurstDecision {
@@ -131,10 +120,8 @@ export function decideBurst(
   const notes: string[] = [];
   const actions: string[] = [];
 
-  // --- Size: how many burst workers the work in the queue (and, by the policy, on its way) needs
-  // beside the primary.
-  const waiting = expectedBacklog(queue.waiting, memory.pendingSince, rules.scaler, now).jobs;
-  const demand = waiting + queue.inFlight + queue.delayed;
+  // --- Size: how many burst workers the work in the queue needs beside the primary.
+  const demand = queue.waiting + queue.inFlight + queue.delayed;
   const perWorker = jobsPerWorkerInWindow(burst);
   const mayGrow = queue.waiting > 0 && primary !== 'idle';
   const wanted = mayGrow

@@ -97,30 +97,38 @@ export function workerIdleSince(worker: {
   return lastJobAt !== undefined && lastJobAt > readyAt ? lastJobAt : readyAt;
 }
 
-/** What the start rules expect to find waiting by the time a worker started now is ready. */
+/** What the start rule expects to find waiting by the time a GPU started now is ready. */
 export interface ExpectedBacklog {
   /** Jobs: those waiting plus, under the arrival-rate policy, those expected within the look-ahead (rounded down). */
   readonly jobs: number;
-  /** The arrival rate the expectation used, jobs a minute; 0 under the backlog policy. */
+  /** The arrival rate the expectation used, jobs a minute; 0 when it used none. */
   readonly perMinute: number;
 }
 
 /**
- * The backlog the start rules act on. Under the plan's 'backlog' policy: the jobs waiting now.
- * Under 'arrival-rate': those plus the jobs expected within startLookaheadMinutes at the rate they
- * have come so far, the jobs waiting over the minutes since the queue stopped being empty plus
- * the tick in which the first of them arrived. The queue says nothing else about arrivals; with a
- * worker consuming, this underestimates the rate, which errs towards the cheaper decision.
+ * The backlog the primary's start rule acts on. Under the plan's 'backlog' policy: the jobs
+ * waiting now. Under 'arrival-rate', while the GPU is stopped (nothing consumes, so the jobs
+ * waiting are all that arrived since the queue stopped being empty): those plus the jobs expected
+ * within startLookaheadMinutes at the rate they came, the jobs waiting over the minutes since
+ * then plus the tick in which the first of them arrived.
+ *
+ * One tick cannot tell the first minute of a burst from a few jobs sent together, and a rate
+ * drawn from two or three jobs would start the GPU for every small batch. So a rate is read only
+ * once at least half the start backlog waits: more than that many jobs within a minute or two is
+ * a burst in the making, not a batch. The burst group is never sized on this guess (see burst.ts).
  */
 export function expectedBacklog(
   waiting: number,
   pendingSince: Date | undefined,
-  config: Pick<ScalerConfig, 'startPolicy' | 'startLookaheadMinutes'>,
+  config: Pick<ScalerConfig, 'startPolicy' | 'startLookaheadMinutes' | 'startBacklog'>,
   now: Date,
 ): ExpectedBacklog {
-  if (config.startPolicy !== 'arrival-rate' || waiting === 0) return { jobs: waiting, perMinute: 0 };
-  const arrivingMinutes = (pendingSince ? minutesBetween(pendingSince, now) : 0) + 1;
-  const perMinute = waiting / arrivingMinutes;
+  if (config.startPolicy !== 'arrival-rate' || waiting * 2 < config.startBacklog) {
+    return { jobs: waiting, perMinute: 0 };
+  }
+  // A pendingSince ahead of now (a skewed or hand-written tag) reads as "since this tick".
+  const waitingMinutes = pendingSince ? Math.max(0, minutesBetween(pendingSince, now)) : 0;
+  const perMinute = waiting / (waitingMinutes + 1);
   return { jobs: Math.floor(waiting + perMinute * config.startLookaheadMinutes), perMinute };
 }
 

@@ -11,12 +11,18 @@ import { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';
  */
 export function registerEconomicsCommands(program: Command, env: CliEnvironment): void {
   const number =
-    (name: string, min: number, integer = false) =>
+    (name: string, min: number, integer = false, max = Infinity) =>
     (value: string) => {
       const parsed = Number(value);
-      if (!Number.isFinite(parsed) || parsed < min || (integer && !Number.isInteger(parsed))) {
+      if (
+        !Number.isFinite(parsed) ||
+        parsed < min ||
+        parsed > max ||
+        (integer && !Number.isInteger(parsed))
+      ) {
+        const range = max === Infinity ? `≥ ${min}` : `from ${min} to ${max}`;
         throw new UsageError(
-          `${name} must be ${integer ? 'a whole number' : 'a number'} ≥ ${min}, got "${value}"`,
+          `${name} must be ${integer ? 'a whole number' : 'a number'} ${range}, got "${value}"`,
         );
       }
       return parsed;
@@ -57,7 +63,7 @@ export function registerEconomicsCommands(program: Command, env: CliEnvironment)
       .option(
         '--start-lookahead-minutes <minutes>',
         'the arrival-rate policy starts when the backlog will cross the start backlog within this many minutes (config: scaler.startLookaheadMinutes)',
-        number('--start-lookahead-minutes', 1, true),
+        number('--start-lookahead-minutes', 1, true, 60),
       )
       .option(
         '--boot-timeout-minutes <minutes>',

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FleetConfig, ScalerConfig } from '../../lib/config.js';
 import { loadConfig } from '../cli/config-file.js';
-import { CliFailure } from '../cli/io.js';
+import { CliFailure, UsageError } from '../cli/io.js';
 import type { CliEnvironment } from '../cli/program.js';
 import {
   type UsageAssumptions,
@@ -21,6 +21,12 @@ import { TraceError, type TraceJob, parseTrace } from './trace.js';
 export const PLAN_GPU_HOURS = 44;
 
 function scalerFrom(config: FleetConfig, o: ScalerOverrides): ScalerConfig {
+  const policy = o.startPolicy ?? config.scaler.startPolicy;
+  if (o.startLookaheadMinutes !== undefined && policy !== 'arrival-rate') {
+    throw new UsageError(
+      '--start-lookahead-minutes applies only to the arrival-rate start policy: add --start-policy arrival-rate (or set scaler.startPolicy)',
+    );
+  }
   return {
     ...config.scaler,
     ...(o.startBacklog !== undefined && { startBacklog: o.startBacklog }),
@@ -100,7 +106,7 @@ export async function runSimulateCommand(env: CliEnvironment, options: SimulateO
         ? JSON.stringify(rows, null, 2)
         : renderSweep(
             rows,
-            `${options.trace}: burst workers ready ${options.burstReadyDelay} s after launch; burst hours at spot ${config.prices.gpuSpotUsdPerHour} / on-demand ${config.prices.gpuOnDemandUsdPerHour} USD/h`,
+            `${options.trace}: burst workers ready ${options.burstReadyDelay} s after launch; burst hours at spot ${config.prices.gpuSpotUsdPerHour} / on-demand ${config.prices.gpuOnDemandUsdPerHour} USD/h; start policy ${scalerFrom(config, options).startPolicy}`,
           ),
     );
     return;
@@ -182,7 +188,8 @@ export async function runCostCommand(env: CliEnvironment, options: CostOptions):
     const monthly = (hours: number): number => Math.round(((hours * 30) / days) * 100) / 100;
     // The primary's hours only: the burst group's are priced by their own market below.
     gpuHours = monthly(report.primaryGpuHours);
-    gpuHoursSource = `simulated from ${options.trace} (${report.primaryGpuHours.toFixed(2)} h over ${days} days, scaled to 30 days)`;
+    const policy = scalerFrom(config, options).startPolicy;
+    gpuHoursSource = `simulated from ${options.trace}${policy === 'arrival-rate' ? ' with the arrival-rate start policy' : ''} (${report.primaryGpuHours.toFixed(2)} h over ${days} days, scaled to 30 days)`;
     if (report.burst.maxWorkers > 0) {
       burst = {
         burstHours: { spot: monthly(report.burst.spotHours), onDemand: monthly(report.burst.onDemandHours) },

@@ -106,29 +106,6 @@ describe('decideBurst: scale-out', () => {
   });
 });
 
-describe('decideBurst: the arrival-rate policy sizes for the jobs still coming (opt-in)', () => {
-  const arrivalRules: BurstRules = {
-    burst,
-    scaler: { ...DEFAULT_CONFIG.scaler, startPolicy: 'arrival-rate', startLookaheadMinutes: 3 },
-  };
-
-  it('adds the jobs expected within the lookahead to the backlog it sizes for', () => {
-    // 7 waiting, first seen this tick: 7 + 3 × 7 = 28 jobs; ÷ 7.5 → 4, minus the primary → 3 (the cap).
-    const fresh = decideBurst(observe(queue(7)), { pendingSince: NOW }, arrivalRules, NOW);
-    expect(fresh.desired).toBe(3);
-    expect(fresh.reason).toContain('scale out to 3 burst (28 jobs ÷ 7.5 per worker in 10m, primary serving)');
-    // The plan's policy sizes for the 7 there: the primary clears them alone.
-    expect(decideBurst(observe(queue(7)), { pendingSince: NOW }, rules, NOW).desired).toBeUndefined();
-  });
-
-  it('reads the rate over the whole wait: an old backlog adds little', () => {
-    // 7 waiting for 9 minutes: 7 + 3 × 0.7 = 9 jobs ÷ 7.5 → 2, minus the primary → 1.
-    const old = decideBurst(observe(queue(7)), { pendingSince: at(91) }, arrivalRules, NOW);
-    expect(old.desired).toBe(1);
-    expect(old.reason).toContain('(9 jobs ÷ 7.5');
-  });
-});
-
 describe('decideBurst: scale-in of idle workers only', () => {
   it('retires a worker idle burst.idleMinutes since its last job, keeps one that worked since', () => {
     const d = decideBurst(observe(queue(0), [worker('i-idle', 97), worker('i-recent', 99)]), {}, rules, NOW);

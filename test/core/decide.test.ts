@@ -4,6 +4,7 @@ import {
   NO_PROGRESS_MINUTES,
   STUCK_TRANSITION_MINUTES,
   decide,
+  expectedBacklog,
   recordStartFailure,
 } from '../../src/core/decide';
 import type { GpuObservation, Observation, QueueCounts, ScalerMemory } from '../../src/core/model';
@@ -151,14 +152,39 @@ describe('decide: the arrival-rate start policy (issue 10, opt-in)', () => {
     );
   });
 
-  it('reads the rate over the whole wait, so a trickle does not start the GPU', () => {
-    // 4 jobs over 5 minutes (plus the tick they came in): 4 + 3 × 4/6 = 6 ≤ 10.
+  it('reads no rate from a few jobs sent together: fewer than half the start backlog never start the GPU', () => {
+    // 3 jobs in one tick are a batch, not 3 a minute: no 3 + 3 × 3 = 12.
+    expect(decide(observe({ waiting: 3 }, {}), {}, arrival, at(0)).action).toBe('none');
+    expect(decide(observe({ waiting: 4 }, {}), {}, arrival, at(0)).action).toBe('none');
+    // Half the start backlog within the first tick is a burst in the making: 5 + 3 × 5 = 20.
+    expect(decide(observe({ waiting: 5 }, {}), {}, arrival, at(0)).reason).toBe(
+      'start: 20 jobs expected within 3m (5 waiting, arriving 5/min) > start backlog 10',
+    );
+  });
+
+  it('reads a pendingSince ahead of now as this tick, never as an infinite or negative rate', () => {
+    const skewed: ScalerMemory = { pendingSince: at(5) };
+    expect(expectedBacklog(6, at(0.5), arrival, at(0))).toEqual({ jobs: 24, perMinute: 6 });
+    expect(expectedBacklog(6, at(5), arrival, at(0))).toEqual({ jobs: 24, perMinute: 6 });
+    expect(decide(observe({ waiting: 6 }, {}), skewed, arrival, at(0)).reason).toBe(
+      'start: 24 jobs expected within 3m (6 waiting, arriving 6/min) > start backlog 10',
+    );
+  });
+
+  it('is the waiting count itself under the backlog policy, whatever the rate', () => {
+    expect(expectedBacklog(9, at(0), config, at(0))).toEqual({ jobs: 9, perMinute: 0 });
+  });
+
+  it('reads the rate over the whole wait: an old backlog adds little', () => {
+    // 8 jobs over 5 minutes (plus the tick they came in): 8 + 3 × 8/6 = 12 > 10, but
+    // 6 jobs over 5 minutes: 6 + 3 × 1 = 9 ≤ 10.
     const memory: ScalerMemory = { pendingSince: at(0) };
-    expect(decide(observe({ waiting: 4 }, {}), memory, arrival, at(5)).action).toBe('none');
-    expect(decide(observe({ waiting: 2 }, {}), {}, arrival, at(0)).action).toBe('none');
-    // The same 4 jobs within the first minute: 4 + 3 × 2 = 10, not more than 10.
-    expect(decide(observe({ waiting: 4 }, {}), memory, arrival, at(1)).action).toBe('none');
-    expect(decide(observe({ waiting: 5 }, {}), memory, arrival, at(1)).action).toBe('start');
+    expect(decide(observe({ waiting: 8 }, {}), memory, arrival, at(5)).action).toBe('start');
+    expect(decide(observe({ waiting: 6 }, {}), memory, arrival, at(5)).action).toBe('none');
+    // 5 jobs over two ticks: 5 + 3 × 2.5 = 12 > 10.
+    expect(decide(observe({ waiting: 5 }, {}), memory, arrival, at(1)).reason).toBe(
+      'start: 12 jobs expected within 3m (5 waiting, arriving 2.5/min) > start backlog 10',
+    );
   });
 
   it('keeps the other rules: the backlog itself and the maximum wait still start the GPU', () => {

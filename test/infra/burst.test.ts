@@ -7,6 +7,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { DEFAULT_CONFIG, type FleetConfig } from '../../lib/config';
 import { BURST_DRAIN_HOOK, burstGroupName } from '../../lib/constructs/burst-group';
 import { burstSubnetCidrs } from '../../lib/network-stack';
+import { BURST_ALARM_COUNT, SCALER_ALARM_COUNT } from '../../src/control/metrics';
 import type { Fleet } from '../../lib/fleet';
 import { buildTestFleet, templateOf } from '../support/fleet';
 
@@ -241,9 +242,12 @@ describe('burst workers on (maxWorkers 3)', () => {
   });
 
   it('alarms when the fleet runs burst workers on on-demand', () => {
-    const alarm = Object.values(
+    const alarms = Object.values(
       resourcesOf(stackOf(templates, 'GpuFleet-Scaler'), 'AWS::CloudWatch::Alarm'),
-    ).find((a) => a.Properties.MetricName === 'BurstOnDemandWorkers');
+    );
+    // The cost estimate bills exactly these.
+    expect(alarms).toHaveLength(SCALER_ALARM_COUNT + BURST_ALARM_COUNT);
+    const alarm = alarms.find((a) => a.Properties.MetricName === 'BurstOnDemandWorkers');
     expect(alarm?.Properties).toMatchObject({
       Namespace: 'GpuFleet',
       Statistic: 'Maximum',

@@ -425,4 +425,21 @@ describe('scaler environment', () => {
       }),
     ).toThrow('FLEET_CONFIG.scaler.startPolicy must be "backlog" or "arrival-rate", got "guess"');
   });
+
+  it('reads a FLEET_CONFIG without the start policy keys (an older deploy) as the plan: backlog, 3 minutes', () => {
+    const { startPolicy: _policy, startLookaheadMinutes: _lookahead, ...older } = DEFAULT_CONFIG.scaler;
+    const env = environment({
+      FLEET_CONFIG: JSON.stringify({
+        appName: 'GpuFleet',
+        scaler: older,
+        schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
+      }),
+    });
+    expect(env.scaler).toEqual(DEFAULT_CONFIG.scaler);
+    expect(() =>
+      environment({
+        FLEET_CONFIG: JSON.stringify({ appName: 'GpuFleet', scaler: { ...older, startLookaheadMinutes: 0 } }),
+      }),
+    ).toThrow('FLEET_CONFIG.scaler.startLookaheadMinutes must be a positive number, got 0');
+  });
 });
