@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG, type ScalerConfig } from '../../lib/config';
 import { decide, recordStartFailure } from '../../src/core/decide';
 import type { Decision, GpuObservation, Observation, QueueCounts, ScalerMemory } from '../../src/core/model';
 import { memoryFromTags, memoryTagChanges } from '../../src/core/tags';
@@ -50,7 +50,7 @@ interface TickRecord {
  * pending, then running; the worker gets ready after bootMinutes (or never, past the timeout);
  * a stop makes it stopping, then stopped; EC2 may interrupt it.
  */
-function simulate(steps: readonly WorldStep[]): TickRecord[] {
+function simulate(steps: readonly WorldStep[], scaler: ScalerConfig = config): TickRecord[] {
   const records: TickRecord[] = [];
   let gpu: GpuObservation = { instanceId: 'i-gpu', state: 'stopped' };
   let memory: ScalerMemory = {};
@@ -75,7 +75,7 @@ function simulate(steps: readonly WorldStep[]): TickRecord[] {
     // A ready worker with work takes a job now, and reports it (its last-job tag).
     if (serving && (queue.waiting > 0 || queue.inFlight > 0)) gpu = { ...gpu, lastJobAt: new Date(now) };
     const observation: Observation = { queue, gpu };
-    const decision = decide(observation, memory, config, new Date(now));
+    const decision = decide(observation, memory, scaler, new Date(now));
     records.push({ now, observation, memory, decision });
     memory = decision.memory;
 
@@ -118,6 +118,26 @@ describe('decide: properties over random days', () => {
             r.memory.pendingSince !== undefined &&
             r.now - r.memory.pendingSince.getTime() >= config.maxWaitMinutes * MINUTE;
           expect(held || waited).toBe(true);
+        }
+      }),
+    );
+  });
+
+  it('under the arrival-rate policy, starts on fewer than half the start backlog only after the maximum wait or on a hold', () => {
+    const arrival: ScalerConfig = { ...config, startPolicy: 'arrival-rate' };
+    fc.assert(
+      fc.property(sequences, (steps) => {
+        for (const r of simulate(steps, arrival)) {
+          if (r.decision.action !== 'start') continue;
+          const { waiting } = r.observation.queue;
+          const held = r.memory.holdUntil !== undefined && r.now < r.memory.holdUntil.getTime();
+          const waited =
+            r.memory.pendingSince !== undefined &&
+            r.now - r.memory.pendingSince.getTime() >= config.maxWaitMinutes * MINUTE;
+          if (waiting * 2 < config.startBacklog) expect(held || waited).toBe(true);
+          else if (waiting <= config.startBacklog && !held && !waited) {
+            expect(r.decision.reason).toMatch(/jobs expected within 3m/);
+          }
         }
       }),
     );
