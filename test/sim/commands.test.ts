@@ -40,30 +40,17 @@ describe('gpu-manage simulate and cost', () => {
   });
 
   it('simulate takes the start policy, and refuses a look-ahead it would ignore or the config forbids', async () => {
-    const arrival = await run(
-      'simulate',
-      '--trace',
-      'traces/bursty-day.csv',
-      '--start-policy',
-      'arrival-rate',
-    );
+    const simulateBursty = (...args: string[]) =>
+      run('simulate', '--trace', 'traces/bursty-day.csv', ...args);
+    const arrival = await simulateBursty('--start-policy', 'arrival-rate');
     expect(arrival.code).toBe(0);
     expect(arrival.out).toContain(
       'Rules           start when > 10 jobs wait or expected within 3m at the arrival rate (startPolicy arrival-rate), or one waited 15m; stop after 5m idle',
     );
-    const ignored = await run(
-      'simulate',
-      '--trace',
-      'traces/bursty-day.csv',
-      '--start-lookahead-minutes',
-      '5',
-    );
+    const ignored = await simulateBursty('--start-lookahead-minutes', '5');
     expect(ignored.code).toBe(2);
     expect(ignored.err).toContain('--start-lookahead-minutes applies only to the arrival-rate start policy');
-    const tooFar = await run(
-      'simulate',
-      '--trace',
-      'traces/bursty-day.csv',
+    const tooFar = await simulateBursty(
       '--start-policy',
       'arrival-rate',
       '--start-lookahead-minutes',
@@ -71,9 +58,7 @@ describe('gpu-manage simulate and cost', () => {
     );
     expect(tooFar.code).toBe(2);
     expect(tooFar.err).toContain('--start-lookahead-minutes must be a whole number from 1 to 60, got "5000"');
-    expect((await run('simulate', '--trace', 'traces/bursty-day.csv', '--start-policy', 'guess')).code).toBe(
-      2,
-    );
+    expect((await simulateBursty('--start-policy', 'guess')).code).toBe(2);
   });
 
   it('simulate injects faults on request and prints both baselines (finding 9)', async () => {
