@@ -69,9 +69,13 @@ export function readEnvironment(env: Readonly<Record<string, string | undefined>
       `scaler environment: FLEET_CONFIG.scaler.startPolicy must be ${START_POLICIES.map((p) => `"${p}"`).join(' or ')}, got ${JSON.stringify(startPolicy)}`,
     );
   }
-  if (typeof startLookaheadMinutes !== 'number' || !(startLookaheadMinutes > 0)) {
+  if (
+    !Number.isInteger(startLookaheadMinutes) ||
+    (startLookaheadMinutes as number) < 1 ||
+    (startLookaheadMinutes as number) > 60
+  ) {
     throw new Error(
-      `scaler environment: FLEET_CONFIG.scaler.startLookaheadMinutes must be a positive number, got ${JSON.stringify(startLookaheadMinutes)}`,
+      `scaler environment: FLEET_CONFIG.scaler.startLookaheadMinutes must be a whole number from 1 to 60, got ${JSON.stringify(startLookaheadMinutes)}`,
     );
   }
   const { timeZone, holidays = [], startHour, weekDays } = parsed.schedule ?? {};

@@ -97,6 +97,9 @@ export function workerIdleSince(worker: {
   return lastJobAt !== undefined && lastJobAt > readyAt ? lastJobAt : readyAt;
 }
 
+/** The arrival-rate policy reads a rate from no fewer jobs than this (and half the start backlog). */
+export const MIN_RATE_JOBS = 3;
+
 /** What the start rule expects to find waiting by the time a GPU started now is ready. */
 export interface ExpectedBacklog {
   /** Jobs: those waiting plus, under the arrival-rate policy, those expected within the look-ahead (rounded down). */
@@ -114,8 +117,8 @@ export interface ExpectedBacklog {
  *
  * One tick cannot tell the first minute of a burst from a few jobs sent together, and a rate
  * drawn from two or three jobs would start the GPU for every small batch. So a rate is read only
- * once at least half the start backlog waits: more than that many jobs within a minute or two is
- * a burst in the making, not a batch. The burst group is never sized on this guess (see burst.ts).
+ * once at least half the start backlog, and at least MIN_RATE_JOBS, wait: that many jobs within a
+ * minute or two is a burst in the making, not a batch. The burst group is never sized on this guess (see burst.ts).
  */
 export function expectedBacklog(
   waiting: number,
@@ -123,7 +126,7 @@ export function expectedBacklog(
   config: Pick<ScalerConfig, 'startPolicy' | 'startLookaheadMinutes' | 'startBacklog'>,
   now: Date,
 ): ExpectedBacklog {
-  if (config.startPolicy !== 'arrival-rate' || waiting * 2 < config.startBacklog) {
+  if (config.startPolicy !== 'arrival-rate' || waiting < Math.max(MIN_RATE_JOBS, config.startBacklog / 2)) {
     return { jobs: waiting, perMinute: 0 };
   }
   // A pendingSince ahead of now (a skewed or hand-written tag) reads as "since this tick".
@@ -209,6 +212,23 @@ function decideTransition({ observation, now, queueText }: Context, memory: Scal
   );
 }
 
+/**
+ * Under the arrival-rate policy, a start made for the jobs still waiting binds until they are
+ * served: the rate guessed from them decays with every tick nothing new arrives, and without
+ * this a start that did not take (no capacity) would be forgotten, its back-off and alarm clock
+ * reset, until the maximum wait asks again. The plan's rules need no latch: their reasons do not
+ * decay while the same jobs wait.
+ */
+function startedForThisWait(memory: ScalerMemory, config: ScalerConfig): boolean {
+  return (
+    config.startPolicy === 'arrival-rate' &&
+    memory.lastAction === 'start' &&
+    memory.lastActionAt !== undefined &&
+    memory.pendingSince !== undefined &&
+    memory.lastActionAt >= memory.pendingSince
+  );
+}
+
 function decideStopped(context: Context, stoppedMemory: ScalerMemory): Decision {
   const { observation, config, now, hold, pause, queueText } = context;
   const { queue, gpu } = observation;
@@ -222,11 +242,13 @@ function decideStopped(context: Context, stoppedMemory: ScalerMemory): Decision 
       ? `${queue.waiting} jobs waiting > start backlog ${config.startBacklog}`
       : expected.jobs > config.startBacklog
         ? `${expected.jobs} jobs expected within ${config.startLookaheadMinutes}m (${queue.waiting} waiting, arriving ${round1(expected.perMinute)}/min) > start backlog ${config.startBacklog}`
-        : memory.pendingSince && waitedMinutes >= config.maxWaitMinutes
-          ? `jobs waiting for ${formatMinutes(waitedMinutes)} >= maximum wait ${config.maxWaitMinutes}m`
-          : hold
-            ? `held until ${iso(hold)}`
-            : undefined;
+        : startedForThisWait(memory, config)
+          ? `${queue.waiting} jobs still waiting since the start at ${iso(memory.lastActionAt)} (arrival rate)`
+          : memory.pendingSince && waitedMinutes >= config.maxWaitMinutes
+            ? `jobs waiting for ${formatMinutes(waitedMinutes)} >= maximum wait ${config.maxWaitMinutes}m`
+            : hold
+              ? `held until ${iso(hold)}`
+              : undefined;
 
   if (why === undefined || pause) {
     // Nothing asks for the GPU, or the operator stopped it: earlier start errors no longer matter.

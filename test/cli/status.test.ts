@@ -45,6 +45,18 @@ describe('status', () => {
     expect(sqsMock).toHaveReceivedCommandWith(GetQueueAttributesCommand, { QueueUrl: DLQ });
   });
 
+  it("shows no launch-to-ready while the worker's ready tag is from an earlier start", async () => {
+    // Started again at 02:55 and not ready yet: the 01:05 ready tag belongs to the previous start.
+    givenInstances(
+      appInstance(),
+      gpuInstance({ State: { Name: 'pending' }, LaunchTime: new Date('2026-11-24T02:55:00Z') }, scalerTags),
+    );
+    const report = JSON.parse((await run('status', '--json')).out) as {
+      workers: Array<{ role: string; launchToReadySeconds: number | null }>;
+    };
+    expect(report.workers[0]).toMatchObject({ role: 'gpu', launchToReadySeconds: null });
+  });
+
   it('prints the same data as JSON for scripts', async () => {
     const result = await run('status', '--json');
     expect(result.code).toBe(0);

@@ -171,6 +171,39 @@ describe('decide: the arrival-rate start policy (issue 10, opt-in)', () => {
     );
   });
 
+  it('keeps wanting the GPU it started for this wait while the same jobs wait: a failed start is retried, not forgotten', () => {
+    // 6 jobs, the start refused (no spot capacity): the rate guessed from them decays every tick.
+    let memory: ScalerMemory = {};
+    const refused = { spotRequestStatus: 'capacity-not-available' };
+    const reasons: string[] = [];
+    for (let minute = 0; minute <= 14; minute += 1) {
+      const decision = decide(observe({ waiting: 6 }, refused), memory, arrival, at(minute));
+      reasons.push(`${minute} ${decision.action}`);
+      memory = decision.memory;
+      if (minute > 0) {
+        expect(decision.reason).not.toMatch(/^GPU stopped;/);
+        expect(decision.memory.errorSince).toEqual(at(1));
+        expect(decision.signals.startBlockedMinutes).toBe(minute - 1);
+      }
+    }
+    // Started at 0; retried after the back-off of 1, 2, 4 and 8 minutes.
+    expect(reasons.filter((r) => r.endsWith('start'))).toEqual(['0 start', '2 start', '5 start', '10 start']);
+    // Once the queue empties the latch is gone.
+    const emptied = decide(observe({ waiting: 0 }, {}), memory, arrival, at(15));
+    expect(decide(observe({ waiting: 6 }, {}), emptied.memory, arrival, at(30)).reason).toContain(
+      '24 jobs expected',
+    );
+  });
+
+  it('reads no rate from fewer than 3 jobs, whatever the start backlog', () => {
+    const small = { ...arrival, startBacklog: 2 };
+    expect(decide(observe({ waiting: 1 }, {}), {}, small, at(0)).action).toBe('none');
+    expect(decide(observe({ waiting: 2 }, {}), {}, small, at(0)).action).toBe('none');
+    expect(decide(observe({ waiting: 3 }, {}), {}, small, at(0)).reason).toBe(
+      'start: 3 jobs waiting > start backlog 2',
+    );
+  });
+
   it('is the waiting count itself under the backlog policy, whatever the rate', () => {
     expect(expectedBacklog(9, at(0), config, at(0))).toEqual({ jobs: 9, perMinute: 0 });
   });

@@ -440,6 +440,14 @@ describe('scaler environment', () => {
       environment({
         FLEET_CONFIG: JSON.stringify({ appName: 'GpuFleet', scaler: { ...older, startLookaheadMinutes: 0 } }),
       }),
-    ).toThrow('FLEET_CONFIG.scaler.startLookaheadMinutes must be a positive number, got 0');
+    ).toThrow('FLEET_CONFIG.scaler.startLookaheadMinutes must be a whole number from 1 to 60, got 0');
+    expect(() =>
+      environment({
+        FLEET_CONFIG: JSON.stringify({
+          appName: 'GpuFleet',
+          scaler: { ...older, startLookaheadMinutes: 0.5 },
+        }),
+      }),
+    ).toThrow('got 0.5');
   });
 });

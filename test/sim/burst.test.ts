@@ -141,6 +141,21 @@ describe('simulate with burst workers (issue 10)', () => {
     },
   );
 
+  it('the arrival-rate policy reads a batch of half the start backlog as a burst: sooner, for more GPU hours', async () => {
+    // The price of the policy, as the README states it: 6 jobs every 15 minutes, one GPU.
+    const jobs: TraceJob[] = [];
+    for (let k = 0; k < 36; k += 1) {
+      for (let j = 0; j < 6; j += 1) jobs.push({ arrivalS: 32_410 + k * 900 + j * 2, serviceS: 60 });
+    }
+    const plan = await simulate(jobs, options(0));
+    const arrival = await simulate(jobs, {
+      ...options(0),
+      scaler: { ...DEFAULT_CONFIG.scaler, startPolicy: 'arrival-rate' },
+    });
+    expect([plan.gpuHours, plan.starts, plan.jobs.waitP95S]).toEqual([5.3, 12, 1420]);
+    expect([arrival.gpuHours, arrival.starts, arrival.jobs.waitP95S]).toEqual([8.7, 36, 520]);
+  });
+
   it('scale-in: no burst worker goes sooner than burst.idleMinutes after its last job, none with a job running', async () => {
     for (const [name, n] of [
       ['bursty-day', 3],
