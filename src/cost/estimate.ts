@@ -5,12 +5,13 @@ import {
   TICK_COUNTERS,
   TICK_GAUGES,
 } from '../control/metrics.js';
+import { scheduledWeekDays } from '../core/schedule.js';
 import type { FleetConfig } from '../../lib/config.js';
 
 /** Hours in an average month, as AWS bills them. */
 export const HOURS_PER_MONTH = 730;
 const WEEKS_PER_MONTH = 52.143 / 12;
-const DAY_NAMES = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+const DAY_S = 86_400;
 
 /** Unit prices (USD, Tokyo list prices at the time of writing); every one can be overridden. */
 export interface UnitPrices {
@@ -88,17 +89,41 @@ export function scheduledAppHours(schedule: FleetConfig['schedule']): number {
 }
 
 function weekDaysCount(weekDays: string): number {
-  const days = new Set<number>();
-  for (const part of weekDays.split(',')) {
-    const [from, to] = part.split('-').map((d) => DAY_NAMES.indexOf(d));
-    if (from === undefined || from < 0) continue;
-    const end = to === undefined || to < 0 ? from : to;
-    for (let d = from; ; d = (d + 1) % 7) {
-      days.add(d);
-      if (d === end) break;
-    }
+  return scheduledWeekDays(weekDays).size;
+}
+
+/** How a simulated trace becomes a month: the factor its hours are multiplied by, and why. */
+export interface MonthScale {
+  readonly factor: number;
+  /** In words, for the assumptions: "1 scheduled day, × 21.73 scheduled days a month". */
+  readonly basis: string;
+}
+
+/**
+ * A trace (day 0 a Monday, as the simulator takes it) whose jobs all arrive on scheduled days is
+ * a sample of working days: it recurs on the month's scheduled days, not on 30 calendar days (a
+ * one-weekday trace would otherwise be priced 36 % high). A trace with work on other days recurs
+ * by calendar days.
+ */
+export function monthFromTrace(
+  jobs: ReadonlyArray<{ readonly arrivalS: number }>,
+  horizonS: number,
+  weekDays: string,
+): MonthScale {
+  const scheduled = scheduledWeekDays(weekDays);
+  const jobDays = new Set(jobs.map((job) => Math.floor(job.arrivalS / DAY_S)));
+  const lastDay = Math.max(0, ...jobDays);
+  if ([...jobDays].every((day) => scheduled.has(day % 7))) {
+    let sampled = 0;
+    for (let day = 0; day <= lastDay; day += 1) if (scheduled.has(day % 7)) sampled += 1;
+    const perMonth = scheduled.size * WEEKS_PER_MONTH;
+    return {
+      factor: perMonth / sampled,
+      basis: `${sampled} scheduled day${sampled === 1 ? '' : 's'}, × ${round2(perMonth)} scheduled days a month`,
+    };
   }
-  return days.size;
+  const days = Math.max(1, Math.ceil(horizonS / DAY_S));
+  return { factor: 30 / days, basis: `${days} days, scaled to 30 days` };
 }
 
 /** The monthly bill, itemised, with the arithmetic of every line. */

@@ -154,7 +154,10 @@ export function registerEconomicsCommands(program: Command, env: CliEnvironment)
         'GPU hours a month (default: 44, the plan’s 2 h each weekday)',
         number('--gpu-hours', 0),
       )
-      .option('--trace <file>', 'take GPU hours from simulating this trace, scaled to a month')
+      .option(
+        '--trace <file>',
+        'take GPU hours from simulating this trace, scaled to a month (a trace of scheduled weekdays recurs on the month’s ~21.7)',
+      )
       .option(
         '--burst-workers <n>',
         'price a fleet with this many burst workers; with --trace their hours are simulated (config: burst.maxWorkers)',

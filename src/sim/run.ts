@@ -8,6 +8,7 @@ import {
   type UsageAssumptions,
   defaultPrices,
   estimateMonthlyCost,
+  monthFromTrace,
   renderEstimate,
   scheduledAppHours,
 } from '../cost/estimate.js';
@@ -183,17 +184,18 @@ export async function runCostCommand(env: CliEnvironment, options: CostOptions):
       : 'given with --gpu-hours';
   let burst: Pick<UsageAssumptions, 'burstHours' | 'burstHoursSource'> = {};
   if (options.trace) {
-    const report = await simulateTrace(env, config, options, options.trace);
-    const days = Math.max(1, Math.ceil(report.horizonS / 86_400));
-    const monthly = (hours: number): number => Math.round(((hours * 30) / days) * 100) / 100;
+    const jobs = readTrace(env, options.trace);
+    const report = await simulate(jobs, simulationOptions(config, options));
+    const month = monthFromTrace(jobs, report.horizonS, config.schedule.weekDays);
+    const monthly = (hours: number): number => Math.round(hours * month.factor * 100) / 100;
     // The primary's hours only: the burst group's are priced by their own market below.
     gpuHours = monthly(report.primaryGpuHours);
     const policy = scalerFrom(config, options).startPolicy;
-    gpuHoursSource = `simulated from ${options.trace}${policy === 'arrival-rate' ? ' with the arrival-rate start policy' : ''} (${report.primaryGpuHours.toFixed(2)} h over ${days} days, scaled to 30 days)`;
+    gpuHoursSource = `simulated from ${options.trace}${policy === 'arrival-rate' ? ' with the arrival-rate start policy' : ''} (${report.primaryGpuHours.toFixed(2)} h over ${month.basis})`;
     if (report.burst.maxWorkers > 0) {
       burst = {
         burstHours: { spot: monthly(report.burst.spotHours), onDemand: monthly(report.burst.onDemandHours) },
-        burstHoursSource: `simulated from ${options.trace} with ${report.burst.maxWorkers} burst workers (${(report.burst.spotHours + report.burst.onDemandHours).toFixed(2)} h over ${days} days, scaled to 30 days)`,
+        burstHoursSource: `simulated from ${options.trace} with ${report.burst.maxWorkers} burst workers (${(report.burst.spotHours + report.burst.onDemandHours).toFixed(2)} h over ${month.basis})`,
       };
     }
   }

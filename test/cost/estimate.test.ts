@@ -6,7 +6,12 @@ import {
   TICK_COUNTERS,
   TICK_GAUGES,
 } from '../../src/control/metrics';
-import { defaultPrices, estimateMonthlyCost, scheduledAppHours } from '../../src/cost/estimate';
+import {
+  defaultPrices,
+  estimateMonthlyCost,
+  monthFromTrace,
+  scheduledAppHours,
+} from '../../src/cost/estimate';
 
 const prices = defaultPrices(DEFAULT_CONFIG);
 const usage = { appHours: 176, gpuHours: 44, market: 'spot' as const, efsGb: 10, gpuHoursSource: 'the plan' };
@@ -55,6 +60,30 @@ describe('monthly cost estimate', () => {
       scheduledAppHours({ ...DEFAULT_CONFIG.schedule, weekDays: 'MON,WED,FRI', startHour: 10, stopHour: 18 }),
     ).toBe(104.29);
     expect(scheduledAppHours({ ...DEFAULT_CONFIG.schedule, weekDays: 'SAT-SUN' })).toBe(86.91);
+  });
+});
+
+describe('a trace scaled to a month', () => {
+  const DAY = 86_400;
+  const job = (day: number) => ({ arrivalS: day * DAY + 10 * 3600, serviceS: 60 });
+
+  it('repeats a trace of scheduled days on the scheduled days of a month, not on 30 calendar days', () => {
+    // One Monday (day 0) of a MON-FRI schedule: 5 × 52.143 / 12 = 21.73 such days a month.
+    const oneMonday = monthFromTrace([job(0)], 0.5 * DAY, 'MON-FRI');
+    expect(oneMonday.factor).toBeCloseTo((5 * 52.143) / 12, 9);
+    expect(oneMonday.basis).toBe('1 scheduled day, × 21.73 scheduled days a month');
+    // 30 days from a Monday hold 22 weekdays.
+    const month = Array.from({ length: 30 }, (_, d) => d)
+      .filter((d) => d % 7 < 5)
+      .map(job);
+    expect(monthFromTrace(month, 29.5 * DAY, 'MON-FRI').factor).toBeCloseTo(21.73 / 22, 3);
+  });
+
+  it('falls back to calendar days when the trace has work outside the schedule', () => {
+    expect(monthFromTrace([job(0), job(5)], 5.5 * DAY, 'MON-FRI')).toEqual({
+      factor: 5,
+      basis: '6 days, scaled to 30 days',
+    });
   });
 });
 

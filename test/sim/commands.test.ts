@@ -164,14 +164,15 @@ describe('gpu-manage simulate and cost', () => {
     expect(cost.code).toBe(0);
     const json = JSON.parse(cost.out);
     const item = (name: string) => json.items.find((i: { item: string }) => i.item.startsWith(name));
-    // One simulated day, scaled to 30: the primary's hours on the GPU line, the group's on theirs.
-    const month = (hours: number): number => Math.round(hours * 30 * 100) / 100;
+    // One simulated Monday, repeated on a month's 21.73 weekdays: the primary's hours on the GPU
+    // line, the group's on theirs.
+    const month = (hours: number): number => Math.round(((hours * 5 * 52.143) / 12) * 100) / 100;
     expect(sim.burst.spotHours).toBeGreaterThan(0);
     expect(item('GPU worker').arithmetic).toBe(`${month(sim.primaryGpuHours)} h × 0.21`);
     expect(item('Burst workers').arithmetic).toBe(`${month(sim.burst.spotHours)} h × 0.21`);
     expect(json.assumptions).toContainEqual(
       expect.stringMatching(
-        /^burst workers: [\d.]+ h spot \+ 0 h on-demand a month, simulated from traces\/bursty-day.csv with 3 burst workers/,
+        /^burst workers: [\d.]+ h spot \+ 0 h on-demand a month, simulated from traces\/bursty-day.csv with 3 burst workers \(2.08 h over 1 scheduled day, × 21.73 scheduled days a month\)$/,
       ),
     );
   });
