@@ -118,7 +118,8 @@ export interface ExpectedBacklog {
  * One tick cannot tell the first minute of a burst from a few jobs sent together, and a rate
  * drawn from two or three jobs would start the GPU for every small batch. So a rate is read only
  * once at least half the start backlog, and at least MIN_RATE_JOBS, wait: that many jobs within a
- * minute or two is a burst in the making, not a batch. The burst group is never sized on this guess (see burst.ts).
+ * minute or two is a burst in the making, not a batch. The burst group is never sized on this
+ * guess: a cold worker launched for a batch boots after the primary has cleared it.
  */
 export function expectedBacklog(
   waiting: number,
