@@ -5,9 +5,7 @@
 #   - once per host, resumable: packages and the docker compose plugin (a marker records success;
 #     a boot cut short simply does it again);
 #   - every boot: the settings from SSM Parameter Store (images, queue, host files...), the host
-#     files when they changed, the EFS mount, the OpenVoice API token, the compose env file;
-#   - on a GPU host without its images (a first boot): the image pull, started first and waited
-#     for last, so it overlaps everything else.
+#     files when they changed, the EFS mount, the OpenVoice API token, the compose env file.
 # Settings never live in user data, so a `cdk deploy` that changes them reaches the host on its
 # next boot or `systemctl restart gpu-fleet-provision`, and every step is idempotent: a second run
 # changes nothing.
@@ -119,36 +117,6 @@ mount_shared_file_system() {
   log "EFS could not be mounted; the containers that need it wait for /mnt/shared"
 }
 
-# A GPU host's first boot (every burst worker's) has no images yet: start pulling them at once, so
-# the pull of several GB overlaps the package install, the EFS mount and the host files, and wait
-# for it before the containers start. Best effort: the compose unit pulls whatever is missing.
-IMAGE_PREFETCH_PID=""
-start_image_prefetch() {
-  [[ "${HOST_ROLE}" == gpu && -n "${OPENVOICE_IMAGE:-}" && -n "${WORKER_IMAGE:-}" ]] || return 0
-  command -v docker > /dev/null || return 0
-  if docker image inspect "${OPENVOICE_IMAGE}" "${WORKER_IMAGE}" > /dev/null 2>&1; then return 0; fi
-  log "pulling ${OPENVOICE_IMAGE} and ${WORKER_IMAGE} while provisioning"
-  (
-    systemctl start docker
-    # The login of ecr-login.sh, which a first boot has not installed yet.
-    aws ecr get-login-password --region "${AWS_REGION}" |
-      docker login --username AWS --password-stdin "${OPENVOICE_IMAGE%%/*}" > /dev/null
-    docker pull --quiet "${WORKER_IMAGE}" > /dev/null &
-    docker pull --quiet "${OPENVOICE_IMAGE}" > /dev/null
-    wait "$!"
-  ) &
-  IMAGE_PREFETCH_PID=$!
-}
-
-finish_image_prefetch() {
-  [[ -n "${IMAGE_PREFETCH_PID}" ]] || return 0
-  if wait "${IMAGE_PREFETCH_PID}"; then
-    log "images pulled"
-  else
-    log "pulling the images ahead failed; the containers' start pulls them again"
-  fi
-}
-
 # The host's files (compose.yaml, units, scripts) from the CDK asset, replaced whole when a
 # deploy published a new version.
 install_host_files() {
@@ -191,14 +159,12 @@ install_compose_unit() {
 }
 
 mkdir -p "${STATE_DIR}" "${INSTALL_DIR}" "${UNIT_DIR}"
-fetch_runtime_settings
-start_image_prefetch
 install_packages
+fetch_runtime_settings
 mount_shared_file_system
 install_host_files
 write_compose_env
 install_compose_unit
-finish_image_prefetch
 # Starting an active unit does nothing; --no-block because that unit is ordered after this one.
 systemctl start --no-block "${COMPOSE_UNIT}"
 log "provisioned (${HOST_ROLE} host)"

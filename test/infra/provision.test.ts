@@ -19,18 +19,11 @@ case "$1 $2" in
   "ssm get-parameter") cat "$FIXTURES/settings.env" ;;
   "s3 cp") cp "$FIXTURES/host-files.zip" "\${@: -1}" ;;
   "secretsmanager get-secret-value") echo "token-0123456789abcdef0123456789abcdef" ;;
-  "ecr get-login-password") echo "ecr-password" ;;
   *) echo "unexpected aws $*" >&2; exit 2 ;;
 esac`,
   dnf: `if [[ -f "$FIXTURES/dnf-fails" ]]; then exit 1; fi`,
   rpm: 'exit 1',
-  // The images are there once pulled (or when a fixture says so); a pull fails on request.
-  docker: `
-case "$1 $2" in
-  "image inspect") [[ -f "$FIXTURES/images-present" ]] ;;
-  "pull --quiet") if [[ -f "$FIXTURES/pull-fails" ]]; then exit 1; fi; touch "$FIXTURES/images-present" ;;
-  *) exit 0 ;;
-esac`,
+  docker: 'exit 0',
   systemctl: 'exit 0',
   mount: 'exit 0',
   mountpoint: 'exit 0',
@@ -179,45 +172,6 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     for (const dir of ['models', 'voices', 'outputs', 'jobs', 'uploads']) {
       expect(fs.statSync(path.join(host.root, 'mnt', 'shared', dir)).isDirectory()).toBe(true);
     }
-  });
-
-  it('pulls the images on a first boot alongside the installs, and waits for them before the containers start', () => {
-    const host = makeHost();
-    const first = host.run();
-    expect(first.status).toBe(0);
-    // Started before the package install, finished before the compose unit is started.
-    const said = first.output.split('\n');
-    const pulling = said.findIndex((line) => line.includes('pulling openvoice:1 and'));
-    expect(pulling).toBeGreaterThanOrEqual(0);
-    expect(pulling).toBeLessThan(said.findIndex((line) => line.includes('installing packages (first boot)')));
-    expect(said.findIndex((line) => line.includes('images pulled'))).toBeLessThan(
-      said.findIndex((line) => line.includes('provisioned (gpu host)')),
-    );
-    expect(first.commands).toEqual(
-      expect.arrayContaining([
-        'aws ecr get-login-password --region ap-northeast-1',
-        'docker login --username AWS --password-stdin openvoice:1',
-        'docker pull --quiet openvoice:1',
-        'docker pull --quiet 111111111111.dkr.ecr.ap-northeast-1.amazonaws.com/worker:1',
-      ]),
-    );
-    const pulls = first.commands.map((c, i) => (c.startsWith('docker pull') ? i : -1)).filter((i) => i >= 0);
-    expect(Math.max(...pulls)).toBeLessThan(
-      first.commands.indexOf('systemctl start --no-block gpu-fleet.service'),
-    );
-    // A later boot finds them and pulls nothing.
-    expect(host.run().commands.filter((c) => c.startsWith('docker pull'))).toEqual([]);
-  });
-
-  it('provisions all the same when the early pull fails: the containers pull at their start', () => {
-    const host = makeHost();
-    fs.writeFileSync(path.join(host.fixtures, 'pull-fails'), '');
-    const result = host.run();
-    expect(result.status).toBe(0);
-    expect(result.output).toContain(
-      "pulling the images ahead failed; the containers' start pulls them again",
-    );
-    expect(result.commands).toContain('systemctl start --no-block gpu-fleet.service');
   });
 
   it('changes nothing on a second run (every later boot)', () => {
