@@ -2,6 +2,7 @@ import { DEFAULT_CONFIG } from '../../lib/config';
 import {
   MAX_RUN_GRACE_MINUTES,
   NO_PROGRESS_MINUTES,
+  SPOT_INTERRUPTION_REASON,
   STUCK_TRANSITION_MINUTES,
   decide,
   expectedBacklog,
@@ -450,5 +451,98 @@ describe('decide: the operator pause (finding 5)', () => {
     expect(decision.reason).toBe(
       'stop: the operator stopped the GPU; no automatic start before 2026-11-24T02:00:00Z',
     );
+  });
+});
+
+describe('decide: says what it is doing, in words an operator reads in status and logs', () => {
+  const gpu = (o: Partial<GpuObservation>): Partial<GpuObservation> => o;
+  it.each<[string, Observation, ScalerMemory, Date, string, string]>([
+    [
+      'an idle GPU under a hold',
+      observe({}, running(3, 10)),
+      { holdUntil: at(60) },
+      at(30),
+      'none',
+      'GPU idle for 20m; held until 2026-11-24T02:00:00Z',
+    ],
+    [
+      'a terminated GPU',
+      observe({ waiting: 12 }, gpu({ state: 'terminated' })),
+      {},
+      at(0),
+      'none',
+      'GPU instance i-gpu is terminated; it cannot be started (redeploy the compute stack)',
+    ],
+    [
+      'a GPU in transition',
+      observe({ waiting: 2 }, gpu({ state: 'pending', launchTime: at(0) })),
+      { transitionSince: at(0) },
+      at(1),
+      'none',
+      'GPU is pending; no action until it settles (2 waiting, 0 in flight, 0 delayed)',
+    ],
+    [
+      'a GPU stopped by a spot interruption',
+      observe({ waiting: 11 }, gpu({ stateReasonCode: SPOT_INTERRUPTION_REASON })),
+      {},
+      at(0),
+      'none',
+      'GPU wanted (11 jobs waiting > start backlog 10) but it was stopped by a spot interruption; EC2 starts it again when capacity returns',
+    ],
+    [
+      'a start in back-off',
+      observe({ waiting: 11 }, {}),
+      { lastError: 'InsufficientCapacity', errorSince: at(0), failedStarts: 2, retryAt: at(5) },
+      at(3),
+      'none',
+      'GPU wanted (11 jobs waiting > start backlog 10); last start failed with InsufficientCapacity, retrying at 2026-11-24T01:05:00Z',
+    ],
+    [
+      'a stalled worker',
+      observe({ waiting: 3 }, running(3, 5)),
+      { pendingSince: at(5) },
+      at(35),
+      'stop',
+      'stop: 3 jobs waiting but the ready worker took no job for 30m (limit 30m); restarting it',
+    ],
+    [
+      'a worker not ready, with a job in flight',
+      observe({ inFlight: 1 }, running()),
+      {},
+      at(25),
+      'none',
+      'worker not ready after 25m but 1 jobs in flight; not stopping',
+    ],
+    [
+      'a worker not ready, under a hold',
+      observe({}, running()),
+      { holdUntil: at(60) },
+      at(25),
+      'none',
+      'worker not ready after 25m; held until 2026-11-24T02:00:00Z, not stopping',
+    ],
+  ])('%s', (_situation, observation, memory, now, action, reason) => {
+    const decision = decide(observation, memory, config, now);
+    expect(decision.action).toBe(action);
+    expect(decision.reason).toBe(reason);
+  });
+
+  it('counts a terminated GPU with work waiting as blocked, from the first tick that saw it', () => {
+    const first = decide(observe({ waiting: 12 }, { state: 'terminated' }), {}, config, at(0));
+    expect(first.memory).toMatchObject({ lastError: 'NotFound', errorSince: at(0) });
+    const later = decide(observe({ waiting: 12 }, { state: 'terminated' }), first.memory, config, at(20));
+    expect(later.signals.startBlockedMinutes).toBe(20);
+    expect(decide(observe({}, { state: 'terminated' }), {}, config, at(0)).memory.lastError).toBeUndefined();
+  });
+
+  it('reports a stall and the run time in its signals', () => {
+    const stalled = decide(observe({ waiting: 3 }, running(3, 5)), { pendingSince: at(5) }, config, at(35));
+    expect(stalled.signals).toEqual({
+      startBlockedMinutes: 0,
+      runningMinutes: 35,
+      bootTimedOut: false,
+      workerStalled: true,
+      maxRunExceeded: false,
+    });
   });
 });
