@@ -41,7 +41,8 @@ export function planTarget(action: OperatorAction, instance: OperatorInstance): 
   const plan = (kind: TargetPlan['kind'], note: string): TargetPlan => ({ role, instanceId, kind, note });
   const name = `${role} ${instanceId}`;
   if (state === 'terminated' || state === 'shutting-down') {
-    return plan('refused', `${name} is ${state}; it cannot be ${action}ed (redeploy the compute stack).`);
+    const done = action === 'start' ? 'started' : 'stopped';
+    return plan('refused', `${name} is ${state}; it cannot be ${done} (redeploy the compute stack).`);
   }
   if (action === 'start') {
     if (state === 'running' || state === 'pending') return plan('done', `${name} is already ${state}.`);

@@ -1,5 +1,5 @@
 import { DEFAULT_CONFIG } from '../../lib/config';
-import { changedTags, pauseUntil, planTarget } from '../../src/core/operator';
+import { changedTags, checkOperatorTime, pauseUntil, planTarget } from '../../src/core/operator';
 import { nextScheduledStart } from '../../src/core/schedule';
 
 const schedule = DEFAULT_CONFIG.schedule;
@@ -54,8 +54,82 @@ describe('planTarget: one table for the CLI and the Lambda', () => {
     expect(planTarget(action, { role, instanceId: 'i-x', state, stateReasonCode }).kind).toBe(kind);
   });
 
+  it.each([
+    [
+      'start',
+      'gpu',
+      'shutting-down',
+      undefined,
+      'gpu i-x is shutting-down; it cannot be started (redeploy the compute stack).',
+    ],
+    [
+      'stop',
+      'app',
+      'terminated',
+      undefined,
+      'app i-x is terminated; it cannot be stopped (redeploy the compute stack).',
+    ],
+    ['start', 'gpu', 'pending', undefined, 'gpu i-x is already pending.'],
+    [
+      'start',
+      'gpu',
+      'stopping',
+      undefined,
+      'gpu i-x is stopping; start it once it has stopped (try again in a minute).',
+    ],
+    [
+      'start',
+      'gpu',
+      'stopped',
+      'Server.SpotInstanceShutdown',
+      'gpu i-x was stopped by a spot interruption; only EC2 can start it again, which it does when capacity returns.',
+    ],
+    // Only the GPU has a spot request: the app host starts whatever stopped it.
+    ['start', 'app', 'stopped', 'Server.SpotInstanceShutdown', 'Starting app i-x (was stopped).'],
+    ['stop', 'gpu', 'stopping', undefined, 'gpu i-x is already stopping.'],
+    [
+      'stop',
+      'gpu',
+      'pending',
+      undefined,
+      'gpu i-x is still starting (pending); the scaler stops it as soon as it runs.',
+    ],
+    [
+      'stop',
+      'app',
+      'pending',
+      undefined,
+      'app i-x is still starting (pending); stop it once it runs (try again in a minute).',
+    ],
+    ['stop', 'gpu', 'running', undefined, 'Stopping gpu i-x (was running).'],
+  ] as const)('says what %s of %s when %s (%s) means', (action, role, state, stateReasonCode, note) => {
+    expect(planTarget(action, { role, instanceId: 'i-x', state, stateReasonCode }).note).toBe(note);
+  });
+
   it('writes only the tags that change', () => {
     expect(changedTags({ a: '1', b: '' }, { a: '1', b: '', c: '' })).toEqual({});
     expect(changedTags({ a: '1' }, { a: '', b: 'x' })).toEqual({ a: '', b: 'x' });
+  });
+});
+
+describe('checkOperatorTime and the pause limit', () => {
+  const now = new Date('2026-11-24T03:00:00Z');
+  it('takes a time in the future, at most 7 days ahead, and says why not otherwise', () => {
+    expect(checkOperatorTime(new Date('2026-11-24T05:00:00Z'), now)).toBeUndefined();
+    expect(checkOperatorTime(new Date('2026-12-01T03:00:00Z'), now)).toBeUndefined();
+    expect(checkOperatorTime(new Date('2026-12-01T03:00:01Z'), now)).toBe('lies more than 7 days ahead');
+    expect(checkOperatorTime(now, now)).toBe('lies in the past');
+    expect(checkOperatorTime(new Date('2026-11-24T02:59:59Z'), now)).toBe('lies in the past');
+    expect(checkOperatorTime(new Date('soon'), now)).toBe('is not a time');
+  });
+
+  it('caps a pause at 7 days, and keeps one exactly at the limit', () => {
+    const schedule = DEFAULT_CONFIG.schedule;
+    expect(pauseUntil(now, schedule, new Date('2026-12-09T00:00:00Z')).toISOString()).toBe(
+      '2026-12-01T03:00:00.000Z',
+    );
+    expect(pauseUntil(now, schedule, new Date('2026-12-01T03:00:00Z')).toISOString()).toBe(
+      '2026-12-01T03:00:00.000Z',
+    );
   });
 });
