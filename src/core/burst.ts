@@ -1,6 +1,7 @@
 import type { BurstConfig, ScalerConfig } from '../../lib/config.js';
 import { NO_PROGRESS_MINUTES, formatMinutes, minutesBetween, round1, workerIdleSince } from './decide.js';
 import type { BurstMemory, QueueCounts } from './model.js';
+import { isoSeconds } from './tags.js';
 
 /**
  * The burst decision (issue 10), as a pure function: how many extra GPU workers the backlog needs,
@@ -231,7 +232,7 @@ function decideMarket(
     }
     return {
       memory: { ...memory, burstSpotFailingSince: undefined, burstOnDemandSince: since },
-      note: `on-demand since ${since.toISOString()} (spot again after ${SPOT_RETRY_MINUTES}m)`,
+      note: `on-demand since ${isoSeconds(since)} (spot again after ${SPOT_RETRY_MINUTES}m)`,
     };
   }
 

@@ -295,3 +295,73 @@ describe('decideBurst: invariants (property test, fixed seed)', () => {
     );
   });
 });
+
+describe('decideBurst: sizes on all the work and says what it does', () => {
+  it('counts waiting, in-flight and delayed jobs, and grows only while jobs wait', () => {
+    // 5 + 5 + 5 = 15 jobs ÷ 7.5 → 2 workers, the primary is one.
+    expect(decideBurst(observe(queue(5, 5, 5)), {}, rules, NOW).desired).toBe(1);
+    expect(decideBurst(observe(queue(5)), {}, rules, NOW).desired).toBeUndefined();
+    // Everything already being served: nothing to grow for.
+    expect(decideBurst(observe(queue(0, 20)), {}, rules, NOW).desired).toBeUndefined();
+  });
+
+  it.each<[string, BurstObservation, BurstMemory, BurstConfig, string]>([
+    [
+      'cancelled launches',
+      observe(queue(0), [worker('i-b1', 99)], { desired: 3 }),
+      {},
+      burst,
+      'burst: 0 waiting, 0 in flight; burst 1 of 3 (desired 3); lower desired 3 → 1: the queue no longer needs the launches owed',
+    ],
+    [
+      'a worker never ready',
+      observe(queue(0), [worker('i-b1', undefined, { readyAt: undefined, launchTime: at(30) })]),
+      {},
+      burst,
+      'burst: 0 waiting, 0 in flight; burst 1 of 3 (desired 1); retire i-b1: never ready 70m after launch (timeout 60m)',
+    ],
+    [
+      'the fallback switched off while on on-demand',
+      observe(queue(5), [], { onDemand: true }),
+      {},
+      { ...burst, onDemandFallback: { enabled: false, afterMinutes: 10 } },
+      'burst: 5 waiting, 0 in flight; burst 0 of 3 (desired 0) on-demand; on-demand fallback disabled: back to spot',
+    ],
+    [
+      'spot tried again',
+      observe(queue(5), [], { onDemand: true }),
+      { burstOnDemandSince: at(60) },
+      burst,
+      'burst: 5 waiting, 0 in flight; burst 0 of 3 (desired 0) on-demand; on-demand for 40m ≥ 30m: trying spot again',
+    ],
+    [
+      'on on-demand for now',
+      observe(queue(5), [], { onDemand: true }),
+      { burstOnDemandSince: at(90) },
+      burst,
+      'burst: 5 waiting, 0 in flight; burst 0 of 3 (desired 0) on-demand; on-demand since 2026-11-24T02:30:00Z (spot again after 30m)',
+    ],
+    [
+      'spot failing, not yet long enough',
+      observe(queue(20), [], { desired: 2, lastLaunchFailure: { at: at(99), message: 'no spot' } }),
+      { burstSpotFailingSince: at(95) },
+      burst,
+      'burst: 20 waiting, 0 in flight; burst 0 of 3 (desired 2); spot launches failing for 5m (no spot); on-demand after 10m',
+    ],
+  ])('%s', (_situation, observation, memory, config, reason) => {
+    expect(decideBurst(observation, memory, { ...rules, burst: config }, NOW).reason).toBe(reason);
+  });
+
+  it('counts a launch failure exactly 5 minutes old as spot still failing', () => {
+    const group = { desired: 2, lastLaunchFailure: { at: at(95), message: 'no spot' } };
+    const d = decideBurst(observe(queue(20), [], group), {}, rules, NOW);
+    expect(d.memory.burstSpotFailingSince).toEqual(at(95));
+    const older = decideBurst(
+      observe(queue(20), [], { ...group, lastLaunchFailure: { at: at(94.9), message: 'no spot' } }),
+      {},
+      rules,
+      NOW,
+    );
+    expect(older.memory.burstSpotFailingSince).toBeUndefined();
+  });
+});
