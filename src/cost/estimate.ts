@@ -102,7 +102,7 @@ export interface MonthScale {
 /**
  * A trace (day 0 a Monday, as the simulator takes it) whose jobs all arrive on scheduled days is
  * a sample of working days: it recurs on the month's scheduled days, not on 30 calendar days (a
- * one-weekday trace would otherwise be priced 36 % high). A trace with work on other days recurs
+ * one-weekday trace would otherwise be priced 38 % high). A trace with work on other days recurs
  * by calendar days.
  */
 export function monthFromTrace(
@@ -113,9 +113,10 @@ export function monthFromTrace(
   const scheduled = scheduledWeekDays(weekDays);
   const jobDays = new Set(jobs.map((job) => Math.floor(job.arrivalS / DAY_S)));
   const lastDay = Math.max(0, ...jobDays);
-  if ([...jobDays].every((day) => scheduled.has(day % 7))) {
-    let sampled = 0;
-    for (let day = 0; day <= lastDay; day += 1) if (scheduled.has(day % 7)) sampled += 1;
+  let sampled = 0;
+  for (let day = 0; day <= lastDay; day += 1) if (scheduled.has(day % 7)) sampled += 1;
+  // No scheduled day in the trace at all (no jobs, a schedule without day 0): calendar days.
+  if (sampled > 0 && [...jobDays].every((day) => scheduled.has(day % 7))) {
     const perMonth = scheduled.size * WEEKS_PER_MONTH;
     return {
       factor: perMonth / sampled,

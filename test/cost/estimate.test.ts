@@ -79,6 +79,13 @@ describe('a trace scaled to a month', () => {
     expect(monthFromTrace(month, 29.5 * DAY, 'MON-FRI').factor).toBeCloseTo(21.73 / 22, 3);
   });
 
+  it('falls back to calendar days when the trace holds no scheduled day, never dividing by zero', () => {
+    expect(monthFromTrace([], 0.5 * DAY, 'SAT-SUN')).toEqual({
+      factor: 30,
+      basis: '1 days, scaled to 30 days',
+    });
+  });
+
   it('falls back to calendar days when the trace has work outside the schedule', () => {
     expect(monthFromTrace([job(0), job(5)], 5.5 * DAY, 'MON-FRI')).toEqual({
       factor: 5,
