@@ -156,7 +156,7 @@ async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
         onDemand: burst.observation?.group.onDemand,
         reason: burst.decision?.reason,
         setDesired: burst.decision?.desired,
-        retired: burst.decision?.retire,
+        retired: burst.decision?.retire.map((r) => r.instanceId),
         setOnDemand: burst.decision?.onDemand,
         errors: burst.errors.map((e) => ({ action: e.action, ...describe(e.error) })),
       },

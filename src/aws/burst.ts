@@ -106,13 +106,12 @@ export function createBurstGroup(
       );
     },
 
-    async retire(instanceId) {
+    async retire(instanceId, decrementDesired) {
       await callAws('autoscaling:TerminateInstanceInAutoScalingGroup', () =>
         autoScaling.send(
-          // Decrementing keeps the group from launching a replacement for the worker the scaler let go.
           new TerminateInstanceInAutoScalingGroupCommand({
             InstanceId: instanceId,
-            ShouldDecrementDesiredCapacity: true,
+            ShouldDecrementDesiredCapacity: decrementDesired,
           }),
         ),
       );

@@ -79,8 +79,12 @@ export interface BurstPort {
   describe(): Promise<BurstGroupState>;
   /** Raises (or lowers, never below the workers in service) the group's desired capacity. */
   setDesired(desired: number): Promise<void>;
-  /** Terminates this idle worker and lowers the desired capacity by one. */
-  retire(instanceId: string): Promise<void>;
+  /**
+   * Terminates this idle worker; with decrementDesired the desired capacity drops by one (so no
+   * replacement launches). Auto Scaling refuses the decrement at the group's minimum size (0),
+   * which a desired capacity set below the protected workers reaches: then retire without it.
+   */
+  retire(instanceId: string, decrementDesired: boolean): Promise<void>;
   /** Switches the market of the workers launched from now on. */
   setOnDemand(onDemand: boolean): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { waitUntilInstanceRunning, waitUntilInstanceStopped } from '@aws-sdk/client-ec2';
 import { type FleetError, toFleetError } from '../aws/errors.js';
 import type { InstanceInfo } from '../aws/ports.js';
-import { type OperatorResult, runOperatorCommand } from '../control/operator.js';
+import { type OperatorResult, retireAllBurstWorkers, runOperatorCommand } from '../control/operator.js';
 import { activeOperatorTime } from '../core/decide.js';
 import { changedTags, pauseUntil, startTags } from '../core/operator.js';
 import { type Role, TAGS, isoSeconds, parseTagDate } from '../core/tags.js';
@@ -72,7 +72,9 @@ export async function startCommand(
         `Burst workers: desired capacity set to ${options.workers}; idle ones retire after ${session.config.burst.idleMinutes} minutes without a job.`,
       );
     } catch (error) {
-      failures.push(`burst group: ${describe(toFleetError(error))}`);
+      const refused = toFleetError(error);
+      // Auto Scaling's own words for a refusal the CLI has none for (a deployed maximum below the config's, say).
+      failures.push(`burst group: ${explain(refused)?.message ?? refused.message}`);
     }
   }
   await finish(ctx, result, failures, 'running', options);
@@ -89,30 +91,16 @@ function checkWorkers(workers: number, maxWorkers: number): void {
     );
 }
 
-/**
- * Retires every burst worker by id (each drains through the group's termination hook first) and
- * sets the group's desired capacity to 0: scale-in protection keeps the group from choosing any
- * worker itself, so lowering the capacity alone would retire none.
- */
+/** Stops every burst worker (src/control/operator.ts) and reports each; a refusal is a failure line. */
 async function retireBurstWorkers(ctx: CommandContext, failures: string[]): Promise<void> {
   const { io, session } = ctx;
   if (!session.burst) return;
-  try {
-    const state = await session.burst.describe();
-    const live = state.workers.filter((w) => !/^Terminat/.test(w.lifecycleState));
-    for (const worker of live) {
-      try {
-        await session.burst.retire(worker.instanceId);
-        io.out(`burst ${worker.instanceId}: retiring (drains its job first)`);
-      } catch (error) {
-        failures.push(`burst ${worker.instanceId}: ${describe(toFleetError(error))}`);
-      }
-    }
-    if (state.desired > 0 || live.length > 0) await session.burst.setDesired(0);
-    if (live.length === 0) io.out('No burst workers were running.');
-  } catch (error) {
-    failures.push(`burst group: ${describe(toFleetError(error))}`);
-  }
+  const result = await retireAllBurstWorkers(session.burst);
+  for (const instanceId of result.retired) io.out(`burst ${instanceId}: retiring (drains its job first)`);
+  // Every refusal is reported, even one the CLI has no words of its own for: the other workers went.
+  for (const { target, error } of result.failures)
+    failures.push(`${target}: ${explain(error)?.message ?? error.message}`);
+  if (result.retired.length === 0 && result.failures.length === 0) io.out('No burst workers were running.');
 }
 
 /**

@@ -1,5 +1,5 @@
 import { type FleetError, isFleetError } from '../aws/errors.js';
-import type { FleetPort, InstanceInfo } from '../aws/ports.js';
+import type { BurstPort, FleetPort, InstanceInfo } from '../aws/ports.js';
 import {
   type OperatorAction,
   type TargetPlan,
@@ -82,4 +82,47 @@ export async function runOperatorCommand(
     }
   }
   return { outcomes, tagsWritten, tagError, ok: tagError === undefined && outcomes.every((o) => o.ok) };
+}
+
+/** How an operator's stop of the burst workers ended. */
+export interface BurstStopResult {
+  /** The workers asked to terminate (each drains its job through the group's hook first). */
+  readonly retired: readonly string[];
+  /** What Auto Scaling refused: the group (describe, desired 0) or one worker. */
+  readonly failures: ReadonlyArray<{ readonly target: string; readonly error: FleetError }>;
+}
+
+/**
+ * Stops every burst worker: the group's desired capacity goes to 0 first, so nothing replaces the
+ * workers, then each live one is terminated by id without a further decrement (Auto Scaling
+ * refuses one at its minimum of 0). Lowering desired alone would retire none: every worker is
+ * protected from the group's own scale-in. One refusal does not keep the others from going.
+ * Shared by `gpu-manage stop-gpu|stop-all` and the scaler Lambda's manual stop.
+ */
+export async function retireAllBurstWorkers(burst: BurstPort): Promise<BurstStopResult> {
+  const failures: Array<{ target: string; error: FleetError }> = [];
+  const retired: string[] = [];
+  const attempt = async (target: string, call: () => Promise<void>): Promise<boolean> => {
+    try {
+      await call();
+      return true;
+    } catch (caught) {
+      if (!isFleetError(caught)) throw caught;
+      failures.push({ target, error: caught });
+      return false;
+    }
+  };
+  let live: string[] = [];
+  let desired = 0;
+  const described = await attempt('burst group', async () => {
+    const state = await burst.describe();
+    desired = state.desired;
+    live = state.workers.filter((w) => !/^Terminat/.test(w.lifecycleState)).map((w) => w.instanceId);
+  });
+  if (!described) return { retired, failures };
+  if (desired > 0) await attempt('burst group', () => burst.setDesired(0));
+  for (const instanceId of live) {
+    if (await attempt(`burst ${instanceId}`, () => burst.retire(instanceId, false))) retired.push(instanceId);
+  }
+  return { retired, failures };
 }

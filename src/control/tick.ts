@@ -283,8 +283,8 @@ async function runBurstTurn(
     const desired = decision.desired;
     await attempt(`desired ${desired}`, () => port.setDesired(desired));
   }
-  for (const instanceId of decision.retire) {
-    await attempt(`retire ${instanceId}`, () => port.retire(instanceId));
+  for (const { instanceId, decrementDesired } of decision.retire) {
+    await attempt(`retire ${instanceId}`, () => port.retire(instanceId, decrementDesired));
   }
   return { observation, decision, memory: next, errors };
 }

@@ -84,13 +84,43 @@ export interface BurstSignals {
 export interface BurstDecision {
   /** New desired capacity of the group; undefined leaves it as it is. */
   readonly desired?: number;
-  /** Idle workers to terminate (each lowers the desired capacity by one), longest idle first. */
-  readonly retire: readonly string[];
+  /** Idle (or broken) workers to terminate, longest idle first. */
+  readonly retire: readonly BurstRetirement[];
   /** Switch the market of new launches; undefined leaves it as it is. */
   readonly onDemand?: boolean;
   readonly reason: string;
   readonly memory: BurstMemory;
   readonly signals: BurstSignals;
+}
+
+/** One worker to terminate, and whether the group's desired capacity drops with it. */
+export interface BurstRetirement {
+  readonly instanceId: string;
+  /**
+   * True while the desired capacity counts this worker: without the decrement the group would
+   * launch a replacement. False once desired is already at or below the workers left (an operator
+   * set it below the protected workers): Auto Scaling refuses a decrement below its minimum of 0.
+   */
+  readonly decrementDesired: boolean;
+}
+
+/**
+ * Retires the given workers in order, each with the decrement the group needs: desired counts
+ * down with the workers while it covers them, and is left alone once it is below them.
+ */
+export function retirements(
+  instanceIds: readonly string[],
+  desired: number,
+  activeWorkers: number,
+): BurstRetirement[] {
+  let covered = desired;
+  let left = activeWorkers;
+  return instanceIds.map((instanceId) => {
+    left -= 1;
+    const decrementDesired = covered > left;
+    if (decrementDesired) covered -= 1;
+    return { instanceId, decrementDesired };
+  });
 }
 
 /** Pending and in-service workers: those that serve or will. Terminating ones are already going. */
@@ -156,7 +186,11 @@ export function decideBurst(
   const acted = desired !== undefined || retire.length > 0 || market.onDemand !== undefined;
   return {
     desired,
-    retire: retire.map((r) => r.instanceId),
+    retire: retirements(
+      retire.map((r) => r.instanceId),
+      desired ?? group.desired,
+      active.length,
+    ),
     onDemand: market.onDemand,
     reason,
     memory: { ...market.memory, burstLastReason: acted ? reason : memory.burstLastReason },

@@ -167,7 +167,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     this.burst = {
       describe: async () => this.describeBurst(),
       setDesired: async (desired) => this.setBurstDesired(desired),
-      retire: async (instanceId) => this.retireBurst(instanceId),
+      retire: async (instanceId, decrementDesired) => this.retireBurst(instanceId, decrementDesired),
       setOnDemand: async (onDemand) => {
         this.burstOnDemand = onDemand;
       },
@@ -440,11 +440,13 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     if (!Number.isInteger(desired) || desired < 0 || desired > max) {
       throw new FleetError('Unknown', `ValidationError: desired ${desired} outside 0–${max}`, false);
     }
-    this.burstDesired = Math.max(desired, this.activeBurstWorkers);
+    // As Auto Scaling: a desired capacity below the workers there terminates none of them (every
+    // worker is protected from scale-in); desired simply stays below them.
+    this.burstDesired = desired;
     if (this.activeBurstWorkers < this.burstDesired) this.fillBurstGroup(this.nowS);
   }
 
-  private retireBurst(instanceId: string): void {
+  private retireBurst(instanceId: string, decrementDesired: boolean): void {
     const w = this.burstWorkers.find((x) => x.id === instanceId);
     if (!w || (w.state !== 'running' && w.state !== 'pending')) {
       throw new FleetError(
@@ -453,10 +455,19 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
         false,
       );
     }
+    if (decrementDesired && this.burstDesired <= 0) {
+      throw new FleetError(
+        'Unknown',
+        "ValidationError: Currently, desiredSize equals minSize (0). Terminating instance without replacement will violate group's min size constraint.",
+        false,
+      );
+    }
     if (w.running.length > 0) this.retiredBusy += 1;
     this.events.push({ t: this.nowS, type: 'burst-retire', worker: w.id });
-    this.burstDesired = Math.max(0, this.burstDesired - 1);
+    if (decrementDesired) this.burstDesired -= 1;
     this.endBurstWorker(w, this.nowS);
+    // Without the decrement, a group whose desired still counts the worker launches a replacement.
+    if (this.activeBurstWorkers < this.burstDesired) this.fillBurstGroup(this.nowS);
   }
 
   private startJobs(): void {

@@ -195,14 +195,17 @@ describe('burst group adapter', () => {
     });
   });
 
-  it('retires one worker by id and lowers the desired capacity with it', async () => {
-    asgMock.on(TerminateInstanceInAutoScalingGroupCommand).resolves({});
-    await burst().retire('i-b1');
-    expect(asgMock).toHaveReceivedCommandWith(TerminateInstanceInAutoScalingGroupCommand, {
-      InstanceId: 'i-b1',
-      ShouldDecrementDesiredCapacity: true,
-    });
-  });
+  it.each([true, false])(
+    'retires one worker by id, lowering the desired capacity with it: %s',
+    async (decrementDesired) => {
+      asgMock.on(TerminateInstanceInAutoScalingGroupCommand).resolves({});
+      await burst().retire('i-b1', decrementDesired);
+      expect(asgMock).toHaveReceivedCommandWith(TerminateInstanceInAutoScalingGroupCommand, {
+        InstanceId: 'i-b1',
+        ShouldDecrementDesiredCapacity: decrementDesired,
+      });
+    },
+  );
 
   it.each([
     [true, 100],

@@ -286,7 +286,7 @@ describe('start-gpu --workers', () => {
 });
 
 describe('stop-gpu with burst workers', () => {
-  it('stops the primary and retires every burst worker by id, then sets the capacity to 0', async () => {
+  it('stops the primary, sets the capacity to 0, then retires every burst worker by id', async () => {
     givenBurstGroup();
     ec2Mock.on(StopInstancesCommand).resolves({});
     const result = await runIn(burstProject(), 'stop-gpu');
@@ -295,10 +295,36 @@ describe('stop-gpu with burst workers', () => {
     for (const id of ['i-0b1', 'i-0b2']) {
       expect(asgMock).toHaveReceivedCommandWith(TerminateInstanceInAutoScalingGroupCommand, {
         InstanceId: id,
-        ShouldDecrementDesiredCapacity: true,
+        // Desired is already 0: a decrement would be refused at the group's minimum.
+        ShouldDecrementDesiredCapacity: false,
       });
     }
     expect(asgMock).toHaveReceivedCommandWith(SetDesiredCapacityCommand, { DesiredCapacity: 0 });
+    const [setDesired] = asgMock.commandCalls(SetDesiredCapacityCommand);
+    const [firstRetire] = asgMock.commandCalls(TerminateInstanceInAutoScalingGroupCommand);
+    expect(setDesired && firstRetire && setDesired.calledBefore(firstRetire)).toBe(true);
     expect(result.out).toContain('burst i-0b1: retiring (drains its job first)');
+  });
+
+  it('a retire Auto Scaling refuses is reported; the other workers still go and the pause is said', async () => {
+    givenBurstGroup();
+    ec2Mock.on(StopInstancesCommand).resolves({});
+    asgMock.on(TerminateInstanceInAutoScalingGroupCommand, { InstanceId: 'i-0b1' }).rejects(
+      Object.assign(new Error('The instance i-0b1 is not in InService or Standby state.'), {
+        name: 'ValidationError',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
+    const result = await runIn(burstProject(), 'stop-gpu');
+    expect(result.code).toBe(1);
+    expect(result.err).not.toMatch(/Unexpected error|at .*\.ts:/);
+    expect(result.err).toContain('burst i-0b1: ');
+    expect(result.err).toContain('not in InService or Standby state');
+    expect(asgMock).toHaveReceivedCommandWith(TerminateInstanceInAutoScalingGroupCommand, {
+      InstanceId: 'i-0b2',
+    });
+    expect(asgMock).toHaveReceivedCommandWith(SetDesiredCapacityCommand, { DesiredCapacity: 0 });
+    expect(result.out).toContain('burst i-0b2: retiring (drains its job first)');
+    expect(result.out).toContain('Automatic GPU starts paused until');
   });
 });

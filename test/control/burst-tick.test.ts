@@ -62,9 +62,12 @@ function group(
       calls.push(`setDesired ${n}`);
       refuse('setDesired');
     },
-    retire: async (id) => {
-      calls.push(`retire ${id}`);
+    retire: async (id, decrementDesired) => {
+      calls.push(`retire ${id}${decrementDesired ? '' : ' (desired kept)'}`);
       refuse('retire');
+      // As Auto Scaling: a decrement below the group's minimum of 0 is refused.
+      if (decrementDesired && (state.desired ?? 0) === 0)
+        throw new FleetError('Unknown', 'ValidationError: Currently, desiredSize equals minSize (0).', false);
     },
     setOnDemand: async (b) => {
       calls.push(`setOnDemand ${b}`);
@@ -77,6 +80,23 @@ function group(
 const throttled = new FleetError('Throttled', 'Rate exceeded', true);
 
 describe('runTick with a burst group', () => {
+  it('an operator desired of 0 below an idle worker (start-gpu --workers 0): the worker retires, not refused every tick', async () => {
+    const w = world('stopped', { waiting: 0, inFlight: 0, delayed: 0 });
+    const idle = {
+      instanceId: 'i-b1',
+      instanceType: 'g4dn.xlarge',
+      market: 'spot' as const,
+      availabilityZone: 'ap-northeast-1c',
+      lifecycleState: 'InService',
+      launchTime: at(-30),
+      tags: { [TAGS.readyAt]: at(-25).toISOString(), [TAGS.lastJobAt]: at(-10).toISOString() },
+    };
+    const g = group({ desired: 0, workers: [idle] });
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(g.calls).toEqual(['describe', 'retire i-b1 (desired kept)']);
+    expect(report.burst?.errors).toEqual([]);
+  });
+
   it('maxWorkers 0, or no group: the group is never touched and the tick is the one-GPU tick', async () => {
     const plain = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
     const without = await runTick(plain, TARGET, DEFAULT_CONFIG.scaler, at(0));

@@ -7,6 +7,7 @@ import {
   LAUNCH_FAILURE_FRESH_MINUTES,
   SPOT_RETRY_MINUTES,
   decideBurst,
+  retirements,
 } from '../../src/core/burst';
 import { NO_PROGRESS_MINUTES, workerIdleSince } from '../../src/core/decide';
 import type { BurstMemory, QueueCounts } from '../../src/core/model';
@@ -109,7 +110,7 @@ describe('decideBurst: scale-out', () => {
 describe('decideBurst: scale-in of idle workers only', () => {
   it('retires a worker idle burst.idleMinutes since its last job, keeps one that worked since', () => {
     const d = decideBurst(observe(queue(0), [worker('i-idle', 97), worker('i-recent', 99)]), {}, rules, NOW);
-    expect(d.retire).toEqual(['i-idle']);
+    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-idle']);
     expect(d.reason).toMatch(/retire i-idle: idle 3m ≥ 2m/);
   });
 
@@ -133,7 +134,9 @@ describe('decideBurst: scale-in of idle workers only', () => {
     expect(decideBurst(observe(queue(0, 1), [worker('i-b', 95)]), {}, rules, NOW).retire).toEqual([]);
     // Quiet longer than any job runs: it holds none.
     const long = worker('i-b', 100 - NO_PROGRESS_MINUTES, { launchTime: at(50), readyAt: at(56) });
-    expect(decideBurst(observe(queue(0, 1), [long]), {}, rules, NOW).retire).toEqual(['i-b']);
+    expect(decideBurst(observe(queue(0, 1), [long]), {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual(
+      ['i-b'],
+    );
   });
 
   it('idle ones first: the longest idle goes first; terminating and pending ones are never chosen', () => {
@@ -148,12 +151,53 @@ describe('decideBurst: scale-in of idle workers only', () => {
       rules,
       NOW,
     );
-    expect(d.retire).toEqual(['i-b', 'i-a']);
+    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-b', 'i-a']);
   });
 
   it('a worker never ready within the first-boot timeout is broken and goes', () => {
     const broken = worker('i-b', undefined, { launchTime: at(100 - 61), readyAt: undefined });
-    expect(decideBurst(observe(queue(5), [broken]), {}, rules, NOW).retire).toEqual(['i-b']);
+    expect(decideBurst(observe(queue(5), [broken]), {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual([
+      'i-b',
+    ]);
+  });
+});
+
+describe('retiring: the desired capacity drops with a worker only while it counts that worker', () => {
+  const flags = (desired: number, active: number, ids = ['i-a', 'i-b', 'i-c'].slice(0, active)) =>
+    retirements(ids, desired, active).map((r) => r.decrementDesired);
+
+  it('desired covering every worker: each retire lowers it, so nothing is replaced', () => {
+    expect(flags(3, 3)).toEqual([true, true, true]);
+  });
+
+  it('desired set below the protected workers (start-gpu --workers 0): no decrement, which Auto Scaling would refuse at 0', () => {
+    expect(flags(0, 2)).toEqual([false, false]);
+    expect(flags(1, 3)).toEqual([false, false, true]);
+  });
+
+  it('the decision passes the desired it sets on the same tick: launches owed and cancelled are not counted twice', () => {
+    // Desired 5 with 2 workers and an empty queue: lowered to 2, then both idle workers retire with it.
+    const idle = [worker('i-a', 90), worker('i-b', 91)];
+    const d = decideBurst(observe(queue(0), idle, { desired: 5 }), {}, rules, NOW);
+    expect(d.desired).toBe(2);
+    expect(d.retire).toEqual([
+      { instanceId: 'i-a', decrementDesired: true },
+      { instanceId: 'i-b', decrementDesired: true },
+    ]);
+  });
+
+  it('an operator desired of 0 under two idle workers: both retire without a decrement', () => {
+    const d = decideBurst(
+      observe(queue(0), [worker('i-a', 90), worker('i-b', 91)], { desired: 0 }),
+      {},
+      rules,
+      NOW,
+    );
+    expect(d.desired).toBeUndefined();
+    expect(d.retire).toEqual([
+      { instanceId: 'i-a', decrementDesired: false },
+      { instanceId: 'i-b', decrementDesired: false },
+    ]);
   });
 });
 
@@ -274,7 +318,7 @@ describe('decideBurst: invariants (property test, fixed seed)', () => {
           if (d.desired !== undefined) expect(d.desired).toBeLessThanOrEqual(burst.maxWorkers);
           if (primary === 'idle' && d.desired !== undefined)
             expect(d.desired).toBeLessThanOrEqual(workers.length);
-          for (const id of d.retire) {
+          for (const { instanceId: id } of d.retire) {
             const w = workers.find((x) => x.instanceId === id);
             expect(w?.lifecycleState).toBe('InService');
             const since = w && workerIdleSince(w);
