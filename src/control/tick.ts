@@ -6,7 +6,7 @@ import {
   type PrimaryStatus,
   decideBurst,
 } from '../core/burst.js';
-import { decide, recordStartFailure, recordStopFailure } from '../core/decide.js';
+import { activeOperatorTime, decide, recordStartFailure, recordStopFailure } from '../core/decide.js';
 import type { Decision, Observation, ScalerMemory } from '../core/model.js';
 import { type Role, TAGS, memoryFromTags, memoryTagChanges, parseTagDate } from '../core/tags.js';
 import { type FleetError, isFleetError } from '../aws/errors.js';
@@ -115,14 +115,18 @@ export function observeBurstGroup(state: BurstGroupState): BurstGroupObservation
  * The primary as the burst rules see it after its own turn: serving when running or pending (and
  * not stopped on this tick) or started on this tick; blocked when work waits and the primary's
  * memory holds an error (start refused or backing off, spot-interrupted, stuck, never ready);
- * otherwise idle, which includes an operator's pause (its rules clear the error).
+ * otherwise idle. An operator's pause makes it idle whatever its state.
  */
 export function primaryStatus(
   observation: Observation,
   outcome: TickReport['outcome'],
   action: Decision['action'],
   memory: ScalerMemory,
+  now: Date,
 ): PrimaryStatus {
+  // The operator's stop: a primary still pending from before it is stopped on a later tick, and
+  // must not count as serving in between (burst workers would start against the pause).
+  if (activeOperatorTime(memory.pausedUntil, now) !== undefined) return 'idle';
   const up = observation.gpu.state === 'running' || observation.gpu.state === 'pending';
   if (outcome === 'started' || (up && action !== 'stop')) return 'serving';
   return observation.queue.waiting > 0 && memory.lastError !== undefined ? 'blocked' : 'idle';
@@ -201,7 +205,7 @@ export async function runTick(
 
   let burstReport: BurstTickReport | undefined;
   if (ports.burst && burst && burst.maxWorkers > 0) {
-    const status = primaryStatus(observation, outcome, decision.action, memory);
+    const status = primaryStatus(observation, outcome, decision.action, memory, now);
     burstReport = await runBurstTurn(
       ports.burst,
       observation.queue,

@@ -138,6 +138,21 @@ describe('runTick with a burst group', () => {
     expect(g.calls).toEqual(['describe']);
   });
 
+  it.each(['pending', 'running'] as const)(
+    'an operator pause with the primary still %s (stop-gpu just now): no burst worker starts',
+    async (state) => {
+      const w = world(
+        state,
+        { waiting: 30, inFlight: 0, delayed: 0 },
+        { [TAGS.pausedUntil]: at(600).toISOString() },
+      );
+      const g = group();
+      const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+      expect(report.burst?.observation?.primary).toBe('idle');
+      expect(g.calls).toEqual(['describe']);
+    },
+  );
+
   it('a primary that cannot start (spot-interrupted) lets the group take the whole backlog', async () => {
     const w = world('stopped', { waiting: 12, inFlight: 0, delayed: 0 });
     const interrupted = {
