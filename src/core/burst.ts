@@ -67,8 +67,12 @@ export interface BurstObservation {
 /** The rules the burst decision reads. */
 export interface BurstRules {
   readonly burst: BurstConfig;
-  /** A burst worker launches cold (image pull, model load): it gets the first-boot timeout. */
-  readonly scaler: Pick<ScalerConfig, 'firstBootTimeoutMinutes'>;
+  /**
+   * A burst worker that is not ready within the boot timeout is broken and goes. Not the
+   * first-boot timeout: that covers the fleet's first download of the models, which the burst
+   * workers find on the shared file system; a cold launch is estimated at 6 minutes.
+   */
+  readonly scaler: Pick<ScalerConfig, 'bootTimeoutMinutes'>;
 }
 
 /** Numbers the handler publishes (BurstWorkers, BurstOnDemandWorkers, BurstLaunchFailures). */
@@ -203,8 +207,8 @@ export function decideBurst(
  * last job (or, with none yet, since it became ready; never counted from boot), while nothing
  * waits. The queue says how many jobs are in flight, not where: with any in flight, a worker whose
  * last job *started* long ago may still be running it, so then only one quiet for longer than any
- * job (NO_PROGRESS_MINUTES) goes. A worker that never reported ready within the first-boot
- * timeout is broken and holds no job: it goes too.
+ * job (NO_PROGRESS_MINUTES) goes. A worker that never reported ready within the boot timeout is
+ * broken and holds no job: it goes too, whatever the queue.
  */
 function mayRetire(
   { queue, group }: BurstObservation,
@@ -217,10 +221,10 @@ function mayRetire(
     const since = workerIdleSince(worker);
     if (since === undefined) {
       const booting = worker.launchTime ? minutesBetween(worker.launchTime, now) : 0;
-      if (booting >= scaler.firstBootTimeoutMinutes) {
+      if (booting >= scaler.bootTimeoutMinutes) {
         found.push({
           instanceId: worker.instanceId,
-          why: `never ready ${formatMinutes(booting)} after launch (timeout ${scaler.firstBootTimeoutMinutes}m)`,
+          why: `never ready ${formatMinutes(booting)} after launch (timeout ${scaler.bootTimeoutMinutes}m)`,
           since: worker.launchTime?.getTime() ?? 0,
         });
       }

@@ -117,7 +117,7 @@ describe('decideBurst: scale-in of idle workers only', () => {
   it('idle counts from ready when there was no job, never from boot', () => {
     const readyLate = worker('i-b', undefined, { launchTime: at(90), readyAt: at(99) });
     expect(decideBurst(observe(queue(0), [readyLate]), {}, rules, NOW).retire).toEqual([]);
-    const booting = worker('i-b', undefined, { launchTime: at(60), readyAt: undefined });
+    const booting = worker('i-b', undefined, { launchTime: at(90), readyAt: undefined });
     expect(decideBurst(observe(queue(0), [booting]), {}, rules, NOW).retire).toEqual([]);
     // Tags of an earlier launch (before launchTime) do not count: the worker is still booting.
     const stale = worker('i-b', 10, { launchTime: at(95), readyAt: at(20) });
@@ -154,7 +154,24 @@ describe('decideBurst: scale-in of idle workers only', () => {
     expect(d.retire.map((r) => r.instanceId)).toEqual(['i-b', 'i-a']);
   });
 
-  it('a worker never ready within the first-boot timeout is broken and goes', () => {
+  it('a worker never ready within the boot timeout (not the first-boot one) is broken and goes, queue or not', () => {
+    const timeout = DEFAULT_CONFIG.scaler.bootTimeoutMinutes;
+    expect(timeout).toBeLessThan(DEFAULT_CONFIG.scaler.firstBootTimeoutMinutes);
+    const booting = (minutes: number) =>
+      worker('i-b', undefined, { launchTime: at(100 - minutes), readyAt: undefined });
+    const retired = (minutes: number, waiting: number) =>
+      decideBurst(observe(queue(waiting), [booting(minutes)]), {}, rules, NOW).retire.map(
+        (r) => r.instanceId,
+      );
+    expect(retired(timeout - 1, 5)).toEqual([]);
+    expect(retired(timeout, 5)).toEqual(['i-b']);
+    expect(retired(timeout, 0)).toEqual(['i-b']);
+    expect(decideBurst(observe(queue(0), [booting(timeout)]), {}, rules, NOW).reason).toContain(
+      `retire i-b: never ready ${timeout}m after launch (timeout ${timeout}m)`,
+    );
+  });
+
+  it('a worker never ready long after launch is broken and goes', () => {
     const broken = worker('i-b', undefined, { launchTime: at(100 - 61), readyAt: undefined });
     expect(decideBurst(observe(queue(5), [broken]), {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual([
       'i-b',
@@ -323,9 +340,9 @@ describe('decideBurst: invariants (property test, fixed seed)', () => {
             expect(w?.lifecycleState).toBe('InService');
             const since = w && workerIdleSince(w);
             if (since === undefined) {
-              // Never ready: only past the first-boot timeout.
+              // Never ready: only past the boot timeout.
               const booted = (NOW.getTime() - (w?.launchTime?.getTime() ?? 0)) / 60_000;
-              expect(booted).toBeGreaterThanOrEqual(DEFAULT_CONFIG.scaler.firstBootTimeoutMinutes);
+              expect(booted).toBeGreaterThanOrEqual(DEFAULT_CONFIG.scaler.bootTimeoutMinutes);
             } else {
               expect(q.waiting + q.delayed).toBe(0);
               const quiet = (NOW.getTime() - since.getTime()) / 60_000;
@@ -362,7 +379,7 @@ describe('decideBurst: sizes on all the work and says what it does', () => {
       observe(queue(0), [worker('i-b1', undefined, { readyAt: undefined, launchTime: at(30) })]),
       {},
       burst,
-      'burst: 0 waiting, 0 in flight; burst 1 of 3 (desired 1); retire i-b1: never ready 70m after launch (timeout 60m)',
+      'burst: 0 waiting, 0 in flight; burst 1 of 3 (desired 1); retire i-b1: never ready 70m after launch (timeout 20m)',
     ],
     [
       'the fallback switched off while on on-demand',

@@ -194,6 +194,20 @@ describe('simulate with burst workers (issue 10)', () => {
     }
   });
 
+  it('burst workers that never become ready (a broken image) each cost at most the boot timeout, not the first-boot hour', async () => {
+    const jobs = trace('bursty-day');
+    const broken = await simulate(jobs, options(3, { burstReadyDelayS: 1e9 }));
+    const one = await simulate(jobs, options(0));
+    const timeoutHours = DEFAULT_CONFIG.scaler.bootTimeoutMinutes / 60;
+    expect(broken.burst.launches).toBeGreaterThan(0);
+    // Each launch bills its boot timeout, plus up to a tick to notice and the stop delay.
+    const perLaunch = timeoutHours + (60 + DEFAULT_FLEET_MODEL.stopDelayS) / 3600;
+    expect(broken.burst.spotHours).toBeLessThanOrEqual(broken.burst.launches * perLaunch + 1e-9);
+    expect(broken.burst.spotHours).toBeLessThan(one.gpuHours * 2.5);
+    // The primary serves as if there were no group.
+    expect(broken.jobs.waitP50S).toBe(one.jobs.waitP50S);
+  });
+
   it('no burst worker starts while the primary is stopped and not wanted: a trickle never bursts', async () => {
     const report = await simulate(trace('trickle-day'), options(3));
     expect(report.burst.launches).toBe(0);
