@@ -9,7 +9,7 @@ import { type FleetError, isFleetError } from '../../src/aws/errors.js';
 import type { BurstPort, FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports.js';
 import { createSqsQueue } from '../../src/aws/sqs.js';
 import { TICK_COUNTERS, type TickCounter } from '../../src/control/metrics.js';
-import { runOperatorCommand } from '../../src/control/operator.js';
+import { retireAllBurstWorkers, runOperatorCommand } from '../../src/control/operator.js';
 import {
   type FleetDiscovery,
   FleetLayoutError,
@@ -201,8 +201,22 @@ async function manual(
   const result = await runOperatorCommand(fleet, instances, { action: event.action, roles, until });
   const lines = result.outcomes.map((o) => (o.error ? `${o.note} Failed: ${o.error.message}` : o.note));
   if (result.tagError) lines.push(`GPU hold/pause tags not written: ${result.tagError.message}`);
+  // A stop of the GPU is a stop of every GPU, as `gpu-manage stop-gpu`: the pause alone would only
+  // keep new burst workers from starting, and busy ones would serve (and bill) until the queue is empty.
+  let burstOk = true;
+  if (
+    event.action === 'stop' &&
+    roles.includes('gpu') &&
+    deps.burst &&
+    (environment.burst?.maxWorkers ?? 0) > 0
+  ) {
+    const burst = await retireAllBurstWorkers(deps.burst);
+    if (burst.retired.length > 0) lines.push(`burst workers retiring: ${burst.retired.join(', ')}.`);
+    for (const { target, error } of burst.failures) lines.push(`${target}: ${error.message}.`);
+    burstOk = burst.failures.length === 0;
+  }
   const message = `${event.action} ${event.target}: ${lines.join(' ')}`;
-  if (!result.ok) {
+  if (!result.ok || !burstOk) {
     logger.error(message, { event, outcomes: result.outcomes, tagsWritten: result.tagsWritten });
     // Thrown so the invocation counts as failed and the scaler-errors alarm tells someone.
     throw new Error(message);

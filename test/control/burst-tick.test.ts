@@ -289,6 +289,47 @@ describe('the scaler handler with a burst group', () => {
     expect(h.metrics).toMatchObject({ BurstWorkers: 2, BurstOnDemandWorkers: 1, BurstLaunchFailures: 1 });
   });
 
+  const twoWorkers = (): Partial<BurstGroupState> => ({
+    desired: 2,
+    workers: ['i-b1', 'i-b2'].map((instanceId) => ({
+      instanceId,
+      instanceType: 'g5.xlarge',
+      market: 'spot' as const,
+      availabilityZone: 'a',
+      lifecycleState: 'InService',
+      launchTime: at(-20),
+      tags: {},
+    })),
+  });
+
+  it.each(['gpu'] as const)(
+    'a manual stop of the %s retires the burst workers as stop-gpu does: desired 0 first, then each by id',
+    async (target) => {
+      const g = group(twoWorkers());
+      const h = handler(g.port, BURST, { waiting: 25, inFlight: 3, delayed: 0 });
+      const result = await h.run({ action: 'stop', target });
+      expect(result.ok).toBe(true);
+      expect(g.calls).toEqual([
+        'describe',
+        'setDesired 0',
+        'retire i-b1 (desired kept)',
+        'retire i-b2 (desired kept)',
+      ]);
+      expect(result.message).toContain('burst workers retiring: i-b1, i-b2');
+    },
+  );
+
+  it('a retire refused in a manual stop fails the invocation (the errors alarm), after the others went', async () => {
+    const refusing = group(twoWorkers(), { retire: throttled });
+    await expect(
+      handler(refusing.port, BURST, { waiting: 0, inFlight: 0, delayed: 0 }).run({
+        action: 'stop',
+        target: 'gpu',
+      }),
+    ).rejects.toThrow(/burst i-b1: Rate exceeded/);
+    expect(refusing.calls).toContain('retire i-b2 (desired kept)');
+  });
+
   it('publishes no burst metric without a group or with maxWorkers 0 (the one-GPU metric set)', async () => {
     for (const [port, config] of [
       [undefined, BURST],
