@@ -274,6 +274,19 @@ function decideMarket(
     };
   }
 
+  // On spot while the scaler's memory says on-demand: something else wrote the distribution, most
+  // likely a deploy that updated the group with the template's all-spot one. The shortage that
+  // called for on-demand has not been retried yet, so on-demand again rather than a new streak of
+  // refused launches.
+  const onDemandSince = memory.burstOnDemandSince;
+  if (fallback.enabled && onDemandSince && minutesBetween(onDemandSince, now) < SPOT_RETRY_MINUTES) {
+    return {
+      onDemand: true,
+      memory: { ...memory, burstSpotFailingSince: undefined, burstOnDemandSince: onDemandSince },
+      note: `the group is on spot, not by the scaler (a deploy?): on-demand again until ${isoSeconds(new Date(onDemandSince.getTime() + SPOT_RETRY_MINUTES * MINUTE_MS))}`,
+    };
+  }
+
   const failure = group.lastLaunchFailure;
   const owed = group.desired > group.workers.filter(isActiveWorker).length;
   const failing =

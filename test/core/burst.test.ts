@@ -245,6 +245,21 @@ describe('decideBurst: on-demand fallback and return to spot', () => {
     expect(later.reason).toMatch(/spot launches failing for 10m ≥ 10m while 20 jobs wait.*: on-demand/);
   });
 
+  it('a deploy that writes the all-spot distribution of the template back mid-fallback: on-demand again at once, until the retry time', () => {
+    const memory: BurstMemory = { burstOnDemandSince: at(90) };
+    const reset = decideBurst(observe(queue(20), [], { desired: 3, onDemand: false }), memory, rules, NOW);
+    expect(reset.onDemand).toBe(true);
+    expect(reset.memory.burstOnDemandSince).toEqual(at(90));
+    expect(reset.reason).toContain('the group is on spot, not by the scaler (a deploy?): on-demand again');
+    // Past the retry time, or with the fallback switched off, spot it is.
+    expect(
+      decideBurst(observe(queue(20), [], { desired: 3 }), { burstOnDemandSince: at(60) }, rules, NOW)
+        .onDemand,
+    ).toBeUndefined();
+    const off = { ...rules, burst: { ...burst, onDemandFallback: { enabled: false, afterMinutes: 10 } } };
+    expect(decideBurst(observe(queue(20), [], { desired: 3 }), memory, off, NOW).onDemand).toBeUndefined();
+  });
+
   it('not while nothing waits, nor when every launch was made, nor on an old failure', () => {
     const memory: BurstMemory = { burstSpotFailingSince: at(80) };
     const none = (o: BurstObservation) => decideBurst(o, memory, rules, NOW);
