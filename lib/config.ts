@@ -170,6 +170,9 @@ export interface FleetConfig {
   readonly burst: BurstConfig;
 }
 
+/** The most burst workers a fleet may have (burst.maxWorkers); the CLI's --burst-workers too. */
+export const MAX_BURST_WORKERS = 20;
+
 export const DEFAULT_CONFIG: FleetConfig = {
   appName: 'GpuFleet',
   vpcCidr: '10.0.0.0/16',
@@ -433,7 +436,7 @@ function validate(c: FleetConfig, now: Date): void {
   integer('scaler.startLookaheadMinutes', r.startLookaheadMinutes, 1, 60);
 
   const b = c.burst;
-  integer('burst.maxWorkers', b.maxWorkers, 0, 20);
+  integer('burst.maxWorkers', b.maxWorkers, 0, MAX_BURST_WORKERS);
   check(
     'burst.instanceTypes',
     b.instanceTypes,

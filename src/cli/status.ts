@@ -107,7 +107,7 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
   if (burst instanceof FleetError) warnings.push(`The burst workers could not be read: ${burst.message}`);
   if (group?.onDemand)
     warnings.push(
-      'New burst workers launch on on-demand (spot could not be had while work waited); the scaler returns to spot when it can.',
+      'New burst workers launch on on-demand (spot could not be had while work waited); the scaler tries spot again 30 minutes after it switched.',
     );
 
   const { gpu } = instances;

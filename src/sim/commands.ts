@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { START_POLICIES, type StartPolicy } from '../../lib/config.js';
+import { MAX_BURST_WORKERS, START_POLICIES, type StartPolicy } from '../../lib/config.js';
 import { UsageError } from '../cli/io.js';
 import type { CliEnvironment } from '../cli/program.js';
 import { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';
@@ -119,7 +119,7 @@ export function registerEconomicsCommands(program: Command, env: CliEnvironment)
       .option(
         '--burst-workers <n>',
         'burst GPU workers beside the primary (config: burst.maxWorkers)',
-        number('--burst-workers', 0, true),
+        number('--burst-workers', 0, true, MAX_BURST_WORKERS),
       )
       .option(
         '--burst-ready-delay <seconds>',
@@ -161,7 +161,7 @@ export function registerEconomicsCommands(program: Command, env: CliEnvironment)
       .option(
         '--burst-workers <n>',
         'price a fleet with this many burst workers; with --trace their hours are simulated (config: burst.maxWorkers)',
-        number('--burst-workers', 0, true),
+        number('--burst-workers', 0, true, MAX_BURST_WORKERS),
       )
       .option('--efs-gb <gb>', 'GB stored on EFS', number('--efs-gb', 0), 10)
       .option('--app-price <usd>', 'app host USD/h (config: prices.appUsdPerHour)', number('--app-price', 0))

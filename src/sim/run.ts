@@ -100,6 +100,9 @@ async function simulateTrace(
 
 export async function runSimulateCommand(env: CliEnvironment, options: SimulateOptions): Promise<void> {
   const config = loadConfig(env.cwd);
+  if (options.sweep && options.svg) {
+    throw new UsageError('--svg draws one run; it cannot be used with --sweep');
+  }
   if (options.sweep) {
     const rows = await sweep(readTrace(env, options.trace), simulationOptions(config, options));
     env.io.out(

@@ -122,7 +122,7 @@ describe('gpu-manage simulate and cost', () => {
     expect(sweep.out.split('\n')).toHaveLength(2 + 5 * 4);
     expect(
       (await run('simulate', '--trace', 'traces/bursty-day.csv', '--burst-workers', '1.5')).err,
-    ).toContain('--burst-workers must be a whole number ≥ 0');
+    ).toContain('--burst-workers must be a whole number from 0 to 20');
   });
 
   it('a bad trace row is one line naming the file and line, exit 1', async () => {
@@ -141,6 +141,14 @@ describe('gpu-manage simulate and cost', () => {
       '--idle-minutes must be a whole number ≥ 1',
     );
     expect((await run('cost', '--market', 'reserved')).code).toBe(2);
+    // No more burst workers than a fleet may deploy (burst.maxWorkers ≤ 20).
+    for (const command of ['simulate', 'cost'])
+      expect((await run(command, '--trace', 'traces/bursty-day.csv', '--burst-workers', '21')).err).toContain(
+        '--burst-workers must be a whole number from 0 to 20, got "21"',
+      );
+    const svgSweep = await run('simulate', '--trace', 'traces/bursty-day.csv', '--sweep', '--svg', 'x.svg');
+    expect(svgSweep.code).toBe(2);
+    expect(svgSweep.err).toContain('--svg draws one run; it cannot be used with --sweep');
   });
 
   it('cost prints every item with its arithmetic and assumptions; --json for scripts', async () => {
