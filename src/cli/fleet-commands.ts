@@ -50,6 +50,7 @@ export async function startCommand(
     action: 'start',
     roles,
     until: holdUntil,
+    burstWorkers: options.workers,
   });
   const failures = report(io, result);
   if (roles.includes('gpu') && result.tagError === undefined) {
@@ -68,8 +69,11 @@ export async function startCommand(
   if (options.workers !== undefined && session.burst) {
     try {
       await session.burst.setDesired(options.workers);
+      const held = holdUntil !== undefined && options.workers > 0 && result.tagError === undefined;
       io.out(
-        `Burst workers: desired capacity set to ${options.workers}; idle ones retire after ${session.config.burst.idleMinutes} minutes without a job.`,
+        held
+          ? `Burst workers: desired capacity set to ${options.workers}; the scaler keeps ${options.workers} until ${isoSeconds(holdUntil)}, then retires idle ones after ${session.config.burst.idleMinutes} minutes without a job.`
+          : `Burst workers: desired capacity set to ${options.workers}; the scaler sizes the group to the queue from its next tick and retires idle ones after ${session.config.burst.idleMinutes} minutes without a job; add --hold 1h to keep them.`,
       );
     } catch (error) {
       const refused = toFleetError(error);
@@ -139,7 +143,11 @@ export async function holdCommand(ctx: CommandContext, holdMs: number | 'release
       io.out('No hold was set; nothing changed.');
       return;
     }
-    await session.fleet.writeTags(gpu.instanceId, { [TAGS.holdUntil]: '' });
+    // The burst workers it kept go with it: a later hold must not bring back this one's number.
+    await session.fleet.writeTags(
+      gpu.instanceId,
+      changedTags(gpu.tags, { [TAGS.holdUntil]: '', [TAGS.burstHoldWorkers]: '' }),
+    );
     io.out(
       `GPU hold released; the scaler stops the GPU after ${session.config.scaler.idleMinutes} idle minutes without work.`,
     );

@@ -22,6 +22,8 @@ export interface OperatorRequest {
   readonly roles: readonly Role[];
   /** For a start: hold the GPU until then. For a stop: pause automatic starts until then. */
   readonly until?: Date;
+  /** For a start with a hold: keep this many burst workers until then too. */
+  readonly burstWorkers?: number;
 }
 
 export interface OperatorResult {
@@ -56,7 +58,7 @@ export async function runOperatorCommand(
   if (request.roles.includes('gpu')) {
     const gpu = target('gpu');
     let wanted: Record<string, string>;
-    if (request.action === 'start') wanted = startTags(request.until);
+    if (request.action === 'start') wanted = startTags(request.until, request.burstWorkers ?? null);
     else if (request.until !== undefined) wanted = stopTags(request.until);
     else throw new Error('an operator stop of the GPU needs the time its pause ends');
     tagsWritten = changedTags(gpu.tags, wanted);

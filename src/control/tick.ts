@@ -267,7 +267,12 @@ async function runBurstTurn(
     group = await port.describe();
   });
   if (group === undefined) return { errors };
-  const observation: BurstObservation = { queue, primary, group: observeBurstGroup(group) };
+  const observation: BurstObservation = {
+    queue,
+    primary,
+    group: observeBurstGroup(group),
+    heldWorkers: activeOperatorTime(memory.holdUntil, now) !== undefined ? (memory.burstHoldWorkers ?? 0) : 0,
+  };
   const decision = decideBurst(observation, memory, rules, now);
   // Market first, so the workers this tick asks for come from the right one.
   let next: ScalerMemory = { ...memory, ...decision.memory };

@@ -62,6 +62,8 @@ export interface BurstObservation {
   readonly queue: QueueCounts;
   readonly primary: PrimaryStatus;
   readonly group: BurstGroupObservation;
+  /** Burst workers an operator's active hold keeps (`start-gpu --workers N --hold …`); 0 without. */
+  readonly heldWorkers?: number;
 }
 
 /** The rules the burst decision reads. */
@@ -159,15 +161,20 @@ export function decideBurst(
   const demand = queue.waiting + queue.inFlight + queue.delayed;
   const perWorker = jobsPerWorkerInWindow(burst);
   const mayGrow = queue.waiting > 0 && primary !== 'idle';
-  const wanted = mayGrow
+  const forQueue = mayGrow
     ? Math.min(burst.maxWorkers, Math.max(0, Math.ceil(demand / perWorker) - (primary === 'serving' ? 1 : 0)))
     : 0;
+  // The operator's hold is a floor: its workers launch, are not cancelled and do not idle out.
+  const held = Math.min(burst.maxWorkers, observation.heldWorkers ?? 0);
+  const wanted = Math.max(forQueue, held);
   const current = Math.max(group.desired, active.length);
   let desired: number | undefined;
   if (wanted > current) {
     desired = wanted;
     actions.push(
-      `scale out to ${wanted} burst (${demand} jobs ÷ ${round1(perWorker)} per worker in ${BURST_DRAIN_MINUTES}m, primary ${primary})`,
+      forQueue >= held
+        ? `scale out to ${wanted} burst (${demand} jobs ÷ ${round1(perWorker)} per worker in ${BURST_DRAIN_MINUTES}m, primary ${primary})`
+        : `scale out to ${wanted} burst (the operator's hold)`,
     );
   } else if (group.desired > active.length && wanted < group.desired) {
     // Launches still owed (spot failing, say) that the queue no longer needs: cancel them, so a
@@ -177,8 +184,9 @@ export function decideBurst(
   }
   if (!mayGrow && queue.waiting > 0) notes.push('primary stopped and not wanted: no burst');
 
-  // --- Retire: only idle workers, never one that may hold a job.
-  const retire = mayRetire(observation, rules, now);
+  // --- Retire: only idle workers, never one that may hold a job; none the operator's hold keeps.
+  const retire = keepHeld(mayRetire(observation, rules, now), active.length, held);
+  if (held > 0) notes.push(`the operator's hold keeps ${held} burst`);
   for (const r of retire) actions.push(`retire ${r.instanceId}: ${r.why}`);
 
   // --- Market: spot unless spot launches keep failing while work waits.
@@ -202,6 +210,16 @@ export function decideBurst(
   };
 }
 
+/** A worker the rules let go, and why. */
+interface Retiree {
+  readonly instanceId: string;
+  readonly why: string;
+  /** Epoch ms it has been idle (or booting) since: the longest idle goes first. */
+  readonly since: number;
+  /** Never ready: broken, holds no job. */
+  readonly broken: boolean;
+}
+
 /**
  * The workers to terminate now. A worker goes once it has been idle burst.idleMinutes since its
  * last job (or, with none yet, since it became ready; never counted from boot), while nothing
@@ -210,12 +228,8 @@ export function decideBurst(
  * job (NO_PROGRESS_MINUTES) goes. A worker that never reported ready within the boot timeout is
  * broken and holds no job: it goes too, whatever the queue.
  */
-function mayRetire(
-  { queue, group }: BurstObservation,
-  { burst, scaler }: BurstRules,
-  now: Date,
-): Array<{ instanceId: string; why: string; since: number }> {
-  const found: Array<{ instanceId: string; why: string; since: number }> = [];
+function mayRetire({ queue, group }: BurstObservation, { burst, scaler }: BurstRules, now: Date): Retiree[] {
+  const found: Retiree[] = [];
   for (const worker of group.workers) {
     if (worker.lifecycleState !== 'InService') continue;
     const since = workerIdleSince(worker);
@@ -226,6 +240,7 @@ function mayRetire(
           instanceId: worker.instanceId,
           why: `never ready ${formatMinutes(booting)} after launch (timeout ${scaler.bootTimeoutMinutes}m)`,
           since: worker.launchTime?.getTime() ?? 0,
+          broken: true,
         });
       }
       continue;
@@ -238,9 +253,22 @@ function mayRetire(
       instanceId: worker.instanceId,
       why: `idle ${formatMinutes(quiet)} ≥ ${burst.idleMinutes}m since its last job (or ready)`,
       since: since.getTime(),
+      broken: false,
     });
   }
   return found.sort((a, b) => a.since - b.since || a.instanceId.localeCompare(b.instanceId));
+}
+
+/**
+ * Drops idle workers from the retire list (the most recently busy first) so that the operator's
+ * hold keeps its number; broken workers (never ready) still go, and are replaced.
+ */
+function keepHeld(found: Retiree[], active: number, held: number): Retiree[] {
+  if (held === 0) return found;
+  const broken = found.filter((r) => r.broken);
+  const idle = found.filter((r) => !r.broken);
+  const mayGo = Math.max(0, active - broken.length - held);
+  return [...broken, ...idle.slice(0, mayGo)];
 }
 
 /**

@@ -78,7 +78,8 @@ export type Ec2ErrorCode =
 /**
  * What the scaler remembers between ticks. Stored as tags on the GPU instance (see tags.ts) so
  * that `gpu-manage status` can show it. The operator's commands (CLI or the Lambda's manual
- * events) write `holdUntil` and `pausedUntil`; the scaler only reads them, and writes the rest.
+ * events) write `holdUntil`, `pausedUntil` and `burstHoldWorkers`; the scaler only reads them, and
+ * writes the rest.
  * Idleness is not remembered: it is observed (the worker's ready and last-job tags).
  */
 export interface ScalerMemory extends BurstMemory {
@@ -88,6 +89,8 @@ export interface ScalerMemory extends BurstMemory {
   readonly holdUntil?: Date;
   /** An operator's stop: the scaler starts nothing before this time and stops a GPU it finds running. */
   readonly pausedUntil?: Date;
+  /** With a hold: the burst workers the operator asked for, kept (not retired idle) until holdUntil. */
+  readonly burstHoldWorkers?: number;
   /** First tick that saw the GPU pending, stopping or shutting-down (cleared in any other state). */
   readonly transitionSince?: Date;
   /** The last action the scaler took, when, and why (the reason verbatim). */

@@ -66,17 +66,25 @@ export function planTarget(action: OperatorAction, instance: OperatorInstance): 
   return plan('act', `Stopping ${name} (was ${state}).`);
 }
 
-/** The tags an operator's start of the GPU writes: the pause ends, a hold is set if asked for. */
-export function startTags(holdUntil: Date | undefined): Record<string, string> {
+/**
+ * The tags an operator's start of the GPU writes: the pause ends, a hold is set if asked for.
+ * burstWorkers: the burst workers to keep through that hold (none without a hold); undefined
+ * leaves the kept number as it is (`hold` extending a hold).
+ */
+export function startTags(holdUntil: Date | undefined, burstWorkers?: number | null): Record<string, string> {
   return {
     [TAGS.pausedUntil]: '',
     ...(holdUntil !== undefined && { [TAGS.holdUntil]: isoSeconds(holdUntil) }),
+    ...(burstWorkers !== undefined && {
+      [TAGS.burstHoldWorkers]:
+        holdUntil !== undefined && burstWorkers !== null && burstWorkers > 0 ? String(burstWorkers) : '',
+    }),
   };
 }
 
 /** The tags an operator's stop of the GPU writes: the hold ends, automatic starts pause until `pausedUntil`. */
 export function stopTags(pausedUntil: Date): Record<string, string> {
-  return { [TAGS.holdUntil]: '', [TAGS.pausedUntil]: isoSeconds(pausedUntil) };
+  return { [TAGS.holdUntil]: '', [TAGS.burstHoldWorkers]: '', [TAGS.pausedUntil]: isoSeconds(pausedUntil) };
 }
 
 /**

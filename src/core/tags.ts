@@ -24,6 +24,11 @@ export const TAGS = {
   holdUntil: `${TAG_PREFIX}hold-until`,
   /** Written by the operator's stop: no automatic start before this ISO time; a start ends it. */
   pausedUntil: `${TAG_PREFIX}paused-until`,
+  /**
+   * Written with a hold by `start-gpu --workers N --hold …`: the scaler keeps at least N burst
+   * workers until holdUntil. Any other start or stop clears it; `hold` keeps it.
+   */
+  burstHoldWorkers: `${TAG_PREFIX}burst-hold-workers`,
   pendingSince: `${TAG_PREFIX}pending-since`,
   transitionSince: `${TAG_PREFIX}transition-since`,
   lastAction: `${TAG_PREFIX}last-action`,
@@ -45,7 +50,7 @@ export type Role = 'app' | 'gpu';
 export const BURST_ROLE = 'burst';
 
 /**
- * The memory tags the scaler owns. holdUntil and pausedUntil belong to the operator's commands,
+ * The memory tags the scaler owns. holdUntil, pausedUntil and burstHoldWorkers belong to the operator's commands,
  * readyAt and lastJobAt to the worker: the scaler never writes them, so it can never wipe a value
  * another writer set between its read and its write.
  */
@@ -72,6 +77,7 @@ export const SCALER_WRITABLE_TAG_KEYS: readonly string[] = [
   ...SCALER_OWNED.map((field) => TAGS[field]),
   TAGS.holdUntil,
   TAGS.pausedUntil,
+  TAGS.burstHoldWorkers,
 ];
 
 const DATE_FIELDS = new Set([
@@ -114,11 +120,14 @@ export function parseTagDate(value: string | undefined): Date | undefined {
 export function memoryFromTags(tags: Readonly<Record<string, string>>): ScalerMemory {
   const lastAction = tags[TAGS.lastAction];
   const failedStarts = Number.parseInt(tags[TAGS.failedStarts] ?? '', 10);
+  const burstHoldWorkers = Number(tags[TAGS.burstHoldWorkers] || Number.NaN);
   return {
     pendingSince: parseTagDate(tags[TAGS.pendingSince]),
     transitionSince: parseTagDate(tags[TAGS.transitionSince]),
     holdUntil: parseTagDate(tags[TAGS.holdUntil]),
     pausedUntil: parseTagDate(tags[TAGS.pausedUntil]),
+    burstHoldWorkers:
+      Number.isInteger(burstHoldWorkers) && burstHoldWorkers > 0 ? burstHoldWorkers : undefined,
     lastAction: lastAction === 'start' || lastAction === 'stop' ? lastAction : undefined,
     lastActionAt: parseTagDate(tags[TAGS.lastActionAt]),
     lastReason: tags[TAGS.lastReason] || undefined,

@@ -9,7 +9,7 @@ import {
   SetDesiredCapacityCommand,
   TerminateInstanceInAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DescribeInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { appInstance, ec2Mock, givenDeployedStacks, gpuInstance, resetMocks, run, runIn } from './support';
 
@@ -248,6 +248,19 @@ describe('start-gpu --workers', () => {
       DesiredCapacity: 3,
     });
     expect(result.out).toContain('Burst workers: desired capacity set to 3');
+  });
+
+  it('with --hold, the scaler keeps them until the hold ends (the number is written beside the hold)', async () => {
+    givenBurstGroup();
+    const held = await runIn(burstProject(), 'start-gpu', '--workers', '2', '--hold', '1h');
+    expect(held.code).toBe(0);
+    expect(ec2Mock).toHaveReceivedCommandWith(CreateTagsCommand, {
+      Tags: expect.arrayContaining([{ Key: 'gpu-fleet:burst-hold-workers', Value: '2' }]),
+    });
+    expect(held.out).toMatch(/the scaler keeps 2 until \S+Z, then retires idle ones/);
+    // Without --hold the number is not kept, and the output says how to keep it.
+    const plain = await runIn(burstProject(), 'start-gpu', '--workers', '2');
+    expect(plain.out).toContain('add --hold 1h to keep them');
   });
 
   it.each([

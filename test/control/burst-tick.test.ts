@@ -153,6 +153,22 @@ describe('runTick with a burst group', () => {
     },
   );
 
+  it("an operator's hold with burst workers keeps them launched with an empty queue; an expired one does not", async () => {
+    const tags = (until: number) => ({
+      [TAGS.holdUntil]: at(until).toISOString(),
+      [TAGS.burstHoldWorkers]: '2',
+    });
+    const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 }, tags(60));
+    const g = group();
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(g.calls).toEqual(['describe', 'setDesired 2']);
+    expect(report.burst?.observation?.heldWorkers).toBe(2);
+    const expired = world('running', { waiting: 0, inFlight: 0, delayed: 0 }, tags(-1));
+    const g2 = group();
+    await runTick({ ...expired, burst: g2.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(g2.calls).toEqual(['describe']);
+  });
+
   it('a primary that cannot start (spot-interrupted) lets the group take the whole backlog', async () => {
     const w = world('stopped', { waiting: 12, inFlight: 0, delayed: 0 });
     const interrupted = {

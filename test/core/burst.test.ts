@@ -179,6 +179,42 @@ describe('decideBurst: scale-in of idle workers only', () => {
   });
 });
 
+describe("decideBurst: the operator's hold (start-gpu --workers N --hold …) is a floor", () => {
+  const held = (o: BurstObservation, heldWorkers: number): BurstObservation => ({ ...o, heldWorkers });
+
+  it('launches the held workers with an empty queue, and does not cancel them before they are listed', () => {
+    const launch = decideBurst(held(observe(queue(0)), 2), {}, rules, NOW);
+    expect(launch.desired).toBe(2);
+    expect(launch.reason).toContain("scale out to 2 burst (the operator's hold)");
+    // Desired 2 set, no instance listed yet (spot failing, or not yet launched): left as it is.
+    expect(
+      decideBurst(held(observe(queue(0), [], { desired: 2 }), 2), {}, rules, NOW).desired,
+    ).toBeUndefined();
+    // Without the hold the same owed launches are cancelled.
+    expect(decideBurst(observe(queue(0), [], { desired: 2 }), {}, rules, NOW).desired).toBe(0);
+  });
+
+  it('keeps the held number of idle workers (the most recently busy), retires the rest and any broken one', () => {
+    const idle = [worker('i-a', 90), worker('i-b', 91), worker('i-c', 92)];
+    const d = decideBurst(held(observe(queue(0), idle, { desired: 3 }), 2), {}, rules, NOW);
+    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-a']);
+    expect(d.reason).toContain("the operator's hold keeps 2 burst");
+    const broken = worker('i-x', undefined, { launchTime: at(60), readyAt: undefined });
+    const withBroken = decideBurst(
+      held(observe(queue(0), [...idle, broken], { desired: 4 }), 3),
+      {},
+      rules,
+      NOW,
+    );
+    expect(withBroken.retire.map((r) => r.instanceId)).toEqual(['i-x']);
+  });
+
+  it('never more than burst.maxWorkers, and a queue that needs more still gets more', () => {
+    expect(decideBurst(held(observe(queue(0)), 9), {}, rules, NOW).desired).toBe(burst.maxWorkers);
+    expect(decideBurst(held(observe(queue(30)), 1), {}, rules, NOW).desired).toBe(3);
+  });
+});
+
 describe('retiring: the desired capacity drops with a worker only while it counts that worker', () => {
   const flags = (desired: number, active: number, ids = ['i-a', 'i-b', 'i-c'].slice(0, active)) =>
     retirements(ids, desired, active).map((r) => r.decrementDesired);

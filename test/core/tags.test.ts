@@ -64,6 +64,15 @@ describe('the scaler memory in tags', () => {
     expect(SCALER_WRITABLE_TAG_KEYS).toEqual(expect.arrayContaining([TAGS.holdUntil, TAGS.pausedUntil]));
   });
 
+  it("reads the operator's held burst workers as a whole number above 0, anything else as absent", () => {
+    const held = (value: string) => memoryFromTags({ [TAGS.burstHoldWorkers]: value }).burstHoldWorkers;
+    expect(held('2')).toBe(2);
+    for (const value of ['', '0', '-1', '1.5', 'two']) expect(held(value)).toBeUndefined();
+    // The scaler may write it (its manual stop clears it), and never does so from its own memory.
+    expect(SCALER_WRITABLE_TAG_KEYS).toContain(TAGS.burstHoldWorkers);
+    expect(memoryTagChanges({}, { burstHoldWorkers: 3 })).toEqual({});
+  });
+
   it('reads back what it wrote', () => {
     const memory = {
       pendingSince: new Date('2026-11-24T01:00:00Z'),
