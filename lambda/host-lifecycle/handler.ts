@@ -1,4 +1,12 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import {
+  BURST_GROUP_RESOURCE_TYPE,
+  type BurstGroupEvent,
+  type BurstTeardownDeps,
+  isComplete as burstIsComplete,
+  onEvent as burstOnEvent,
+} from '../../src/aws/burst-teardown.js';
 import {
   type HostEvent,
   type HostLifecycleDeps,
@@ -9,22 +17,36 @@ import {
 } from '../../src/aws/host-lifecycle.js';
 
 /**
- * The fleet hosts' custom resource, run by the CDK Provider framework: `onEvent` launches,
- * rotates or retires a host, `isComplete` waits for it to run (or to be gone).
+ * The Compute stack's custom resources, run by the CDK Provider framework and told apart by
+ * their type: the fleet hosts (`onEvent` launches, rotates or retires a host, `isComplete` waits
+ * for it to run or to be gone) and the burst group's teardown (src/aws/burst-teardown.ts).
  */
-const deps: HostLifecycleDeps = {
+const deps: HostLifecycleDeps & BurstTeardownDeps = {
   ec2: new EC2Client({ maxAttempts: 5 }),
+  autoScaling: new AutoScalingClient({ maxAttempts: 5 }),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   log: (message) => console.log(message),
 };
 
-export async function onEvent(event: HostEvent): Promise<OnEventResult> {
-  console.log(
-    JSON.stringify({ requestType: event.RequestType, physicalResourceId: event.PhysicalResourceId }),
-  );
-  return hostOnEvent(event, deps);
+type ProviderEvent = (HostEvent | BurstGroupEvent) & { readonly ResourceType?: string };
+
+function isBurstGroup(event: ProviderEvent): event is BurstGroupEvent {
+  return event.ResourceType === BURST_GROUP_RESOURCE_TYPE;
 }
 
-export async function isComplete(event: HostEvent): Promise<IsCompleteResult> {
-  return hostIsComplete(event, deps);
+export async function onEvent(event: ProviderEvent): Promise<OnEventResult> {
+  console.log(
+    JSON.stringify({
+      requestType: event.RequestType,
+      resourceType: event.ResourceType,
+      physicalResourceId: event.PhysicalResourceId,
+    }),
+  );
+  if (isBurstGroup(event)) return burstOnEvent(event, deps);
+  return hostOnEvent(event as HostEvent, deps);
+}
+
+export async function isComplete(event: ProviderEvent): Promise<IsCompleteResult> {
+  if (isBurstGroup(event)) return burstIsComplete(event, deps);
+  return hostIsComplete(event as HostEvent, deps);
 }

@@ -296,7 +296,7 @@ function isInstanceId(id: string): boolean {
   return /^i-[0-9a-f]{8,17}$/.test(id);
 }
 
-function errorName(error: unknown): string {
+export function errorName(error: unknown): string {
   return (error as { name?: string; Code?: string } | undefined)?.name ?? '';
 }
 
@@ -316,20 +316,22 @@ function isTransient(error: unknown): boolean {
 }
 
 /**
- * Runs an EC2 call, retrying throttling and 5xx with exponential back-off; `ignore` names errors
- * that mean "already done" (the call then yields undefined).
+ * Runs an AWS call, retrying throttling and 5xx with exponential back-off; `ignore` names errors
+ * that mean "already done" (the call then yields undefined), `retry` further errors that mean
+ * "not yet" for this call.
  */
-async function transient<T>(
-  deps: HostLifecycleDeps,
+export async function transient<T>(
+  deps: Pick<HostLifecycleDeps, 'sleep'>,
   call: () => Promise<T>,
-  options: { ignore?: readonly string[] } = {},
+  options: { ignore?: readonly string[]; retry?: readonly string[] } = {},
 ): Promise<T | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (error) {
       if (options.ignore?.includes(errorName(error))) return undefined;
-      if (!isTransient(error) || attempt >= TRANSIENT_ATTEMPTS) throw error;
+      const retryable = isTransient(error) || (options.retry?.includes(errorName(error)) ?? false);
+      if (!retryable || attempt >= TRANSIENT_ATTEMPTS) throw error;
       await deps.sleep(Math.min(2 ** attempt * 1000, 30_000));
     }
   }

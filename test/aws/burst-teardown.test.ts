@@ -1,0 +1,290 @@
+import {
+  AutoScalingClient,
+  AutoScalingServiceException,
+  DeleteAutoScalingGroupCommand,
+  DescribeAutoScalingGroupsCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand, EC2Client, EC2ServiceException } from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  BURST_GROUP_RESOURCE_TYPE,
+  type BurstGroupEvent,
+  type BurstTeardownDeps,
+  isComplete,
+  onEvent,
+} from '../../src/aws/burst-teardown';
+
+const autoScalingMock = mockClient(AutoScalingClient);
+const ec2Mock = mockClient(EC2Client);
+let sleeps: number[];
+const deps = (): BurstTeardownDeps => ({
+  autoScaling: new AutoScalingClient({ region: 'ap-northeast-1' }),
+  ec2: new EC2Client({ region: 'ap-northeast-1' }),
+  sleep: async (ms) => {
+    sleeps.push(ms);
+  },
+});
+beforeEach(() => {
+  autoScalingMock.reset();
+  ec2Mock.reset();
+  sleeps = [];
+});
+
+const GROUP = 'GpuFleet-burst-workers';
+const WORKER_1 = 'i-0aaaaaaaaaaaaaaa1';
+const WORKER_2 = 'i-0bbbbbbbbbbbbbbb2';
+
+function event(type: BurstGroupEvent['RequestType'], extra: Partial<BurstGroupEvent> = {}): BurstGroupEvent {
+  return {
+    RequestType: type,
+    RequestId: 'req-1',
+    StackId: 'arn:aws:cloudformation:ap-northeast-1:111111111111:stack/GpuFleet-Compute/x',
+    LogicalResourceId: 'GpuWorkerBurstTeardown',
+    ResourceType: BURST_GROUP_RESOURCE_TYPE,
+    ResourceProperties: { AutoScalingGroupName: GROUP },
+    ...(type === 'Create' ? {} : { PhysicalResourceId: GROUP }),
+    ...extra,
+  };
+}
+
+function autoScalingError(
+  name: string,
+  status = 400,
+  message = `${name} happened`,
+): AutoScalingServiceException {
+  return new AutoScalingServiceException({
+    name,
+    message,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+  });
+}
+
+function ec2Error(name: string, status = 400): EC2ServiceException {
+  return new EC2ServiceException({
+    name,
+    message: `${name} happened`,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+  });
+}
+
+/** The group as DescribeAutoScalingGroups shows it: every worker protected from scale-in. */
+function group(instanceIds: string[], status?: string) {
+  return {
+    AutoScalingGroups: [
+      {
+        AutoScalingGroupName: GROUP,
+        MinSize: 0,
+        MaxSize: 3,
+        DesiredCapacity: instanceIds.length,
+        DefaultCooldown: 300,
+        AvailabilityZones: ['ap-northeast-1c', 'ap-northeast-1d'],
+        HealthCheckType: 'EC2',
+        CreatedTime: new Date('2026-11-01T00:00:00Z'),
+        NewInstancesProtectedFromScaleIn: true,
+        Status: status,
+        Instances: instanceIds.map((InstanceId) => ({
+          InstanceId,
+          AvailabilityZone: 'ap-northeast-1c',
+          LifecycleState: 'InService' as const,
+          HealthStatus: 'Healthy',
+          ProtectedFromScaleIn: true,
+        })),
+      },
+    ],
+  };
+}
+
+function instances(...states: Array<[string, string]>) {
+  return {
+    Reservations: [
+      {
+        Instances: states.map(([InstanceId, state]) => ({ InstanceId, State: { Name: state as 'running' } })),
+      },
+    ],
+  };
+}
+
+function noCalls(): void {
+  expect(autoScalingMock.calls()).toHaveLength(0);
+  expect(ec2Mock.calls()).toHaveLength(0);
+}
+
+/** What onEvent hands isComplete: the Provider framework merges its result into the event. */
+async function deleted(extra: Partial<BurstGroupEvent> = {}): Promise<BurstGroupEvent> {
+  const request = event('Delete', extra);
+  const result = await onEvent(request, deps());
+  return { ...request, ...result };
+}
+
+describe('creating and updating the teardown (no AWS call)', () => {
+  it('takes the group name as its physical id and calls nothing, on create and in isComplete', async () => {
+    const result = await onEvent(event('Create'), deps());
+    expect(result.PhysicalResourceId).toBe(GROUP);
+    expect((await isComplete({ ...event('Create'), ...result }, deps())).IsComplete).toBe(true);
+    noCalls();
+  });
+
+  it('keeps the physical id on an update with the same name, so CloudFormation sends no Delete', async () => {
+    const update = event('Update', { OldResourceProperties: { AutoScalingGroupName: GROUP } });
+    const result = await onEvent(update, deps());
+    expect(result.PhysicalResourceId).toBe(GROUP);
+    expect((await isComplete({ ...update, ...result }, deps())).IsComplete).toBe(true);
+    noCalls();
+  });
+
+  it('takes the new name on a rename (the group is replaced; the Delete for the old id retires the old one)', async () => {
+    const result = await onEvent(
+      event('Update', {
+        ResourceProperties: { AutoScalingGroupName: 'GpuFleet2-burst-workers' },
+        OldResourceProperties: { AutoScalingGroupName: GROUP },
+      }),
+      deps(),
+    );
+    expect(result.PhysicalResourceId).toBe('GpuFleet2-burst-workers');
+    noCalls();
+  });
+
+  it('refuses a create without a group name', async () => {
+    await expect(
+      onEvent(event('Create', { ResourceProperties: { AutoScalingGroupName: '' } }), deps()),
+    ).rejects.toThrow(/AutoScalingGroupName/);
+  });
+});
+
+describe('deleting the teardown (cdk destroy, burst turned off, a renamed group)', () => {
+  it('force-deletes the group (scale-in protection cannot hold it) and remembers its workers', async () => {
+    autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves(group([WORKER_1, WORKER_2]));
+    autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
+    const result = await onEvent(event('Delete'), deps());
+    expect(result.PhysicalResourceId).toBe(GROUP);
+    expect(autoScalingMock).toHaveReceivedCommandWith(DescribeAutoScalingGroupsCommand, {
+      AutoScalingGroupNames: [GROUP],
+    });
+    expect(autoScalingMock).toHaveReceivedCommandTimes(DeleteAutoScalingGroupCommand, 1);
+    expect(autoScalingMock).toHaveReceivedCommandWith(DeleteAutoScalingGroupCommand, {
+      AutoScalingGroupName: GROUP,
+      ForceDelete: true,
+    });
+    expect(result.Data?.InstanceIds?.split(',').sort()).toEqual([WORKER_1, WORKER_2]);
+    // Nothing terminates instances by hand: the force delete does, and ends their lifecycle actions.
+    expect(ec2Mock.calls()).toHaveLength(0);
+  });
+
+  it('is complete only once the group is gone and every remembered worker is terminated', async () => {
+    autoScalingMock
+      .on(DescribeAutoScalingGroupsCommand)
+      .resolvesOnce(group([WORKER_1, WORKER_2]))
+      .resolvesOnce(group([WORKER_1, WORKER_2], 'Delete in progress'))
+      .resolves({ AutoScalingGroups: [] });
+    autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(instances([WORKER_1, 'shutting-down'], [WORKER_2, 'shutting-down']))
+      .resolvesOnce(instances([WORKER_1, 'terminated'], [WORKER_2, 'shutting-down']))
+      .resolvesOnce(instances([WORKER_1, 'terminated'], [WORKER_2, 'terminated']));
+    const request = await deleted();
+    // The group is still being deleted.
+    expect((await isComplete(request, deps())).IsComplete).toBe(false);
+    // The group is gone, one worker still shutting down: its interface still holds the subnet.
+    expect((await isComplete(request, deps())).IsComplete).toBe(false);
+    expect((await isComplete(request, deps())).IsComplete).toBe(true);
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeInstancesCommand, {
+      Filters: [{ Name: 'instance-id', Values: [WORKER_1, WORKER_2] }],
+    });
+  });
+
+  it('waits for the group itself to be gone, even when its workers are already terminated', async () => {
+    autoScalingMock
+      .on(DescribeAutoScalingGroupsCommand)
+      .resolvesOnce(group([WORKER_1]))
+      .resolvesOnce(group([WORKER_1], 'Delete in progress'))
+      .resolves({ AutoScalingGroups: [] });
+    autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
+    ec2Mock.on(DescribeInstancesCommand).resolves(instances([WORKER_1, 'terminated']));
+    const request = await deleted();
+    expect((await isComplete(request, deps())).IsComplete).toBe(false);
+    expect((await isComplete(request, deps())).IsComplete).toBe(true);
+  });
+
+  it('counts a worker EC2 no longer knows as gone (absent from the answer, or InvalidInstanceID.NotFound)', async () => {
+    autoScalingMock
+      .on(DescribeAutoScalingGroupsCommand)
+      .resolvesOnce(group([WORKER_1, WORKER_2]))
+      .resolves({ AutoScalingGroups: [] });
+    autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .resolvesOnce(instances([WORKER_2, 'shutting-down']))
+      .resolvesOnce(instances())
+      .rejectsOnce(ec2Error('InvalidInstanceID.NotFound'));
+    const request = await deleted();
+    expect((await isComplete(request, deps())).IsComplete).toBe(false);
+    expect((await isComplete(request, deps())).IsComplete).toBe(true);
+    expect((await isComplete(request, deps())).IsComplete).toBe(true);
+  });
+
+  it('does nothing more when the group is already gone', async () => {
+    autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
+    const request = await deleted();
+    expect(autoScalingMock).not.toHaveReceivedCommand(DeleteAutoScalingGroupCommand);
+    expect((await isComplete(request, deps())).IsComplete).toBe(true);
+    expect(ec2Mock.calls()).toHaveLength(0);
+  });
+
+  it('succeeds when the group vanishes between the describe and the delete', async () => {
+    autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolvesOnce(group([]));
+    autoScalingMock
+      .on(DeleteAutoScalingGroupCommand)
+      .rejects(autoScalingError('ValidationError', 400, `AutoScalingGroup name not found - ${GROUP}`));
+    await expect(onEvent(event('Delete'), deps())).resolves.toMatchObject({ PhysicalResourceId: GROUP });
+  });
+
+  it('does not delete again a group already being deleted (a retried request), but still waits for its workers', async () => {
+    autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves(group([WORKER_1], 'Delete in progress'));
+    const request = await deleted();
+    expect(autoScalingMock).not.toHaveReceivedCommand(DeleteAutoScalingGroupCommand);
+    expect(request.Data?.InstanceIds).toBe(WORKER_1);
+  });
+
+  it('deletes the group the Delete names (its physical id), never the current one after a rename', async () => {
+    const old = 'GpuFleetOld-burst-workers';
+    autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
+    await onEvent(
+      event('Delete', { PhysicalResourceId: old, ResourceProperties: { AutoScalingGroupName: old } }),
+      deps(),
+    );
+    expect(autoScalingMock).toHaveReceivedCommandWith(DescribeAutoScalingGroupsCommand, {
+      AutoScalingGroupNames: [old],
+    });
+  });
+
+  it('retries throttling and 5xx with back-off instead of failing the teardown', async () => {
+    autoScalingMock
+      .on(DescribeAutoScalingGroupsCommand)
+      .rejectsOnce(autoScalingError('Throttling'))
+      .resolvesOnce(group([WORKER_1]))
+      .rejectsOnce(autoScalingError('ServiceUnavailable', 503))
+      .resolves({ AutoScalingGroups: [] });
+    autoScalingMock
+      .on(DeleteAutoScalingGroupCommand)
+      .rejectsOnce(autoScalingError('ResourceContentionFault', 500))
+      .resolves({});
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .rejectsOnce(ec2Error('RequestLimitExceeded', 503))
+      .resolves(instances([WORKER_1, 'terminated']));
+    const request = await deleted();
+    expect(autoScalingMock).toHaveReceivedCommandTimes(DeleteAutoScalingGroupCommand, 2);
+    expect((await isComplete(request, deps())).IsComplete).toBe(true);
+    expect(sleeps).toEqual([2000, 2000, 2000, 2000]);
+  });
+
+  it('fails the teardown loudly on a permanent error (access denied)', async () => {
+    autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves(group([WORKER_1]));
+    autoScalingMock.on(DeleteAutoScalingGroupCommand).rejects(autoScalingError('AccessDenied', 403));
+    await expect(onEvent(event('Delete'), deps())).rejects.toThrow(/AccessDenied/);
+    expect(autoScalingMock).toHaveReceivedCommandTimes(DeleteAutoScalingGroupCommand, 1);
+  });
+});

@@ -1,0 +1,78 @@
+import {
+  AutoScalingClient,
+  DeleteAutoScalingGroupCommand,
+  DescribeAutoScalingGroupsCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { isComplete, onEvent } from '../../lambda/host-lifecycle/handler';
+import { BURST_GROUP_RESOURCE_TYPE } from '../../src/aws/burst-teardown';
+
+const autoScalingMock = mockClient(AutoScalingClient);
+const ec2Mock = mockClient(EC2Client);
+beforeEach(() => {
+  autoScalingMock.reset();
+  ec2Mock.reset();
+  jest.spyOn(console, 'log').mockImplementation(() => undefined);
+});
+afterEach(() => jest.restoreAllMocks());
+
+const common = {
+  RequestId: 'req-1',
+  StackId: 'arn:aws:cloudformation:ap-northeast-1:111111111111:stack/GpuFleet-Compute/x',
+};
+
+describe('the host lifecycle provider routes by resource type', () => {
+  it('serves Custom::FleetBurstGroup with the burst teardown: a delete force-deletes the group', async () => {
+    autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
+    const created = await onEvent({
+      ...common,
+      RequestType: 'Create',
+      LogicalResourceId: 'GpuWorkerBurstTeardown',
+      ResourceType: BURST_GROUP_RESOURCE_TYPE,
+      ResourceProperties: { AutoScalingGroupName: 'GpuFleet-burst-workers' },
+    });
+    expect(created.PhysicalResourceId).toBe('GpuFleet-burst-workers');
+    expect(ec2Mock).not.toHaveReceivedCommand(RunInstancesCommand);
+
+    const deleteEvent = {
+      ...common,
+      RequestType: 'Delete' as const,
+      LogicalResourceId: 'GpuWorkerBurstTeardown',
+      ResourceType: BURST_GROUP_RESOURCE_TYPE,
+      PhysicalResourceId: 'GpuFleet-burst-workers',
+      ResourceProperties: { AutoScalingGroupName: 'GpuFleet-burst-workers' },
+    };
+    const result = await onEvent(deleteEvent);
+    expect(autoScalingMock).toHaveReceivedCommandWith(DescribeAutoScalingGroupsCommand, {
+      AutoScalingGroupNames: ['GpuFleet-burst-workers'],
+    });
+    expect(await isComplete({ ...deleteEvent, ...result })).toMatchObject({ IsComplete: true });
+    expect(autoScalingMock).not.toHaveReceivedCommand(DeleteAutoScalingGroupCommand);
+  });
+
+  it('serves every other resource type (Custom::FleetHostInstance) with the host lifecycle', async () => {
+    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0aaaaaaaaaaaaaaa1' }] });
+    ec2Mock.on(DescribeInstancesCommand).resolves({
+      Reservations: [{ Instances: [{ InstanceId: 'i-0aaaaaaaaaaaaaaa1', State: { Name: 'running' } }] }],
+    });
+    const hostEvent = {
+      ...common,
+      RequestType: 'Create' as const,
+      LogicalResourceId: 'AppHostInstance',
+      ResourceType: 'Custom::FleetHostInstance',
+      ResourceProperties: {
+        LaunchTemplateId: 'lt-0123456789abcdef0',
+        LaunchTemplateVersion: '1',
+        Revision: '1',
+        Fleet: 'GpuFleet',
+        Role: 'app',
+        Spot: 'false',
+      },
+    };
+    const result = await onEvent(hostEvent);
+    expect(result.PhysicalResourceId).toBe('i-0aaaaaaaaaaaaaaa1');
+    expect(await isComplete({ ...hostEvent, ...result })).toMatchObject({ IsComplete: true });
+    expect(autoScalingMock.calls()).toHaveLength(0);
+  });
+});
