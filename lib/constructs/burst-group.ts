@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/aws/burst.js';
 import { BURST_ROLE, TAGS } from '../../src/core/tags.js';
 import type { FleetConfig } from '../config.js';
+import { BurstGroupTeardown } from './burst-group-teardown.js';
 import type { FleetHost } from './fleet-host.js';
 
 export { BURST_DRAIN_HOOK, burstGroupName };
@@ -98,11 +99,19 @@ export class BurstGroup extends Construct {
         skipMatching: true,
       }),
     });
-    this.group.addLifecycleHook('Drain', {
+    const drainHook = this.group.addLifecycleHook('Drain', {
       lifecycleHookName: BURST_DRAIN_HOOK,
       lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
       heartbeatTimeout: BURST_DRAIN_TIMEOUT,
       defaultResult: autoscaling.DefaultResult.CONTINUE,
+    });
+    // CloudFormation alone would wait forever on the protected workers: force-delete on stack deletion.
+    new BurstGroupTeardown(this, 'Teardown', {
+      group: this.group,
+      groupName: this.groupName,
+      groupArn: burstGroupArn(this, this.groupName),
+      drainHook,
+      provider: primary.lifecycleProvider,
     });
     Tags.of(this).add(TAGS.role, BURST_ROLE);
 

@@ -67,6 +67,8 @@ export class FleetHost extends Construct {
   readonly settings: ssm.StringParameter;
   /** The instance id; it changes when the host rotates (the scaler and CLI find hosts by tag). */
   readonly instanceId: string;
+  /** The stack's custom resource provider that owns this host (shared by every host in the stack). */
+  readonly lifecycleProvider: HostLifecycleProvider;
   /** The SSM parameter name of `settings`, which the user data hands to the provisioning unit. */
   readonly settingsName: string;
   readonly definition: HostDefinition;
@@ -140,6 +142,7 @@ export class FleetHost extends Construct {
         amiParameters: [APP_AMI_PARAMETER, GPU_AMI_PARAMETER],
       });
     provider.grantPassRole(this.role);
+    this.lifecycleProvider = provider;
 
     const instance = new CustomResource(this, 'Instance', {
       serviceToken: provider.serviceToken,

@@ -27,6 +27,7 @@ export interface HostLifecycleProviderProps {
 export class HostLifecycleProvider extends Construct {
   readonly serviceToken: string;
   private readonly onEventFunction: nodejs.NodejsFunction;
+  private readonly isCompleteFunction: nodejs.NodejsFunction;
 
   constructor(scope: Construct, id: string, props: HostLifecycleProviderProps) {
     super(scope, id);
@@ -52,6 +53,7 @@ export class HostLifecycleProvider extends Construct {
       description: 'gpu-fleet hosts: is the launched host running, the retired one terminated?',
       logGroup: new logs.LogGroup(this, 'IsCompleteLogs', { retention: logs.RetentionDays.ONE_MONTH }),
     });
+    this.isCompleteFunction = isCompleteFunction;
 
     const stack = Stack.of(this);
     const ec2Arn = (resource: string, account: string = Aws.ACCOUNT_ID) =>
@@ -134,6 +136,15 @@ export class HostLifecycleProvider extends Construct {
     acknowledgeProvider(this, [this.onEventFunction, isCompleteFunction]);
   }
 
+  /**
+   * Grants a further permission for a resource type the provider serves besides the hosts (the
+   * burst group's teardown): to `onEvent`, and to `isComplete` too when it needs it to wait.
+   */
+  addToHandlerPolicy(statement: iam.PolicyStatement, options: { readonly isComplete?: boolean } = {}): void {
+    this.onEventFunction.addToRolePolicy(statement);
+    if (options.isComplete) this.isCompleteFunction.addToRolePolicy(statement);
+  }
+
   /** Lets the provider hand a host's instance profile role to EC2 at launch. */
   grantPassRole(role: iam.IRole): void {
     role.grantPassRole(this.onEventFunction.grantPrincipal);
@@ -159,7 +170,7 @@ function acknowledgeProvider(provider: Construct, functions: nodejs.NodejsFuncti
   v.acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason:
-      'ec2:DescribeInstances and ec2:DescribeSpotInstanceRequests support no resource-level permissions; they are read-only.',
+      'The read-only Describe actions granted here support no resource-level permissions: ec2:DescribeInstances, ec2:DescribeSpotInstanceRequests and, with burst workers, autoscaling:DescribeAutoScalingGroups.',
   });
   for (const resource of [
     'launch-template',
