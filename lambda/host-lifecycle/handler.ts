@@ -1,4 +1,5 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import {
   BURST_GROUP_RESOURCE_TYPE,
@@ -24,6 +25,7 @@ import {
 const deps: HostLifecycleDeps & BurstTeardownDeps = {
   ec2: new EC2Client({ maxAttempts: 5 }),
   autoScaling: new AutoScalingClient({ maxAttempts: 5 }),
+  cloudFormation: new CloudFormationClient({ maxAttempts: 5 }),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   log: (message) => console.log(message),
 };

@@ -1,4 +1,4 @@
-import { CfnResource, CustomResource, Validations } from 'aws-cdk-lib';
+import { CfnResource, CustomResource, Stack, Validations } from 'aws-cdk-lib';
 import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
@@ -26,7 +26,9 @@ export interface BurstGroupTeardownProps {
  * its workers are terminated (their network interfaces hold the subnets).
  *
  * Deletion order, the reverse of the dependencies: the drain hook (while the group still
- * exists), then this resource, then the group, which CloudFormation then finds already gone.
+ * exists), then this resource, then the group, which CloudFormation then finds already gone. Only
+ * while the stack is being deleted or cleaning up after a forward update: a rollback that deletes
+ * this resource (the update that added it failed) leaves the group, which the stack keeps.
  */
 export class BurstGroupTeardown extends Construct {
   readonly resource: CustomResource;
@@ -48,6 +50,14 @@ export class BurstGroupTeardown extends Construct {
         sid: 'ForceDeleteBurstGroup',
         actions: ['autoscaling:DeleteAutoScalingGroup'],
         resources: [props.groupArn],
+      }),
+    );
+    // A rollback must not force-delete a group the stack keeps: onEvent reads its own stack's status.
+    provider.addToHandlerPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadOwnStackStatus',
+        actions: ['cloudformation:DescribeStacks'],
+        resources: [Stack.of(this).stackId],
       }),
     );
     // Both describe the group: onEvent to find its workers, isComplete to see it gone.

@@ -4,6 +4,7 @@ import {
   DeleteAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
 } from '@aws-sdk/client-auto-scaling';
+import { type CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { errorName, transient } from './host-lifecycle.js';
 
@@ -47,6 +48,8 @@ export interface BurstTeardownResult {
 export interface BurstTeardownDeps {
   readonly autoScaling: AutoScalingClient;
   readonly ec2: EC2Client;
+  /** Reads the stack's status: only a deletion or a forward update's cleanup force-deletes. */
+  readonly cloudFormation: CloudFormationClient;
   /** Waits between retries; injected so tests run without real time. */
   readonly sleep: (ms: number) => Promise<void>;
   readonly log?: (message: string) => void;
@@ -70,6 +73,15 @@ export async function onEvent(event: BurstGroupEvent, deps: BurstTeardownDeps): 
     return { PhysicalResourceId: name };
   }
   const name = event.PhysicalResourceId ?? '';
+  // A rollback deletes this resource when the update that created it fails (the upgrade that
+  // brought it to a fleet whose group already runs): the group stays, and must. A group created
+  // by the failed update is empty (the scaler learns of it only after Compute), so CloudFormation
+  // deletes it without help.
+  const status = await stackStatus(event.StackId, deps);
+  if (!FORCE_DELETE_STATUSES.has(status ?? '')) {
+    deps.log?.(`stack ${status ?? 'status unknown'}: burst group ${name} is left to CloudFormation`);
+    return { PhysicalResourceId: name, Data: { InstanceIds: '', LeftAlone: 'true' } };
+  }
   const group = await describeGroup(name, deps);
   if (!group) {
     deps.log?.(`burst group ${name} is already gone`);
@@ -96,7 +108,7 @@ export async function isComplete(
   event: BurstGroupEvent,
   deps: BurstTeardownDeps,
 ): Promise<{ readonly IsComplete: boolean }> {
-  if (event.RequestType !== 'Delete') return { IsComplete: true };
+  if (event.RequestType !== 'Delete' || event.Data?.LeftAlone === 'true') return { IsComplete: true };
   const name = event.PhysicalResourceId ?? '';
   const remembered = (event.Data?.InstanceIds ?? '').split(',').filter((id) => id !== '');
   const remaining = remembered.length === 0 ? [] : await notTerminated(remembered, deps);
@@ -107,6 +119,22 @@ export async function isComplete(
     );
   }
   return { IsComplete: groupGone && remaining.length === 0 };
+}
+
+/** The stack states in which the group is being deleted with this resource: destroy, or an update that removed or renamed it. */
+const FORCE_DELETE_STATUSES = new Set(['DELETE_IN_PROGRESS', 'UPDATE_COMPLETE_CLEANUP_IN_PROGRESS']);
+
+async function stackStatus(stackId: string, deps: BurstTeardownDeps): Promise<string | undefined> {
+  try {
+    const output = await transient(deps, () =>
+      deps.cloudFormation.send(new DescribeStacksCommand({ StackName: stackId })),
+    );
+    return output?.Stacks?.[0]?.StackStatus;
+  } catch (error) {
+    // Not knowing is not a licence to delete: the group then stays, as without this resource.
+    deps.log?.(`cannot read the stack status: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
 }
 
 async function describeGroup(name: string, deps: BurstTeardownDeps): Promise<AutoScalingGroup | undefined> {

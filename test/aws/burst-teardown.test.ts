@@ -4,6 +4,11 @@ import {
   DeleteAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
 } from '@aws-sdk/client-auto-scaling';
+import {
+  CloudFormationClient,
+  DescribeStacksCommand,
+  type StackStatus,
+} from '@aws-sdk/client-cloudformation';
 import { DescribeInstancesCommand, EC2Client, EC2ServiceException } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
@@ -16,10 +21,18 @@ import {
 
 const autoScalingMock = mockClient(AutoScalingClient);
 const ec2Mock = mockClient(EC2Client);
+const cloudFormationMock = mockClient(CloudFormationClient);
+const stackIn = (status: StackStatus) =>
+  cloudFormationMock
+    .on(DescribeStacksCommand)
+    .resolves({
+      Stacks: [{ StackName: 'GpuFleet-Compute', StackStatus: status, CreationTime: new Date(0) }],
+    });
 let sleeps: number[];
 const deps = (): BurstTeardownDeps => ({
   autoScaling: new AutoScalingClient({ region: 'ap-northeast-1' }),
   ec2: new EC2Client({ region: 'ap-northeast-1' }),
+  cloudFormation: new CloudFormationClient({ region: 'ap-northeast-1' }),
   sleep: async (ms) => {
     sleeps.push(ms);
   },
@@ -27,6 +40,9 @@ const deps = (): BurstTeardownDeps => ({
 beforeEach(() => {
   autoScalingMock.reset();
   ec2Mock.reset();
+  cloudFormationMock.reset();
+  // cdk destroy unless a test says otherwise.
+  stackIn('DELETE_IN_PROGRESS');
   sleeps = [];
 });
 
@@ -154,6 +170,43 @@ describe('creating and updating the teardown (no AWS call)', () => {
 });
 
 describe('deleting the teardown (cdk destroy, burst turned off, a renamed group)', () => {
+  it('force-deletes on cdk destroy and in the cleanup of an update that removed or renamed the group', async () => {
+    for (const status of ['DELETE_IN_PROGRESS', 'UPDATE_COMPLETE_CLEANUP_IN_PROGRESS'] as const) {
+      autoScalingMock.reset();
+      stackIn(status);
+      autoScalingMock
+        .on(DescribeAutoScalingGroupsCommand)
+        .resolves({ AutoScalingGroups: [{ AutoScalingGroupName: GROUP, Instances: [] } as never] });
+      autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
+      await onEvent(event('Delete'), deps());
+      expect(autoScalingMock).toHaveReceivedCommandWith(DeleteAutoScalingGroupCommand, { ForceDelete: true });
+    }
+  });
+
+  it.each([
+    'UPDATE_ROLLBACK_IN_PROGRESS',
+    'UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS',
+    'ROLLBACK_IN_PROGRESS',
+  ] as const)(
+    'leaves the group alone in a rollback (%s): the update that added this resource failed, the group stays',
+    async (status) => {
+      stackIn(status);
+      const result = await onEvent(event('Delete'), deps());
+      expect(autoScalingMock.calls()).toHaveLength(0);
+      expect(await isComplete({ ...event('Delete'), Data: result.Data }, deps())).toEqual({
+        IsComplete: true,
+      });
+      expect(autoScalingMock.calls()).toHaveLength(0);
+    },
+  );
+
+  it('leaves the group alone when the stack status cannot be read (not knowing is no licence to delete)', async () => {
+    cloudFormationMock.on(DescribeStacksCommand).rejects(new Error('AccessDenied'));
+    const result = await onEvent(event('Delete'), deps());
+    expect(result.Data?.LeftAlone).toBe('true');
+    expect(autoScalingMock).not.toHaveReceivedCommand(DeleteAutoScalingGroupCommand);
+  });
+
   it('force-deletes the group (scale-in protection cannot hold it) and remembers its workers', async () => {
     autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves(group([WORKER_1, WORKER_2]));
     autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});

@@ -85,6 +85,13 @@ describe('the burst group teardown (Custom::FleetBurstGroup, burst on)', () => {
     expect(JSON.stringify(everywhere)).not.toMatch(/"autoscaling:\*"|"autoscaling:Delete\*"/);
   });
 
+  it('lets onEvent read its own stack status only (a rollback must not force-delete the group)', () => {
+    const onEvent = statementsOf(/^gpu-fleet hosts: launch/);
+    expect(granting(onEvent, 'cloudformation:DescribeStacks').map((s) => s.Resource)).toEqual([
+      { Ref: 'AWS::StackId' },
+    ]);
+  });
+
   it('bounds the wait for the workers to terminate: the provider gives up after 30 minutes', () => {
     const machines = ofType('AWS::StepFunctions::StateMachine').map(([, m]) =>
       JSON.stringify(m.Properties.DefinitionString),

@@ -3,6 +3,7 @@ import {
   DeleteAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
 } from '@aws-sdk/client-auto-scaling';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { isComplete, onEvent } from '../../lambda/host-lifecycle/handler';
@@ -10,9 +11,14 @@ import { BURST_GROUP_RESOURCE_TYPE } from '../../src/aws/burst-teardown';
 
 const autoScalingMock = mockClient(AutoScalingClient);
 const ec2Mock = mockClient(EC2Client);
+const cloudFormationMock = mockClient(CloudFormationClient);
 beforeEach(() => {
   autoScalingMock.reset();
   ec2Mock.reset();
+  cloudFormationMock.reset();
+  cloudFormationMock.on(DescribeStacksCommand).resolves({
+    Stacks: [{ StackName: 'GpuFleet-Compute', StackStatus: 'DELETE_IN_PROGRESS', CreationTime: new Date(0) }],
+  });
   jest.spyOn(console, 'log').mockImplementation(() => undefined);
 });
 afterEach(() => jest.restoreAllMocks());
