@@ -222,6 +222,22 @@ export const DEFAULT_CONFIG: FleetConfig = {
   },
 };
 
+/**
+ * The burst workers' subnets: the two blocks of the hosts' subnet's size that follow it
+ * (10.0.2.0/24 and 10.0.3.0/24 by default). Validation keeps them inside vpcCidr when burst is on.
+ */
+export function burstSubnetCidrs(subnetCidr: string): [string, string] {
+  const [address = '', prefixText = ''] = subnetCidr.split('/');
+  const prefix = Number(prefixText);
+  const start = address.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
+  const size = 2 ** (32 - prefix);
+  const block = (n: number): string => {
+    const value = start + n * size;
+    return `${[24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.')}/${prefix}`;
+  };
+  return [block(1), block(2)];
+}
+
 /** A configuration value that is not allowed; the message names the key, the value and what is allowed. */
 export class ConfigError extends Error {
   constructor(
@@ -437,6 +453,15 @@ function validate(c: FleetConfig, now: Date): void {
 
   const b = c.burst;
   integer('burst.maxWorkers', b.maxWorkers, 0, MAX_BURST_WORKERS);
+  if (b.maxWorkers > 0) {
+    const blocks = burstSubnetCidrs(c.subnetCidr);
+    check(
+      'subnetCidr',
+      c.subnetCidr,
+      blocks.every((block) => contains(vpc, cidr('subnetCidr', block, 0, 32))),
+      `with burst.maxWorkers > 0, a subnetCidr whose burst subnets (the two blocks of its size that follow it: ${blocks.join(' and ')}) also lie inside vpcCidr ${c.vpcCidr}; choose a lower subnetCidr, a larger vpcCidr or burst.maxWorkers 0`,
+    );
+  }
   check(
     'burst.instanceTypes',
     b.instanceTypes,

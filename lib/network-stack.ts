@@ -2,7 +2,7 @@ import { Annotations, Fn, Stack, type StackProps, Validations } from 'aws-cdk-li
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import type { FleetConfig } from './config.js';
+import { type FleetConfig, burstSubnetCidrs } from './config.js';
 
 /** Ports of the product, named once. */
 export const PORTS = {
@@ -13,19 +13,6 @@ export const PORTS = {
   nfs: 2049,
   ssh: 22,
 } as const;
-
-/** The burst subnets: the two blocks of the hosts' subnet's size that follow it (10.0.2.0/24 and 10.0.3.0/24 by default). */
-export function burstSubnetCidrs(subnetCidr: string): [string, string] {
-  const [address = '', prefixText = ''] = subnetCidr.split('/');
-  const prefix = Number(prefixText);
-  const start = address.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
-  const size = 2 ** (32 - prefix);
-  const block = (n: number): string => {
-    const value = start + n * size;
-    return `${[24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.')}/${prefix}`;
-  };
-  return [block(1), block(2)];
-}
 
 export interface NetworkStackProps extends StackProps {
   /** The validated fleet configuration. */

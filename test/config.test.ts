@@ -121,3 +121,38 @@ describe('resolveConfig', () => {
     expect(config.schedule.holidays).toEqual(['2026-12-31']);
   });
 });
+
+describe('burst subnets inside the VPC', () => {
+  // The burst subnets are the two blocks of subnetCidr's size that follow it; near the top of
+  // vpcCidr they leave it, which only a deploy would otherwise reveal.
+  const hostsAt = (subnetCidr: string, maxWorkers: number) => {
+    const prefix = subnetCidr.split('.').slice(0, 3).join('.');
+    return {
+      subnetCidr,
+      appPrivateIp: `${prefix}.10`,
+      gpuPrivateIp: `${prefix}.20`,
+      burst: { maxWorkers },
+    };
+  };
+
+  it.each([
+    ['10.0.254.0/24', '10.0.255.0/24', '10.1.0.0/24'],
+    ['10.0.255.0/24', '10.1.0.0/24', '10.1.1.0/24'],
+  ])(
+    'rejects subnetCidr %s with burst on, naming the keys and the blocks burst needs',
+    (cidr, first, second) => {
+      const error = errorOf(hostsAt(cidr, 3));
+      expect(error.key).toBe('subnetCidr');
+      expect(error.message).toContain(`Invalid gpuFleet config: subnetCidr = "${cidr}"`);
+      for (const words of ['burst.maxWorkers', 'vpcCidr 10.0.0.0/16', `${first} and ${second}`]) {
+        expect(error.message).toContain(words);
+      }
+      expect(error.message.split('\n')).toHaveLength(1);
+    },
+  );
+
+  it('accepts the same subnetCidr with burst off, and the highest one whose burst blocks still fit', () => {
+    expect(resolveConfig(hostsAt('10.0.254.0/24', 0), NOW).subnetCidr).toBe('10.0.254.0/24');
+    expect(resolveConfig(hostsAt('10.0.253.0/24', 3), NOW).burst.maxWorkers).toBe(3);
+  });
+});
