@@ -7,15 +7,18 @@ import type { Construct } from 'constructs';
 import type { FleetConfig } from './config.js';
 import { AppHost } from './constructs/app-host.js';
 import { GpuWorker } from './constructs/gpu-worker.js';
+import type { PublicSubnetBase } from './network-stack.js';
 
 export interface ComputeStackProps extends StackProps {
   readonly config: FleetConfig;
   readonly vpc: ec2.IVpc;
   readonly subnet: ec2.ISubnet;
-  /** The burst workers' subnets (two zones); empty with burst.maxWorkers 0. @default none */
-  readonly burstSubnets?: readonly ec2.ISubnet[];
+  /** Where the burst workers add their subnets (used only with burst.maxWorkers > 0). */
+  readonly publicSubnetBase: PublicSubnetBase;
   readonly appSecurityGroup: ec2.ISecurityGroup;
   readonly gpuSecurityGroup: ec2.ISecurityGroup;
+  /** The file system's security group, for the burst workers' mount targets. */
+  readonly fileSystemSecurityGroup: ec2.ISecurityGroup;
   readonly fileSystem: efs.IFileSystem;
   readonly accessPoint: efs.IAccessPoint;
   readonly jobQueue: sqs.IQueue;
@@ -56,7 +59,8 @@ export class ComputeStack extends Stack {
     this.gpuWorker = new GpuWorker(this, 'GpuWorker', {
       ...shared,
       securityGroup: props.gpuSecurityGroup,
-      burstSubnets: props.burstSubnets,
+      publicSubnetBase: props.publicSubnetBase,
+      fileSystemSecurityGroup: props.fileSystemSecurityGroup,
     });
 
     new CfnOutput(this, 'AppInstanceId', {

@@ -15,10 +15,11 @@ export const MAX_RECEIVE_COUNT = 5;
 
 export interface DataStackProps extends StackProps {
   readonly vpc: ec2.IVpc;
-  /** The subnet that gets the file system's mount target. */
+  /**
+   * The subnet that gets the file system's mount target. The burst workers' mount targets live in
+   * the Compute stack with their subnets (BurstGroup), so turning burst off never touches this stack.
+   */
   readonly subnet: ec2.ISubnet;
-  /** The burst workers' subnets: each gets a mount target too. @default none */
-  readonly burstSubnets?: readonly ec2.ISubnet[];
   /** Security group of the mount target (NFS from the hosts only). */
   readonly fileSystemSecurityGroup: ec2.ISecurityGroup;
 }
@@ -42,7 +43,7 @@ export class DataStack extends Stack {
 
     this.fileSystem = new efs.FileSystem(this, 'SharedFileSystem', {
       vpc: props.vpc,
-      vpcSubnets: { subnets: [props.subnet, ...(props.burstSubnets ?? [])] },
+      vpcSubnets: { subnets: [props.subnet] },
       securityGroup: props.fileSystemSecurityGroup,
       encrypted: true,
       enableAutomaticBackups: true,

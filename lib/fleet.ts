@@ -26,7 +26,6 @@ export function buildFleet(app: App, config: FleetConfig): Fleet {
   const data = new DataStack(app, `${prefix}-Data`, {
     vpc: network.vpc,
     subnet: network.subnet,
-    burstSubnets: network.burstSubnets,
     fileSystemSecurityGroup: network.fileSystemSecurityGroup,
     description: 'gpu-fleet data (retained): EFS and the voice job queues',
   });
@@ -34,9 +33,10 @@ export function buildFleet(app: App, config: FleetConfig): Fleet {
     config,
     vpc: network.vpc,
     subnet: network.subnet,
-    burstSubnets: network.burstSubnets,
+    publicSubnetBase: network.publicSubnetBase,
     appSecurityGroup: network.appSecurityGroup,
     gpuSecurityGroup: network.gpuSecurityGroup,
+    fileSystemSecurityGroup: network.fileSystemSecurityGroup,
     fileSystem: data.fileSystem,
     accessPoint: data.accessPoint,
     jobQueue: data.jobQueue,

@@ -1,8 +1,8 @@
-import { Annotations, Fn, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Fn, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type { Construct } from 'constructs';
-import { type FleetConfig, burstSubnetCidrs } from './config.js';
+import type { Construct, IDependable } from 'constructs';
+import type { FleetConfig } from './config.js';
 
 /** Ports of the product, named once. */
 export const PORTS = {
@@ -13,6 +13,17 @@ export const PORTS = {
   nfs: 2049,
   ssh: 22,
 } as const;
+
+/**
+ * The VPC and its internet gateway as another stack reads them: through this stack's outputs
+ * (Fn::GetStackOutput), with the gateway's attachment to depend on.
+ */
+export interface PublicSubnetBase {
+  readonly vpcId: string;
+  readonly internetGatewayId: string;
+  /** A default route waits for it (from another stack: that stack deploys after this one). */
+  readonly internetGatewayAttachment: IDependable;
+}
 
 export interface NetworkStackProps extends StackProps {
   /** The validated fleet configuration. */
@@ -26,8 +37,8 @@ export interface NetworkStackProps extends StackProps {
 export class NetworkStack extends Stack {
   readonly vpc: ec2.Vpc;
   readonly subnet: ec2.PublicSubnet;
-  /** The burst workers' subnets, one per further zone; empty with burst.maxWorkers 0. */
-  readonly burstSubnets: ec2.PublicSubnet[];
+  /** What another stack needs to add a public subnet to this VPC. */
+  readonly publicSubnetBase: PublicSubnetBase;
   readonly appSecurityGroup: ec2.SecurityGroup;
   readonly gpuSecurityGroup: ec2.SecurityGroup;
   readonly fileSystemSecurityGroup: ec2.SecurityGroup;
@@ -60,21 +71,21 @@ export class NetworkStack extends Stack {
     });
     this.subnet.addDefaultInternetRoute(internetGateway.ref, attachment);
 
-    // Burst workers spread over two more zones (more spot capacity pools), never into the hosts'
-    // subnet: a worker there could take a fixed host address while that host rotates.
-    this.burstSubnets =
-      config.burst.maxWorkers > 0
-        ? burstSubnetCidrs(config.subnetCidr).map((cidrBlock, index) => {
-            const subnet = new ec2.PublicSubnet(this, `BurstSubnet${index + 1}`, {
-              vpcId: this.vpc.vpcId,
-              cidrBlock,
-              availabilityZone: Fn.select(index + 1, Fn.getAzs()),
-              mapPublicIpOnLaunch: true,
-            });
-            subnet.addDefaultInternetRoute(internetGateway.ref, attachment);
-            return subnet;
-          })
-        : [];
+    // Published whether burst workers are on or not, so turning them on or off never changes this
+    // stack (which deploys first); the burst group builds its own subnets on them.
+    const published = (name: string, value: string, description: string): string => {
+      new CfnOutput(this, name, { value, description });
+      return Fn.getStackOutput(this.stackName, name);
+    };
+    this.publicSubnetBase = {
+      vpcId: published('VpcId', this.vpc.vpcId, 'The VPC (the burst workers add their subnets to it)'),
+      internetGatewayId: published(
+        'InternetGatewayId',
+        internetGateway.ref,
+        "The VPC's internet gateway (the burst workers' subnets route to it)",
+      ),
+      internetGatewayAttachment: attachment,
+    };
 
     new ec2.FlowLog(this, 'FlowLog', {
       resourceType: ec2.FlowLogResourceType.fromVpc(this.vpc),

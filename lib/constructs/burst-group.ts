@@ -1,11 +1,13 @@
-import { ArnFormat, Duration, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { ArnFormat, CfnCondition, Duration, Fn, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/aws/burst.js';
 import { BURST_ROLE, TAGS } from '../../src/core/tags.js';
-import type { FleetConfig } from '../config.js';
+import { type FleetConfig, burstSubnetCidrs } from '../config.js';
+import type { PublicSubnetBase } from '../network-stack.js';
 import { BurstGroupTeardown } from './burst-group-teardown.js';
 import type { FleetHost } from './fleet-host.js';
 
@@ -21,8 +23,12 @@ export const BURST_DRAIN_TIMEOUT = Duration.minutes(3);
 export interface BurstGroupProps {
   readonly config: FleetConfig;
   readonly vpc: ec2.IVpc;
-  /** At least two, in different zones. */
-  readonly subnets: readonly ec2.ISubnet[];
+  /** The VPC and internet gateway the group's own subnets are added to. */
+  readonly publicSubnetBase: PublicSubnetBase;
+  /** The shared file system: the group adds a mount target in each of its subnets. */
+  readonly fileSystem: efs.IFileSystem;
+  /** The file system's security group (NFS from the GPU security group), for those mount targets. */
+  readonly fileSystemSecurityGroup: ec2.ISecurityGroup;
   readonly securityGroup: ec2.ISecurityGroup;
   /** The primary GPU host: its definition, settings and grants are the burst workers' too. */
   readonly primary: FleetHost;
@@ -36,17 +42,49 @@ export interface BurstGroupProps {
  *
  * The scaler owns the desired capacity (CloudFormation never sets it) and is the only one to scale
  * in, by terminating an idle worker by id; every worker is protected from the group's own scale-in.
+ *
+ * The group owns its whole footprint in this one stack: its two subnets and an EFS mount target in
+ * each. Turning burst off then deletes group → mount targets → subnets in dependency order; with the
+ * subnets in the Network stack (deployed first) EC2 refused to delete them while the mount targets'
+ * and workers' interfaces were still in them, and CloudFormation left them behind outside any stack.
  */
 export class BurstGroup extends Construct {
   readonly group: autoscaling.AutoScalingGroup;
   readonly role: iam.Role;
   readonly launchTemplate: ec2.LaunchTemplate;
   readonly groupName: string;
+  /** The group's subnets: one per zone, never the hosts' zone. */
+  readonly subnets: readonly ec2.PublicSubnet[];
+  readonly mountTargets: readonly efs.CfnMountTarget[];
 
   constructor(scope: Construct, id: string, props: BurstGroupProps) {
     super(scope, id);
     const { config, primary } = props;
     this.groupName = burstGroupName(config.appName);
+
+    // Burst workers spread over two more zones (more spot capacity pools), never into the hosts'
+    // subnet: a worker there could take a fixed host address while that host rotates.
+    const zones = burstZones(this, config.availabilityZone);
+    const base = props.publicSubnetBase;
+    this.subnets = burstSubnetCidrs(config.subnetCidr).map((cidrBlock, index) => {
+      const subnet = new ec2.PublicSubnet(this, `Subnet${index + 1}`, {
+        vpcId: base.vpcId,
+        cidrBlock,
+        availabilityZone: zones[index] as string,
+        mapPublicIpOnLaunch: true,
+      });
+      subnet.addDefaultInternetRoute(base.internetGatewayId, base.internetGatewayAttachment);
+      return subnet;
+    });
+    // Workers mount EFS in their own zone, and a file system takes one mount target per zone.
+    this.mountTargets = this.subnets.map(
+      (subnet, index) =>
+        new efs.CfnMountTarget(this, `MountTarget${index + 1}`, {
+          fileSystemId: props.fileSystem.fileSystemId,
+          subnetId: subnet.subnetId,
+          securityGroups: [props.fileSystemSecurityGroup.securityGroupId],
+        }),
+    );
 
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
@@ -68,7 +106,7 @@ export class BurstGroup extends Construct {
     this.group = new autoscaling.AutoScalingGroup(this, 'Group', {
       autoScalingGroupName: this.groupName,
       vpc: props.vpc,
-      vpcSubnets: { subnets: [...props.subnets] },
+      vpcSubnets: { subnets: [...this.subnets] },
       minCapacity: 0,
       maxCapacity: config.burst.maxWorkers,
       // No desiredCapacity: CloudFormation then leaves the scaler's number alone on every deploy.
@@ -99,6 +137,8 @@ export class BurstGroup extends Construct {
         skipMatching: true,
       }),
     });
+    // Created after the mount targets (a worker mounts EFS at boot) and deleted before them.
+    this.group.node.addDependency(...this.mountTargets);
     const drainHook = this.group.addLifecycleHook('Drain', {
       lifecycleHookName: BURST_DRAIN_HOOK,
       lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
@@ -150,6 +190,27 @@ export class BurstGroup extends Construct {
         "Every scaling action is the scaler's own and is logged and measured by it (BurstWorkers, BurstOnDemandWorkers); failed launches are read from the scaling activities on every tick.",
     });
   }
+}
+
+/**
+ * The zones of the two burst subnets: never the hosts' zone (EFS takes one mount target per zone).
+ * Without a configured zone the hosts take the region's first, and burst the second and third (the
+ * expressions of every existing template). With one, the zones come from conditions on where it
+ * falls in the region's list: first → second and third; second → first and third; anything else
+ * (third, or beyond) → first and second.
+ */
+function burstZones(scope: Construct, hostZone: string | undefined): [string, string] {
+  const zone = (index: number): string => Fn.select(index, Fn.getAzs());
+  if (hostZone === undefined) return [zone(1), zone(2)];
+  const hostIn = (index: number): CfnCondition =>
+    new CfnCondition(scope, `HostsInZone${index}`, {
+      expression: Fn.conditionEquals(hostZone, zone(index)),
+    });
+  const [first, second] = [hostIn(0), hostIn(1)];
+  return [
+    Fn.conditionIf(first.logicalId, zone(1), zone(0)).toString(),
+    Fn.conditionIf(first.logicalId, zone(2), Fn.conditionIf(second.logicalId, zone(2), zone(1))).toString(),
+  ];
 }
 
 /** The ARN of the named group in this stack's account and region (its id part is unknown before creation). */

@@ -7,12 +7,15 @@ import { Construct } from 'constructs';
 import { BURST_ROLE, TAGS, isoSeconds } from '../../src/core/tags.js';
 import { BURST_DRAIN_HOOK, BurstGroup, burstGroupName } from './burst-group.js';
 import { FleetHost, type FleetHostProps, GPU_AMI_PARAMETER } from './fleet-host.js';
+import type { PublicSubnetBase } from '../network-stack.js';
 
 const DOCKER_DIR = path.join(__dirname, '..', '..', 'docker');
 
 export interface GpuWorkerProps extends FleetHostProps {
-  /** Subnets of the burst workers (at least two zones); used only when burst.maxWorkers > 0. @default none */
-  readonly burstSubnets?: readonly ec2.ISubnet[];
+  /** Where the burst workers add their subnets; used only when burst.maxWorkers > 0. */
+  readonly publicSubnetBase: PublicSubnetBase;
+  /** The file system's security group, for the burst workers' mount targets. */
+  readonly fileSystemSecurityGroup: ec2.ISecurityGroup;
 }
 
 /** The tags the GPU host's queue worker writes on its own instance: readiness and job activity. */
@@ -79,14 +82,12 @@ export class GpuWorker extends Construct {
     grantGpuWork(this.host.role, 'gpu', { config, openVoiceImage, workerImage, jobQueue: props.jobQueue });
 
     if (burstOn) {
-      const subnets = props.burstSubnets ?? [];
-      if (subnets.length < 2) {
-        throw new Error('burst.maxWorkers > 0 needs the burst subnets of at least two zones (NetworkStack)');
-      }
       this.burst = new BurstGroup(this, 'Burst', {
         config,
         vpc: props.vpc,
-        subnets,
+        publicSubnetBase: props.publicSubnetBase,
+        fileSystem: props.fileSystem,
+        fileSystemSecurityGroup: props.fileSystemSecurityGroup,
         securityGroup: props.securityGroup,
         primary: this.host,
       });
