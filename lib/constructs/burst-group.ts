@@ -127,13 +127,19 @@ export class BurstGroup extends Construct {
       capacityRebalance: true,
       // Scale-in is only ever the scaler's TerminateInstanceInAutoScalingGroup of an idle worker.
       newInstancesProtectedFromScaleIn: true,
-      // A new template version (instance type, AMI parameter, user data) replaces the workers one
-      // at a time; a busy one drains through the termination hook first.
+      // A new template version (instance types, AMI parameter name, user data) reaches new launches
+      // only: the group takes the new version at once, and the instance refresh CloudFormation
+      // starts ignores instances protected from scale-in (Auto Scaling "ignores instances that are
+      // protected from scale in and continues to replace instances that are not protected",
+      // RefreshPreferences) - every worker here. A busy worker so finishes on the version it
+      // launched with and is retired by the scaler when idle (burst.idleMinutes): workers are
+      // short-lived. The healthy percentages bind only a worker that lost its protection: it is
+      // replaced new-before-old, so capacity never dips.
       updatePolicy: autoscaling.UpdatePolicy.instanceRefresh({
         strategy: autoscaling.InstanceRefreshStrategy.ROLLING,
-        minHealthyPercentage: 0,
-        maxHealthyPercentage: 100,
-        scaleInProtectedInstances: autoscaling.ScaleInProtectedInstances.REFRESH,
+        minHealthyPercentage: 100,
+        maxHealthyPercentage: 200,
+        scaleInProtectedInstances: autoscaling.ScaleInProtectedInstances.IGNORE,
         skipMatching: true,
       }),
     });

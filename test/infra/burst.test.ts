@@ -116,10 +116,20 @@ describe('burst workers on (maxWorkers 3)', () => {
     });
   });
 
-  it('refreshes the workers (busy ones drain first) when the launch template changes', () => {
+  it('never replaces a running worker when the launch template changes: new launches take the new version', () => {
+    // Every worker is protected from scale-in, and a refresh that ignores protected instances
+    // replaces none: a busy worker finishes on the version it launched with and the scaler retires
+    // it when idle. (Refresh replaced them all at once, busy ones included.)
+    expect(group.Properties.NewInstancesProtectedFromScaleIn).toBe(true);
     expect(group.UpdatePolicy?.AutoScalingInstanceRefresh).toEqual({
       Strategy: 'Rolling',
-      Preferences: expect.objectContaining({ ScaleInProtectedInstances: 'Refresh', SkipMatching: true }),
+      Preferences: {
+        ScaleInProtectedInstances: 'Ignore',
+        SkipMatching: true,
+        // Bind only a worker that lost its protection: replaced new-before-old, capacity never dips.
+        MinHealthyPercentage: 100,
+        MaxHealthyPercentage: 200,
+      },
     });
   });
 
