@@ -23,11 +23,9 @@ const autoScalingMock = mockClient(AutoScalingClient);
 const ec2Mock = mockClient(EC2Client);
 const cloudFormationMock = mockClient(CloudFormationClient);
 const stackIn = (status: StackStatus) =>
-  cloudFormationMock
-    .on(DescribeStacksCommand)
-    .resolves({
-      Stacks: [{ StackName: 'GpuFleet-Compute', StackStatus: status, CreationTime: new Date(0) }],
-    });
+  cloudFormationMock.on(DescribeStacksCommand).resolves({
+    Stacks: [{ StackName: 'GpuFleet-Compute', StackStatus: status, CreationTime: new Date(0) }],
+  });
 let sleeps: number[];
 const deps = (): BurstTeardownDeps => ({
   autoScaling: new AutoScalingClient({ region: 'ap-northeast-1' }),
