@@ -375,6 +375,26 @@ describe('queue worker against a real SQS protocol server', () => {
       }
     }, 20_000);
 
+    it('retired while still booting (OpenVoice never healthy): completes the hook at once, never consumes', async () => {
+      const t = await start({
+        targetLifecycleState: () => 'Terminated',
+        scaleIn,
+        openVoice: async () => ({ status: 503 }),
+      });
+      try {
+        const started = t.worker.start();
+        await eventually(() => (t.named('lifecycle_completed').length > 0 ? true : undefined), 5_000);
+        await started;
+        expect(t.named('ready')).toEqual([]);
+        expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
+        await t.send(synthesize('job-b4'));
+        await pause(400);
+        expect(statusOf(t.shared, 'job-b4')).toBeUndefined();
+      } finally {
+        await t.cleanup();
+      }
+    }, 10_000);
+
     it('never drains the primary, which is in no group (IMDS answers 404)', async () => {
       const t = await start({ scaleIn });
       try {

@@ -162,12 +162,16 @@ export class QueueWorker extends EventEmitter {
   /** Waits for OpenVoice, tags the instance ready, starts consuming and watching for spot notices. */
   async start(signal?: AbortSignal): Promise<void> {
     const pollMs = this.options.pollMs ?? 5000;
+    const instanceId = await this.options.metadata.instanceId();
+    // From boot, not from ready: a burst worker retired while it still boots (never ready, a
+    // replaced spot worker) completes its group's hook at once instead of holding it 3 minutes.
+    const scaleIn = this.options.scaleIn;
+    if (scaleIn) this.timers.push(setInterval(() => void this.watchScaleIn(scaleIn, instanceId), pollMs));
     while (!(await this.options.openVoice.healthy(signal))) {
-      if (signal?.aborted) return;
+      if (signal?.aborted || this.draining) return;
       await sleep(pollMs);
     }
     if (signal?.aborted || this.draining) return;
-    const instanceId = await this.options.metadata.instanceId();
     const readyAt = isoSecond(this.clock());
     await this.options.ec2.send(
       new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: READY_TAG, Value: readyAt }] }),
@@ -203,8 +207,6 @@ export class QueueWorker extends EventEmitter {
       this.consumers.push(consumer);
     }
     this.timers.push(setInterval(() => void this.watchSpot(), pollMs));
-    const scaleIn = this.options.scaleIn;
-    if (scaleIn) this.timers.push(setInterval(() => void this.watchScaleIn(scaleIn, instanceId), pollMs));
   }
 
   private async handle(message: Message): Promise<Message | undefined> {
