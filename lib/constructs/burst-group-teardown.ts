@@ -45,31 +45,42 @@ export class BurstGroupTeardown extends Construct {
     this.resource.node.addDependency(group.node.defaultChild as CfnResource);
     props.drainHook.node.addDependency(this.resource);
 
-    provider.addToHandlerPolicy(
-      new iam.PolicyStatement({
-        sid: 'ForceDeleteBurstGroup',
-        actions: ['autoscaling:DeleteAutoScalingGroup'],
-        resources: [props.groupArn],
-      }),
-    );
-    // A rollback must not force-delete a group the stack keeps: onEvent reads its own stack's status.
-    provider.addToHandlerPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadOwnStackStatus',
-        actions: ['cloudformation:DescribeStacks'],
-        resources: [Stack.of(this).stackId],
-      }),
-    );
-    // Both describe the group: onEvent to find its workers, isComplete to see it gone.
-    provider.addToHandlerPolicy(
+    // Policies of their own, which this resource depends on: turning burst off then deletes this
+    // resource (its Delete force-deletes the group) before the permissions it needs for that.
+    // To find the group's workers, and to see it gone.
+    const describeGroups = (): iam.PolicyStatement =>
       new iam.PolicyStatement({
         sid: 'DescribeBurstGroup',
         actions: ['autoscaling:DescribeAutoScalingGroups'],
         resources: ['*'],
-      }),
-      { isComplete: true },
-    );
-    Validations.of(provider).acknowledge({
+      });
+    const permissions = new iam.Policy(this, 'Permissions', {
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ForceDeleteBurstGroup',
+          actions: ['autoscaling:DeleteAutoScalingGroup'],
+          resources: [props.groupArn],
+        }),
+        // A rollback must not force-delete a group the stack keeps: the handler reads its stack's status.
+        new iam.PolicyStatement({
+          sid: 'ReadOwnStackStatus',
+          actions: ['cloudformation:DescribeStacks'],
+          resources: [Stack.of(this).stackId],
+        }),
+        describeGroups(),
+      ],
+    });
+    const waitPermissions = new iam.Policy(this, 'WaitPermissions', { statements: [describeGroups()] });
+    provider.attachHandlerPolicies({ onEvent: permissions, isComplete: waitPermissions });
+    this.resource.node.addDependency(permissions, waitPermissions);
+    for (const policy of [permissions, waitPermissions]) {
+      Validations.of(policy).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'autoscaling:DescribeAutoScalingGroups has no resource-level permissions (the Service Authorization Reference lists none); it only reads.',
+      });
+    }
+    Validations.of(permissions).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${props.groupName}]`,
       reason:
         'DeleteAutoScalingGroup on the burst group only, named exactly; the wildcard is the group id that Auto Scaling assigns at creation and the ARN must contain.',

@@ -137,18 +137,34 @@ export class HostLifecycleProvider extends Construct {
   }
 
   /**
-   * Grants a further permission for a resource type the provider serves besides the hosts (the
-   * burst group's teardown): to `onEvent`, and to `isComplete` too when it needs it to wait.
+   * Attaches the permissions of a resource type the provider serves besides the hosts (the burst
+   * group's teardown) to its handlers. Policies of their own, not the handlers' default policy: the
+   * resource depends on it, so when the resource leaves the template CloudFormation deletes the
+   * resource (with these permissions) before the policy. In the default policy they would be
+   * removed in the update phase, before the cleanup phase runs the resource's Delete.
    */
-  addToHandlerPolicy(statement: iam.PolicyStatement, options: { readonly isComplete?: boolean } = {}): void {
-    this.onEventFunction.addToRolePolicy(statement);
-    if (options.isComplete) this.isCompleteFunction.addToRolePolicy(statement);
+  attachHandlerPolicies(policies: { readonly onEvent: iam.Policy; readonly isComplete?: iam.Policy }): void {
+    policies.onEvent.attachToRole(this.onEventRole);
+    policies.isComplete?.attachToRole(this.isCompleteRole);
+  }
+
+  private get onEventRole(): iam.IRole {
+    return roleOf(this.onEventFunction);
+  }
+
+  private get isCompleteRole(): iam.IRole {
+    return roleOf(this.isCompleteFunction);
   }
 
   /** Lets the provider hand a host's instance profile role to EC2 at launch. */
   grantPassRole(role: iam.IRole): void {
     role.grantPassRole(this.onEventFunction.grantPrincipal);
   }
+}
+
+function roleOf(fn: lambda.IFunction): iam.IRole {
+  if (fn.role === undefined) throw new Error(`${fn.node.path} has no execution role`);
+  return fn.role;
 }
 
 /** The Provider framework's own functions (onEvent, isComplete, onTimeout wrappers). */

@@ -92,6 +92,32 @@ describe('the burst group teardown (Custom::FleetBurstGroup, burst on)', () => {
     ]);
   });
 
+  it('keeps its permissions in policies it depends on, so turning burst off deletes it before them', () => {
+    const [teardownId, teardown] = onlyOf('Custom::FleetBurstGroup');
+    const needed = [
+      'autoscaling:DeleteAutoScalingGroup',
+      'cloudformation:DescribeStacks',
+      'autoscaling:DescribeAutoScalingGroups',
+    ];
+    const holders = ofType('AWS::IAM::Policy').filter(([, p]) =>
+      (p.Properties.PolicyDocument.Statement as Statement[]).some((st) =>
+        [st.Action].flat().some((a) => needed.includes(a)),
+      ),
+    );
+    expect(holders.length).toBeGreaterThan(0);
+    for (const [policyId] of holders) expect(teardown.DependsOn).toContain(policyId);
+    expect(teardownId).toBeDefined();
+    // The handlers' default policies are the same with burst on and off: nothing the teardown
+    // needs is removed in the update phase, before the cleanup phase runs its Delete.
+    const { fleet: off } = buildTestFleet({ burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 0 } });
+    const offResources = (templateOf(off.compute).toJSON() as { Resources: Record<string, Resource> })
+      .Resources;
+    for (const [id, resource] of Object.entries(offResources)) {
+      if (resource.Type === 'AWS::IAM::Policy' && /HostLifecycle/.test(id))
+        expect(resources[id]).toEqual(resource);
+    }
+  });
+
   it('bounds the wait for the workers to terminate: the provider gives up after 30 minutes', () => {
     const machines = ofType('AWS::StepFunctions::StateMachine').map(([, m]) =>
       JSON.stringify(m.Properties.DefinitionString),
