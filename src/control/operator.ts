@@ -8,6 +8,7 @@ import {
   startTags,
   stopTags,
 } from '../core/operator.js';
+import { retirements } from '../core/burst.js';
 import type { Role } from '../core/tags.js';
 
 /** How one target of an operator command ended. */
@@ -122,9 +123,12 @@ export async function retireAllBurstWorkers(burst: BurstPort): Promise<BurstStop
     live = state.workers.filter((w) => !/^Terminat/.test(w.lifecycleState)).map((w) => w.instanceId);
   });
   if (!described) return { retired, failures };
-  if (desired > 0) await attempt('burst group', () => burst.setDesired(0));
-  for (const instanceId of live) {
-    if (await attempt(`burst ${instanceId}`, () => burst.retire(instanceId, false))) retired.push(instanceId);
+  const lowered = desired === 0 || (await attempt('burst group', () => burst.setDesired(0)));
+  // With desired still counting the workers (its change refused), each retire lowers it, or the
+  // group would launch a replacement for every worker stopped.
+  for (const { instanceId, decrementDesired } of retirements(live, lowered ? 0 : desired, live.length)) {
+    if (await attempt(`burst ${instanceId}`, () => burst.retire(instanceId, decrementDesired)))
+      retired.push(instanceId);
   }
   return { retired, failures };
 }

@@ -335,6 +335,14 @@ describe('the scaler handler with a burst group', () => {
     },
   );
 
+  it('a manual stop whose desired 0 is refused still lowers desired with each retire: nothing is replaced', async () => {
+    const g = group(twoWorkers(), { setDesired: throttled });
+    await expect(
+      handler(g.port, BURST, { waiting: 0, inFlight: 0, delayed: 0 }).run({ action: 'stop', target: 'gpu' }),
+    ).rejects.toThrow(/burst group: Rate exceeded/);
+    expect(g.calls).toEqual(['describe', 'setDesired 0', 'retire i-b1', 'retire i-b2']);
+  });
+
   it('a retire refused in a manual stop fails the invocation (the errors alarm), after the others went', async () => {
     const refusing = group(twoWorkers(), { retire: throttled });
     await expect(
