@@ -138,24 +138,28 @@ export async function holdCommand(ctx: CommandContext, holdMs: number | 'release
   const { io, session, clock } = ctx;
   const { gpu } = await session.instances();
   const now = clock();
+  const active = activeOperatorTime(parseTagDate(gpu.tags[TAGS.holdUntil]), now) !== undefined;
   if (holdMs === 'release') {
-    if (activeOperatorTime(parseTagDate(gpu.tags[TAGS.holdUntil]), now) === undefined) {
+    // The burst workers a hold kept go with it, an expired one's too: a later hold must not bring
+    // back its number.
+    const cleared = changedTags(gpu.tags, {
+      ...(active && { [TAGS.holdUntil]: '' }),
+      [TAGS.burstHoldWorkers]: '',
+    });
+    if (Object.keys(cleared).length > 0) await session.fleet.writeTags(gpu.instanceId, cleared);
+    if (!active) {
       io.out('No hold was set; nothing changed.');
       return;
     }
-    // The burst workers it kept go with it: a later hold must not bring back this one's number.
-    await session.fleet.writeTags(
-      gpu.instanceId,
-      changedTags(gpu.tags, { [TAGS.holdUntil]: '', [TAGS.burstHoldWorkers]: '' }),
-    );
     io.out(
       `GPU hold released; the scaler stops the GPU after ${session.config.scaler.idleMinutes} idle minutes without work.`,
     );
     return;
   }
   const until = new Date(now.getTime() + holdMs);
-  // A hold is an operator's start: it ends a pause, as start-gpu does.
-  const tags = changedTags(gpu.tags, startTags(until));
+  // A hold is an operator's start: it ends a pause, as start-gpu does. Extending an active hold
+  // keeps the burst workers it holds; a new hold (the last one expired) holds none.
+  const tags = changedTags(gpu.tags, startTags(until, active ? undefined : null));
   await session.fleet.writeTags(gpu.instanceId, tags);
   if (tags[TAGS.pausedUntil] === '') io.out('Automatic GPU starts resumed (the operator pause ended).');
   io.out(

@@ -11,7 +11,16 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, DescribeInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
-import { appInstance, ec2Mock, givenDeployedStacks, gpuInstance, resetMocks, run, runIn } from './support';
+import {
+  appInstance,
+  ec2Mock,
+  givenDeployedStacks,
+  givenInstances,
+  gpuInstance,
+  resetMocks,
+  run,
+  runIn,
+} from './support';
 
 const asgMock = mockClient(AutoScalingClient);
 const GROUP = 'GpuFleet-burst-workers';
@@ -261,6 +270,36 @@ describe('start-gpu --workers', () => {
     // Without --hold the number is not kept, and the output says how to keep it.
     const plain = await runIn(burstProject(), 'start-gpu', '--workers', '2');
     expect(plain.out).toContain('add --hold 1h to keep them');
+  });
+
+  it('an expired hold does not come back: a new hold holds no burst worker, and hold --release clears the number', async () => {
+    const expired = { 'gpu-fleet:hold-until': '2026-11-24T01:00:00Z', 'gpu-fleet:burst-hold-workers': '3' };
+    givenBurstGroup();
+    givenInstances(appInstance(), gpuInstance({}, expired));
+    await runIn(burstProject(), 'hold', '2h');
+    expect(ec2Mock).toHaveReceivedCommandWith(CreateTagsCommand, {
+      Tags: expect.arrayContaining([{ Key: 'gpu-fleet:burst-hold-workers', Value: '' }]),
+    });
+    ec2Mock.resetHistory();
+    const released = await runIn(burstProject(), 'hold', '--release');
+    expect(released.out).toBe('No hold was set; nothing changed.');
+    expect(ec2Mock).toHaveReceivedCommandWith(CreateTagsCommand, {
+      Tags: [{ Key: 'gpu-fleet:burst-hold-workers', Value: '' }],
+    });
+  });
+
+  it('extending an active hold keeps the burst workers it holds', async () => {
+    givenBurstGroup();
+    givenInstances(
+      appInstance(),
+      gpuInstance(
+        {},
+        { 'gpu-fleet:hold-until': '2026-11-24T04:00:00Z', 'gpu-fleet:burst-hold-workers': '2' },
+      ),
+    );
+    await runIn(burstProject(), 'hold', '2h');
+    const written = ec2Mock.commandCalls(CreateTagsCommand).flatMap((c) => c.args[0].input.Tags ?? []);
+    expect(written.map((t) => t.Key)).not.toContain('gpu-fleet:burst-hold-workers');
   });
 
   it.each([
