@@ -99,6 +99,12 @@ export interface BurstConfig {
   readonly instanceTypes: readonly string[];
   /** An idle burst worker goes after this many minutes without a job. @default 2 */
   readonly idleMinutes: number;
+  /**
+   * A burst worker not ready this many minutes after its launch is broken and goes. Its own key:
+   * a burst worker boots cold (about 6 minutes), the primary restarts warm (scaler.bootTimeoutMinutes).
+   * @default 20
+   */
+  readonly bootTimeoutMinutes: number;
   /** Voice jobs one worker finishes per hour, for sizing the group from the backlog. @default 45 */
   readonly jobsPerWorkerHour: number;
   /** On-demand capacity when spot cannot be had while work waits. */
@@ -217,6 +223,7 @@ export const DEFAULT_CONFIG: FleetConfig = {
     maxWorkers: 0,
     instanceTypes: ['g4dn.xlarge', 'g5.xlarge', 'g6.xlarge'],
     idleMinutes: 2,
+    bootTimeoutMinutes: 20,
     jobsPerWorkerHour: 45,
     onDemandFallback: { enabled: true, afterMinutes: 10 },
   },
@@ -471,6 +478,8 @@ function validate(c: FleetConfig, now: Date): void {
     'a non-empty list of single-GPU G4dn/G5/G6 types such as ["g4dn.xlarge","g5.xlarge","g6.xlarge"]',
   );
   integer('burst.idleMinutes', b.idleMinutes, 1, 1440);
+  // Below 10 minutes a healthy cold start (estimated at 6) would be retired as broken.
+  integer('burst.bootTimeoutMinutes', b.bootTimeoutMinutes, 10, 120);
   positive('burst.jobsPerWorkerHour', b.jobsPerWorkerHour);
   check(
     'burst.onDemandFallback.enabled',

@@ -87,6 +87,7 @@ describe('resolveConfig', () => {
     [{ scaler: { bootTimeoutMinutes: 0 } }, 'scaler.bootTimeoutMinutes', 'from 1'],
     [{ scaler: { startPolicy: 'predictive' } }, 'scaler.startPolicy', '"backlog" or "arrival-rate"'],
     [{ scaler: { startLookaheadMinutes: 0 } }, 'scaler.startLookaheadMinutes', 'from 1 to 60'],
+    [{ burst: { bootTimeoutMinutes: 5 } }, 'burst.bootTimeoutMinutes', 'from 10 to 120'],
     [{ prices: { gpuSpotUsdPerHour: 0 } }, 'prices.gpuSpotUsdPerHour', 'greater than 0'],
     [{ alarmEmail: 'ops' }, 'alarmEmail', 'e-mail address'],
     [{ appName: '9lives' }, 'appName', 'starting with a letter'],

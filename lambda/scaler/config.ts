@@ -117,5 +117,13 @@ function readBurst(burst: Record<string, unknown>): BurstConfig {
   if (typeof fallback?.enabled !== 'boolean') fail('onDemandFallback.enabled');
   if (typeof fallback?.afterMinutes !== 'number' || !(fallback.afterMinutes > 0))
     fail('onDemandFallback.afterMinutes');
-  return burst as unknown as BurstConfig;
+  // Added after the first burst release: an environment deployed before it reads as the default.
+  const bootTimeoutMinutes = burst.bootTimeoutMinutes ?? DEFAULT_CONFIG.burst.bootTimeoutMinutes;
+  if (
+    typeof bootTimeoutMinutes !== 'number' ||
+    !Number.isInteger(bootTimeoutMinutes) ||
+    bootTimeoutMinutes < 1
+  )
+    fail('bootTimeoutMinutes');
+  return { ...(burst as unknown as BurstConfig), bootTimeoutMinutes: bootTimeoutMinutes as number };
 }

@@ -3,6 +3,7 @@ import {
   type BurstDecision,
   type BurstGroupObservation,
   type BurstObservation,
+  type BurstRules,
   type PrimaryStatus,
   decideBurst,
 } from '../core/burst.js';
@@ -206,14 +207,7 @@ export async function runTick(
   let burstReport: BurstTickReport | undefined;
   if (ports.burst && burst && burst.maxWorkers > 0) {
     const status = primaryStatus(observation, outcome, decision.action, memory, now);
-    burstReport = await runBurstTurn(
-      ports.burst,
-      observation.queue,
-      status,
-      memory,
-      { burst, scaler: config },
-      now,
-    );
+    burstReport = await runBurstTurn(ports.burst, observation.queue, status, memory, { burst }, now);
     if (burstReport.memory) memory = burstReport.memory;
   }
 
@@ -250,7 +244,7 @@ async function runBurstTurn(
   queue: Observation['queue'],
   primary: PrimaryStatus,
   memory: ScalerMemory,
-  rules: { burst: BurstConfig; scaler: ScalerConfig },
+  rules: BurstRules,
   now: Date,
 ): Promise<BurstTickReport> {
   const errors: Array<{ action: string; error: FleetError }> = [];

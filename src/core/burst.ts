@@ -1,4 +1,4 @@
-import type { BurstConfig, ScalerConfig } from '../../lib/config.js';
+import type { BurstConfig } from '../../lib/config.js';
 import { NO_PROGRESS_MINUTES, formatMinutes, minutesBetween, round1, workerIdleSince } from './decide.js';
 import type { BurstMemory, QueueCounts } from './model.js';
 import { isoSeconds } from './tags.js';
@@ -69,12 +69,6 @@ export interface BurstObservation {
 /** The rules the burst decision reads. */
 export interface BurstRules {
   readonly burst: BurstConfig;
-  /**
-   * A burst worker that is not ready within the boot timeout is broken and goes. Not the
-   * first-boot timeout: that covers the fleet's first download of the models, which the burst
-   * workers find on the shared file system; a cold launch is estimated at 6 minutes.
-   */
-  readonly scaler: Pick<ScalerConfig, 'bootTimeoutMinutes'>;
 }
 
 /** Numbers the handler publishes (BurstWorkers, BurstOnDemandWorkers, BurstLaunchFailures). */
@@ -228,17 +222,17 @@ interface Retiree {
  * job (NO_PROGRESS_MINUTES) goes. A worker that never reported ready within the boot timeout is
  * broken and holds no job: it goes too, whatever the queue.
  */
-function mayRetire({ queue, group }: BurstObservation, { burst, scaler }: BurstRules, now: Date): Retiree[] {
+function mayRetire({ queue, group }: BurstObservation, { burst }: BurstRules, now: Date): Retiree[] {
   const found: Retiree[] = [];
   for (const worker of group.workers) {
     if (worker.lifecycleState !== 'InService') continue;
     const since = workerIdleSince(worker);
     if (since === undefined) {
       const booting = worker.launchTime ? minutesBetween(worker.launchTime, now) : 0;
-      if (booting >= scaler.bootTimeoutMinutes) {
+      if (booting >= burst.bootTimeoutMinutes) {
         found.push({
           instanceId: worker.instanceId,
-          why: `never ready ${formatMinutes(booting)} after launch (timeout ${scaler.bootTimeoutMinutes}m)`,
+          why: `never ready ${formatMinutes(booting)} after launch (timeout ${burst.bootTimeoutMinutes}m)`,
           since: worker.launchTime?.getTime() ?? 0,
           broken: true,
         });

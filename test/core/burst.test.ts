@@ -18,7 +18,7 @@ const at = (minutes: number): Date => new Date(T0 + minutes * 60_000);
 const NOW = at(100);
 
 const burst: BurstConfig = { ...DEFAULT_CONFIG.burst, maxWorkers: 3 };
-const rules: BurstRules = { burst, scaler: DEFAULT_CONFIG.scaler };
+const rules: BurstRules = { burst };
 const queue = (waiting: number, inFlight = 0, delayed = 0): QueueCounts => ({ waiting, inFlight, delayed });
 
 /** A worker launched at minute 80, ready at 86, with its last job (start or end) at `lastJob` minutes. */
@@ -155,8 +155,12 @@ describe('decideBurst: scale-in of idle workers only', () => {
   });
 
   it('a worker never ready within the boot timeout (not the first-boot one) is broken and goes, queue or not', () => {
-    const timeout = DEFAULT_CONFIG.scaler.bootTimeoutMinutes;
+    const timeout = DEFAULT_CONFIG.burst.bootTimeoutMinutes;
     expect(timeout).toBeLessThan(DEFAULT_CONFIG.scaler.firstBootTimeoutMinutes);
+    // Its own key: a primary restarting warm may have a shorter one, a cold burst launch must not.
+    const shortWarm = { burst: { ...burst, bootTimeoutMinutes: 15 } };
+    const at12 = worker('i-b', undefined, { launchTime: at(100 - 12), readyAt: undefined });
+    expect(decideBurst(observe(queue(5), [at12]), {}, shortWarm, NOW).retire).toEqual([]);
     const booting = (minutes: number) =>
       worker('i-b', undefined, { launchTime: at(100 - minutes), readyAt: undefined });
     const retired = (minutes: number, waiting: number) =>
@@ -393,7 +397,7 @@ describe('decideBurst: invariants (property test, fixed seed)', () => {
             if (since === undefined) {
               // Never ready: only past the boot timeout.
               const booted = (NOW.getTime() - (w?.launchTime?.getTime() ?? 0)) / 60_000;
-              expect(booted).toBeGreaterThanOrEqual(DEFAULT_CONFIG.scaler.bootTimeoutMinutes);
+              expect(booted).toBeGreaterThanOrEqual(DEFAULT_CONFIG.burst.bootTimeoutMinutes);
             } else {
               expect(q.waiting + q.delayed).toBe(0);
               const quiet = (NOW.getTime() - since.getTime()) / 60_000;

@@ -198,7 +198,7 @@ describe('simulate with burst workers (issue 10)', () => {
     const jobs = trace('bursty-day');
     const broken = await simulate(jobs, options(3, { burstReadyDelayS: 1e9 }));
     const one = await simulate(jobs, options(0));
-    const timeoutHours = DEFAULT_CONFIG.scaler.bootTimeoutMinutes / 60;
+    const timeoutHours = DEFAULT_CONFIG.burst.bootTimeoutMinutes / 60;
     expect(broken.burst.launches).toBeGreaterThan(0);
     // Each launch bills its boot timeout, plus up to a tick to notice and the stop delay.
     const perLaunch = timeoutHours + (60 + DEFAULT_FLEET_MODEL.stopDelayS) / 3600;
