@@ -266,6 +266,7 @@ async function runBurstTurn(
     primary,
     group: observeBurstGroup(group),
     heldWorkers: activeOperatorTime(memory.holdUntil, now) !== undefined ? (memory.burstHoldWorkers ?? 0) : 0,
+    paused: activeOperatorTime(memory.pausedUntil, now) !== undefined,
   };
   const decision = decideBurst(observation, memory, rules, now);
   // Market first, so the workers this tick asks for come from the right one.

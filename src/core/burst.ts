@@ -64,6 +64,11 @@ export interface BurstObservation {
   readonly group: BurstGroupObservation;
   /** Burst workers an operator's active hold keeps (`start-gpu --workers N --hold …`); 0 without. */
   readonly heldWorkers?: number;
+  /**
+   * An operator's stop is in force (pausedUntil): every burst worker goes, busy ones draining
+   * through the hook, as `stop-gpu` does. Catches workers a tick launched while the stop ran.
+   */
+  readonly paused?: boolean;
 }
 
 /** The rules the burst decision reads. */
@@ -159,11 +164,16 @@ export function decideBurst(
     ? Math.min(burst.maxWorkers, Math.max(0, Math.ceil(demand / perWorker) - (primary === 'serving' ? 1 : 0)))
     : 0;
   // The operator's hold is a floor: its workers launch, are not cancelled and do not idle out.
-  const held = Math.min(burst.maxWorkers, observation.heldWorkers ?? 0);
+  const held = observation.paused ? 0 : Math.min(burst.maxWorkers, observation.heldWorkers ?? 0);
   const wanted = Math.max(forQueue, held);
   const current = Math.max(group.desired, active.length);
   let desired: number | undefined;
-  if (wanted > current) {
+  if (observation.paused) {
+    if (group.desired > 0) {
+      desired = 0;
+      actions.push(`lower desired ${group.desired} → 0: the operator's pause`);
+    }
+  } else if (wanted > current) {
     desired = wanted;
     actions.push(
       forQueue >= held
@@ -179,7 +189,12 @@ export function decideBurst(
   if (!mayGrow && queue.waiting > 0) notes.push('primary stopped and not wanted: no burst');
 
   // --- Retire: only idle workers, never one that may hold a job; none the operator's hold keeps.
-  const retire = keepHeld(mayRetire(observation, rules, now), active.length, held);
+  // Under the operator's pause, every worker in service (a busy one drains through the hook).
+  const retire = observation.paused
+    ? group.workers
+        .filter((w) => w.lifecycleState === 'InService')
+        .map((w) => ({ instanceId: w.instanceId, why: "the operator's pause", since: 0, broken: false }))
+    : keepHeld(mayRetire(observation, rules, now), active.length, held);
   if (held > 0) notes.push(`the operator's hold keeps ${held} burst`);
   for (const r of retire) actions.push(`retire ${r.instanceId}: ${r.why}`);
 

@@ -169,6 +169,30 @@ describe('runTick with a burst group', () => {
     expect(g2.calls).toEqual(['describe']);
   });
 
+  it('a worker launched against a stop that raced the tick is retired by the next tick, busy or not', async () => {
+    const w = world(
+      'stopped',
+      { waiting: 20, inFlight: 1, delayed: 0 },
+      { [TAGS.pausedUntil]: at(600).toISOString() },
+    );
+    const g = group({
+      desired: 1,
+      workers: [
+        {
+          instanceId: 'i-b1',
+          instanceType: 'g4dn.xlarge',
+          market: 'spot',
+          availabilityZone: 'a',
+          lifecycleState: 'InService',
+          launchTime: at(-10),
+          tags: { [TAGS.readyAt]: at(-4).toISOString(), [TAGS.lastJobAt]: at(-0.2).toISOString() },
+        },
+      ],
+    });
+    await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(g.calls).toEqual(['describe', 'setDesired 0', 'retire i-b1 (desired kept)']);
+  });
+
   it('a primary that cannot start (spot-interrupted) lets the group take the whole backlog', async () => {
     const w = world('stopped', { waiting: 12, inFlight: 0, delayed: 0 });
     const interrupted = {

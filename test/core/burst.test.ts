@@ -219,6 +219,42 @@ describe("decideBurst: the operator's hold (start-gpu --workers N --hold …) is
   });
 });
 
+describe("decideBurst: the operator's pause (stop-gpu) is a stop of every burst worker", () => {
+  it('lowers desired to 0 and retires every worker in service, busy or not, without a decrement', () => {
+    const busy = worker('i-busy', 99.9);
+    const idle = worker('i-idle', 90);
+    const booting = worker('i-boot', undefined, { lifecycleState: 'Pending', readyAt: undefined });
+    const d = decideBurst(
+      {
+        ...observe(queue(30, 2), [busy, idle, booting], { desired: 3 }, 'idle'),
+        paused: true,
+        heldWorkers: 2,
+      },
+      {},
+      rules,
+      NOW,
+    );
+    expect(d.desired).toBe(0);
+    expect(d.retire).toEqual([
+      { instanceId: 'i-busy', decrementDesired: false },
+      { instanceId: 'i-idle', decrementDesired: false },
+    ]);
+    expect(d.reason).toContain("lower desired 3 → 0: the operator's pause");
+    expect(d.reason).toContain("retire i-busy: the operator's pause");
+  });
+
+  it('with nothing left, does nothing', () => {
+    const d = decideBurst(
+      { ...observe(queue(30), [], { desired: 0 }, 'idle'), paused: true },
+      {},
+      rules,
+      NOW,
+    );
+    expect(d.desired).toBeUndefined();
+    expect(d.retire).toEqual([]);
+  });
+});
+
 describe('retiring: the desired capacity drops with a worker only while it counts that worker', () => {
   const flags = (desired: number, active: number, ids = ['i-a', 'i-b', 'i-c'].slice(0, active)) =>
     retirements(ids, desired, active).map((r) => r.decrementDesired);
