@@ -184,6 +184,8 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
     scaler: {
       readyAt: instances.gpu.tags[TAGS.readyAt] || undefined,
       holdUntil: holdActive ? iso(memory.holdUntil) : undefined,
+      // The burst workers that hold keeps (start-gpu --workers N --hold).
+      holdBurstWorkers: holdActive ? memory.burstHoldWorkers : undefined,
       idleSince: gpu.state === 'running' ? iso(idleSince(observeGpu(gpu))) : undefined,
       lastJobAt: iso(observeGpu(gpu).lastJobAt),
       pausedUntil: iso(activeOperatorTime(memory.pausedUntil, now)),
@@ -339,7 +341,7 @@ export function renderStatus(report: StatusReport, now: Date, color: boolean): s
   lines.push(
     bold('SCALER'),
     `  worker ready   ${ago(s.readyAt as string | undefined)}`,
-    `  hold until     ${ago(s.holdUntil as string | undefined)}`,
+    `  hold until     ${ago(s.holdUntil as string | undefined)}${s.holdBurstWorkers ? ` (and ${String(s.holdBurstWorkers)} burst workers)` : ''}`,
     `  paused until   ${s.pausedUntil ? `${ago(s.pausedUntil as string)}: the operator stopped the GPU; no automatic start before then` : '—'}`,
     `  last job       ${ago(s.lastJobAt as string | undefined)}`,
     `  idle since     ${ago(s.idleSince as string | undefined)}`,

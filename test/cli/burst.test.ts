@@ -54,7 +54,11 @@ const burstWorkers: GroupInstance[] = [
   },
 ];
 
-function givenBurstGroup(onDemandPercentage = 0, workers = burstWorkers): void {
+function givenBurstGroup(
+  onDemandPercentage = 0,
+  workers = burstWorkers,
+  gpuTags: Record<string, string> = {},
+): void {
   asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
     AutoScalingGroups: [
       {
@@ -109,7 +113,10 @@ function givenBurstGroup(onDemandPercentage = 0, workers = burstWorkers): void {
         {
           Instances: [
             appInstance(),
-            gpuInstance({ State: { Name: 'running' }, Placement: { AvailabilityZone: 'ap-northeast-1a' } }),
+            gpuInstance(
+              { State: { Name: 'running' }, Placement: { AvailabilityZone: 'ap-northeast-1a' } },
+              gpuTags,
+            ),
           ],
         },
       ],
@@ -127,6 +134,19 @@ describe('status with burst workers', () => {
   beforeEach(() => {
     project = burstProject();
     givenDeployedStacks();
+  });
+
+  it('says how many burst workers an active hold keeps', async () => {
+    givenBurstGroup(0, burstWorkers, {
+      'gpu-fleet:hold-until': '2026-11-24T04:00:00Z',
+      'gpu-fleet:burst-hold-workers': '2',
+    });
+    const text = await runIn(project, 'status');
+    expect(text.out).toMatch(/hold until {5}2026-11-24T04:00:00Z.* \(and 2 burst workers\)/);
+    const json = JSON.parse((await runIn(project, 'status', '--json')).out) as {
+      scaler: Record<string, unknown>;
+    };
+    expect(json.scaler.holdBurstWorkers).toBe(2);
   });
 
   it('lists every GPU worker, primary and burst, with type, market, zone, state, last job and since', async () => {
