@@ -61,10 +61,11 @@ export class BurstGroupTeardown extends Construct {
           actions: ['autoscaling:DeleteAutoScalingGroup'],
           resources: [props.groupArn],
         }),
-        // A rollback must not force-delete a group the stack keeps: the handler reads its stack's status.
+        // A rollback, or an update that keeps the group, must not force-delete it: the handler
+        // reads its stack's status and template.
         new iam.PolicyStatement({
           sid: 'ReadOwnStackStatus',
-          actions: ['cloudformation:DescribeStacks'],
+          actions: ['cloudformation:DescribeStacks', 'cloudformation:GetTemplate'],
           resources: [Stack.of(this).stackId],
         }),
         describeGroups(),

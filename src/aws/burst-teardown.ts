@@ -4,7 +4,11 @@ import {
   DeleteAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { type CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import {
+  type CloudFormationClient,
+  DescribeStacksCommand,
+  GetTemplateCommand,
+} from '@aws-sdk/client-cloudformation';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { errorName, transient } from './host-lifecycle.js';
 
@@ -82,6 +86,15 @@ export async function onEvent(event: BurstGroupEvent, deps: BurstTeardownDeps): 
     deps.log?.(`stack ${status ?? 'status unknown'}: burst group ${name} is left to CloudFormation`);
     return { PhysicalResourceId: name, Data: { InstanceIds: '', LeftAlone: 'true' } };
   }
+  // After an update, only a group the new template no longer has: a teardown moved in the
+  // construct tree (a new logical id) is deleted while its group stays.
+  if (
+    status === 'UPDATE_COMPLETE_CLEANUP_IN_PROGRESS' &&
+    (await templateKeepsGroup(event.StackId, name, deps))
+  ) {
+    deps.log?.(`the stack's template still has burst group ${name}: left alone`);
+    return { PhysicalResourceId: name, Data: { InstanceIds: '', LeftAlone: 'true' } };
+  }
   const group = await describeGroup(name, deps);
   if (!group) {
     deps.log?.(`burst group ${name} is already gone`);
@@ -123,6 +136,24 @@ export async function isComplete(
 
 /** The stack states in which the group is being deleted with this resource: destroy, or an update that removed or renamed it. */
 const FORCE_DELETE_STATUSES = new Set(['DELETE_IN_PROGRESS', 'UPDATE_COMPLETE_CLEANUP_IN_PROGRESS']);
+
+/** Whether the stack's current template declares a group of this name; unknown counts as yes. */
+async function templateKeepsGroup(stackId: string, name: string, deps: BurstTeardownDeps): Promise<boolean> {
+  try {
+    const output = await transient(deps, () =>
+      deps.cloudFormation.send(new GetTemplateCommand({ StackName: stackId, TemplateStage: 'Processed' })),
+    );
+    const template = JSON.parse(output?.TemplateBody ?? '') as {
+      Resources?: Record<string, { Type?: string; Properties?: { AutoScalingGroupName?: unknown } }>;
+    };
+    return Object.values(template.Resources ?? {}).some(
+      (r) => r.Type === 'AWS::AutoScaling::AutoScalingGroup' && r.Properties?.AutoScalingGroupName === name,
+    );
+  } catch (error) {
+    deps.log?.(`cannot read the stack's template: ${error instanceof Error ? error.message : String(error)}`);
+    return true;
+  }
+}
 
 async function stackStatus(stackId: string, deps: BurstTeardownDeps): Promise<string | undefined> {
   try {

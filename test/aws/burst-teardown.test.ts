@@ -7,6 +7,7 @@ import {
 import {
   CloudFormationClient,
   DescribeStacksCommand,
+  GetTemplateCommand,
   type StackStatus,
 } from '@aws-sdk/client-cloudformation';
 import { DescribeInstancesCommand, EC2Client, EC2ServiceException } from '@aws-sdk/client-ec2';
@@ -169,6 +170,7 @@ describe('creating and updating the teardown (no AWS call)', () => {
 
 describe('deleting the teardown (cdk destroy, burst turned off, a renamed group)', () => {
   it('force-deletes on cdk destroy and in the cleanup of an update that removed or renamed the group', async () => {
+    cloudFormationMock.on(GetTemplateCommand).resolves({ TemplateBody: '{"Resources":{}}' });
     for (const status of ['DELETE_IN_PROGRESS', 'UPDATE_COMPLETE_CLEANUP_IN_PROGRESS'] as const) {
       autoScalingMock.reset();
       stackIn(status);
@@ -197,6 +199,28 @@ describe('deleting the teardown (cdk destroy, burst turned off, a renamed group)
       expect(autoScalingMock.calls()).toHaveLength(0);
     },
   );
+
+  it("leaves the group alone after an update whose template still has it (the teardown's logical id moved)", async () => {
+    stackIn('UPDATE_COMPLETE_CLEANUP_IN_PROGRESS');
+    const templateWith = (name: string) =>
+      JSON.stringify({
+        Resources: {
+          Group: { Type: 'AWS::AutoScaling::AutoScalingGroup', Properties: { AutoScalingGroupName: name } },
+        },
+      });
+    cloudFormationMock.on(GetTemplateCommand).resolves({ TemplateBody: templateWith(GROUP) });
+    const kept = await onEvent(event('Delete'), deps());
+    expect(kept.Data?.LeftAlone).toBe('true');
+    expect(autoScalingMock.calls()).toHaveLength(0);
+    // A renamed group: the template has the new name only, so the old one goes.
+    cloudFormationMock.on(GetTemplateCommand).resolves({ TemplateBody: templateWith('Other-burst-workers') });
+    autoScalingMock
+      .on(DescribeAutoScalingGroupsCommand)
+      .resolves({ AutoScalingGroups: [{ AutoScalingGroupName: GROUP, Instances: [] } as never] });
+    autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
+    await onEvent(event('Delete'), deps());
+    expect(autoScalingMock).toHaveReceivedCommandWith(DeleteAutoScalingGroupCommand, { ForceDelete: true });
+  });
 
   it('leaves the group alone when the stack status cannot be read (not knowing is no licence to delete)', async () => {
     cloudFormationMock.on(DescribeStacksCommand).rejects(new Error('AccessDenied'));

@@ -87,9 +87,8 @@ describe('the burst group teardown (Custom::FleetBurstGroup, burst on)', () => {
 
   it('lets onEvent read its own stack status only (a rollback must not force-delete the group)', () => {
     const onEvent = statementsOf(/^gpu-fleet hosts: launch/);
-    expect(granting(onEvent, 'cloudformation:DescribeStacks').map((s) => s.Resource)).toEqual([
-      { Ref: 'AWS::StackId' },
-    ]);
+    for (const action of ['cloudformation:DescribeStacks', 'cloudformation:GetTemplate'])
+      expect(granting(onEvent, action).map((s) => s.Resource)).toEqual([{ Ref: 'AWS::StackId' }]);
   });
 
   it('keeps its permissions in policies it depends on, so turning burst off deletes it before them', () => {
