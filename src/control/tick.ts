@@ -6,6 +6,8 @@ import {
   type BurstRules,
   type PrimaryStatus,
   decideBurst,
+  isActiveWorker,
+  retirements,
 } from '../core/burst.js';
 import { activeOperatorTime, decide, recordStartFailure, recordStopFailure } from '../core/decide.js';
 import type { Decision, Observation, ScalerMemory } from '../core/model.js';
@@ -283,11 +285,23 @@ async function runBurstTurn(
       };
     }
   }
+  let retire = decision.retire;
   if (decision.desired !== undefined) {
     const desired = decision.desired;
+    const before = errors.length;
     await attempt(`desired ${desired}`, () => port.setDesired(desired));
+    // Refused: the decrements were counted from a desired the group does not have. Counted from
+    // the one it has, so a retire the group would replace lowers it instead.
+    if (errors.length > before) {
+      const active = observation.group.workers.filter(isActiveWorker).length;
+      retire = retirements(
+        retire.map((r) => r.instanceId),
+        observation.group.desired,
+        active,
+      );
+    }
   }
-  for (const { instanceId, decrementDesired } of decision.retire) {
+  for (const { instanceId, decrementDesired } of retire) {
     await attempt(`retire ${instanceId}`, () => port.retire(instanceId, decrementDesired));
   }
   return { observation, decision, memory: next, errors };

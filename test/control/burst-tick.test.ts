@@ -193,6 +193,30 @@ describe('runTick with a burst group', () => {
     expect(g.calls).toEqual(['describe', 'setDesired 0', 'retire i-b1 (desired kept)']);
   });
 
+  it('under a pause with desired 0 refused, each retire lowers desired instead: nothing is replaced', async () => {
+    const w = world(
+      'stopped',
+      { waiting: 5, inFlight: 0, delayed: 0 },
+      { [TAGS.pausedUntil]: at(600).toISOString() },
+    );
+    const inService = (instanceId: string) => ({
+      instanceId,
+      instanceType: 'g4dn.xlarge',
+      market: 'spot' as const,
+      availabilityZone: 'a',
+      lifecycleState: 'InService',
+      launchTime: at(-10),
+      tags: { [TAGS.readyAt]: at(-4).toISOString() },
+    });
+    const g = group(
+      { desired: 2, workers: [inService('i-b1'), inService('i-b2')] },
+      { setDesired: throttled },
+    );
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(g.calls).toEqual(['describe', 'setDesired 0', 'retire i-b1', 'retire i-b2']);
+    expect(report.burst?.errors.map((e) => e.action)).toEqual(['desired 0']);
+  });
+
   it('a primary that cannot start (spot-interrupted) lets the group take the whole backlog', async () => {
     const w = world('stopped', { waiting: 12, inFlight: 0, delayed: 0 });
     const interrupted = {
