@@ -42,7 +42,10 @@ async function main(): Promise<void> {
     );
   };
   for (const event of [...WORKER_EVENTS, 'error']) worker.on(event, log(event));
-  setInterval(touch, 30_000).unref();
+  // Also what keeps the process up once a drain has stopped every consumer and watch: exiting
+  // would let the container's restart policy start a worker that consumes again on an instance
+  // about to stop or terminate. SIGTERM (below) and a fatal error end it.
+  setInterval(touch, 30_000);
 
   const stopping = new AbortController();
   const stop = (signal: string) => {
