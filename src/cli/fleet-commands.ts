@@ -148,7 +148,11 @@ export async function holdCommand(ctx: CommandContext, holdMs: number | 'release
     });
     if (Object.keys(cleared).length > 0) await session.fleet.writeTags(gpu.instanceId, cleared);
     if (!active) {
-      io.out('No hold was set; nothing changed.');
+      io.out(
+        Object.keys(cleared).length > 0
+          ? 'No hold was set; the burst workers an expired hold had kept are forgotten.'
+          : 'No hold was set; nothing changed.',
+      );
       return;
     }
     io.out(

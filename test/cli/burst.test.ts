@@ -302,7 +302,7 @@ describe('start-gpu --workers', () => {
     });
     ec2Mock.resetHistory();
     const released = await runIn(burstProject(), 'hold', '--release');
-    expect(released.out).toBe('No hold was set; nothing changed.');
+    expect(released.out).toBe('No hold was set; the burst workers an expired hold had kept are forgotten.');
     expect(ec2Mock).toHaveReceivedCommandWith(CreateTagsCommand, {
       Tags: [{ Key: 'gpu-fleet:burst-hold-workers', Value: '' }],
     });
