@@ -118,14 +118,12 @@ export function retirements(
   desired: number,
   activeWorkers: number,
 ): BurstRetirement[] {
-  let covered = desired;
-  let left = activeWorkers;
-  return instanceIds.map((instanceId) => {
-    left -= 1;
-    const decrementDesired = covered > left;
-    if (decrementDesired) covered -= 1;
-    return { instanceId, decrementDesired };
-  });
+  // Desired counts the workers left after this retire while it is above them; once it is, every
+  // later retire lowers both by one and it stays so.
+  return instanceIds.map((instanceId, index) => ({
+    instanceId,
+    decrementDesired: desired > activeWorkers - 1 - index,
+  }));
 }
 
 /** Pending and in-service workers: those that serve or will. Terminating ones are already going. */

@@ -255,6 +255,44 @@ describe("decideBurst: the operator's pause (stop-gpu) is a stop of every burst 
   });
 });
 
+describe('decideBurst: what the mutation run found unasserted', () => {
+  it('counts pending and in-service workers as the group, never terminating or terminated ones', () => {
+    const states = ['Pending', 'Pending:Wait', 'InService', 'Terminating', 'Terminating:Wait', 'Terminated'];
+    const workers = states.map((state, i) => worker(`i-${i}`, 99, { lifecycleState: state }));
+    expect(decideBurst(observe(queue(1), workers), {}, rules, NOW).signals.workers).toBe(3);
+  });
+
+  it('says the queue, not the hold, when the queue asks for as many workers as the hold', () => {
+    const d = decideBurst({ ...observe(queue(16)), heldWorkers: 1 }, {}, rules, NOW);
+    expect(d.desired).toBe(2);
+    expect(d.reason).toContain('scale out to 2 burst (16 jobs');
+    const asMany = decideBurst({ ...observe(queue(16)), heldWorkers: 2 }, {}, rules, NOW);
+    expect(asMany.reason).toContain('scale out to 2 burst (16 jobs');
+  });
+
+  it('remembers the reason of its last action only: a tick that does nothing keeps the one before', () => {
+    const before = { burstLastReason: 'burst: 30 waiting; scale out to 3 burst' };
+    const quiet = decideBurst(observe(queue(0), [worker('i-a', 99.5)], { desired: 1 }), before, rules, NOW);
+    expect(quiet.memory.burstLastReason).toBe(before.burstLastReason);
+    const acting = decideBurst(observe(queue(30)), before, rules, NOW);
+    expect(acting.memory.burstLastReason).toBe(acting.reason);
+  });
+
+  it('re-asserts on-demand only within the spot retry time, and says until when', () => {
+    const since = (minutesAgo: number): BurstMemory => ({ burstOnDemandSince: at(100 - minutesAgo) });
+    const reset = decideBurst(observe(queue(5), [], { desired: 1 }), since(29), rules, NOW);
+    expect(reset.onDemand).toBe(true);
+    expect(reset.reason).toContain(
+      `on-demand again until ${at(100 - 29 + SPOT_RETRY_MINUTES)
+        .toISOString()
+        .replace('.000Z', 'Z')}`,
+    );
+    expect(
+      decideBurst(observe(queue(5), [], { desired: 1 }), since(SPOT_RETRY_MINUTES), rules, NOW).onDemand,
+    ).toBeUndefined();
+  });
+});
+
 describe('retiring: the desired capacity drops with a worker only while it counts that worker', () => {
   const flags = (desired: number, active: number, ids = ['i-a', 'i-b', 'i-c'].slice(0, active)) =>
     retirements(ids, desired, active).map((r) => r.decrementDesired);
