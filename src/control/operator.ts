@@ -8,8 +8,8 @@ import {
   startTags,
   stopTags,
 } from '../core/operator.js';
-import { retirements } from '../core/burst.js';
 import type { Role } from '../core/tags.js';
+import { resizeAndRetire } from './burst-actions.js';
 
 /** How one target of an operator command ended. */
 export interface TargetOutcome extends TargetPlan {
@@ -104,7 +104,6 @@ export interface BurstStopResult {
  */
 export async function retireAllBurstWorkers(burst: BurstPort): Promise<BurstStopResult> {
   const failures: Array<{ target: string; error: FleetError }> = [];
-  const retired: string[] = [];
   const attempt = async (target: string, call: () => Promise<void>): Promise<boolean> => {
     try {
       await call();
@@ -122,13 +121,13 @@ export async function retireAllBurstWorkers(burst: BurstPort): Promise<BurstStop
     desired = state.desired;
     live = state.workers.filter((w) => !/^Terminat/.test(w.lifecycleState)).map((w) => w.instanceId);
   });
-  if (!described) return { retired, failures };
-  const lowered = desired === 0 || (await attempt('burst group', () => burst.setDesired(0)));
-  // With desired still counting the workers (its change refused), each retire lowers it, or the
-  // group would launch a replacement for every worker stopped.
-  for (const { instanceId, decrementDesired } of retirements(live, lowered ? 0 : desired, live.length)) {
-    if (await attempt(`burst ${instanceId}`, () => burst.retire(instanceId, decrementDesired)))
-      retired.push(instanceId);
-  }
+  if (!described) return { retired: [], failures };
+  const retired = await resizeAndRetire(
+    burst,
+    { desired, activeWorkers: live.length },
+    { desired: 0, retire: live },
+    attempt,
+    { desired: () => 'burst group', retire: (instanceId) => `burst ${instanceId}` },
+  );
   return { retired, failures };
 }

@@ -7,12 +7,12 @@ import {
   type PrimaryStatus,
   decideBurst,
   isActiveWorker,
-  retirements,
 } from '../core/burst.js';
 import { activeOperatorTime, decide, recordStartFailure, recordStopFailure } from '../core/decide.js';
 import type { Decision, Observation, ScalerMemory } from '../core/model.js';
 import { type Role, TAGS, memoryFromTags, memoryTagChanges, parseTagDate } from '../core/tags.js';
 import { type FleetError, isFleetError } from '../aws/errors.js';
+import { resizeAndRetire } from './burst-actions.js';
 import type { BurstGroupState, BurstPort, FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
 
 /** Finds the fleet's instances by their fleet tag (never by ids handed over from a stack). */
@@ -250,12 +250,14 @@ async function runBurstTurn(
   now: Date,
 ): Promise<BurstTickReport> {
   const errors: Array<{ action: string; error: FleetError }> = [];
-  const attempt = async (action: string, call: () => Promise<void>): Promise<void> => {
+  const attempt = async (action: string, call: () => Promise<void>): Promise<boolean> => {
     try {
       await call();
+      return true;
     } catch (caught) {
       if (!isFleetError(caught)) throw caught;
       errors.push({ action, error: caught });
+      return false;
     }
   };
   let group: BurstGroupState | undefined;
@@ -285,24 +287,16 @@ async function runBurstTurn(
       };
     }
   }
-  let retire = decision.retire;
-  if (decision.desired !== undefined) {
-    const desired = decision.desired;
-    const before = errors.length;
-    await attempt(`desired ${desired}`, () => port.setDesired(desired));
-    // Refused: the decrements were counted from a desired the group does not have. Counted from
-    // the one it has, so a retire the group would replace lowers it instead.
-    if (errors.length > before) {
-      const active = observation.group.workers.filter(isActiveWorker).length;
-      retire = retirements(
-        retire.map((r) => r.instanceId),
-        observation.group.desired,
-        active,
-      );
-    }
-  }
-  for (const { instanceId, decrementDesired } of retire) {
-    await attempt(`retire ${instanceId}`, () => port.retire(instanceId, decrementDesired));
-  }
+  // Decrements recounted from the desired the group keeps if it refuses the new one.
+  await resizeAndRetire(
+    port,
+    {
+      desired: observation.group.desired,
+      activeWorkers: observation.group.workers.filter(isActiveWorker).length,
+    },
+    { desired: decision.desired, retire: decision.retire.map((r) => r.instanceId) },
+    attempt,
+    { desired: (desired) => `desired ${desired}`, retire: (instanceId) => `retire ${instanceId}` },
+  );
   return { observation, decision, memory: next, errors };
 }

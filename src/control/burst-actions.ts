@@ -1,0 +1,32 @@
+import type { BurstPort } from '../aws/ports.js';
+import { retirements } from '../core/burst.js';
+
+/** Runs one group call; a refusal is recorded by the caller and reads as false. */
+export type Attempt = (label: string, call: () => Promise<void>) => Promise<boolean>;
+
+/**
+ * Sets the burst group's desired capacity (when it changes), then terminates the given workers by
+ * id, each lowering desired only while the desired the group actually has still counts it: when
+ * Auto Scaling refuses the change, the decrements are counted from the one it kept, so the group
+ * replaces no worker retired. Every call is attempted. Shared by the scaler's tick and the
+ * operator's stop. Returns the workers asked to terminate.
+ */
+export async function resizeAndRetire(
+  port: BurstPort,
+  group: { readonly desired: number; readonly activeWorkers: number },
+  change: { readonly desired?: number; readonly retire: readonly string[] },
+  attempt: Attempt,
+  labels: { readonly desired: (desired: number) => string; readonly retire: (instanceId: string) => string },
+): Promise<string[]> {
+  let desired = group.desired;
+  const wanted = change.desired;
+  if (wanted !== undefined && wanted !== group.desired) {
+    if (await attempt(labels.desired(wanted), () => port.setDesired(wanted))) desired = wanted;
+  }
+  const retired: string[] = [];
+  for (const { instanceId, decrementDesired } of retirements(change.retire, desired, group.activeWorkers)) {
+    if (await attempt(labels.retire(instanceId), () => port.retire(instanceId, decrementDesired)))
+      retired.push(instanceId);
+  }
+  return retired;
+}
