@@ -1,6 +1,5 @@
 import {
   AutoScalingClient,
-  AutoScalingServiceException,
   DeleteAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
 } from '@aws-sdk/client-auto-scaling';
@@ -10,7 +9,7 @@ import {
   GetTemplateCommand,
   type StackStatus,
 } from '@aws-sdk/client-cloudformation';
-import { DescribeInstancesCommand, EC2Client, EC2ServiceException } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   BURST_GROUP_RESOURCE_TYPE,
@@ -19,6 +18,7 @@ import {
   isComplete,
   onEvent,
 } from '../../src/aws/burst-teardown';
+import { autoScalingError, ec2Error } from '../support/aws-errors';
 
 const autoScalingMock = mockClient(AutoScalingClient);
 const ec2Mock = mockClient(EC2Client);
@@ -60,28 +60,6 @@ function event(type: BurstGroupEvent['RequestType'], extra: Partial<BurstGroupEv
     ...(type === 'Create' ? {} : { PhysicalResourceId: GROUP }),
     ...extra,
   };
-}
-
-function autoScalingError(
-  name: string,
-  status = 400,
-  message = `${name} happened`,
-): AutoScalingServiceException {
-  return new AutoScalingServiceException({
-    name,
-    message,
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status },
-  });
-}
-
-function ec2Error(name: string, status = 400): EC2ServiceException {
-  return new EC2ServiceException({
-    name,
-    message: `${name} happened`,
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status },
-  });
 }
 
 /** The group as DescribeAutoScalingGroups shows it: every worker protected from scale-in. */
@@ -174,9 +152,7 @@ describe('deleting the teardown (cdk destroy, burst turned off, a renamed group)
     for (const status of ['DELETE_IN_PROGRESS', 'UPDATE_COMPLETE_CLEANUP_IN_PROGRESS'] as const) {
       autoScalingMock.reset();
       stackIn(status);
-      autoScalingMock
-        .on(DescribeAutoScalingGroupsCommand)
-        .resolves({ AutoScalingGroups: [{ AutoScalingGroupName: GROUP, Instances: [] } as never] });
+      autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves(group([]));
       autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
       await onEvent(event('Delete'), deps());
       expect(autoScalingMock).toHaveReceivedCommandWith(DeleteAutoScalingGroupCommand, { ForceDelete: true });
@@ -214,9 +190,7 @@ describe('deleting the teardown (cdk destroy, burst turned off, a renamed group)
     expect(autoScalingMock.calls()).toHaveLength(0);
     // A renamed group: the template has the new name only, so the old one goes.
     cloudFormationMock.on(GetTemplateCommand).resolves({ TemplateBody: templateWith('Other-burst-workers') });
-    autoScalingMock
-      .on(DescribeAutoScalingGroupsCommand)
-      .resolves({ AutoScalingGroups: [{ AutoScalingGroupName: GROUP, Instances: [] } as never] });
+    autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves(group([]));
     autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
     await onEvent(event('Delete'), deps());
     expect(autoScalingMock).toHaveReceivedCommandWith(DeleteAutoScalingGroupCommand, { ForceDelete: true });

@@ -4,7 +4,6 @@ import {
   DescribeInstancesCommand,
   DescribeSpotInstanceRequestsCommand,
   EC2Client,
-  EC2ServiceException,
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
@@ -16,6 +15,7 @@ import {
   isComplete,
   onEvent,
 } from '../../src/aws/host-lifecycle';
+import { ec2Error } from '../support/aws-errors';
 
 const ec2Mock = mockClient(EC2Client);
 let sleeps: number[];
@@ -30,15 +30,6 @@ beforeEach(() => {
   sleeps = [];
   ec2Mock.on(DescribeSpotInstanceRequestsCommand).resolves({ SpotInstanceRequests: [] });
 });
-
-function ec2Error(name: string, status = 400): EC2ServiceException {
-  return new EC2ServiceException({
-    name,
-    message: `${name} happened`,
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status },
-  });
-}
 
 const GPU: HostProperties = {
   LaunchTemplateId: 'lt-0123456789abcdef0',
