@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { CONFIG_CONTEXT_KEY, ConfigError, resolveConfig } from '../lib/config.js';
+import { CONFIG_CONTEXT_KEY, ConfigError, resolveConfig } from '../src/config.js';
 import { buildFleet } from '../lib/fleet.js';
 
 const app = new App();

@@ -4,7 +4,7 @@ import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import type { FleetConfig } from './config.js';
+import type { FleetConfig } from '../src/config.js';
 import { AppHost } from './constructs/app-host.js';
 import { GpuWorker } from './constructs/gpu-worker.js';
 import type { PublicSubnetBase } from './network-stack.js';

@@ -1,5 +1,5 @@
 import { type App, Tags } from 'aws-cdk-lib';
-import type { FleetConfig } from './config.js';
+import type { FleetConfig } from '../src/config.js';
 import { ComputeStack } from './compute-stack.js';
 import { DataStack } from './data-stack.js';
 import { NetworkStack } from './network-stack.js';

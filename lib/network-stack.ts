@@ -2,7 +2,7 @@ import { Annotations, CfnOutput, Fn, Stack, type StackProps, Validations } from 
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct, IDependable } from 'constructs';
-import type { FleetConfig } from './config.js';
+import type { FleetConfig } from '../src/config.js';
 
 /** Ports of the product, named once. */
 export const PORTS = {

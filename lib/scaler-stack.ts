@@ -1,7 +1,7 @@
 import { type CfnElement, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import type { FleetConfig } from './config.js';
+import type { FleetConfig } from '../src/config.js';
 import { ScalerAlarms } from './constructs/scaler-alarms.js';
 import { ScalerFunction } from './constructs/scaler-function.js';
 import { ScalerSchedules } from './constructs/scaler-schedules.js';

@@ -9,7 +9,7 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { build } from 'esbuild';
-import { DEFAULT_CONFIG, START_POLICIES } from '../lib/config.js';
+import { DEFAULT_CONFIG, START_POLICIES } from '../src/config.js';
 import { SCALER_BUNDLING, SCALER_ENTRY } from '../lib/constructs/scaler-function.js';
 import { createAwsFleet, createHandler } from '../lambda/scaler/handler.js';
 import { createSqsQueue } from '../src/aws/sqs.js';

@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULT_CONFIG, resolveConfig } from '../lib/config';
+import { ConfigError, DEFAULT_CONFIG, resolveConfig } from '../src/config';
 
 const NOW = new Date('2026-11-24T00:00:00Z');
 

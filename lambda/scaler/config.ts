@@ -4,7 +4,7 @@ import {
   START_POLICIES,
   type ScalerConfig,
   type ScheduleConfig,
-} from '../../lib/config.js';
+} from '../../src/config.js';
 
 /** What the scaler reads from its environment, set by the scaler stack. */
 export interface ScalerEnvironment {

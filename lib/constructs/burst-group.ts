@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/aws/burst.js';
 import { BURST_ROLE, TAGS } from '../../src/core/tags.js';
-import { type FleetConfig, burstSubnetCidrs } from '../config.js';
+import { type FleetConfig, burstSubnetCidrs } from '../../src/config.js';
 import type { PublicSubnetBase } from '../network-stack.js';
 import { BurstGroupTeardown } from './burst-group-teardown.js';
 import type { FleetHost } from './fleet-host.js';

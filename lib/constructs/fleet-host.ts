@@ -8,7 +8,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import type { FleetConfig } from '../config.js';
+import type { FleetConfig } from '../../src/config.js';
 import { acknowledgeHostRole } from '../nag.js';
 import { TAGS, type Role } from '../../src/core/tags.js';
 import { HostLifecycleProvider } from './host-lifecycle-provider.js';

@@ -6,7 +6,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { FleetConfig } from '../config.js';
+import type { FleetConfig } from '../../src/config.js';
 import { SCALER_METRICS } from './scaler-function.js';
 
 export interface ScalerAlarmsProps {

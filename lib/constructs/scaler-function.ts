@@ -7,7 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SCALER_WRITABLE_TAG_KEYS, TAGS } from '../../src/core/tags.js';
-import type { FleetConfig } from '../config.js';
+import type { FleetConfig } from '../../src/config.js';
 import { burstGroupArn, burstGroupName } from './burst-group.js';
 
 /** Metric namespace and service dimension of the scaler's EMF metrics (the alarms use them). */

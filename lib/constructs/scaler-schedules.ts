@@ -3,7 +3,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
-import type { ScheduleConfig } from '../config.js';
+import type { ScheduleConfig } from '../../src/config.js';
 
 export interface ScalerSchedulesProps {
   readonly schedule: ScheduleConfig;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CONFIG_CONTEXT_KEY, ConfigError, type FleetConfig, resolveConfig } from '../../lib/config.js';
+import { CONFIG_CONTEXT_KEY, ConfigError, type FleetConfig, resolveConfig } from '../config.js';
 import { CliFailure } from './io.js';
 
 /**

@@ -3,7 +3,7 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EFSClient } from '@aws-sdk/client-efs';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { FleetConfig } from '../../lib/config.js';
+import type { FleetConfig } from '../config.js';
 import { burstGroupName, createBurstGroup } from '../aws/burst.js';
 import { createEc2Fleet, discoverFleetInstances } from '../aws/ec2.js';
 import { FleetError } from '../aws/errors.js';

@@ -1,4 +1,4 @@
-import type { FleetConfig } from '../../lib/config.js';
+import type { FleetConfig } from '../config.js';
 import { discoverFleetOutputs } from '../aws/discovery.js';
 import { FleetError } from '../aws/errors.js';
 import { describeFileSystem } from '../aws/efs.js';

@@ -1,4 +1,4 @@
-import type { BurstConfig, ScalerConfig } from '../../lib/config.js';
+import type { BurstConfig, ScalerConfig } from '../config.js';
 import {
   type BurstDecision,
   type BurstGroupObservation,

@@ -1,4 +1,4 @@
-import type { BurstConfig } from '../../lib/config.js';
+import type { BurstConfig } from '../config.js';
 import { NO_PROGRESS_MINUTES, formatMinutes, minutesBetween, round1, workerIdleSince } from './decide.js';
 import type { BurstMemory, QueueCounts } from './model.js';
 import { isoSeconds } from './tags.js';

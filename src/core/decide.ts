@@ -1,4 +1,4 @@
-import type { ScalerConfig } from '../../lib/config.js';
+import type { ScalerConfig } from '../config.js';
 import type {
   Decision,
   DecisionSignals,

@@ -1,4 +1,4 @@
-import type { ScheduleConfig } from '../../lib/config.js';
+import type { ScheduleConfig } from '../config.js';
 import { MAX_OPERATOR_DAYS, SPOT_INTERRUPTION_REASON } from './decide.js';
 import type { InstanceState } from './model.js';
 import { nextScheduledStart } from './schedule.js';

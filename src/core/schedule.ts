@@ -1,4 +1,4 @@
-import type { ScheduleConfig } from '../../lib/config.js';
+import type { ScheduleConfig } from '../config.js';
 
 /** The calendar date (YYYY-MM-DD) of `now` in `timeZone`. */
 export function localDate(now: Date, timeZone: string): string {

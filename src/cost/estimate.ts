@@ -6,7 +6,7 @@ import {
   TICK_GAUGES,
 } from '../control/metrics.js';
 import { scheduledWeekDays } from '../core/schedule.js';
-import type { FleetConfig } from '../../lib/config.js';
+import type { FleetConfig } from '../config.js';
 
 /** Hours in an average month, as AWS bills them. */
 export const HOURS_PER_MONTH = 730;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { MAX_BURST_WORKERS, START_POLICIES, type StartPolicy } from '../../lib/config.js';
+import { MAX_BURST_WORKERS, START_POLICIES, type StartPolicy } from '../config.js';
 import { UsageError } from '../cli/io.js';
 import type { CliEnvironment } from '../cli/program.js';
 import { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';

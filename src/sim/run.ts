@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { FleetConfig, ScalerConfig } from '../../lib/config.js';
+import type { FleetConfig, ScalerConfig } from '../config.js';
 import { loadConfig } from '../cli/config-file.js';
 import { CliFailure, UsageError } from '../cli/io.js';
 import type { CliEnvironment } from '../cli/program.js';

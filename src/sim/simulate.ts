@@ -1,4 +1,4 @@
-import type { BurstConfig, ScalerConfig, ScheduleConfig } from '../../lib/config.js';
+import type { BurstConfig, ScalerConfig, ScheduleConfig } from '../config.js';
 import { runTick } from '../control/tick.js';
 import { scheduledWeekDays } from '../core/schedule.js';
 import {

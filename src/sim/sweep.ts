@@ -1,4 +1,4 @@
-import type { BurstConfig } from '../../lib/config.js';
+import type { BurstConfig } from '../config.js';
 import { type SimulationOptions, simulate } from './simulate.js';
 import type { TraceJob } from './trace.js';
 

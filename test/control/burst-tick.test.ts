@@ -1,4 +1,4 @@
-import { type BurstConfig, DEFAULT_CONFIG } from '../../lib/config';
+import { type BurstConfig, DEFAULT_CONFIG } from '../../src/config';
 import { readEnvironment } from '../../lambda/scaler/config';
 import { createHandler } from '../../lambda/scaler/handler';
 import { FleetError } from '../../src/aws/errors';

@@ -1,4 +1,4 @@
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import type { FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports';
 import { type FleetDiscovery, runTick } from '../../src/control/tick';
 

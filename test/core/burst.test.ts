@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { type BurstConfig, DEFAULT_CONFIG } from '../../lib/config';
+import { type BurstConfig, DEFAULT_CONFIG } from '../../src/config';
 import {
   type BurstObservation,
   type BurstRules,

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { DEFAULT_CONFIG, type ScalerConfig } from '../../lib/config';
+import { DEFAULT_CONFIG, type ScalerConfig } from '../../src/config';
 import { decide, recordStartFailure } from '../../src/core/decide';
 import type { Decision, GpuObservation, Observation, QueueCounts, ScalerMemory } from '../../src/core/model';
 import { memoryFromTags, memoryTagChanges } from '../../src/core/tags';

@@ -1,4 +1,4 @@
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import {
   MAX_RUN_GRACE_MINUTES,
   NO_PROGRESS_MINUTES,

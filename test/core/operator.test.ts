@@ -1,4 +1,4 @@
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import { changedTags, checkOperatorTime, pauseUntil, planTarget } from '../../src/core/operator';
 import { nextScheduledStart } from '../../src/core/schedule';
 

@@ -1,4 +1,4 @@
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import { isHoliday, localDate, nextScheduledStart, scheduledWeekDays } from '../../src/core/schedule';
 
 const tokyo = DEFAULT_CONFIG.schedule;

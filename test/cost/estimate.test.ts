@@ -1,4 +1,4 @@
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import {
   BURST_ALARM_COUNT,
   BURST_GAUGES,

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { validate } from 'dockerfile-utils';
 
 import { buildTestFleet, templateOf } from '../support/fleet';
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 
 const ROOT = path.join(__dirname, '..', '..');
 const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');

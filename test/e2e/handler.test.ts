@@ -1,4 +1,4 @@
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import { handler } from '../../lambda/scaler/handler';
 import { AwsServer } from './aws-server';
 import { localAwsEnv, removeScratch } from './support';

@@ -1,4 +1,4 @@
-import { DEFAULT_CONFIG, type FleetConfig } from '../../lib/config';
+import { DEFAULT_CONFIG, type FleetConfig } from '../../src/config';
 import { buildTestFleet, templateOf } from '../support/fleet';
 
 type Resource = {

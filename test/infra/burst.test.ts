@@ -4,7 +4,7 @@ import { ResourceImpact, fullDiff } from '@aws-cdk/cloudformation-diff';
 import { Validations } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { DEFAULT_CONFIG, type FleetConfig, burstSubnetCidrs } from '../../lib/config';
+import { DEFAULT_CONFIG, type FleetConfig, burstSubnetCidrs } from '../../src/config';
 import { BURST_DRAIN_HOOK, burstGroupName } from '../../lib/constructs/burst-group';
 import { BURST_ALARM_COUNT, SCALER_ALARM_COUNT } from '../../src/control/metrics';
 import type { Fleet } from '../../lib/fleet';

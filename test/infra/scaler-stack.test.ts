@@ -1,5 +1,5 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import { SCALER_ALARM_COUNT } from '../../src/control/metrics';
 import { buildTestFleet, templateOf } from '../support/fleet';
 

@@ -1,5 +1,5 @@
 import { ResourceImpact, fullDiff } from '@aws-cdk/cloudformation-diff';
-import { DEFAULT_CONFIG, type FleetConfig } from '../../lib/config';
+import { DEFAULT_CONFIG, type FleetConfig } from '../../src/config';
 import { APP_AMI_PARAMETER, GPU_AMI_PARAMETER } from '../../lib/constructs/fleet-host';
 import { buildTestFleet, templateOf } from '../support/fleet';
 

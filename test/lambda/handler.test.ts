@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import { readEnvironment } from '../../lambda/scaler/config';
 import {
   type ScalerDependencies,

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type BurstConfig, DEFAULT_CONFIG } from '../../lib/config';
+import { type BurstConfig, DEFAULT_CONFIG } from '../../src/config';
 import { DEFAULT_FLEET_MODEL, type FleetModelOptions, type SimEvent } from '../../src/sim/fleet-model';
 import { type SimulationOptions, type SimulationReport, simulate } from '../../src/sim/simulate';
 import { SWEEP_BURST_WORKERS, SWEEP_MAX_WAIT_MINUTES, renderSweep, sweep } from '../../src/sim/sweep';

@@ -1,4 +1,4 @@
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import { simulate } from '../../src/sim/simulate';
 import type { SimulationReport } from '../../src/sim/simulate';
 import { parseTrace } from '../../src/sim/trace';

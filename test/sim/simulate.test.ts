@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { DEFAULT_CONFIG } from '../../lib/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import { TAGS, isoSeconds } from '../../src/core/tags';
 import { FleetModel, LAST_JOB_TAG_INTERVAL_S, type SimEvent, simTime } from '../../src/sim/fleet-model';
 import { simulate } from '../../src/sim/simulate';

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { DEFAULT_CONFIG, type FleetConfig } from '../../lib/config.js';
+import { DEFAULT_CONFIG, type FleetConfig } from '../../src/config.js';
 import { type Fleet, buildFleet } from '../../lib/fleet.js';
 
 /** The context of cdk.json (feature flags), so tests synth what `cdk synth` synths. */
