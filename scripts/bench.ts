@@ -10,9 +10,10 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { build } from 'esbuild';
 import { DEFAULT_CONFIG, START_POLICIES } from '../src/config.js';
-import { SCALER_BUNDLING, SCALER_ENTRY } from '../lib/constructs/scaler-function.js';
+import { SCALER_ENTRY } from '../lib/constructs/scaler-function.js';
 import { createAwsFleet, createHandler } from '../lambda/scaler/handler.js';
 import { createSqsQueue } from '../src/aws/sqs.js';
+import { LAMBDA_BUNDLE } from '../src/names.js';
 import { DEFAULT_BURST_READY_DELAY_S } from '../src/sim/defaults.js';
 import { simulate } from '../src/sim/simulate.js';
 import { renderSweep, sweep } from '../src/sim/sweep.js';
@@ -53,11 +54,11 @@ async function main(): Promise<void> {
     bundle: true,
     write: false,
     platform: 'node',
-    minify: SCALER_BUNDLING.minify,
-    target: SCALER_BUNDLING.target,
-    format: 'esm',
-    external: SCALER_BUNDLING.externalModules,
-    banner: { js: SCALER_BUNDLING.banner ?? '' },
+    minify: LAMBDA_BUNDLE.minify,
+    target: LAMBDA_BUNDLE.target,
+    format: LAMBDA_BUNDLE.format,
+    external: LAMBDA_BUNDLE.externalModules,
+    banner: { js: LAMBDA_BUNDLE.banner },
   });
   const code = bundle.outputFiles[0]?.contents ?? new Uint8Array();
   print(

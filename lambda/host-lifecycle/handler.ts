@@ -2,7 +2,6 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import {
-  BURST_GROUP_RESOURCE_TYPE,
   type BurstGroupEvent,
   type BurstTeardownDeps,
   isComplete as burstIsComplete,
@@ -16,6 +15,7 @@ import {
   isComplete as hostIsComplete,
   onEvent as hostOnEvent,
 } from '../../src/aws/host-lifecycle.js';
+import { BURST_GROUP_RESOURCE_TYPE } from '../../src/names.js';
 
 /**
  * The Compute stack's custom resources, run by the CDK Provider framework and told apart by

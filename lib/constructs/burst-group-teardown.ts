@@ -2,7 +2,7 @@ import { CfnResource, CustomResource, Stack, Validations } from 'aws-cdk-lib';
 import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { BURST_GROUP_RESOURCE_TYPE } from '../../src/aws/burst-teardown.js';
+import { BURST_GROUP_RESOURCE_TYPE } from '../../src/names.js';
 import type { HostLifecycleProvider } from './host-lifecycle-provider.js';
 
 export interface BurstGroupTeardownProps {

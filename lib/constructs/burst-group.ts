@@ -4,14 +4,12 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/aws/burst.js';
 import { BURST_ROLE, TAGS } from '../../src/core/tags.js';
 import { type FleetConfig, burstSubnetCidrs } from '../../src/config.js';
+import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/names.js';
 import type { PublicSubnetBase } from '../network-stack.js';
 import { BurstGroupTeardown } from './burst-group-teardown.js';
 import type { FleetHost } from './fleet-host.js';
-
-export { BURST_DRAIN_HOOK, burstGroupName };
 
 /**
  * How long a terminating worker may take to drain before Auto Scaling continues anyway: a voice

@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import type { FleetConfig } from '../../src/config.js';
 import { acknowledgeHostRole } from '../nag.js';
 import { TAGS, type Role } from '../../src/core/tags.js';
+import { HOST_INSTANCE_RESOURCE_TYPE } from '../../src/names.js';
 import { HostLifecycleProvider } from './host-lifecycle-provider.js';
 import { hostUserData } from './host-user-data.js';
 
@@ -146,7 +147,7 @@ export class FleetHost extends Construct {
 
     const instance = new CustomResource(this, 'Instance', {
       serviceToken: provider.serviceToken,
-      resourceType: 'Custom::FleetHostInstance',
+      resourceType: HOST_INSTANCE_RESOURCE_TYPE,
       properties: {
         LaunchTemplateId: this.launchTemplate.launchTemplateId,
         LaunchTemplateVersion: this.launchTemplate.latestVersionNumber,

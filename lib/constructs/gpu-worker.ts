@@ -5,7 +5,8 @@ import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { BURST_ROLE, TAGS, isoSeconds } from '../../src/core/tags.js';
-import { BURST_DRAIN_HOOK, BurstGroup, burstGroupName } from './burst-group.js';
+import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/names.js';
+import { BurstGroup } from './burst-group.js';
 import { FleetHost, type FleetHostProps, GPU_AMI_PARAMETER } from './fleet-host.js';
 import type { PublicSubnetBase } from '../network-stack.js';
 

@@ -8,7 +8,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { TAGS } from '../../src/core/tags.js';
-import { SCALER_BUNDLING } from './scaler-function.js';
+import { lambdaBundling } from './lambda-bundling.js';
 
 const ENTRY = path.join(__dirname, '..', '..', 'lambda', 'host-lifecycle', 'handler.ts');
 
@@ -36,7 +36,7 @@ export class HostLifecycleProvider extends Construct {
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
-      bundling: { ...SCALER_BUNDLING, forceDockerBundling: false },
+      bundling: lambdaBundling(),
     };
     this.onEventFunction = new nodejs.NodejsFunction(this, 'OnEvent', {
       ...common,

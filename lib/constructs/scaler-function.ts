@@ -8,23 +8,12 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SCALER_WRITABLE_TAG_KEYS, TAGS } from '../../src/core/tags.js';
 import type { FleetConfig } from '../../src/config.js';
-import { burstGroupArn, burstGroupName } from './burst-group.js';
+import { burstGroupName } from '../../src/names.js';
+import { burstGroupArn } from './burst-group.js';
+import { lambdaBundling } from './lambda-bundling.js';
 
 /** Metric namespace and service dimension of the scaler's EMF metrics (the alarms use them). */
 export const SCALER_METRICS = { namespace: 'GpuFleet', service: 'scaler' } as const;
-
-/**
- * How the scaler is bundled, shared with `npm run bench` so the bundle it measures is the one
- * that ships. The nodejs24.x runtime provides AWS SDK v3, so it stays out of the bundle.
- */
-export const SCALER_BUNDLING: nodejs.BundlingOptions = {
-  minify: true,
-  target: 'node24',
-  format: nodejs.OutputFormat.ESM,
-  externalModules: ['@aws-sdk/*'],
-  // ESM bundles of CommonJS dependencies need a require() of their own.
-  banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-};
 
 export const SCALER_ENTRY = path.join(__dirname, '..', '..', 'lambda', 'scaler', 'handler.ts');
 
@@ -83,7 +72,7 @@ export class ScalerFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: SCALER_METRICS.namespace,
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: { ...SCALER_BUNDLING, sourceMap: true, forceDockerBundling: false },
+      bundling: lambdaBundling({ sourceMap: true }),
     });
 
     const anyInstance = Stack.of(this).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });

@@ -10,6 +10,7 @@ import {
   GetTemplateCommand,
 } from '@aws-sdk/client-cloudformation';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { BURST_GROUP_RESOURCE_TYPE } from '../names.js';
 import { errorName, transient } from './host-lifecycle.js';
 
 /**
@@ -23,7 +24,6 @@ import { errorName, transient } from './host-lifecycle.js';
  * are terminated and the group is gone. CloudFormation then finds the group already deleted.
  * Create and update call nothing.
  */
-export const BURST_GROUP_RESOURCE_TYPE = 'Custom::FleetBurstGroup';
 
 /** The custom resource's properties, as CloudFormation passes them. */
 export interface BurstGroupProperties {

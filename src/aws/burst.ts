@@ -11,18 +11,6 @@ import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sd
 import { FleetError, recordEndpointOnFailure, callAws } from './errors.js';
 import type { BurstGroupState, BurstPort, BurstWorkerInfo } from './ports.js';
 
-/**
- * The burst group's name, fixed by the fleet's name rather than generated: the scaler, the CLI and
- * the workers find it without a cross-stack reference, and IAM can name it. Only a new name
- * replaces a group.
- */
-export function burstGroupName(appName: string): string {
-  return `${appName}-burst-workers`;
-}
-
-/** The termination hook the queue worker completes once it has drained. */
-export const BURST_DRAIN_HOOK = 'drain';
-
 /** The scaling activities read to find the latest failed launch: the newest first, one page. */
 const ACTIVITIES_READ = 20;
 

@@ -12,12 +12,12 @@ import {
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
-  BURST_GROUP_RESOURCE_TYPE,
   type BurstGroupEvent,
   type BurstTeardownDeps,
   isComplete,
   onEvent,
 } from '../../src/aws/burst-teardown';
+import { BURST_GROUP_RESOURCE_TYPE } from '../../src/names';
 import { autoScalingError, ec2Error } from '../support/aws-errors';
 
 const autoScalingMock = mockClient(AutoScalingClient);

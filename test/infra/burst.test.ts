@@ -5,7 +5,7 @@ import { Validations } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DEFAULT_CONFIG, type FleetConfig, burstSubnetCidrs } from '../../src/config';
-import { BURST_DRAIN_HOOK, burstGroupName } from '../../lib/constructs/burst-group';
+import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/names';
 import { BURST_ALARM_COUNT, SCALER_ALARM_COUNT } from '../../src/control/metrics';
 import type { Fleet } from '../../lib/fleet';
 import { buildTestFleet, templateOf } from '../support/fleet';

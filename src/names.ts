@@ -1,0 +1,45 @@
+/**
+ * Names the infrastructure (lib/) and the code that runs against it (the Lambdas, the CLI, the
+ * workers) must agree on. Plain values with no imports, so either side can read them without
+ * pulling in the other. Tag keys are the domain's and live in src/core/tags.ts.
+ */
+
+/**
+ * The burst group's name, fixed by the fleet's name rather than generated: the scaler, the CLI and
+ * the workers find it without a cross-stack reference, and IAM can name it. Only a new name
+ * replaces a group.
+ */
+export function burstGroupName(appName: string): string {
+  return `${appName}-burst-workers`;
+}
+
+/** The termination hook the queue worker completes once it has drained. */
+export const BURST_DRAIN_HOOK = 'drain';
+
+/** The custom resource that owns a fleet host's instance (src/aws/host-lifecycle.ts serves it). */
+export const HOST_INSTANCE_RESOURCE_TYPE = 'Custom::FleetHostInstance';
+
+/** The custom resource that force-deletes the burst group with its stack (src/aws/burst-teardown.ts). */
+export const BURST_GROUP_RESOURCE_TYPE = 'Custom::FleetBurstGroup';
+
+/** esbuild options of every Lambda of the fleet, as NodejsFunction and `npm run bench` apply them. */
+export interface LambdaBundle {
+  readonly minify: boolean;
+  readonly target: string;
+  readonly format: 'esm';
+  readonly externalModules: string[];
+  readonly banner: string;
+}
+
+/**
+ * How the Lambdas are bundled, shared with `npm run bench` so the bundle it measures is the one
+ * that ships. The nodejs24.x runtime provides AWS SDK v3, so it stays out of the bundle.
+ */
+export const LAMBDA_BUNDLE: LambdaBundle = {
+  minify: true,
+  target: 'node24',
+  format: 'esm',
+  externalModules: ['@aws-sdk/*'],
+  // ESM bundles of CommonJS dependencies need a require() of their own.
+  banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+};
