@@ -46,8 +46,9 @@ export class ComputeStack extends Stack {
       reason:
         'A shared token between two hosts that read it at boot; rotating it means restarting both (README, "Rotating"), which an automatic rotation Lambda could not do without an outage.',
     });
+    // Each host reads the settings its props name, out of the whole config.
     const shared = {
-      config: props.config,
+      ...props.config,
       vpc: props.vpc,
       subnet: props.subnet,
       fileSystem: props.fileSystem,

@@ -1,8 +1,16 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
+import type { FleetConfig } from '../../src/config.js';
 import { APP_AMI_PARAMETER, FleetHost, type FleetHostProps } from './fleet-host.js';
 
-export type AppHostProps = FleetHostProps;
+/** The app host's own settings: its instance, its images, and the GPU worker's address. */
+export interface AppHostProps
+  extends
+    FleetHostProps,
+    Pick<
+      FleetConfig,
+      'appInstanceType' | 'appPrivateIp' | 'appRootVolumeGb' | 'appImages' | 'gpuPrivateIp' | 'hostRevision'
+    > {}
 
 /**
  * The app host: Amazon Linux 2023 at a fixed private IP with an Elastic IP, running VOICEVOX
@@ -16,24 +24,24 @@ export class AppHost extends Construct {
 
   constructor(scope: Construct, id: string, props: AppHostProps) {
     super(scope, id);
-    const { config } = props;
     this.host = new FleetHost(this, 'Host', {
       ...props,
       host: {
         role: 'app',
         purpose: 'app host',
-        instanceType: config.appInstanceType,
+        instanceType: props.appInstanceType,
         amiParameter: APP_AMI_PARAMETER,
-        privateIp: config.appPrivateIp,
-        rootVolumeGb: config.appRootVolumeGb,
+        privateIp: props.appPrivateIp,
+        rootVolumeGb: props.appRootVolumeGb,
+        revision: props.hostRevision.app,
         hostFilesDir: 'app',
         composeUnit: 'gpu-fleet-app.service',
         composeEnvFile: 'app-host.env',
         settings: {
-          GPU_PRIVATE_IP: config.gpuPrivateIp,
-          FRONTEND_IMAGE: config.appImages.frontend ?? '',
-          BACKEND_IMAGE: config.appImages.backend ?? '',
-          VOICEVOX_IMAGE: config.appImages.voicevox,
+          GPU_PRIVATE_IP: props.gpuPrivateIp,
+          FRONTEND_IMAGE: props.appImages.frontend ?? '',
+          BACKEND_IMAGE: props.appImages.backend ?? '',
+          VOICEVOX_IMAGE: props.appImages.voicevox,
         },
       },
     });

@@ -5,7 +5,7 @@ import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { BURST_ROLE, TAGS } from '../../src/core/tags.js';
-import { type FleetConfig, burstSubnetCidrs } from '../../src/config.js';
+import { type BurstConfig, type FleetConfig, burstSubnetCidrs } from '../../src/config.js';
 import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/names.js';
 import type { PublicSubnetBase } from '../network-stack.js';
 import { BurstGroupTeardown } from './burst-group-teardown.js';
@@ -18,8 +18,14 @@ import type { FleetHost } from './fleet-host.js';
  */
 export const BURST_DRAIN_TIMEOUT = Duration.minutes(3);
 
-export interface BurstGroupProps {
-  readonly config: FleetConfig;
+/**
+ * The group's size and instance types, and where its subnets go: beside the hosts' `subnetCidr`,
+ * in zones other than the hosts' `availabilityZone`.
+ */
+export interface BurstGroupProps
+  extends
+    Pick<FleetConfig, 'appName' | 'subnetCidr' | 'availabilityZone'>,
+    Pick<BurstConfig, 'maxWorkers' | 'instanceTypes'> {
   readonly vpc: ec2.IVpc;
   /** The VPC and internet gateway the group's own subnets are added to. */
   readonly publicSubnetBase: PublicSubnetBase;
@@ -57,14 +63,39 @@ export class BurstGroup extends Construct {
 
   constructor(scope: Construct, id: string, props: BurstGroupProps) {
     super(scope, id);
-    const { config, primary } = props;
-    this.groupName = burstGroupName(config.appName);
+    this.groupName = burstGroupName(props.appName);
+    this.subnets = this.addSubnets(props);
+    this.mountTargets = this.addMountTargets(props);
+    this.role = this.workerRole(props.primary);
+    this.launchTemplate = this.workerLaunchTemplate(props);
+    this.group = this.autoScalingGroup(props);
+    const drainHook = this.group.addLifecycleHook('Drain', {
+      lifecycleHookName: BURST_DRAIN_HOOK,
+      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+      heartbeatTimeout: BURST_DRAIN_TIMEOUT,
+      defaultResult: autoscaling.DefaultResult.CONTINUE,
+    });
+    // CloudFormation alone would wait forever on the protected workers: force-delete on stack deletion.
+    new BurstGroupTeardown(this, 'Teardown', {
+      group: this.group,
+      groupName: this.groupName,
+      groupArn: burstGroupArn(this, this.groupName),
+      drainHook,
+      provider: props.primary.lifecycleProvider,
+    });
+    Tags.of(this).add(TAGS.role, BURST_ROLE);
+    this.grantCompleteOwnDrain();
+    this.acknowledgeGroupFindings();
+  }
 
-    // Burst workers spread over two more zones (more spot capacity pools), never into the hosts'
-    // subnet: a worker there could take a fixed host address while that host rotates.
-    const zones = burstZones(this, config.availabilityZone);
+  /**
+   * Two more zones for the workers (more spot capacity pools), never the hosts' subnet: a worker
+   * there could take a fixed host address while that host rotates.
+   */
+  private addSubnets(props: BurstGroupProps): ec2.PublicSubnet[] {
+    const zones = burstZones(this, props.availabilityZone);
     const base = props.publicSubnetBase;
-    this.subnets = burstSubnetCidrs(config.subnetCidr).map((cidrBlock, index) => {
+    return burstSubnetCidrs(props.subnetCidr).map((cidrBlock, index) => {
       const subnet = new ec2.PublicSubnet(this, `Subnet${index + 1}`, {
         vpcId: base.vpcId,
         cidrBlock,
@@ -74,8 +105,11 @@ export class BurstGroup extends Construct {
       subnet.addDefaultInternetRoute(base.internetGatewayId, base.internetGatewayAttachment);
       return subnet;
     });
-    // Workers mount EFS in their own zone, and a file system takes one mount target per zone.
-    this.mountTargets = this.subnets.map(
+  }
+
+  /** Workers mount EFS in their own zone, and a file system takes one mount target per zone. */
+  private addMountTargets(props: BurstGroupProps): efs.CfnMountTarget[] {
+    return this.subnets.map(
       (subnet, index) =>
         new efs.CfnMountTarget(this, `MountTarget${index + 1}`, {
           fileSystemId: props.fileSystem.fileSystemId,
@@ -83,34 +117,44 @@ export class BurstGroup extends Construct {
           securityGroups: [props.fileSystemSecurityGroup.securityGroupId],
         }),
     );
+  }
 
-    this.role = new iam.Role(this, 'Role', {
+  /** A role of the workers' own, with exactly the primary's host access. */
+  private workerRole(primary: FleetHost): iam.Role {
+    const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: `gpu-fleet burst GPU worker`,
       managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
-    primary.grantHostAccess(this.role);
+    primary.grantHostAccess(role);
+    return role;
+  }
 
-    this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
-      ...primary.launchTemplateProps(this.role),
+  /** The primary's launch template data, in the GPU security group and without a fixed address. */
+  private workerLaunchTemplate(props: BurstGroupProps): ec2.LaunchTemplate {
+    const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      ...props.primary.launchTemplateProps(this.role),
       securityGroup: props.securityGroup,
     });
     // Instance tags come from the group (propagated at launch): tags in the template's data would
     // make every tag change a new template version, and so an instance refresh.
-    (this.launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate).addPropertyDeletionOverride(
+    (launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate).addPropertyDeletionOverride(
       'LaunchTemplateData.TagSpecifications',
     );
+    return launchTemplate;
+  }
 
-    this.group = new autoscaling.AutoScalingGroup(this, 'Group', {
+  private autoScalingGroup(props: BurstGroupProps): autoscaling.AutoScalingGroup {
+    const group = new autoscaling.AutoScalingGroup(this, 'Group', {
       autoScalingGroupName: this.groupName,
       vpc: props.vpc,
       vpcSubnets: { subnets: [...this.subnets] },
       minCapacity: 0,
-      maxCapacity: config.burst.maxWorkers,
+      maxCapacity: props.maxWorkers,
       // No desiredCapacity: CloudFormation then leaves the scaler's number alone on every deploy.
       mixedInstancesPolicy: {
         launchTemplate: this.launchTemplate,
-        launchTemplateOverrides: config.burst.instanceTypes.map((type) => ({
+        launchTemplateOverrides: props.instanceTypes.map((type) => ({
           instanceType: new ec2.InstanceType(type),
         })),
         instancesDistribution: {
@@ -142,24 +186,12 @@ export class BurstGroup extends Construct {
       }),
     });
     // Created after the mount targets (a worker mounts EFS at boot) and deleted before them.
-    this.group.node.addDependency(...this.mountTargets);
-    const drainHook = this.group.addLifecycleHook('Drain', {
-      lifecycleHookName: BURST_DRAIN_HOOK,
-      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
-      heartbeatTimeout: BURST_DRAIN_TIMEOUT,
-      defaultResult: autoscaling.DefaultResult.CONTINUE,
-    });
-    // CloudFormation alone would wait forever on the protected workers: force-delete on stack deletion.
-    new BurstGroupTeardown(this, 'Teardown', {
-      group: this.group,
-      groupName: this.groupName,
-      groupArn: burstGroupArn(this, this.groupName),
-      drainHook,
-      provider: primary.lifecycleProvider,
-    });
-    Tags.of(this).add(TAGS.role, BURST_ROLE);
+    group.node.addDependency(...this.mountTargets);
+    return group;
+  }
 
-    // The worker tells its group it has drained; only this group's lifecycle actions.
+  /** The worker tells its group it has drained; only this group's lifecycle actions. */
+  private grantCompleteOwnDrain(): void {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'CompleteOwnDrain',
@@ -167,32 +199,26 @@ export class BurstGroup extends Construct {
         resources: [burstGroupArn(this, this.groupName)],
       }),
     );
-
     Validations.of(this.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${this.groupName}]`,
       reason:
         'The group is named exactly; the wildcard is the group id that Auto Scaling assigns at creation and the ARN must contain.',
     });
-    Validations.of(this.group).acknowledge({
-      id: 'AwsSolutions-EC26',
-      reason:
+  }
+
+  private acknowledgeGroupFindings(): void {
+    const findings = {
+      'AwsSolutions-EC26':
         "The rule cannot read a group launched from a launch template (it throws on the reference); the template's only volume, the root, is encrypted gp3 (FleetHost.launchTemplateProps).",
-    });
-    Validations.of(this.group).acknowledge({
-      id: 'AwsSolutions-AS1',
-      reason:
+      'AwsSolutions-AS1':
         'The group has no scaling policies: the scaler sets its desired capacity and terminates idle workers by id, so a cooldown would only delay those decisions.',
-    });
-    Validations.of(this.group).acknowledge({
-      id: 'AwsSolutions-AS2',
-      reason:
+      'AwsSolutions-AS2':
         'The workers serve no load balancer; EC2 status checks are the health check, and a worker that never reports ready is retired by the scaler.',
-    });
-    Validations.of(this.group).acknowledge({
-      id: 'AwsSolutions-AS3',
-      reason:
+      'AwsSolutions-AS3':
         "Every scaling action is the scaler's own and is logged and measured by it (BurstWorkers, BurstOnDemandWorkers); failed launches are read from the scaling activities on every tick.",
-    });
+    };
+    for (const [id, reason] of Object.entries(findings))
+      Validations.of(this.group).acknowledge({ id, reason });
   }
 }
 

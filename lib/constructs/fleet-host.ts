@@ -15,9 +15,11 @@ import { HOST_INSTANCE_RESOURCE_TYPE } from '../../src/names.js';
 import { HostLifecycleProvider } from './host-lifecycle-provider.js';
 import { hostUserData } from './host-user-data.js';
 
-/** What each host of the fleet is placed in and works with. */
-export interface FleetHostProps {
-  readonly config: FleetConfig;
+/**
+ * What each host of the fleet is placed in and works with. `appName` names its settings and tags
+ * it into its fleet; `tags` go on its instance.
+ */
+export interface FleetHostProps extends Pick<FleetConfig, 'appName' | 'tags'> {
   readonly vpc: ec2.IVpc;
   readonly subnet: ec2.ISubnet;
   readonly securityGroup: ec2.ISecurityGroup;
@@ -44,6 +46,8 @@ export interface HostDefinition {
   readonly amiParameter: string;
   readonly privateIp: string;
   readonly rootVolumeGb: number;
+  /** Raising it replaces the host's instance (hostRevision of the fleet config). */
+  readonly revision: number;
   /** The folder under docker/ with the host's files (compose.yaml, its unit, scripts). */
   readonly hostFilesDir: string;
   /** The systemd unit among those files that runs the containers, and the env file it reads. */
@@ -79,7 +83,7 @@ export class FleetHost extends Construct {
 
   constructor(scope: Construct, id: string, props: FleetHostProps & { readonly host: HostDefinition }) {
     super(scope, id);
-    const { config, host } = props;
+    const { appName, host } = props;
     const hostFiles = new s3assets.Asset(this, 'HostFiles', {
       path: path.join(__dirname, '..', '..', 'docker', host.hostFilesDir),
     });
@@ -95,7 +99,7 @@ export class FleetHost extends Construct {
       managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
 
-    this.settingsName = `/gpu-fleet/${config.appName}/${host.role}/settings`;
+    this.settingsName = `/gpu-fleet/${appName}/${host.role}/settings`;
     this.settings = new ssm.StringParameter(this, 'Settings', {
       parameterName: this.settingsName,
       description: `gpu-fleet ${host.purpose}: settings read on every boot (KEY=value lines)`,
@@ -139,7 +143,7 @@ export class FleetHost extends Construct {
     const provider =
       (stack.node.tryFindChild(providerId) as HostLifecycleProvider | undefined) ??
       new HostLifecycleProvider(stack, providerId, {
-        fleet: config.appName,
+        fleet: appName,
         amiParameters: [APP_AMI_PARAMETER, GPU_AMI_PARAMETER],
       });
     provider.grantPassRole(this.role);
@@ -151,11 +155,11 @@ export class FleetHost extends Construct {
       properties: {
         LaunchTemplateId: this.launchTemplate.launchTemplateId,
         LaunchTemplateVersion: this.launchTemplate.latestVersionNumber,
-        Revision: String(config.hostRevision[host.role]),
-        Fleet: config.appName,
+        Revision: String(host.revision),
+        Fleet: appName,
         Role: host.role,
         Spot: String(host.spot !== undefined),
-        Tags: JSON.stringify(config.tags),
+        Tags: JSON.stringify(props.tags),
       },
     });
     this.instanceId = instance.ref;

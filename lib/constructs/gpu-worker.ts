@@ -5,6 +5,7 @@ import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { BURST_ROLE, TAGS, isoSeconds } from '../../src/core/tags.js';
+import type { FleetConfig } from '../../src/config.js';
 import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/names.js';
 import { BurstGroup } from './burst-group.js';
 import { FleetHost, type FleetHostProps, GPU_AMI_PARAMETER } from './fleet-host.js';
@@ -12,7 +13,25 @@ import type { PublicSubnetBase } from '../network-stack.js';
 
 const DOCKER_DIR = path.join(__dirname, '..', '..', 'docker');
 
-export interface GpuWorkerProps extends FleetHostProps {
+/**
+ * The GPU host's own settings: its instance and spot request, and the burst workers built from it
+ * (`burst`, placed beside the hosts' `subnetCidr` and `availabilityZone`).
+ */
+export interface GpuWorkerProps
+  extends
+    FleetHostProps,
+    Pick<
+      FleetConfig,
+      | 'gpuInstanceType'
+      | 'gpuPrivateIp'
+      | 'gpuRootVolumeGb'
+      | 'hostRevision'
+      | 'spotMaxPriceUsd'
+      | 'spotValidUntil'
+      | 'burst'
+      | 'subnetCidr'
+      | 'availabilityZone'
+    > {
   /** Where the burst workers add their subnets; used only when burst.maxWorkers > 0. */
   readonly publicSubnetBase: PublicSubnetBase;
   /** The file system's security group, for the burst workers' mount targets. */
@@ -35,8 +54,8 @@ export class GpuWorker extends Construct {
 
   constructor(scope: Construct, id: string, props: GpuWorkerProps) {
     super(scope, id);
-    const { config } = props;
-    const burstOn = config.burst.maxWorkers > 0;
+    const { appName, burst, jobQueue } = props;
+    const burstOn = burst.maxWorkers > 0;
     const openVoiceImage = new ecrAssets.DockerImageAsset(this, 'OpenVoiceImage', {
       directory: path.join(DOCKER_DIR, 'openvoice'),
       platform: ecrAssets.Platform.LINUX_AMD64,
@@ -51,10 +70,11 @@ export class GpuWorker extends Construct {
       host: {
         role: 'gpu',
         purpose: 'GPU worker',
-        instanceType: config.gpuInstanceType,
+        instanceType: props.gpuInstanceType,
         amiParameter: GPU_AMI_PARAMETER,
-        privateIp: config.gpuPrivateIp,
-        rootVolumeGb: config.gpuRootVolumeGb,
+        privateIp: props.gpuPrivateIp,
+        rootVolumeGb: props.gpuRootVolumeGb,
+        revision: props.hostRevision.gpu,
         hostFilesDir: 'gpu-host',
         composeUnit: 'gpu-fleet.service',
         composeEnvFile: 'gpu-host.env',
@@ -62,29 +82,34 @@ export class GpuWorker extends Construct {
           OPENVOICE_IMAGE: openVoiceImage.imageUri,
           WORKER_IMAGE: workerImage.imageUri,
           // The queue worker completes the drain hook of the group it runs in (burst workers only).
-          ...(burstOn ? { BURST_GROUP_NAME: burstGroupName(config.appName), BURST_DRAIN_HOOK } : {}),
+          ...(burstOn ? { BURST_GROUP_NAME: burstGroupName(appName), BURST_DRAIN_HOOK } : {}),
         },
         spot: {
           requestType: ec2.SpotRequestType.PERSISTENT,
           interruptionBehavior: ec2.SpotInstanceInterruption.STOP,
-          maxPrice: config.spotMaxPriceUsd ?? undefined,
+          maxPrice: props.spotMaxPriceUsd ?? undefined,
           // A persistent request expires after 7 days unless told otherwise; after that the
           // instance can no longer be stopped, only terminated.
-          validUntil: Expiration.atDate(new Date(config.spotValidUntil)),
+          validUntil: Expiration.atDate(new Date(props.spotValidUntil)),
         },
       },
     });
     // CloudFormation documents ValidUntil as YYYY-MM-DDTHH:MM:SSZ; Expiration renders an RFC 1123 date.
     (this.host.launchTemplate.node.defaultChild as ec2.CfnLaunchTemplate).addPropertyOverride(
       'LaunchTemplateData.InstanceMarketOptions.SpotOptions.ValidUntil',
-      isoSeconds(new Date(config.spotValidUntil)),
+      isoSeconds(new Date(props.spotValidUntil)),
     );
 
-    grantGpuWork(this.host.role, 'gpu', { config, openVoiceImage, workerImage, jobQueue: props.jobQueue });
+    const images = [openVoiceImage, workerImage];
+    grantGpuWork(this.host.role, { selfRole: 'gpu', appName, images, jobQueue });
 
     if (burstOn) {
       this.burst = new BurstGroup(this, 'Burst', {
-        config,
+        appName,
+        availabilityZone: props.availabilityZone,
+        subnetCidr: props.subnetCidr,
+        maxWorkers: burst.maxWorkers,
+        instanceTypes: burst.instanceTypes,
         vpc: props.vpc,
         publicSubnetBase: props.publicSubnetBase,
         fileSystem: props.fileSystem,
@@ -92,12 +117,7 @@ export class GpuWorker extends Construct {
         securityGroup: props.securityGroup,
         primary: this.host,
       });
-      grantGpuWork(this.burst.role, BURST_ROLE, {
-        config,
-        openVoiceImage,
-        workerImage,
-        jobQueue: props.jobQueue,
-      });
+      grantGpuWork(this.burst.role, { selfRole: BURST_ROLE, appName, images, jobQueue });
     }
   }
 }
@@ -109,16 +129,16 @@ export class GpuWorker extends Construct {
  */
 function grantGpuWork(
   role: iam.Role,
-  selfRole: string,
   work: {
-    readonly config: FleetHostProps['config'];
-    readonly openVoiceImage: ecrAssets.DockerImageAsset;
-    readonly workerImage: ecrAssets.DockerImageAsset;
+    /** The role tag of the instances this role runs on: the only ones it may tag. */
+    readonly selfRole: string;
+    readonly appName: string;
+    readonly images: readonly ecrAssets.DockerImageAsset[];
     readonly jobQueue: FleetHostProps['jobQueue'];
   },
 ): void {
-  work.openVoiceImage.repository.grantPull(role);
-  work.workerImage.repository.grantPull(role);
+  const { selfRole } = work;
+  for (const image of work.images) image.repository.grantPull(role);
   work.jobQueue.grantConsumeMessages(role);
   // The host tags itself. The role cannot name its instance (the id is known only after launch),
   // so the grant is narrowed by the fleet and role tags and the tag keys it may write.
@@ -130,7 +150,7 @@ function grantGpuWork(
       conditions: {
         StringEquals: {
           [`aws:ResourceTag/${TAGS.role}`]: selfRole,
-          [`aws:ResourceTag/${TAGS.fleet}`]: work.config.appName,
+          [`aws:ResourceTag/${TAGS.fleet}`]: work.appName,
         },
         'ForAllValues:StringEquals': { 'aws:TagKeys': [...GPU_SELF_TAGS] },
       },

@@ -6,12 +6,17 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { FleetConfig } from '../../src/config.js';
+import type { FleetConfig, ScalerConfig } from '../../src/config.js';
 import { SCALER_METRICS } from './scaler-function.js';
 
-export interface ScalerAlarmsProps {
-  readonly config: FleetConfig;
+/** The fleet's name and the limits the alarms name, the prices the burst alarm quotes, where they go. */
+export interface ScalerAlarmsProps
+  extends
+    Pick<FleetConfig, 'appName' | 'alarmEmail' | 'burst' | 'prices'>,
+    Pick<ScalerConfig, 'startFailureAlarmMinutes' | 'maxRunHours' | 'bootTimeoutMinutes'> {
+  /** The scaler Lambda, whose errors alarm. */
   readonly scaler: lambda.IFunction;
+  /** The job queue's dead-letter queue: a job in it alarms. */
   readonly deadLetterQueue: sqs.IQueue;
 }
 
@@ -35,18 +40,18 @@ export class ScalerAlarms extends Construct {
 
   constructor(scope: Construct, id: string, props: ScalerAlarmsProps) {
     super(scope, id);
-    const { config } = props;
+    const { appName, alarmEmail, burst, prices } = props;
     this.topic = new sns.Topic(this, 'Topic', {
-      displayName: `${config.appName} alarms`,
+      displayName: `${appName} alarms`,
       enforceSSL: true,
     });
-    if (config.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
+    if (alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(alarmEmail));
 
     const scalerMetric = (metricName: string, statistic: string, minutes = 1): cloudwatch.Metric =>
       new cloudwatch.Metric({
         namespace: SCALER_METRICS.namespace,
         metricName,
-        dimensionsMap: { service: SCALER_METRICS.service, fleet: config.appName },
+        dimensionsMap: { service: SCALER_METRICS.service, fleet: appName },
         statistic,
         period: Duration.minutes(minutes),
       });
@@ -93,15 +98,15 @@ export class ScalerAlarms extends Construct {
       ),
       startBlocked: alarm(
         'GpuCannotStart',
-        `Work waits but the GPU could not be started for ${config.scaler.startFailureAlarmMinutes} minutes (spot capacity, interruption or a failing start).`,
+        `Work waits but the GPU could not be started for ${props.startFailureAlarmMinutes} minutes (spot capacity, interruption or a failing start).`,
         scalerMetric('StartBlockedMinutes', 'Maximum'),
-        config.scaler.startFailureAlarmMinutes,
+        props.startFailureAlarmMinutes,
       ),
       runningTooLong: alarm(
         'GpuRunningTooLong',
-        `The GPU has been running for ${config.scaler.maxRunHours} hours in a row: without a hold the scaler stops it now (once nothing is in flight, at the latest 30 minutes later); check for a stuck job, a stream that never ends or a hold.`,
+        `The GPU has been running for ${props.maxRunHours} hours in a row: without a hold the scaler stops it now (once nothing is in flight, at the latest 30 minutes later); check for a stuck job, a stream that never ends or a hold.`,
         scalerMetric('GpuRunningMinutes', 'Maximum'),
-        config.scaler.maxRunHours * 60,
+        props.maxRunHours * 60,
       ),
       heartbeat: alarm(
         'ScalerHeartbeatMissing',
@@ -130,15 +135,15 @@ export class ScalerAlarms extends Construct {
       ),
       bootTimeout: alarm(
         'GpuWorkerNeverReady',
-        `The GPU worker did not report ready within ${config.scaler.bootTimeoutMinutes} minutes of a start and was stopped: the worker or its image is broken.`,
+        `The GPU worker did not report ready within ${props.bootTimeoutMinutes} minutes of a start and was stopped: the worker or its image is broken.`,
         scalerMetric('BootTimeouts', 'Sum'),
         1,
       ),
     };
-    if (config.burst.maxWorkers > 0) {
+    if (burst.maxWorkers > 0) {
       this.burstOnDemand = alarm(
         'BurstOnDemand',
-        `Burst workers run on on-demand: spot could not be had for ${config.burst.onDemandFallback.afterMinutes} minutes while work waited. They cost about ${(config.prices.gpuOnDemandUsdPerHour / config.prices.gpuSpotUsdPerHour).toFixed(1)} times spot until spot returns.`,
+        `Burst workers run on on-demand: spot could not be had for ${burst.onDemandFallback.afterMinutes} minutes while work waited. They cost about ${(prices.gpuOnDemandUsdPerHour / prices.gpuSpotUsdPerHour).toFixed(1)} times spot until spot returns.`,
         scalerMetric('BurstOnDemandWorkers', 'Maximum', 5),
         1,
       );

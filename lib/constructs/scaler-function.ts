@@ -17,8 +17,12 @@ export const SCALER_METRICS = { namespace: 'GpuFleet', service: 'scaler' } as co
 
 export const SCALER_ENTRY = path.join(__dirname, '..', '..', 'lambda', 'scaler', 'handler.ts');
 
-export interface ScalerFunctionProps {
-  readonly config: FleetConfig;
+/**
+ * The settings the scaler runs with (they reach it in its environment), the burst group's name
+ * and, for its grants, the fleet tag.
+ */
+export interface ScalerFunctionProps extends Pick<FleetConfig, 'appName' | 'scaler' | 'burst' | 'schedule'> {
+  /** The voice job queue whose counts the scaler reads. */
   readonly jobQueue: sqs.IQueue;
 }
 
@@ -39,8 +43,8 @@ export class ScalerFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: ScalerFunctionProps) {
     super(scope, id);
-    const { config } = props;
-    const burstOn = config.burst.maxWorkers > 0;
+    const { appName, burst, schedule } = props;
+    const burstOn = burst.maxWorkers > 0;
     const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.ONE_MONTH });
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: SCALER_ENTRY,
@@ -55,19 +59,19 @@ export class ScalerFunction extends Construct {
       description: 'gpu-fleet scaler: starts the GPU when jobs wait, stops it when idle; app host schedule',
       environment: {
         FLEET_CONFIG: JSON.stringify({
-          appName: config.appName,
-          scaler: config.scaler,
-          ...(burstOn ? { burst: config.burst } : {}),
+          appName,
+          scaler: props.scaler,
+          ...(burstOn ? { burst } : {}),
           schedule: {
-            timeZone: config.schedule.timeZone,
-            holidays: config.schedule.holidays,
-            startHour: config.schedule.startHour,
-            weekDays: config.schedule.weekDays,
+            timeZone: schedule.timeZone,
+            holidays: schedule.holidays,
+            startHour: schedule.startHour,
+            weekDays: schedule.weekDays,
           },
         }),
         JOB_QUEUE_URL: props.jobQueue.queueUrl,
         // The burst group is found by its name, fixed by the fleet's (no cross-stack reference).
-        ...(burstOn ? { BURST_GROUP_NAME: burstGroupName(config.appName) } : {}),
+        ...(burstOn ? { BURST_GROUP_NAME: burstGroupName(appName) } : {}),
         POWERTOOLS_SERVICE_NAME: SCALER_METRICS.service,
         POWERTOOLS_METRICS_NAMESPACE: SCALER_METRICS.namespace,
         NODE_OPTIONS: '--enable-source-maps',
@@ -76,7 +80,7 @@ export class ScalerFunction extends Construct {
     });
 
     const anyInstance = Stack.of(this).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
-    const fleetTag = { [`aws:ResourceTag/${TAGS.fleet}`]: config.appName };
+    const fleetTag = { [`aws:ResourceTag/${TAGS.fleet}`]: appName };
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'StartStopFleetInstances',
@@ -111,7 +115,7 @@ export class ScalerFunction extends Construct {
       }),
     );
 
-    if (burstOn) this.grantBurstControl(config);
+    if (burstOn) this.grantBurstControl(appName);
 
     const role = this.function.role ?? this.function;
     Validations.of(role).acknowledge({
@@ -126,7 +130,7 @@ export class ScalerFunction extends Construct {
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
-      reason: `Start/Stop and CreateTags on instances are conditioned on the resource tag ${TAGS.fleet}=${config.appName} (CreateTags also on ${TAGS.role}=gpu and a fixed list of tag keys): the scaler finds its instances by tag, so no instance id is exported to it.`,
+      reason: `Start/Stop and CreateTags on instances are conditioned on the resource tag ${TAGS.fleet}=${appName} (CreateTags also on ${TAGS.role}=gpu and a fixed list of tag keys): the scaler finds its instances by tag, so no instance id is exported to it.`,
     });
   }
 
@@ -135,8 +139,8 @@ export class ScalerFunction extends Construct {
    * an idle worker, and the market of new workers (the on-demand fallback). The two reads have no
    * resource-level permissions.
    */
-  private grantBurstControl(config: FleetConfig): void {
-    const groupName = burstGroupName(config.appName);
+  private grantBurstControl(appName: string): void {
+    const groupName = burstGroupName(appName);
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'ControlBurstGroup',
