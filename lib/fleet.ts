@@ -49,8 +49,8 @@ export function buildFleet(app: App, config: FleetConfig): Fleet {
     deadLetterQueue: data.deadLetterQueue,
     description: 'gpu-fleet scaler: Lambda control loop, weekday schedule, alarms',
   });
-  // No reference ties them any more (the scaler finds the instances by tag): the order is explicit,
-  // so deploy creates the instances first and destroying the compute stack takes the scaler along.
+  // No reference ties them (the scaler finds the instances by tag): the order is explicit, so
+  // deploy creates the instances first and destroying the compute stack takes the scaler along.
   scaler.addStackDependency(compute, 'the scaler starts and stops the instances of the compute stack');
 
   Tags.of(app).add(TAGS.fleet, config.appName);

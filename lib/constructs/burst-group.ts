@@ -39,7 +39,7 @@ export interface BurstGroupProps
 }
 
 /**
- * Extra GPU workers on an EC2 Auto Scaling group (issue 10), built from the primary GPU host's
+ * Extra GPU workers on an EC2 Auto Scaling group, built from the primary GPU host's
  * definition: the same AMI, user data, settings parameter (images, queue, file system), root
  * volume and grants. What differs is placement and market: no fixed IP (any subnet of the group),
  * and one-time spot from the group's mixed instances policy instead of a persistent request.
@@ -48,9 +48,9 @@ export interface BurstGroupProps
  * in, by terminating an idle worker by id; every worker is protected from the group's own scale-in.
  *
  * The group owns its whole footprint in this one stack: its two subnets and an EFS mount target in
- * each. Turning burst off then deletes group → mount targets → subnets in dependency order; with the
- * subnets in the Network stack (deployed first) EC2 refused to delete them while the mount targets'
- * and workers' interfaces were still in them, and CloudFormation left them behind outside any stack.
+ * each. Turning burst off then deletes group → mount targets → subnets in dependency order. Subnets
+ * in the Network stack, which deploys first, would be deleted before the mount targets' and
+ * workers' interfaces leave them: EC2 refuses, and CloudFormation leaves them outside any stack.
  */
 export class BurstGroup extends Construct {
   readonly group: autoscaling.AutoScalingGroup;
@@ -224,10 +224,10 @@ export class BurstGroup extends Construct {
 
 /**
  * The zones of the two burst subnets: never the hosts' zone (EFS takes one mount target per zone).
- * Without a configured zone the hosts take the region's first, and burst the second and third (the
- * expressions of every existing template). With one, the zones come from conditions on where it
- * falls in the region's list: first → second and third; second → first and third; anything else
- * (third, or beyond) → first and second.
+ * Without a configured zone the hosts take the region's first, and burst the second and third
+ * (plain expressions, no conditions in the template). With one, the zones come from conditions on
+ * where it falls in the region's list: first → second and third; second → first and third;
+ * anything else (third, or beyond) → first and second.
  */
 function burstZones(scope: Construct, hostZone: string | undefined): [string, string] {
   const zone = (index: number): string => Fn.select(index, Fn.getAzs());
