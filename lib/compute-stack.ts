@@ -10,6 +10,7 @@ import { GpuWorker } from './constructs/gpu-worker.js';
 import type { PublicSubnetBase } from './network-stack.js';
 
 export interface ComputeStackProps extends StackProps {
+  /** The validated fleet config: each host takes the settings its props name. */
   readonly config: FleetConfig;
   readonly vpc: ec2.IVpc;
   readonly subnet: ec2.ISubnet;

@@ -20,7 +20,11 @@ export interface Fleet {
 export function buildFleet(app: App, config: FleetConfig): Fleet {
   const prefix = config.appName;
   const network = new NetworkStack(app, `${prefix}-Network`, {
-    config,
+    vpcCidr: config.vpcCidr,
+    subnetCidr: config.subnetCidr,
+    availabilityZone: config.availabilityZone,
+    appIngressCidrs: config.appIngressCidrs,
+    sshIngressCidrs: config.sshIngressCidrs,
     description: 'gpu-fleet network: VPC, one public subnet, security groups',
   });
   const data = new DataStack(app, `${prefix}-Data`, {

@@ -25,10 +25,14 @@ export interface PublicSubnetBase {
   readonly internetGatewayAttachment: IDependable;
 }
 
-export interface NetworkStackProps extends StackProps {
-  /** The validated fleet configuration. */
-  readonly config: FleetConfig;
-}
+/** The address ranges and zone of the fleet, and who may reach the hosts from outside. */
+export interface NetworkStackProps
+  extends
+    StackProps,
+    Pick<
+      FleetConfig,
+      'vpcCidr' | 'subnetCidr' | 'availabilityZone' | 'appIngressCidrs' | 'sshIngressCidrs'
+    > {}
 
 /**
  * The VPC with its one public subnet (no NAT gateway: it would cost more than the GPU saves)
@@ -45,12 +49,11 @@ export class NetworkStack extends Stack {
 
   constructor(scope: Construct, id: string, props: NetworkStackProps) {
     super(scope, id, props);
-    const { config } = props;
 
     // An empty subnetConfiguration lets us place the one subnet at the configured CIDR exactly;
     // ec2.Vpc would otherwise carve its own ranges.
     this.vpc = new ec2.Vpc(this, 'Vpc', {
-      ipAddresses: ec2.IpAddresses.cidr(config.vpcCidr),
+      ipAddresses: ec2.IpAddresses.cidr(props.vpcCidr),
       subnetConfiguration: [],
       natGateways: 0,
       enableDnsHostnames: true,
@@ -63,8 +66,8 @@ export class NetworkStack extends Stack {
     });
     this.subnet = new ec2.PublicSubnet(this, 'PublicSubnet', {
       vpcId: this.vpc.vpcId,
-      cidrBlock: config.subnetCidr,
-      availabilityZone: config.availabilityZone ?? Fn.select(0, Fn.getAzs()),
+      cidrBlock: props.subnetCidr,
+      availabilityZone: props.availabilityZone ?? Fn.select(0, Fn.getAzs()),
       // No NAT gateway: both hosts reach ECR, SQS and package mirrors through a public address
       // of their own (the GPU's is released, and not billed, while it is stopped).
       mapPublicIpOnLaunch: true,
@@ -100,7 +103,7 @@ export class NetworkStack extends Stack {
       description: 'gpu-fleet app host: frontend, backend and VOICEVOX from the configured CIDRs only',
       allowAllOutbound: true,
     });
-    for (const cidr of config.appIngressCidrs) {
+    for (const cidr of props.appIngressCidrs) {
       const peer = ec2.Peer.ipv4(cidr);
       this.appSecurityGroup.addIngressRule(
         peer,
@@ -109,13 +112,13 @@ export class NetworkStack extends Stack {
       );
       this.appSecurityGroup.addIngressRule(peer, ec2.Port.tcp(PORTS.voicevox), `VOICEVOX from ${cidr}`);
     }
-    if ([...config.appIngressCidrs, ...config.sshIngressCidrs].some((cidr) => cidr.endsWith('/0'))) {
+    if ([...props.appIngressCidrs, ...props.sshIngressCidrs].some((cidr) => cidr.endsWith('/0'))) {
       Validations.of(this).acknowledge({
         id: 'AwsSolutions-EC23',
         reason: 'The user configured an open CIDR in gpuFleet.appIngressCidrs or sshIngressCidrs on purpose.',
       });
     }
-    if (config.appIngressCidrs.length === 0) {
+    if (props.appIngressCidrs.length === 0) {
       Annotations.of(this).addWarningV2(
         'gpu-fleet:app-ports-closed',
         'appIngressCidrs is empty: the app ports 55433-55434 and 50021 are closed to everyone until you set gpuFleet.appIngressCidrs',
@@ -133,7 +136,7 @@ export class NetworkStack extends Stack {
       'OpenVoice from the app host',
     );
 
-    for (const cidr of config.sshIngressCidrs) {
+    for (const cidr of props.sshIngressCidrs) {
       for (const group of [this.appSecurityGroup, this.gpuSecurityGroup]) {
         group.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(PORTS.ssh), `SSH from ${cidr}`);
       }

@@ -7,6 +7,7 @@ import { ScalerFunction } from './constructs/scaler-function.js';
 import { ScalerSchedules } from './constructs/scaler-schedules.js';
 
 export interface ScalerStackProps extends StackProps {
+  /** The validated fleet config: the function, schedules and alarms take the settings they read. */
   readonly config: FleetConfig;
   readonly jobQueue: sqs.IQueue;
   readonly deadLetterQueue: sqs.IQueue;
