@@ -9,7 +9,7 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { build } from 'esbuild';
-import { DEFAULT_CONFIG, START_POLICIES } from '../src/config.js';
+import { DEFAULT_CONFIG } from '../src/config.js';
 import { SCALER_ENTRY } from '../lib/constructs/scaler-function.js';
 import { createAwsFleet, createHandler } from '../lambda/scaler/handler.js';
 import { createSqsQueue } from '../src/aws/sqs.js';
@@ -134,31 +134,28 @@ async function main(): Promise<void> {
     `${seconds.toFixed(2)} s → ${Math.round(jobs.length / seconds).toLocaleString('en')} jobs/s (${report.gpuHours.toFixed(1)} GPU h, ${report.starts} starts)`,
   );
 
-  // Burst workers (issue 10): the cost/latency table a user chooses from, on the bursty traces,
-  // under each start policy.
+  // The cost/latency table a user chooses the number of burst workers from, on the bursty traces.
   for (const name of ['bursty-day', 'bursts-and-singles-day']) {
     const trace = parseTrace(fs.readFileSync(path.join(ROOT, 'traces', `${name}.csv`), 'utf8'));
-    for (const startPolicy of START_POLICIES) {
-      const rows = await sweep(trace, {
-        scaler: { ...DEFAULT_CONFIG.scaler, startPolicy },
-        gpuUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
-        schedule: DEFAULT_CONFIG.schedule,
-        fleet: {
-          readyDelayS: 180,
-          stopDelayS: 60,
-          concurrency: 1,
-          burstReadyDelayS: DEFAULT_BURST_READY_DELAY_S,
-        },
-        burst: {
-          config: DEFAULT_CONFIG.burst,
-          spotUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
-          onDemandUsdPerHour: DEFAULT_CONFIG.prices.gpuOnDemandUsdPerHour,
-        },
-      });
-      console.log(
-        `\n${renderSweep(rows, `sweep: traces/${name}.csv, burst workers ready ${DEFAULT_BURST_READY_DELAY_S} s after launch, spot prices, start policy ${startPolicy}`)}`,
-      );
-    }
+    const rows = await sweep(trace, {
+      scaler: DEFAULT_CONFIG.scaler,
+      gpuUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
+      schedule: DEFAULT_CONFIG.schedule,
+      fleet: {
+        readyDelayS: 180,
+        stopDelayS: 60,
+        concurrency: 1,
+        burstReadyDelayS: DEFAULT_BURST_READY_DELAY_S,
+      },
+      burst: {
+        config: DEFAULT_CONFIG.burst,
+        spotUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
+        onDemandUsdPerHour: DEFAULT_CONFIG.prices.gpuOnDemandUsdPerHour,
+      },
+    });
+    console.log(
+      `\n${renderSweep(rows, `sweep: traces/${name}.csv, burst workers ready ${DEFAULT_BURST_READY_DELAY_S} s after launch, spot prices`)}`,
+    );
   }
 }
 

@@ -23,7 +23,7 @@ export interface ScheduleConfig {
   readonly holidays: readonly string[];
 }
 
-/** The rules of the GPU control loop (see DESIGN.md, "The control loop"). */
+/** The rules of the GPU control loop. */
 export interface ScalerConfig {
   /** Start the GPU when more than this many jobs wait. @default 10 */
   readonly startBacklog: number;
@@ -45,20 +45,7 @@ export interface ScalerConfig {
   readonly startFailureAlarmMinutes: number;
   /** Past this many hours of continuous running without a hold the scaler stops the GPU, and alarms. @default 12 */
   readonly maxRunHours: number;
-  /**
-   * When a backlog starts the GPU. 'backlog' (the plan): when more than startBacklog jobs wait.
-   * 'arrival-rate' also starts it when the backlog will pass startBacklog within
-   * startLookaheadMinutes at the rate jobs have been arriving, once at least half of startBacklog
-   * waits: a burst is served a tick or two sooner; a batch of that size every quarter hour costs
-   * more GPU hours. The burst group is sized on the jobs there either way. @default 'backlog'
-   */
-  readonly startPolicy: StartPolicy;
-  /** The arrival-rate policy's look-ahead: about the minutes from a start to a ready worker. @default 3 */
-  readonly startLookaheadMinutes: number;
 }
-
-export const START_POLICIES = ['backlog', 'arrival-rate'] as const;
-export type StartPolicy = (typeof START_POLICIES)[number];
 
 /** Prices used by `gpu-manage status`, `cost` and `simulate`; all overridable. */
 export interface PriceConfig {
@@ -89,7 +76,7 @@ export interface HostRevisionConfig {
 }
 
 /**
- * Extra GPU workers beyond the primary, on an EC2 Auto Scaling group (issue 10). With the default
+ * Extra GPU workers beyond the primary, on an EC2 Auto Scaling group. With the default
  * maxWorkers 0 nothing of it is deployed and the fleet is exactly the plan's: one GPU.
  */
 export interface BurstConfig {
@@ -209,8 +196,6 @@ export const DEFAULT_CONFIG: FleetConfig = {
     firstBootTimeoutMinutes: 60,
     startFailureAlarmMinutes: 15,
     maxRunHours: 12,
-    startPolicy: 'backlog',
-    startLookaheadMinutes: 3,
   },
   prices: {
     gpuSpotUsdPerHour: 0.21,
@@ -247,43 +232,65 @@ export function burstSubnetCidrs(subnetCidr: string): [string, string] {
 
 /** A configuration value that is not allowed; the message names the key, the value and what is allowed. */
 export class ConfigError extends Error {
+  /** The message without its "Invalid gpuFleet config" prefix, for readers that name their own source. */
+  readonly detail: string;
+
   constructor(
     readonly key: string,
     readonly value: unknown,
     readonly allowed: string,
+    detail = `${key} = ${JSON.stringify(value)}; allowed: ${allowed}`,
   ) {
-    super(`Invalid gpuFleet config: ${key} = ${JSON.stringify(value)}; allowed: ${allowed}`);
+    super(`Invalid gpuFleet config: ${detail}`);
     this.name = 'ConfigError';
+    this.detail = detail;
   }
 }
 
 /**
- * Merges raw context over the defaults and validates every value.
+ * Settings that once existed and now fail with a message saying so, rather than as unknown keys:
+ * a config written for them would otherwise look like a typo.
+ */
+const REMOVED_SETTINGS: Readonly<Record<string, string>> = {
+  'scaler.startPolicy':
+    'the GPU starts when more than scaler.startBacklog jobs wait or one has waited scaler.maxWaitMinutes; delete the key',
+  'scaler.startLookaheadMinutes':
+    'it belonged to the removed scaler.startPolicy "arrival-rate"; delete the key',
+};
+
+function rejectRemovedSettings(input: Record<string, unknown>): void {
+  for (const [key, advice] of Object.entries(REMOVED_SETTINGS)) {
+    const [section = '', name = ''] = key.split('.');
+    const value = objectAt(input, section)[name];
+    if (value !== undefined) {
+      throw new ConfigError(key, value, 'no value', `${key} was removed; ${advice}`);
+    }
+  }
+}
+
+/**
+ * Merges raw context over the defaults and validates every value, as synth and the CLI read it.
  *
  * @param raw the value of the `gpuFleet` context key (an object, a JSON string from `-c`, or undefined)
  * @param now the synth time, for checks relative to today (spot ValidUntil)
  * @throws ConfigError on the first invalid value
  */
 export function resolveConfig(raw: unknown, now: Date): FleetConfig {
+  const config = resolveDeployedConfig(raw);
+  checkSpotValidUntilAhead(config, now);
+  return config;
+}
+
+/**
+ * Merges and validates a configuration as a deployed function reads it: every check of
+ * {@link resolveConfig} but those relative to the synth date. The spot request's end had to lie
+ * 30 days ahead of the deploy, not of every cold start that follows it.
+ *
+ * @throws ConfigError on the first invalid value
+ */
+export function resolveDeployedConfig(raw: unknown): FleetConfig {
   const input = parseRaw(raw);
-  const config: FleetConfig = {
-    ...DEFAULT_CONFIG,
-    ...input,
-    schedule: { ...DEFAULT_CONFIG.schedule, ...objectAt(input, 'schedule') },
-    scaler: { ...DEFAULT_CONFIG.scaler, ...objectAt(input, 'scaler') },
-    prices: { ...DEFAULT_CONFIG.prices, ...objectAt(input, 'prices') },
-    hostRevision: { ...DEFAULT_CONFIG.hostRevision, ...objectAt(input, 'hostRevision') },
-    burst: {
-      ...DEFAULT_CONFIG.burst,
-      ...objectAt(input, 'burst'),
-      onDemandFallback: {
-        ...DEFAULT_CONFIG.burst.onDemandFallback,
-        ...objectAt(objectAt(input, 'burst'), 'onDemandFallback'),
-      },
-    },
-    appImages: { ...DEFAULT_CONFIG.appImages, ...objectAt(input, 'appImages') },
-    tags: { ...DEFAULT_CONFIG.tags, ...objectAt(input, 'tags') },
-  } as FleetConfig;
+  rejectRemovedSettings(input);
   rejectUnknownKeys(input, DEFAULT_CONFIG, '', ['availabilityZone', 'alarmEmail']);
   for (const nested of ['schedule', 'scaler', 'prices', 'hostRevision'] as const) {
     rejectUnknownKeys(objectAt(input, nested), DEFAULT_CONFIG[nested], `${nested}.`, []);
@@ -294,8 +301,28 @@ export function resolveConfig(raw: unknown, now: Date): FleetConfig {
     'appImages.',
     [],
   );
-  validate(config, now);
+  const config = mergeOverDefaults(input);
+  for (const check of CONFIG_CHECKS) check(config);
   return config;
+}
+
+function mergeOverDefaults(input: Record<string, unknown>): FleetConfig {
+  const burst = objectAt(input, 'burst');
+  return {
+    ...DEFAULT_CONFIG,
+    ...input,
+    schedule: { ...DEFAULT_CONFIG.schedule, ...objectAt(input, 'schedule') },
+    scaler: { ...DEFAULT_CONFIG.scaler, ...objectAt(input, 'scaler') },
+    prices: { ...DEFAULT_CONFIG.prices, ...objectAt(input, 'prices') },
+    hostRevision: { ...DEFAULT_CONFIG.hostRevision, ...objectAt(input, 'hostRevision') },
+    burst: {
+      ...DEFAULT_CONFIG.burst,
+      ...burst,
+      onDemandFallback: { ...DEFAULT_CONFIG.burst.onDemandFallback, ...objectAt(burst, 'onDemandFallback') },
+    },
+    appImages: { ...DEFAULT_CONFIG.appImages, ...objectAt(input, 'appImages') },
+    tags: { ...DEFAULT_CONFIG.tags, ...objectAt(input, 'tags') },
+  } as FleetConfig;
 }
 
 function parseRaw(raw: unknown): Record<string, unknown> {
@@ -344,21 +371,31 @@ function rejectUnknownKeys(
   }
 }
 
-function validate(c: FleetConfig, now: Date): void {
+/** One concern of a merged configuration: throws a ConfigError naming the key and what is allowed. */
+type ConfigCheck = (config: FleetConfig) => void;
+
+/** The name the stacks and the fleet tag carry. */
+function checkAppName(c: FleetConfig): void {
   check(
     'appName',
     c.appName,
     /^[A-Za-z][A-Za-z0-9-]{0,63}$/.test(String(c.appName)),
     'letters, digits and hyphens, starting with a letter, at most 64 characters',
   );
-  if (c.availabilityZone !== undefined) {
-    check(
-      'availabilityZone',
-      c.availabilityZone,
-      /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/.test(String(c.availabilityZone)),
-      'an availability zone name such as ap-northeast-1a',
-    );
-  }
+}
+
+function checkAvailabilityZone(c: FleetConfig): void {
+  if (c.availabilityZone === undefined) return;
+  check(
+    'availabilityZone',
+    c.availabilityZone,
+    /^[a-z]{2}(-[a-z]+)+-\d[a-z]$/.test(String(c.availabilityZone)),
+    'an availability zone name such as ap-northeast-1a',
+  );
+}
+
+/** The subnet lies in the VPC and both fixed host addresses are usable, distinct addresses of it. */
+function checkAddresses(c: FleetConfig): void {
   const vpc = cidr('vpcCidr', c.vpcCidr, 16, 28);
   const subnet = cidr('subnetCidr', c.subnetCidr, 16, 28);
   check('subnetCidr', c.subnetCidr, contains(vpc, subnet), `a CIDR inside vpcCidr ${c.vpcCidr}`);
@@ -373,6 +410,9 @@ function validate(c: FleetConfig, now: Date): void {
     gpuIp !== appIp,
     `an address other than appPrivateIp ${c.appPrivateIp}`,
   );
+}
+
+function checkInstanceTypes(c: FleetConfig): void {
   const instanceType = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
   check(
     'appInstanceType',
@@ -386,6 +426,10 @@ function validate(c: FleetConfig, now: Date): void {
     instanceType.test(String(c.gpuInstanceType)) && /^(g|p)\d/.test(String(c.gpuInstanceType)),
     'a GPU instance type (g or p family) such as g4dn.xlarge',
   );
+}
+
+/** The persistent spot request: its price cap and an end date that parses. */
+function checkSpotRequest(c: FleetConfig): void {
   if (c.spotMaxPriceUsd !== null) {
     check(
       'spotMaxPriceUsd',
@@ -394,28 +438,42 @@ function validate(c: FleetConfig, now: Date): void {
       'a number greater than 0, or null for no cap (pay up to the on-demand price)',
     );
   }
-  const validUntil = new Date(String(c.spotValidUntil));
   check(
     'spotValidUntil',
     c.spotValidUntil,
-    typeof c.spotValidUntil === 'string' && !Number.isNaN(validUntil.getTime()),
+    typeof c.spotValidUntil === 'string' && !Number.isNaN(new Date(c.spotValidUntil).getTime()),
     'an ISO 8601 date such as 2027-12-31T00:00:00Z',
   );
+}
+
+/** After spotValidUntil the GPU can only be terminated: a deploy must leave a month before it. */
+function checkSpotValidUntilAhead(c: FleetConfig, now: Date): void {
   const minimum = new Date(now.getTime() + 30 * 86_400_000);
   check(
     'spotValidUntil',
     c.spotValidUntil,
-    validUntil >= minimum,
+    new Date(c.spotValidUntil) >= minimum,
     `a date at least 30 days ahead (after ${minimum.toISOString().slice(0, 10)}); after it the GPU can only be terminated, not stopped`,
   );
+}
+
+/** Launch generations and root volume sizes of the two hosts. */
+function checkHosts(c: FleetConfig): void {
   integer('hostRevision.app', c.hostRevision.app, 1, 1_000_000);
   integer('hostRevision.gpu', c.hostRevision.gpu, 1, 1_000_000);
   integer('appRootVolumeGb', c.appRootVolumeGb, 8, 16384);
   integer('gpuRootVolumeGb', c.gpuRootVolumeGb, 75, 16384);
+}
+
+function checkIngress(c: FleetConfig): void {
   cidrList('appIngressCidrs', c.appIngressCidrs);
   cidrList('sshIngressCidrs', c.sshIngressCidrs);
+}
 
-  const s = c.schedule;
+const WEEKDAY = '(SUN|MON|TUE|WED|THU|FRI|SAT)';
+const WEEKDAYS = new RegExp(`^${WEEKDAY}(-${WEEKDAY})?(,${WEEKDAY}(-${WEEKDAY})?)*$`);
+
+function checkSchedule({ schedule: s }: FleetConfig): void {
   check('schedule.timeZone', s.timeZone, isTimeZone(s.timeZone), 'an IANA time zone such as Asia/Tokyo');
   integer('schedule.startHour', s.startHour, 0, 23);
   integer('schedule.stopHour', s.stopHour, 1, 23);
@@ -428,15 +486,14 @@ function validate(c: FleetConfig, now: Date): void {
   check(
     'schedule.weekDays',
     s.weekDays,
-    /^(SUN|MON|TUE|WED|THU|FRI|SAT)(-(SUN|MON|TUE|WED|THU|FRI|SAT))?(,(SUN|MON|TUE|WED|THU|FRI|SAT)(-(SUN|MON|TUE|WED|THU|FRI|SAT))?)*$/.test(
-      String(s.weekDays),
-    ),
+    WEEKDAYS.test(String(s.weekDays)),
     'cron day-of-week names such as MON-FRI or MON,WED,FRI',
   );
   check('schedule.holidays', s.holidays, Array.isArray(s.holidays), 'a list of dates YYYY-MM-DD');
   for (const day of s.holidays) check('schedule.holidays', day, isIsoDate(day), 'dates written YYYY-MM-DD');
+}
 
-  const r = c.scaler;
+function checkScaler({ scaler: r }: FleetConfig): void {
   integer('scaler.startBacklog', r.startBacklog, 1, 100_000);
   integer('scaler.idleMinutes', r.idleMinutes, 1, 1440);
   integer('scaler.maxWaitMinutes', r.maxWaitMinutes, 1, 1440);
@@ -450,25 +507,10 @@ function validate(c: FleetConfig, now: Date): void {
   );
   integer('scaler.startFailureAlarmMinutes', r.startFailureAlarmMinutes, 1, 1440);
   integer('scaler.maxRunHours', r.maxRunHours, 1, 744);
-  check(
-    'scaler.startPolicy',
-    r.startPolicy,
-    (START_POLICIES as readonly unknown[]).includes(r.startPolicy),
-    START_POLICIES.map((p) => `"${p}"`).join(' or '),
-  );
-  integer('scaler.startLookaheadMinutes', r.startLookaheadMinutes, 1, 60);
+}
 
-  const b = c.burst;
+function checkBurstWorkers({ burst: b }: FleetConfig): void {
   integer('burst.maxWorkers', b.maxWorkers, 0, MAX_BURST_WORKERS);
-  if (b.maxWorkers > 0) {
-    const blocks = burstSubnetCidrs(c.subnetCidr);
-    check(
-      'subnetCidr',
-      c.subnetCidr,
-      blocks.every((block) => contains(vpc, cidr('subnetCidr', block, 0, 32))),
-      `with burst.maxWorkers > 0, a subnetCidr whose burst subnets (the two blocks of its size that follow it: ${blocks.join(' and ')}) also lie inside vpcCidr ${c.vpcCidr}; choose a lower subnetCidr, a larger vpcCidr or burst.maxWorkers 0`,
-    );
-  }
   check(
     'burst.instanceTypes',
     b.instanceTypes,
@@ -488,37 +530,60 @@ function validate(c: FleetConfig, now: Date): void {
     'true or false',
   );
   integer('burst.onDemandFallback.afterMinutes', b.onDemandFallback.afterMinutes, 1, 1440);
+}
 
-  positive('prices.gpuSpotUsdPerHour', c.prices.gpuSpotUsdPerHour);
-  positive('prices.gpuOnDemandUsdPerHour', c.prices.gpuOnDemandUsdPerHour);
-  positive('prices.appUsdPerHour', c.prices.appUsdPerHour);
+/** With burst workers on, their two subnets (the blocks after subnetCidr) must fit in the VPC too. */
+function checkBurstSubnets(c: FleetConfig): void {
+  if (c.burst.maxWorkers <= 0) return;
+  const vpc = cidr('vpcCidr', c.vpcCidr, 16, 28);
+  const blocks = burstSubnetCidrs(c.subnetCidr);
+  check(
+    'subnetCidr',
+    c.subnetCidr,
+    blocks.every((block) => contains(vpc, cidr('subnetCidr', block, 0, 32))),
+    `with burst.maxWorkers > 0, a subnetCidr whose burst subnets (the two blocks of its size that follow it: ${blocks.join(' and ')}) also lie inside vpcCidr ${c.vpcCidr}; choose a lower subnetCidr, a larger vpcCidr or burst.maxWorkers 0`,
+  );
+}
 
-  if (c.alarmEmail !== undefined) {
-    check(
-      'alarmEmail',
-      c.alarmEmail,
-      /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(c.alarmEmail)),
-      'an e-mail address such as ops@example.com',
-    );
-  }
+function checkPrices({ prices }: FleetConfig): void {
+  positive('prices.gpuSpotUsdPerHour', prices.gpuSpotUsdPerHour);
+  positive('prices.gpuOnDemandUsdPerHour', prices.gpuOnDemandUsdPerHour);
+  positive('prices.appUsdPerHour', prices.appUsdPerHour);
+}
+
+function checkAlarmEmail(c: FleetConfig): void {
+  if (c.alarmEmail === undefined) return;
+  check(
+    'alarmEmail',
+    c.alarmEmail,
+    /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(c.alarmEmail)),
+    'an e-mail address such as ops@example.com',
+  );
+}
+
+/** Image references that parse, and a VOICEVOX tag that cannot move under a running host. */
+function checkAppImages({ appImages }: FleetConfig): void {
   for (const key of ['frontend', 'backend', 'voicevox'] as const) {
-    const image = c.appImages[key];
-    if (image !== undefined) {
-      check(
-        `appImages.${key}`,
-        image,
-        /^[a-z0-9][a-z0-9._\-/:@]*$/.test(String(image)),
-        'a container image reference such as 123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/backend:1.2',
-      );
-    }
+    const image = appImages[key];
+    if (image === undefined) continue;
+    check(
+      `appImages.${key}`,
+      image,
+      /^[a-z0-9][a-z0-9._\-/:@]*$/.test(String(image)),
+      'a container image reference such as 123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/backend:1.2',
+    );
   }
   check(
     'appImages.voicevox',
-    c.appImages.voicevox,
-    !/latest$/.test(String(c.appImages.voicevox)),
+    appImages.voicevox,
+    !/latest$/.test(String(appImages.voicevox)),
     'a pinned tag such as voicevox/voicevox_engine:cpu-ubuntu20.04-0.14.6, not a floating …latest tag',
   );
-  for (const [key, value] of Object.entries(c.tags)) {
+}
+
+/** Tags EC2 and CloudFormation accept. */
+function checkTags({ tags }: FleetConfig): void {
+  for (const [key, value] of Object.entries(tags)) {
     check(
       `tags.${key}`,
       value,
@@ -527,6 +592,25 @@ function validate(c: FleetConfig, now: Date): void {
     );
   }
 }
+
+/** Every check of a merged configuration, in the order the first failure is reported. */
+const CONFIG_CHECKS: readonly ConfigCheck[] = [
+  checkAppName,
+  checkAvailabilityZone,
+  checkAddresses,
+  checkInstanceTypes,
+  checkSpotRequest,
+  checkHosts,
+  checkIngress,
+  checkSchedule,
+  checkScaler,
+  checkBurstWorkers,
+  checkBurstSubnets,
+  checkPrices,
+  checkAlarmEmail,
+  checkAppImages,
+  checkTags,
+];
 
 function check(key: string, value: unknown, ok: boolean, allowed: string): void {
   if (!ok) throw new ConfigError(key, value, allowed);

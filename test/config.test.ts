@@ -85,8 +85,6 @@ describe('resolveConfig', () => {
     [{ scaler: { idleMinutes: 2.5 } }, 'scaler.idleMinutes', 'whole number'],
     [{ scaler: { maxWaitMinutes: -1 } }, 'scaler.maxWaitMinutes', 'from 1'],
     [{ scaler: { bootTimeoutMinutes: 0 } }, 'scaler.bootTimeoutMinutes', 'from 1'],
-    [{ scaler: { startPolicy: 'predictive' } }, 'scaler.startPolicy', '"backlog" or "arrival-rate"'],
-    [{ scaler: { startLookaheadMinutes: 0 } }, 'scaler.startLookaheadMinutes', 'from 1 to 60'],
     [{ burst: { bootTimeoutMinutes: 5 } }, 'burst.bootTimeoutMinutes', 'from 10 to 120'],
     [{ prices: { gpuSpotUsdPerHour: 0 } }, 'prices.gpuSpotUsdPerHour', 'greater than 0'],
     [{ alarmEmail: 'ops' }, 'alarmEmail', 'e-mail address'],
@@ -101,6 +99,17 @@ describe('resolveConfig', () => {
     expect(error.key).toBe(key);
     expect(error.message).toContain(`Invalid gpuFleet config: ${key} = `);
     expect(error.message).toContain(allowed);
+    expect(error.message.split('\n')).toHaveLength(1);
+  });
+
+  it.each([
+    [{ scaler: { startPolicy: 'backlog' } }, 'scaler.startPolicy'],
+    [{ scaler: { startPolicy: 'arrival-rate' } }, 'scaler.startPolicy'],
+    [{ scaler: { startLookaheadMinutes: 3 } }, 'scaler.startLookaheadMinutes'],
+  ])('rejects %j in one line saying the setting was removed', (raw, key) => {
+    const error = errorOf(raw);
+    expect(error.key).toBe(key);
+    expect(error.message).toMatch(new RegExp(`^Invalid gpuFleet config: ${key} was removed; .+$`));
     expect(error.message.split('\n')).toHaveLength(1);
   });
 

@@ -62,12 +62,8 @@ export class ScalerFunction extends Construct {
           appName,
           scaler: props.scaler,
           ...(burstOn ? { burst } : {}),
-          schedule: {
-            timeZone: schedule.timeZone,
-            holidays: schedule.holidays,
-            startHour: schedule.startHour,
-            weekDays: schedule.weekDays,
-          },
+          // Whole, so the scaler's check of it is the synth check (stopHour follows startHour).
+          schedule,
         }),
         JOB_QUEUE_URL: props.jobQueue.queueUrl,
         // The burst group is found by its name, fixed by the fleet's (no cross-stack reference).

@@ -97,45 +97,6 @@ export function workerIdleSince(worker: {
   return lastJobAt !== undefined && lastJobAt > readyAt ? lastJobAt : readyAt;
 }
 
-/** The arrival-rate policy reads a rate from no fewer jobs than this (and half the start backlog). */
-export const MIN_RATE_JOBS = 3;
-
-/** What the start rule expects to find waiting by the time a GPU started now is ready. */
-export interface ExpectedBacklog {
-  /** Jobs: those waiting plus, under the arrival-rate policy, those expected within the look-ahead (rounded down). */
-  readonly jobs: number;
-  /** The arrival rate the expectation used, jobs a minute; 0 when it used none. */
-  readonly perMinute: number;
-}
-
-/**
- * The backlog the primary's start rule acts on. Under the plan's 'backlog' policy: the jobs
- * waiting now. Under 'arrival-rate', while the GPU is stopped (nothing consumes, so the jobs
- * waiting are all that arrived since the queue stopped being empty): those plus the jobs expected
- * within startLookaheadMinutes at the rate they came, the jobs waiting over the minutes since
- * then plus the tick in which the first of them arrived.
- *
- * One tick cannot tell the first minute of a burst from a few jobs sent together, and a rate
- * drawn from two or three jobs would start the GPU for every small batch. So a rate is read only
- * once at least half the start backlog, and at least MIN_RATE_JOBS, wait: that many jobs within a
- * minute or two is a burst in the making, not a batch. The burst group is never sized on this
- * guess: a cold worker launched for a batch boots after the primary has cleared it.
- */
-export function expectedBacklog(
-  waiting: number,
-  pendingSince: Date | undefined,
-  config: Pick<ScalerConfig, 'startPolicy' | 'startLookaheadMinutes' | 'startBacklog'>,
-  now: Date,
-): ExpectedBacklog {
-  if (config.startPolicy !== 'arrival-rate' || waiting < Math.max(MIN_RATE_JOBS, config.startBacklog / 2)) {
-    return { jobs: waiting, perMinute: 0 };
-  }
-  // A pendingSince ahead of now (a skewed or hand-written tag) reads as "since this tick".
-  const waitingMinutes = pendingSince ? Math.max(0, minutesBetween(pendingSince, now)) : 0;
-  const perMinute = waiting / (waitingMinutes + 1);
-  return { jobs: Math.floor(waiting + perMinute * config.startLookaheadMinutes), perMinute };
-}
-
 export function decide(
   observation: Observation,
   memory: ScalerMemory,
@@ -213,23 +174,6 @@ function decideTransition({ observation, now, queueText }: Context, memory: Scal
   );
 }
 
-/**
- * Under the arrival-rate policy, a start made for the jobs still waiting binds until they are
- * served: the rate guessed from them decays with every tick nothing new arrives, and without
- * this a start that did not take (no capacity) would be forgotten, its back-off and alarm clock
- * reset, until the maximum wait asks again. The plan's rules need no latch: their reasons do not
- * decay while the same jobs wait.
- */
-function startedForThisWait(memory: ScalerMemory, config: ScalerConfig): boolean {
-  return (
-    config.startPolicy === 'arrival-rate' &&
-    memory.lastAction === 'start' &&
-    memory.lastActionAt !== undefined &&
-    memory.pendingSince !== undefined &&
-    memory.lastActionAt >= memory.pendingSince
-  );
-}
-
 function decideStopped(context: Context, stoppedMemory: ScalerMemory): Decision {
   const { observation, config, now, hold, pause, queueText } = context;
   const { queue, gpu } = observation;
@@ -237,19 +181,14 @@ function decideStopped(context: Context, stoppedMemory: ScalerMemory): Decision 
     ? stoppedMemory
     : recordStartFailure(stoppedMemory, startNotTakenBecause(gpu.spotRequestStatus), now);
   const waitedMinutes = memory.pendingSince ? minutesBetween(memory.pendingSince, now) : 0;
-  const expected = expectedBacklog(queue.waiting, memory.pendingSince, config, now);
   const why =
     queue.waiting > config.startBacklog
       ? `${queue.waiting} jobs waiting > start backlog ${config.startBacklog}`
-      : expected.jobs > config.startBacklog
-        ? `${expected.jobs} jobs expected within ${config.startLookaheadMinutes}m (${queue.waiting} waiting, arriving ${round1(expected.perMinute)}/min) > start backlog ${config.startBacklog}`
-        : startedForThisWait(memory, config)
-          ? `${queue.waiting} jobs still waiting since the start at ${iso(memory.lastActionAt)} (arrival rate)`
-          : memory.pendingSince && waitedMinutes >= config.maxWaitMinutes
-            ? `jobs waiting for ${formatMinutes(waitedMinutes)} >= maximum wait ${config.maxWaitMinutes}m`
-            : hold
-              ? `held until ${iso(hold)}`
-              : undefined;
+      : memory.pendingSince && waitedMinutes >= config.maxWaitMinutes
+        ? `jobs waiting for ${formatMinutes(waitedMinutes)} >= maximum wait ${config.maxWaitMinutes}m`
+        : hold
+          ? `held until ${iso(hold)}`
+          : undefined;
 
   if (why === undefined || pause) {
     // Nothing asks for the GPU, or the operator stopped it: earlier start errors no longer matter.

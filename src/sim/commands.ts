@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { MAX_BURST_WORKERS, START_POLICIES, type StartPolicy } from '../config.js';
+import { MAX_BURST_WORKERS } from '../config.js';
 import { UsageError } from '../cli/io.js';
 import type { CliEnvironment } from '../cli/program.js';
 import { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';
@@ -53,17 +53,6 @@ export function registerEconomicsCommands(program: Command, env: CliEnvironment)
         '--max-wait-minutes <minutes>',
         'start anyway once a job waited this long (config: scaler.maxWaitMinutes)',
         number('--max-wait-minutes', 1, true),
-      )
-      .addOption(
-        new Option(
-          '--start-policy <policy>',
-          'when a backlog starts GPUs: on its size, or also on the rate it grows (config: scaler.startPolicy)',
-        ).choices(START_POLICIES),
-      )
-      .option(
-        '--start-lookahead-minutes <minutes>',
-        'the arrival-rate policy starts when the backlog will cross the start backlog within this many minutes (config: scaler.startLookaheadMinutes)',
-        number('--start-lookahead-minutes', 1, true, 60),
       )
       .option(
         '--boot-timeout-minutes <minutes>',
@@ -180,8 +169,6 @@ export interface ScalerOverrides {
   readonly idleMinutes?: number;
   readonly maxWaitMinutes?: number;
   readonly bootTimeoutMinutes?: number;
-  readonly startPolicy?: StartPolicy;
-  readonly startLookaheadMinutes?: number;
   readonly readyDelay: number;
   readonly stopDelay: number;
   readonly concurrency: number;

@@ -22,20 +22,12 @@ import { TraceError, type TraceJob, parseTrace } from './trace.js';
 export const PLAN_GPU_HOURS = 44;
 
 function scalerFrom(config: FleetConfig, o: ScalerOverrides): ScalerConfig {
-  const policy = o.startPolicy ?? config.scaler.startPolicy;
-  if (o.startLookaheadMinutes !== undefined && policy !== 'arrival-rate') {
-    throw new UsageError(
-      '--start-lookahead-minutes applies only to the arrival-rate start policy: add --start-policy arrival-rate (or set scaler.startPolicy)',
-    );
-  }
   return {
     ...config.scaler,
     ...(o.startBacklog !== undefined && { startBacklog: o.startBacklog }),
     ...(o.idleMinutes !== undefined && { idleMinutes: o.idleMinutes }),
     ...(o.maxWaitMinutes !== undefined && { maxWaitMinutes: o.maxWaitMinutes }),
     ...(o.bootTimeoutMinutes !== undefined && { bootTimeoutMinutes: o.bootTimeoutMinutes }),
-    ...(o.startPolicy !== undefined && { startPolicy: o.startPolicy }),
-    ...(o.startLookaheadMinutes !== undefined && { startLookaheadMinutes: o.startLookaheadMinutes }),
   };
 }
 
@@ -110,7 +102,7 @@ export async function runSimulateCommand(env: CliEnvironment, options: SimulateO
         ? JSON.stringify(rows, null, 2)
         : renderSweep(
             rows,
-            `${options.trace}: burst workers ready ${options.burstReadyDelay} s after launch; burst hours at spot ${config.prices.gpuSpotUsdPerHour} / on-demand ${config.prices.gpuOnDemandUsdPerHour} USD/h; start policy ${scalerFrom(config, options).startPolicy}`,
+            `${options.trace}: burst workers ready ${options.burstReadyDelay} s after launch; burst hours at spot ${config.prices.gpuSpotUsdPerHour} / on-demand ${config.prices.gpuOnDemandUsdPerHour} USD/h`,
           ),
     );
     return;
@@ -133,11 +125,7 @@ export async function runSimulateCommand(env: CliEnvironment, options: SimulateO
 
 /** The start and stop rules a run used, in the words of the configuration. */
 function describeRules(scaler: ScalerConfig): string {
-  const expected =
-    scaler.startPolicy === 'arrival-rate'
-      ? ` or expected within ${scaler.startLookaheadMinutes}m at the arrival rate (startPolicy arrival-rate)`
-      : ' (startPolicy backlog)';
-  return `start when > ${scaler.startBacklog} jobs wait${expected}, or one waited ${scaler.maxWaitMinutes}m; stop after ${scaler.idleMinutes}m idle`;
+  return `start when > ${scaler.startBacklog} jobs wait, or one waited ${scaler.maxWaitMinutes}m; stop after ${scaler.idleMinutes}m idle`;
 }
 
 export function renderReport(report: SimulationReport, o: ScalerOverrides, scaler: ScalerConfig): string {
@@ -193,8 +181,7 @@ export async function runCostCommand(env: CliEnvironment, options: CostOptions):
     const monthly = (hours: number): number => Math.round(hours * month.factor * 100) / 100;
     // The primary's hours only: the burst group's are priced by their own market below.
     gpuHours = monthly(report.primaryGpuHours);
-    const policy = scalerFrom(config, options).startPolicy;
-    gpuHoursSource = `simulated from ${options.trace}${policy === 'arrival-rate' ? ' with the arrival-rate start policy' : ''} (${report.primaryGpuHours.toFixed(2)} h over ${month.basis})`;
+    gpuHoursSource = `simulated from ${options.trace} (${report.primaryGpuHours.toFixed(2)} h over ${month.basis})`;
     if (report.burst.maxWorkers > 0) {
       burst = {
         burstHours: { spot: monthly(report.burst.spotHours), onDemand: monthly(report.burst.onDemandHours) },

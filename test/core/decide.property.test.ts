@@ -123,30 +123,6 @@ describe('decide: properties over random days', () => {
     );
   });
 
-  it('under the arrival-rate policy, starts on fewer than half the start backlog only after the maximum wait, on a hold, or to retry a start made for the same wait', () => {
-    const arrival: ScalerConfig = { ...config, startPolicy: 'arrival-rate' };
-    fc.assert(
-      fc.property(sequences, (steps) => {
-        // The wait (its pendingSince) of the last start.
-        let startedFor: number | undefined;
-        for (const r of simulate(steps, arrival)) {
-          if (r.decision.action !== 'start') continue;
-          const { waiting } = r.observation.queue;
-          const pendingSince = r.decision.memory.pendingSince?.getTime();
-          const held = r.memory.holdUntil !== undefined && r.now < r.memory.holdUntil.getTime();
-          const waited = pendingSince !== undefined && r.now - pendingSince >= config.maxWaitMinutes * MINUTE;
-          const retried = /still waiting since the start/.test(r.decision.reason);
-          if (retried) expect(pendingSince).toBe(startedFor);
-          if (/jobs expected within 3m/.test(r.decision.reason)) {
-            expect(waiting * 2).toBeGreaterThanOrEqual(config.startBacklog);
-          }
-          if (waiting * 2 < config.startBacklog) expect(held || waited || retried).toBe(true);
-          startedFor = pendingSince;
-        }
-      }),
-    );
-  });
-
   it('stops only after idleMinutes since the last job (or ready), or at the boot timeout', () => {
     fc.assert(
       fc.property(sequences, (steps) => {

@@ -5,7 +5,6 @@ import {
   SPOT_INTERRUPTION_REASON,
   STUCK_TRANSITION_MINUTES,
   decide,
-  expectedBacklog,
   recordStartFailure,
 } from '../../src/core/decide';
 import type { GpuObservation, Observation, QueueCounts, ScalerMemory } from '../../src/core/model';
@@ -133,102 +132,6 @@ describe('decide: starting', () => {
       lastError: undefined,
       retryAt: undefined,
     });
-  });
-});
-
-describe('decide: the arrival-rate start policy (issue 10, opt-in)', () => {
-  const arrival = { ...config, startPolicy: 'arrival-rate' as const, startLookaheadMinutes: 3 };
-
-  it('is off by default: the plan starts on the backlog alone', () => {
-    expect(DEFAULT_CONFIG.scaler.startPolicy).toBe('backlog');
-    expect(decide(observe({ waiting: 8 }, {}), {}, config, at(0)).action).toBe('none');
-  });
-
-  it('starts when the backlog will cross the start backlog within a boot time', () => {
-    // 8 jobs in the tick that first saw them: 8 a minute, 8 + 3 × 8 = 32 expected > 10.
-    const decision = decide(observe({ waiting: 8 }, {}), {}, arrival, at(0));
-    expect(decision.action).toBe('start');
-    expect(decision.reason).toBe(
-      'start: 32 jobs expected within 3m (8 waiting, arriving 8/min) > start backlog 10',
-    );
-  });
-
-  it('reads no rate from a few jobs sent together: fewer than half the start backlog never start the GPU', () => {
-    // 3 jobs in one tick are a batch, not 3 a minute: no 3 + 3 × 3 = 12.
-    expect(decide(observe({ waiting: 3 }, {}), {}, arrival, at(0)).action).toBe('none');
-    expect(decide(observe({ waiting: 4 }, {}), {}, arrival, at(0)).action).toBe('none');
-    // Half the start backlog within the first tick is a burst in the making: 5 + 3 × 5 = 20.
-    expect(decide(observe({ waiting: 5 }, {}), {}, arrival, at(0)).reason).toBe(
-      'start: 20 jobs expected within 3m (5 waiting, arriving 5/min) > start backlog 10',
-    );
-  });
-
-  it('reads a pendingSince ahead of now as this tick, never as an infinite or negative rate', () => {
-    const skewed: ScalerMemory = { pendingSince: at(5) };
-    expect(expectedBacklog(6, at(0.5), arrival, at(0))).toEqual({ jobs: 24, perMinute: 6 });
-    expect(expectedBacklog(6, at(5), arrival, at(0))).toEqual({ jobs: 24, perMinute: 6 });
-    expect(decide(observe({ waiting: 6 }, {}), skewed, arrival, at(0)).reason).toBe(
-      'start: 24 jobs expected within 3m (6 waiting, arriving 6/min) > start backlog 10',
-    );
-  });
-
-  it('keeps wanting the GPU it started for this wait while the same jobs wait: a failed start is retried, not forgotten', () => {
-    // 6 jobs, the start refused (no spot capacity): the rate guessed from them decays every tick.
-    let memory: ScalerMemory = {};
-    const refused = { spotRequestStatus: 'capacity-not-available' };
-    const reasons: string[] = [];
-    for (let minute = 0; minute <= 14; minute += 1) {
-      const decision = decide(observe({ waiting: 6 }, refused), memory, arrival, at(minute));
-      reasons.push(`${minute} ${decision.action}`);
-      memory = decision.memory;
-      if (minute > 0) {
-        expect(decision.reason).not.toMatch(/^GPU stopped;/);
-        expect(decision.memory.errorSince).toEqual(at(1));
-        expect(decision.signals.startBlockedMinutes).toBe(minute - 1);
-      }
-    }
-    // Started at 0; retried after the back-off of 1, 2, 4 and 8 minutes.
-    expect(reasons.filter((r) => r.endsWith('start'))).toEqual(['0 start', '2 start', '5 start', '10 start']);
-    // Once the queue empties the latch is gone.
-    const emptied = decide(observe({ waiting: 0 }, {}), memory, arrival, at(15));
-    expect(decide(observe({ waiting: 6 }, {}), emptied.memory, arrival, at(30)).reason).toContain(
-      '24 jobs expected',
-    );
-  });
-
-  it('reads no rate from fewer than 3 jobs, whatever the start backlog', () => {
-    const small = { ...arrival, startBacklog: 2 };
-    expect(decide(observe({ waiting: 1 }, {}), {}, small, at(0)).action).toBe('none');
-    expect(decide(observe({ waiting: 2 }, {}), {}, small, at(0)).action).toBe('none');
-    expect(decide(observe({ waiting: 3 }, {}), {}, small, at(0)).reason).toBe(
-      'start: 3 jobs waiting > start backlog 2',
-    );
-  });
-
-  it('is the waiting count itself under the backlog policy, whatever the rate', () => {
-    expect(expectedBacklog(9, at(0), config, at(0))).toEqual({ jobs: 9, perMinute: 0 });
-  });
-
-  it('reads the rate over the whole wait: an old backlog adds little', () => {
-    // 8 jobs over 5 minutes (plus the tick they came in): 8 + 3 × 8/6 = 12 > 10, but
-    // 6 jobs over 5 minutes: 6 + 3 × 1 = 9 ≤ 10.
-    const memory: ScalerMemory = { pendingSince: at(0) };
-    expect(decide(observe({ waiting: 8 }, {}), memory, arrival, at(5)).action).toBe('start');
-    expect(decide(observe({ waiting: 6 }, {}), memory, arrival, at(5)).action).toBe('none');
-    // 5 jobs over two ticks: 5 + 3 × 2.5 = 12 > 10.
-    expect(decide(observe({ waiting: 5 }, {}), memory, arrival, at(1)).reason).toBe(
-      'start: 12 jobs expected within 3m (5 waiting, arriving 2.5/min) > start backlog 10',
-    );
-  });
-
-  it('keeps the other rules: the backlog itself and the maximum wait still start the GPU', () => {
-    expect(decide(observe({ waiting: 11 }, {}), {}, arrival, at(0)).reason).toBe(
-      'start: 11 jobs waiting > start backlog 10',
-    );
-    const memory: ScalerMemory = { pendingSince: at(0) };
-    expect(decide(observe({ waiting: 1 }, {}), memory, arrival, at(15)).reason).toBe(
-      'start: jobs waiting for 15m >= maximum wait 15m',
-    );
   });
 });
 

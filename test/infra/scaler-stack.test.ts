@@ -28,7 +28,7 @@ describe('scaler stack', () => {
           FLEET_CONFIG: JSON.stringify({
             appName: 'GpuFleet',
             scaler: DEFAULT_CONFIG.scaler,
-            schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
+            schedule: DEFAULT_CONFIG.schedule,
           }),
         },
       },

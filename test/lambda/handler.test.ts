@@ -10,6 +10,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DEFAULT_CONFIG } from '../../src/config';
 import { readEnvironment } from '../../lambda/scaler/config';
+import { buildTestFleet, templateOf } from '../support/fleet';
 import {
   type ScalerDependencies,
   TICK_COUNTERS,
@@ -410,44 +411,41 @@ describe('scaler handler: start/stop events', () => {
 });
 
 describe('scaler environment', () => {
+  const fleetConfig = (scaler: Record<string, unknown>) =>
+    JSON.stringify({
+      appName: 'GpuFleet',
+      scaler: { ...DEFAULT_CONFIG.scaler, ...scaler },
+      schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
+    });
+
   it('names the variable at fault', () => {
     expect(() => environment({ JOB_QUEUE_URL: '' })).toThrow('scaler environment: JOB_QUEUE_URL is not set');
     expect(() => environment({ FLEET_CONFIG: '{' })).toThrow('FLEET_CONFIG is not valid JSON');
-    expect(() =>
-      environment({ FLEET_CONFIG: JSON.stringify({ appName: 'GpuFleet', scaler: { startBacklog: 0 } }) }),
-    ).toThrow('FLEET_CONFIG.scaler.startBacklog must be a positive number, got 0');
-    expect(() =>
-      environment({
-        FLEET_CONFIG: JSON.stringify({
-          appName: 'GpuFleet',
-          scaler: { ...DEFAULT_CONFIG.scaler, startPolicy: 'guess' },
-        }),
-      }),
-    ).toThrow('FLEET_CONFIG.scaler.startPolicy must be "backlog" or "arrival-rate", got "guess"');
+    expect(() => environment({ FLEET_CONFIG: fleetConfig({ startBacklog: 0 }) })).toThrow(
+      'scaler environment: FLEET_CONFIG.scaler.startBacklog = 0; allowed: a whole number from 1 to 100000',
+    );
   });
 
-  it('reads a FLEET_CONFIG without the start policy keys (an older deploy) as the plan: backlog, 3 minutes', () => {
-    const { startPolicy: _policy, startLookaheadMinutes: _lookahead, ...older } = DEFAULT_CONFIG.scaler;
-    const env = environment({
-      FLEET_CONFIG: JSON.stringify({
-        appName: 'GpuFleet',
-        scaler: older,
-        schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
-      }),
+  it('checks FLEET_CONFIG with the rules of synth, not a looser copy of them', () => {
+    expect(() => environment({ FLEET_CONFIG: fleetConfig({ idleMinutes: 5000 }) })).toThrow(
+      'FLEET_CONFIG.scaler.idleMinutes = 5000; allowed: a whole number from 1 to 1440',
+    );
+    expect(() => environment({ FLEET_CONFIG: fleetConfig({ idle: 5 }) })).toThrow(
+      'FLEET_CONFIG.scaler.idle = 5; allowed: one of the keys',
+    );
+    expect(() => environment({ FLEET_CONFIG: fleetConfig({ startPolicy: 'backlog' }) })).toThrow(
+      'FLEET_CONFIG.scaler.startPolicy was removed',
+    );
+  });
+
+  it('reads the FLEET_CONFIG the scaler stack writes, for a schedule late in the day too', () => {
+    const { fleet } = buildTestFleet({
+      schedule: { ...DEFAULT_CONFIG.schedule, startHour: 20, stopHour: 23 },
     });
-    expect(env.scaler).toEqual(DEFAULT_CONFIG.scaler);
-    expect(() =>
-      environment({
-        FLEET_CONFIG: JSON.stringify({ appName: 'GpuFleet', scaler: { ...older, startLookaheadMinutes: 0 } }),
-      }),
-    ).toThrow('FLEET_CONFIG.scaler.startLookaheadMinutes must be a whole number from 1 to 60, got 0');
-    expect(() =>
-      environment({
-        FLEET_CONFIG: JSON.stringify({
-          appName: 'GpuFleet',
-          scaler: { ...older, startLookaheadMinutes: 0.5 },
-        }),
-      }),
-    ).toThrow('got 0.5');
+    const functions = templateOf(fleet.scaler).findResources('AWS::Lambda::Function');
+    const written = Object.values(functions)
+      .map((fn) => fn.Properties?.Environment?.Variables?.FLEET_CONFIG as string | undefined)
+      .find((value) => value !== undefined);
+    expect(environment({ FLEET_CONFIG: written ?? '' }).schedule).toMatchObject({ startHour: 20 });
   });
 });
