@@ -2,20 +2,14 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerEconomicsCommands } from '../sim/commands.js';
 import { checkOperatorTime } from '../core/operator.js';
 import { parseDuration } from './duration.js';
-import { type CliIO, UsageError } from './io.js';
+import type { CliEnvironment } from './environment.js';
+import { UsageError } from './io.js';
 import type { GlobalOptions } from './session.js';
 
-/**
+/*
  * The gpu-manage command line. This module loads nothing heavy: every AWS-facing module is
  * imported inside the action that needs it, so `--help` starts fast.
  */
-export interface CliEnvironment {
-  readonly io: CliIO;
-  readonly clock: () => Date;
-  /** Where cdk.json is read from. */
-  readonly cwd: string;
-  readonly version: string;
-}
 
 type Role = 'app' | 'gpu';
 

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { FleetConfig, ScalerConfig } from '../config.js';
 import { loadConfig } from '../cli/config-file.js';
 import { CliFailure, UsageError } from '../cli/io.js';
-import type { CliEnvironment } from '../cli/program.js';
+import type { CliEnvironment } from '../cli/environment.js';
 import {
   type UsageAssumptions,
   defaultPrices,
@@ -12,11 +12,54 @@ import {
   renderEstimate,
   scheduledAppHours,
 } from '../cost/estimate.js';
-import type { CostOptions, ScalerOverrides, SimulateOptions } from './commands.js';
 import { type SimulationOptions, type SimulationReport, simulate } from './simulate.js';
 import { renderSweep, sweep } from './sweep.js';
 import { renderTimelineSvg } from './svg.js';
 import { TraceError, type TraceJob, parseTrace } from './trace.js';
+
+/** The flags simulate and cost share: scaler rules, the modelled fleet, injected faults, prices. */
+export interface ScalerOverrides {
+  readonly startBacklog?: number;
+  readonly idleMinutes?: number;
+  readonly maxWaitMinutes?: number;
+  readonly bootTimeoutMinutes?: number;
+  readonly readyDelay: number;
+  readonly stopDelay: number;
+  readonly concurrency: number;
+  readonly interruptionsPerHour?: number;
+  readonly capacityFailures?: number;
+  readonly seed: number;
+  readonly countLag?: number;
+  readonly spotPrice?: number;
+  readonly onDemandPrice?: number;
+  readonly market: 'spot' | 'on-demand';
+}
+
+/** The flags of `gpu-manage simulate`. */
+export interface SimulateOptions extends ScalerOverrides {
+  readonly trace: string;
+  /** Overrides burst.maxWorkers. */
+  readonly burstWorkers?: number;
+  readonly burstReadyDelay: number;
+  readonly sweep?: boolean;
+  readonly json?: boolean;
+  readonly svg?: string;
+}
+
+/** The flags of `gpu-manage cost`. */
+export interface CostOptions extends ScalerOverrides {
+  /** Overrides burst.maxWorkers. */
+  readonly burstWorkers?: number;
+  readonly appHours?: number;
+  readonly gpuHours?: number;
+  readonly trace?: string;
+  readonly efsGb: number;
+  readonly appPrice?: number;
+  readonly ebsPrice?: number;
+  readonly ipv4Price?: number;
+  readonly efsPrice?: number;
+  readonly json?: boolean;
+}
 
 /** The plan's GPU use: about 2 hours on each of 22 weekdays. */
 export const PLAN_GPU_HOURS = 44;

@@ -175,3 +175,16 @@ describe('gpu-manage simulate and cost', () => {
     );
   });
 });
+
+describe('the simulator commands and the CLI program', () => {
+  it('the simulator imports nothing from the program that registers it, so the two form no circle', () => {
+    const simDir = path.join(__dirname, '../../src/sim');
+    const importers = fs
+      .readdirSync(simDir)
+      .filter((file) => file.endsWith('.ts'))
+      .filter((file) =>
+        /from '\.\.\/cli\/program(\.js)?'/.test(fs.readFileSync(path.join(simDir, file), 'utf8')),
+      );
+    expect(importers).toEqual([]);
+  });
+});
