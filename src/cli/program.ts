@@ -14,8 +14,19 @@ import type { GlobalOptions } from './session.js';
 type Role = 'app' | 'gpu';
 
 export function buildProgram(env: CliEnvironment): Command {
+  const program = rootCommand(env);
+  registerStartCommands(program, env);
+  registerStopCommands(program, env);
+  registerHoldCommand(program, env);
+  registerStatusCommand(program, env);
+  registerEconomicsCommands(program, env);
+  return program;
+}
+
+/** The program itself: its global options, its output through the CLI's IO, its examples. */
+function rootCommand(env: CliEnvironment): Command {
   const { io } = env;
-  const program = new Command('gpu-manage')
+  return new Command('gpu-manage')
     .description(
       'Operate a gpu-fleet deployment: start and stop its hosts, hold the GPU, see what runs and what it costs.',
     )
@@ -34,28 +45,36 @@ export function buildProgram(env: CliEnvironment): Command {
       'after',
       '\nExamples:\n  npx gpu-manage status\n  npx gpu-manage start-gpu --hold 2h --wait\n  npx gpu-manage stop-all\n  npx gpu-manage simulate --trace traces/weekday-month.csv',
     );
+}
 
-  const session = async (command: Command) => {
-    const { createSession } = await import('./session.js');
-    return createSession(command.optsWithGlobals<GlobalOptions>(), env.cwd);
-  };
-  const context = async (command: Command) => ({ io, clock: env.clock, session: await session(command) });
-  const waitOptions = (command: Command): Command =>
-    command
-      .option('--wait', 'wait until the instances reach the target state')
-      .addOption(
-        new Option('--timeout <seconds>', 'how long --wait waits')
-          .default(600)
-          .argParser((value) => positiveInteger(value, '--timeout')),
-      );
+/** The AWS session of a command, from the global options; loaded only when a command runs. */
+async function sessionOf(command: Command, env: CliEnvironment) {
+  const { createSession } = await import('./session.js');
+  return createSession(command.optsWithGlobals<GlobalOptions>(), env.cwd);
+}
 
+async function contextOf(command: Command, env: CliEnvironment) {
+  return { io: env.io, clock: env.clock, session: await sessionOf(command, env) };
+}
+
+function withWaitOptions(command: Command): Command {
+  return command
+    .option('--wait', 'wait until the instances reach the target state')
+    .addOption(
+      new Option('--timeout <seconds>', 'how long --wait waits')
+        .default(600)
+        .argParser((value) => positiveInteger(value, '--timeout')),
+    );
+}
+
+function registerStartCommands(program: Command, env: CliEnvironment): void {
   const starts: ReadonlyArray<[string, readonly Role[], string]> = [
     ['start-all', ['app', 'gpu'], 'start the app host and the GPU worker'],
     ['start-app', ['app'], 'start the app host'],
     ['start-gpu', ['gpu'], 'start the GPU worker (the scaler stops it again after the idle time)'],
   ];
   for (const [name, roles, description] of starts) {
-    const command = waitOptions(program.command(name).description(description));
+    const command = withWaitOptions(program.command(name).description(description));
     if (roles.includes('gpu')) {
       command.option('--hold <duration>', 'keep the GPU running at least this long (30m, 2h, 1h30m)');
       command.addOption(
@@ -69,7 +88,7 @@ export function buildProgram(env: CliEnvironment): Command {
       async (options: { hold?: string; wait?: boolean; timeout: number; workers?: number }, cmd: Command) => {
         const holdMs = options.hold === undefined ? undefined : parseDuration(options.hold);
         const { startCommand } = await import('./fleet-commands.js');
-        await startCommand(await context(cmd), roles, {
+        await startCommand(await contextOf(cmd, env), roles, {
           holdMs,
           wait: options.wait ?? false,
           timeoutSeconds: options.timeout,
@@ -78,7 +97,9 @@ export function buildProgram(env: CliEnvironment): Command {
       },
     );
   }
+}
 
+function registerStopCommands(program: Command, env: CliEnvironment): void {
   const stops: ReadonlyArray<[string, readonly Role[], string]> = [
     [
       'stop-all',
@@ -93,7 +114,7 @@ export function buildProgram(env: CliEnvironment): Command {
     ],
   ];
   for (const [name, roles, description] of stops) {
-    const command = waitOptions(program.command(name).description(description));
+    const command = withWaitOptions(program.command(name).description(description));
     if (roles.includes('gpu'))
       command.option(
         '--until <time>',
@@ -102,14 +123,16 @@ export function buildProgram(env: CliEnvironment): Command {
     command.action(async (options: { until?: string; wait?: boolean; timeout: number }, cmd: Command) => {
       const until = options.until === undefined ? undefined : parseUntil(options.until, env.clock());
       const { stopCommand } = await import('./fleet-commands.js');
-      await stopCommand(await context(cmd), roles, {
+      await stopCommand(await contextOf(cmd, env), roles, {
         until,
         wait: options.wait ?? false,
         timeoutSeconds: options.timeout,
       });
     });
   }
+}
 
+function registerHoldCommand(program: Command, env: CliEnvironment): void {
   program
     .command('hold')
     .description('keep the GPU running until a time (the scaler starts it if needed), or end the hold')
@@ -120,9 +143,11 @@ export function buildProgram(env: CliEnvironment): Command {
       if (!options.release && !duration) throw new UsageError('give a duration such as 2h, or --release');
       const hold = options.release ? 'release' : parseDuration(duration ?? '');
       const { holdCommand } = await import('./fleet-commands.js');
-      await holdCommand(await context(cmd), hold);
+      await holdCommand(await contextOf(cmd, env), hold);
     });
+}
 
+function registerStatusCommand(program: Command, env: CliEnvironment): void {
   program
     .command('status')
     .description('what runs, since when, why, and what it costs now')
@@ -130,14 +155,11 @@ export function buildProgram(env: CliEnvironment): Command {
     .action(async (options: { json?: boolean }, cmd: Command) => {
       const { gatherStatus, renderStatus } = await import('./status.js');
       const now = env.clock();
-      const report = await gatherStatus(await session(cmd), now);
+      const report = await gatherStatus(await sessionOf(cmd, env), now);
       // Absent values are null, so scripts always find every key.
       const json = (): string => JSON.stringify(report, (_key, value: unknown) => value ?? null, 2);
-      io.out(options.json ? json() : renderStatus(report, now, io.color));
+      env.io.out(options.json ? json() : renderStatus(report, now, env.io.color));
     });
-
-  registerEconomicsCommands(program, env);
-  return program;
 }
 
 /** `--until`: an ISO time, or a duration from now (2h, 1d), in the future and at most 7 days ahead. */
