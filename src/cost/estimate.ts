@@ -58,12 +58,18 @@ export interface UsageAssumptions {
   /** Where gpuHours came from, in words. */
   readonly gpuHoursSource: string;
   /**
-   * Burst worker hours a month by market (issue 10), e.g. from a simulation with burst workers.
+   * Burst worker hours a month by market, e.g. from a simulation with burst workers.
    * @default none: no burst lines unless burst.maxWorkers > 0, then 0 h with a note
    */
-  readonly burstHours?: { readonly spot: number; readonly onDemand: number };
+  readonly burstHours?: BurstHours;
   /** Where burstHours came from, in words. */
   readonly burstHoursSource?: string;
+}
+
+/** Burst worker hours a month, by market. */
+export interface BurstHours {
+  readonly spot: number;
+  readonly onDemand: number;
 }
 
 export interface CostItem {
@@ -133,140 +139,173 @@ export function estimateMonthlyCost(
   usage: UsageAssumptions,
   prices: UnitPrices,
 ): CostEstimate {
-  const money = (n: number): string =>
-    n
-      .toFixed(n < 0.01 ? 6 : 3)
-      .replace(/0+$/, '')
-      .replace(/\.$/, '');
-  const line = (item: string, quantity: number, unit: string, price: number, note?: string): CostItem => ({
-    item,
-    arithmetic: `${round2(quantity)} ${unit} × ${money(price)}`,
-    usd: round2(quantity * price),
-    note,
-  });
-  const gpuLine = (market: 'spot' | 'on-demand'): CostItem =>
-    line(
-      `GPU worker ${config.gpuInstanceType} (${market})`,
-      usage.gpuHours,
-      'h',
-      market === 'spot' ? prices.gpuSpotUsdPerHour : prices.gpuOnDemandUsdPerHour,
-      market === 'spot' ? 'spot price varies; capped at spotMaxPriceUsd' : undefined,
-    );
-
   // Deployed: the group's metrics and alarm are billed whether it runs or not.
   const burstDeployed = config.burst.maxWorkers > 0;
   const burstOn = burstDeployed || usage.burstHours !== undefined;
   const burstHours = usage.burstHours ?? { spot: 0, onDemand: 0 };
-  const burstTypes = config.burst.instanceTypes.join('/');
-  const burstLines: CostItem[] = burstOn
-    ? [
-        line(
-          `Burst workers ${burstTypes} (spot)`,
-          burstHours.spot,
-          'h',
-          prices.gpuSpotUsdPerHour,
-          'priced as the GPU worker; G5/G6 spot costs more than g4dn',
-        ),
-        line(
-          `Burst workers ${burstTypes} (on-demand)`,
-          burstHours.onDemand,
-          'h',
-          prices.gpuOnDemandUsdPerHour,
-          'the fallback when spot cannot be had',
-        ),
-        line(
-          'Public IPv4: burst workers',
-          burstHours.spot + burstHours.onDemand,
-          'h',
-          prices.publicIpv4UsdPerHour,
-          'only while they run',
-        ),
-        line(
-          'EBS gp3 root volumes: burst workers',
-          ((burstHours.spot + burstHours.onDemand) / HOURS_PER_MONTH) * config.gpuRootVolumeGb,
-          'GB-month',
-          prices.ebsGp3UsdPerGbMonth,
-          'deleted with each worker',
-        ),
-      ]
-    : [];
-  const ticksPerMonth = HOURS_PER_MONTH * 60;
-  const lambdaGbSeconds = ticksPerMonth * 0.256 * 0.3; // 256 MB for about 300 ms a tick
-  // The scaler's reads, and every running worker's long polls (20 s).
-  const workerHours = usage.gpuHours + burstHours.spot + burstHours.onDemand;
-  const sqsRequests = ticksPerMonth * 2 + (workerHours * 3600) / 20;
-  const rootGb = config.appRootVolumeGb + config.gpuRootVolumeGb;
   const items: CostItem[] = [
-    line(`App host ${config.appInstanceType}`, usage.appHours, 'h', prices.appUsdPerHour),
-    gpuLine(usage.market),
-    line(
+    costLine(`App host ${config.appInstanceType}`, usage.appHours, 'h', prices.appUsdPerHour),
+    gpuLine(config, usage, prices, usage.market),
+    costLine(
       'EBS gp3 root volumes',
-      rootGb,
+      config.appRootVolumeGb + config.gpuRootVolumeGb,
       'GB-month',
       prices.ebsGp3UsdPerGbMonth,
       'billed while the instances are stopped too',
     ),
-    ...burstLines,
-    line(
+    ...(burstOn ? burstLines(config, burstHours, prices) : []),
+    ...addressAndStorageLines(usage, prices),
+    ...monitoringLines(burstDeployed, prices),
+    requestsLine(usage.gpuHours + burstHours.spot + burstHours.onDemand, prices),
+  ];
+  return {
+    items,
+    totalUsd: round2(items.reduce((sum, item) => sum + item.usd, 0)),
+    gpuAlternative: gpuLine(config, usage, prices, usage.market === 'spot' ? 'on-demand' : 'spot'),
+    assumptions: assumptionsOf(config, usage, burstOn ? burstHours : undefined),
+  };
+}
+
+/** A price with as many decimals as it needs: 0.096, 0.0000133334. */
+function money(n: number): string {
+  return n
+    .toFixed(n < 0.01 ? 6 : 3)
+    .replace(/0+$/, '')
+    .replace(/\.$/, '');
+}
+
+function costLine(item: string, quantity: number, unit: string, price: number, note?: string): CostItem {
+  return {
+    item,
+    arithmetic: `${round2(quantity)} ${unit} × ${money(price)}`,
+    usd: round2(quantity * price),
+    note,
+  };
+}
+
+function gpuLine(
+  config: FleetConfig,
+  usage: UsageAssumptions,
+  prices: UnitPrices,
+  market: 'spot' | 'on-demand',
+): CostItem {
+  return costLine(
+    `GPU worker ${config.gpuInstanceType} (${market})`,
+    usage.gpuHours,
+    'h',
+    market === 'spot' ? prices.gpuSpotUsdPerHour : prices.gpuOnDemandUsdPerHour,
+    market === 'spot' ? 'spot price varies; capped at spotMaxPriceUsd' : undefined,
+  );
+}
+
+/** The burst workers' hours by market, and their addresses and root volumes while they run. */
+function burstLines(config: FleetConfig, hours: BurstHours, prices: UnitPrices): CostItem[] {
+  const types = config.burst.instanceTypes.join('/');
+  const running = hours.spot + hours.onDemand;
+  return [
+    costLine(
+      `Burst workers ${types} (spot)`,
+      hours.spot,
+      'h',
+      prices.gpuSpotUsdPerHour,
+      'priced as the GPU worker; G5/G6 spot costs more than g4dn',
+    ),
+    costLine(
+      `Burst workers ${types} (on-demand)`,
+      hours.onDemand,
+      'h',
+      prices.gpuOnDemandUsdPerHour,
+      'the fallback when spot cannot be had',
+    ),
+    costLine('Public IPv4: burst workers', running, 'h', prices.publicIpv4UsdPerHour, 'only while they run'),
+    costLine(
+      'EBS gp3 root volumes: burst workers',
+      (running / HOURS_PER_MONTH) * config.gpuRootVolumeGb,
+      'GB-month',
+      prices.ebsGp3UsdPerGbMonth,
+      'deleted with each worker',
+    ),
+  ];
+}
+
+function addressAndStorageLines(usage: UsageAssumptions, prices: UnitPrices): CostItem[] {
+  return [
+    costLine(
       'Public IPv4: app host Elastic IP',
       HOURS_PER_MONTH,
       'h',
       prices.publicIpv4UsdPerHour,
       'billed around the clock',
     ),
-    line(
+    costLine(
       'Public IPv4: GPU worker',
       usage.gpuHours,
       'h',
       prices.publicIpv4UsdPerHour,
       'released while stopped',
     ),
-    line(
+    costLine(
       'EFS Standard storage',
       usage.efsGb,
       'GB-month',
       prices.efsUsdPerGbMonth,
       'less once files move to IA after 30 days',
     ),
-    line(
+  ];
+}
+
+/** The scaler's metrics and alarms, and the burst group's when it is deployed. */
+function monitoringLines(burstDeployed: boolean, prices: UnitPrices): CostItem[] {
+  return [
+    costLine(
       'CloudWatch custom metrics (scaler EMF)',
       TICK_COUNTERS.length + TICK_GAUGES.length + (burstDeployed ? BURST_GAUGES.length : 0),
       'metrics',
       prices.cloudWatchMetricUsdPerMonth,
     ),
-    line(
+    costLine(
       'CloudWatch alarms',
       SCALER_ALARM_COUNT + (burstDeployed ? BURST_ALARM_COUNT : 0),
       'alarms',
       prices.cloudWatchAlarmUsdPerMonth,
     ),
-    {
-      item: 'Lambda, Scheduler, SQS requests',
-      arithmetic: `${ticksPerMonth} ticks, ${Math.round(lambdaGbSeconds)} GB-s, ${Math.round(sqsRequests)} SQS calls`,
-      usd: round2(
-        lambdaGbSeconds * prices.lambdaUsdPerGbSecond +
-          (ticksPerMonth / 1e6) * (prices.lambdaUsdPerMillionRequests + prices.schedulerUsdPerMillion) +
-          (sqsRequests / 1e6) * prices.sqsUsdPerMillion,
-      ),
-      note: 'before free tiers',
-    },
   ];
+}
+
+/** The scaler's tick every minute, its queue reads, and every running worker's long polls (20 s). */
+function requestsLine(workerHours: number, prices: UnitPrices): CostItem {
+  const ticksPerMonth = HOURS_PER_MONTH * 60;
+  const lambdaGbSeconds = ticksPerMonth * 0.256 * 0.3; // 256 MB for about 300 ms a tick
+  const sqsRequests = ticksPerMonth * 2 + (workerHours * 3600) / 20;
   return {
-    items,
-    totalUsd: round2(items.reduce((sum, item) => sum + item.usd, 0)),
-    gpuAlternative: gpuLine(usage.market === 'spot' ? 'on-demand' : 'spot'),
-    assumptions: [
-      `app host: ${usage.appHours} h a month (${config.schedule.weekDays} ${config.schedule.startHour}:00–${config.schedule.stopHour}:00 ${config.schedule.timeZone} unless --app-hours)`,
-      `GPU: ${usage.gpuHours} h a month, ${usage.gpuHoursSource}`,
-      ...(burstOn
-        ? [
-            `burst workers: ${burstHours.spot} h spot + ${burstHours.onDemand} h on-demand a month, ${usage.burstHoursSource ?? (usage.burstHours ? 'as given' : 'none given (simulate a trace with burst workers to see them)')}`,
-          ]
-        : []),
-      `EFS: ${usage.efsGb} GB stored`,
-      `a month is ${HOURS_PER_MONTH} h; prices are USD list prices for ap-northeast-1 (Tokyo), without tax or free tiers`,
-    ],
+    item: 'Lambda, Scheduler, SQS requests',
+    arithmetic: `${ticksPerMonth} ticks, ${Math.round(lambdaGbSeconds)} GB-s, ${Math.round(sqsRequests)} SQS calls`,
+    usd: round2(
+      lambdaGbSeconds * prices.lambdaUsdPerGbSecond +
+        (ticksPerMonth / 1e6) * (prices.lambdaUsdPerMillionRequests + prices.schedulerUsdPerMillion) +
+        (sqsRequests / 1e6) * prices.sqsUsdPerMillion,
+    ),
+    note: 'before free tiers',
   };
+}
+
+/** What the estimate assumed, in words; burst hours only when burst lines are shown. */
+function assumptionsOf(config: FleetConfig, usage: UsageAssumptions, burstHours?: BurstHours): string[] {
+  const { schedule } = config;
+  const burstSource =
+    usage.burstHoursSource ??
+    (usage.burstHours ? 'as given' : 'none given (simulate a trace with burst workers to see them)');
+  return [
+    `app host: ${usage.appHours} h a month (${schedule.weekDays} ${schedule.startHour}:00–${schedule.stopHour}:00 ${schedule.timeZone} unless --app-hours)`,
+    `GPU: ${usage.gpuHours} h a month, ${usage.gpuHoursSource}`,
+    ...(burstHours
+      ? [
+          `burst workers: ${burstHours.spot} h spot + ${burstHours.onDemand} h on-demand a month, ${burstSource}`,
+        ]
+      : []),
+    `EFS: ${usage.efsGb} GB stored`,
+    `a month is ${HOURS_PER_MONTH} h; prices are USD list prices for ap-northeast-1 (Tokyo), without tax or free tiers`,
+  ];
 }
 
 export function renderEstimate(estimate: CostEstimate): string {
