@@ -250,9 +250,16 @@ function startTookEffect(gpu: GpuObservation, memory: ScalerMemory): boolean {
   return launched === true;
 }
 
+/** What a running GPU's rules read besides the context: its memory and how long it has run. */
+interface RunningState {
+  readonly memory: ScalerMemory;
+  readonly runningMinutes: number;
+  readonly runSignals: (extra?: Partial<DecisionSignals>) => DecisionSignals;
+}
+
 function decideRunning(context: Context, memory: ScalerMemory): Decision {
-  const { observation, config, now, hold, pause, queueText } = context;
-  const { queue, gpu } = observation;
+  const { observation, now, hold, pause } = context;
+  const { gpu } = observation;
   // It runs, so any start error is over.
   const running: ScalerMemory = {
     ...memory,
@@ -263,84 +270,104 @@ function decideRunning(context: Context, memory: ScalerMemory): Decision {
   };
   const startedAt = gpu.launchTime ?? memory.lastActionAt ?? now;
   const runningMinutes = minutesBetween(startedAt, now);
-  const runSignals = (extra: Partial<DecisionSignals> = {}): DecisionSignals => ({
-    ...NO_SIGNALS,
+  const state: RunningState = {
+    memory: running,
     runningMinutes,
-    ...extra,
-  });
+    runSignals: (extra = {}) => ({ ...NO_SIGNALS, runningMinutes, ...extra }),
+  };
 
   if (pause && !hold) {
     return stop(
       running,
       `stop: the operator stopped the GPU; no automatic start before ${iso(pause)}`,
       now,
-      runSignals(),
+      state.runSignals(),
     );
   }
-
-  const maxRunMinutes = config.maxRunHours * 60;
-  if (!hold && runningMinutes >= maxRunMinutes) {
-    if (queue.inFlight === 0 || runningMinutes >= maxRunMinutes + MAX_RUN_GRACE_MINUTES) {
-      return stop(
-        running,
-        `stop: running for ${formatMinutes(runningMinutes)} >= maximum run ${config.maxRunHours}h without a hold`,
-        now,
-        runSignals({ maxRunExceeded: true }),
-      );
-    }
-    return noAction(
-      running,
-      `running for ${formatMinutes(runningMinutes)} >= maximum run ${config.maxRunHours}h; stopping once nothing is in flight (${queueText})`,
-      runSignals(),
-    );
-  }
-
   const idleFrom = idleSince(gpu);
-  if (idleFrom === undefined) {
-    // A host that never finished its one-time setup gets the longer first-boot limit.
-    const firstBoot = gpu.everReadyAt === undefined;
-    const bootLimit = firstBoot ? config.firstBootTimeoutMinutes : config.bootTimeoutMinutes;
-    const bootText = firstBoot ? `first-boot timeout ${bootLimit}m` : `boot timeout ${bootLimit}m`;
-    if (runningMinutes < bootLimit) {
-      return noAction(
-        running,
-        `GPU ${firstBoot ? 'provisioning (first boot)' : 'booting'} for ${formatMinutes(runningMinutes)}; worker not ready yet (${queueText})`,
-        runSignals(),
-      );
-    }
-    if (queue.inFlight > 0) {
-      return noAction(
-        running,
-        `worker not ready after ${formatMinutes(runningMinutes)} but ${queue.inFlight} jobs in flight; not stopping`,
-        runSignals(),
-      );
-    }
-    if (hold) {
-      return noAction(
-        running,
-        `worker not ready after ${formatMinutes(runningMinutes)}; held until ${iso(hold)}, not stopping`,
-        runSignals(),
-      );
-    }
-    const broken: ScalerMemory = {
-      ...running,
-      lastError: 'WorkerNeverReady',
-      errorSince: now,
-      retryAt: new Date(now.getTime() + BOOT_TIMEOUT_PAUSE_MINUTES * MINUTE_MS),
-    };
+  return (
+    decideMaxRun(context, state) ??
+    (idleFrom === undefined ? decideNotReady(context, state) : decideReady(context, state, idleFrom))
+  );
+}
+
+/** Past maxRunHours without a hold the GPU stops, once nothing is in flight or after a grace. */
+function decideMaxRun(context: Context, state: RunningState): Decision | undefined {
+  const { config, now, hold, queueText, observation } = context;
+  const { memory, runningMinutes, runSignals } = state;
+  const maxRunMinutes = config.maxRunHours * 60;
+  if (hold || runningMinutes < maxRunMinutes) return undefined;
+  if (observation.queue.inFlight === 0 || runningMinutes >= maxRunMinutes + MAX_RUN_GRACE_MINUTES) {
     return stop(
-      broken,
-      `stop: worker not ready ${formatMinutes(runningMinutes)} after start (${bootText}); no new start before ${iso(broken.retryAt)}`,
+      memory,
+      `stop: running for ${formatMinutes(runningMinutes)} >= maximum run ${config.maxRunHours}h without a hold`,
       now,
-      runSignals({ bootTimedOut: true }),
+      runSignals({ maxRunExceeded: true }),
     );
   }
+  return noAction(
+    memory,
+    `running for ${formatMinutes(runningMinutes)} >= maximum run ${config.maxRunHours}h; stopping once nothing is in flight (${queueText})`,
+    runSignals(),
+  );
+}
 
-  // The worker's last sign of work: its ready time or its last job (start or end).
+/** A worker not ready yet: booting, or broken past its boot timeout unless work or a hold binds. */
+function decideNotReady(context: Context, state: RunningState): Decision {
+  const { config, now, hold, queueText, observation } = context;
+  const { gpu, queue } = observation;
+  const { memory, runningMinutes, runSignals } = state;
+  // A host that never finished its one-time setup gets the longer first-boot limit.
+  const firstBoot = gpu.everReadyAt === undefined;
+  const bootLimit = firstBoot ? config.firstBootTimeoutMinutes : config.bootTimeoutMinutes;
+  const bootText = firstBoot ? `first-boot timeout ${bootLimit}m` : `boot timeout ${bootLimit}m`;
+  if (runningMinutes < bootLimit) {
+    return noAction(
+      memory,
+      `GPU ${firstBoot ? 'provisioning (first boot)' : 'booting'} for ${formatMinutes(runningMinutes)}; worker not ready yet (${queueText})`,
+      runSignals(),
+    );
+  }
+  if (queue.inFlight > 0) {
+    return noAction(
+      memory,
+      `worker not ready after ${formatMinutes(runningMinutes)} but ${queue.inFlight} jobs in flight; not stopping`,
+      runSignals(),
+    );
+  }
+  if (hold) {
+    return noAction(
+      memory,
+      `worker not ready after ${formatMinutes(runningMinutes)}; held until ${iso(hold)}, not stopping`,
+      runSignals(),
+    );
+  }
+  const broken: ScalerMemory = {
+    ...memory,
+    lastError: 'WorkerNeverReady',
+    errorSince: now,
+    retryAt: new Date(now.getTime() + BOOT_TIMEOUT_PAUSE_MINUTES * MINUTE_MS),
+  };
+  return stop(
+    broken,
+    `stop: worker not ready ${formatMinutes(runningMinutes)} after start (${bootText}); no new start before ${iso(broken.retryAt)}`,
+    now,
+    runSignals({ bootTimedOut: true }),
+  );
+}
+
+/**
+ * A ready worker: restarted when it stalls with work waiting, kept while busy or held, stopped
+ * after idleMinutes from its last sign of work (its ready time or its last job).
+ */
+function decideReady(context: Context, state: RunningState, idleFrom: Date): Decision {
+  const { config, now, hold, queueText, observation } = context;
+  const { queue } = observation;
+  const { memory, runSignals } = state;
   const quietMinutes = minutesBetween(idleFrom, now);
   if (queue.waiting > 0 && quietMinutes >= NO_PROGRESS_MINUTES) {
     // A hold does not protect a stalled worker: the hold starts it again once it has stopped.
-    const stalled: ScalerMemory = { ...running, lastError: 'WorkerStalled', errorSince: now };
+    const stalled: ScalerMemory = { ...memory, lastError: 'WorkerStalled', errorSince: now };
     return stop(
       stalled,
       `stop: ${queue.waiting} jobs waiting but the ready worker took no job for ${formatMinutes(quietMinutes)} (limit ${NO_PROGRESS_MINUTES}m); restarting it`,
@@ -350,34 +377,30 @@ function decideRunning(context: Context, memory: ScalerMemory): Decision {
   }
 
   const busy = queue.waiting + queue.inFlight + queue.delayed;
-  if (busy > 0) return noAction(running, `GPU busy: ${queueText}`, runSignals());
+  if (busy > 0) return noAction(memory, `GPU busy: ${queueText}`, runSignals());
 
   if (hold) {
     return noAction(
-      running,
+      memory,
       `GPU idle for ${formatMinutes(quietMinutes)}; held until ${iso(hold)}`,
       runSignals(),
     );
   }
   if (quietMinutes >= config.idleMinutes) {
     return stop(
-      running,
+      memory,
       `stop: idle for ${formatMinutes(quietMinutes)} >= ${config.idleMinutes}m since the last job (or ready)`,
       now,
       runSignals(),
     );
   }
   return noAction(
-    running,
+    memory,
     `GPU idle for ${formatMinutes(quietMinutes)} of ${config.idleMinutes}m since the last job (or ready)`,
     runSignals(),
   );
 }
 
-/**
- * Folds the outcome of a failed StartInstances into memory: the error, since when errors last,
- * and when to try again (exponential back-off). A pure function, so the simulator uses it too.
- */
 /** Why a start EC2 accepted did not take, as far as the spot request tells. */
 function startNotTakenBecause(spotRequestStatus: string | undefined): Ec2ErrorCode {
   if (spotRequestStatus === 'price-too-low') return 'SpotPriceTooLow';
@@ -385,6 +408,10 @@ function startNotTakenBecause(spotRequestStatus: string | undefined): Ec2ErrorCo
   return 'StartNotTaken';
 }
 
+/**
+ * Folds the outcome of a failed StartInstances into memory: the error, since when errors last,
+ * and when to try again (exponential back-off). A pure function, so the simulator uses it too.
+ */
 export function recordStartFailure(memory: ScalerMemory, error: Ec2ErrorCode, now: Date): ScalerMemory {
   const failedStarts = (memory.failedStarts ?? 0) + 1;
   const backoffMinutes = Math.min(2 ** (failedStarts - 1), MAX_START_BACKOFF_MINUTES);
