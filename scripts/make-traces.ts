@@ -32,7 +32,7 @@ for (const at of [9.5 * HOUR, 13 * HOUR, 16.5 * HOUR]) {
 const trickle: TraceJob[] = [];
 for (let t = 9 * HOUR; t <= 18 * HOUR; t += 40 * 60) trickle.push({ arrivalS: t, serviceS: between(30, 60) });
 
-// A bursty business day as issue 10 describes it: five campaigns of 20–50 voice jobs of about a
+// A bursty business day: five campaigns of 20–50 voice jobs of about a
 // minute each (sent within three minutes), plus single jobs every 15–45 minutes from 09:00 to 18:00.
 // Drawn after the traces above, so they stay the same.
 const burstsAndSingles: TraceJob[] = [];

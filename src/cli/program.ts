@@ -6,13 +6,12 @@ import type { CliEnvironment } from './environment.js';
 import { UsageError } from './io.js';
 import type { GlobalOptions } from './session.js';
 
-/*
+type Role = 'app' | 'gpu';
+
+/**
  * The gpu-manage command line. This module loads nothing heavy: every AWS-facing module is
  * imported inside the action that needs it, so `--help` starts fast.
  */
-
-type Role = 'app' | 'gpu';
-
 export function buildProgram(env: CliEnvironment): Command {
   const program = rootCommand(env);
   registerStartCommands(program, env);

@@ -25,8 +25,8 @@ export interface SimulationOptions {
    */
   readonly schedule?: Pick<ScheduleConfig, 'startHour' | 'stopHour' | 'weekDays'>;
   /**
-   * Burst workers (issue 10): the group's rules and what its hours cost. Absent, or maxWorkers 0:
-   * the one-GPU fleet, every figure as before. The launch-to-ready time is `fleet.burstReadyDelayS`.
+   * Burst workers: the group's rules and what its hours cost. Absent, or maxWorkers 0:
+   * the one-GPU fleet. The launch-to-ready time is `fleet.burstReadyDelayS`.
    */
   readonly burst?: {
     readonly config: BurstConfig;

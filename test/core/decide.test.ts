@@ -68,7 +68,7 @@ describe('decide: starting', () => {
     expect(decide(observe({}, {}), { holdUntil: at(60) }, config, at(59, 59)).action).toBe('start');
     const expired = decide(observe({}, {}), { holdUntil: at(60) }, config, at(60));
     expect(expired.action).toBe('none');
-    // Ignored, never cleared: the hold tag belongs to the operator (finding 8).
+    // Ignored, never cleared: the hold tag belongs to the operator.
     expect(expired.memory.holdUntil).toEqual(at(60));
   });
 
@@ -197,7 +197,7 @@ describe('decide: stopping', () => {
     expect(decide(observe({ waiting: 30 }, stopped), timeout.memory, config, at(80)).action).toBe('start');
   });
 
-  it('gives a host that was never provisioned its first-boot timeout, not the boot timeout (issue 12)', () => {
+  it('gives a host that was never provisioned its first-boot timeout, not the boot timeout', () => {
     const firstBoot: Partial<GpuObservation> = { ...running(), everReadyAt: undefined };
     const early = decide(observe({ waiting: 30 }, firstBoot), {}, config, at(45));
     expect(early.action).toBe('none');
@@ -237,7 +237,7 @@ describe('decide: stopping', () => {
   });
 });
 
-describe('decide: hard limits (finding 3)', () => {
+describe('decide: hard limits', () => {
   const maxRun = config.maxRunHours * 60;
 
   it('stops a GPU past maxRunHours without a hold, once nothing is in flight', () => {
@@ -277,13 +277,13 @@ describe('decide: hard limits (finding 3)', () => {
   });
 });
 
-describe('decide: starts that do not happen count as blocked (finding 4)', () => {
+describe('decide: starts that do not happen count as blocked', () => {
   it.each([
     ['price-too-low', 'SpotPriceTooLow'],
     ['capacity-not-available', 'InsufficientCapacity'],
     ['pending-fulfillment', 'StartNotTaken'],
     [undefined, 'StartNotTaken'],
-  ])('names the reason the spot request gives (%s → %s) (issue 12)', (status, code) => {
+  ])('names the reason the spot request gives (%s → %s)', (status, code) => {
     const stopped = { launchTime: at(-60), spotRequestStatus: status };
     const started = decide(observe({ waiting: 20 }, stopped), {}, config, at(0));
     const next = decide(observe({ waiting: 20 }, stopped), started.memory, config, at(1));
@@ -336,7 +336,7 @@ describe('decide: starts that do not happen count as blocked (finding 4)', () =>
   );
 });
 
-describe('decide: the operator pause (finding 5)', () => {
+describe('decide: the operator pause', () => {
   it('starts nothing while paused, whatever waits, and resumes after', () => {
     const paused: ScalerMemory = { pausedUntil: at(60), pendingSince: at(-30) };
     const decision = decide(observe({ waiting: 40 }, {}), paused, config, at(0));

@@ -53,7 +53,7 @@ function retiresWithLastActivity(
   return found;
 }
 
-describe('simulate with burst workers (issue 10)', () => {
+describe('simulate with burst workers', () => {
   it('maxWorkers 0 gives the figures main gave before burst workers existed, on the three traces, with and without faults', async () => {
     // Measured on main at faa37af (before this change) with the default configuration.
     const before: Record<string, { plain: number[]; faults: number[] }> = {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { run } from '../cli/support';
 
 describe('gpu-manage simulate and cost', () => {
-  it('simulate --json reports the keys the issue names, and --svg writes a timeline', async () => {
+  it('simulate --json reports every figure of a run, and --svg writes a timeline', async () => {
     const svg = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sim-')), 'timeline.svg');
     const result = await run('simulate', '--trace', 'traces/bursty-day.csv', '--json', '--svg', svg);
     expect(result.code).toBe(0);
@@ -24,7 +24,7 @@ describe('gpu-manage simulate and cost', () => {
       'starts',
       'stops',
     ]);
-    // Issue 10 adds keys and changes none: gpuHours stays the total, burst hours are itemised.
+    // gpuHours is the total of every GPU; burst hours are itemised beside it.
     expect(report.gpuHours).toBe(report.primaryGpuHours);
     expect(report.burst).toMatchObject({ maxWorkers: 0, launches: 0, spotHours: 0, onDemandHours: 0 });
     expect(report.starts).toBe(3);
@@ -51,7 +51,7 @@ describe('gpu-manage simulate and cost', () => {
     expect((await simulateBursty('--start-lookahead-minutes', '5')).code).toBe(2);
   });
 
-  it('simulate injects faults on request and prints both baselines (finding 9)', async () => {
+  it('simulate injects faults on request and prints both baselines', async () => {
     const result = await run(
       'simulate',
       '--trace',

@@ -12,7 +12,7 @@ const trace = (name: string) => {
 };
 const base = { readyDelayS: 180, stopDelayS: 60, concurrency: 1 };
 
-describe('simulate: EC2 is not kind (finding 9)', () => {
+describe('simulate: EC2 is not kind', () => {
   it('injects spot interruptions with a seed: the same seed replays the same day, every job still ends once', async () => {
     const jobs = trace('bursty-day');
     const fleet = { ...base, interruptionsPerHour: 2, seed: 7 };

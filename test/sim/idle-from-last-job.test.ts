@@ -19,7 +19,7 @@ function stopGapsAfterJobs(report: SimulationReport): number[] {
   return gaps;
 }
 
-describe('idle counts from the end of the last job (finding 1)', () => {
+describe('idle counts from the end of the last job', () => {
   it('a 30-second job every 4 min 50 s keeps the GPU up: one start in a day', async () => {
     const period = 4 * 60 + 50;
     const jobs = Array.from({ length: Math.floor(86_400 / period) }, (_, i) => ({
