@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULT_CONFIG, resolveConfig } from '../src/config';
+import { ConfigError, DEFAULT_CONFIG, resolveConfig, resolveDeployedConfig } from '../src/config';
 
 const NOW = new Date('2026-11-24T00:00:00Z');
 
@@ -111,6 +111,13 @@ describe('resolveConfig', () => {
     expect(error.key).toBe(key);
     expect(error.message).toMatch(new RegExp(`^Invalid gpuFleet config: ${key} was removed; .+$`));
     expect(error.message.split('\n')).toHaveLength(1);
+  });
+
+  it('checks the spot end date against the deploy, not against every later read of a deployed config', () => {
+    const soon = { spotValidUntil: '2026-12-20T00:00:00Z' };
+    expect(errorOf(soon).key).toBe('spotValidUntil');
+    expect(resolveDeployedConfig(soon).spotValidUntil).toBe(soon.spotValidUntil);
+    expect(() => resolveDeployedConfig({ spotValidUntil: 'soon' })).toThrow('spotValidUntil = "soon"');
   });
 
   it('rejects context that is not JSON', () => {
