@@ -5,6 +5,7 @@ import { loadConfig } from '../cli/config-file.js';
 import { CliFailure, UsageError } from '../cli/io.js';
 import type { CliEnvironment } from '../cli/environment.js';
 import {
+  type UnitPrices,
   type UsageAssumptions,
   defaultPrices,
   estimateMonthlyCost,
@@ -211,30 +212,61 @@ export async function runCostCommand(env: CliEnvironment, options: CostOptions):
     options.burstWorkers === undefined
       ? loaded
       : { ...loaded, burst: { ...loaded.burst, maxWorkers: options.burstWorkers } };
-  let gpuHours = options.gpuHours ?? PLAN_GPU_HOURS;
-  let gpuHoursSource =
-    options.gpuHours === undefined
-      ? 'the plan’s 2 h on each of 22 weekdays (--gpu-hours or --trace to change)'
-      : 'given with --gpu-hours';
-  let burst: Pick<UsageAssumptions, 'burstHours' | 'burstHoursSource'> = {};
-  if (options.trace) {
-    const jobs = readTrace(env, options.trace);
-    const report = await simulate(jobs, simulationOptions(config, options));
-    const month = monthFromTrace(jobs, report.horizonS, config.schedule.weekDays);
-    const monthly = (hours: number): number => Math.round(hours * month.factor * 100) / 100;
-    // The primary's hours only: the burst group's are priced by their own market below.
-    gpuHours = monthly(report.primaryGpuHours);
-    gpuHoursSource = `simulated from ${options.trace} (${report.primaryGpuHours.toFixed(2)} h over ${month.basis})`;
-    if (report.burst.maxWorkers > 0) {
-      burst = {
-        burstHours: { spot: monthly(report.burst.spotHours), onDemand: monthly(report.burst.onDemandHours) },
-        burstHoursSource: `simulated from ${options.trace} with ${report.burst.maxWorkers} burst workers (${(report.burst.spotHours + report.burst.onDemandHours).toFixed(2)} h over ${month.basis})`,
+  const hours: GpuHoursAssumption = options.trace
+    ? await hoursFromTrace(env, config, options, options.trace)
+    : {
+        gpuHours: options.gpuHours ?? PLAN_GPU_HOURS,
+        gpuHoursSource:
+          options.gpuHours === undefined
+            ? 'the plan’s 2 h on each of 22 weekdays (--gpu-hours or --trace to change)'
+            : 'given with --gpu-hours',
       };
-    }
-  }
-  const base = defaultPrices(config);
-  const prices = {
-    ...base,
+  const prices = unitPricesFrom(config, options);
+  const estimate = estimateMonthlyCost(
+    config,
+    {
+      appHours: options.appHours ?? scheduledAppHours(config.schedule),
+      market: options.market,
+      efsGb: options.efsGb,
+      ...hours,
+    },
+    prices,
+  );
+  env.io.out(options.json ? JSON.stringify({ ...estimate, prices }, null, 2) : renderEstimate(estimate));
+}
+
+type GpuHoursAssumption = Pick<
+  UsageAssumptions,
+  'gpuHours' | 'gpuHoursSource' | 'burstHours' | 'burstHoursSource'
+>;
+
+/** GPU hours a month from simulating a trace: the primary's, and the burst workers' by market. */
+async function hoursFromTrace(
+  env: CliEnvironment,
+  config: FleetConfig,
+  options: CostOptions,
+  trace: string,
+): Promise<GpuHoursAssumption> {
+  const jobs = readTrace(env, trace);
+  const report = await simulate(jobs, simulationOptions(config, options));
+  const month = monthFromTrace(jobs, report.horizonS, config.schedule.weekDays);
+  const monthly = (hours: number): number => Math.round(hours * month.factor * 100) / 100;
+  const burstHours = report.burst.spotHours + report.burst.onDemandHours;
+  return {
+    // The primary's hours only: the burst group's are priced by their own market.
+    gpuHours: monthly(report.primaryGpuHours),
+    gpuHoursSource: `simulated from ${trace} (${report.primaryGpuHours.toFixed(2)} h over ${month.basis})`,
+    ...(report.burst.maxWorkers > 0 && {
+      burstHours: { spot: monthly(report.burst.spotHours), onDemand: monthly(report.burst.onDemandHours) },
+      burstHoursSource: `simulated from ${trace} with ${report.burst.maxWorkers} burst workers (${burstHours.toFixed(2)} h over ${month.basis})`,
+    }),
+  };
+}
+
+/** The configuration's prices and the defaults, overridden by the price flags given. */
+function unitPricesFrom(config: FleetConfig, options: CostOptions): UnitPrices {
+  return {
+    ...defaultPrices(config),
     ...(options.appPrice !== undefined && { appUsdPerHour: options.appPrice }),
     ...(options.spotPrice !== undefined && { gpuSpotUsdPerHour: options.spotPrice }),
     ...(options.onDemandPrice !== undefined && { gpuOnDemandUsdPerHour: options.onDemandPrice }),
@@ -242,17 +274,4 @@ export async function runCostCommand(env: CliEnvironment, options: CostOptions):
     ...(options.ipv4Price !== undefined && { publicIpv4UsdPerHour: options.ipv4Price }),
     ...(options.efsPrice !== undefined && { efsUsdPerGbMonth: options.efsPrice }),
   };
-  const estimate = estimateMonthlyCost(
-    config,
-    {
-      appHours: options.appHours ?? scheduledAppHours(config.schedule),
-      gpuHours,
-      gpuHoursSource,
-      market: options.market,
-      efsGb: options.efsGb,
-      ...burst,
-    },
-    prices,
-  );
-  env.io.out(options.json ? JSON.stringify({ ...estimate, prices }, null, 2) : renderEstimate(estimate));
 }
