@@ -40,6 +40,15 @@ async function main(): Promise<void> {
     `gpu-fleet bench · node ${process.version} · ${os.cpus().length} cores · ${new Date().toISOString()}\n`,
   );
 
+  benchStartup();
+  await benchScalerBundle();
+  await benchHandlerTick();
+  await benchSimulator();
+  await printBurstSweeps();
+}
+
+/** Whole-process start-up: cdk synth and gpu-manage --help. */
+function benchStartup(): void {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-synth-'));
   const synth = timeProcess('npx', ['cdk', 'synth', '--quiet', '--output', outdir], 3);
   print('cdk synth (whole process)', `median ${(median(synth) / 1000).toFixed(2)} s of 3 runs`);
@@ -48,7 +57,9 @@ async function main(): Promise<void> {
   if (!fs.existsSync(cli)) spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT });
   const help = timeProcess(process.execPath, [cli, '--help'], 20);
   print('gpu-manage --help (whole process)', `median ${median(help).toFixed(0)} ms of 20 runs`);
+}
 
+async function benchScalerBundle(): Promise<void> {
   const bundle = await build({
     entryPoints: [SCALER_ENTRY],
     bundle: true,
@@ -65,7 +76,10 @@ async function main(): Promise<void> {
     'scaler Lambda bundle (minified)',
     `${(code.length / 1024).toFixed(1)} KiB, ${(gzipSync(code).length / 1024).toFixed(1)} KiB gzipped (SDK from the runtime)`,
   );
+}
 
+/** The handler's cost per tick with the AWS clients mocked. */
+async function benchHandlerTick(): Promise<void> {
   const ec2 = mockClient(EC2Client);
   const sqs = mockClient(SQSClient);
   ec2.on(DescribeInstancesCommand).resolves({
@@ -124,7 +138,9 @@ async function main(): Promise<void> {
     'handler per tick (mocked clients)',
     `${(((performance.now() - started) / ticks) * 1000).toFixed(0)} µs (${ticks} ticks)`,
   );
+}
 
+async function benchSimulator(): Promise<void> {
   const jobs = generateTrace(30, 100_000);
   const simStarted = performance.now();
   const report = await simulate(jobs, { scaler: DEFAULT_CONFIG.scaler, gpuUsdPerHour: 0.21 });
@@ -133,7 +149,9 @@ async function main(): Promise<void> {
     'simulator, 30 days, 100,000 jobs',
     `${seconds.toFixed(2)} s → ${Math.round(jobs.length / seconds).toLocaleString('en')} jobs/s (${report.gpuHours.toFixed(1)} GPU h, ${report.starts} starts)`,
   );
+}
 
+async function printBurstSweeps(): Promise<void> {
   // The cost/latency table a user chooses the number of burst workers from, on the bursty traces.
   for (const name of ['bursty-day', 'bursts-and-singles-day']) {
     const trace = parseTrace(fs.readFileSync(path.join(ROOT, 'traces', `${name}.csv`), 'utf8'));
