@@ -248,8 +248,8 @@ export class ConfigError extends Error {
 }
 
 /**
- * Settings that once existed and now fail with a message saying so, rather than as unknown keys:
- * a config written for them would otherwise look like a typo.
+ * Settings gpu-fleet does not have any more: a config that sets one fails saying so and what to do,
+ * rather than as an unknown key that reads like a typo.
  */
 const REMOVED_SETTINGS: Readonly<Record<string, string>> = {
   'scaler.startPolicy':
@@ -359,7 +359,6 @@ function rejectUnknownKeys(
   optional: string[],
 ): void {
   const allowed = [...Object.keys(known), ...optional];
-  if (prefix === 'tags.') return;
   for (const key of Object.keys(input)) {
     if (!allowed.includes(key)) {
       throw new ConfigError(
