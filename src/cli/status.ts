@@ -2,12 +2,13 @@ import type { FleetConfig } from '../config.js';
 import { discoverFleetOutputs } from '../aws/discovery.js';
 import { FleetError } from '../aws/errors.js';
 import { describeFileSystem } from '../aws/efs.js';
-import type { BurstGroupState, InstanceInfo } from '../aws/ports.js';
-import { describeSpotRequest } from '../aws/spot.js';
+import type { FileSystemInfo } from '../aws/efs.js';
+import type { BurstGroupState, BurstWorkerInfo, InstanceInfo } from '../aws/ports.js';
+import { type SpotRequestInfo, describeSpotRequest } from '../aws/spot.js';
 import type { QueueCounts } from '../core/model.js';
 import { observeGpu } from '../control/tick.js';
 import { activeOperatorTime, formatMinutes, idleSince } from '../core/decide.js';
-import { TAGS, isoSeconds, memoryFromTags, parseTagDate } from '../core/tags.js';
+import { type Role, TAGS, isoSeconds, memoryFromTags, workerReportFromTags } from '../core/tags.js';
 import { formatDuration } from './duration.js';
 import type { Session } from './session.js';
 
@@ -77,7 +78,25 @@ export interface StatusReport {
   readonly warnings: readonly string[];
 }
 
+/** Everything `status` reads from AWS, before any of it is projected into the report. */
+export interface StatusSources {
+  readonly region: string;
+  readonly instances: Readonly<Record<Role, InstanceInfo>>;
+  readonly queue: QueueCounts;
+  readonly deadLetterQueue: QueueCounts;
+  readonly fileSystem: FileSystemInfo;
+  /** The GPU's persistent spot request; undefined for an on-demand GPU. */
+  readonly spot?: SpotRequestInfo;
+  /** The burst group, why it could not be read, or undefined when none is deployed. */
+  readonly burst: BurstGroupState | FleetError | undefined;
+}
+
 export async function gatherStatus(session: Session, now: Date): Promise<StatusReport> {
+  return projectStatus(await readStatusSources(session), session, now);
+}
+
+/** Reads the fleet's instances, queues, file system, spot request and burst group. */
+async function readStatusSources(session: Session): Promise<StatusSources> {
   const [instances, outputs, region] = await Promise.all([
     session.instances(),
     discoverFleetOutputs(session.cloudFormation, session.prefix),
@@ -91,84 +110,29 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
     spotRequestId ? describeSpotRequest(session.ec2, spotRequestId) : Promise.resolve(undefined),
     readBurst(session),
   ]);
+  return { region, instances, queue, deadLetterQueue, fileSystem, spot, burst };
+}
 
-  const warnings: string[] = [];
+/** The report `status` prints, from what it read: a pure projection, so every line is testable without AWS. */
+export function projectStatus(
+  sources: StatusSources,
+  fleet: { readonly prefix: string; readonly config: Pick<FleetConfig, 'prices'> },
+  now: Date,
+): StatusReport {
+  const { instances, spot, burst } = sources;
+  const group = burst instanceof FleetError ? undefined : burst;
   const daysLeft = spot?.validUntil
     ? Math.floor((spot.validUntil.getTime() - now.getTime()) / 86_400_000)
     : undefined;
-  if (daysLeft !== undefined && daysLeft < VALID_UNTIL_WARNING_DAYS) {
-    warnings.push(
-      `The GPU's spot request ends in ${daysLeft} days (${isoSeconds(spot?.validUntil ?? now)}); after that the GPU can only be terminated. Set a later gpuFleet.spotValidUntil and redeploy.`,
-    );
-  }
-  if (deadLetterQueue.waiting > 0)
-    warnings.push(`${deadLetterQueue.waiting} jobs are in the dead-letter queue.`);
-  const group = burst instanceof FleetError ? undefined : burst;
-  if (burst instanceof FleetError) warnings.push(`The burst workers could not be read: ${burst.message}`);
-  if (group?.onDemand)
-    warnings.push(
-      'New burst workers launch on on-demand (spot could not be had while work waited); the scaler tries spot again 30 minutes after it switched.',
-    );
-
-  const { gpu } = instances;
-  const memory = memoryFromTags(gpu.tags);
-  const holdActive = activeOperatorTime(memory.holdUntil, now) !== undefined;
-  const iso = (date: Date | undefined): string | undefined => (date ? isoSeconds(date) : undefined);
-  const costItems = costNow([instances.app, instances.gpu], session.config, group);
-
+  const costItems = costNow([instances.app, instances.gpu], fleet.config, group);
   return {
-    fleet: session.prefix,
-    region,
+    fleet: fleet.prefix,
+    region: sources.region,
     at: isoSeconds(now),
-    instances: [instances.app, instances.gpu].map((instance) => ({
-      role: instance.role ?? 'unknown',
-      instanceId: instance.instanceId,
-      instanceType: instance.instanceType,
-      market: instance.lifecycle,
-      state: instance.state,
-      since: iso(stateSince(instance)),
-      privateIp: instance.privateIp,
-      publicIp: instance.publicIp,
-      spotRequest:
-        instance.role === 'gpu' && spot
-          ? {
-              id: spot.requestId,
-              state: spot.state,
-              statusCode: spot.statusCode,
-              validUntil: iso(spot.validUntil),
-              daysLeft,
-            }
-          : undefined,
-    })),
-    workers: [
-      {
-        role: 'gpu' as const,
-        instanceId: gpu.instanceId,
-        instanceType: gpu.instanceType,
-        market: gpu.lifecycle,
-        zone: gpu.availabilityZone,
-        state: gpu.state,
-        readyAt: gpu.tags[TAGS.readyAt] || undefined,
-        launchToReadySeconds: launchToReadySeconds(gpu.launchTime, parseTagDate(gpu.tags[TAGS.readyAt])),
-        lastJobAt: iso(observeGpu(gpu).lastJobAt),
-        since: iso(stateSince(gpu)),
-      },
-      ...(group?.workers ?? []).map((worker) => ({
-        role: 'burst' as const,
-        instanceId: worker.instanceId,
-        instanceType: worker.instanceType,
-        market: worker.market,
-        zone: worker.availabilityZone,
-        state: worker.lifecycleState,
-        readyAt: iso(parseTagDate(worker.tags[TAGS.readyAt])),
-        launchToReadySeconds: launchToReadySeconds(
-          worker.launchTime,
-          parseTagDate(worker.tags[TAGS.readyAt]),
-        ),
-        lastJobAt: iso(parseTagDate(worker.tags[TAGS.lastJobAt])),
-        since: iso(worker.launchTime),
-      })),
-    ],
+    instances: [instances.app, instances.gpu].map((instance) =>
+      instanceStatus(instance, instance.role === 'gpu' ? spot : undefined, daysLeft),
+    ),
+    workers: [primaryWorkerStatus(instances.gpu), ...(group?.workers ?? []).map(burstWorkerStatus)],
     burst: group && {
       desired: group.desired,
       max: group.max,
@@ -178,28 +142,120 @@ export async function gatherStatus(session: Session, now: Date): Promise<StatusR
         message: group.lastLaunchFailure.message,
       },
     },
-    queue,
-    deadLetterQueue,
-    fileSystem: { id: fileSystem.fileSystemId, state: fileSystem.state, sizeBytes: fileSystem.sizeBytes },
-    scaler: {
-      readyAt: instances.gpu.tags[TAGS.readyAt] || undefined,
-      holdUntil: holdActive ? iso(memory.holdUntil) : undefined,
-      // The burst workers that hold keeps (start-gpu --workers N --hold).
-      holdBurstWorkers: holdActive ? memory.burstHoldWorkers : undefined,
-      idleSince: gpu.state === 'running' ? iso(idleSince(observeGpu(gpu))) : undefined,
-      lastJobAt: iso(observeGpu(gpu).lastJobAt),
-      pausedUntil: iso(activeOperatorTime(memory.pausedUntil, now)),
-      pendingSince: iso(memory.pendingSince),
-      lastAction: memory.lastAction,
-      lastActionAt: iso(memory.lastActionAt),
-      lastReason: memory.lastReason,
-      lastError: memory.lastError,
-      errorSince: iso(memory.errorSince),
-      retryAt: iso(memory.retryAt),
+    queue: sources.queue,
+    deadLetterQueue: sources.deadLetterQueue,
+    fileSystem: {
+      id: sources.fileSystem.fileSystemId,
+      state: sources.fileSystem.state,
+      sizeBytes: sources.fileSystem.sizeBytes,
     },
+    scaler: scalerStatus(instances.gpu, now),
     costUsdPerHour: { total: round(Object.values(costItems).reduce((a, b) => a + b, 0)), items: costItems },
-    warnings,
+    warnings: statusWarnings(sources, daysLeft, now),
   };
+}
+
+/** What the operator should act on: a spot request near its end, dead letters, the burst group's trouble. */
+function statusWarnings(sources: StatusSources, daysLeft: number | undefined, now: Date): string[] {
+  const { spot, burst } = sources;
+  const warnings: string[] = [];
+  if (daysLeft !== undefined && daysLeft < VALID_UNTIL_WARNING_DAYS) {
+    warnings.push(
+      `The GPU's spot request ends in ${daysLeft} days (${isoSeconds(spot?.validUntil ?? now)}); after that the GPU can only be terminated. Set a later gpuFleet.spotValidUntil and redeploy.`,
+    );
+  }
+  if (sources.deadLetterQueue.waiting > 0)
+    warnings.push(`${sources.deadLetterQueue.waiting} jobs are in the dead-letter queue.`);
+  if (burst instanceof FleetError) warnings.push(`The burst workers could not be read: ${burst.message}`);
+  else if (burst?.onDemand)
+    warnings.push(
+      'New burst workers launch on on-demand (spot could not be had while work waited); the scaler tries spot again 30 minutes after it switched.',
+    );
+  return warnings;
+}
+
+function instanceStatus(
+  instance: InstanceInfo,
+  spot: SpotRequestInfo | undefined,
+  daysLeft: number | undefined,
+): InstanceStatus {
+  return {
+    role: instance.role ?? 'unknown',
+    instanceId: instance.instanceId,
+    instanceType: instance.instanceType,
+    market: instance.lifecycle,
+    state: instance.state,
+    since: iso(stateSince(instance)),
+    privateIp: instance.privateIp,
+    publicIp: instance.publicIp,
+    spotRequest: spot && {
+      id: spot.requestId,
+      state: spot.state,
+      statusCode: spot.statusCode,
+      validUntil: iso(spot.validUntil),
+      daysLeft,
+    },
+  };
+}
+
+function primaryWorkerStatus(gpu: InstanceInfo): WorkerStatus {
+  const report = workerReportFromTags(gpu.tags);
+  return {
+    role: 'gpu',
+    instanceId: gpu.instanceId,
+    instanceType: gpu.instanceType,
+    market: gpu.lifecycle,
+    zone: gpu.availabilityZone,
+    state: gpu.state,
+    // The tag as the worker wrote it.
+    readyAt: gpu.tags[TAGS.readyAt] || undefined,
+    launchToReadySeconds: launchToReadySeconds(gpu.launchTime, report.readyAt),
+    lastJobAt: iso(report.lastJobAt),
+    since: iso(stateSince(gpu)),
+  };
+}
+
+function burstWorkerStatus(worker: BurstWorkerInfo): WorkerStatus {
+  const report = workerReportFromTags(worker.tags);
+  return {
+    role: 'burst',
+    instanceId: worker.instanceId,
+    instanceType: worker.instanceType,
+    market: worker.market,
+    zone: worker.availabilityZone,
+    state: worker.lifecycleState,
+    readyAt: iso(report.readyAt),
+    launchToReadySeconds: launchToReadySeconds(worker.launchTime, report.readyAt),
+    lastJobAt: iso(report.lastJobAt),
+    since: iso(worker.launchTime),
+  };
+}
+
+/** The scaler's memory and the operator's hold and pause, as they stand now. */
+function scalerStatus(gpu: InstanceInfo, now: Date): StatusReport['scaler'] {
+  const memory = memoryFromTags(gpu.tags);
+  const observed = observeGpu(gpu);
+  const holdActive = activeOperatorTime(memory.holdUntil, now) !== undefined;
+  return {
+    readyAt: gpu.tags[TAGS.readyAt] || undefined,
+    holdUntil: holdActive ? iso(memory.holdUntil) : undefined,
+    // The burst workers that hold keeps (start-gpu --workers N --hold).
+    holdBurstWorkers: holdActive ? memory.burstHoldWorkers : undefined,
+    idleSince: gpu.state === 'running' ? iso(idleSince(observed)) : undefined,
+    lastJobAt: iso(observed.lastJobAt),
+    pausedUntil: iso(activeOperatorTime(memory.pausedUntil, now)),
+    pendingSince: iso(memory.pendingSince),
+    lastAction: memory.lastAction,
+    lastActionAt: iso(memory.lastActionAt),
+    lastReason: memory.lastReason,
+    lastError: memory.lastError,
+    errorSince: iso(memory.errorSince),
+    retryAt: iso(memory.retryAt),
+  };
+}
+
+function iso(date: Date | undefined): string | undefined {
+  return date ? isoSeconds(date) : undefined;
 }
 
 /** Seconds from a launch to the worker's ready tag, when that tag belongs to this launch. */
@@ -228,7 +284,7 @@ async function readBurst(session: Session): Promise<BurstGroupState | FleetError
  */
 function costNow(
   instances: readonly InstanceInfo[],
-  config: FleetConfig,
+  config: Pick<FleetConfig, 'prices'>,
   burst: BurstGroupState | undefined,
 ): Record<string, number> {
   const items: Record<string, number> = {};

@@ -10,7 +10,7 @@ import {
 } from '../core/burst.js';
 import { activeOperatorTime, decide, recordStartFailure, recordStopFailure } from '../core/decide.js';
 import type { Decision, Observation, ScalerMemory } from '../core/model.js';
-import { type Role, TAGS, memoryFromTags, memoryTagChanges, parseTagDate } from '../core/tags.js';
+import { type Role, TAGS, memoryFromTags, memoryTagChanges, workerReportFromTags } from '../core/tags.js';
 import { type FleetError, isFleetError } from '../aws/errors.js';
 import { resizeAndRetire } from './burst-actions.js';
 import type { BurstGroupState, BurstPort, FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
@@ -84,15 +84,15 @@ export function instanceOfRole(
 
 /** What the scaler observes of the GPU instance, from its EC2 description and the worker's tags. */
 export function observeGpu(gpu: InstanceInfo): Observation['gpu'] {
+  const report = workerReportFromTags(gpu.tags);
   return {
     instanceId: gpu.instanceId,
     state: gpu.state,
     launchTime: gpu.launchTime,
     stateReasonCode: gpu.stateReasonCode,
-    readyAt: parseTagDate(gpu.tags[TAGS.readyAt]),
-    lastJobAt: parseTagDate(gpu.tags[TAGS.lastJobAt]),
+    ...report,
     // The ready tag of any launch: present once this instance has completed its first boot.
-    everReadyAt: parseTagDate(gpu.tags[TAGS.readyAt]),
+    everReadyAt: report.readyAt,
   };
 }
 
@@ -108,8 +108,7 @@ export function observeBurstGroup(state: BurstGroupState): BurstGroupObservation
       lifecycleState: w.lifecycleState,
       market: w.market,
       launchTime: w.launchTime,
-      readyAt: parseTagDate(w.tags[TAGS.readyAt]),
-      lastJobAt: parseTagDate(w.tags[TAGS.lastJobAt]),
+      ...workerReportFromTags(w.tags),
     })),
   };
 }

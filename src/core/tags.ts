@@ -38,7 +38,7 @@ export const TAGS = {
   errorSince: `${TAG_PREFIX}error-since`,
   failedStarts: `${TAG_PREFIX}failed-starts`,
   retryAt: `${TAG_PREFIX}retry-at`,
-  /** The burst decision's memory (issue 10), on the primary beside the rest of the scaler's. */
+  /** The burst decision's memory, on the primary beside the rest of the scaler's. */
   burstSpotFailingSince: `${TAG_PREFIX}burst-spot-failing-since`,
   burstOnDemandSince: `${TAG_PREFIX}burst-on-demand-since`,
   burstLastReason: `${TAG_PREFIX}burst-last-reason`,
@@ -46,7 +46,7 @@ export const TAGS = {
 
 export type Role = 'app' | 'gpu';
 
-/** Value of the role tag on the Auto Scaling group's extra GPU workers (issue 10): not a host role. */
+/** Value of the role tag on the Auto Scaling group's extra GPU workers: not a host role. */
 export const BURST_ROLE = 'burst';
 
 /**
@@ -114,6 +114,19 @@ export function parseTagDate(value: string | undefined): Date | undefined {
   if (!value) return undefined;
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** What a GPU worker, the primary or a burst worker, reports about itself through its own tags. */
+export interface WorkerReport {
+  /** When the worker last reported ready (its queue worker saw OpenVoice healthy). */
+  readonly readyAt?: Date;
+  /** The start or end of its latest job. */
+  readonly lastJobAt?: Date;
+}
+
+/** Reads a worker's report from its tags; empty or malformed values read as absent. */
+export function workerReportFromTags(tags: Readonly<Record<string, string>>): WorkerReport {
+  return { readyAt: parseTagDate(tags[TAGS.readyAt]), lastJobAt: parseTagDate(tags[TAGS.lastJobAt]) };
 }
 
 /** Reads the scaler's memory from the GPU instance's tags; unknown or malformed values read as absent. */

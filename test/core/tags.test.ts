@@ -6,6 +6,7 @@ import {
   memoryTagChanges,
   parseTagDate,
   sanitizeTagValue,
+  workerReportFromTags,
 } from '../../src/core/tags';
 
 describe('the scaler memory in tags', () => {
@@ -92,6 +93,28 @@ describe('the scaler memory in tags', () => {
       pausedUntil: undefined,
       burstOnDemandSince: undefined,
       ...memory,
+    });
+  });
+});
+
+describe("a worker's own report in its tags", () => {
+  it('reads ready-at and last-job-at, the same for the primary and a burst worker', () => {
+    const tags = {
+      [TAGS.role]: 'burst',
+      [TAGS.readyAt]: '2026-01-05T00:06:00Z',
+      [TAGS.lastJobAt]: '2026-01-05T00:07:30Z',
+    };
+    expect(workerReportFromTags(tags)).toEqual({
+      readyAt: new Date('2026-01-05T00:06:00Z'),
+      lastJobAt: new Date('2026-01-05T00:07:30Z'),
+    });
+  });
+
+  it('reads a missing, empty or malformed value as absent', () => {
+    expect(workerReportFromTags({})).toEqual({ readyAt: undefined, lastJobAt: undefined });
+    expect(workerReportFromTags({ [TAGS.readyAt]: '', [TAGS.lastJobAt]: 'soon' })).toEqual({
+      readyAt: undefined,
+      lastJobAt: undefined,
     });
   });
 });
