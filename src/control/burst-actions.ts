@@ -1,8 +1,26 @@
+import { type FleetError, isFleetError } from '../aws/errors.js';
 import type { BurstPort } from '../aws/ports.js';
 import { retirements } from '../core/burst.js';
 
 /** Runs one group call; a refusal is recorded by the caller and reads as false. */
 export type Attempt = (label: string, call: () => Promise<void>) => Promise<boolean>;
+
+/**
+ * The Attempt of every caller: a call refused by AWS (a FleetError) goes to `onRefused` under its
+ * label and reads as false, so the calls after it still run; any other error is a bug and propagates.
+ */
+export function attemptRecordingRefusals(onRefused: (label: string, error: FleetError) => void): Attempt {
+  return async (label, call) => {
+    try {
+      await call();
+      return true;
+    } catch (caught) {
+      if (!isFleetError(caught)) throw caught;
+      onRefused(label, caught);
+      return false;
+    }
+  };
+}
 
 /**
  * Sets the burst group's desired capacity (when it changes), then terminates the given workers by

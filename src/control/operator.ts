@@ -9,7 +9,7 @@ import {
   stopTags,
 } from '../core/operator.js';
 import type { Role } from '../core/tags.js';
-import { resizeAndRetire } from './burst-actions.js';
+import { attemptRecordingRefusals, resizeAndRetire } from './burst-actions.js';
 
 /** How one target of an operator command ended. */
 export interface TargetOutcome extends TargetPlan {
@@ -104,16 +104,7 @@ export interface BurstStopResult {
  */
 export async function retireAllBurstWorkers(burst: BurstPort): Promise<BurstStopResult> {
   const failures: Array<{ target: string; error: FleetError }> = [];
-  const attempt = async (target: string, call: () => Promise<void>): Promise<boolean> => {
-    try {
-      await call();
-      return true;
-    } catch (caught) {
-      if (!isFleetError(caught)) throw caught;
-      failures.push({ target, error: caught });
-      return false;
-    }
-  };
+  const attempt = attemptRecordingRefusals((target, error) => failures.push({ target, error }));
   let live: string[] = [];
   let desired = 0;
   const described = await attempt('burst group', async () => {

@@ -12,7 +12,7 @@ import { activeOperatorTime, decide, recordStartFailure, recordStopFailure } fro
 import type { Decision, Observation, ScalerMemory } from '../core/model.js';
 import { type Role, TAGS, memoryFromTags, memoryTagChanges, workerReportFromTags } from '../core/tags.js';
 import { type FleetError, isFleetError } from '../aws/errors.js';
-import { resizeAndRetire } from './burst-actions.js';
+import { attemptRecordingRefusals, resizeAndRetire } from './burst-actions.js';
 import type { BurstGroupState, BurstPort, FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
 
 /** Finds the fleet's instances by their fleet tag (never by ids handed over from a stack). */
@@ -249,16 +249,7 @@ async function runBurstTurn(
   now: Date,
 ): Promise<BurstTickReport> {
   const errors: Array<{ action: string; error: FleetError }> = [];
-  const attempt = async (action: string, call: () => Promise<void>): Promise<boolean> => {
-    try {
-      await call();
-      return true;
-    } catch (caught) {
-      if (!isFleetError(caught)) throw caught;
-      errors.push({ action, error: caught });
-      return false;
-    }
-  };
+  const attempt = attemptRecordingRefusals((action, error) => errors.push({ action, error }));
   let group: BurstGroupState | undefined;
   await attempt('describe', async () => {
     group = await port.describe();
