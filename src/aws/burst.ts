@@ -1,6 +1,7 @@
 import {
   type Activity,
   type AutoScalingClient,
+  type Instance as AutoScalingInstance,
   DescribeAutoScalingGroupsCommand,
   DescribeScalingActivitiesCommand,
   SetDesiredCapacityCommand,
@@ -28,58 +29,7 @@ export function createBurstGroup(
   recordEndpointOnFailure(ec2);
 
   return {
-    async describe(): Promise<BurstGroupState> {
-      const output = await callAws('autoscaling:DescribeAutoScalingGroups', () =>
-        autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groupName] })),
-      );
-      const group = output.AutoScalingGroups?.find((g) => g.AutoScalingGroupName === groupName);
-      if (!group) {
-        throw new FleetError('NotFound', `Auto Scaling group ${groupName} not found`, false);
-      }
-      const distribution = group.MixedInstancesPolicy?.InstancesDistribution;
-      const onDemand =
-        (distribution?.OnDemandPercentageAboveBaseCapacity ?? 0) > 0 ||
-        (distribution?.OnDemandBaseCapacity ?? 0) > 0;
-      const members = group.Instances ?? [];
-      const described =
-        members.length === 0
-          ? new Map<string, Instance>()
-          : await describeInstances(members.map((m) => m.InstanceId ?? ''));
-      const workers: BurstWorkerInfo[] = members.map((member) => {
-        const instance = described.get(member.InstanceId ?? '');
-        return {
-          instanceId: member.InstanceId ?? '',
-          instanceType: member.InstanceType ?? instance?.InstanceType ?? 'unknown',
-          // EC2 no longer knows an instance that just went away; the group's current market is then the best guess.
-          market: instance
-            ? instance.InstanceLifecycle === 'spot'
-              ? 'spot'
-              : 'on-demand'
-            : onDemand
-              ? 'on-demand'
-              : 'spot',
-          availabilityZone: member.AvailabilityZone ?? instance?.Placement?.AvailabilityZone ?? 'unknown',
-          lifecycleState: member.LifecycleState ?? 'unknown',
-          launchTime: instance?.LaunchTime,
-          tags: Object.fromEntries((instance?.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
-        };
-      });
-      const activities = await callAws('autoscaling:DescribeScalingActivities', () =>
-        autoScaling.send(
-          new DescribeScalingActivitiesCommand({
-            AutoScalingGroupName: groupName,
-            MaxRecords: ACTIVITIES_READ,
-          }),
-        ),
-      );
-      return {
-        desired: group.DesiredCapacity ?? 0,
-        max: group.MaxSize ?? 0,
-        onDemand,
-        workers,
-        lastLaunchFailure: latestLaunchFailure(activities.Activities ?? []),
-      };
-    },
+    describe: () => describeBurstGroup(autoScaling, ec2, groupName),
 
     async setDesired(desired) {
       await callAws('autoscaling:SetDesiredCapacity', () =>
@@ -122,17 +72,83 @@ export function createBurstGroup(
       );
     },
   };
+}
 
-  async function describeInstances(instanceIds: readonly string[]): Promise<Map<string, Instance>> {
-    // A filter, not InstanceIds: a worker terminated between the two calls must not fail the whole read.
-    const output = await callAws('ec2:DescribeInstances', () =>
-      ec2.send(
-        new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [...instanceIds] }] }),
-      ),
-    );
-    const instances = (output.Reservations ?? []).flatMap((r) => r.Instances ?? []);
-    return new Map(instances.map((i) => [i.InstanceId ?? '', i]));
+/** The group, its workers (their EC2 tags, launch time and market) and its latest failed launch. */
+async function describeBurstGroup(
+  autoScaling: AutoScalingClient,
+  ec2: EC2Client,
+  groupName: string,
+): Promise<BurstGroupState> {
+  const output = await callAws('autoscaling:DescribeAutoScalingGroups', () =>
+    autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groupName] })),
+  );
+  const group = output.AutoScalingGroups?.find((g) => g.AutoScalingGroupName === groupName);
+  if (!group) {
+    throw new FleetError('NotFound', `Auto Scaling group ${groupName} not found`, false);
   }
+  const distribution = group.MixedInstancesPolicy?.InstancesDistribution;
+  const onDemand =
+    (distribution?.OnDemandPercentageAboveBaseCapacity ?? 0) > 0 ||
+    (distribution?.OnDemandBaseCapacity ?? 0) > 0;
+  const members = group.Instances ?? [];
+  const described =
+    members.length === 0
+      ? new Map<string, Instance>()
+      : await describeInstances(
+          ec2,
+          members.map((m) => m.InstanceId ?? ''),
+        );
+  const activities = await callAws('autoscaling:DescribeScalingActivities', () =>
+    autoScaling.send(
+      new DescribeScalingActivitiesCommand({
+        AutoScalingGroupName: groupName,
+        MaxRecords: ACTIVITIES_READ,
+      }),
+    ),
+  );
+  return {
+    desired: group.DesiredCapacity ?? 0,
+    max: group.MaxSize ?? 0,
+    onDemand,
+    workers: members.map((member) =>
+      burstWorkerInfo(member, described.get(member.InstanceId ?? ''), onDemand),
+    ),
+    lastLaunchFailure: latestLaunchFailure(activities.Activities ?? []),
+  };
+}
+
+/**
+ * A worker as the group and EC2 describe it. EC2 no longer knows an instance that just went
+ * away; the group's current market is then the best guess.
+ */
+export function burstWorkerInfo(
+  member: AutoScalingInstance,
+  instance: Instance | undefined,
+  groupOnDemand: boolean,
+): BurstWorkerInfo {
+  const instanceMarket = instance?.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand';
+  return {
+    instanceId: member.InstanceId ?? '',
+    instanceType: member.InstanceType ?? instance?.InstanceType ?? 'unknown',
+    market: instance ? instanceMarket : groupOnDemand ? 'on-demand' : 'spot',
+    availabilityZone: member.AvailabilityZone ?? instance?.Placement?.AvailabilityZone ?? 'unknown',
+    lifecycleState: member.LifecycleState ?? 'unknown',
+    launchTime: instance?.LaunchTime,
+    tags: Object.fromEntries((instance?.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
+  };
+}
+
+async function describeInstances(
+  ec2: EC2Client,
+  instanceIds: readonly string[],
+): Promise<Map<string, Instance>> {
+  // A filter, not InstanceIds: a worker terminated between the two calls must not fail the whole read.
+  const output = await callAws('ec2:DescribeInstances', () =>
+    ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [...instanceIds] }] })),
+  );
+  const instances = (output.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+  return new Map(instances.map((i) => [i.InstanceId ?? '', i]));
 }
 
 /**

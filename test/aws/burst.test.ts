@@ -10,7 +10,12 @@ import {
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { burstGroupFromEnvironment, createBurstGroup, latestLaunchFailure } from '../../src/aws/burst';
+import {
+  burstGroupFromEnvironment,
+  burstWorkerInfo,
+  createBurstGroup,
+  latestLaunchFailure,
+} from '../../src/aws/burst';
 import { FleetError } from '../../src/aws/errors';
 
 const asgMock = mockClient(AutoScalingClient);
@@ -299,5 +304,49 @@ describe('burstGroupFromEnvironment', () => {
       AutoScalingGroupName: 'Other-burst-workers',
       DesiredCapacity: 1,
     });
+  });
+});
+
+describe('a burst worker as the group and EC2 describe it', () => {
+  const member = {
+    InstanceId: 'i-1',
+    LifecycleState: 'InService',
+    AvailabilityZone: 'ap-northeast-1a',
+    HealthStatus: 'Healthy',
+    ProtectedFromScaleIn: true,
+  } as const;
+
+  it("takes the market, type, launch time and tags from EC2's description", () => {
+    const launched = new Date('2026-11-24T02:00:00Z');
+    expect(
+      burstWorkerInfo(
+        member,
+        {
+          InstanceId: 'i-1',
+          InstanceType: 'g5.xlarge',
+          InstanceLifecycle: 'spot',
+          LaunchTime: launched,
+          Tags: [{ Key: 'gpu-fleet:ready-at', Value: '2026-11-24T02:06:00Z' }],
+        },
+        true,
+      ),
+    ).toEqual({
+      instanceId: 'i-1',
+      instanceType: 'g5.xlarge',
+      market: 'spot',
+      availabilityZone: 'ap-northeast-1a',
+      lifecycleState: 'InService',
+      launchTime: launched,
+      tags: { 'gpu-fleet:ready-at': '2026-11-24T02:06:00Z' },
+    });
+  });
+
+  it('guesses the group market for an instance EC2 no longer knows', () => {
+    expect(burstWorkerInfo(member, undefined, true)).toMatchObject({
+      market: 'on-demand',
+      instanceType: 'unknown',
+      tags: {},
+    });
+    expect(burstWorkerInfo(member, undefined, false)).toMatchObject({ market: 'spot' });
   });
 });
