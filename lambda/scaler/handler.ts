@@ -28,7 +28,7 @@ export interface ScalerDependencies {
   readonly fleet: FleetPort & FleetDiscovery;
   readonly queue: QueuePort;
   /**
-   * The burst workers' Auto Scaling group (issue 10), when the fleet has one. Used only when the
+   * The burst workers' Auto Scaling group, when the fleet has one. Used only when the
    * environment's burst.maxWorkers is above 0; without it the scaler runs the one-GPU loop.
    */
   readonly burst?: BurstPort;
@@ -69,42 +69,64 @@ export function createHandler(deps: ScalerDependencies): (event: unknown) => Pro
 
 async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
   const { environment, logger, metrics } = deps;
-  const now = deps.clock();
-  const counters: Record<TickCounter, number> = Object.fromEntries(
-    TICK_COUNTERS.map((n) => [n, 0]),
-  ) as Record<TickCounter, number>;
-  counters.Heartbeat = 1;
-  const count = (name: string, value: number): void => {
-    metrics.addMetric(name, MetricUnit.Count, value);
-  };
-  const publishCounters = (): void => {
-    for (const name of TICK_COUNTERS) count(name, counters[name]);
-  };
-
   let report: TickReport;
   try {
     report = await runTick(
       deps,
       { appName: environment.appName, queueUrl: environment.queueUrl },
       environment.scaler,
-      now,
+      deps.clock(),
       environment.burst,
     );
   } catch (error) {
-    counters.TickFailures = 1;
-    if (error instanceof FleetLayoutError) counters.FleetLayoutErrors = 1;
-    publishCounters();
-    // Throttling or a 5xx: the next tick sees the world again. Anything else (access denied, no
-    // or several GPU instances) is a fault an operator must see: rethrown for the Errors alarm.
-    if (isFleetError(error) && error.retryable) {
-      logger.warn('tick skipped: could not observe', { error: describe(error) });
-      return { ok: false, message: error.message };
-    }
-    logger.error('tick failed', { error: isFleetError(error) ? describe(error) : String(error) });
-    throw error;
+    return unobservedTick(deps, error);
   }
+  recordTickMetrics(metrics, report);
+  const { decision, outcome, tagError, burst } = report;
+  const burstFailed = (burst?.errors.length ?? 0) > 0;
+  const line = tickLogLine(report);
+  if (outcome === 'failed' || tagError || burstFailed)
+    logger.warn(`tick: ${decision.action} ${outcome}: ${decision.reason}`, line);
+  else logger.info(`tick: ${decision.action}: ${decision.reason}`, line);
 
-  const { observation, decision, outcome, error, tagError } = report;
+  // A refusal that retrying cannot cure (access denied, instance gone) fails the invocation, so
+  // the Errors alarm reaches a person; the metrics above are already stored for publishing.
+  const fatal = [report.error, tagError, ...(burst?.errors.map((e) => e.error) ?? [])].find(
+    (e) => e !== undefined && !e.retryable,
+  );
+  if (fatal) throw fatal;
+  const message = burst?.decision ? `${decision.reason} | ${burst.decision.reason}` : decision.reason;
+  return { ok: outcome !== 'failed' && tagError === undefined && !burstFailed, message };
+}
+
+/**
+ * A tick that could not observe the fleet still publishes its counters. Throttling or a 5xx: the
+ * next tick sees the world again. Anything else (access denied, no or several GPU instances) is a
+ * fault an operator must see: rethrown for the Errors alarm.
+ */
+function unobservedTick(deps: ScalerDependencies, error: unknown): ScalerResult {
+  const counters = zeroCounters();
+  counters.TickFailures = 1;
+  if (error instanceof FleetLayoutError) counters.FleetLayoutErrors = 1;
+  for (const name of TICK_COUNTERS) deps.metrics.addMetric(name, MetricUnit.Count, counters[name]);
+  if (isFleetError(error) && error.retryable) {
+    deps.logger.warn('tick skipped: could not observe', { error: describe(error) });
+    return { ok: false, message: error.message };
+  }
+  deps.logger.error('tick failed', { error: isFleetError(error) ? describe(error) : String(error) });
+  throw error;
+}
+
+function zeroCounters(): Record<TickCounter, number> {
+  const counters = Object.fromEntries(TICK_COUNTERS.map((n) => [n, 0])) as Record<TickCounter, number>;
+  counters.Heartbeat = 1;
+  return counters;
+}
+
+/** The counters of a tick that observed the fleet: what it did, what failed, what the decision signalled. */
+export function tickCounters(report: TickReport): Record<TickCounter, number> {
+  const { decision, outcome, tagError } = report;
+  const counters = zeroCounters();
   counters.Starts = outcome === 'started' ? 1 : 0;
   counters.Stops = outcome === 'stopped' ? 1 : 0;
   counters.StartFailures = outcome === 'failed' && decision.action === 'start' ? 1 : 0;
@@ -114,14 +136,23 @@ async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
   counters.BootTimeouts = decision.signals.bootTimedOut ? 1 : 0;
   counters.WorkerStalls = decision.signals.workerStalled ? 1 : 0;
   counters.MaxRunStops = decision.signals.maxRunExceeded ? 1 : 0;
-  publishCounters();
+  return counters;
+}
+
+/** Every tick's metrics: its counters, the queue, the GPU and, with burst workers, the group's. */
+function recordTickMetrics(metrics: ScalerDependencies['metrics'], report: TickReport): void {
+  const count = (name: string, value: number): void => {
+    metrics.addMetric(name, MetricUnit.Count, value);
+  };
+  const { observation, decision, burst } = report;
+  const counters = tickCounters(report);
+  for (const name of TICK_COUNTERS) count(name, counters[name]);
   count('Waiting', observation.queue.waiting);
   count('InFlight', observation.queue.inFlight);
   count('Delayed', observation.queue.delayed);
   count('GpuRunning', observation.gpu.state === 'running' ? 1 : 0);
   count('StartBlockedMinutes', decision.signals.startBlockedMinutes);
   count('GpuRunningMinutes', decision.signals.runningMinutes);
-  const burst = report.burst;
   if (burst) {
     const signals = burst.decision?.signals;
     // Unobserved (describe refused): no worker figures, but a launch-failure count so it is seen.
@@ -131,8 +162,12 @@ async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
     }
     count('BurstLaunchFailures', signals?.launchFailures ?? 0);
   }
+}
 
-  const line = {
+/** The tick's one log line: observed → decided → reason → acted, and the burst group's turn. */
+export function tickLogLine(report: TickReport): Record<string, unknown> {
+  const { observation, decision, outcome, error, tagError, burst } = report;
+  return {
     observed: {
       ...observation.queue,
       gpuState: observation.gpu.state,
@@ -162,19 +197,6 @@ async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
       },
     }),
   };
-  const burstFailed = (burst?.errors.length ?? 0) > 0;
-  if (outcome === 'failed' || tagError || burstFailed)
-    logger.warn(`tick: ${decision.action} ${outcome}: ${decision.reason}`, line);
-  else logger.info(`tick: ${decision.action}: ${decision.reason}`, line);
-
-  // A refusal that retrying cannot cure (access denied, instance gone) fails the invocation, so
-  // the Errors alarm reaches a person; the metrics above are already stored for publishing.
-  const fatal = [error, tagError, ...(burst?.errors.map((e) => e.error) ?? [])].find(
-    (e) => e !== undefined && !e.retryable,
-  );
-  if (fatal) throw fatal;
-  const message = burst?.decision ? `${decision.reason} | ${burst.decision.reason}` : decision.reason;
-  return { ok: outcome !== 'failed' && tagError === undefined && !burstFailed, message };
 }
 
 async function manual(
