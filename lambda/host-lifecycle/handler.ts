@@ -3,12 +3,14 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import {
   type BurstGroupEvent,
+  type BurstGroupIsCompleteEvent,
   type BurstTeardownDeps,
   isComplete as burstIsComplete,
   onEvent as burstOnEvent,
 } from '../../src/aws/burst-teardown.js';
 import {
   type HostEvent,
+  type HostIsCompleteEvent,
   type HostLifecycleDeps,
   type IsCompleteResult,
   type OnEventResult,
@@ -30,25 +32,25 @@ const deps: HostLifecycleDeps & BurstTeardownDeps = {
   log: (message) => console.log(message),
 };
 
-type ProviderEvent = (HostEvent | BurstGroupEvent) & { readonly ResourceType?: string };
-
-function isBurstGroup(event: ProviderEvent): event is BurstGroupEvent {
-  return event.ResourceType === BURST_GROUP_RESOURCE_TYPE;
-}
-
-export async function onEvent(event: ProviderEvent): Promise<OnEventResult> {
+export async function onEvent(event: HostEvent | BurstGroupEvent): Promise<OnEventResult> {
   console.log(
     JSON.stringify({
       requestType: event.RequestType,
       resourceType: event.ResourceType,
-      physicalResourceId: event.PhysicalResourceId,
+      physicalResourceId: 'PhysicalResourceId' in event ? event.PhysicalResourceId : undefined,
     }),
   );
-  if (isBurstGroup(event)) return burstOnEvent(event, deps);
+  if (isBurstGroup(event)) return burstOnEvent(event as BurstGroupEvent, deps);
   return hostOnEvent(event as HostEvent, deps);
 }
 
-export async function isComplete(event: ProviderEvent): Promise<IsCompleteResult> {
-  if (isBurstGroup(event)) return burstIsComplete(event, deps);
-  return hostIsComplete(event as HostEvent, deps);
+export async function isComplete(
+  event: HostIsCompleteEvent | BurstGroupIsCompleteEvent,
+): Promise<IsCompleteResult> {
+  if (isBurstGroup(event)) return burstIsComplete(event as BurstGroupIsCompleteEvent, deps);
+  return hostIsComplete(event as HostIsCompleteEvent, deps);
+}
+
+function isBurstGroup(event: { readonly ResourceType: string }): boolean {
+  return event.ResourceType === BURST_GROUP_RESOURCE_TYPE;
 }

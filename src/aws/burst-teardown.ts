@@ -10,6 +10,7 @@ import {
   GetTemplateCommand,
 } from '@aws-sdk/client-cloudformation';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import type { CdkCustomResourceEvent, CdkCustomResourceIsCompleteEvent } from 'aws-lambda';
 import { BURST_GROUP_RESOURCE_TYPE } from '../names.js';
 import { errorName, transient } from './host-lifecycle.js';
 
@@ -30,18 +31,14 @@ export interface BurstGroupProperties {
   readonly AutoScalingGroupName: string;
 }
 
-export interface BurstGroupEvent {
-  readonly RequestType: 'Create' | 'Update' | 'Delete';
-  readonly RequestId: string;
-  readonly StackId: string;
-  readonly LogicalResourceId: string;
-  readonly ResourceType: string;
-  readonly PhysicalResourceId?: string;
-  readonly ResourceProperties: BurstGroupProperties;
-  readonly OldResourceProperties?: BurstGroupProperties;
-  /** What onEvent returned, merged into isComplete's event by the Provider framework. */
-  readonly Data?: Record<string, string>;
-}
+/** What the Provider framework sends onEvent. */
+export type BurstGroupEvent = CdkCustomResourceEvent<BurstGroupProperties>;
+
+/** What it sends isComplete: the event with onEvent's result (its Data) merged in. */
+export type BurstGroupIsCompleteEvent = CdkCustomResourceIsCompleteEvent<
+  BurstGroupProperties,
+  Record<string, string>
+>;
 
 export interface BurstTeardownResult {
   readonly PhysicalResourceId: string;
@@ -118,7 +115,7 @@ export async function onEvent(event: BurstGroupEvent, deps: BurstTeardownDeps): 
  * Provider framework bounds the wait (its totalTimeout).
  */
 export async function isComplete(
-  event: BurstGroupEvent,
+  event: BurstGroupIsCompleteEvent,
   deps: BurstTeardownDeps,
 ): Promise<{ readonly IsComplete: boolean }> {
   if (event.RequestType !== 'Delete' || event.Data?.LeftAlone === 'true') return { IsComplete: true };

@@ -11,6 +11,7 @@ import {
   type Tag,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import type { CdkCustomResourceEvent, CdkCustomResourceIsCompleteEvent } from 'aws-lambda';
 import { TAGS } from '../core/tags.js';
 
 /**
@@ -39,15 +40,11 @@ export interface HostProperties {
   readonly Tags?: string;
 }
 
-export interface HostEvent {
-  readonly RequestType: 'Create' | 'Update' | 'Delete';
-  readonly RequestId: string;
-  readonly StackId: string;
-  readonly LogicalResourceId: string;
-  readonly PhysicalResourceId?: string;
-  readonly ResourceProperties: HostProperties;
-  readonly OldResourceProperties?: HostProperties;
-}
+/** What the Provider framework sends onEvent. */
+export type HostEvent = CdkCustomResourceEvent<HostProperties>;
+
+/** What it sends isComplete: the event with onEvent's result merged in. */
+export type HostIsCompleteEvent = CdkCustomResourceIsCompleteEvent<HostProperties, Record<string, string>>;
 
 export interface OnEventResult {
   readonly PhysicalResourceId: string;
@@ -126,7 +123,10 @@ export async function onEvent(event: HostEvent, deps: HostLifecycleDeps): Promis
  * fails, e.g. spot capacity or a bad image, fails the deploy). Delete: once it is terminated,
  * so that the network stack can delete the subnet and security groups after it.
  */
-export async function isComplete(event: HostEvent, deps: HostLifecycleDeps): Promise<IsCompleteResult> {
+export async function isComplete(
+  event: HostIsCompleteEvent,
+  deps: HostLifecycleDeps,
+): Promise<IsCompleteResult> {
   const instanceId = event.PhysicalResourceId ?? '';
   if (!isInstanceId(instanceId)) return { IsComplete: true };
   const instance = await describe(instanceId, deps);

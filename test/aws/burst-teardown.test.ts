@@ -13,6 +13,7 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   type BurstGroupEvent,
+  type BurstGroupIsCompleteEvent,
   type BurstTeardownDeps,
   isComplete,
   onEvent,
@@ -49,7 +50,11 @@ const GROUP = 'GpuFleet-burst-workers';
 const WORKER_1 = 'i-0aaaaaaaaaaaaaaa1';
 const WORKER_2 = 'i-0bbbbbbbbbbbbbbb2';
 
-function event(type: BurstGroupEvent['RequestType'], extra: Partial<BurstGroupEvent> = {}): BurstGroupEvent {
+/** A Provider framework event; the fields the handlers never read (ServiceToken, ResponseURL) are left out. */
+function event(
+  type: BurstGroupEvent['RequestType'],
+  extra: { readonly [K in keyof BurstGroupIsCompleteEvent]?: unknown } = {},
+): BurstGroupIsCompleteEvent {
   return {
     RequestType: type,
     RequestId: 'req-1',
@@ -59,7 +64,7 @@ function event(type: BurstGroupEvent['RequestType'], extra: Partial<BurstGroupEv
     ResourceProperties: { AutoScalingGroupName: GROUP },
     ...(type === 'Create' ? {} : { PhysicalResourceId: GROUP }),
     ...extra,
-  };
+  } as BurstGroupIsCompleteEvent;
 }
 
 /** The group as DescribeAutoScalingGroups shows it: every worker protected from scale-in. */
@@ -105,7 +110,9 @@ function noCalls(): void {
 }
 
 /** What onEvent hands isComplete: the Provider framework merges its result into the event. */
-async function deleted(extra: Partial<BurstGroupEvent> = {}): Promise<BurstGroupEvent> {
+async function deleted(
+  extra: { readonly [K in keyof BurstGroupIsCompleteEvent]?: unknown } = {},
+): Promise<BurstGroupIsCompleteEvent> {
   const request = event('Delete', extra);
   const result = await onEvent(request, deps());
   return { ...request, ...result };

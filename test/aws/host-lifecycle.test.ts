@@ -10,6 +10,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   type HostEvent,
+  type HostIsCompleteEvent,
   type HostLifecycleDeps,
   type HostProperties,
   isComplete,
@@ -41,7 +42,11 @@ const GPU: HostProperties = {
   Tags: JSON.stringify({ Project: 'gpu-fleet' }),
 };
 
-function event(type: HostEvent['RequestType'], extra: Partial<HostEvent> = {}): HostEvent {
+/** A Provider framework event; the fields the handlers never read (ServiceToken, ResponseURL) are left out. */
+function event(
+  type: HostEvent['RequestType'],
+  extra: { readonly [K in keyof HostIsCompleteEvent]?: unknown } = {},
+): HostIsCompleteEvent {
   return {
     RequestType: type,
     RequestId: 'req-1',
@@ -49,7 +54,7 @@ function event(type: HostEvent['RequestType'], extra: Partial<HostEvent> = {}): 
     LogicalResourceId: 'GpuWorkerInstance',
     ResourceProperties: GPU,
     ...extra,
-  };
+  } as HostIsCompleteEvent;
 }
 
 function instance(id: string, state: string, spotRequest?: string) {

@@ -23,7 +23,11 @@ beforeEach(() => {
 });
 afterEach(() => jest.restoreAllMocks());
 
+const SERVICE_TOKEN = 'arn:aws:lambda:ap-northeast-1:111111111111:function:GpuFleet-Compute-provider';
+/** What the Provider framework puts on every event; the handlers never read it. */
 const common = {
+  ServiceToken: SERVICE_TOKEN,
+  ResponseURL: 'https://cloudformation-custom-resource-response.example/req-1',
   RequestId: 'req-1',
   StackId: 'arn:aws:cloudformation:ap-northeast-1:111111111111:stack/GpuFleet-Compute/x',
 };
@@ -36,7 +40,7 @@ describe('the host lifecycle provider routes by resource type', () => {
       RequestType: 'Create',
       LogicalResourceId: 'GpuWorkerBurstTeardown',
       ResourceType: BURST_GROUP_RESOURCE_TYPE,
-      ResourceProperties: { AutoScalingGroupName: 'GpuFleet-burst-workers' },
+      ResourceProperties: { ServiceToken: SERVICE_TOKEN, AutoScalingGroupName: 'GpuFleet-burst-workers' },
     });
     expect(created.PhysicalResourceId).toBe('GpuFleet-burst-workers');
     expect(ec2Mock).not.toHaveReceivedCommand(RunInstancesCommand);
@@ -47,7 +51,7 @@ describe('the host lifecycle provider routes by resource type', () => {
       LogicalResourceId: 'GpuWorkerBurstTeardown',
       ResourceType: BURST_GROUP_RESOURCE_TYPE,
       PhysicalResourceId: 'GpuFleet-burst-workers',
-      ResourceProperties: { AutoScalingGroupName: 'GpuFleet-burst-workers' },
+      ResourceProperties: { ServiceToken: SERVICE_TOKEN, AutoScalingGroupName: 'GpuFleet-burst-workers' },
     };
     const result = await onEvent(deleteEvent);
     expect(autoScalingMock).toHaveReceivedCommandWith(DescribeAutoScalingGroupsCommand, {
@@ -68,6 +72,7 @@ describe('the host lifecycle provider routes by resource type', () => {
       LogicalResourceId: 'AppHostInstance',
       ResourceType: 'Custom::FleetHostInstance',
       ResourceProperties: {
+        ServiceToken: SERVICE_TOKEN,
         LaunchTemplateId: 'lt-0123456789abcdef0',
         LaunchTemplateVersion: '1',
         Revision: '1',
