@@ -47,7 +47,7 @@ export interface QueuePort {
   counts(queueUrl: string): Promise<QueueCounts>;
 }
 
-/** One burst worker (issue 10) as the Auto Scaling group and EC2 show it. */
+/** One burst worker as the Auto Scaling group and EC2 show it. */
 export interface BurstWorkerInfo {
   readonly instanceId: string;
   readonly instanceType: string;

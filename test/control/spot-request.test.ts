@@ -38,7 +38,7 @@ function stoppedAfterStart(status: string | undefined, options: { fails?: boolea
   return { ports: { fleet, queue }, asked, written };
 }
 
-describe('a start that did not take, read from the spot request (issue 12)', () => {
+describe('a start that did not take, read from the spot request', () => {
   it('names a spot price above the cap as SpotPriceTooLow', async () => {
     const { ports, asked } = stoppedAfterStart('price-too-low');
     const report = await runTick(ports, { appName: 'GpuFleet', queueUrl: 'q' }, DEFAULT_CONFIG.scaler, NOW);

@@ -141,8 +141,8 @@ describe('the scaler handler against the wire protocols', () => {
     expect(server.gpu.state).toBe('pending');
   });
 
-  // Finding 2 (issue 11): a CreateTags failure after a successful start/stop was logged as "could
-  // not observe" and lost the action from memory.
+  // A CreateTags failure after a successful start/stop must not read as "could not observe", nor
+  // lose the action from memory.
   it('CreateTags fails after a successful start: the start is reported and later remembered', async () => {
     server.jobQueue.waiting = 11;
     server.fail('ec2:CreateTags', { kind: 'error', code: 'RequestLimitExceeded', status: 503 });
@@ -160,7 +160,7 @@ describe('the scaler handler against the wire protocols', () => {
     expect(second.metrics).toMatchObject({ Starts: 0, TickFailures: 0 });
   });
 
-  // Finding 2 (issue 11): a non-retryable error of an action fails the invocation.
+  // A non-retryable error of an action fails the invocation.
   it('a start refused for good (access denied) fails the invocation', async () => {
     server.jobQueue.waiting = 11;
     server.fail('ec2:StartInstances', { kind: 'error', code: 'UnauthorizedOperation', status: 403 });

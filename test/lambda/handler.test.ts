@@ -254,7 +254,7 @@ describe('scaler handler over a virtual day', () => {
     expect(h.metrics).toMatchObject({ Heartbeat: 1, TickFailures: 1 });
   });
 
-  it('keeps a start whose tag write failed: counted, logged, and not repeated on the next tick (finding 2)', async () => {
+  it('keeps a start whose tag write failed: counted, logged, and not repeated on the next tick', async () => {
     const h = harness();
     h.setQueue({ waiting: 11 });
     ec2Mock.on(CreateTagsCommand).rejects(startRefused('RequestLimitExceeded'));
@@ -328,7 +328,7 @@ describe('scaler handler: start/stop events', () => {
     expect(ec2Mock).toHaveReceivedCommandTimes(command, calls.length);
   });
 
-  it('a manual stop of the GPU means what gpu-manage stop-gpu means: hold ended, starts paused (finding 5)', async () => {
+  it('a manual stop of the GPU means what gpu-manage stop-gpu means: hold ended, starts paused', async () => {
     const h = harness();
     h.gpu.state = 'running';
     h.gpu.tags['gpu-fleet:hold-until'] = '2026-11-24T05:00:00Z';
@@ -389,7 +389,7 @@ describe('scaler handler: start/stop events', () => {
     );
   });
 
-  it('starts the app host even when the GPU cannot start, and fails the invocation for the GPU (finding 7)', async () => {
+  it('starts the app host even when the GPU cannot start, and fails the invocation for the GPU', async () => {
     const h = harness();
     h.gpu.state = 'stopping';
     await expect(h.handler({ action: 'start', target: 'all' })).rejects.toThrow(/gpu i-gpu is stopping/);
