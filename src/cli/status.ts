@@ -3,7 +3,7 @@ import { discoverFleetOutputs } from '../aws/discovery.js';
 import { FleetError } from '../aws/errors.js';
 import { describeFileSystem } from '../aws/efs.js';
 import type { FileSystemInfo } from '../aws/efs.js';
-import type { BurstGroupState, BurstWorkerInfo, InstanceInfo } from '../aws/ports.js';
+import type { BurstGroupState, InstanceInfo } from '../aws/ports.js';
 import { type SpotRequestInfo, describeSpotRequest } from '../aws/spot.js';
 import type { QueueCounts } from '../core/model.js';
 import { observeGpu } from '../control/tick.js';
@@ -132,7 +132,32 @@ export function projectStatus(
     instances: [instances.app, instances.gpu].map((instance) =>
       instanceStatus(instance, instance.role === 'gpu' ? spot : undefined, daysLeft),
     ),
-    workers: [primaryWorkerStatus(instances.gpu), ...(group?.workers ?? []).map(burstWorkerStatus)],
+    workers: [
+      workerStatus({
+        role: 'gpu',
+        instanceId: instances.gpu.instanceId,
+        instanceType: instances.gpu.instanceType,
+        market: instances.gpu.lifecycle,
+        zone: instances.gpu.availabilityZone,
+        state: instances.gpu.state,
+        launchTime: instances.gpu.launchTime,
+        since: stateSince(instances.gpu),
+        tags: instances.gpu.tags,
+      }),
+      ...(group?.workers ?? []).map((worker) =>
+        workerStatus({
+          role: 'burst',
+          instanceId: worker.instanceId,
+          instanceType: worker.instanceType,
+          market: worker.market,
+          zone: worker.availabilityZone,
+          state: worker.lifecycleState,
+          launchTime: worker.launchTime,
+          since: worker.launchTime,
+          tags: worker.tags,
+        }),
+      ),
+    ],
     burst: group && {
       desired: group.desired,
       max: group.max,
@@ -198,36 +223,22 @@ function instanceStatus(
   };
 }
 
-function primaryWorkerStatus(gpu: InstanceInfo): WorkerStatus {
-  const report = workerReportFromTags(gpu.tags);
+/** A GPU worker, the primary or a burst worker, with what it reports through its own tags. */
+function workerStatus(
+  worker: Omit<WorkerStatus, 'readyAt' | 'launchToReadySeconds' | 'lastJobAt' | 'since'> & {
+    readonly launchTime?: Date;
+    readonly since?: Date;
+    readonly tags: Readonly<Record<string, string>>;
+  },
+): WorkerStatus {
+  const { launchTime, since, tags, ...identity } = worker;
+  const report = workerReportFromTags(tags);
   return {
-    role: 'gpu',
-    instanceId: gpu.instanceId,
-    instanceType: gpu.instanceType,
-    market: gpu.lifecycle,
-    zone: gpu.availabilityZone,
-    state: gpu.state,
-    // The tag as the worker wrote it.
-    readyAt: gpu.tags[TAGS.readyAt] || undefined,
-    launchToReadySeconds: launchToReadySeconds(gpu.launchTime, report.readyAt),
-    lastJobAt: iso(report.lastJobAt),
-    since: iso(stateSince(gpu)),
-  };
-}
-
-function burstWorkerStatus(worker: BurstWorkerInfo): WorkerStatus {
-  const report = workerReportFromTags(worker.tags);
-  return {
-    role: 'burst',
-    instanceId: worker.instanceId,
-    instanceType: worker.instanceType,
-    market: worker.market,
-    zone: worker.availabilityZone,
-    state: worker.lifecycleState,
+    ...identity,
     readyAt: iso(report.readyAt),
-    launchToReadySeconds: launchToReadySeconds(worker.launchTime, report.readyAt),
+    launchToReadySeconds: launchToReadySeconds(launchTime, report.readyAt),
     lastJobAt: iso(report.lastJobAt),
-    since: iso(worker.launchTime),
+    since: iso(since),
   };
 }
 
