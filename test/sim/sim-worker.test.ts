@@ -94,4 +94,16 @@ describe('one simulated worker for the primary and the burst workers', () => {
     expect(burst.waiting).toEqual([0]);
     expect(burst.worker.state).toBe('stopped');
   });
+
+  it('bills nothing for a worker taken down while still pending, primary or burst alike', () => {
+    for (const kind of ['primary', 'burst'] as const) {
+      const { worker, runTo } = harness({ kind });
+      worker.launch(0);
+      runTo(10);
+      worker.goDown(10);
+      runTo(500);
+      expect(worker.state).toBe('stopped');
+      expect(worker.billedSeconds(500)).toBe(0);
+    }
+  });
 });
