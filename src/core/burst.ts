@@ -4,7 +4,7 @@ import type { BurstMemory, QueueCounts } from './model.js';
 import { isoSeconds } from './tags.js';
 
 /**
- * The burst decision (issue 10), as a pure function: how many extra GPU workers the backlog needs,
+ * The burst decision, as a pure function: how many extra GPU workers the backlog needs,
  * which idle ones go, and which market new ones come from. The scaler Lambda and the simulator
  * both call it through the one tick; the primary GPU stays governed by `decide`.
  */

@@ -105,7 +105,7 @@ export interface ScalerMemory extends BurstMemory {
 }
 
 /**
- * What the burst decision remembers between ticks (issue 10), kept with the rest of the scaler's
+ * What the burst decision remembers between ticks, kept with the rest of the scaler's
  * memory in the primary's tags so `gpu-manage status` reads it from the same place.
  */
 export interface BurstMemory {

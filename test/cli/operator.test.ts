@@ -29,7 +29,7 @@ const writtenTags = () =>
       .flatMap((c) => (c.args[0].input.Tags ?? []).map((t) => [t.Key, t.Value])),
   );
 
-describe('operator commands act on every target they can (finding 7)', () => {
+describe('operator commands act on every target they can', () => {
   it('start-all starts the app host although the GPU cannot start, reports both, exits 1', async () => {
     givenInstances(appInstance({ State: { Name: 'stopped' } }), gpuInstance({ State: { Name: 'stopping' } }));
     ec2Mock.on(StartInstancesCommand).resolves({});
@@ -105,7 +105,7 @@ describe('operator commands act on every target they can (finding 7)', () => {
   });
 });
 
-describe('one operator rule set: a stop pauses automatic starts (finding 5)', () => {
+describe('one operator rule set: a stop pauses automatic starts', () => {
   it('stop-gpu pauses until the next scheduled app start, and status shows it', async () => {
     givenInstances(appInstance(), gpuInstance({ State: { Name: 'running' } }));
     ec2Mock.on(StopInstancesCommand).resolves({});

@@ -74,13 +74,13 @@ describe('the built gpu-manage, as a process', () => {
     expect(result.stdout).toBe('');
   });
 
-  it.each([[[]], [['help', 'launch-gpu']]])('%j is bad usage: exit 2 (finding 7)', (args) => {
+  it.each([[[]], [['help', 'launch-gpu']]])('%j is bad usage: exit 2', (args) => {
     const result = cli(args);
     expect(result.status).toBe(2);
     expect(result.stdout).toBe('');
   });
 
-  it('stops quietly when its reader closes the pipe: simulate --json | head -1 (finding 7)', () => {
+  it('stops quietly when its reader closes the pipe: simulate --json | head -1', () => {
     const result = spawnSync(
       'bash',
       [

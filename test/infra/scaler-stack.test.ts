@@ -68,7 +68,7 @@ describe('scaler stack', () => {
     }
   });
 
-  it('can be created in any account: no reserved concurrency, no instance id imported from another stack (issue 12)', () => {
+  it('can be created in any account: no reserved concurrency, no instance id imported from another stack', () => {
     const json = JSON.stringify(scaler.toJSON());
     expect(json).not.toContain('ReservedConcurrentExecutions');
     expect(json).not.toContain('Fn::ImportValue');
