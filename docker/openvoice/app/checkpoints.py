@@ -1,13 +1,12 @@
-"""Fetches the OpenVoice V2 checkpoints once into EFS, verified against the sha256 pinned in the
-repository (app/model_pins.json), and re-checks them on every start.
+"""The OpenVoice V2 checkpoint archive: fetched once, verified, unpacked where it is loaded from.
 
 The archive is downloaded to ``<name>.part`` (resumed with an HTTP Range request after an
-interruption), checked against its pinned sha256 and every member's CRC, and unpacked into a
-temporary directory that is renamed into place. On every later start the archive is hashed again
-and every unpacked file compared with its member, so a file changed on the shared file system is
-noticed (and restored from the verified archive) before anything is loaded. There is no
-trust-on-first-use: without a pinned sha256 nothing is fetched. A file lock keeps two processes
-from fetching at once.
+interruption), checked against its sha256 and every member's CRC, and only then renamed into
+place. `fetch_archive` does that on EFS, against the pinned or locked sha256, or records the sha256
+of a first download (app/models.py decides which). `ensure_checkpoints` makes a host's own copy
+from a verified source: it checks the archive against the locked sha256 and unpacks it into a
+temporary directory that is renamed into place, restoring any unpacked file that differs from its
+member. A file lock keeps two processes from fetching or unpacking at once.
 """
 
 from __future__ import annotations
@@ -48,6 +47,35 @@ def sha256_of(path: Path) -> str:
 
 def is_sha256(value: Optional[str]) -> bool:
     return bool(value) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def archive_name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def fetch_archive(
+    models_dir: Path,
+    url: str,
+    expected_sha256: Optional[str],
+    opener: Opener = urllib.request.urlopen,
+    log: Callable[[str], None] = print,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
+) -> str:
+    """Downloads the archive into models_dir unless it is there, checks it and returns its sha256:
+    the expected one, or (expected None: first use) whatever the whole, CRC-clean download has."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    name = archive_name(url)
+    archive, part = models_dir / name, models_dir / f"{name}.part"
+    with (models_dir / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not archive.exists():
+            _download(url, part, opener, log, timeout)
+            part.rename(archive)
+        try:
+            return _verify(archive, expected_sha256)
+        except ChecksumError:
+            archive.unlink()
+            raise
 
 
 def ensure_checkpoints(
@@ -109,10 +137,10 @@ def _download(url: str, part: Path, opener: Opener, log: Callable[[str], None], 
             shutil.copyfileobj(response, out, CHUNK)
 
 
-def _verify(archive: Path, pinned: str) -> None:
+def _verify(archive: Path, expected: Optional[str]) -> str:
     actual = sha256_of(archive)
-    if actual != pinned:
-        raise ChecksumError(f"{archive.name}: sha256 {actual} does not match the pinned {pinned}")
+    if expected is not None and actual != expected:
+        raise ChecksumError(f"{archive.name}: sha256 {actual} does not match the pinned {expected}")
     try:
         with zipfile.ZipFile(archive) as zipped:
             broken = zipped.testzip()
@@ -120,6 +148,7 @@ def _verify(archive: Path, pinned: str) -> None:
         raise ChecksumError(f"{archive.name}: not a complete zip archive ({error})") from error
     if broken is not None:
         raise ChecksumError(f"{archive.name}: member {broken} fails its CRC check")
+    return actual
 
 
 def _root_prefix(names: list[str]) -> str:

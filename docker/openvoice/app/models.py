@@ -1,40 +1,96 @@
-"""Every model file the service loads, pinned in the repository (app/model_pins.json) and verified.
+"""Every model file the service loads: how it is trusted, fetched once, and copied to each host.
 
-`python -m app.models fetch` runs once per boot before the service (compose's one-shot `models`
-service, the only one with network access to model hosts): it downloads what is missing into the
-cache on EFS, each Hugging Face file at its pinned commit, and checks every sha256. The service
-itself runs with HF_HUB_OFFLINE=1 and calls `verify_models` at start: it hashes every file again
-(the cache lives on a file system other hosts can write) and loads nothing that does not match.
+Trust. app/model_pins.json names every file; a value there (a Hugging Face commit, a sha256) is a
+pin the repository vouches for. What it leaves null is trusted on first use: the default branch is
+resolved to a commit once, every file's sha256 is recorded, and the record (the lock,
+models/models.lock.json on EFS) is what every later fetch and copy is verified against. Each such
+record is logged loudly, and `python -m app.models lock` prints the lock as model_pins.json content
+for a team to review and commit. MODEL_TRUST=strict refuses anything the repository does not pin.
+
+Where the bytes go. `python -m app.models fetch` runs once per boot before the service (compose's
+one-shot `models` service, the only container with network access to model hosts):
+  1. fetch: what EFS does not hold yet (by the lock: a file it lists, with its size, is not read
+     again) is downloaded onto the host's own disk (LOCAL_MODELS_DIR, on the instance's EBS root
+     volume, which survives a stop), verified there and published to EFS; then the lock is written;
+  2. sync: the host's copy is brought up to the lock, copying from EFS (hashed while copied) only
+     the files it does not hold verified already; nothing at all when the lock has not changed.
+The service (HF_HUB_OFFLINE=1) loads from that local copy and checks only that it is complete for
+the lock it was made from: a warm start reads nothing but the lock from EFS.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol
 
-from .checkpoints import ChecksumError, PinError, ensure_checkpoints, is_sha256, sha256_of
+from .checkpoints import (
+    CHUNK,
+    COMPLETE_MARKER,
+    ChecksumError,
+    PinError,
+    archive_name,
+    ensure_checkpoints,
+    fetch_archive,
+    is_sha256,
+)
 
 PINS_FILE = Path(__file__).with_name("model_pins.json")
+LOCK_NAME = "models.lock.json"
 COMMIT = re.compile(r"[0-9a-f]{40}")
+TRUST_FIRST_USE = "first-use"
+TRUST_STRICT = "strict"
+# In the host's copy: which lock the copy was made from (written last), and that lock itself;
+# and every file verified on this host (its path in the cache and its sha256).
+SYNCED_MARKER = ".synced-lock-sha256"
+VERIFIED = ".verified.json"
+LOUD = "!" * 8
 
-# hf_hub_download(repo_id=, filename=, revision=, cache_dir=) -> local path
-Downloader = Callable[..., str]
+Log = Callable[[str], None]
+# Lock JSON: {"checkpoint": {"url", "sha256", "size"},
+#             "huggingface": {repo: {"revision", "files": {name: {"sha256", "size"}}}}}
+Lock = dict
+
+
+class Hub(Protocol):
+    def resolve(self, repo: str) -> str:
+        """The commit the repository's default branch names now."""
+
+    def download(self, repo: str, filename: str, revision: str, cache_dir: Path) -> Path:
+        """One file at a commit, into a Hugging Face cache; returns its path."""
+
+
+class HuggingFaceHub:
+    """The Hub through huggingface_hub (only in the one-shot models step)."""
+
+    def resolve(self, repo: str) -> str:
+        from huggingface_hub import HfApi
+
+        return HfApi().model_info(repo).sha
+
+    def download(self, repo: str, filename: str, revision: str, cache_dir: Path) -> Path:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision, cache_dir=str(cache_dir)))
 
 
 @dataclass(frozen=True)
 class Pins:
     checkpoint_url: str
     checkpoint_sha256: Optional[str]
-    # repo id -> (revision, {file name: sha256})
+    # repo id -> (revision, {file name: sha256}); None: trusted on first use
     huggingface: dict[str, tuple[Optional[str], dict[str, Optional[str]]]]
 
 
-def load_pins(path: Path = PINS_FILE) -> Pins:
-    raw = json.loads(path.read_text())
+def load_pins(path: Optional[Path] = None) -> Pins:
+    raw = json.loads((path or PINS_FILE).read_text())
     return Pins(
         checkpoint_url=raw["checkpoint"]["url"],
         checkpoint_sha256=raw["checkpoint"]["sha256"],
@@ -43,7 +99,7 @@ def load_pins(path: Path = PINS_FILE) -> Pins:
 
 
 def pin_problems(pins: Pins) -> list[str]:
-    """Everything that is not pinned, all at once (one fix for all of them, not one per start)."""
+    """Everything the repository does not pin, all at once."""
     problems = []
     if not is_sha256(pins.checkpoint_sha256):
         problems.append(f"checkpoint.sha256 ({pins.checkpoint_url})")
@@ -60,9 +116,10 @@ def require_pinned(pins: Pins) -> None:
     problems = pin_problems(pins)
     if problems:
         raise PinError(
-            f"{len(problems)} model pin(s) missing in docker/openvoice/app/model_pins.json: "
+            f"MODEL_TRUST=strict and {len(problems)} model pin(s) missing in docker/openvoice/app/model_pins.json: "
             + ", ".join(problems)
-            + ". Nothing is fetched or loaded unpinned; review each value and rebuild the image."
+            + ". Print the recorded lock (python -m app.models lock), review it, commit it as model_pins.json"
+            " and rebuild the image, or run with MODEL_TRUST=first-use."
         )
 
 
@@ -71,74 +128,285 @@ def snapshot_dir(cache_dir: Path, repo: str, revision: str) -> Path:
     return cache_dir / f"models--{repo.replace('/', '--')}" / "snapshots" / revision
 
 
-def _point_main_at(cache_dir: Path, repo: str, revision: str) -> None:
-    # MeloTTS and transformers ask for the default branch; offline, huggingface_hub resolves it
-    # through refs/main, so main names the pinned commit and nothing else.
-    refs = cache_dir / f"models--{repo.replace('/', '--')}" / "refs"
-    refs.mkdir(parents=True, exist_ok=True)
-    (refs / "main").write_text(revision)
+def lock_digest(lock: Lock) -> str:
+    return hashlib.sha256(json.dumps(lock, sort_keys=True).encode()).hexdigest()
+
+
+def read_lock(path: Path) -> Lock:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _write_json(path: Path, value) -> None:
+    staged = path.with_name(path.name + ".tmp")
+    staged.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    os.replace(staged, path)
+
+
+def _held(known: Optional[dict], pinned: Optional[str], path: Path) -> bool:
+    """The lock already vouches for this file and it is there whole: no need to read it again."""
+    return bool(known) and pinned in (None, known["sha256"]) and path.is_file() and path.stat().st_size == known["size"]
+
+
+def _relative(repo: str, revision: str, name: str) -> str:
+    return str(Path(f"models--{repo.replace('/', '--')}") / "snapshots" / revision / name)
+
+
+def _publish(downloaded: Path, shared: Path) -> None:
+    """Writes a verified download to EFS (no read from EFS), whole or not at all."""
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    staged = shared.with_name(shared.name + ".part")
+    with open(downloaded, "rb") as src, open(staged, "wb") as out:
+        shutil.copyfileobj(src, out, CHUNK)
+    os.replace(staged, shared)
+
+
+def _fetch_repo(repo, revision_pin, files, recorded, shared_cache, local: "_LocalCopy", hub: Hub, log: Log) -> dict:
+    if revision_pin:
+        revision = revision_pin
+    elif recorded:
+        revision = recorded["revision"]
+    else:
+        revision = hub.resolve(repo)
+        log(f"{LOUD} TRUST ON FIRST USE: {repo} has no pinned revision; its default branch is {revision} now, recorded")
+    known_files = recorded["files"] if recorded and recorded["revision"] == revision else {}
+    out = {}
+    for name, pinned in files.items():
+        known = known_files.get(name)
+        relative = _relative(repo, revision, name)
+        if _held(known, pinned, shared_cache / relative):
+            out[name] = known
+            continue
+        expected = pinned or (known or {}).get("sha256")
+        path = hub.download(repo, name, revision, local.cache)
+        actual = _sha256(path)
+        if expected and actual != expected:
+            path.unlink()
+            raise ChecksumError(f"{repo}@{revision}/{name}: sha256 {actual} does not match the expected {expected}")
+        if not expected:
+            log(f"{LOUD} TRUST ON FIRST USE: {repo}@{revision}/{name} sha256 {actual} recorded in the lock")
+        _publish(path, shared_cache / relative)
+        local.mark_verified(relative, actual)
+        out[name] = {"sha256": actual, "size": path.stat().st_size}
+    return {"revision": revision, "files": out}
+
+
+def _fetch_checkpoint(pins: Pins, recorded: Optional[dict], models_dir: Path, local_dir: Path, opener, log: Log) -> dict:
+    url, pinned = pins.checkpoint_url, pins.checkpoint_sha256
+    known = recorded if recorded and recorded["url"] == url else None
+    if _held(known, pinned, models_dir / archive_name(url)):
+        return known
+    expected = pinned or (known or {}).get("sha256")
+    options = {"opener": opener} if opener else {}
+    actual = fetch_archive(local_dir, url, expected, log=log, **options)
+    if not expected:
+        log(f"{LOUD} TRUST ON FIRST USE: {url} sha256 {actual} recorded in the lock")
+    _publish(local_dir / archive_name(url), models_dir / archive_name(url))
+    return {"url": url, "sha256": actual, "size": (local_dir / archive_name(url)).stat().st_size}
+
+
+class _LocalCopy:
+    """The host's copy: a Hugging Face cache plus the record of which files were verified here."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cache = root / "hf" / "hub"
+        self.verified: dict[str, str] = json.loads((root / VERIFIED).read_text()) if (root / VERIFIED).is_file() else {}
+
+    def mark_verified(self, relative: str, sha256: str) -> None:
+        self.verified[relative] = sha256
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_json(self.root / VERIFIED, self.verified)
+
+    def holds(self, relative: str, known: dict) -> bool:
+        path = self.cache / relative
+        return self.verified.get(relative) == known["sha256"] and path.is_file() and path.stat().st_size == known["size"]
 
 
 def fetch_models(
     pins: Pins,
     models_dir: Path,
-    cache_dir: Path,
-    download: Downloader,
-    log: Callable[[str], None] = print,
-    **checkpoint_options,
-) -> None:
-    require_pinned(pins)
-    ensure_checkpoints(models_dir, pins.checkpoint_url, pins.checkpoint_sha256, log=log, **checkpoint_options)
-    for repo, (revision, files) in pins.huggingface.items():
-        for name, expected in files.items():
-            local = snapshot_dir(cache_dir, repo, revision) / name
-            if local.exists() and sha256_of(local) == expected:
-                continue
-            path = Path(download(repo_id=repo, filename=name, revision=revision, cache_dir=str(cache_dir)))
-            actual = sha256_of(path)
-            if actual != expected:
-                path.unlink()
-                raise ChecksumError(f"{repo}@{revision}/{name}: sha256 {actual} does not match the pinned {expected}")
-        _point_main_at(cache_dir, repo, revision)
-        log(f"{repo}@{revision}: {len(files)} file(s) verified")
+    local_dir: Path,
+    hub: Hub,
+    trust: str = TRUST_FIRST_USE,
+    log: Log = print,
+    opener=None,
+) -> Lock:
+    """Brings EFS's store up to the pins and the lock; returns the lock (written when it changed).
+    Downloads land on this host's disk first, so the first host reads nothing back from EFS."""
+    if trust == TRUST_STRICT:
+        require_pinned(pins)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    local = _LocalCopy(local_dir)
+    with (models_dir / "fetch.lock").open("w") as exclusive:
+        fcntl.flock(exclusive, fcntl.LOCK_EX)  # burst hosts booting together fetch once
+        recorded = read_lock(models_dir / LOCK_NAME)
+        shared_cache = models_dir / "hf" / "hub"
+        lock = {
+            "checkpoint": _fetch_checkpoint(pins, recorded.get("checkpoint"), models_dir, local_dir, opener, log),
+            "huggingface": {
+                repo: _fetch_repo(
+                    repo, revision, files, recorded.get("huggingface", {}).get(repo), shared_cache, local, hub, log
+                )
+                for repo, (revision, files) in pins.huggingface.items()
+            },
+        }
+        if lock != recorded:
+            _write_json(models_dir / LOCK_NAME, lock)
+            log(f"model lock written: {models_dir / LOCK_NAME} ({lock_digest(lock)[:12]})")
+    return lock
 
 
-def verify_models(pins: Pins, models_dir: Path, cache_dir: Path, log: Callable[[str], None] = print) -> Path:
-    """At service start, offline: every pinned file is present and matches; returns the checkpoints."""
-    require_pinned(pins)
-    checkpoints = ensure_checkpoints(
-        models_dir, pins.checkpoint_url, pins.checkpoint_sha256, opener=_no_network, log=log
-    )
-    for repo, (revision, files) in pins.huggingface.items():
-        ref = cache_dir / f"models--{repo.replace('/', '--')}" / "refs" / "main"
-        if not ref.is_file() or ref.read_text().strip() != revision:
-            raise ChecksumError(f"{repo}: the cache's main does not name the pinned commit {revision}; run the fetch")
-        for name, expected in files.items():
-            local = snapshot_dir(cache_dir, repo, revision) / name
-            if not local.is_file():
-                raise ChecksumError(f"{repo}@{revision}/{name} is not in the model cache; run the fetch")
-            actual = sha256_of(local)
-            if actual != expected:
-                raise ChecksumError(f"{repo}@{revision}/{name}: sha256 {actual} does not match the pinned {expected}")
-    log(f"all {sum(len(f) for _, f in pins.huggingface.values())} pinned model files verified")
-    return checkpoints
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def _no_network(*_args, **_kwargs):
-    raise ChecksumError("the checkpoint archive is not in the model cache; the fetch step must run first")
+def _copy_verified(source: Path, target: Path, expected: str) -> None:
+    """One read of the source: hashed while it is copied, renamed into place only when it matches.
+    A source that does not match is removed, so the next fetch downloads it again."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = target.with_name(target.name + ".part")
+    digest = hashlib.sha256()
+    with open(source, "rb") as src, open(staged, "wb") as out:
+        for block in iter(lambda: src.read(CHUNK), b""):
+            digest.update(block)
+            out.write(block)
+    if digest.hexdigest() != expected:
+        staged.unlink()
+        source.unlink()
+        raise ChecksumError(f"{source} on the shared file system does not match the lock; removed, the next fetch restores it")
+    os.replace(staged, target)
+
+
+def _file_opener(shared_archive: Path):
+    """ensure_checkpoints' opener, reading the verified archive on EFS instead of the internet."""
+
+    def open_shared(request, timeout=None):
+        return open(shared_archive, "rb")
+
+    return open_shared
+
+
+def _local_files(lock: Lock) -> dict[str, dict]:
+    """Every Hugging Face file of the lock, by its path inside the cache, with sha256 and size."""
+    return {
+        _relative(repo, entry["revision"], name): known
+        for repo, entry in lock["huggingface"].items()
+        for name, known in entry["files"].items()
+    }
+
+
+def checkpoints_dir(local_dir: Path, lock: Lock) -> Path:
+    return local_dir / archive_name(lock["checkpoint"]["url"]).removesuffix(".zip")
+
+
+def local_copy_problems(local_dir: Path) -> list[str]:
+    """What keeps the host's copy from being loaded, by stat alone (the copy was verified as it was made)."""
+    lock = read_lock(local_dir / LOCK_NAME)
+    marker = local_dir / SYNCED_MARKER
+    if not lock or not marker.is_file() or marker.read_text().strip() != lock_digest(lock):
+        return [f"no complete copy of the models in {local_dir}; the models step must run first"]
+    cache = local_dir / "hf" / "hub"
+    problems = [
+        f"{relative} is missing or has the wrong size"
+        for relative, known in _local_files(lock).items()
+        if not (cache / relative).is_file() or (cache / relative).stat().st_size != known["size"]
+    ]
+    if not (checkpoints_dir(local_dir, lock) / COMPLETE_MARKER).is_file():
+        problems.append(f"{checkpoints_dir(local_dir, lock)} is not unpacked")
+    return problems
+
+
+def sync_local_copy(lock: Lock, shared_models_dir: Path, local_dir: Path, log: Log = print) -> Path:
+    """Makes the host's own copy match the lock; returns its checkpoint directory. Reads from EFS
+    only what the copy lacks, and nothing when it was made from this same lock."""
+    if not local_copy_problems(local_dir) and read_lock(local_dir / LOCK_NAME) == lock:
+        return checkpoints_dir(local_dir, lock)
+    local_dir.mkdir(parents=True, exist_ok=True)
+    (local_dir / SYNCED_MARKER).unlink(missing_ok=True)
+    local = _LocalCopy(local_dir)
+    wanted = _local_files(lock)
+    cache, shared_cache = local.cache, shared_models_dir / "hf" / "hub"
+    copied = 0
+    for relative, known in wanted.items():
+        if local.holds(relative, known):
+            continue
+        target = cache / relative
+        if target.is_symlink():
+            target.unlink()
+        _copy_verified(shared_cache / relative, target, known["sha256"])
+        local.mark_verified(relative, known["sha256"])
+        copied += known["size"]
+    for relative in set(local.verified) - set(wanted):
+        (cache / relative).unlink(missing_ok=True)
+        del local.verified[relative]
+    _write_json(local_dir / VERIFIED, local.verified)
+    for repo, entry in lock["huggingface"].items():
+        # MeloTTS and transformers ask for the default branch; offline, huggingface_hub resolves it
+        # through refs/main, so main names the locked commit and nothing else.
+        refs = cache / f"models--{repo.replace('/', '--')}" / "refs"
+        refs.mkdir(parents=True, exist_ok=True)
+        (refs / "main").write_text(entry["revision"])
+    checkpoint = lock["checkpoint"]
+    shared_archive = shared_models_dir / archive_name(checkpoint["url"])
+    target = ensure_checkpoints(local_dir, checkpoint["url"], checkpoint["sha256"], opener=_file_opener(shared_archive), log=log)
+    _write_json(local_dir / LOCK_NAME, lock)
+    (local_dir / SYNCED_MARKER).write_text(lock_digest(lock) + "\n")
+    log(f"local model copy in {local_dir} matches lock {lock_digest(lock)[:12]} ({copied} bytes copied)")
+    return target
+
+
+def verify_local_copy(local_dir: Path, log: Log = print) -> Path:
+    """At service start, offline and without hashing: the host's copy is complete for its lock."""
+    problems = local_copy_problems(local_dir)
+    if problems:
+        raise ChecksumError("; ".join(problems))
+    lock = read_lock(local_dir / LOCK_NAME)
+    log(f"models: local copy of lock {lock_digest(lock)[:12]} ({len(_local_files(lock))} files)")
+    return checkpoints_dir(local_dir, lock)
+
+
+def lock_as_pins(lock: Lock) -> dict:
+    """The recorded lock in model_pins.json's shape: what a team reviews and commits to pin it."""
+    return {
+        "_comment": json.loads(PINS_FILE.read_text()).get("_comment", ""),
+        "checkpoint": {"url": lock["checkpoint"]["url"], "sha256": lock["checkpoint"]["sha256"]},
+        "huggingface": {
+            repo: {"revision": entry["revision"], "files": {name: f["sha256"] for name, f in entry["files"].items()}}
+            for repo, entry in lock["huggingface"].items()
+        },
+    }
+
+
+USAGE = """usage: python -m app.models fetch | lock
+  fetch  bring the models on EFS up to the pins and the lock, then the host's copy up to the lock
+  lock   print the recorded lock as model_pins.json content (review it, commit it to pin it)"""
 
 
 def main(argv: list[str]) -> int:
-    from .settings import Settings
+    from .settings import ModelSettings, SettingsError
 
-    if argv[1:] != ["fetch"]:
-        print("usage: python -m app.models fetch", file=sys.stderr)
+    if argv[1:] not in (["fetch"], ["lock"]):
+        print(USAGE, file=sys.stderr)
         return 2
-    shared = Settings(shared_dir=Path(__import__("os").environ.get("SHARED_DIR", "/mnt/shared")))
     try:
-        from huggingface_hub import hf_hub_download
-
-        fetch_models(load_pins(), shared.models_dir, shared.hf_cache_dir, hf_hub_download)
+        settings = ModelSettings.from_env()
+    except SettingsError as error:
+        print(f"models: {error}", file=sys.stderr)
+        return 2
+    if argv[1] == "lock":
+        lock = read_lock(settings.models_dir / LOCK_NAME)
+        if not lock:
+            print(f"no lock recorded yet in {settings.models_dir / LOCK_NAME}: the models step has not run", file=sys.stderr)
+            return 1
+        print(json.dumps(lock_as_pins(lock), indent=2))
+        return 0
+    try:
+        lock = fetch_models(load_pins(), settings.models_dir, settings.local_models_dir, HuggingFaceHub(), settings.trust)
+        sync_local_copy(lock, settings.models_dir, settings.local_models_dir)
     except (PinError, ChecksumError) as error:
         print(f"model fetch refused: {error}", file=sys.stderr)
         return 1

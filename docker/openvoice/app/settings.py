@@ -9,6 +9,8 @@ from pathlib import Path
 # MeloTTS base languages (OpenVoice V2 converts their tone colour to the profile's voice).
 LANGUAGES = {"EN": "EN_NEWEST", "JP": "JP", "ZH": "ZH", "ES": "ES", "FR": "FR", "KR": "KR"}
 REFERENCE_FORMATS = {".wav", ".mp3", ".flac", ".ogg", ".m4a"}
+# How models not pinned in the repository are treated (app/models.py).
+TRUST_MODES = ("first-use", "strict")
 # The shared secret on port 8001 must be at least this long (the worker checks the same).
 MIN_TOKEN_CHARS = 32
 
@@ -26,6 +28,10 @@ class Settings:
     max_text_chars: int = 2000
     # Jobs that may use the GPU at once (the worker sends at most as many).
     gpu_slots: int = 1
+    # The host's own verified copy of the models (on its EBS root volume), read-only here.
+    local_models_dir: Path = Path("/models")
+    # silero-vad as vendored in the image (voice activity for cloning).
+    vad_dir: Path = Path("/opt/silero-vad")
 
     @property
     def models_dir(self) -> Path:
@@ -34,10 +40,6 @@ class Settings:
     @property
     def voices_dir(self) -> Path:
         return self.shared_dir / "voices"
-
-    @property
-    def hf_cache_dir(self) -> Path:
-        return self.models_dir / "hf" / "hub"
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> "Settings":
@@ -63,7 +65,38 @@ class Settings:
             max_reference_bytes=positive_int("MAX_REFERENCE_BYTES", 10 * 1024 * 1024),
             max_text_chars=positive_int("MAX_TEXT_CHARS", 2000),
             gpu_slots=positive_int("GPU_SLOTS", 1),
+            local_models_dir=Path(env.get("LOCAL_MODELS_DIR", "/models")),
+            vad_dir=Path(env.get("SILERO_VAD_DIR", "/opt/silero-vad")),
         )
         if problems:
             raise SettingsError("; ".join(problems))
         return settings
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The one-shot models step: where models are fetched (EFS), copied (the host's disk), and how
+    models the repository does not pin are trusted."""
+
+    shared_dir: Path
+    # @default /models (compose mounts the host's /var/lib/gpu-fleet/models there)
+    local_models_dir: Path = Path("/models")
+    # "first-use" (@default): record unpinned models in the lock on first fetch, verify against it
+    # after; "strict": refuse anything not pinned in app/model_pins.json.
+    trust: str = "first-use"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.shared_dir / "models"
+
+    @staticmethod
+    def from_env(env: dict[str, str] | None = None) -> "ModelSettings":
+        env = dict(os.environ if env is None else env)
+        trust = env.get("MODEL_TRUST", "first-use")
+        if trust not in TRUST_MODES:
+            raise SettingsError(f"MODEL_TRUST must be one of {', '.join(TRUST_MODES)}, got {trust!r}")
+        return ModelSettings(
+            shared_dir=Path(env.get("SHARED_DIR", "/mnt/shared")),
+            local_models_dir=Path(env.get("LOCAL_MODELS_DIR", "/models")),
+            trust=trust,
+        )
