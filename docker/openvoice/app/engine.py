@@ -13,6 +13,8 @@ from typing import Optional, Protocol
 
 from .settings import LANGUAGES
 
+# Where the image vendors silero-vad (a torch.hub repository at a pinned commit, Dockerfile).
+DEFAULT_VAD_DIR = Path("/opt/silero-vad")
 # Shorter than this, or quieter than this peak (of full scale), is no voice to clone.
 MIN_REFERENCE_SECONDS = 1.0
 MIN_REFERENCE_PEAK = 1e-3
@@ -58,10 +60,23 @@ def force_weights_only(torch_module) -> None:
     torch_module.load = load
 
 
+def preload_vad(torch_module, vad_dir: Path) -> None:
+    """Loads silero-vad from the copy in the image into whisper-timestamped's module cache, so its
+    get_vad_segments (called by OpenVoice's se_extractor) never reaches torch.hub's GitHub source."""
+    if not (vad_dir / "hubconf.py").is_file():
+        raise FileNotFoundError(f"silero-vad is not in the image at {vad_dir} (SILERO_VAD_DIR); voice cloning needs it")
+    from whisper_timestamped import transcribe
+
+    model, utils = torch_module.hub.load(repo_or_dir=str(vad_dir), model="silero_vad", source="local", onnx=False)
+    transcribe._silero_vad_model = model
+    transcribe._silero_get_speech_ts = utils[0]
+
+
 class OpenVoiceEngine:
     """The real engine on the T4 (CUDA 11.8 wheels of PyTorch)."""
 
-    def __init__(self) -> None:
+    def __init__(self, vad_dir: Optional[Path] = None) -> None:
+        self._vad_dir = vad_dir or Path(os.environ.get("SILERO_VAD_DIR", str(DEFAULT_VAD_DIR)))
         self._converter = None
         self._tts: dict[str, object] = {}
         self._checkpoints: Path | None = None
@@ -84,8 +99,13 @@ class OpenVoiceEngine:
         from openvoice.api import ToneColorConverter
 
         device = "cuda:0" if torch.cuda.is_available() else "cpu"
-        converter = ToneColorConverter(str(checkpoints / "converter" / "config.json"), device=device)
+        # The watermark model (WavMark) would come from the Hugging Face Hub at every load; the
+        # service marks nothing, so it is neither loaded nor installed.
+        converter = ToneColorConverter(
+            str(checkpoints / "converter" / "config.json"), device=device, enable_watermark=False
+        )
         converter.load_ckpt(str(checkpoints / "converter" / "checkpoint.pth"))
+        preload_vad(torch, self._vad_dir)
         self._device = device
         self._checkpoints = checkpoints
         self._converter = converter
