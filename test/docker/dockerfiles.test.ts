@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { validate } from 'dockerfile-utils';
 
@@ -48,8 +49,11 @@ function stages(dockerfile: string): { args: Record<string, string>; stages: Sta
   return { args, stages: result };
 }
 
+const OPENVOICE_BASE =
+  'python:3.10-slim-bookworm@sha256:68d914ec641a0b69267ce65184d000a2bc3a9ee2590ab702b82250ab2385735a';
+
 describe.each([
-  ['docker/openvoice/Dockerfile', 'nvidia/cuda:11.8.0-base-ubuntu22.04', 'openvoice'],
+  ['docker/openvoice/Dockerfile', OPENVOICE_BASE, 'openvoice'],
   ['docker/worker/Dockerfile', 'node:20.19-bookworm-slim', 'node'],
 ])('%s', (file, runtimeBase, user) => {
   const text = read(file);
@@ -103,6 +107,22 @@ describe('the OpenVoice image in particular', () => {
     for (const line of read('docker/openvoice/requirements.txt').split('\n')) {
       if (line.trim() && !line.startsWith('#')) expect(line).toMatch(/^[\w.[\],-]+==[\w.]+$/);
     }
+  });
+
+  it('builds on a plain distribution image pinned by digest, with the GPU reached through the container toolkit', () => {
+    const { stages: all } = stages(text);
+    for (const stage of all) {
+      expect(stage.from).toMatch(/^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$/);
+      expect(stage.from).not.toMatch(/nvidia|cuda/);
+    }
+    expect(text).not.toMatch(/nvidia\/cuda/);
+    const env = all
+      .at(-1)
+      ?.instructions.filter((i) => i.keyword === 'ENV')
+      .map((i) => i.args)
+      .join(' ');
+    expect(env).toContain('NVIDIA_VISIBLE_DEVICES=all');
+    expect(env).toContain('NVIDIA_DRIVER_CAPABILITIES=compute,utility');
   });
 
   it('keeps the build context strict: only the service and its requirements', () => {
@@ -159,6 +179,10 @@ describe('docker/gpu-host/compose.yaml', () => {
     // checked against a fleet that has them.
     const optional = [...compose.matchAll(/\$\{(\w+):-\}/g)].map((m) => m[1]);
     expect(optional).toEqual(['BURST_GROUP_NAME', 'BURST_DRAIN_HOOK']);
+    // Settings with a default in compose work before the settings parameter carries them.
+    const defaulted = [...compose.matchAll(/\$\{(\w+):-[^}]+\}/g)].map((m) => m[1]);
+    expect(defaulted).toEqual(['MODEL_TRUST']);
+    for (const name of defaulted) used.delete(name);
     const { fleet } = buildTestFleet({ burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 1 } });
     const parameters = templateOf(fleet.compute).findResources('AWS::SSM::Parameter', {
       Properties: { Name: '/gpu-fleet/GpuFleet/gpu/settings' },
@@ -175,15 +199,26 @@ describe('docker/gpu-host/compose.yaml', () => {
     }
   });
 
-  it('fetches the pinned models in a one-shot step; OpenVoice starts only after it and runs offline', () => {
+  it('fetches the models in a one-shot step; OpenVoice starts only after it and runs offline', () => {
     const models = service('models');
     expect(models).toContain("command: ['python', '-m', 'app.models', 'fetch']");
     expect(models).toContain("restart: 'no'");
+    expect(models).toContain('MODEL_TRUST: ${MODEL_TRUST:-first-use}');
     const openvoice = service('openvoice');
     expect(openvoice).toMatch(/depends_on:\n\s+models:\n\s+condition: service_completed_successfully/);
     expect(openvoice).toContain("HF_HUB_OFFLINE: '1'");
     expect(openvoice).toContain("TRANSFORMERS_OFFLINE: '1'");
     expect(read('docker/openvoice/Dockerfile')).toMatch(/HF_HUB_OFFLINE=1 \\\n\s+TRANSFORMERS_OFFLINE=1/);
+  });
+
+  it("loads the models from the host's own copy: written by the models step, read-only for OpenVoice", () => {
+    expect(service('models')).toContain('- /var/lib/gpu-fleet/models:/models\n');
+    expect(service('openvoice')).toContain('- /var/lib/gpu-fleet/models:/models:ro');
+    expect(service('openvoice')).toContain('HF_HOME: /models/hf');
+    expect(service('worker')).not.toContain('/models');
+    const provision = read('lib/host-scripts/provision.sh');
+    expect(provision).toMatch(/local dir="\$\{STATE_DIR\}\/models"/);
+    expect(provision).toContain('chown 1000:1000 "${dir}"');
   });
 
   it('gives OpenVoice and the worker the same token, required, and the same number of GPU slots', () => {
@@ -235,5 +270,71 @@ describe('shell scripts', () => {
     const result = spawnSync('shellcheck', ['-x', ...scripts], { cwd: ROOT, encoding: 'utf8' });
     expect(result.stdout).toBe('');
     expect(result.status).toBe(0);
+  });
+});
+
+describe('docker/gpu-host/prune-images.sh', () => {
+  /** Runs the script with a fake `docker` on PATH that turns healthy at the given poll. */
+  function prune(options: { healthyAfter: number; waitSeconds: number; pruneExit?: number }) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-fleet-prune-'));
+    const calls = path.join(dir, 'calls');
+    fs.writeFileSync(
+      path.join(dir, 'docker'),
+      [
+        '#!/usr/bin/env bash',
+        'echo "$*" >> "$CALLS"',
+        'case "$1" in',
+        '  ps) echo c0ffee ;;',
+        '  inspect) n=$(( $(cat "$CALLS.polls" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$CALLS.polls"',
+        '    if (( n >= HEALTHY_AFTER )); then echo healthy; else echo starting; fi ;;',
+        '  image) exit "$PRUNE_EXIT" ;;',
+        'esac',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const result = spawnSync('bash', [path.join(ROOT, 'docker/gpu-host/prune-images.sh')], {
+      encoding: 'utf8',
+      env: {
+        PATH: `${dir}:${process.env.PATH ?? ''}`,
+        CALLS: calls,
+        HEALTHY_AFTER: String(options.healthyAfter),
+        PRUNE_EXIT: String(options.pruneExit ?? 0),
+        PRUNE_WAIT_SECONDS: String(options.waitSeconds),
+        PRUNE_POLL_SECONDS: '0',
+      },
+    });
+    const made = fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8').trim().split('\n') : [];
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { status: result.status, stdout: result.stdout, calls: made };
+  }
+
+  it('runs after every start of the GPU host containers and can never fail the unit', () => {
+    expect(read('docker/gpu-host/gpu-fleet.service')).toContain(
+      'ExecStartPost=-/opt/gpu-fleet/prune-images.sh',
+    );
+  });
+
+  it('prunes the images no container uses, only once OpenVoice of this project is healthy', () => {
+    const run = prune({ healthyAfter: 3, waitSeconds: 60 });
+    expect(run.status).toBe(0);
+    expect(run.calls.filter((c) => c.startsWith('inspect'))).toHaveLength(3);
+    expect(run.calls.at(-1)).toBe('image prune --all --force');
+    expect(run.calls[0]).toBe(
+      'ps --quiet --filter label=com.docker.compose.project=gpu-fleet-gpu --filter label=com.docker.compose.service=openvoice',
+    );
+  });
+
+  it('prunes nothing when OpenVoice never becomes healthy, and still succeeds', () => {
+    const run = prune({ healthyAfter: 1_000_000, waitSeconds: 0 });
+    expect(run.status).toBe(0);
+    expect(run.calls.some((c) => c.startsWith('image'))).toBe(false);
+    expect(run.stdout).toContain('no image pruned');
+  });
+
+  it('succeeds when the prune itself fails (the old images wait for the next start)', () => {
+    const run = prune({ healthyAfter: 1, waitSeconds: 60, pruneExit: 1 });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('docker image prune failed');
   });
 });
