@@ -7,6 +7,7 @@ torch, OpenVoice and MeloTTS are imported when the real engine loads, not at imp
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from pathlib import Path
 from typing import Optional, Protocol
@@ -65,8 +66,8 @@ def preload_vad(torch_module, vad_dir: Path) -> None:
     get_vad_segments (called by OpenVoice's se_extractor) never reaches torch.hub's GitHub source."""
     if not (vad_dir / "hubconf.py").is_file():
         raise FileNotFoundError(f"silero-vad is not in the image at {vad_dir} (SILERO_VAD_DIR); voice cloning needs it")
-    from whisper_timestamped import transcribe
-
+    # The module, not the package attribute of the same name (a function there).
+    transcribe = importlib.import_module("whisper_timestamped.transcribe")
     model, utils = torch_module.hub.load(repo_or_dir=str(vad_dir), model="silero_vad", source="local", onnx=False)
     transcribe._silero_vad_model = model
     transcribe._silero_get_speech_ts = utils[0]

@@ -273,7 +273,9 @@ def install(monkeypatch, image_packages) -> None:
     modules["faster_whisper"].WhisperModel = WhisperModel
     modules["whisper_timestamped.transcribe"].get_vad_segments = get_vad_segments
     modules["whisper_timestamped.transcribe"]._silero_vad_model = None
-    modules["whisper_timestamped"].transcribe = modules["whisper_timestamped.transcribe"]
+    # whisper_timestamped/__init__.py:8 (v1.14.2) binds the package's `transcribe` to a function, so
+    # only sys.modules reaches the module whose globals cache the silero model.
+    modules["whisper_timestamped"].transcribe = lambda *args, **kwargs: None
     modules["openvoice.api"].ToneColorConverter = ToneColorConverter
     modules["openvoice.se_extractor"].get_se = get_se
     modules["openvoice"].api = modules["openvoice.api"]

@@ -43,8 +43,8 @@ def image_packages() -> set[str]:
     return names
 
 
-class NetworkForbidden(AssertionError):
-    """The service reached for the network at run time."""
+class NetworkForbidden(OSError):
+    """The service reached for the network at run time (an OSError, as a refused connection is)."""
 
 
 @pytest.fixture
