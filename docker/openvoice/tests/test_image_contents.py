@@ -16,9 +16,9 @@ DOCKERFILE = (SERVICE / "Dockerfile").read_text()
 FRONT_ENDS = {
     # melo/text/english.py:4 g2p_en, english_utils/number_norm.py inflect
     "EN": {"g2p-en", "inflect", "nltk", "transformers"},
-    # melo/text/japanese.py:12 MeCab (unidic's dictionary), :15 num2words, :539 pykakasi;
-    # the bert-base-japanese-v3 tokenizer runs fugashi over unidic-lite
-    "JP": {"mecab-python3", "unidic", "unidic-lite", "fugashi", "pykakasi", "num2words", "transformers"},
+    # melo/text/japanese.py:12 MeCab over unidic-lite's dictionary, :15 num2words, :539 pykakasi;
+    # the bert-base-japanese-v3 tokenizer runs fugashi over unidic-lite too
+    "JP": {"mecab-python3", "unidic-lite", "fugashi", "pykakasi", "num2words", "transformers"},
     # melo/text/chinese_mix.py:4-5 cn2an, pypinyin, :10 the English g2p, :20 jieba
     "ZH": {"cn2an", "pypinyin", "jieba", "g2p-en", "transformers"},
     # melo/text/es_phonemizer/gruut_wrapper.py:4-5 gruut with its Spanish data
@@ -45,10 +45,15 @@ def test_the_download_that_only_watermarking_needs_is_not_installed():
     assert "wavmark" not in image_packages()
 
 
+def test_mecab_finds_a_dictionary_that_needs_no_download():
+    # MeCab/__init__.py:55-66 (mecab-python3 1.0.9) prefers `unidic`, whose dictionary exists only
+    # after `python -m unidic download`; without it, unidic-lite's (in the wheel) is used.
+    assert "unidic" not in image_packages() and "unidic-lite" in image_packages()
+    assert "unidic download" not in DOCKERFILE
+
+
 def test_data_the_libraries_would_fetch_at_run_time_is_fetched_at_build_time():
-    # unidic's dictionary (MeloTTS setup.py runs the same), NLTK's tagger and cmudict (g2p_en,
-    # g2pkk), into the venv where NLTK looks (sys.prefix/nltk_data).
-    assert "python -m unidic download" in DOCKERFILE
+    # NLTK's tagger and cmudict (g2p_en, g2pkk), into the venv where NLTK looks (sys.prefix/nltk_data).
     nltk = re.search(r"python -m nltk\.downloader -d /opt/venv/nltk_data ([\w ]+)", DOCKERFILE)
     assert nltk and {"averaged_perceptron_tagger", "averaged_perceptron_tagger_eng", "cmudict"} <= set(nltk.group(1).split())
 
