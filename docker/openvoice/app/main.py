@@ -8,7 +8,7 @@ host's copy, offline, after checking that it is complete.
 from __future__ import annotations
 
 from .engine import OpenVoiceEngine
-from .models import verify_local_copy
+from .local_copy import verify_local_copy
 from .server import create_app
 from .settings import Settings
 

@@ -21,7 +21,6 @@ the lock it was made from: a warm start reads nothing but the lock from EFS.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -31,32 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Protocol
 
-from .checkpoints import (
-    CHUNK,
-    COMPLETE_MARKER,
-    ChecksumError,
-    PinError,
-    archive_name,
-    ensure_checkpoints,
-    fetch_archive,
-    is_sha256,
-)
+from .checkpoints import CHUNK, ChecksumError, PinError, archive_name, fetch_archive, is_sha256, sha256_of
+from .local_copy import LocalCopy, sync_local_copy
+from .lock import LOCK_NAME, Lock, cache_path, lock_digest, read_lock, write_json
 
 PINS_FILE = Path(__file__).with_name("model_pins.json")
-LOCK_NAME = "models.lock.json"
 COMMIT = re.compile(r"[0-9a-f]{40}")
 TRUST_FIRST_USE = "first-use"
 TRUST_STRICT = "strict"
-# In the host's copy: which lock the copy was made from (written last), and that lock itself;
-# and every file verified on this host (its path in the cache and its sha256).
-SYNCED_MARKER = ".synced-lock-sha256"
-VERIFIED = ".verified.json"
 LOUD = "!" * 8
 
 Log = Callable[[str], None]
-# Lock JSON: {"checkpoint": {"url", "sha256", "size"},
-#             "huggingface": {repo: {"revision", "files": {name: {"sha256", "size"}}}}}
-Lock = dict
 
 
 class Hub(Protocol):
@@ -123,32 +107,9 @@ def require_pinned(pins: Pins) -> None:
         )
 
 
-def snapshot_dir(cache_dir: Path, repo: str, revision: str) -> Path:
-    """Where huggingface_hub keeps a repository's files at a commit."""
-    return cache_dir / f"models--{repo.replace('/', '--')}" / "snapshots" / revision
-
-
-def lock_digest(lock: Lock) -> str:
-    return hashlib.sha256(json.dumps(lock, sort_keys=True).encode()).hexdigest()
-
-
-def read_lock(path: Path) -> Lock:
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _write_json(path: Path, value) -> None:
-    staged = path.with_name(path.name + ".tmp")
-    staged.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
-    os.replace(staged, path)
-
-
 def _held(known: Optional[dict], pinned: Optional[str], path: Path) -> bool:
     """The lock already vouches for this file and it is there whole: no need to read it again."""
     return bool(known) and pinned in (None, known["sha256"]) and path.is_file() and path.stat().st_size == known["size"]
-
-
-def _relative(repo: str, revision: str, name: str) -> str:
-    return str(Path(f"models--{repo.replace('/', '--')}") / "snapshots" / revision / name)
 
 
 def _publish(downloaded: Path, shared: Path) -> None:
@@ -160,7 +121,7 @@ def _publish(downloaded: Path, shared: Path) -> None:
     os.replace(staged, shared)
 
 
-def _fetch_repo(repo, revision_pin, files, recorded, shared_cache, local: "_LocalCopy", hub: Hub, log: Log) -> dict:
+def _fetch_repo(repo, revision_pin, files, recorded, shared_cache, local: "LocalCopy", hub: Hub, log: Log) -> dict:
     if revision_pin:
         revision = revision_pin
     elif recorded:
@@ -172,15 +133,17 @@ def _fetch_repo(repo, revision_pin, files, recorded, shared_cache, local: "_Loca
     out = {}
     for name, pinned in files.items():
         known = known_files.get(name)
-        relative = _relative(repo, revision, name)
+        relative = cache_path(repo, revision, name)
         if _held(known, pinned, shared_cache / relative):
             out[name] = known
             continue
         expected = pinned or (known or {}).get("sha256")
         path = hub.download(repo, name, revision, local.cache)
-        actual = _sha256(path)
+        actual = sha256_of(path)
         if expected and actual != expected:
+            blob = path.resolve()  # huggingface_hub's snapshot entry links to a blob: both go
             path.unlink()
+            blob.unlink(missing_ok=True)
             raise ChecksumError(f"{repo}@{revision}/{name}: sha256 {actual} does not match the expected {expected}")
         if not expected:
             log(f"{LOUD} TRUST ON FIRST USE: {repo}@{revision}/{name} sha256 {actual} recorded in the lock")
@@ -204,24 +167,6 @@ def _fetch_checkpoint(pins: Pins, recorded: Optional[dict], models_dir: Path, lo
     return {"url": url, "sha256": actual, "size": (local_dir / archive_name(url)).stat().st_size}
 
 
-class _LocalCopy:
-    """The host's copy: a Hugging Face cache plus the record of which files were verified here."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.cache = root / "hf" / "hub"
-        self.verified: dict[str, str] = json.loads((root / VERIFIED).read_text()) if (root / VERIFIED).is_file() else {}
-
-    def mark_verified(self, relative: str, sha256: str) -> None:
-        self.verified[relative] = sha256
-        self.root.mkdir(parents=True, exist_ok=True)
-        _write_json(self.root / VERIFIED, self.verified)
-
-    def holds(self, relative: str, known: dict) -> bool:
-        path = self.cache / relative
-        return self.verified.get(relative) == known["sha256"] and path.is_file() and path.stat().st_size == known["size"]
-
-
 def fetch_models(
     pins: Pins,
     models_dir: Path,
@@ -236,7 +181,7 @@ def fetch_models(
     if trust == TRUST_STRICT:
         require_pinned(pins)
     models_dir.mkdir(parents=True, exist_ok=True)
-    local = _LocalCopy(local_dir)
+    local = LocalCopy(local_dir)
     with (models_dir / "fetch.lock").open("w") as exclusive:
         fcntl.flock(exclusive, fcntl.LOCK_EX)  # burst hosts booting together fetch once
         recorded = read_lock(models_dir / LOCK_NAME)
@@ -251,122 +196,9 @@ def fetch_models(
             },
         }
         if lock != recorded:
-            _write_json(models_dir / LOCK_NAME, lock)
+            write_json(models_dir / LOCK_NAME, lock)
             log(f"model lock written: {models_dir / LOCK_NAME} ({lock_digest(lock)[:12]})")
     return lock
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _copy_verified(source: Path, target: Path, expected: str) -> None:
-    """One read of the source: hashed while it is copied, renamed into place only when it matches.
-    A source that does not match is removed, so the next fetch downloads it again."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.with_name(target.name + ".part")
-    digest = hashlib.sha256()
-    with open(source, "rb") as src, open(staged, "wb") as out:
-        for block in iter(lambda: src.read(CHUNK), b""):
-            digest.update(block)
-            out.write(block)
-    if digest.hexdigest() != expected:
-        staged.unlink()
-        source.unlink()
-        raise ChecksumError(f"{source} on the shared file system does not match the lock; removed, the next fetch restores it")
-    os.replace(staged, target)
-
-
-def _file_opener(shared_archive: Path):
-    """ensure_checkpoints' opener, reading the verified archive on EFS instead of the internet."""
-
-    def open_shared(request, timeout=None):
-        return open(shared_archive, "rb")
-
-    return open_shared
-
-
-def _local_files(lock: Lock) -> dict[str, dict]:
-    """Every Hugging Face file of the lock, by its path inside the cache, with sha256 and size."""
-    return {
-        _relative(repo, entry["revision"], name): known
-        for repo, entry in lock["huggingface"].items()
-        for name, known in entry["files"].items()
-    }
-
-
-def checkpoints_dir(local_dir: Path, lock: Lock) -> Path:
-    return local_dir / archive_name(lock["checkpoint"]["url"]).removesuffix(".zip")
-
-
-def local_copy_problems(local_dir: Path) -> list[str]:
-    """What keeps the host's copy from being loaded, by stat alone (the copy was verified as it was made)."""
-    lock = read_lock(local_dir / LOCK_NAME)
-    marker = local_dir / SYNCED_MARKER
-    if not lock or not marker.is_file() or marker.read_text().strip() != lock_digest(lock):
-        return [f"no complete copy of the models in {local_dir}; the models step must run first"]
-    cache = local_dir / "hf" / "hub"
-    problems = [
-        f"{relative} is missing or has the wrong size"
-        for relative, known in _local_files(lock).items()
-        if not (cache / relative).is_file() or (cache / relative).stat().st_size != known["size"]
-    ]
-    if not (checkpoints_dir(local_dir, lock) / COMPLETE_MARKER).is_file():
-        problems.append(f"{checkpoints_dir(local_dir, lock)} is not unpacked")
-    return problems
-
-
-def sync_local_copy(lock: Lock, shared_models_dir: Path, local_dir: Path, log: Log = print) -> Path:
-    """Makes the host's own copy match the lock; returns its checkpoint directory. Reads from EFS
-    only what the copy lacks, and nothing when it was made from this same lock."""
-    if not local_copy_problems(local_dir) and read_lock(local_dir / LOCK_NAME) == lock:
-        return checkpoints_dir(local_dir, lock)
-    local_dir.mkdir(parents=True, exist_ok=True)
-    (local_dir / SYNCED_MARKER).unlink(missing_ok=True)
-    local = _LocalCopy(local_dir)
-    wanted = _local_files(lock)
-    cache, shared_cache = local.cache, shared_models_dir / "hf" / "hub"
-    copied = 0
-    for relative, known in wanted.items():
-        if local.holds(relative, known):
-            continue
-        target = cache / relative
-        if target.is_symlink():
-            target.unlink()
-        _copy_verified(shared_cache / relative, target, known["sha256"])
-        local.mark_verified(relative, known["sha256"])
-        copied += known["size"]
-    for relative in set(local.verified) - set(wanted):
-        (cache / relative).unlink(missing_ok=True)
-        del local.verified[relative]
-    _write_json(local_dir / VERIFIED, local.verified)
-    for repo, entry in lock["huggingface"].items():
-        # MeloTTS and transformers ask for the default branch; offline, huggingface_hub resolves it
-        # through refs/main, so main names the locked commit and nothing else.
-        refs = cache / f"models--{repo.replace('/', '--')}" / "refs"
-        refs.mkdir(parents=True, exist_ok=True)
-        (refs / "main").write_text(entry["revision"])
-    checkpoint = lock["checkpoint"]
-    shared_archive = shared_models_dir / archive_name(checkpoint["url"])
-    target = ensure_checkpoints(local_dir, checkpoint["url"], checkpoint["sha256"], opener=_file_opener(shared_archive), log=log)
-    _write_json(local_dir / LOCK_NAME, lock)
-    (local_dir / SYNCED_MARKER).write_text(lock_digest(lock) + "\n")
-    log(f"local model copy in {local_dir} matches lock {lock_digest(lock)[:12]} ({copied} bytes copied)")
-    return target
-
-
-def verify_local_copy(local_dir: Path, log: Log = print) -> Path:
-    """At service start, offline and without hashing: the host's copy is complete for its lock."""
-    problems = local_copy_problems(local_dir)
-    if problems:
-        raise ChecksumError("; ".join(problems))
-    lock = read_lock(local_dir / LOCK_NAME)
-    log(f"models: local copy of lock {lock_digest(lock)[:12]} ({len(_local_files(lock))} files)")
-    return checkpoints_dir(local_dir, lock)
 
 
 def lock_as_pins(lock: Lock) -> dict:

@@ -28,9 +28,11 @@ class Settings:
     max_text_chars: int = 2000
     # Jobs that may use the GPU at once (the worker sends at most as many).
     gpu_slots: int = 1
-    # The host's own verified copy of the models (on its EBS root volume), read-only here.
+    # LOCAL_MODELS_DIR: the host's own verified copy of the models (on its EBS root volume),
+    # read-only here. @default /models
     local_models_dir: Path = Path("/models")
-    # silero-vad as vendored in the image (voice activity for cloning).
+    # SILERO_VAD_DIR: silero-vad as vendored in the image (voice activity for cloning).
+    # @default /opt/silero-vad
     vad_dir: Path = Path("/opt/silero-vad")
 
     @property
@@ -78,11 +80,13 @@ class ModelSettings:
     """The one-shot models step: where models are fetched (EFS), copied (the host's disk), and how
     models the repository does not pin are trusted."""
 
+    # SHARED_DIR: the EFS mount. @default /mnt/shared
     shared_dir: Path
-    # @default /models (compose mounts the host's /var/lib/gpu-fleet/models there)
+    # LOCAL_MODELS_DIR: compose mounts the host's /var/lib/gpu-fleet/models there. @default /models
     local_models_dir: Path = Path("/models")
-    # "first-use" (@default): record unpinned models in the lock on first fetch, verify against it
-    # after; "strict": refuse anything not pinned in app/model_pins.json.
+    # MODEL_TRUST: "first-use" records unpinned models in the lock at their first fetch and
+    # verifies against it after; "strict" refuses anything not pinned in app/model_pins.json.
+    # @default "first-use"
     trust: str = "first-use"
 
     @property

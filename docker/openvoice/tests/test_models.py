@@ -15,18 +15,9 @@ import offline_fakes
 from app import models
 from app.checkpoints import ChecksumError, PinError
 from app.engine import OpenVoiceEngine, audio_problem, force_weights_only
-from app.models import (
-    LOCK_NAME,
-    Pins,
-    fetch_models,
-    load_pins,
-    lock_as_pins,
-    pin_problems,
-    read_lock,
-    snapshot_dir,
-    sync_local_copy,
-    verify_local_copy,
-)
+from app.local_copy import sync_local_copy, verify_local_copy
+from app.lock import LOCK_NAME, read_lock, snapshot_dir
+from app.models import Pins, fetch_models, load_pins, lock_as_pins, pin_problems
 from app.settings import LANGUAGES
 from test_checkpoints import ARCHIVE, PIN, ModelServer
 
@@ -299,6 +290,19 @@ def test_a_file_changed_on_efs_is_caught_by_the_copy_and_removed_for_the_next_fe
         assert not tampered.exists()
         start(pinned(server.url), shared, burst, FakeHub())  # the next boot restores it
     assert (snapshot_dir(burst / "hf" / "hub", REPO, REVISION) / "checkpoint.pth").read_bytes() == FILES["checkpoint.pth"]
+
+
+def test_a_checkpoint_archive_changed_on_efs_is_caught_by_the_copy_and_removed_for_the_next_fetch(tmp_path: Path):
+    shared, primary, burst = tmp_path / "shared" / "models", tmp_path / "a", tmp_path / "b"
+    with ModelServer(ARCHIVE) as server:
+        start(pinned(server.url), shared, primary, FakeHub())
+        archive = shared / "checkpoints_v2_0417.zip"
+        archive.write_bytes(bytes(len(ARCHIVE)))
+        with pytest.raises(ChecksumError, match="removed, the next fetch restores it"):
+            start(pinned(server.url), shared, burst, FakeHub())
+        assert not archive.exists()
+        start(pinned(server.url), shared, burst, FakeHub())
+        assert archive.read_bytes() == ARCHIVE and server.requests == [None, None]
 
 
 def test_the_service_refuses_an_incomplete_copy_and_names_what_is_missing(tmp_path: Path):

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 import offline_fakes
 from app import models
 from app.engine import OpenVoiceEngine
+from app.lock import snapshot_dir
 from app.settings import LANGUAGES
 from test_checkpoints import ModelServer, make_archive
 
@@ -100,7 +101,7 @@ class FakeHubClient:
         return format(abs(hash(repo)) % (16**40), "040x")
 
     def download(self, repo: str, filename: str, revision: str, cache_dir: Path) -> Path:
-        path = models.snapshot_dir(cache_dir, repo, revision) / filename
+        path = snapshot_dir(cache_dir, repo, revision) / filename
         path.parent.mkdir(parents=True, exist_ok=True)
         body = json.dumps({"repo": repo}) if filename.endswith(".json") else f"{repo}/{filename}"
         path.write_text(body)
