@@ -127,7 +127,7 @@ def host(tmp_path: Path, monkeypatch, vad_dir: Path) -> dict:
         raw["checkpoint"]["url"] = server.url
         pins_file.write_text(json.dumps(raw))
         monkeypatch.setattr(models, "PINS_FILE", pins_file)
-        monkeypatch.setattr(models, "HuggingFaceHub", FakeHubClient, raising=False)
+        monkeypatch.setattr(models, "HuggingFaceHub", FakeHubClient)
         for name, value in {
             "SHARED_DIR": str(shared),
             "LOCAL_MODELS_DIR": str(local),
