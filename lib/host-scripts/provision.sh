@@ -5,8 +5,7 @@
 #   - once per host, resumable: packages and the docker compose plugin (a marker records success;
 #     a boot cut short simply does it again);
 #   - every boot: the settings from SSM Parameter Store (images, queue, host files...), the host
-#     files when they changed, the EFS mount, the GPU host's local models folder, the OpenVoice
-#     API token, the compose env file.
+#     files when they changed, the EFS mount, the OpenVoice API token, the compose env file.
 # Settings never live in user data, so a `cdk deploy` that changes them reaches the host on its
 # next boot or `systemctl restart gpu-fleet-provision`, and every step is idempotent: a second run
 # changes nothing.
@@ -118,16 +117,6 @@ mount_shared_file_system() {
   log "EFS could not be mounted; the containers that need it wait for /mnt/shared"
 }
 
-# The GPU host's own verified copy of the models, on the root volume (it survives a stop, so a
-# warm start reads nothing from EFS): the one-shot models container (uid 1000) writes it, OpenVoice
-# mounts it read-only.
-prepare_local_models_dir() {
-  [[ "${HOST_ROLE}" == gpu ]] || return 0
-  local dir="${STATE_DIR}/models"
-  [[ -d "${dir}" ]] || mkdir -p "${dir}"
-  chown 1000:1000 "${dir}"
-}
-
 # The host's files (compose.yaml, units, scripts) from the CDK asset, replaced whole when a
 # deploy published a new version.
 install_host_files() {
@@ -173,7 +162,6 @@ mkdir -p "${STATE_DIR}" "${INSTALL_DIR}" "${UNIT_DIR}"
 install_packages
 fetch_runtime_settings
 mount_shared_file_system
-prepare_local_models_dir
 install_host_files
 write_compose_env
 install_compose_unit

@@ -216,9 +216,6 @@ describe('docker/gpu-host/compose.yaml', () => {
     expect(service('openvoice')).toContain('- /var/lib/gpu-fleet/models:/models:ro');
     expect(service('openvoice')).toContain('HF_HOME: /models/hf');
     expect(service('worker')).not.toContain('/models');
-    const provision = read('lib/host-scripts/provision.sh');
-    expect(provision).toMatch(/local dir="\$\{STATE_DIR\}\/models"/);
-    expect(provision).toContain('chown 1000:1000 "${dir}"');
   });
 
   it('gives OpenVoice and the worker the same token, required, and the same number of GPU slots', () => {
@@ -308,6 +305,12 @@ describe('docker/gpu-host/prune-images.sh', () => {
     fs.rmSync(dir, { recursive: true, force: true });
     return { status: result.status, stdout: result.stdout, calls: made };
   }
+
+  it('has the local models folder made for uid 1000 before the containers start, by the unit (not user data, which would rotate the host)', () => {
+    expect(read('docker/gpu-host/gpu-fleet.service')).toContain(
+      'ExecStartPre=/usr/bin/install -d -o 1000 -g 1000 -m 0755 /var/lib/gpu-fleet/models',
+    );
+  });
 
   it('runs after every start of the GPU host containers and can never fail the unit', () => {
     expect(read('docker/gpu-host/gpu-fleet.service')).toContain(
