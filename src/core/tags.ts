@@ -13,6 +13,13 @@ export const TAGS = {
   fleet: `${TAG_PREFIX}fleet`,
   /** Value: 'app' | 'gpu'. On the instances. */
   role: `${TAG_PREFIX}role`,
+  /**
+   * Value: `<stack id>/<logical id>` of the host slot that launched it. On everything a host slot
+   * launches (instance, volume, interface, spot request): how the slot finds what is its own.
+   */
+  owner: `${TAG_PREFIX}owner`,
+  /** Value: the idempotency token of the launch, telling a slot's new instance from the one it replaces. */
+  launch: `${TAG_PREFIX}launch`,
   /** Written by the queue worker once OpenVoice answers healthy: ISO time. */
   readyAt: `${TAG_PREFIX}ready-at`,
   /**

@@ -1,7 +1,11 @@
 import {
   CancelSpotInstanceRequestsCommand,
+  CreateNetworkInterfaceCommand,
   CreateTagsCommand,
+  DeleteNetworkInterfaceCommand,
+  DeleteTagsCommand,
   DescribeInstancesCommand,
+  DescribeNetworkInterfacesCommand,
   DescribeSpotInstanceRequestsCommand,
   EC2Client,
   RunInstancesCommand,
@@ -9,31 +13,72 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
+  DELETE_SETTLE_MS,
   type HostEvent,
-  type HostIsCompleteEvent,
   type HostLifecycleDeps,
   type HostProperties,
   isComplete,
   onEvent,
 } from '../../src/aws/host-lifecycle';
-import { ec2Error } from '../support/aws-errors';
+import { Ec2HostModel, Ec2ModelError } from '../e2e/ec2-host-model';
 
+/**
+ * The host slot against an in-memory EC2 (test/e2e/ec2-host-model.ts) at the SDK client
+ * boundary: each CloudFormation event CloudFormation can send, and what people and EC2 do to
+ * the instances behind its back.
+ */
 const ec2Mock = mockClient(EC2Client);
+let model: Ec2HostModel;
+let clock: number;
 let sleeps: number[];
 const deps = (): HostLifecycleDeps => ({
   ec2: new EC2Client({ region: 'ap-northeast-1' }),
   sleep: async (ms) => {
     sleeps.push(ms);
   },
+  now: () => new Date(clock),
 });
+
 beforeEach(() => {
   ec2Mock.reset();
   sleeps = [];
-  ec2Mock.on(DescribeSpotInstanceRequestsCommand).resolves({ SpotInstanceRequests: [] });
+  clock = Date.parse('2026-12-01T00:00:00Z');
+  model = new Ec2HostModel();
+  model.now = () => clock;
+  model.templates.set('lt-gpu', { spot: true, privateIp: '10.0.1.20', subnetId: 'subnet-1' });
+  model.templates.set('lt-app', { spot: false, subnetId: 'subnet-1' });
+  ec2Mock.on(RunInstancesCommand).callsFake((input) => model.runInstances(input));
+  ec2Mock.on(DescribeInstancesCommand).callsFake((input) => model.describeInstances(input));
+  ec2Mock.on(TerminateInstancesCommand).callsFake((input) => {
+    model.terminateInstances(input.InstanceIds ?? []);
+    return {};
+  });
+  ec2Mock.on(CancelSpotInstanceRequestsCommand).callsFake((input) => {
+    model.cancelSpotInstanceRequests(input.SpotInstanceRequestIds ?? []);
+    return {};
+  });
+  ec2Mock
+    .on(DescribeSpotInstanceRequestsCommand)
+    .callsFake((input) => model.describeSpotInstanceRequests(input));
+  ec2Mock.on(CreateTagsCommand).callsFake((input) => {
+    model.createTags(input.Resources ?? [], input.Tags ?? []);
+    return {};
+  });
+  ec2Mock.on(DeleteTagsCommand).callsFake((input) => {
+    model.deleteTags(input.Resources ?? [], input.Tags ?? []);
+    return {};
+  });
+  ec2Mock.on(CreateNetworkInterfaceCommand).callsFake((input) => model.createNetworkInterface(input));
+  ec2Mock.on(DescribeNetworkInterfacesCommand).callsFake((input) => model.describeNetworkInterfaces(input));
+  ec2Mock.on(DeleteNetworkInterfaceCommand).callsFake((input) => {
+    model.deleteNetworkInterface(input.NetworkInterfaceId ?? '');
+    return {};
+  });
 });
 
+const STACK_ID = 'arn:aws:cloudformation:ap-northeast-1:111111111111:stack/GpuFleet-Compute/5f1e';
 const GPU: HostProperties = {
-  LaunchTemplateId: 'lt-0123456789abcdef0',
+  LaunchTemplateId: 'lt-gpu',
   LaunchTemplateVersion: '3',
   Revision: '1',
   Fleet: 'GpuFleet',
@@ -41,32 +86,72 @@ const GPU: HostProperties = {
   Spot: 'true',
   Tags: JSON.stringify({ Project: 'gpu-fleet' }),
 };
+const APP: HostProperties = {
+  LaunchTemplateId: 'lt-app',
+  LaunchTemplateVersion: '5',
+  Revision: '1',
+  Fleet: 'GpuFleet',
+  Role: 'app',
+  Spot: 'false',
+  Tags: JSON.stringify({ Project: 'gpu-fleet' }),
+  NetworkInterface: JSON.stringify({
+    SubnetId: 'subnet-1',
+    PrivateIpAddress: '10.0.1.10',
+    SecurityGroupIds: ['sg-app'],
+  }),
+};
 
-/** A Provider framework event; the fields the handlers never read (ServiceToken, ResponseURL) are left out. */
+let requests = 0;
 function event(
   type: HostEvent['RequestType'],
-  extra: { readonly [K in keyof HostIsCompleteEvent]?: unknown } = {},
-): HostIsCompleteEvent {
+  props: HostProperties,
+  extra: Partial<HostEvent> = {},
+): HostEvent {
+  requests += 1;
   return {
     RequestType: type,
-    RequestId: 'req-1',
-    StackId: 'arn:aws:cloudformation:ap-northeast-1:111111111111:stack/GpuFleet-Compute/x',
-    LogicalResourceId: 'GpuWorkerInstance',
-    ResourceProperties: GPU,
+    RequestId: `req-${requests}`,
+    StackId: STACK_ID,
+    LogicalResourceId: props.Role === 'app' ? 'AppHostInstance' : 'GpuWorkerHostInstance',
+    ResourceProperties: props,
     ...extra,
-  } as HostIsCompleteEvent;
+  };
 }
 
-function instance(id: string, state: string, spotRequest?: string) {
-  return {
-    Reservations: [
-      {
-        Instances: [
-          { InstanceId: id, State: { Name: state as 'running' }, SpotInstanceRequestId: spotRequest },
-        ],
-      },
-    ],
-  };
+/** Runs isComplete as the framework's waiter does (every 15 s), letting EC2 move on in between. */
+async function untilComplete(request: HostEvent, limit = 20): Promise<Record<string, string> | undefined> {
+  for (let poll = 0; poll < limit; poll++) {
+    const result = await isComplete(request, deps());
+    if (result.IsComplete) return result.Data;
+    clock += 15_000;
+    model.settle();
+  }
+  throw new Error(`not complete after ${limit} polls`);
+}
+
+/** Create as CloudFormation drives it: onEvent, then isComplete until done, with onEvent's answer merged in. */
+async function create(props: HostProperties): Promise<{ physicalId: string; data: Record<string, string> }> {
+  const created = event('Create', props);
+  const answer = await onEvent(created, deps());
+  const data = await untilComplete({ ...created, ...answer });
+  return { physicalId: answer.PhysicalResourceId, data: data ?? {} };
+}
+
+async function update(
+  physicalId: string,
+  props: HostProperties,
+  old: HostProperties,
+): Promise<{ physicalId: string; data: Record<string, string> }> {
+  const updated = event('Update', props, { PhysicalResourceId: physicalId, OldResourceProperties: old });
+  const answer = await onEvent(updated, deps());
+  const data = await untilComplete({ ...updated, ...answer });
+  return { physicalId: answer.PhysicalResourceId, data: data ?? {} };
+}
+
+async function destroy(physicalId: string, props: HostProperties): Promise<void> {
+  const deleted = event('Delete', props, { PhysicalResourceId: physicalId });
+  const answer = await onEvent(deleted, deps());
+  await untilComplete({ ...deleted, ...answer });
 }
 
 /** The EC2 commands in the order they were sent, by name. */
@@ -74,274 +159,309 @@ function sentCommands(): string[] {
   return ec2Mock.calls().map((call) => (call.args[0] as object).constructor.name);
 }
 
+const liveInstances = () =>
+  [...model.instances.values()].filter((i) => i.state !== 'terminated').map((i) => i.instanceId);
+
 describe('creating a host', () => {
-  it('launches one instance from the launch template version, tagged for the fleet and role', async () => {
-    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0aaaaaaaaaaaaaaa1' }] });
-    const result = await onEvent(event('Create'), deps());
-    expect(result.PhysicalResourceId).toBe('i-0aaaaaaaaaaaaaaa1');
-    const input = ec2Mock.commandCalls(RunInstancesCommand)[0].args[0].input;
+  it('launches one instance from the launch template version, everything tagged with its owner', async () => {
+    const { physicalId, data } = await create(GPU);
+    expect(physicalId).toBe('GpuFleet-Compute-GpuWorkerHostInstance');
+    expect(liveInstances()).toEqual([data.InstanceId]);
+    const input = ec2Mock.commandCalls(RunInstancesCommand)[0]?.args[0].input;
     expect(input).toMatchObject({
-      LaunchTemplate: { LaunchTemplateId: 'lt-0123456789abcdef0', Version: '3' },
+      LaunchTemplate: { LaunchTemplateId: 'lt-gpu', Version: '3' },
       MinCount: 1,
       MaxCount: 1,
     });
-    expect(input.ClientToken).toMatch(/^[0-9a-f]{64}$/);
-    const types = input.TagSpecifications?.map((s) => s.ResourceType);
-    expect(types).toEqual(['instance', 'volume', 'network-interface', 'spot-instances-request']);
-    expect(input.TagSpecifications?.[0].Tags).toEqual(
-      expect.arrayContaining([
-        { Key: 'gpu-fleet:fleet', Value: 'GpuFleet' },
-        { Key: 'gpu-fleet:role', Value: 'gpu' },
-        { Key: 'Project', Value: 'gpu-fleet' },
-        { Key: 'Name', Value: 'GpuFleet-gpu' },
-      ]),
+    expect(input?.ClientToken).toMatch(/^[0-9a-f]{64}$/);
+    expect(input?.TagSpecifications?.map((s) => s.ResourceType)).toEqual([
+      'instance',
+      'volume',
+      'network-interface',
+      'spot-instances-request',
+    ]);
+    for (const spec of input?.TagSpecifications ?? []) {
+      expect(spec.Tags).toEqual(
+        expect.arrayContaining([
+          { Key: 'gpu-fleet:owner', Value: `${STACK_ID}/GpuWorkerHostInstance` },
+          { Key: 'gpu-fleet:fleet', Value: 'GpuFleet' },
+          { Key: 'gpu-fleet:role', Value: 'gpu' },
+          { Key: 'Project', Value: 'gpu-fleet' },
+        ]),
+      );
+    }
+  });
+
+  it('reads NotFound right after RunInstances as "not yet", not as an instance that ended', async () => {
+    model.notFoundForMs = 20_000;
+    const created = event('Create', GPU);
+    const answer = await onEvent(created, deps());
+    await expect(isComplete({ ...created, ...answer }, deps())).resolves.toEqual({ IsComplete: false });
+    const data = await untilComplete({ ...created, ...answer });
+    expect(data?.InstanceId).toMatch(/^i-/);
+    // The repeated launch call is answered from its client token: one instance in all.
+    expect(model.instances.size).toBe(1);
+  });
+
+  it('retries the first launch while the new instance profile is not yet visible to EC2', async () => {
+    const iamNotYet = new Ec2ModelError(
+      'InvalidParameterValue',
+      'Value (GpuFleet-Compute-GpuProfile) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name',
+    );
+    ec2Mock
+      .on(RunInstancesCommand)
+      .rejectsOnce(iamNotYet)
+      .callsFake((input) => model.runInstances(input));
+    await create(GPU);
+    expect(ec2Mock.commandCalls(RunInstancesCommand).length).toBeGreaterThanOrEqual(2);
+    expect(sleeps.length).toBeGreaterThan(0);
+  });
+
+  it('cancels the spot request of a launch that ends while starting, then fails', async () => {
+    model.failNextLaunch = 'Server.InsufficientInstanceCapacity';
+    const created = event('Create', GPU);
+    const answer = await onEvent(created, deps());
+    model.settle();
+    await expect(isComplete({ ...created, ...answer }, deps())).rejects.toThrow(
+      /ended while starting: Server.InsufficientInstanceCapacity/,
+    );
+    const request = [...model.requests.values()][0];
+    expect(ec2Mock).toHaveReceivedCommandWith(CancelSpotInstanceRequestsCommand, {
+      SpotInstanceRequestIds: [request?.id ?? ''],
+    });
+    model.settle();
+    expect(model.leftovers()).toMatchObject({ instances: [], requests: [] });
+  });
+
+  it('gives a launch that never leaves pending up before the framework times out, and cleans it up', async () => {
+    const created = event('Create', GPU);
+    const answer = await onEvent(created, deps());
+    for (let poll = 0; poll < 100; poll++) {
+      clock += 15_000;
+      const result = await isComplete({ ...created, ...answer }, deps()).catch((e: Error) => e);
+      if (result instanceof Error) {
+        expect(result.message).toMatch(/still pending after 20 minutes/);
+        expect(ec2Mock).toHaveReceivedCommand(TerminateInstancesCommand);
+        expect(ec2Mock).toHaveReceivedCommand(CancelSpotInstanceRequestsCommand);
+        return;
+      }
+    }
+    throw new Error('never gave up');
+  });
+});
+
+describe('a cancelled first deploy: the Delete CloudFormation sends with a made-up physical id', () => {
+  it('terminates the owner-tagged app host and deletes its interface, freeing 10.0.1.10', async () => {
+    await create(APP);
+    expect(liveInstances()).toHaveLength(1);
+    await destroy('GpuFleet-Compute-AppHostInstance-1XYZ2ABC3DEF', APP);
+    expect(model.leftovers()).toEqual({ instances: [], requests: [], interfaces: [] });
+  });
+
+  it('finds a GPU launch that EC2 does not show yet: the delete waits before it says done', async () => {
+    model.notFoundForMs = 20_000;
+    const created = event('Create', GPU);
+    await onEvent(created, deps());
+    await destroy('GpuFleet-Compute-GpuWorkerHostInstance-1XYZ2ABC3DEF', GPU);
+    model.settle();
+    expect(model.leftovers()).toMatchObject({ instances: [], requests: [] });
+  });
+
+  it('is not complete at once, even when nothing shows yet', async () => {
+    const deleted = event('Delete', GPU, { PhysicalResourceId: 'GpuFleet-Compute-Gpu-1XYZ' });
+    const answer = await onEvent(deleted, deps());
+    await expect(isComplete({ ...deleted, ...answer }, deps())).resolves.toEqual({ IsComplete: false });
+    clock += DELETE_SETTLE_MS;
+    await expect(isComplete({ ...deleted, ...answer }, deps())).resolves.toEqual({ IsComplete: true });
+  });
+});
+
+describe('rotating a host', () => {
+  it('keeps the physical id and reports the new instance in Data', async () => {
+    const first = await create(GPU);
+    const rotated = await update(first.physicalId, { ...GPU, LaunchTemplateVersion: '4' }, GPU);
+    expect(rotated.physicalId).toBe(first.physicalId);
+    expect(rotated.data.InstanceId).not.toBe(first.data.InstanceId);
+    expect(liveInstances()).toEqual([rotated.data.InstanceId]);
+    expect(model.instance(rotated.data.InstanceId ?? '').templateVersion).toBe('4');
+  });
+
+  it('leaves the long wait to isComplete: onEvent cancels and terminates, and returns', async () => {
+    const first = await create(GPU);
+    ec2Mock.resetHistory();
+    sleeps = [];
+    await onEvent(
+      event(
+        'Update',
+        { ...GPU, Revision: '2' },
+        { PhysicalResourceId: first.physicalId, OldResourceProperties: GPU },
+      ),
+      deps(),
+    );
+    expect(sentCommands()).toContain('TerminateInstancesCommand');
+    expect(sentCommands()).not.toContain('RunInstancesCommand');
+    expect(sleeps).toEqual([]);
+    const order = sentCommands();
+    expect(order.indexOf('CancelSpotInstanceRequestsCommand')).toBeLessThan(
+      order.indexOf('TerminateInstancesCommand'),
     );
   });
 
-  it('does not tag a spot request that an on-demand host does not have', async () => {
-    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0aaaaaaaaaaaaaaa1' }] });
-    await onEvent(event('Create', { ResourceProperties: { ...GPU, Role: 'app', Spot: 'false' } }), deps());
-    const input = ec2Mock.commandCalls(RunInstancesCommand)[0].args[0].input;
-    expect(input.TagSpecifications?.map((s) => s.ResourceType)).not.toContain('spot-instances-request');
+  it('carries the operator hold and pause and the scaler memory to the new instance', async () => {
+    const first = await create(GPU);
+    model.createTags(
+      [first.data.InstanceId ?? ''],
+      [
+        { Key: 'gpu-fleet:hold-until', Value: '2026-12-01T02:00:00Z' },
+        { Key: 'gpu-fleet:paused-until', Value: '2026-12-02T00:00:00Z' },
+        { Key: 'gpu-fleet:last-reason', Value: 'paused by the operator' },
+        { Key: 'gpu-fleet:ready-at', Value: '2026-12-01T00:01:00Z' },
+      ],
+    );
+    const rotated = await update(first.physicalId, { ...GPU, Revision: '2' }, GPU);
+    const tags = model.instance(rotated.data.InstanceId ?? '').tags;
+    expect(tags).toMatchObject({
+      'gpu-fleet:hold-until': '2026-12-01T02:00:00Z',
+      'gpu-fleet:paused-until': '2026-12-02T00:00:00Z',
+      'gpu-fleet:last-reason': 'paused by the operator',
+    });
+    // Readiness belongs to an instance: the new one has not booted yet.
+    expect(tags['gpu-fleet:ready-at']).toBeUndefined();
   });
 
-  it('is complete once the instance runs, and fails the deploy if it ended while starting', async () => {
-    const created = event('Create', { PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1' });
-    ec2Mock
-      .on(DescribeInstancesCommand)
-      .resolvesOnce(instance('i-0aaaaaaaaaaaaaaa1', 'pending'))
-      .resolvesOnce(instance('i-0aaaaaaaaaaaaaaa1', 'running'))
-      .resolvesOnce({
-        Reservations: [
-          {
-            Instances: [
-              {
-                InstanceId: 'i-0aaaaaaaaaaaaaaa1',
-                State: { Name: 'terminated' },
-                StateReason: { Message: 'Server.InsufficientInstanceCapacity' },
-              },
-            ],
-          },
-        ],
-      });
-    expect((await isComplete(created, deps())).IsComplete).toBe(false);
-    expect((await isComplete(created, deps())).IsComplete).toBe(true);
-    await expect(isComplete(created, deps())).rejects.toThrow(
-      /ended while starting: Server.InsufficientInstanceCapacity/,
+  it('rolls back as an ordinary Update with the old properties: rotates back, re-attaches nothing', async () => {
+    const first = await create(APP);
+    const v6 = { ...APP, LaunchTemplateVersion: '6' };
+    const rotated = await update(first.physicalId, v6, APP);
+    ec2Mock.resetHistory();
+    const rolledBack = await update(rotated.physicalId, APP, v6);
+    expect(rolledBack.physicalId).toBe(first.physicalId);
+    expect(model.instance(rolledBack.data.InstanceId ?? '').templateVersion).toBe('5');
+    expect(liveInstances()).toEqual([rolledBack.data.InstanceId]);
+    // The Elastic IP is on the interface, which stays: the same id, never created again.
+    expect(rolledBack.data.NetworkInterfaceId).toBe(first.data.NetworkInterfaceId);
+    expect(ec2Mock).not.toHaveReceivedCommand(CreateNetworkInterfaceCommand);
+    expect(ec2Mock).toHaveReceivedCommandWith(RunInstancesCommand, {
+      NetworkInterfaces: [{ DeviceIndex: 0, NetworkInterfaceId: first.data.NetworkInterfaceId }],
+    });
+  });
+
+  it('after a failed rotation, the rollback launches the old definition on the same slot', async () => {
+    const first = await create(GPU);
+    const v4 = { ...GPU, LaunchTemplateVersion: '4' };
+    model.failNextLaunch = 'Server.SpotInstanceTermination';
+    const updated = event('Update', v4, { PhysicalResourceId: first.physicalId, OldResourceProperties: GPU });
+    const answer = await onEvent(updated, deps());
+    await expect(untilComplete({ ...updated, ...answer })).rejects.toThrow(/ended while starting/);
+    model.settle();
+    expect(model.leftovers()).toMatchObject({ instances: [], requests: [] });
+    const rolledBack = await update(first.physicalId, GPU, v4);
+    expect(model.instance(rolledBack.data.InstanceId ?? '').templateVersion).toBe('3');
+    expect(liveInstances()).toEqual([rolledBack.data.InstanceId]);
+  });
+});
+
+describe('a GPU terminated by hand', () => {
+  it('is replaced by its persistent request; the untagged relaunch is found through the request', async () => {
+    const first = await create(GPU);
+    model.terminateInstances([first.data.InstanceId ?? '']);
+    model.settle();
+    const relaunched = liveInstances()[0] ?? '';
+    expect(relaunched).not.toBe(first.data.InstanceId);
+    expect(model.instance(relaunched).tags).toEqual({});
+    // An hour later EC2 no longer describes the instance that was terminated.
+    model.forgetTerminated();
+    await destroy(first.physicalId, GPU);
+    model.settle();
+    expect(ec2Mock).toHaveReceivedCommandWith(TerminateInstancesCommand, { InstanceIds: [relaunched] });
+    expect(model.leftovers()).toMatchObject({ instances: [], requests: [] });
+  });
+});
+
+describe('a tags-only update', () => {
+  it('keeps the instance and retags its volume, interface and spot request, removing dropped keys', async () => {
+    const tagged = { ...GPU, Tags: JSON.stringify({ Project: 'gpu-fleet', Team: 'voice' }) };
+    const first = await create(tagged);
+    const retagged = await update(
+      first.physicalId,
+      { ...GPU, Tags: JSON.stringify({ Project: 'talk' }) },
+      tagged,
+    );
+    expect(retagged.data.InstanceId).toBe(first.data.InstanceId);
+    const instance = model.instance(first.data.InstanceId ?? '');
+    const request = model.requests.get(instance.spotInstanceRequestId ?? '');
+    for (const tags of [
+      instance.tags,
+      model.volumes.get(instance.volumeId),
+      model.interfaces.get(instance.interfaceId)?.tags,
+      request?.tags,
+    ]) {
+      expect(tags).toMatchObject({ Project: 'talk' });
+      expect(tags).not.toHaveProperty('Team');
+    }
+    expect(ec2Mock.commandCalls(RunInstancesCommand)).toHaveLength(1);
+  });
+
+  it('does not touch the operator tags it does not own', async () => {
+    const first = await create(GPU);
+    model.createTags(
+      [first.data.InstanceId ?? ''],
+      [{ Key: 'gpu-fleet:hold-until', Value: '2026-12-01T02:00:00Z' }],
+    );
+    await update(first.physicalId, { ...GPU, Tags: '{}' }, GPU);
+    expect(model.instance(first.data.InstanceId ?? '').tags['gpu-fleet:hold-until']).toBe(
+      '2026-12-01T02:00:00Z',
     );
   });
 });
 
-describe('deleting a host (cdk destroy, a rolled-back first deploy)', () => {
-  it('cancels the persistent spot request before it terminates the instance', async () => {
-    ec2Mock.on(DescribeInstancesCommand).resolves(instance('i-0aaaaaaaaaaaaaaa1', 'stopped', 'sir-abc'));
-    ec2Mock.on(CancelSpotInstanceRequestsCommand).resolves({});
-    ec2Mock.on(TerminateInstancesCommand).resolves({});
-    await onEvent(event('Delete', { PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1' }), deps());
-    const order = sentCommands();
-    expect(order.indexOf('CancelSpotInstanceRequestsCommand')).toBeGreaterThanOrEqual(0);
-    expect(order.indexOf('CancelSpotInstanceRequestsCommand')).toBeLessThan(
-      order.indexOf('TerminateInstancesCommand'),
-    );
-    expect(ec2Mock).toHaveReceivedCommandWith(CancelSpotInstanceRequestsCommand, {
-      SpotInstanceRequestIds: ['sir-abc'],
-    });
-    expect(ec2Mock).toHaveReceivedCommandWith(TerminateInstancesCommand, {
-      InstanceIds: ['i-0aaaaaaaaaaaaaaa1'],
-    });
+describe('a slot created when the physical id was the instance id', () => {
+  it('keeps that id, adopts the instance on a tags-only update, and retires it on delete', async () => {
+    const legacy =
+      model.runInstances({
+        LaunchTemplate: { LaunchTemplateId: 'lt-gpu', Version: '3' },
+        MinCount: 1,
+        MaxCount: 1,
+        TagSpecifications: [
+          { ResourceType: 'instance', Tags: [{ Key: 'gpu-fleet:fleet', Value: 'GpuFleet' }] },
+        ],
+      }).Instances?.[0]?.InstanceId ?? '';
+    model.settle();
+    const kept = await update(legacy, { ...GPU, Tags: '{"Project":"talk"}' }, GPU);
+    expect(kept).toEqual({ physicalId: legacy, data: { InstanceId: legacy } });
+    expect(model.instance(legacy).tags['gpu-fleet:owner']).toBe(`${STACK_ID}/GpuWorkerHostInstance`);
+    await destroy(legacy, GPU);
+    model.settle();
+    expect(model.leftovers()).toMatchObject({ instances: [], requests: [] });
   });
+});
 
-  it('waits until the instance is terminated, so the network stack can delete its subnet', async () => {
-    const deleted = event('Delete', { PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1' });
-    ec2Mock
-      .on(DescribeInstancesCommand)
-      .resolvesOnce(instance('i-0aaaaaaaaaaaaaaa1', 'shutting-down'))
-      .resolvesOnce(instance('i-0aaaaaaaaaaaaaaa1', 'terminated'));
-    expect((await isComplete(deleted, deps())).IsComplete).toBe(false);
-    expect((await isComplete(deleted, deps())).IsComplete).toBe(true);
-  });
-
-  it('succeeds when the request was already cancelled and the instance is already gone', async () => {
-    ec2Mock.on(DescribeInstancesCommand).rejects(ec2Error('InvalidInstanceID.NotFound'));
-    ec2Mock.on(CancelSpotInstanceRequestsCommand).rejects(ec2Error('InvalidSpotInstanceRequestID.NotFound'));
-    await onEvent(event('Delete', { PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1' }), deps());
-    expect(ec2Mock).not.toHaveReceivedCommand(TerminateInstancesCommand);
-    const done = await isComplete(event('Delete', { PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1' }), deps());
-    expect(done.IsComplete).toBe(true);
-  });
-
-  it('ignores a request that was cancelled in between (NotFound on cancel)', async () => {
-    ec2Mock.on(DescribeInstancesCommand).resolves(instance('i-0aaaaaaaaaaaaaaa1', 'running', 'sir-abc'));
-    ec2Mock.on(CancelSpotInstanceRequestsCommand).rejects(ec2Error('InvalidSpotInstanceRequestID.NotFound'));
-    ec2Mock.on(TerminateInstancesCommand).resolves({});
-    await onEvent(event('Delete', { PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1' }), deps());
-    expect(ec2Mock).toHaveReceivedCommand(TerminateInstancesCommand);
-  });
-
+describe('transient errors', () => {
   it('retries throttling and 5xx with back-off instead of failing the teardown', async () => {
-    ec2Mock.on(DescribeInstancesCommand).resolves(instance('i-0aaaaaaaaaaaaaaa1', 'stopped', 'sir-abc'));
+    const first = await create(GPU);
+    const throttled = Object.assign(new Ec2ModelError('RequestLimitExceeded', 'slow down'), {
+      $metadata: { httpStatusCode: 503 },
+    });
     ec2Mock
       .on(CancelSpotInstanceRequestsCommand)
-      .rejectsOnce(ec2Error('RequestLimitExceeded'))
-      .rejectsOnce(ec2Error('InternalError', 500))
-      .resolves({});
-    ec2Mock.on(TerminateInstancesCommand).resolves({});
-    await onEvent(event('Delete', { PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1' }), deps());
-    expect(ec2Mock.commandCalls(CancelSpotInstanceRequestsCommand)).toHaveLength(2 + 1);
-    expect(sleeps).toEqual([2000, 4000]);
-    expect(ec2Mock).toHaveReceivedCommand(TerminateInstancesCommand);
+      .rejectsOnce(throttled)
+      .callsFake((input) => {
+        model.cancelSpotInstanceRequests(input.SpotInstanceRequestIds ?? []);
+        return {};
+      });
+    sleeps = [];
+    await destroy(first.physicalId, GPU);
+    expect(sleeps).toEqual([2000]);
+    model.settle();
+    expect(model.leftovers()).toMatchObject({ instances: [], requests: [] });
   });
 
   it('fails the teardown loudly on a permanent error (access denied)', async () => {
-    ec2Mock.on(DescribeInstancesCommand).resolves(instance('i-0aaaaaaaaaaaaaaa1', 'stopped', 'sir-abc'));
-    ec2Mock.on(CancelSpotInstanceRequestsCommand).rejects(ec2Error('UnauthorizedOperation'));
+    const first = await create(GPU);
+    ec2Mock.on(CancelSpotInstanceRequestsCommand).rejects(new Ec2ModelError('UnauthorizedOperation', 'no'));
     await expect(
-      onEvent(event('Delete', { PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1' }), deps()),
-    ).rejects.toThrow(/UnauthorizedOperation/);
+      onEvent(event('Delete', GPU, { PhysicalResourceId: first.physicalId }), deps()),
+    ).rejects.toThrow(/no/);
     expect(ec2Mock).not.toHaveReceivedCommand(TerminateInstancesCommand);
-  });
-
-  it('after a create that never launched, still cancels any spot request of the role and its instance', async () => {
-    ec2Mock.on(DescribeSpotInstanceRequestsCommand).resolves({
-      SpotInstanceRequests: [
-        { SpotInstanceRequestId: 'sir-stray', InstanceId: 'i-0bbbbbbbbbbbbbbb2', State: 'active' },
-      ],
-    });
-    ec2Mock.on(CancelSpotInstanceRequestsCommand).resolves({});
-    ec2Mock.on(TerminateInstancesCommand).resolves({});
-    await onEvent(event('Delete', { PhysicalResourceId: 'GpuWorkerInstance' }), deps());
-    expect(ec2Mock).toHaveReceivedCommandWith(DescribeSpotInstanceRequestsCommand, {
-      Filters: expect.arrayContaining([
-        { Name: 'tag:gpu-fleet:fleet', Values: ['GpuFleet'] },
-        { Name: 'tag:gpu-fleet:role', Values: ['gpu'] },
-      ]),
-    });
-    expect(ec2Mock).toHaveReceivedCommandWith(CancelSpotInstanceRequestsCommand, {
-      SpotInstanceRequestIds: ['sir-stray'],
-    });
-    expect(ec2Mock).toHaveReceivedCommandWith(TerminateInstancesCommand, {
-      InstanceIds: ['i-0bbbbbbbbbbbbbbb2'],
-    });
-    const order = sentCommands();
-    expect(order.indexOf('CancelSpotInstanceRequestsCommand')).toBeLessThan(
-      order.indexOf('TerminateInstancesCommand'),
-    );
-  });
-});
-
-describe('the Delete CloudFormation sends for the old id after a rotation', () => {
-  it('leaves the new instance and its spot request alone', async () => {
-    ec2Mock.on(DescribeInstancesCommand).resolves(instance('i-0aaaaaaaaaaaaaaa1', 'terminated', 'sir-old'));
-    ec2Mock.on(DescribeSpotInstanceRequestsCommand).resolves({
-      SpotInstanceRequests: [{ SpotInstanceRequestId: 'sir-old', State: 'cancelled' }],
-    });
-    ec2Mock.on(CancelSpotInstanceRequestsCommand).resolves({});
-    await onEvent(event('Delete', { PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1' }), deps());
-    expect(ec2Mock).toHaveReceivedCommandWith(CancelSpotInstanceRequestsCommand, {
-      SpotInstanceRequestIds: ['sir-old'],
-    });
-    expect(ec2Mock).not.toHaveReceivedCommand(TerminateInstancesCommand);
-    expect(ec2Mock).not.toHaveReceivedCommandWith(DescribeSpotInstanceRequestsCommand, {
-      Filters: expect.anything(),
-    });
-  });
-
-  it('terminates an instance that the request launched after a termination by hand', async () => {
-    ec2Mock.on(DescribeInstancesCommand).resolves(instance('i-0aaaaaaaaaaaaaaa1', 'terminated', 'sir-abc'));
-    ec2Mock.on(DescribeSpotInstanceRequestsCommand).resolves({
-      SpotInstanceRequests: [
-        { SpotInstanceRequestId: 'sir-abc', State: 'active', InstanceId: 'i-0ddddddddddddddd4' },
-      ],
-    });
-    ec2Mock.on(CancelSpotInstanceRequestsCommand).resolves({});
-    ec2Mock.on(TerminateInstancesCommand).resolves({});
-    await onEvent(event('Delete', { PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1' }), deps());
-    expect(ec2Mock).toHaveReceivedCommandWith(TerminateInstancesCommand, {
-      InstanceIds: ['i-0ddddddddddddddd4'],
-    });
-    const order = sentCommands();
-    expect(order.indexOf('CancelSpotInstanceRequestsCommand')).toBeLessThan(
-      order.indexOf('TerminateInstancesCommand'),
-    );
-  });
-});
-
-describe('updating a host', () => {
-  it('keeps the instance when only its tags changed (a routine deploy), and retags it in place', async () => {
-    ec2Mock.on(CreateTagsCommand).resolves({});
-    const result = await onEvent(
-      event('Update', {
-        PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1',
-        OldResourceProperties: { ...GPU, Tags: '{}' },
-      }),
-      deps(),
-    );
-    expect(result.PhysicalResourceId).toBe('i-0aaaaaaaaaaaaaaa1');
-    expect(sentCommands()).toEqual(['CreateTagsCommand']);
-    expect(ec2Mock).toHaveReceivedCommandWith(CreateTagsCommand, {
-      Resources: ['i-0aaaaaaaaaaaaaaa1'],
-      Tags: expect.arrayContaining([{ Key: 'Project', Value: 'gpu-fleet' }]),
-    });
-  });
-
-  it('does nothing at all on an update that changed no property of the host', async () => {
-    await onEvent(
-      event('Update', { PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1', OldResourceProperties: GPU }),
-      deps(),
-    );
-    expect(ec2Mock.calls()).toHaveLength(0);
-  });
-
-  it.each([
-    [
-      'a new launch template version (AMI pin, user data, instance type, spotValidUntil)',
-      { LaunchTemplateVersion: '2' },
-    ],
-    ['a bumped hostRevision', { Revision: '0' }],
-  ])('rotates on %s: cancel, terminate, wait until gone, then launch on the same IP', async (_, old) => {
-    ec2Mock
-      .on(DescribeInstancesCommand)
-      .resolvesOnce(instance('i-0aaaaaaaaaaaaaaa1', 'running', 'sir-abc'))
-      .resolvesOnce(instance('i-0aaaaaaaaaaaaaaa1', 'shutting-down'))
-      .resolves(instance('i-0aaaaaaaaaaaaaaa1', 'terminated'));
-    ec2Mock.on(CancelSpotInstanceRequestsCommand).resolves({});
-    ec2Mock.on(TerminateInstancesCommand).resolves({});
-    ec2Mock
-      .on(RunInstancesCommand)
-      .rejectsOnce(ec2Error('InvalidIPAddress.InUse'))
-      .resolves({ Instances: [{ InstanceId: 'i-0ccccccccccccccc3' }] });
-    const result = await onEvent(
-      event('Update', {
-        PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1',
-        OldResourceProperties: { ...GPU, ...old },
-      }),
-      deps(),
-    );
-    expect(result.PhysicalResourceId).toBe('i-0ccccccccccccccc3');
-    const order = sentCommands().filter((name) => name !== 'DescribeSpotInstanceRequestsCommand');
-    expect(order).toEqual([
-      'DescribeInstancesCommand',
-      'CancelSpotInstanceRequestsCommand',
-      'TerminateInstancesCommand',
-      'DescribeInstancesCommand',
-      'DescribeInstancesCommand',
-      'RunInstancesCommand',
-      'RunInstancesCommand',
-    ]);
-  });
-
-  it('gives up a rotation whose old instance never terminates, without launching a second one', async () => {
-    ec2Mock.on(DescribeInstancesCommand).resolves(instance('i-0aaaaaaaaaaaaaaa1', 'shutting-down'));
-    ec2Mock.on(TerminateInstancesCommand).resolves({});
-    await expect(
-      onEvent(
-        event('Update', {
-          PhysicalResourceId: 'i-0aaaaaaaaaaaaaaa1',
-          OldResourceProperties: { ...GPU, LaunchTemplateVersion: '2' },
-        }),
-        deps(),
-      ),
-    ).rejects.toThrow(/not terminated within 10 minutes/);
-    expect(ec2Mock).not.toHaveReceivedCommand(RunInstancesCommand);
   });
 });
