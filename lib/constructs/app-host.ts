@@ -37,6 +37,7 @@ export class AppHost extends Construct {
         hostFilesDir: 'app',
         composeUnit: 'gpu-fleet-app.service',
         composeEnvFile: 'app-host.env',
+        ownInterface: true,
         settings: {
           GPU_PRIVATE_IP: props.gpuPrivateIp,
           FRONTEND_IMAGE: props.appImages.frontend ?? '',
@@ -47,11 +48,12 @@ export class AppHost extends Construct {
     });
     props.jobQueue.grantSendMessages(this.host.role);
 
-    // The address stays when the host rotates: only the association follows the new instance.
+    // Associated with the slot's own interface, which every launch attaches: a rotation (or its
+    // rollback) moves neither the address nor the association.
     this.elasticIp = new ec2.CfnEIP(this, 'ElasticIp', { domain: 'vpc' });
     new ec2.CfnEIPAssociation(this, 'ElasticIpAssociation', {
       allocationId: this.elasticIp.attrAllocationId,
-      instanceId: this.host.instanceId,
+      networkInterfaceId: this.host.networkInterfaceId,
     });
   }
 }

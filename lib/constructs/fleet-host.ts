@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Aws, CustomResource, Fn, Stack, Tags } from 'aws-cdk-lib';
+import { Aws, type CfnElement, CustomResource, Fn, Stack, Tags } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -38,6 +38,12 @@ export const APP_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-am
 export const GPU_AMI_PARAMETER =
   '/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id';
 
+/** The host slots' logical ids, as the first release of the stack named them; pinned by a test. */
+export const HOST_SLOT_LOGICAL_IDS: Readonly<Record<Role, string>> = {
+  app: 'AppHostInstanceF5939EEC',
+  gpu: 'GpuWorkerHostInstance4ADBD1B3',
+};
+
 export interface HostDefinition {
   readonly role: Role;
   /** For the role's description. */
@@ -57,6 +63,13 @@ export interface HostDefinition {
   readonly settings: Readonly<Record<string, string>>;
   /** Persistent spot that stops on interruption; absent for on-demand. */
   readonly spot?: ec2.LaunchTemplateSpotOptions;
+  /**
+   * The slot creates the interface that holds `privateIp` once and attaches it to every instance
+   * it launches, so the address (and an Elastic IP associated with it) never moves. Without it
+   * each launch gets an interface of its own with an auto-assigned public IPv4.
+   * @default false
+   */
+  readonly ownInterface?: boolean;
 }
 
 /**
@@ -70,8 +83,10 @@ export class FleetHost extends Construct {
   readonly role: iam.Role;
   readonly launchTemplate: ec2.LaunchTemplate;
   readonly settings: ssm.StringParameter;
-  /** The instance id; it changes when the host rotates (the scaler and CLI find hosts by tag). */
+  /** The current instance id (GetAtt): it changes when the host rotates (the scaler and CLI find hosts by tag). */
   readonly instanceId: string;
+  /** The slot's own interface (GetAtt), with `ownInterface`; it stays across rotations. */
+  readonly networkInterfaceId?: string;
   /** The stack's custom resource provider that owns this host (shared by every host in the stack). */
   readonly lifecycleProvider: HostLifecycleProvider;
   /** The SSM parameter name of `settings`, which the user data hands to the provisioning unit. */
@@ -125,18 +140,20 @@ export class FleetHost extends Construct {
     // Instance tags come from the custom resource at launch (and are updated in place): tags in the
     // template's data would make every tag change a new version, and so a new instance.
     cfnLaunchTemplate.addPropertyDeletionOverride('LaunchTemplateData.TagSpecifications');
-    // The fixed private IP needs an explicit network interface; with one, the security group and
-    // the public address (no NAT gateway) belong to it, not to the template's top level.
-    cfnLaunchTemplate.addPropertyOverride('LaunchTemplateData.NetworkInterfaces', [
-      {
-        DeviceIndex: 0,
-        SubnetId: props.subnet.subnetId,
-        PrivateIpAddress: host.privateIp,
-        Groups: [props.securityGroup.securityGroupId],
-        AssociatePublicIpAddress: true,
-        DeleteOnTermination: true,
-      },
-    ]);
+    if (!host.ownInterface) {
+      // The fixed private IP needs an explicit network interface; with one, the security group and
+      // the public address (no NAT gateway) belong to it, not to the template's top level.
+      cfnLaunchTemplate.addPropertyOverride('LaunchTemplateData.NetworkInterfaces', [
+        {
+          DeviceIndex: 0,
+          SubnetId: props.subnet.subnetId,
+          PrivateIpAddress: host.privateIp,
+          Groups: [props.securityGroup.securityGroupId],
+          AssociatePublicIpAddress: true,
+          DeleteOnTermination: true,
+        },
+      ]);
+    }
 
     const stack = Stack.of(this);
     const providerId = 'HostLifecycle';
@@ -146,7 +163,14 @@ export class FleetHost extends Construct {
         fleet: appName,
         amiParameters: [APP_AMI_PARAMETER, GPU_AMI_PARAMETER],
       });
-    provider.grantPassRole(this.role);
+    provider.allowHost({
+      role: host.role,
+      launchTemplate: this.launchTemplate,
+      subnet: props.subnet,
+      securityGroup: props.securityGroup,
+      instanceRole: this.role,
+      ownInterface: host.ownInterface ?? false,
+    });
     this.lifecycleProvider = provider;
 
     const instance = new CustomResource(this, 'Instance', {
@@ -160,9 +184,20 @@ export class FleetHost extends Construct {
         Role: host.role,
         Spot: String(host.spot !== undefined),
         Tags: JSON.stringify(props.tags),
+        ...(host.ownInterface && {
+          NetworkInterface: stack.toJsonString({
+            SubnetId: props.subnet.subnetId,
+            PrivateIpAddress: host.privateIp,
+            SecurityGroupIds: [props.securityGroup.securityGroupId],
+          }),
+        }),
       },
     });
-    this.instanceId = instance.ref;
+    // The slot's logical id is its identity: a moved or renamed construct must not make a new one
+    // (CloudFormation would create the new slot first, on the same fixed IP).
+    (instance.node.defaultChild as CfnElement).overrideLogicalId(HOST_SLOT_LOGICAL_IDS[host.role]);
+    this.instanceId = instance.getAttString('InstanceId');
+    if (host.ownInterface) this.networkInterfaceId = instance.getAttString('NetworkInterfaceId');
     Tags.of(this).add(TAGS.role, host.role);
   }
 

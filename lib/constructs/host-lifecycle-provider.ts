@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { Aws, type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -13,16 +14,39 @@ import { lambdaBundling } from './lambda-bundling.js';
 const ENTRY = path.join(__dirname, '..', '..', 'lambda', 'host-lifecycle', 'handler.ts');
 
 export interface HostLifecycleProviderProps {
-  /** The fleet's appName: the provider may only terminate and cancel what carries this fleet tag. */
+  /** The fleet's appName: the provider may only retag, terminate and cancel what carries this fleet tag. */
   readonly fleet: string;
   /** SSM parameters of the AMIs that the launch templates resolve at launch (RunInstances reads them as the caller). */
   readonly amiParameters: readonly string[];
 }
 
+/** What one host slot launches from and into: all RunInstances may use. */
+export interface HostLaunchScope {
+  readonly role: string;
+  readonly launchTemplate: ec2.LaunchTemplate;
+  readonly subnet: ec2.ISubnet;
+  readonly securityGroup: ec2.ISecurityGroup;
+  /** The role its instances run with (handed to EC2 at launch). */
+  readonly instanceRole: iam.IRole;
+  /** True when the slot creates and owns the interface its instances attach (the app host). */
+  readonly ownInterface: boolean;
+}
+
+/**
+ * The logical ids CloudFormation knows the provider by. The hosts' ServiceToken is the framework
+ * function's ARN: a new logical id (a moved or renamed construct, a CDK release that renames the
+ * framework's children) would be a new ServiceToken, which replaces both hosts, and a replacement
+ * cannot work on fixed private IPs. Pinned here, and by a test.
+ */
+export const PROVIDER_LOGICAL_IDS = {
+  frameworkOnEvent: 'HostLifecycleProviderframeworkonEvent976799DF',
+} as const;
+
 /**
  * The custom resource provider that owns the fleet's hosts (src/aws/host-lifecycle.ts): one per
- * stack, shared by every FleetHost in it. `onEvent` launches, rotates or retires a host;
- * `isComplete` waits (up to 30 minutes) for it to run or to be gone.
+ * stack, shared by every FleetHost in it. `onEvent` launches, or starts a rotation or a teardown
+ * (cancel the spot requests, terminate); `isComplete` carries it on every 15 s (up to 30 minutes):
+ * waits for the old instance to be gone, launches, waits for the new one to run.
  */
 export class HostLifecycleProvider extends Construct {
   readonly serviceToken: string;
@@ -38,68 +62,66 @@ export class HostLifecycleProvider extends Construct {
       memorySize: 256,
       bundling: lambdaBundling(),
     };
+    // Neither handler waits for EC2 in a loop: every wait is a repeated isComplete. The margin is
+    // for the back-off of throttled calls and of a first launch that IAM does not see yet.
     this.onEventFunction = new nodejs.NodejsFunction(this, 'OnEvent', {
       ...common,
       handler: 'onEvent',
-      // A rotation waits for the old instance to terminate (10 minutes at most) before launching.
-      timeout: Duration.minutes(14),
-      description: 'gpu-fleet hosts: launch, rotate (cancel spot request, terminate, relaunch) and retire',
+      timeout: Duration.minutes(5),
+      description:
+        'gpu-fleet hosts: launch, or begin a rotation or teardown (cancel spot request, terminate)',
       logGroup: new logs.LogGroup(this, 'OnEventLogs', { retention: logs.RetentionDays.ONE_MONTH }),
     });
     const isCompleteFunction = new nodejs.NodejsFunction(this, 'IsComplete', {
       ...common,
       handler: 'isComplete',
-      timeout: Duration.minutes(1),
-      description: 'gpu-fleet hosts: is the launched host running, the retired one terminated?',
+      timeout: Duration.minutes(5),
+      description: 'gpu-fleet hosts: one step towards the new host running, or nothing of the old one left',
       logGroup: new logs.LogGroup(this, 'IsCompleteLogs', { retention: logs.RetentionDays.ONE_MONTH }),
     });
     this.isCompleteFunction = isCompleteFunction;
 
     const stack = Stack.of(this);
-    const ec2Arn = (resource: string, account: string = Aws.ACCOUNT_ID) =>
-      `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${account}:${resource}`;
     const fleetTagged = { StringEquals: { [`aws:ResourceTag/${TAGS.fleet}`]: props.fleet } };
+    const launched = ['instance/*', 'volume/*', 'network-interface/*', 'spot-instances-request/*'].map((r) =>
+      ec2Arn(r),
+    );
     const statements = [
       new iam.PolicyStatement({
-        sid: 'LaunchFromTheFleetLaunchTemplates',
+        sid: 'CreateWhatALaunchCreates',
         actions: ['ec2:RunInstances'],
         resources: [
-          ec2Arn('launch-template/*'),
-          ec2Arn('instance/*'),
           ec2Arn('volume/*'),
           ec2Arn('network-interface/*'),
-          ec2Arn('subnet/*'),
-          ec2Arn('security-group/*'),
           ec2Arn('spot-instances-request/*'),
           ec2Arn('image/*', ''),
         ],
       }),
       new iam.PolicyStatement({
-        sid: 'TagOnLaunchOnly',
+        sid: 'TagAtCreationOnly',
         actions: ['ec2:CreateTags'],
-        resources: [
-          ec2Arn('instance/*'),
-          ec2Arn('volume/*'),
-          ec2Arn('network-interface/*'),
-          ec2Arn('spot-instances-request/*'),
-        ],
-        conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
+        resources: launched,
+        conditions: { StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateNetworkInterface'] } },
       }),
       new iam.PolicyStatement({
         sid: 'RetagFleetHostsOnly',
-        actions: ['ec2:CreateTags'],
-        resources: [ec2Arn('instance/*')],
+        actions: ['ec2:CreateTags', 'ec2:DeleteTags'],
+        resources: launched,
         conditions: fleetTagged,
       }),
       new iam.PolicyStatement({
         sid: 'RetireFleetHostsOnly',
-        actions: ['ec2:TerminateInstances', 'ec2:CancelSpotInstanceRequests'],
-        resources: [ec2Arn('instance/*'), ec2Arn('spot-instances-request/*')],
+        actions: ['ec2:TerminateInstances', 'ec2:CancelSpotInstanceRequests', 'ec2:DeleteNetworkInterface'],
+        resources: [ec2Arn('instance/*'), ec2Arn('spot-instances-request/*'), ec2Arn('network-interface/*')],
         conditions: fleetTagged,
       }),
       new iam.PolicyStatement({
         sid: 'Describe',
-        actions: ['ec2:DescribeInstances', 'ec2:DescribeSpotInstanceRequests'],
+        actions: [
+          'ec2:DescribeInstances',
+          'ec2:DescribeSpotInstanceRequests',
+          'ec2:DescribeNetworkInterfaces',
+        ],
         resources: ['*'],
       }),
       new iam.PolicyStatement({
@@ -115,10 +137,7 @@ export class HostLifecycleProvider extends Construct {
         ),
       }),
     ];
-    for (const statement of statements) this.onEventFunction.addToRolePolicy(statement);
-    isCompleteFunction.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }),
-    );
+    for (const statement of statements) this.addToHandlerPolicies(statement);
 
     const provider = new cr.Provider(this, 'Provider', {
       onEventHandler: this.onEventFunction,
@@ -132,8 +151,65 @@ export class HostLifecycleProvider extends Construct {
         level: sfn.LogLevel.ALL,
       },
     });
+    const frameworkOnEvent = provider.node.findChild('framework-onEvent').node.defaultChild as CfnElement;
+    frameworkOnEvent.overrideLogicalId(PROVIDER_LOGICAL_IDS.frameworkOnEvent);
     this.serviceToken = provider.serviceToken;
     acknowledgeProvider(this, [this.onEventFunction, isCompleteFunction]);
+  }
+
+  /**
+   * Lets the handlers launch one host slot: RunInstances only from its launch template, into its
+   * subnet with its security group, handing EC2 its role; instances of its instance profile (a
+   * persistent request's relaunch carries no tags, but it carries the profile) may be tagged and
+   * terminated. The app host's slot also creates its own interface in that subnet.
+   */
+  allowHost(scope: HostLaunchScope): void {
+    const id = scope.role.charAt(0).toUpperCase() + scope.role.slice(1);
+    const templateArn = ec2Arn(`launch-template/${scope.launchTemplate.launchTemplateId}`);
+    const subnetArn = ec2Arn(`subnet/${scope.subnet.subnetId}`);
+    const groupArn = ec2Arn(`security-group/${scope.securityGroup.securityGroupId}`);
+    this.addToHandlerPolicies(
+      new iam.PolicyStatement({
+        sid: `Launch${id}HostFromItsTemplate`,
+        actions: ['ec2:RunInstances'],
+        resources: [templateArn, subnetArn, groupArn],
+      }),
+    );
+    this.addToHandlerPolicies(
+      new iam.PolicyStatement({
+        sid: `Launch${id}HostInstancesOnlyFromItsTemplate`,
+        actions: ['ec2:RunInstances'],
+        resources: [ec2Arn('instance/*')],
+        conditions: { ArnLike: { 'ec2:LaunchTemplate': templateArn } },
+      }),
+    );
+    const profile = scope.launchTemplate.node.tryFindChild('Profile') as iam.CfnInstanceProfile | undefined;
+    if (profile) {
+      this.addToHandlerPolicies(
+        new iam.PolicyStatement({
+          sid: `Retire${id}HostRelaunches`,
+          actions: ['ec2:TerminateInstances', 'ec2:CreateTags'],
+          resources: [ec2Arn('instance/*')],
+          conditions: { ArnEquals: { 'ec2:InstanceProfile': profile.attrArn } },
+        }),
+      );
+    }
+    if (scope.ownInterface) {
+      this.addToHandlerPolicies(
+        new iam.PolicyStatement({
+          sid: `Create${id}HostInterface`,
+          actions: ['ec2:CreateNetworkInterface'],
+          resources: [subnetArn, groupArn, ec2Arn('network-interface/*')],
+        }),
+      );
+    }
+    for (const fn of [this.onEventFunction, this.isCompleteFunction])
+      scope.instanceRole.grantPassRole(fn.grantPrincipal);
+  }
+
+  private addToHandlerPolicies(statement: iam.PolicyStatement): void {
+    this.onEventFunction.addToRolePolicy(statement);
+    this.isCompleteFunction.addToRolePolicy(statement);
   }
 
   /**
@@ -155,11 +231,10 @@ export class HostLifecycleProvider extends Construct {
   private get isCompleteRole(): iam.IRole {
     return roleOf(this.isCompleteFunction);
   }
+}
 
-  /** Lets the provider hand a host's instance profile role to EC2 at launch. */
-  grantPassRole(role: iam.IRole): void {
-    role.grantPassRole(this.onEventFunction.grantPrincipal);
-  }
+function ec2Arn(resource: string, account: string = Aws.ACCOUNT_ID): string {
+  return `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${account}:${resource}`;
 }
 
 function roleOf(fn: lambda.IFunction): iam.IRole {

@@ -63,7 +63,7 @@ describe('the burst group teardown (Custom::FleetBurstGroup, burst on)', () => {
 
   it('lets the provider force-delete only the burst group, and describe groups and instances', () => {
     const onEvent = statementsOf(/^gpu-fleet hosts: launch/);
-    const isComplete = statementsOf(/^gpu-fleet hosts: is the launched host running/);
+    const isComplete = statementsOf(/^gpu-fleet hosts: one step towards/);
     const deleting = granting(onEvent, 'autoscaling:DeleteAutoScalingGroup');
     expect(deleting).toHaveLength(1);
     expect(deleting[0]?.Effect).toBe('Allow');

@@ -31,7 +31,7 @@ describe('compute stack', () => {
     expect(hostResource('gpu').Properties).toMatchObject({ Fleet: 'GpuFleet', Spot: 'true', Revision: '1' });
   });
 
-  it('launches the app host on t3.large at 10.0.1.10, AL2023 resolved at launch, IMDSv2, encrypted gp3', () => {
+  it('launches the app host on t3.large, AL2023 resolved at launch, IMDSv2, encrypted gp3', () => {
     expect(launchDataOf('app')).toMatchObject({
       InstanceType: 't3.large',
       ImageId: `resolve:ssm:${APP_AMI_PARAMETER}`,
@@ -42,25 +42,37 @@ describe('compute stack', () => {
           Ebs: { Encrypted: true, VolumeType: 'gp3', VolumeSize: 30, DeleteOnTermination: true },
         },
       ],
-      NetworkInterfaces: [
-        {
-          DeviceIndex: 0,
-          PrivateIpAddress: '10.0.1.10',
-          AssociatePublicIpAddress: true,
-          DeleteOnTermination: true,
-        },
-      ],
     });
+    // The app host's address is its slot's own interface, which each launch attaches.
+    expect(launchDataOf('app').NetworkInterfaces).toBeUndefined();
+    expect(JSON.stringify(hostResource('app').Properties.NetworkInterface)).toMatch(
+      /PrivateIpAddress.*10\.0\.1\.10.*SecurityGroupIds/,
+    );
   });
 
-  it('keeps the app host Elastic IP across rotations: only its association follows the instance', () => {
+  it('associates the Elastic IP with the app slot’s interface, never with an instance', () => {
     compute.hasResourceProperties(
       'AWS::EC2::EIP',
       Match.objectEquals({ Domain: 'vpc', Tags: Match.anyValue() }),
     );
-    compute.hasResourceProperties('AWS::EC2::EIPAssociation', {
-      InstanceId: { Ref: Match.stringLikeRegexp('^AppHostInstance') },
-    });
+    compute.hasResourceProperties(
+      'AWS::EC2::EIPAssociation',
+      Match.objectEquals({
+        AllocationId: Match.anyValue(),
+        NetworkInterfaceId: { 'Fn::GetAtt': ['AppHostInstanceF5939EEC', 'NetworkInterfaceId'] },
+      }),
+    );
+  });
+
+  it('pins the logical ids that a refactor must not change: the host slots and the ServiceToken', () => {
+    expect(hostResource('app')).toBe(resources.AppHostInstanceF5939EEC);
+    expect(hostResource('gpu')).toBe(resources.GpuWorkerHostInstance4ADBD1B3);
+    for (const role of ['app', 'gpu'] as const) {
+      expect(hostResource(role).Properties.ServiceToken).toEqual({
+        'Fn::GetAtt': ['HostLifecycleProviderframeworkonEvent976799DF', 'Arn'],
+      });
+    }
+    expect(resources.HostLifecycleProviderframeworkonEvent976799DF?.Type).toBe('AWS::Lambda::Function');
   });
 
   it('launches the GPU worker on g4dn.xlarge at 10.0.1.20 from the AL2023 DLAMI resolved at launch', () => {
@@ -205,19 +217,63 @@ describe('compute stack', () => {
     });
   });
 
-  it('lets the host lifecycle provider terminate and cancel only what carries the fleet tag', () => {
-    const statements = Object.entries(compute.findResources('AWS::IAM::Policy'))
-      .filter(([id]) => id.startsWith('HostLifecycleOnEvent'))
-      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
-    const retire = statements.find((s) => s.Sid === 'RetireFleetHostsOnly');
-    expect([...(retire?.Action as string[])].sort()).toEqual([
-      'ec2:CancelSpotInstanceRequests',
-      'ec2:TerminateInstances',
-    ]);
-    expect(retire?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet' } });
-    const tagOnLaunch = statements.find((s) => s.Sid === 'TagOnLaunchOnly');
-    expect(tagOnLaunch?.Condition).toEqual({ StringEquals: { 'ec2:CreateAction': 'RunInstances' } });
-    expect(statements.some((s) => s.Sid === 'ResolveAmiAtLaunch')).toBe(true);
+  describe('the host lifecycle provider’s permissions (both handlers act)', () => {
+    const statementsOf = (prefix: string): Array<Record<string, any>> =>
+      Object.entries(compute.findResources('AWS::IAM::Policy'))
+        .filter(([id]) => id.startsWith(prefix))
+        .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
+    const handlers = ['HostLifecycleOnEvent', 'HostLifecycleIsComplete'];
+    const templateIdOf = (role: 'app' | 'gpu') =>
+      hostResource(role).Properties.LaunchTemplateId as { Ref: string };
+
+    it.each(handlers)('%s terminates, cancels and deletes only what carries the fleet tag', (prefix) => {
+      const statements = statementsOf(prefix);
+      const retire = statements.find((s) => s.Sid === 'RetireFleetHostsOnly');
+      expect([...(retire?.Action as string[])].sort()).toEqual([
+        'ec2:CancelSpotInstanceRequests',
+        'ec2:DeleteNetworkInterface',
+        'ec2:TerminateInstances',
+      ]);
+      expect(retire?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet' } });
+      const tagAtCreation = statements.find((s) => s.Sid === 'TagAtCreationOnly');
+      expect(tagAtCreation?.Condition).toEqual({
+        StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateNetworkInterface'] },
+      });
+      expect(statements.some((s) => s.Sid === 'ResolveAmiAtLaunch')).toBe(true);
+    });
+
+    it.each(handlers)(
+      '%s launches only from the two launch templates, into their subnet and groups',
+      (prefix) => {
+        const statements = statementsOf(prefix);
+        const launching = statements.filter((s) => [s.Action].flat().includes('ec2:RunInstances'));
+        const text = JSON.stringify(launching);
+        expect(text).not.toContain('launch-template/*');
+        expect(text).not.toContain('subnet/*');
+        expect(text).not.toContain('security-group/*');
+        for (const role of ['app', 'gpu'] as const) {
+          expect(text).toContain(JSON.stringify(templateIdOf(role)));
+          const instances = launching.find(
+            (s) => s.Sid === `Launch${role === 'app' ? 'App' : 'Gpu'}HostInstancesOnlyFromItsTemplate`,
+          );
+          expect(JSON.stringify(instances?.Condition)).toContain(JSON.stringify(templateIdOf(role)));
+        }
+        // Instances are created only under a template condition.
+        for (const s of launching) {
+          if (JSON.stringify(s.Resource).includes(':instance/*')) expect(s.Condition).toBeDefined();
+        }
+      },
+    );
+
+    it.each(handlers)(
+      '%s may retire an untagged relaunch of a host, recognised by its instance profile',
+      (prefix) => {
+        const statements = statementsOf(prefix);
+        const relaunch = statements.find((s) => s.Sid === 'RetireGpuHostRelaunches');
+        expect(relaunch?.Action).toEqual(['ec2:CreateTags', 'ec2:TerminateInstances']);
+        expect(Object.keys(relaunch?.Condition.ArnEquals ?? {})).toEqual(['ec2:InstanceProfile']);
+      },
+    );
   });
 
   it('generates the OpenVoice API token in Secrets Manager, readable by both hosts', () => {

@@ -4,7 +4,12 @@ import {
   DescribeAutoScalingGroupsCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  DescribeInstancesCommand,
+  DescribeSpotInstanceRequestsCommand,
+  EC2Client,
+  RunInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { isComplete, onEvent } from '../../lambda/host-lifecycle/handler';
 import { BURST_GROUP_RESOURCE_TYPE } from '../../src/names';
@@ -63,9 +68,11 @@ describe('the host lifecycle provider routes by resource type', () => {
 
   it('serves every other resource type (Custom::FleetHostInstance) with the host lifecycle', async () => {
     ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0aaaaaaaaaaaaaaa1' }] });
-    ec2Mock.on(DescribeInstancesCommand).resolves({
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    ec2Mock.on(DescribeInstancesCommand, { InstanceIds: ['i-0aaaaaaaaaaaaaaa1'] }).resolves({
       Reservations: [{ Instances: [{ InstanceId: 'i-0aaaaaaaaaaaaaaa1', State: { Name: 'running' } }] }],
     });
+    ec2Mock.on(DescribeSpotInstanceRequestsCommand).resolves({ SpotInstanceRequests: [] });
     const hostEvent = {
       ...common,
       RequestType: 'Create' as const,
@@ -82,8 +89,11 @@ describe('the host lifecycle provider routes by resource type', () => {
       },
     };
     const result = await onEvent(hostEvent);
-    expect(result.PhysicalResourceId).toBe('i-0aaaaaaaaaaaaaaa1');
-    expect(await isComplete({ ...hostEvent, ...result })).toMatchObject({ IsComplete: true });
+    expect(result.PhysicalResourceId).toBe('GpuFleet-Compute-AppHostInstance');
+    expect(await isComplete({ ...hostEvent, ...result })).toMatchObject({
+      IsComplete: true,
+      Data: { InstanceId: 'i-0aaaaaaaaaaaaaaa1' },
+    });
     expect(autoScalingMock.calls()).toHaveLength(0);
   });
 });
