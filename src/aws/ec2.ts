@@ -1,6 +1,7 @@
 import {
   CreateTagsCommand,
   DescribeInstancesCommand,
+  DescribeSpotInstanceRequestsCommand,
   type EC2Client,
   type Instance,
   StartInstancesCommand,
@@ -70,10 +71,51 @@ export async function discoverFleetInstances(client: EC2Client, appName: string)
         ],
       }),
     );
-    return (output.Reservations ?? []).flatMap((r) => r.Instances ?? []).map(toInstanceInfo);
+    const instances = (output.Reservations ?? []).flatMap((r) => r.Instances ?? []).map(toInstanceInfo);
+    if (instances.some((i) => i.role === 'gpu')) return instances;
+    return [...instances, ...(await relaunchedHosts(client, appName, instances))];
   } catch (error) {
     throw toFleetError(error, 'ec2:DescribeInstances');
   }
+}
+
+/**
+ * Instances that a host's persistent spot request launched in place of one terminated by hand:
+ * they carry none of the launch's tags, so only the request (which keeps its tags) leads to them.
+ * Looked up only when no GPU instance carries the fleet's tags.
+ */
+async function relaunchedHosts(
+  client: EC2Client,
+  appName: string,
+  known: readonly InstanceInfo[],
+): Promise<InstanceInfo[]> {
+  const output = await client.send(
+    new DescribeSpotInstanceRequestsCommand({
+      Filters: [
+        { Name: `tag:${TAGS.fleet}`, Values: [appName] },
+        { Name: 'state', Values: ['open', 'active', 'disabled'] },
+      ],
+    }),
+  );
+  const found: InstanceInfo[] = [];
+  for (const request of output?.SpotInstanceRequests ?? []) {
+    const role = (request.Tags ?? []).find((t) => t.Key === TAGS.role)?.Value;
+    const instanceId = request.InstanceId;
+    if ((role !== 'gpu' && role !== 'app') || !instanceId || known.some((i) => i.instanceId === instanceId))
+      continue;
+    const described = await client
+      .send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }))
+      .catch((error: unknown) => {
+        if ((error as Error).name === 'InvalidInstanceID.NotFound') return undefined;
+        throw error;
+      });
+    const instance = described?.Reservations?.flatMap((r) => r.Instances ?? [])[0];
+    const state = instance?.State?.Name;
+    if (!instance || state === 'terminated' || state === 'shutting-down') continue;
+    const info = toInstanceInfo(instance);
+    found.push(info.role ? info : { ...info, role, relaunchedBy: request.SpotInstanceRequestId });
+  }
+  return found;
 }
 
 function toInstanceInfo(instance: Instance): InstanceInfo {

@@ -225,6 +225,22 @@ async function findSlot(event: HostEvent, deps: HostLifecycleDeps): Promise<Slot
   const instances = new Map(tagged.map((i) => [i.InstanceId ?? '', toSlotInstance(i)]));
   const requests = new Map(taggedRequests.map((r) => [r.SpotInstanceRequestId ?? '', toSlotRequest(r)]));
   const legacyId = event.PhysicalResourceId ?? '';
+  if (isInstanceId(legacyId)) {
+    // Launched before the owner tag: the role's requests without one are this slot's.
+    const props = event.ResourceProperties;
+    const unowned = await describeRequests(deps, {
+      Filters: [
+        { Name: `tag:${TAGS.fleet}`, Values: [props.Fleet] },
+        { Name: `tag:${TAGS.role}`, Values: [props.Role] },
+      ],
+    });
+    for (const r of unowned) {
+      const id = r.SpotInstanceRequestId ?? '';
+      if (tagsOf(r.Tags)[TAGS.owner] !== undefined || requests.has(id)) continue;
+      requests.set(id, toSlotRequest(r));
+      taggedRequests.push(r);
+    }
+  }
   if (isInstanceId(legacyId) && !instances.has(legacyId)) {
     const legacy = (await describeInstances(deps, { InstanceIds: [legacyId] }))[0];
     if (legacy) instances.set(legacyId, toSlotInstance(legacy));

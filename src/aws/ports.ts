@@ -27,6 +27,12 @@ export interface InstanceInfo {
   readonly lifecycle: 'spot' | 'on-demand';
   readonly spotInstanceRequestId?: string;
   readonly tags: Readonly<Record<string, string>>;
+  /**
+   * Set for an instance found through its spot request rather than by its own tags: a persistent
+   * request relaunched it (after a termination by hand) without the launch's tags. The value is
+   * the request's id; `role` comes from the request's tags.
+   */
+  readonly relaunchedBy?: string;
 }
 
 /** Start, stop, describe and tag the fleet's instances. */

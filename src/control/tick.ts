@@ -175,7 +175,18 @@ export async function runTick(
     ports.queue.counts(target.queueUrl),
     ports.fleet.discover(target.appName),
   ]);
-  const gpu = instanceOfRole(instances, 'gpu', target.appName);
+  let gpu: InstanceInfo;
+  try {
+    gpu = instanceOfRole(instances, 'gpu', target.appName);
+  } catch (caught) {
+    // Between a rotation's termination and its launch there is no GPU for a few minutes: idle
+    // burst workers still retire (with no memory to read or write), then the gap is reported.
+    if (caught instanceof FleetLayoutError && ports.burst && burst && burst.maxWorkers > 0) {
+      const primary = queue.waiting > 0 ? 'blocked' : 'idle';
+      await runBurstTurn(ports.burst, queue, primary, {}, { burst }, now);
+    }
+    throw caught;
+  }
   const previousMemory = memoryFromTags(gpu.tags);
   const observation: Observation = {
     queue,
@@ -184,7 +195,16 @@ export async function runTick(
       spotRequestStatus: await spotRequestAfterStart(ports.fleet, gpu, previousMemory),
     },
   };
-  const decision = decide(observation, previousMemory, config, now);
+  const decided = decide(observation, previousMemory, config, now);
+  // The scaler may neither start, stop nor tag an instance without the fleet's tags.
+  const decision: Decision = gpu.relaunchedBy
+    ? {
+        ...decided,
+        action: 'none',
+        memory: previousMemory,
+        reason: `GPU ${gpu.instanceId} was relaunched by its spot request ${gpu.relaunchedBy} without the fleet's tags (terminated by hand?): left alone; raise hostRevision.gpu and deploy to replace it`,
+      }
+    : decided;
 
   let memory = decision.memory;
   let outcome: TickReport['outcome'] = 'none';
@@ -212,7 +232,7 @@ export async function runTick(
     if (burstReport.memory) memory = burstReport.memory;
   }
 
-  const tagsWritten = memoryTagChanges(previousMemory, memory);
+  const tagsWritten = gpu.relaunchedBy ? {} : memoryTagChanges(previousMemory, memory);
   let tagError: FleetError | undefined;
   if (Object.keys(tagsWritten).length > 0) {
     try {

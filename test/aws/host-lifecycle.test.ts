@@ -436,6 +436,34 @@ describe('a slot created when the physical id was the instance id', () => {
   });
 });
 
+describe('a slot of the first version whose GPU was terminated by hand', () => {
+  it('finds the untagged relaunch through the role’s request and replaces it on a revision bump', async () => {
+    const fleetTags = [
+      { Key: 'gpu-fleet:fleet', Value: 'GpuFleet' },
+      { Key: 'gpu-fleet:role', Value: 'gpu' },
+    ];
+    const legacy =
+      model.runInstances({
+        LaunchTemplate: { LaunchTemplateId: 'lt-gpu', Version: '3' },
+        MinCount: 1,
+        MaxCount: 1,
+        TagSpecifications: [
+          { ResourceType: 'instance', Tags: fleetTags },
+          { ResourceType: 'spot-instances-request', Tags: fleetTags },
+        ],
+      }).Instances?.[0]?.InstanceId ?? '';
+    model.settle();
+    model.terminateInstances([legacy]);
+    model.settle();
+    model.forgetTerminated();
+    const relaunch = liveInstances()[0] ?? '';
+    const rotated = await update(legacy, { ...GPU, Revision: '2' }, GPU);
+    expect(rotated.physicalId).toBe(legacy);
+    expect(ec2Mock).toHaveReceivedCommandWith(TerminateInstancesCommand, { InstanceIds: [relaunch] });
+    expect(liveInstances()).toEqual([rotated.data.InstanceId]);
+  });
+});
+
 describe('transient errors', () => {
   it('retries throttling and 5xx with back-off instead of failing the teardown', async () => {
     const first = await create(GPU);
