@@ -1,5 +1,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Instance, NetworkInterface, SpotInstanceRequest, Tag } from '@aws-sdk/client-ec2';
+import { Ec2HostModel, Ec2ModelError } from './ec2-host-model';
 
 /**
  * A small AWS on 127.0.0.1 that speaks the wire protocols the SDK v3 clients of this product use:
@@ -40,6 +42,7 @@ export type AwsAction =
   | 'ec2:StopInstances'
   | 'ec2:CreateTags'
   | 'ec2:DescribeSpotInstanceRequests'
+  | HostLifecycleAction
   | 'cloudformation:DescribeStacks'
   | 'sqs:GetQueueAttributes'
   | 'elasticfilesystem:DescribeFileSystems';
@@ -91,6 +94,11 @@ export class AwsServer {
   readonly foreignQueueUrls: string[] = [];
   /** When false, pending and stopping instances stay so (a stuck transition). */
   settleOnDescribe = true;
+  /**
+   * Set by `useHostModel`: every EC2 call goes to this model of launches, spot requests and
+   * interfaces (the host lifecycle provider's world) instead of the fixed fleet above.
+   */
+  hostModel?: Ec2HostModel;
   private readonly faults = new Map<string, { fault: Fault; remaining: number }>();
   private readonly sockets = new Set<import('node:net').Socket>();
 
@@ -144,6 +152,7 @@ export class AwsServer {
     this.calls.length = 0;
     this.foreignQueueUrls.length = 0;
     this.settleOnDescribe = true;
+    this.hostModel = undefined;
     this.instances.set('i-0app', {
       instanceId: 'i-0app',
       instanceType: 't3.large',
@@ -252,8 +261,15 @@ export class AwsServer {
     }
   }
 
+  /** Routes EC2 to a fresh model of launches (see `hostModel`); returns it for the test to shape. */
+  useHostModel(): Ec2HostModel {
+    this.hostModel = new Ec2HostModel();
+    return this.hostModel;
+  }
+
   /** What each action does to the fleet; returns the answer as a protocol-neutral value. */
   private act(action: string, params: Record<string, unknown>): unknown {
+    if (this.hostModel && action.startsWith('ec2:')) return actOnHostModel(this.hostModel, action, params);
     switch (action) {
       case 'ec2:DescribeInstances':
         return this.describeInstances(params);
@@ -415,7 +431,9 @@ const ec2: Protocol = {
   ok(res, action, answer) {
     const name = action.slice('ec2:'.length);
     let inner = '';
-    if (action === 'ec2:DescribeInstances') {
+    if (answer instanceof HostModelAnswer) {
+      inner = hostModelXml(answer);
+    } else if (action === 'ec2:DescribeInstances') {
       const items = (answer as FakeInstance[]).map(instanceXml).join('');
       inner = `<reservationSet><item><reservationId>r-0e2e</reservationId><ownerId>${ACCOUNT}</ownerId><groupSet/><instancesSet>${items}</instancesSet></item></reservationSet>`;
       if (items === '') inner = '<reservationSet/>';
@@ -592,4 +610,207 @@ function escape(text: string): string {
 /** EC2's time format inside StateTransitionReason: "2026-11-24 03:00:00 GMT". */
 function gmt(date: Date): string {
   return `${date.toISOString().slice(0, 19).replace('T', ' ')} GMT`;
+}
+
+/** The EC2 actions of the host lifecycle provider, answered from `AwsServer.hostModel`. */
+export type HostLifecycleAction =
+  | 'ec2:RunInstances'
+  | 'ec2:TerminateInstances'
+  | 'ec2:CancelSpotInstanceRequests'
+  | 'ec2:DeleteTags'
+  | 'ec2:CreateNetworkInterface'
+  | 'ec2:DescribeNetworkInterfaces'
+  | 'ec2:DeleteNetworkInterface';
+
+/** A host model's answer, in the SDK's shapes, for `hostModelXml` to write as EC2's XML. */
+class HostModelAnswer {
+  constructor(
+    readonly instances?: readonly Instance[],
+    readonly requests?: readonly SpotInstanceRequest[],
+    readonly interfaces?: readonly NetworkInterface[],
+    readonly single?: NetworkInterface,
+  ) {}
+}
+
+/** EC2's query protocol read into the SDK's input shapes the model takes. */
+function actOnHostModel(
+  model: Ec2HostModel,
+  action: string,
+  params: Record<string, unknown>,
+): HostModelAnswer {
+  try {
+    const filters = readFilters(params);
+    const tagSpecs = readTagSpecifications(params);
+    switch (action) {
+      case 'ec2:RunInstances': {
+        const interfaceId = params['NetworkInterface.1.NetworkInterfaceId'];
+        const out = model.runInstances({
+          LaunchTemplate: {
+            LaunchTemplateId: String(params['LaunchTemplate.LaunchTemplateId'] ?? ''),
+            Version: String(params['LaunchTemplate.Version'] ?? ''),
+          },
+          MinCount: Number(params.MinCount),
+          MaxCount: Number(params.MaxCount),
+          ClientToken: params.ClientToken === undefined ? undefined : String(params.ClientToken),
+          NetworkInterfaces: interfaceId
+            ? [
+                {
+                  DeviceIndex: Number(params['NetworkInterface.1.DeviceIndex']),
+                  NetworkInterfaceId: String(interfaceId),
+                },
+              ]
+            : undefined,
+          TagSpecifications: tagSpecs,
+        });
+        return new HostModelAnswer(out.Instances);
+      }
+      case 'ec2:DescribeInstances': {
+        const out = model.describeInstances({
+          InstanceIds: listParam(params, 'InstanceId'),
+          Filters: filters,
+        });
+        return new HostModelAnswer(out.Reservations?.flatMap((r) => r.Instances ?? []) ?? []);
+      }
+      case 'ec2:TerminateInstances':
+        model.terminateInstances(listParam(params, 'InstanceId'));
+        return new HostModelAnswer();
+      case 'ec2:DescribeSpotInstanceRequests': {
+        const out = model.describeSpotInstanceRequests({
+          SpotInstanceRequestIds: listParam(params, 'SpotInstanceRequestId'),
+          Filters: filters,
+        });
+        return new HostModelAnswer(undefined, out.SpotInstanceRequests ?? []);
+      }
+      case 'ec2:CancelSpotInstanceRequests':
+        model.cancelSpotInstanceRequests(listParam(params, 'SpotInstanceRequestId'));
+        return new HostModelAnswer();
+      case 'ec2:CreateTags':
+      case 'ec2:DeleteTags': {
+        const keys = listParam(params, 'Tag', 'Key');
+        const values = listParam(params, 'Tag', 'Value');
+        const tags: Tag[] = keys.map((Key, i) => ({ Key, Value: values[i] }));
+        if (action === 'ec2:CreateTags') model.createTags(listParam(params, 'ResourceId'), tags);
+        else model.deleteTags(listParam(params, 'ResourceId'), tags);
+        return new HostModelAnswer();
+      }
+      case 'ec2:CreateNetworkInterface': {
+        const out = model.createNetworkInterface({
+          SubnetId: String(params.SubnetId ?? ''),
+          PrivateIpAddress:
+            params.PrivateIpAddress === undefined ? undefined : String(params.PrivateIpAddress),
+          Groups: listParam(params, 'SecurityGroupId'),
+          TagSpecifications: tagSpecs,
+        });
+        return new HostModelAnswer(undefined, undefined, undefined, out.NetworkInterface);
+      }
+      case 'ec2:DescribeNetworkInterfaces': {
+        const out = model.describeNetworkInterfaces({
+          NetworkInterfaceIds: listParam(params, 'NetworkInterfaceId'),
+          Filters: filters,
+        });
+        return new HostModelAnswer(undefined, undefined, out.NetworkInterfaces ?? []);
+      }
+      case 'ec2:DeleteNetworkInterface':
+        model.deleteNetworkInterface(String(params.NetworkInterfaceId ?? ''));
+        return new HostModelAnswer();
+      default:
+        throw new ProtocolError('InvalidAction', `The action ${action} is not valid for this web service.`);
+    }
+  } catch (error) {
+    if (error instanceof Ec2ModelError) throw new ProtocolError(error.code, error.message);
+    throw error;
+  }
+}
+
+function readFilters(params: Record<string, unknown>): Array<{ Name: string; Values: string[] }> {
+  return listParam(params, 'Filter', 'Name').map((Name, n) => ({
+    Name,
+    Values: listParam(params, `Filter.${n + 1}.Value`),
+  }));
+}
+
+function readTagSpecifications(
+  params: Record<string, unknown>,
+): Array<{ ResourceType: 'instance'; Tags: Tag[] }> {
+  return listParam(params, 'TagSpecification', 'ResourceType').map((type, n) => ({
+    ResourceType: type as 'instance',
+    Tags: listParam(params, `TagSpecification.${n + 1}.Tag`, 'Key').map((Key, m) => ({
+      Key,
+      Value: String(params[`TagSpecification.${n + 1}.Tag.${m + 1}.Value`] ?? ''),
+    })),
+  }));
+}
+
+function tagSetXml(tags: readonly Tag[] | undefined): string {
+  const items = (tags ?? [])
+    .map((t) => `<item><key>${escape(t.Key ?? '')}</key><value>${escape(t.Value ?? '')}</value></item>`)
+    .join('');
+  return `<tagSet>${items}</tagSet>`;
+}
+
+function modelInstanceXml(i: Instance): string {
+  const optional = (tag: string, value: string | undefined): string =>
+    value === undefined ? '' : `<${tag}>${escape(value)}</${tag}>`;
+  const state = (i.State?.Name ?? 'pending') as InstanceState;
+  return [
+    '<item>',
+    `<instanceId>${i.InstanceId}</instanceId>`,
+    stateXml('instanceState', state),
+    optional('privateIpAddress', i.PrivateIpAddress),
+    i.LaunchTime ? `<launchTime>${i.LaunchTime.toISOString()}</launchTime>` : '',
+    i.InstanceLifecycle ? `<instanceLifecycle>${i.InstanceLifecycle}</instanceLifecycle>` : '',
+    optional('spotInstanceRequestId', i.SpotInstanceRequestId),
+    i.StateReason
+      ? `<stateReason><code>${escape(i.StateReason.Code ?? '')}</code><message>${escape(i.StateReason.Message ?? '')}</message></stateReason>`
+      : '',
+    `<blockDeviceMapping>${(i.BlockDeviceMappings ?? [])
+      .map(
+        (b) =>
+          `<item><deviceName>${b.DeviceName}</deviceName><ebs><volumeId>${b.Ebs?.VolumeId}</volumeId></ebs></item>`,
+      )
+      .join('')}</blockDeviceMapping>`,
+    `<networkInterfaceSet>${(i.NetworkInterfaces ?? [])
+      .map(
+        (n) =>
+          `<item><networkInterfaceId>${n.NetworkInterfaceId}</networkInterfaceId><attachment><deviceIndex>0</deviceIndex></attachment></item>`,
+      )
+      .join('')}</networkInterfaceSet>`,
+    tagSetXml(i.Tags),
+    '</item>',
+  ].join('');
+}
+
+function modelInterfaceXml(n: NetworkInterface): string {
+  return [
+    `<networkInterfaceId>${n.NetworkInterfaceId}</networkInterfaceId>`,
+    `<subnetId>${n.SubnetId}</subnetId>`,
+    `<privateIpAddress>${n.PrivateIpAddress}</privateIpAddress>`,
+    `<groupSet>${(n.Groups ?? []).map((g) => `<item><groupId>${g.GroupId}</groupId></item>`).join('')}</groupSet>`,
+    `<status>${n.Status}</status>`,
+    n.Attachment
+      ? `<attachment><instanceId>${n.Attachment.InstanceId}</instanceId><deviceIndex>0</deviceIndex></attachment>`
+      : '',
+    tagSetXml(n.TagSet),
+  ].join('');
+}
+
+/** A host model's answer as the body of EC2's XML response. */
+function hostModelXml(answer: HostModelAnswer): string {
+  if (answer.instances) {
+    const items = answer.instances.map(modelInstanceXml).join('');
+    return `<reservationId>r-0e2e</reservationId><ownerId>${ACCOUNT}</ownerId><instancesSet>${items}</instancesSet><reservationSet>${items === '' ? '' : `<item><reservationId>r-0e2e</reservationId><instancesSet>${items}</instancesSet></item>`}</reservationSet>`;
+  }
+  if (answer.requests) {
+    return `<spotInstanceRequestSet>${answer.requests
+      .map(
+        (r) =>
+          `<item><spotInstanceRequestId>${r.SpotInstanceRequestId}</spotInstanceRequestId><state>${r.State}</state><type>${r.Type}</type>${r.InstanceId ? `<instanceId>${r.InstanceId}</instanceId>` : ''}${tagSetXml(r.Tags)}</item>`,
+      )
+      .join('')}</spotInstanceRequestSet>`;
+  }
+  if (answer.interfaces) {
+    return `<networkInterfaceSet>${answer.interfaces.map((n) => `<item>${modelInterfaceXml(n)}</item>`).join('')}</networkInterfaceSet>`;
+  }
+  if (answer.single) return `<networkInterface>${modelInterfaceXml(answer.single)}</networkInterface>`;
+  return '<return>true</return>';
 }
