@@ -21,8 +21,9 @@ import { BURST_GROUP_RESOURCE_TYPE } from '../../src/names.js';
 
 /**
  * The Compute stack's custom resources, run by the CDK Provider framework and told apart by
- * their type: the fleet hosts (`onEvent` launches, rotates or retires a host, `isComplete` waits
- * for it to run or to be gone) and the burst group's teardown (src/aws/burst-teardown.ts).
+ * their type: the fleet host slots (`onEvent` launches, or begins a rotation or a teardown;
+ * `isComplete` takes the next step until the new host runs or nothing of the old one is left)
+ * and the burst group's teardown (src/aws/burst-teardown.ts).
  */
 const deps: HostLifecycleDeps & BurstTeardownDeps = {
   ec2: new EC2Client({ maxAttempts: 5 }),
