@@ -185,8 +185,27 @@ async function converge(event: HostEvent, deps: HostLifecycleDeps): Promise<Prog
     }
     return { instanceId: instance.id, note: `${instance.id} is ${instance.state}` };
   } catch (error) {
-    await retire(await findSlot(event, deps), undefined, deps).catch(() => 0);
+    await cleanUpFailedLaunch(event, deps).catch(() => undefined);
     throw error;
+  }
+}
+
+/** How often, and how far apart, a failed create looks for its interface to be released. */
+const RELEASE_POLLS = 12;
+const RELEASE_POLL_MS = 10_000;
+
+/**
+ * Before a launch reports FAILED: its spot request cancelled, its instance terminated. A failed
+ * Create also gives up the interface it made, since CloudFormation sends no Delete after a failed
+ * create; an Update keeps it for the rollback that follows.
+ */
+async function cleanUpFailedLaunch(event: HostEvent, deps: HostLifecycleDeps): Promise<void> {
+  await retire(await findSlot(event, deps), undefined, deps);
+  if (event.RequestType !== 'Create') return;
+  for (let poll = 0; poll < RELEASE_POLLS; poll++) {
+    const remaining = await retire(await findSlot(event, deps), undefined, deps);
+    if (remaining === 0 && (await deleteOwnInterfaces(event, deps))) return;
+    await deps.sleep(RELEASE_POLL_MS);
   }
 }
 

@@ -35,6 +35,8 @@ const deps = (): HostLifecycleDeps => ({
   ec2: new EC2Client({ region: 'ap-northeast-1' }),
   sleep: async (ms) => {
     sleeps.push(ms);
+    // Time passes for EC2 too.
+    model.settle();
   },
   now: () => new Date(clock),
 });
@@ -231,6 +233,16 @@ describe('creating a host', () => {
     });
     model.settle();
     expect(model.leftovers()).toMatchObject({ instances: [], requests: [] });
+  });
+
+  it('a failed first app launch also deletes the interface it made: no later deploy finds 10.0.1.10 taken', async () => {
+    model.failNextLaunch = 'Client.InvalidKMSKey.InvalidState';
+    const created = event('Create', APP);
+    const answer = await onEvent(created, deps());
+    model.settle();
+    await expect(isComplete({ ...created, ...answer }, deps())).rejects.toThrow(/ended while starting/);
+    // CloudFormation never sends a Delete after a failed create: nothing may be left behind.
+    expect(model.leftovers()).toEqual({ instances: [], requests: [], interfaces: [] });
   });
 
   it('gives a launch that never leaves pending up before the framework times out, and cleans it up', async () => {
