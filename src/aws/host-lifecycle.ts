@@ -1,6 +1,7 @@
 import { type ResourceType, RunInstancesCommand, type Tag } from '@aws-sdk/client-ec2';
 import {
   type HostEvent,
+  type HostIsCompleteEvent,
   type HostLifecycleDeps,
   type HostProperties,
   carriedTags,
@@ -10,6 +11,8 @@ import {
   launchTags,
   launchToken,
   liveInstances,
+  oldPropertiesOf,
+  physicalIdOf,
   ownInterface,
   retag,
   retire,
@@ -18,7 +21,7 @@ import {
 } from './host-slot.js';
 import { TRANSIENT_ATTEMPTS, errorName, transient } from './transient.js';
 
-export type { HostEvent, HostLifecycleDeps, HostProperties } from './host-slot.js';
+export type { HostEvent, HostIsCompleteEvent, HostLifecycleDeps, HostProperties } from './host-slot.js';
 export { ownerOf } from './host-slot.js';
 export { errorName, transient } from './transient.js';
 
@@ -85,10 +88,10 @@ export async function onEvent(event: HostEvent, deps: HostLifecycleDeps): Promis
     }
     case 'Update': {
       // Stable: a new id would make CloudFormation delete the old one, and a rollback restore it.
-      const physicalId = event.PhysicalResourceId ?? '';
+      const physicalId = physicalIdOf(event) ?? '';
       const slot = await findSlot(event, deps);
       const current = liveInstances(slot);
-      if (!needsNewInstance(event.OldResourceProperties, props) && current.length > 0) {
+      if (!needsNewInstance(oldPropertiesOf(event), props) && current.length > 0) {
         await retag(slot, event, deps);
         deps.log?.(`${props.Role} host ${current.map((i) => i.id).join(', ')}: no definition change, kept`);
         return { PhysicalResourceId: physicalId };
@@ -104,7 +107,7 @@ export async function onEvent(event: HostEvent, deps: HostLifecycleDeps): Promis
       const slot = await findSlot(event, deps);
       await retire(slot, undefined, deps);
       return {
-        PhysicalResourceId: event.PhysicalResourceId ?? event.LogicalResourceId,
+        PhysicalResourceId: physicalIdOf(event) ?? event.LogicalResourceId,
         Data: { DeleteStartedAt: now(deps).toISOString() },
       };
     }
@@ -117,7 +120,10 @@ export async function onEvent(event: HostEvent, deps: HostLifecycleDeps): Promis
  * the instance terminated). Delete: once nothing of the slot is left, so that the network stack
  * can delete the subnet and security groups after it.
  */
-export async function isComplete(event: HostEvent, deps: HostLifecycleDeps): Promise<IsCompleteResult> {
+export async function isComplete(
+  event: HostIsCompleteEvent,
+  deps: HostLifecycleDeps,
+): Promise<IsCompleteResult> {
   if (event.RequestType === 'Delete') {
     const slot = await findSlot(event, deps);
     const remaining = await retire(slot, undefined, deps);
@@ -126,10 +132,7 @@ export async function isComplete(event: HostEvent, deps: HostLifecycleDeps): Pro
     if (now(deps).getTime() - startedAt < DELETE_SETTLE_MS) return { IsComplete: false };
     return (await deleteOwnInterfaces(event, deps)) ? { IsComplete: true } : { IsComplete: false };
   }
-  if (
-    event.RequestType === 'Update' &&
-    !needsNewInstance(event.OldResourceProperties, event.ResourceProperties)
-  ) {
+  if (event.RequestType === 'Update' && !needsNewInstance(oldPropertiesOf(event), event.ResourceProperties)) {
     const slot = await findSlot(event, deps);
     const current = liveInstances(slot)[0];
     if (current) return { IsComplete: true, Data: await slotData(current.id, event, deps) };

@@ -15,6 +15,7 @@ import {
   type Tag,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import type { CdkCustomResourceEvent, CdkCustomResourceIsCompleteEvent } from 'aws-lambda';
 import { SCALER_WRITABLE_TAG_KEYS, TAGS } from '../core/tags.js';
 import { errorName, transient } from './transient.js';
 
@@ -48,16 +49,20 @@ export interface HostProperties {
   readonly NetworkInterface?: string;
 }
 
-export interface HostEvent {
-  readonly RequestType: 'Create' | 'Update' | 'Delete';
-  readonly RequestId: string;
-  readonly StackId: string;
-  readonly LogicalResourceId: string;
-  readonly PhysicalResourceId?: string;
-  readonly ResourceProperties: HostProperties;
-  readonly OldResourceProperties?: HostProperties;
-  /** What onEvent returned, as the Provider framework hands it to isComplete. */
-  readonly Data?: Readonly<Record<string, string>>;
+/** What the Provider framework sends onEvent. */
+export type HostEvent = CdkCustomResourceEvent<HostProperties>;
+
+/** What it sends isComplete: the event with onEvent's result (physical id, Data) merged in. */
+export type HostIsCompleteEvent = CdkCustomResourceIsCompleteEvent<HostProperties, Record<string, string>>;
+
+/** The slot's physical id; a Create has none yet. */
+export function physicalIdOf(event: HostEvent): string | undefined {
+  return 'PhysicalResourceId' in event ? event.PhysicalResourceId : undefined;
+}
+
+/** The properties an Update replaces; undefined for a Create or a Delete. */
+export function oldPropertiesOf(event: HostEvent): HostProperties | undefined {
+  return event.RequestType === 'Update' ? event.OldResourceProperties : undefined;
 }
 
 export interface HostLifecycleDeps {
@@ -111,7 +116,7 @@ export async function findSlot(event: HostEvent, deps: HostLifecycleDeps): Promi
   ]);
   const instances = new Map(tagged.map((i) => [i.InstanceId ?? '', toSlotInstance(i)]));
   const requests = new Map(taggedRequests.map((r) => [r.SpotInstanceRequestId ?? '', toSlotRequest(r)]));
-  const legacyId = event.PhysicalResourceId ?? '';
+  const legacyId = physicalIdOf(event) ?? '';
   if (isInstanceId(legacyId)) {
     // Launched before the owner tag: the role's requests without one are this slot's.
     const props = event.ResourceProperties;
@@ -291,7 +296,7 @@ export async function retag(slot: Slot, event: HostEvent, deps: HostLifecycleDep
   if (resources.length === 0) return;
   const tags = baseTags(event);
   const kept = new Set(tags.map((t) => t.Key));
-  const dropped = Object.keys(extraTags(event.OldResourceProperties)).filter((key) => !kept.has(key));
+  const dropped = Object.keys(extraTags(oldPropertiesOf(event))).filter((key) => !kept.has(key));
   await transient(deps, () => deps.ec2.send(new CreateTagsCommand({ Resources: resources, Tags: tags })));
   if (dropped.length > 0) {
     await transient(deps, () =>

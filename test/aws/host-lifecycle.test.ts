@@ -15,6 +15,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import {
   DELETE_SETTLE_MS,
   type HostEvent,
+  type HostIsCompleteEvent,
   type HostLifecycleDeps,
   type HostProperties,
   isComplete,
@@ -78,6 +79,7 @@ beforeEach(() => {
   });
 });
 
+const SERVICE_TOKEN = 'arn:aws:lambda:ap-northeast-1:111111111111:function:GpuFleet-Compute-provider';
 const STACK_ID = 'arn:aws:cloudformation:ap-northeast-1:111111111111:stack/GpuFleet-Compute/5f1e';
 const GPU: HostProperties = {
   LaunchTemplateId: 'lt-gpu',
@@ -104,24 +106,34 @@ const APP: HostProperties = {
 };
 
 let requests = 0;
+/**
+ * A Provider framework event, typed as isComplete receives it (onEvent's answer merged in), so one
+ * builder serves both handlers.
+ */
 function event(
   type: HostEvent['RequestType'],
   props: HostProperties,
-  extra: Partial<HostEvent> = {},
-): HostEvent {
+  extra: { readonly [K in keyof HostIsCompleteEvent]?: unknown } = {},
+): HostIsCompleteEvent {
   requests += 1;
   return {
+    ServiceToken: SERVICE_TOKEN,
+    ResponseURL: 'https://cloudformation-custom-resource-response.example/req',
+    ResourceType: 'Custom::FleetHostInstance',
     RequestType: type,
     RequestId: `req-${requests}`,
     StackId: STACK_ID,
     LogicalResourceId: props.Role === 'app' ? 'AppHostInstance' : 'GpuWorkerHostInstance',
-    ResourceProperties: props,
+    ResourceProperties: { ServiceToken: SERVICE_TOKEN, ...props },
     ...extra,
-  };
+  } as HostIsCompleteEvent;
 }
 
 /** Runs isComplete as the framework's waiter does (every 15 s), letting EC2 move on in between. */
-async function untilComplete(request: HostEvent, limit = 20): Promise<Record<string, string> | undefined> {
+async function untilComplete(
+  request: HostIsCompleteEvent,
+  limit = 20,
+): Promise<Record<string, string> | undefined> {
   for (let poll = 0; poll < limit; poll++) {
     const result = await isComplete(request, deps());
     if (result.IsComplete) return result.Data;

@@ -1,5 +1,5 @@
 import { isComplete, onEvent } from '../../lambda/host-lifecycle/handler';
-import type { HostEvent, HostProperties } from '../../src/aws/host-lifecycle';
+import type { HostEvent, HostIsCompleteEvent, HostProperties } from '../../src/aws/host-lifecycle';
 import { HOST_INSTANCE_RESOURCE_TYPE } from '../../src/names';
 import { AwsServer } from './aws-server';
 import type { Ec2HostModel } from './ec2-host-model';
@@ -80,30 +80,35 @@ const GPU: HostProperties = {
 };
 const LOGICAL_ID = { app: 'AppHostInstanceF5939EEC', gpu: 'GpuWorkerHostInstance4ADBD1B3' };
 
-type ProviderEvent = HostEvent & { readonly ResourceType: string };
+const SERVICE_TOKEN = 'arn:aws:lambda:ap-northeast-1:123456789012:function:GpuFleet-Compute-provider';
 let requestCount = 0;
+/** A Provider framework event, typed as isComplete receives it (so it serves both handlers). */
 function cfnEvent(
   type: HostEvent['RequestType'],
   props: HostProperties,
-  extra: Partial<HostEvent> = {},
+  extra: { readonly [K in keyof HostIsCompleteEvent]?: unknown } = {},
   stackId = STACK,
-): ProviderEvent {
+): HostIsCompleteEvent {
   requestCount += 1;
   return {
+    ServiceToken: SERVICE_TOKEN,
+    ResponseURL: 'https://cloudformation-custom-resource-response.example/e2e',
     RequestType: type,
     RequestId: `e2e-${requestCount}`,
     StackId: stackId,
     LogicalResourceId: LOGICAL_ID[props.Role as 'app' | 'gpu'],
     ResourceType: HOST_INSTANCE_RESOURCE_TYPE,
-    ResourceProperties: props,
+    ResourceProperties: { ServiceToken: SERVICE_TOKEN, ...props },
     ...extra,
-  };
+  } as HostIsCompleteEvent;
 }
 
 /** What the framework does: onEvent, then isComplete every 15 s with onEvent's answer merged in. */
-async function drive(request: ProviderEvent): Promise<{ physicalId: string; data: Record<string, string> }> {
+async function drive(
+  request: HostIsCompleteEvent,
+): Promise<{ physicalId: string; data: Record<string, string> }> {
   const answer = await onEvent(request);
-  const merged = { ...request, ...answer } as ProviderEvent;
+  const merged = { ...request, ...answer } as HostIsCompleteEvent;
   for (let poll = 0; poll < 60; poll++) {
     const result = await isComplete(merged);
     if (result.IsComplete) return { physicalId: answer.PhysicalResourceId, data: { ...result.Data } };
