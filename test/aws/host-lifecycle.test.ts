@@ -460,6 +460,29 @@ describe('a slot created when the physical id was the instance id', () => {
   });
 });
 
+describe('the first deploy of this design on a running app host', () => {
+  it('moves 10.0.1.10 from the old instance’s interface to the slot’s own, keeping the physical id', async () => {
+    model.templates.set('lt-app', { spot: false, privateIp: '10.0.1.10', subnetId: 'subnet-1' });
+    const legacy =
+      model.runInstances({
+        LaunchTemplate: { LaunchTemplateId: 'lt-app', Version: '4' },
+        MinCount: 1,
+        MaxCount: 1,
+        TagSpecifications: [
+          { ResourceType: 'instance', Tags: [{ Key: 'gpu-fleet:fleet', Value: 'GpuFleet' }] },
+        ],
+      }).Instances?.[0]?.InstanceId ?? '';
+    model.settle();
+    const { NetworkInterface: _, ...before } = { ...APP, LaunchTemplateVersion: '4' };
+    const migrated = await update(legacy, APP, before);
+    expect(migrated.physicalId).toBe(legacy);
+    expect(model.instance(legacy).state).toBe('terminated');
+    const own = model.interfaces.get(migrated.data.NetworkInterfaceId ?? '');
+    expect(own).toMatchObject({ privateIp: '10.0.1.10', attachedTo: migrated.data.InstanceId });
+    expect(liveInstances()).toEqual([migrated.data.InstanceId]);
+  });
+});
+
 describe('a slot of the first version whose GPU was terminated by hand', () => {
   it('finds the untagged relaunch through the role’s request and replaces it on a revision bump', async () => {
     const fleetTags = [
