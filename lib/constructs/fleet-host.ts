@@ -17,7 +17,7 @@ import { hostUserData } from './host-user-data.js';
 
 /**
  * What each host of the fleet is placed in and works with. `appName` names its settings and tags
- * it into its fleet; `tags` go on its instance.
+ * it into its fleet; `tags` go on everything its slot launches.
  */
 export interface FleetHostProps extends Pick<FleetConfig, 'appName' | 'tags'> {
   readonly vpc: ec2.IVpc;
