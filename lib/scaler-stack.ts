@@ -1,4 +1,4 @@
-import { type CfnElement, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { type CfnElement, CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { FleetConfig } from '../src/config.js';
@@ -51,6 +51,11 @@ export class ScalerStack extends Stack {
       bootTimeoutMinutes: config.scaler.bootTimeoutMinutes,
       scaler: this.scaler.function,
       deadLetterQueue: props.deadLetterQueue,
+    });
+    // gpu-manage doctor reads it to tell whether the alarm e-mail subscription was confirmed.
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.alarms.topic.topicArn,
+      description: 'SNS topic the alarms publish to',
     });
   }
 }

@@ -19,6 +19,7 @@ export function buildProgram(env: CliEnvironment): Command {
   registerHoldCommand(program, env);
   registerStatusCommand(program, env);
   registerEconomicsCommands(program, env);
+  registerDoctorCommand(program, env);
   return program;
 }
 
@@ -42,7 +43,7 @@ function rootCommand(env: CliEnvironment): Command {
     })
     .addHelpText(
       'after',
-      '\nExamples:\n  npx gpu-manage status\n  npx gpu-manage start-gpu --hold 2h --wait\n  npx gpu-manage stop-all\n  npx gpu-manage simulate --trace traces/weekday-month.csv',
+      '\nExamples:\n  npx gpu-manage doctor\n  npx gpu-manage status\n  npx gpu-manage start-gpu --hold 2h --wait\n  npx gpu-manage stop-all\n  npx gpu-manage simulate --trace traces/weekday-month.csv',
     );
 }
 
@@ -158,6 +159,19 @@ function registerStatusCommand(program: Command, env: CliEnvironment): void {
       // Absent values are null, so scripts always find every key.
       const json = (): string => JSON.stringify(report, (_key, value: unknown) => value ?? null, 2);
       env.io.out(options.json ? json() : renderStatus(report, now, env.io.color));
+    });
+}
+
+function registerDoctorCommand(program: Command, env: CliEnvironment): void {
+  program
+    .command('doctor')
+    .description(
+      'check the account, region and machine before cdk deploy: each check passes or fails with its fix',
+    )
+    .option('--config <json>', 'the gpuFleet JSON you give cdk deploy -c gpuFleet=…, instead of cdk.json’s')
+    .action(async (_options: { config?: string }, cmd: Command) => {
+      const { doctorCommand } = await import('./doctor.js');
+      await doctorCommand(env, cmd.optsWithGlobals());
     });
 }
 

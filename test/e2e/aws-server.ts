@@ -45,7 +45,8 @@ export type AwsAction =
   | HostLifecycleAction
   | 'cloudformation:DescribeStacks'
   | 'sqs:GetQueueAttributes'
-  | 'elasticfilesystem:DescribeFileSystems';
+  | 'elasticfilesystem:DescribeFileSystems'
+  | AccountAction;
 
 /** What a failing call answers with. */
 export type Fault =
@@ -99,6 +100,8 @@ export class AwsServer {
    * interfaces (the host lifecycle provider's world) instead of the fixed fleet above.
    */
   hostModel?: Ec2HostModel;
+  /** What `gpu-manage doctor` reads: identity, bootstrap, quotas, zones, spot prices, the alarm topic. */
+  account: FakeAccount = freshAccount();
   private readonly faults = new Map<string, { fault: Fault; remaining: number }>();
   private readonly sockets = new Set<import('node:net').Socket>();
 
@@ -153,6 +156,7 @@ export class AwsServer {
     this.foreignQueueUrls.length = 0;
     this.settleOnDescribe = true;
     this.hostModel = undefined;
+    this.account = freshAccount();
     this.instances.set('i-0app', {
       instanceId: 'i-0app',
       instanceType: 't3.large',
@@ -296,6 +300,8 @@ export class AwsServer {
         });
       case 'cloudformation:DescribeStacks': {
         const name = String(params.StackName ?? '');
+        const scaler = scalerStack(this.account, name);
+        if (scaler) return scaler;
         if (name !== 'GpuFleet-Data')
           throw new ProtocolError('ValidationError', `Stack with id ${name} does not exist`);
         return {
@@ -350,7 +356,7 @@ export class AwsServer {
         };
       }
       default:
-        throw new ProtocolError('InvalidAction', `The action ${action} is not valid for this web service.`);
+        return accountAction(this.account, action, params);
     }
   }
 
@@ -446,6 +452,8 @@ const ec2: Protocol = {
         .join('')}</instancesSet>`;
     } else if (action === 'ec2:CreateTags') {
       inner = '<return>true</return>';
+    } else if (action in ACCOUNT_EC2_XML) {
+      inner = ACCOUNT_EC2_XML[action]?.(answer) ?? '';
     } else if (action === 'ec2:DescribeSpotInstanceRequests') {
       inner = `<spotInstanceRequestSet>${(answer as Array<{ id: string; instance: FakeInstance }>)
         .map(
@@ -550,6 +558,7 @@ const PROTOCOLS: Readonly<Record<string, Protocol>> = {
   cloudformation: cloudFormation,
   sqs,
   elasticfilesystem: efs,
+  ...accountProtocols(),
 };
 
 function parseQuery(service: string, body: string): { action: string; params: Record<string, unknown> } {
@@ -813,4 +822,219 @@ function hostModelXml(answer: HostModelAnswer): string {
   }
   if (answer.single) return `<networkInterface>${modelInterfaceXml(answer.single)}</networkInterface>`;
   return '<return>true</return>';
+}
+
+// ---- The account behind `gpu-manage doctor`: STS, SSM, Service Quotas, SNS and EC2's capacity calls.
+
+/** The actions `gpu-manage doctor` makes, named as IAM names them. */
+export type AccountAction =
+  | 'sts:GetCallerIdentity'
+  | 'ssm:GetParameter'
+  | 'servicequotas:GetServiceQuota'
+  | 'servicequotas:GetAWSDefaultServiceQuota'
+  | 'ec2:DescribeAvailabilityZones'
+  | 'ec2:DescribeInstanceTypeOfferings'
+  | 'ec2:DescribeSpotPriceHistory'
+  | 'sns:ListSubscriptionsByTopic';
+
+export interface FakeSubscription {
+  readonly protocol: string;
+  readonly endpoint: string;
+  confirmed: boolean;
+}
+
+export interface FakeAccount {
+  /** The CDK bootstrap version parameter's value; undefined when the region is not bootstrapped. */
+  bootstrapVersion?: number;
+  /** Applied quota values by quota code; a code missing here answers NoSuchResourceException. */
+  readonly appliedQuotas: Record<string, number>;
+  /** AWS's default values by quota code. */
+  readonly defaultQuotas: Record<string, number>;
+  /** The region's available zones. */
+  zones: string[];
+  /** Zones offering each instance type. */
+  readonly offerings: Record<string, string[]>;
+  /** The current spot price by `type@zone`, USD per hour. */
+  readonly spotPrices: Record<string, number>;
+  /** The alarm topic's subscriptions; undefined when the scaler stack is not deployed. */
+  subscriptions?: FakeSubscription[];
+}
+
+export const REGION_ZONES = ['ap-northeast-1a', 'ap-northeast-1c', 'ap-northeast-1d'];
+export const ALARM_TOPIC_ARN = `arn:aws:sns:ap-northeast-1:${ACCOUNT}:GpuFleet-Scaler-AlarmsTopic-e2e`;
+
+/** A ready account: bootstrapped, the G/VT quotas raised to 8 vCPUs, g4dn/g5/g6 in every zone. */
+function freshAccount(): FakeAccount {
+  const everywhere = [...REGION_ZONES];
+  return {
+    bootstrapVersion: 28,
+    appliedQuotas: { 'L-3819A6DF': 8, 'L-DB2E81BA': 8 },
+    defaultQuotas: { 'L-3819A6DF': 0, 'L-DB2E81BA': 0 },
+    zones: [...REGION_ZONES],
+    offerings: { 'g4dn.xlarge': everywhere, 'g5.xlarge': everywhere, 'g6.xlarge': everywhere },
+    spotPrices: Object.fromEntries(REGION_ZONES.map((zone) => [`g4dn.xlarge@${zone}`, 0.2104])),
+  };
+}
+
+/** The scaler stack with its alarm topic output, while the account has one deployed. */
+function scalerStack(
+  account: FakeAccount,
+  name: string,
+): { name: string; outputs: Record<string, string> } | undefined {
+  if (name !== 'GpuFleet-Scaler') return undefined;
+  if (account.subscriptions === undefined)
+    throw new ProtocolError('ValidationError', `Stack with id ${name} does not exist`);
+  return { name, outputs: { AlarmTopicArn: ALARM_TOPIC_ARN } };
+}
+
+function accountAction(account: FakeAccount, action: string, params: Record<string, unknown>): unknown {
+  switch (action) {
+    case 'sts:GetCallerIdentity':
+      return {};
+    case 'ssm:GetParameter': {
+      const name = String(params.Name ?? '');
+      if (name !== '/cdk-bootstrap/hnb659fds/version' || account.bootstrapVersion === undefined)
+        throw new ProtocolError('ParameterNotFound', `Parameter ${name} not found.`);
+      return {
+        Parameter: { Name: name, Type: 'String', Value: String(account.bootstrapVersion), Version: 1 },
+      };
+    }
+    case 'servicequotas:GetServiceQuota':
+    case 'servicequotas:GetAWSDefaultServiceQuota': {
+      const code = String(params.QuotaCode ?? '');
+      const values = action.endsWith('GetServiceQuota') ? account.appliedQuotas : account.defaultQuotas;
+      const value = values[code];
+      if (params.ServiceCode !== 'ec2' || value === undefined)
+        throw new ProtocolError(
+          'NoSuchResourceException',
+          `The request failed because the specified quota ${code} does not exist.`,
+        );
+      return { Quota: { ServiceCode: 'ec2', QuotaCode: code, Value: value, Unit: 'None' } };
+    }
+    case 'ec2:DescribeAvailabilityZones':
+      return account.zones;
+    case 'ec2:DescribeInstanceTypeOfferings': {
+      if (params.LocationType !== 'availability-zone')
+        throw new ProtocolError('InvalidParameterValue', `LocationType ${String(params.LocationType)}`);
+      const types = listParam(params, 'Filter.1.Value');
+      return types.flatMap((type) => (account.offerings[type] ?? []).map((zone) => ({ type, zone })));
+    }
+    case 'ec2:DescribeSpotPriceHistory': {
+      const type = listParam(params, 'InstanceType')[0] ?? '';
+      const zone = String(params.AvailabilityZone ?? '');
+      const price = account.spotPrices[`${type}@${zone}`];
+      return price === undefined ? [] : [{ type, zone, price }];
+    }
+    case 'sns:ListSubscriptionsByTopic': {
+      if (params.TopicArn !== ALARM_TOPIC_ARN || account.subscriptions === undefined)
+        throw new ProtocolError('NotFound', 'Topic does not exist', 404);
+      return account.subscriptions;
+    }
+    default:
+      throw new ProtocolError('InvalidAction', `The action ${action} is not valid for this web service.`);
+  }
+}
+
+/** The EC2 answers of the doctor's calls, inside their response element. */
+const ACCOUNT_EC2_XML: Readonly<Record<string, (answer: unknown) => string>> = {
+  'ec2:DescribeAvailabilityZones': (answer) =>
+    `<availabilityZoneInfo>${(answer as string[])
+      .map(
+        (zone) =>
+          `<item><zoneName>${zone}</zoneName><zoneState>available</zoneState><regionName>ap-northeast-1</regionName><zoneType>availability-zone</zoneType><optInStatus>opt-in-not-required</optInStatus></item>`,
+      )
+      .join('')}</availabilityZoneInfo>`,
+  'ec2:DescribeInstanceTypeOfferings': (answer) =>
+    `<instanceTypeOfferingSet>${(answer as Array<{ type: string; zone: string }>)
+      .map(
+        ({ type, zone }) =>
+          `<item><instanceType>${type}</instanceType><locationType>availability-zone</locationType><location>${zone}</location></item>`,
+      )
+      .join('')}</instanceTypeOfferingSet>`,
+  'ec2:DescribeSpotPriceHistory': (answer) =>
+    `<spotPriceHistorySet>${(answer as Array<{ type: string; zone: string; price: number }>)
+      .map(
+        ({ type, zone, price }) =>
+          `<item><instanceType>${type}</instanceType><productDescription>Linux/UNIX</productDescription><spotPrice>${price.toFixed(6)}</spotPrice><timestamp>${new Date().toISOString()}</timestamp><availabilityZone>${zone}</availabilityZone></item>`,
+      )
+      .join('')}</spotPriceHistorySet>`,
+};
+
+/** AWS JSON 1.1 (SSM, Service Quotas): the action in X-Amz-Target, the error shape in __type. */
+function json11(targetPrefix: string, service: string, authErrorCode: string): Protocol {
+  return {
+    authErrorCode,
+    parse(req, body) {
+      const target = String(req.headers['x-amz-target'] ?? '');
+      if (
+        req.headers['content-type'] !== 'application/x-amz-json-1.1' ||
+        !target.startsWith(`${targetPrefix}.`)
+      )
+        throw new ProtocolError('InvalidAction', `not an AWS JSON 1.1 ${service} request: ${target}`);
+      return {
+        action: `${service}:${target.slice(targetPrefix.length + 1)}`,
+        params: JSON.parse(body || '{}') as Record<string, unknown>,
+      };
+    },
+    ok(res, _action, answer) {
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(answer));
+    },
+    error(res, code, message, status) {
+      res
+        .writeHead(status, { 'content-type': 'application/x-amz-json-1.1' })
+        .end(JSON.stringify({ __type: code, message }));
+    },
+  };
+}
+
+/** AWS query protocol with XML answers (STS, SNS): `<Action>Response><Action>Result>…`. */
+function queryXml(
+  service: string,
+  namespace: string,
+  result: (action: string, answer: unknown) => string,
+): Protocol {
+  return {
+    authErrorCode: 'InvalidClientTokenId',
+    parse: (_req, body) => parseQuery(service, body),
+    ok(res, action, answer) {
+      const name = action.slice(service.length + 1);
+      xml(
+        res,
+        200,
+        `<${name}Response xmlns="${namespace}"><${name}Result>${result(action, answer)}</${name}Result><ResponseMetadata><RequestId>e2e-request</RequestId></ResponseMetadata></${name}Response>`,
+      );
+    },
+    error(res, code, message, status) {
+      xml(
+        res,
+        status,
+        `<ErrorResponse xmlns="${namespace}"><Error><Type>${status >= 500 ? 'Receiver' : 'Sender'}</Type><Code>${escape(code)}</Code><Message>${escape(message)}</Message></Error><RequestId>e2e-request</RequestId></ErrorResponse>`,
+      );
+    },
+  };
+}
+
+/** Read while the module loads (PROTOCOLS above), so a function declaration: it is hoisted. */
+function accountProtocols(): Record<string, Protocol> {
+  return {
+    sts: queryXml(
+      'sts',
+      'https://sts.amazonaws.com/doc/2011-06-15/',
+      () =>
+        `<Arn>arn:aws:iam::${ACCOUNT}:user/e2e</Arn><UserId>AIDAE2E</UserId><Account>${ACCOUNT}</Account>`,
+    ),
+    sns: queryXml(
+      'sns',
+      'http://sns.amazonaws.com/doc/2010-03-31/',
+      (_action, answer) =>
+        `<Subscriptions>${(answer as FakeSubscription[])
+          .map(
+            (s, n) =>
+              `<member><TopicArn>${ALARM_TOPIC_ARN}</TopicArn><Protocol>${s.protocol}</Protocol><SubscriptionArn>${s.confirmed ? `${ALARM_TOPIC_ARN}:sub-${n}` : 'PendingConfirmation'}</SubscriptionArn><Owner>${ACCOUNT}</Owner><Endpoint>${escape(s.endpoint)}</Endpoint></member>`,
+          )
+          .join('')}</Subscriptions>`,
+    ),
+    ssm: json11('AmazonSSM', 'ssm', 'UnrecognizedClientException'),
+    servicequotas: json11('ServiceQuotasV20190624', 'servicequotas', 'UnrecognizedClientException'),
+  };
 }

@@ -202,6 +202,10 @@ describe('scaler stack', () => {
     });
   });
 
+  it('names the alarm topic in an output, where gpu-manage doctor looks for its subscriptions', () => {
+    scaler.hasOutput('AlarmTopicArn', { Value: { Ref: Match.stringLikeRegexp('^AlarmsTopic') } });
+  });
+
   it('subscribes no e-mail when none is configured', () => {
     const { fleet } = buildTestFleet();
     templateOf(fleet.scaler).resourceCountIs('AWS::SNS::Subscription', 0);

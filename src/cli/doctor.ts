@@ -1,0 +1,272 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
+import { ConfigError, type FleetConfig, resolveConfig } from '../config.js';
+import { toFleetError } from '../aws/errors.js';
+import { createReadinessProbe, type ReadinessPort } from '../aws/readiness.js';
+import {
+  alarmSubscriptionCheck,
+  bootstrapCheck,
+  type CheckResult,
+  dockerCheck,
+  type DockerProbe,
+  hostZoneOf,
+  onDemandQuotaCheck,
+  QUOTAS,
+  readinessExitCode,
+  resolveRegion,
+  spotPriceCheck,
+  spotQuotaCheck,
+  usesOnDemandFallback,
+  zoneOfferingChecks,
+} from '../core/readiness.js';
+import { loadConfig } from './config-file.js';
+import type { CliEnvironment } from './environment.js';
+import { explain } from './explain.js';
+import { CliFailure } from './io.js';
+
+/** The CDK's default bootstrap qualifier (its SSM parameter is /cdk-bootstrap/<qualifier>/version). */
+const DEFAULT_BOOTSTRAP_QUALIFIER = 'hnb659fds';
+
+export interface DoctorOptions {
+  readonly region?: string;
+  readonly profile?: string;
+  readonly stack?: string;
+  /** The gpuFleet JSON given to `cdk deploy -c gpuFleet=…`, instead of cdk.json's. */
+  readonly config?: string;
+}
+
+/** What the checks run with; the AWS side and the Docker probe are injected for tests. */
+export interface DoctorInputs {
+  readonly config: FleetConfig;
+  /** The stack name prefix (appName, or --stack). */
+  readonly prefix: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly regionFlag?: string;
+  readonly profileName: string;
+  readonly profileRegion?: string;
+  readonly now: Date;
+  readonly probe: (region: string) => ReadinessPort;
+  readonly docker: () => Promise<DockerProbe>;
+}
+
+/** Runs every check; never throws for what AWS or the machine answers. */
+export async function runDoctor(inputs: DoctorInputs): Promise<CheckResult[]> {
+  const { config } = inputs;
+  const resolved = resolveRegion({
+    flag: inputs.regionFlag,
+    env: inputs.env,
+    profileName: inputs.profileName,
+    profileRegion: inputs.profileRegion,
+  });
+  const docker = dockerCheck(await inputs.docker());
+  const region = resolved.region;
+  if (region === undefined) return [resolved.check, skipped('credentials', 'a region'), docker];
+
+  const aws = inputs.probe(region);
+  let account: string;
+  let credentials: CheckResult;
+  try {
+    const identity = await aws.callerIdentity();
+    account = identity.account;
+    credentials = { name: 'credentials', status: 'pass', detail: `account ${account} as ${identity.arn}` };
+  } catch (error) {
+    return [
+      resolved.check,
+      failed('credentials', error),
+      skipped('the account checks', 'credentials'),
+      docker,
+    ];
+  }
+
+  const gpuTypes = [
+    config.gpuInstanceType,
+    ...(config.burst.maxWorkers > 0 ? config.burst.instanceTypes : []),
+  ];
+  const checks: Array<Promise<CheckResult | CheckResult[]>> = [
+    guarded('CDK bootstrap', async () =>
+      bootstrapCheck(await aws.bootstrapVersion(DEFAULT_BOOTSTRAP_QUALIFIER), account, region),
+    ),
+    guarded('GPU spot quota', async () =>
+      spotQuotaCheck(config, await aws.ec2Quota(QUOTAS.gvtSpot.code), region),
+    ),
+    ...(usesOnDemandFallback(config)
+      ? [
+          guarded('GPU on-demand quota (burst fallback)', async () =>
+            onDemandQuotaCheck(config, await aws.ec2Quota(QUOTAS.gvtOnDemand.code), region),
+          ),
+        ]
+      : []),
+    guarded(`zone offers ${config.gpuInstanceType}`, async () => {
+      const [zones, offered] = await Promise.all([
+        aws.availableZones(),
+        aws.zonesOffering([...new Set(gpuTypes)]),
+      ]);
+      const offerings = zoneOfferingChecks(config, zones, offered);
+      const hostZone = hostZoneOf(config, zones);
+      if (hostZone === undefined || offerings[0]?.status !== 'pass') return offerings;
+      const price = await guarded('spot price', async () =>
+        spotPriceCheck(config, hostZone, await aws.spotPrice(config.gpuInstanceType, hostZone, inputs.now)),
+      );
+      return [...offerings, ...[price].flat()];
+    }),
+    guarded('alarm e-mail', async () =>
+      alarmSubscriptionCheck(
+        config.alarmEmail,
+        config.alarmEmail === undefined ? undefined : await aws.alarmTopic(`${inputs.prefix}-Scaler`),
+      ),
+    ),
+  ];
+  return [resolved.check, credentials, ...(await Promise.all(checks)).flat(), docker];
+}
+
+/** A check whose AWS call failed: the failure in words, and the fix when it is known. */
+async function guarded(
+  name: string,
+  check: () => Promise<CheckResult | CheckResult[]>,
+): Promise<CheckResult | CheckResult[]> {
+  try {
+    return await check();
+  } catch (error) {
+    return failed(name, error);
+  }
+}
+
+function failed(name: string, error: unknown): CheckResult {
+  const fleetError = toFleetError(error);
+  const known = explain(fleetError);
+  const message = known?.message ?? `${fleetError.message}`;
+  const fix =
+    fleetError.code === 'AccessDenied' && fleetError.missingPermission
+      ? `allow ${fleetError.missingPermission} for these credentials (docs/operations.md lists the doctor's permissions)`
+      : fleetError.retryable
+        ? 'run doctor again in a minute'
+        : 'see the message';
+  return { name, status: 'fail', detail: `could not check: ${message}`, fix };
+}
+
+function skipped(name: string, needs: string): CheckResult {
+  return { name, status: 'skip', detail: `not checked: needs ${needs}` };
+}
+
+const LABELS: Record<CheckResult['status'], string> = {
+  pass: 'PASS',
+  warn: 'WARN',
+  fail: 'FAIL',
+  skip: 'SKIP',
+};
+
+/** One line per check, the fix indented under each warn and fail. */
+export function renderDoctor(results: readonly CheckResult[]): string {
+  const width = Math.max(...results.map((r) => r.name.length));
+  const lines: string[] = [];
+  for (const result of results) {
+    lines.push(`${LABELS[result.status]}  ${result.name.padEnd(width)}  ${result.detail}`);
+    if (result.fix) lines.push(`${' '.repeat(width + 8)}fix: ${result.fix}`);
+  }
+  return lines.join('\n');
+}
+
+/** Probes the Docker engine the way cdk deploy reaches it (CDK_DOCKER or docker on the PATH). */
+export function probeDocker(env: Readonly<Record<string, string | undefined>>): Promise<DockerProbe> {
+  const command = env.CDK_DOCKER ?? 'docker';
+  return new Promise((resolve) => {
+    execFile(
+      command,
+      ['info', '--format', '{{.ServerVersion}}'],
+      { timeout: 15_000 },
+      (error, stdout, stderr) => {
+        if (!error) {
+          resolve({ running: true, version: stdout.trim() || 'engine' });
+          return;
+        }
+        const reason =
+          (error as NodeJS.ErrnoException).code === 'ENOENT'
+            ? `${command} is not installed (not on the PATH)`
+            : `${command} info failed: ${(stderr.trim().split('\n')[0] ?? '') || error.message.split('\n')[0]}`;
+        resolve({ running: false, reason });
+      },
+    );
+  });
+}
+
+/** The region a profile's section of the AWS config file names (AWS_CONFIG_FILE or ~/.aws/config). */
+export function profileRegionOf(
+  profileName: string,
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  const file = env.AWS_CONFIG_FILE ?? path.join(os.homedir(), '.aws', 'config');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const wanted = profileName === 'default' ? ['default', 'profile default'] : [`profile ${profileName}`];
+  let inSection = false;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    const section = /^\[\s*(.+?)\s*\]$/.exec(line);
+    if (section) {
+      inSection = wanted.includes(section[1] ?? '');
+      continue;
+    }
+    const setting = /^region\s*=\s*(\S+)/.exec(line);
+    if (inSection && setting) return setting[1];
+  }
+  return undefined;
+}
+
+function configOf(options: DoctorOptions, cwd: string, now: Date): FleetConfig {
+  if (options.config === undefined) return loadConfig(cwd);
+  try {
+    return resolveConfig(options.config, now);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliFailure(`${error.message} (in --config)`);
+    throw error;
+  }
+}
+
+/** `gpu-manage doctor`: prints every check; exits 1 when any failed. */
+export async function doctorCommand(env: CliEnvironment, options: DoctorOptions): Promise<void> {
+  const now = env.clock();
+  const config = configOf(options, env.cwd, now);
+  const vars = env.io.env;
+  const profileName = options.profile ?? vars.AWS_PROFILE ?? 'default';
+  const results = await runDoctor({
+    config,
+    prefix: options.stack ?? config.appName,
+    env: vars,
+    regionFlag: options.region,
+    profileName,
+    profileRegion: profileRegionOf(profileName, vars),
+    now,
+    docker: () => probeDocker(vars),
+    probe: (region) => {
+      const clientConfig = { region, profile: options.profile };
+      return createReadinessProbe({
+        sts: new STSClient(clientConfig),
+        ssm: new SSMClient(clientConfig),
+        quotas: new ServiceQuotasClient(clientConfig),
+        ec2: new EC2Client(clientConfig),
+        sns: new SNSClient(clientConfig),
+        cloudFormation: new CloudFormationClient(clientConfig),
+      });
+    },
+  });
+  env.io.out(`gpu-manage doctor: is this account ready for cdk deploy of ${config.appName}?`);
+  env.io.out(renderDoctor(results));
+  if (readinessExitCode(results) !== 0) {
+    const failures = results.filter((r) => r.status === 'fail').length;
+    throw new CliFailure(
+      `${failures} ${failures === 1 ? 'check' : 'checks'} failed: fix them before cdk deploy.`,
+    );
+  }
+}
