@@ -1,4 +1,6 @@
+import { Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { FleetConfig } from '../../src/config.js';
 import { APP_AMI_PARAMETER, FleetHost, type FleetHostProps } from './fleet-host.js';
@@ -47,6 +49,7 @@ export class AppHost extends Construct {
       },
     });
     props.jobQueue.grantSendMessages(this.host.role);
+    this.grantEcrPulls(props.appImages);
 
     // Associated with the slot's own interface, which every launch attaches: a rotation (or its
     // rollback) moves neither the address nor the association.
@@ -56,4 +59,54 @@ export class AppHost extends Construct {
       networkInterfaceId: this.host.networkInterfaceId,
     });
   }
+
+  /**
+   * Lets the host pull the app images that live in private ECR, from exactly their repositories
+   * (docker/app/start.sh logs in to each registry). Images elsewhere need no permission.
+   */
+  private grantEcrPulls(images: AppHostProps['appImages']): void {
+    const repositories = [images.voicevox, images.backend, images.frontend]
+      .map((image) => (image === undefined ? undefined : ecrRepositoryOf(image)))
+      .filter((repository): repository is EcrRepository => repository !== undefined);
+    if (repositories.length === 0) return;
+    const role = this.host.role;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+    );
+    const partition = Stack.of(this).partition;
+    const arns = [
+      ...new Set(
+        repositories.map((r) => `arn:${partition}:ecr:${r.region}:${r.account}:repository/${r.repository}`),
+      ),
+    ];
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+        resources: arns,
+      }),
+    );
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ecr:GetAuthorizationToken has no resource-level permissions; pulls are granted on the repositories appImages names only.',
+    });
+  }
+}
+
+/** Where a private ECR image lives. */
+export interface EcrRepository {
+  /** `<account>.dkr.ecr.<region>.amazonaws.com`, what `docker login` takes. */
+  readonly registry: string;
+  readonly account: string;
+  readonly region: string;
+  /** The repository's name, which may contain slashes. */
+  readonly repository: string;
+}
+
+/** The private ECR repository of an image reference; undefined for any other registry (ECR Public too). */
+export function ecrRepositoryOf(image: string): EcrRepository | undefined {
+  const match = /^((\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?)\/([^:@]+)/.exec(image);
+  if (!match) return undefined;
+  const [, registry = '', account = '', region = '', repository = ''] = match;
+  return { registry, account, region, repository };
 }

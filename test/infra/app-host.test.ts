@@ -1,0 +1,102 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { DEFAULT_CONFIG } from '../../src/config';
+import { ecrRepositoryOf } from '../../lib/constructs/app-host';
+import { buildTestFleet, templateOf } from '../support/fleet';
+
+const BACKEND = '123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/team/backend:1.4';
+const FRONTEND = '210987654321.dkr.ecr.us-west-2.amazonaws.com/frontend@sha256:' + 'a'.repeat(64);
+
+/** Every statement of the app host role's policies. */
+function appRoleStatements(overrides: Parameters<typeof buildTestFleet>[0]): Array<Record<string, any>> {
+  const { fleet } = buildTestFleet(overrides);
+  const compute = templateOf(fleet.compute);
+  const roleId = Object.keys(compute.findResources('AWS::IAM::Role')).find((id) => id.startsWith('AppHost'));
+  const policies = Object.values(compute.findResources('AWS::IAM::Policy')).filter((policy) =>
+    (policy.Properties.Roles as Array<{ Ref: string }>).some((role) => role.Ref === roleId),
+  );
+  return policies.flatMap(
+    (policy) => policy.Properties.PolicyDocument.Statement as Array<Record<string, any>>,
+  );
+}
+
+const ecrStatements = (statements: Array<Record<string, any>>) =>
+  statements.filter((s) => [s.Action].flat().some((action: string) => action.startsWith('ecr:')));
+
+describe('the app host pulls the team’s ECR images', () => {
+  it.each([
+    [
+      BACKEND,
+      {
+        registry: '123456789012.dkr.ecr.ap-northeast-1.amazonaws.com',
+        account: '123456789012',
+        region: 'ap-northeast-1',
+        repository: 'team/backend',
+      },
+    ],
+    [
+      FRONTEND,
+      {
+        registry: '210987654321.dkr.ecr.us-west-2.amazonaws.com',
+        account: '210987654321',
+        region: 'us-west-2',
+        repository: 'frontend',
+      },
+    ],
+    ['voicevox/voicevox_engine:cpu-ubuntu20.04-0.14.6', undefined],
+    ['public.ecr.aws/example/app:1', undefined],
+  ])('%s is read as %j', (image, repository) => {
+    expect(ecrRepositoryOf(image)).toEqual(repository);
+  });
+
+  it('may pull exactly the repositories appImages names, and log in to ECR', () => {
+    const statements = ecrStatements(
+      appRoleStatements({ appImages: { ...DEFAULT_CONFIG.appImages, backend: BACKEND, frontend: FRONTEND } }),
+    );
+    expect(statements).toEqual([
+      { Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
+      {
+        Effect: 'Allow',
+        Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+        Resource: [
+          {
+            'Fn::Join': [
+              '',
+              ['arn:', { Ref: 'AWS::Partition' }, ':ecr:ap-northeast-1:123456789012:repository/team/backend'],
+            ],
+          },
+          {
+            'Fn::Join': [
+              '',
+              ['arn:', { Ref: 'AWS::Partition' }, ':ecr:us-west-2:210987654321:repository/frontend'],
+            ],
+          },
+        ],
+      },
+    ]);
+  });
+
+  it('gets no ECR permission when no app image lives in ECR', () => {
+    expect(ecrStatements(appRoleStatements({}))).toEqual([]);
+    expect(
+      ecrStatements(
+        appRoleStatements({ appImages: { ...DEFAULT_CONFIG.appImages, backend: 'example/backend:2' } }),
+      ),
+    ).toEqual([]);
+  });
+
+  it('passes cdk-nag: the one wildcard (GetAuthorizationToken has no resource) is acknowledged with its reason', () => {
+    const { app } = buildTestFleet({ appImages: { ...DEFAULT_CONFIG.appImages, backend: BACKEND } });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    // An unacknowledged finding fails synth, exactly as in `cdk synth`.
+    app.synth();
+    const report = JSON.parse(fs.readFileSync(path.join(app.outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: Array<{ violations: Array<{ ruleName: string }> }>;
+    };
+    expect(report.pluginReports.flatMap((r) => r.violations).map((v) => v.ruleName)).toEqual([
+      'Annotation::gpu-fleet:app-ports-closed',
+    ]);
+  });
+});
