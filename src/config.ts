@@ -105,6 +105,15 @@ export interface OnDemandFallbackConfig {
   readonly afterMinutes: number;
 }
 
+/**
+ * How the GPU service trusts models its pins file (docker/openvoice/app/model_pins.json) leaves
+ * null: `first-use` resolves each once, records commit and sha256 in a lock on EFS and verifies
+ * against it from then on; `strict` refuses anything not pinned in the repository.
+ */
+export type ModelTrust = 'first-use' | 'strict';
+
+export const MODEL_TRUST_MODES: readonly ModelTrust[] = ['first-use', 'strict'];
+
 export interface FleetConfig {
   /** Prefix of the stack names and value of the fleet tag that the scaler and CLI look for. @default 'GpuFleet' */
   readonly appName: string;
@@ -161,6 +170,11 @@ export interface FleetConfig {
   readonly tags: Readonly<Record<string, string>>;
   /** Burst GPU workers on an Auto Scaling group; off (maxWorkers 0) by default. */
   readonly burst: BurstConfig;
+  /**
+   * How the GPU host trusts models the repository does not pin; `strict` fails synth while any
+   * pin in docker/openvoice/app/model_pins.json is null. @default 'first-use'
+   */
+  readonly modelTrust: ModelTrust;
 }
 
 /** The most burst workers a fleet may have (burst.maxWorkers); the CLI's --burst-workers too. */
@@ -212,6 +226,7 @@ export const DEFAULT_CONFIG: FleetConfig = {
     jobsPerWorkerHour: 45,
     onDemandFallback: { enabled: true, afterMinutes: 10 },
   },
+  modelTrust: 'first-use',
 };
 
 /**
@@ -580,6 +595,15 @@ function checkAppImages({ appImages }: FleetConfig): void {
   );
 }
 
+function checkModelTrust(c: FleetConfig): void {
+  check(
+    'modelTrust',
+    c.modelTrust,
+    MODEL_TRUST_MODES.includes(c.modelTrust),
+    MODEL_TRUST_MODES.map((mode) => JSON.stringify(mode)).join(' or '),
+  );
+}
+
 /** Tags EC2 and CloudFormation accept. */
 function checkTags({ tags }: FleetConfig): void {
   for (const [key, value] of Object.entries(tags)) {
@@ -608,6 +632,7 @@ const CONFIG_CHECKS: readonly ConfigCheck[] = [
   checkPrices,
   checkAlarmEmail,
   checkAppImages,
+  checkModelTrust,
   checkTags,
 ];
 

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Aws, Expiration, Validations } from 'aws-cdk-lib';
+import { Annotations, Aws, Expiration, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -10,6 +10,7 @@ import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/names.js';
 import { BurstGroup } from './burst-group.js';
 import { FleetHost, type FleetHostProps, GPU_AMI_PARAMETER } from './fleet-host.js';
 import type { PublicSubnetBase } from '../network-stack.js';
+import { unpinnedModelsInRepository } from '../model-pins.js';
 
 const DOCKER_DIR = path.join(__dirname, '..', '..', 'docker');
 
@@ -31,6 +32,7 @@ export interface GpuWorkerProps
       | 'burst'
       | 'subnetCidr'
       | 'availabilityZone'
+      | 'modelTrust'
     > {
   /** Where the burst workers add their subnets; used only when burst.maxWorkers > 0. */
   readonly publicSubnetBase: PublicSubnetBase;
@@ -56,6 +58,13 @@ export class GpuWorker extends Construct {
     super(scope, id);
     const { appName, burst, jobQueue } = props;
     const burstOn = burst.maxWorkers > 0;
+    if (props.modelTrust === 'strict') {
+      const unpinned = unpinnedModelsInRepository();
+      if (unpinned.length > 0)
+        Annotations.of(this).addError(
+          `modelTrust "strict" needs every model pinned in docker/openvoice/app/model_pins.json; null: ${unpinned.join(', ')} (print the lock with python -m app.models lock, see docs/models.md)`,
+        );
+    }
     const openVoiceImage = new ecrAssets.DockerImageAsset(this, 'OpenVoiceImage', {
       directory: path.join(DOCKER_DIR, 'openvoice'),
       platform: ecrAssets.Platform.LINUX_AMD64,
@@ -81,6 +90,7 @@ export class GpuWorker extends Construct {
         settings: {
           OPENVOICE_IMAGE: openVoiceImage.imageUri,
           WORKER_IMAGE: workerImage.imageUri,
+          MODEL_TRUST: props.modelTrust,
           // The queue worker completes the drain hook of the group it runs in (burst workers only).
           ...(burstOn ? { BURST_GROUP_NAME: burstGroupName(appName), BURST_DRAIN_HOOK } : {}),
         },
