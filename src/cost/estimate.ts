@@ -13,6 +13,24 @@ export const HOURS_PER_MONTH = 730;
 const WEEKS_PER_MONTH = 52.143 / 12;
 const DAY_S = 86_400;
 
+/**
+ * GB of models one full copy of the GPU service's model set holds: the files
+ * docker/openvoice/app/model_pins.json lists, at their published sizes (six MeloTTS checkpoints of
+ * about 0.2 GB, six BERTs of 0.44–0.67 GB, a 0.12 GB checkpoint archive; docs/models.md). The first
+ * real fetch logs the exact figure.
+ */
+export const MODEL_SET_GB = 4.3;
+
+/**
+ * GB a warm start of the primary reads from EFS: the host's root volume keeps a verified copy of
+ * the models, so only the lock (a few KB) is read; a start after the lock changed reads the
+ * changed files, at most one copy.
+ */
+export const WARM_START_READ_GB = 0;
+
+/** GPU starts a month in the plan: 2 on each of 22 weekdays. */
+export const PLAN_GPU_STARTS = 44;
+
 /** Unit prices (USD, Tokyo list prices at the time of writing); every one can be overridden. */
 export interface UnitPrices {
   readonly appUsdPerHour: number;
@@ -24,6 +42,8 @@ export interface UnitPrices {
   readonly publicIpv4UsdPerHour: number;
   /** EFS Standard storage, per GB-month. */
   readonly efsUsdPerGbMonth: number;
+  /** EFS Elastic throughput reads, per GB transferred. */
+  readonly efsElasticReadUsdPerGb: number;
   readonly cloudWatchMetricUsdPerMonth: number;
   readonly cloudWatchAlarmUsdPerMonth: number;
   readonly lambdaUsdPerGbSecond: number;
@@ -38,6 +58,8 @@ export function defaultPrices(config: FleetConfig): UnitPrices {
     ebsGp3UsdPerGbMonth: 0.096,
     publicIpv4UsdPerHour: 0.005,
     efsUsdPerGbMonth: 0.36,
+    // AWS's list price in us-east-1 and eu-west-1; check your region's.
+    efsElasticReadUsdPerGb: 0.03,
     cloudWatchMetricUsdPerMonth: 0.3,
     cloudWatchAlarmUsdPerMonth: 0.1,
     lambdaUsdPerGbSecond: 0.0000133334,
@@ -64,6 +86,10 @@ export interface UsageAssumptions {
   readonly burstHours?: BurstHours;
   /** Where burstHours came from, in words. */
   readonly burstHoursSource?: string;
+  /** Starts of the primary GPU a month. @default PLAN_GPU_STARTS */
+  readonly gpuStarts?: number;
+  /** Burst worker launches a month. @default 0 */
+  readonly burstLaunches?: number;
 }
 
 /** Burst worker hours a month, by market. */
@@ -155,6 +181,7 @@ export function estimateMonthlyCost(
     ),
     ...(burstOn ? burstLines(config, burstHours, prices) : []),
     ...addressAndStorageLines(usage, prices),
+    ...modelReadLines(usage, burstOn, prices),
     ...monitoringLines(burstDeployed, prices),
     requestsLine(usage.gpuHours + burstHours.spot + burstHours.onDemand, prices),
   ];
@@ -162,7 +189,7 @@ export function estimateMonthlyCost(
     items,
     totalUsd: round2(items.reduce((sum, item) => sum + item.usd, 0)),
     gpuAlternative: gpuLine(config, usage, prices, usage.market === 'spot' ? 'on-demand' : 'spot'),
-    assumptions: assumptionsOf(config, usage, burstOn ? burstHours : undefined),
+    assumptions: assumptionsOf(config, usage, prices, burstOn ? burstHours : undefined),
   };
 }
 
@@ -254,6 +281,39 @@ function addressAndStorageLines(usage: UsageAssumptions, prices: UnitPrices): Co
   ];
 }
 
+/**
+ * What the GPU hosts read from EFS when they start, on Elastic throughput: ~nothing for a warm
+ * start of the primary, one copy of the model set for each burst launch (a fresh root volume).
+ */
+function modelReadLines(usage: UsageAssumptions, burstOn: boolean, prices: UnitPrices): CostItem[] {
+  const read = (item: string, count: number, unit: string, gb: number, note: string): CostItem => ({
+    item,
+    arithmetic: `${round2(count)} ${unit} × ${gb} GB × ${money(prices.efsElasticReadUsdPerGb)}`,
+    usd: round2(count * gb * prices.efsElasticReadUsdPerGb),
+    note,
+  });
+  return [
+    read(
+      'EFS Elastic reads: GPU starts',
+      usage.gpuStarts ?? PLAN_GPU_STARTS,
+      'starts',
+      WARM_START_READ_GB,
+      'the host keeps a verified copy of the models',
+    ),
+    ...(burstOn
+      ? [
+          read(
+            'EFS Elastic reads: burst launches',
+            usage.burstLaunches ?? 0,
+            'launches',
+            MODEL_SET_GB,
+            'one copy of the model set each',
+          ),
+        ]
+      : []),
+  ];
+}
+
 /** The scaler's metrics and alarms, and the burst group's when it is deployed. */
 function monitoringLines(burstDeployed: boolean, prices: UnitPrices): CostItem[] {
   return [
@@ -290,7 +350,12 @@ function requestsLine(workerHours: number, prices: UnitPrices): CostItem {
 }
 
 /** What the estimate assumed, in words; burst hours only when burst lines are shown. */
-function assumptionsOf(config: FleetConfig, usage: UsageAssumptions, burstHours?: BurstHours): string[] {
+function assumptionsOf(
+  config: FleetConfig,
+  usage: UsageAssumptions,
+  prices: UnitPrices,
+  burstHours?: BurstHours,
+): string[] {
   const { schedule } = config;
   const burstSource =
     usage.burstHoursSource ??
@@ -304,6 +369,7 @@ function assumptionsOf(config: FleetConfig, usage: UsageAssumptions, burstHours?
         ]
       : []),
     `EFS: ${usage.efsGb} GB stored`,
+    `model reads from EFS (Elastic throughput, ${money(prices.efsElasticReadUsdPerGb)} USD/GB): a warm start of the primary reads ~${WARM_START_READ_GB} GB (${(WARM_START_READ_GB * prices.efsElasticReadUsdPerGb).toFixed(2)} USD); ${burstHours ? 'a burst launch, or a start after the model lock changed,' : 'a start after the model lock changed'} reads one copy of the model set, ${MODEL_SET_GB} GB (${(MODEL_SET_GB * prices.efsElasticReadUsdPerGb).toFixed(2)} USD)`,
     `a month is ${HOURS_PER_MONTH} h; prices are USD list prices for ap-northeast-1 (Tokyo), without tax or free tiers`,
   ];
 }

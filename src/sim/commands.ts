@@ -79,6 +79,11 @@ function registerCostCommand(program: Command, env: CliEnvironment): void {
       .option('--ebs-price <usd>', 'gp3 USD per GB-month', numberParser('--ebs-price', 0))
       .option('--ipv4-price <usd>', 'public IPv4 USD/h', numberParser('--ipv4-price', 0))
       .option('--efs-price <usd>', 'EFS Standard USD per GB-month', numberParser('--efs-price', 0))
+      .option(
+        '--efs-read-price <usd>',
+        'EFS Elastic throughput reads, USD per GB',
+        numberParser('--efs-read-price', 0),
+      )
       .option('--json', 'print the estimate as JSON'),
   ).action(async (options: CostOptions) => {
     const { runCostCommand } = await import('./run.js');

@@ -59,6 +59,7 @@ export interface CostOptions extends ScalerOverrides {
   readonly ebsPrice?: number;
   readonly ipv4Price?: number;
   readonly efsPrice?: number;
+  readonly efsReadPrice?: number;
   readonly json?: boolean;
 }
 
@@ -237,7 +238,7 @@ export async function runCostCommand(env: CliEnvironment, options: CostOptions):
 
 type GpuHoursAssumption = Pick<
   UsageAssumptions,
-  'gpuHours' | 'gpuHoursSource' | 'burstHours' | 'burstHoursSource'
+  'gpuHours' | 'gpuHoursSource' | 'burstHours' | 'burstHoursSource' | 'gpuStarts' | 'burstLaunches'
 >;
 
 /** GPU hours a month from simulating a trace: the primary's, and the burst workers' by market. */
@@ -255,9 +256,11 @@ async function hoursFromTrace(
   return {
     // The primary's hours only: the burst group's are priced by their own market.
     gpuHours: monthly(report.primaryGpuHours),
+    gpuStarts: monthly(report.starts),
     gpuHoursSource: `simulated from ${trace} (${report.primaryGpuHours.toFixed(2)} h over ${month.basis})`,
     ...(report.burst.maxWorkers > 0 && {
       burstHours: { spot: monthly(report.burst.spotHours), onDemand: monthly(report.burst.onDemandHours) },
+      burstLaunches: monthly(report.burst.launches),
       burstHoursSource: `simulated from ${trace} with ${report.burst.maxWorkers} burst workers (${burstHours.toFixed(2)} h over ${month.basis})`,
     }),
   };
@@ -273,5 +276,6 @@ function unitPricesFrom(config: FleetConfig, options: CostOptions): UnitPrices {
     ...(options.ebsPrice !== undefined && { ebsGp3UsdPerGbMonth: options.ebsPrice }),
     ...(options.ipv4Price !== undefined && { publicIpv4UsdPerHour: options.ipv4Price }),
     ...(options.efsPrice !== undefined && { efsUsdPerGbMonth: options.efsPrice }),
+    ...(options.efsReadPrice !== undefined && { efsElasticReadUsdPerGb: options.efsReadPrice }),
   };
 }

@@ -9,7 +9,9 @@ import {
 import {
   defaultPrices,
   estimateMonthlyCost,
+  MODEL_SET_GB,
   monthFromTrace,
+  PLAN_GPU_STARTS,
   scheduledAppHours,
 } from '../../src/cost/estimate';
 
@@ -115,6 +117,7 @@ describe('burst workers in the estimate', () => {
       ['Burst workers g4dn.xlarge/g5.xlarge/g6.xlarge (on-demand)', '4 h × 0.71', 2.84],
       ['Public IPv4: burst workers', '34 h × 0.005', 0.17],
       ['EBS gp3 root volumes: burst workers', '4.66 GB-month × 0.096', 0.45],
+      ['EFS Elastic reads: burst launches', '0 launches × 4.3 GB × 0.03', 0],
     ]);
     expect(estimate.totalUsd).toBeCloseTo(
       estimate.items.reduce((total, item) => total + item.usd, 0),
@@ -144,5 +147,43 @@ describe('burst workers in the estimate', () => {
     const estimate = estimateMonthlyCost(burstConfig, usage, prices);
     expect(estimate.items.find((i) => i.item.endsWith('(spot)') && i.item.startsWith('Burst'))?.usd).toBe(0);
     expect(estimate.assumptions.some((a) => a.includes('none given'))).toBe(true);
+  });
+});
+
+describe('EFS reads of the model set per GPU start and per burst launch', () => {
+  it('prices a warm start of the primary at ~0 GB: the host keeps a verified copy of the models', () => {
+    const { items, assumptions } = estimateMonthlyCost(DEFAULT_CONFIG, { ...usage, gpuStarts: 44 }, prices);
+    expect(items.find((i) => i.item === 'EFS Elastic reads: GPU starts')).toMatchObject({
+      arithmetic: '44 starts × 0 GB × 0.03',
+      usd: 0,
+    });
+    expect(assumptions).toContainEqual(
+      `model reads from EFS (Elastic throughput, 0.03 USD/GB): a warm start of the primary reads ~0 GB (0.00 USD); a start after the model lock changed reads one copy of the model set, ${MODEL_SET_GB} GB (${(MODEL_SET_GB * 0.03).toFixed(2)} USD)`,
+    );
+  });
+
+  it('prices each burst launch at one full copy of the model set', () => {
+    const config = { ...DEFAULT_CONFIG, burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 2 } };
+    const { items } = estimateMonthlyCost(
+      config,
+      { ...usage, burstHours: { spot: 10, onDemand: 0 }, burstLaunches: 20 },
+      { ...prices, efsElasticReadUsdPerGb: 0.05 },
+    );
+    expect(items.find((i) => i.item === 'EFS Elastic reads: burst launches')).toMatchObject({
+      arithmetic: `20 launches × ${MODEL_SET_GB} GB × 0.05`,
+      usd: Math.round(20 * MODEL_SET_GB * 0.05 * 100) / 100,
+    });
+  });
+
+  it('takes the plan’s starts when none are given, and has no burst read line without burst workers', () => {
+    const { items } = estimateMonthlyCost(DEFAULT_CONFIG, usage, prices);
+    expect(items.find((i) => i.item === 'EFS Elastic reads: GPU starts')?.arithmetic).toMatch(
+      new RegExp(`^${PLAN_GPU_STARTS} starts`),
+    );
+    expect(items.some((i) => i.item === 'EFS Elastic reads: burst launches')).toBe(false);
+  });
+
+  it('names the model set’s size it assumes: the documented estimate of the fetch set', () => {
+    expect(MODEL_SET_GB).toBe(4.3);
   });
 });
