@@ -95,6 +95,18 @@ describe('the shipped configuration', () => {
     expect(empty('app').sort()).toEqual(['BACKEND_IMAGE', 'FRONTEND_IMAGE']);
   });
 
+  it('the README’s deploy steps set the region the CDK CLI reads and run the doctor before the deploy', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const steps = readme.slice(readme.indexOf('## Deploying'), readme.indexOf('## Everyday commands'));
+    // The CDK CLI overwrites CDK_DEFAULT_REGION: only AWS_REGION, AWS_DEFAULT_REGION or the profile count.
+    expect(steps).not.toMatch(/export CDK_DEFAULT_REGION/);
+    expect(steps).toMatch(/export AWS_REGION=/);
+    const doctor = steps.indexOf('npx gpu-manage doctor');
+    expect(doctor).toBeGreaterThan(steps.indexOf('export AWS_REGION='));
+    expect(doctor).toBeLessThan(steps.indexOf('npx cdk bootstrap'));
+    expect(doctor).toBeLessThan(steps.indexOf('npx cdk deploy'));
+  });
+
   it('the README’s deploy command is a valid configuration that synthesises too', () => {
     const config = resolveConfig(readmeDeployConfig(), NOW);
     expect(config.alarmEmail).toBeDefined();
