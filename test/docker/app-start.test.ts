@@ -14,7 +14,7 @@ const VOICEVOX = 'voicevox/voicevox_engine:cpu-ubuntu20.04-0.14.6';
 const TOKEN = 't'.repeat(40);
 
 interface Scenario {
-  readonly images?: { backend?: string; frontend?: string };
+  readonly images?: { backend?: string; frontend?: string; voicevox?: string };
   readonly token?: string;
   /** How many `pull` calls fail before one succeeds (a denied or failed pull). */
   readonly failingPulls?: number;
@@ -55,7 +55,7 @@ function startApp(scenario: Scenario = {}): { status: number | null; calls: stri
       [
         `FRONTEND_IMAGE=${images.frontend ?? ''}`,
         `BACKEND_IMAGE=${images.backend ?? ''}`,
-        `VOICEVOX_IMAGE=${VOICEVOX}`,
+        `VOICEVOX_IMAGE=${images.voicevox ?? VOICEVOX}`,
         'AWS_REGION=ap-northeast-1',
         `OPENVOICE_API_TOKEN=${scenario.token ?? TOKEN}`,
         '',
@@ -93,6 +93,18 @@ describe('docker/app/start.sh', () => {
     expect(login).toBeGreaterThanOrEqual(0);
     expect(Math.max(password, login)).toBeLessThan(pull);
     expect(calls.filter((c) => c.startsWith('docker login'))).toHaveLength(1);
+  });
+
+  it('logs in before starting a VOICEVOX image that lives in ECR too', () => {
+    const voicevox = '210987654321.dkr.ecr.us-west-2.amazonaws.com/voicevox:0.14.6';
+    const { calls } = startApp({ images: { voicevox } });
+    const start = calls.indexOf('docker compose up --detach voicevox');
+    const password = calls.indexOf('aws ecr get-login-password --region us-west-2');
+    const login = calls.indexOf(
+      'docker login --username AWS --password-stdin 210987654321.dkr.ecr.us-west-2.amazonaws.com',
+    );
+    expect(Math.min(password, login)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(password, login)).toBeLessThan(start);
   });
 
   it('starts VOICEVOX first, on its own, and keeps it up while a denied pull of an app image is retried', () => {
