@@ -9,7 +9,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import { ConfigError, type FleetConfig, resolveConfig } from '../config.js';
-import { toFleetError } from '../aws/errors.js';
+import { type FleetError, toFleetError } from '../aws/errors.js';
 import { createReadinessProbe, type ReadinessPort } from '../aws/readiness.js';
 import {
   alarmSubscriptionCheck,
@@ -104,19 +104,7 @@ export async function runDoctor(inputs: DoctorInputs): Promise<CheckResult[]> {
           ),
         ]
       : []),
-    guarded(`zone offers ${config.gpuInstanceType}`, async () => {
-      const [zones, offered] = await Promise.all([
-        aws.availableZones(),
-        aws.zonesOffering([...new Set(gpuTypes)]),
-      ]);
-      const offerings = zoneOfferingChecks(config, zones, offered);
-      const hostZone = hostZoneOf(config, zones);
-      if (hostZone === undefined || offerings[0]?.status !== 'pass') return offerings;
-      const price = await guarded('spot price', async () =>
-        spotPriceCheck(config, hostZone, await aws.spotPrice(config.gpuInstanceType, hostZone, inputs.now)),
-      );
-      return [...offerings, ...[price].flat()];
-    }),
+    zoneAndPriceChecks(config, aws, gpuTypes, inputs.now),
     guarded('alarm e-mail', async () =>
       alarmSubscriptionCheck(
         config.alarmEmail,
@@ -125,6 +113,31 @@ export async function runDoctor(inputs: DoctorInputs): Promise<CheckResult[]> {
     ),
   ];
   return [resolved.check, credentials, ...(await Promise.all(checks)).flat(), docker];
+}
+
+/** The zones offering the GPU types, then the spot price in the hosts' zone once it offers the GPU. */
+async function zoneAndPriceChecks(
+  config: FleetConfig,
+  aws: ReadinessPort,
+  gpuTypes: readonly string[],
+  now: Date,
+): Promise<CheckResult[]> {
+  const zoneCheck = `zone offers ${config.gpuInstanceType}`;
+  const noPrice = skipped('spot price', `a zone that offers ${config.gpuInstanceType}`);
+  let zones: string[];
+  let offered: Map<string, Set<string>>;
+  try {
+    [zones, offered] = await Promise.all([aws.availableZones(), aws.zonesOffering([...new Set(gpuTypes)])]);
+  } catch (error) {
+    return [failed(zoneCheck, error), noPrice];
+  }
+  const offerings = zoneOfferingChecks(config, zones, offered);
+  const hostZone = hostZoneOf(config, zones);
+  if (hostZone === undefined || offerings[0]?.status !== 'pass') return [...offerings, noPrice];
+  const price = await guarded('spot price', async () =>
+    spotPriceCheck(config, hostZone, await aws.spotPrice(config.gpuInstanceType, hostZone, now)),
+  );
+  return [...offerings, ...[price].flat()];
 }
 
 /** A check whose AWS call failed: the failure in words, and the fix when it is known. */
@@ -143,13 +156,19 @@ function failed(name: string, error: unknown): CheckResult {
   const fleetError = toFleetError(error);
   const known = explain(fleetError);
   const message = known?.message ?? `${fleetError.message}`;
-  const fix =
-    fleetError.code === 'AccessDenied' && fleetError.missingPermission
-      ? `allow ${fleetError.missingPermission} for these credentials (docs/operations.md lists the doctor's permissions)`
-      : fleetError.retryable
-        ? 'run doctor again in a minute'
-        : 'see the message';
+  const fix = fixFor(fleetError);
   return { name, status: 'fail', detail: `could not check: ${message}`, fix };
+}
+
+const CREDENTIAL_CODES = new Set(['NoCredentials', 'InvalidCredentials', 'ExpiredCredentials']);
+
+function fixFor(error: FleetError): string {
+  if (error.code === 'AccessDenied' && error.missingPermission)
+    return `allow ${error.missingPermission} for these credentials (docs/operations.md lists the doctor's permissions)`;
+  if (CREDENTIAL_CODES.has(error.code))
+    return 'run `aws configure` or `aws sso login`, or pick a profile with AWS_PROFILE or --profile';
+  if (error.retryable) return 'run doctor again in a minute';
+  return 'check which account and region are in use (aws sts get-caller-identity), then run doctor again';
 }
 
 function skipped(name: string, needs: string): CheckResult {

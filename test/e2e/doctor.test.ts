@@ -141,6 +141,7 @@ describe('gpu-manage doctor', () => {
     expectFailedRun(result, 1);
     expect(checksOf(result).credentials?.text).toMatch(/^could not check: AWS rejected the credentials/);
     expect(server.calls.map((c) => c.action)).toEqual(['sts:GetCallerIdentity']);
+    expect(result.stdout).toContain('fix: run `aws configure` or `aws sso login`');
   });
 
   withServer('a region not bootstrapped fails with the bootstrap command', async (server, run) => {
@@ -258,6 +259,7 @@ describe('gpu-manage doctor', () => {
       expect(checksOf(result)['zone offers g4dn.xlarge']?.text).toMatch(
         /^could not check: AWS answered ec2:DescribeAvailabilityZones with a server error \(HTTP 502\)/,
       );
+      expect(checksOf(result)['spot price']?.status).toBe('SKIP');
     },
   );
 
