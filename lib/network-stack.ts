@@ -12,6 +12,7 @@ export const PORTS = {
   openvoice: 8001,
   nfs: 2049,
   ssh: 22,
+  https: 443,
 } as const;
 
 /**
@@ -90,18 +91,22 @@ export class NetworkStack extends Stack {
       internetGatewayAttachment: attachment,
     };
 
+    // Accepted traffic too: a record of what left the hosts is what an investigation needs first
+    // (its price is in `gpu-manage cost`).
     new ec2.FlowLog(this, 'FlowLog', {
       resourceType: ec2.FlowLogResourceType.fromVpc(this.vpc),
       destination: ec2.FlowLogDestination.toCloudWatchLogs(
         new logs.LogGroup(this, 'FlowLogGroup', { retention: logs.RetentionDays.ONE_MONTH }),
       ),
-      trafficType: ec2.FlowLogTrafficType.REJECT,
+      trafficType: ec2.FlowLogTrafficType.ALL,
     });
 
     this.appSecurityGroup = new ec2.SecurityGroup(this, 'AppSecurityGroup', {
       vpc: this.vpc,
+      // A new description would replace the group (and the Compute stack imports its id): VOICEVOX
+      // is no longer open to those CIDRs (the backend reaches it inside compose).
       description: 'gpu-fleet app host: frontend, backend and VOICEVOX from the configured CIDRs only',
-      allowAllOutbound: true,
+      allowAllOutbound: false,
     });
     for (const cidr of props.appIngressCidrs) {
       const peer = ec2.Peer.ipv4(cidr);
@@ -110,7 +115,6 @@ export class NetworkStack extends Stack {
         ec2.Port.tcpRange(PORTS.frontend, PORTS.backend),
         `frontend and backend from ${cidr}`,
       );
-      this.appSecurityGroup.addIngressRule(peer, ec2.Port.tcp(PORTS.voicevox), `VOICEVOX from ${cidr}`);
     }
     if ([...props.appIngressCidrs, ...props.sshIngressCidrs].some((cidr) => cidr.endsWith('/0'))) {
       Validations.of(this).acknowledge({
@@ -121,14 +125,14 @@ export class NetworkStack extends Stack {
     if (props.appIngressCidrs.length === 0) {
       Annotations.of(this).addWarningV2(
         'gpu-fleet:app-ports-closed',
-        'appIngressCidrs is empty: the app ports 55433-55434 and 50021 are closed to everyone until you set gpuFleet.appIngressCidrs',
+        'appIngressCidrs is empty: the app ports 55433-55434 are closed to everyone until you set gpuFleet.appIngressCidrs',
       );
     }
 
     this.gpuSecurityGroup = new ec2.SecurityGroup(this, 'GpuSecurityGroup', {
       vpc: this.vpc,
       description: 'gpu-fleet GPU worker: OpenVoice 8001 from the app host only',
-      allowAllOutbound: true,
+      allowAllOutbound: false,
     });
     this.gpuSecurityGroup.addIngressRule(
       this.appSecurityGroup,
@@ -153,5 +157,27 @@ export class NetworkStack extends Stack {
     ] as const) {
       this.fileSystemSecurityGroup.addIngressRule(group, ec2.Port.tcp(PORTS.nfs), `NFS from the ${name}`);
     }
+    this.limitEgress();
+  }
+
+  /**
+   * What the hosts send out, and nothing else: HTTPS (AWS APIs, ECR and Docker Hub, package
+   * repositories, GitHub and Hugging Face: all HTTPS), NFS to the file system's group, and the app
+   * host's calls to OpenVoice. DNS (the VPC resolver), NTP (Amazon Time Sync, 169.254.169.123) and
+   * the instance metadata service are not filtered by security groups, so they need no rule.
+   */
+  private limitEgress(): void {
+    for (const [group, name] of [
+      [this.appSecurityGroup, 'app host'],
+      [this.gpuSecurityGroup, 'GPU worker'],
+    ] as const) {
+      group.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(PORTS.https), `HTTPS from the ${name}`);
+      group.addEgressRule(this.fileSystemSecurityGroup, ec2.Port.tcp(PORTS.nfs), `NFS from the ${name}`);
+    }
+    this.appSecurityGroup.addEgressRule(
+      this.gpuSecurityGroup,
+      ec2.Port.tcp(PORTS.openvoice),
+      'OpenVoice from the app host',
+    );
   }
 }
