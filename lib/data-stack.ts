@@ -1,6 +1,7 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 
@@ -51,8 +52,10 @@ export class DataStack extends Stack {
       outOfInfrequentAccessPolicy: efs.OutOfInfrequentAccessPolicy.AFTER_1_ACCESS,
       performanceMode: efs.PerformanceMode.GENERAL_PURPOSE,
       throughputMode: efs.ThroughputMode.ELASTIC,
-      // With anonymous access denied, only IAM-authorised (tls,iam) mounts of the instance roles work.
-      allowAnonymousAccess: false,
+      // The policy below is the file system's whole policy. `allowAnonymousAccess: false` would add
+      // CDK's own statement, an Allow of root access and writes to every principal. Anonymous
+      // (non-IAM) clients are refused all the same: the policy allows them nothing.
+      allowAnonymousAccess: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
@@ -61,6 +64,7 @@ export class DataStack extends Stack {
       createAcl: { ownerUid: '1000', ownerGid: '1000', permissions: '2775' },
       posixUser: { uid: '1000', gid: '1000' },
     });
+    this.denyAllButTheAccessPoint();
 
     const queueDefaults = {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -99,6 +103,45 @@ export class DataStack extends Stack {
     new CfnOutput(this, 'AccessPointId', {
       value: this.accessPoint.accessPointId,
       description: 'EFS access point the hosts mount (files owned by uid/gid 1000)',
+    });
+  }
+
+  /**
+   * The file system's policy: nobody has root access, every mount and write goes through an access
+   * point (so as uid/gid 1000 under /gpu-fleet), over TLS. Only Deny statements: the host roles' own
+   * grants (FleetHost.grantHostAccess) allow the mount through the fleet's access point by its ARN,
+   * and a client without IAM authorisation is allowed nothing.
+   *
+   * The policy is a property of the file system, which the access point needs first, so it cannot
+   * name that access point's ARN (a circular dependency): it names any access point of this
+   * account and region. A mount can only use an access point of the file system mounted, and this
+   * file system has one; making another takes elasticfilesystem:CreateAccessPoint, which no role of
+   * the fleet has.
+   */
+  private denyAllButTheAccessPoint(): void {
+    const everyone = [new iam.AnyPrincipal()];
+    const mountAndWrite = ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'];
+    const deny = (sid: string, actions: string[], conditions?: Record<string, unknown>): void => {
+      this.fileSystem.addToResourcePolicy(
+        new iam.PolicyStatement({ sid, effect: iam.Effect.DENY, principals: everyone, actions, conditions }),
+      );
+    };
+    deny('NoRootAccess', ['elasticfilesystem:ClientRootAccess']);
+    deny('OnlyThroughTheAccessPoint', mountAndWrite, {
+      ArnNotLike: {
+        'elasticfilesystem:AccessPointArn': this.formatArn({
+          service: 'elasticfilesystem',
+          resource: 'access-point',
+          resourceName: '*',
+        }),
+      },
+    });
+    // The line above already refuses a request without the key; this one says so on its own.
+    deny('NoMountWithoutAnAccessPoint', mountAndWrite, {
+      Null: { 'elasticfilesystem:AccessPointArn': 'true' },
+    });
+    deny('OnlyOverTls', [...mountAndWrite, 'elasticfilesystem:ClientRootAccess'], {
+      Bool: { 'aws:SecureTransport': 'false' },
     });
   }
 }
