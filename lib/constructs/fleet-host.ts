@@ -94,6 +94,7 @@ export class FleetHost extends Construct {
   readonly definition: HostDefinition;
   private readonly hostFiles: s3assets.Asset;
   private readonly fileSystem: efs.IFileSystem;
+  private readonly accessPoint: efs.IAccessPoint;
   private readonly apiToken: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: FleetHostProps & { readonly host: HostDefinition }) {
@@ -105,6 +106,7 @@ export class FleetHost extends Construct {
 
     this.hostFiles = hostFiles;
     this.fileSystem = props.fileSystem;
+    this.accessPoint = props.accessPoint;
     this.apiToken = props.apiToken;
     this.definition = host;
 
@@ -162,6 +164,7 @@ export class FleetHost extends Construct {
       new HostLifecycleProvider(stack, providerId, {
         fleet: appName,
         amiParameters: [APP_AMI_PARAMETER, GPU_AMI_PARAMETER],
+        tagKeys: Object.keys(props.tags),
       });
     provider.allowHost({
       role: host.role,
@@ -203,12 +206,38 @@ export class FleetHost extends Construct {
 
   /**
    * What every instance built from this host's definition may read and mount: the file system
-   * through the access point (no root access: the access point owns the files), its own host
-   * files, the API token and the settings. Other roles built from the same definition (the
-   * burst workers') get exactly this through the same call.
+   * through the access point only (no root access: the access point owns the files, and the file
+   * system's policy refuses anything else), its own host files, the API token and its settings
+   * parameter, and no other parameter. Other roles built from the same definition (the burst
+   * workers') get exactly this through the same call.
    */
   grantHostAccess(role: iam.Role): void {
-    this.fileSystem.grant(role, 'elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite');
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'MountThroughTheAccessPoint',
+        actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
+        resources: [this.fileSystem.fileSystemArn],
+        conditions: {
+          StringEquals: { 'elasticfilesystem:AccessPointArn': this.accessPoint.accessPointArn },
+          Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' },
+        },
+      }),
+    );
+    // AmazonSSMManagedInstanceCore (Session Manager) allows ssm:GetParameter(s) on every parameter,
+    // SecureStrings included: a Deny keeps the host's reads to its own settings.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadNoOtherParameter',
+        effect: iam.Effect.DENY,
+        actions: [
+          'ssm:GetParameter',
+          'ssm:GetParameters',
+          'ssm:GetParametersByPath',
+          'ssm:GetParameterHistory',
+        ],
+        notResources: [this.settings.parameterArn],
+      }),
+    );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ReadOwnHostFiles',

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Annotations, Aws, Expiration, Validations } from 'aws-cdk-lib';
+import { Annotations, Expiration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -150,14 +150,24 @@ function grantGpuWork(
   const { selfRole } = work;
   for (const image of work.images) image.repository.grantPull(role);
   work.jobQueue.grantConsumeMessages(role);
-  // The host tags itself. The role cannot name its instance (the id is known only after launch),
-  // so the grant is narrowed by the fleet and role tags and the tag keys it may write.
+  // The host tags itself and no other instance. ec2:SourceInstanceARN is the ARN of the instance
+  // the role's credentials were issued to (IAM sets it for instance-profile credentials); the
+  // condition compares it with the ARN of the instance being tagged, built from its id (the
+  // ec2:InstanceID key of the target, as a policy variable). A request from anywhere else, or about
+  // another instance, matches nothing. The tag conditions and keys narrow it further.
+  const anyInstance = Stack.of(role).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
+  const targetInstance = Stack.of(role).formatArn({
+    service: 'ec2',
+    resource: 'instance',
+    resourceName: '${ec2:InstanceID}',
+  });
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({
       sid: 'ReportOnItself',
       actions: ['ec2:CreateTags'],
-      resources: [`arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`],
+      resources: [anyInstance],
       conditions: {
+        ArnEquals: { 'ec2:SourceInstanceARN': targetInstance },
         StringEquals: {
           [`aws:ResourceTag/${TAGS.role}`]: selfRole,
           [`aws:ResourceTag/${TAGS.fleet}`]: work.appName,
@@ -168,7 +178,7 @@ function grantGpuWork(
   );
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
-    reason: `CreateTags only on instances tagged ${TAGS.role}=${selfRole} of this fleet and only the keys ${GPU_SELF_TAGS.join(', ')}; the instance id is unknown until launch.`,
+    reason: `CreateTags only on the instance the request comes from (ec2:SourceInstanceARN equals the tagged instance's ARN), tagged ${TAGS.role}=${selfRole} of this fleet, and only the keys ${GPU_SELF_TAGS.join(', ')}; the instance id is unknown until launch.`,
   });
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',

@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { TAGS } from '../../src/core/tags.js';
+import { SCALER_WRITABLE_TAG_KEYS, TAGS, TAG_PREFIX } from '../../src/core/tags.js';
 import { lambdaBundling } from './lambda-bundling.js';
 
 const ENTRY = path.join(__dirname, '..', '..', 'lambda', 'host-lifecycle', 'handler.ts');
@@ -18,6 +18,12 @@ export interface HostLifecycleProviderProps {
   readonly fleet: string;
   /** SSM parameters of the AMIs that the launch templates resolve at launch (RunInstances reads them as the caller). */
   readonly amiParameters: readonly string[];
+  /**
+   * The keys of the fleet's own tags (the `tags` of the fleet config) that the provider writes on
+   * what its hosts own, besides Name and its gpu-fleet keys: the only other keys it may write.
+   * @default - none
+   */
+  readonly tagKeys?: readonly string[];
 }
 
 /** What one host slot launches from and into: all RunInstances may use. */
@@ -51,6 +57,12 @@ export const PROVIDER_LOGICAL_IDS = {
 export class HostLifecycleProvider extends Construct {
   readonly serviceToken: string;
   private readonly onEventFunction: nodejs.NodejsFunction;
+  /** The fleet whose tag every instance the provider launches must carry. */
+  private readonly fleet: string;
+  /** Every tag key the provider may write (ForAllValues of aws:TagKeys). */
+  private readonly writableTagKeys: {
+    readonly 'ForAllValues:StringEquals': { readonly 'aws:TagKeys': string[] };
+  };
   private readonly isCompleteFunction: nodejs.NodejsFunction;
 
   constructor(scope: Construct, id: string, props: HostLifecycleProviderProps) {
@@ -82,6 +94,15 @@ export class HostLifecycleProvider extends Construct {
     this.isCompleteFunction = isCompleteFunction;
 
     const stack = Stack.of(this);
+    this.fleet = props.fleet;
+    // What a slot writes on what it owns: the stack's tags, Name, and the fleet, role and owner keys;
+    // at a launch also the launch token and the operator's and the scaler's tags carried over from
+    // the previous instance. Never a worker's own reports (ready, last job).
+    const baseKeys = [...new Set([...(props.tagKeys ?? []), 'Name', TAGS.fleet, TAGS.role, TAGS.owner])];
+    this.writableTagKeys = { 'ForAllValues:StringEquals': { 'aws:TagKeys': baseKeys } };
+    const launchTagKeys = {
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [...baseKeys, TAGS.launch, ...SCALER_WRITABLE_TAG_KEYS] },
+    };
     const fleetTagged = { StringEquals: { [`aws:ResourceTag/${TAGS.fleet}`]: props.fleet } };
     const launched = ['instance/*', 'volume/*', 'network-interface/*', 'spot-instances-request/*'].map((r) =>
       ec2Arn(r),
@@ -101,13 +122,30 @@ export class HostLifecycleProvider extends Construct {
         sid: 'TagAtCreationOnly',
         actions: ['ec2:CreateTags'],
         resources: launched,
-        conditions: { StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateNetworkInterface'] } },
+        conditions: {
+          StringEquals: {
+            'ec2:CreateAction': ['RunInstances', 'CreateNetworkInterface'],
+            [`aws:RequestTag/${TAGS.fleet}`]: props.fleet,
+          },
+          ...launchTagKeys,
+        },
       }),
       new iam.PolicyStatement({
         sid: 'RetagFleetHostsOnly',
-        actions: ['ec2:CreateTags', 'ec2:DeleteTags'],
+        actions: ['ec2:CreateTags'],
         resources: launched,
-        conditions: fleetTagged,
+        conditions: { ...fleetTagged, ...this.writableTagKeys },
+      }),
+      // A tags-only update removes the stack tags the config no longer sets: keys unknown here,
+      // but never Name nor a gpu-fleet key (the fleet tag is how the stacks find and retire hosts).
+      new iam.PolicyStatement({
+        sid: 'UntagFleetHostsOfStackTagsOnly',
+        actions: ['ec2:DeleteTags'],
+        resources: launched,
+        conditions: {
+          ...fleetTagged,
+          'ForAllValues:StringNotLike': { 'aws:TagKeys': ['Name', `${TAG_PREFIX}*`] },
+        },
       }),
       new iam.PolicyStatement({
         sid: 'RetireFleetHostsOnly',
@@ -180,7 +218,10 @@ export class HostLifecycleProvider extends Construct {
         sid: `Launch${id}HostInstancesOnlyFromItsTemplate`,
         actions: ['ec2:RunInstances'],
         resources: [ec2Arn('instance/*')],
-        conditions: { ArnLike: { 'ec2:LaunchTemplate': templateArn } },
+        conditions: {
+          ArnLike: { 'ec2:LaunchTemplate': templateArn },
+          StringEquals: { [`aws:RequestTag/${TAGS.fleet}`]: this.fleet },
+        },
       }),
     );
     const profile = scope.launchTemplate.node.tryFindChild('Profile') as iam.CfnInstanceProfile | undefined;
@@ -188,9 +229,17 @@ export class HostLifecycleProvider extends Construct {
       this.addToHandlerPolicies(
         new iam.PolicyStatement({
           sid: `Retire${id}HostRelaunches`,
-          actions: ['ec2:TerminateInstances', 'ec2:CreateTags'],
+          actions: ['ec2:TerminateInstances'],
           resources: [ec2Arn('instance/*')],
           conditions: { ArnEquals: { 'ec2:InstanceProfile': profile.attrArn } },
+        }),
+      );
+      this.addToHandlerPolicies(
+        new iam.PolicyStatement({
+          sid: `Tag${id}HostRelaunches`,
+          actions: ['ec2:CreateTags'],
+          resources: [ec2Arn('instance/*')],
+          conditions: { ArnEquals: { 'ec2:InstanceProfile': profile.attrArn }, ...this.writableTagKeys },
         }),
       );
     }
@@ -203,8 +252,15 @@ export class HostLifecycleProvider extends Construct {
         }),
       );
     }
-    for (const fn of [this.onEventFunction, this.isCompleteFunction])
-      scope.instanceRole.grantPassRole(fn.grantPrincipal);
+    // To EC2 only (the instance profile), not to any service that takes a role.
+    this.addToHandlerPolicies(
+      new iam.PolicyStatement({
+        sid: `Pass${id}HostRoleToEc2`,
+        actions: ['iam:PassRole'],
+        resources: [scope.instanceRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+      }),
+    );
   }
 
   private addToHandlerPolicies(statement: iam.PolicyStatement): void {
@@ -261,21 +317,13 @@ function acknowledgeProvider(provider: Construct, functions: nodejs.NodejsFuncti
   v.acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason:
-      'The read-only Describe actions granted here support no resource-level permissions: ec2:DescribeInstances, ec2:DescribeSpotInstanceRequests and, with burst workers, autoscaling:DescribeAutoScalingGroups.',
+      'The read-only Describe actions granted here support no resource-level permissions: ec2:DescribeInstances, ec2:DescribeSpotInstanceRequests, ec2:DescribeNetworkInterfaces and, with burst workers, autoscaling:DescribeAutoScalingGroups.',
   });
-  for (const resource of [
-    'launch-template',
-    'instance',
-    'volume',
-    'network-interface',
-    'subnet',
-    'security-group',
-    'spot-instances-request',
-  ]) {
+  for (const resource of ['instance', 'volume', 'network-interface', 'spot-instances-request']) {
     v.acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:${resource}/*]`,
       reason:
-        'RunInstances names the resources it creates (ids unknown before launch) and the fleet launch template, subnet and groups; CreateTags only at launch (ec2:CreateAction = RunInstances); Terminate/CancelSpotInstanceRequests only on resources tagged with this fleet.',
+        "Ids unknown before launch. RunInstances only from each host's own launch template, subnet and group (named exactly), the instance from that template (ec2:LaunchTemplate) with the fleet tag (aws:RequestTag). CreateTags at creation or on fleet-tagged resources or relaunches of a host's instance profile, only the fleet's keys (aws:TagKeys); DeleteTags of no gpu-fleet key; Terminate, CancelSpotInstanceRequests and DeleteNetworkInterface only on resources tagged with this fleet.",
     });
   }
   v.acknowledge({

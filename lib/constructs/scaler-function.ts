@@ -111,7 +111,7 @@ export class ScalerFunction extends Construct {
       }),
     );
 
-    if (burstOn) this.grantBurstControl(appName);
+    if (burstOn) this.grantBurstControl(appName, burst.maxWorkers);
 
     const role = this.function.role ?? this.function;
     Validations.of(role).acknowledge({
@@ -135,8 +135,9 @@ export class ScalerFunction extends Construct {
    * an idle worker, and the market of new workers (the on-demand fallback). The two reads have no
    * resource-level permissions.
    */
-  private grantBurstControl(appName: string): void {
+  private grantBurstControl(appName: string, maxWorkers: number): void {
     const groupName = burstGroupName(appName);
+    const group = burstGroupArn(this, groupName);
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'ControlBurstGroup',
@@ -145,9 +146,27 @@ export class ScalerFunction extends Construct {
           'autoscaling:TerminateInstanceInAutoScalingGroup',
           'autoscaling:UpdateAutoScalingGroup',
         ],
-        resources: [burstGroupArn(this, groupName)],
+        resources: [group],
       }),
     );
+    // UpdateAutoScalingGroup is for the market of new workers only. The group's bounds are the
+    // deployment's: the scaler may neither raise the maximum (desired capacity could then follow)
+    // nor set a minimum that keeps workers running. The keys are present only when a request sets
+    // the size, so the scaler's own requests never meet these.
+    for (const [sid, key, limit] of [
+      ['NeverRaiseBurstMaximum', 'autoscaling:MaxSize', maxWorkers],
+      ['NeverSetBurstMinimum', 'autoscaling:MinSize', 0],
+    ] as const) {
+      this.function.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid,
+          effect: iam.Effect.DENY,
+          actions: ['autoscaling:UpdateAutoScalingGroup'],
+          resources: [group],
+          conditions: { NumericGreaterThan: { [key]: limit } },
+        }),
+      );
+    }
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'ReadBurstGroup',

@@ -207,6 +207,7 @@ describe('compute stack', () => {
     expect(gpu.some((a) => ['ec2:StartInstances', 'ec2:StopInstances', 'ec2:*'].includes(a))).toBe(false);
     const tagging = statementsOf('GpuWorkerHostRole').find((s) => s.Sid === 'ReportOnItself');
     expect(tagging?.Condition).toEqual({
+      ArnEquals: { 'ec2:SourceInstanceARN': expect.anything() },
       StringEquals: {
         'aws:ResourceTag/gpu-fleet:role': 'gpu',
         'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet',
@@ -236,8 +237,9 @@ describe('compute stack', () => {
       ]);
       expect(retire?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet' } });
       const tagAtCreation = statements.find((s) => s.Sid === 'TagAtCreationOnly');
-      expect(tagAtCreation?.Condition).toEqual({
-        StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateNetworkInterface'] },
+      expect(tagAtCreation?.Condition.StringEquals).toEqual({
+        'ec2:CreateAction': ['RunInstances', 'CreateNetworkInterface'],
+        'aws:RequestTag/gpu-fleet:fleet': 'GpuFleet',
       });
       expect(statements.some((s) => s.Sid === 'ResolveAmiAtLaunch')).toBe(true);
     });
@@ -270,8 +272,11 @@ describe('compute stack', () => {
       (prefix) => {
         const statements = statementsOf(prefix);
         const relaunch = statements.find((s) => s.Sid === 'RetireGpuHostRelaunches');
-        expect(relaunch?.Action).toEqual(['ec2:CreateTags', 'ec2:TerminateInstances']);
+        expect(relaunch?.Action).toEqual('ec2:TerminateInstances');
         expect(Object.keys(relaunch?.Condition.ArnEquals ?? {})).toEqual(['ec2:InstanceProfile']);
+        const retag = statements.find((s) => s.Sid === 'TagGpuHostRelaunches');
+        expect(retag?.Action).toEqual('ec2:CreateTags');
+        expect(Object.keys(retag?.Condition.ArnEquals ?? {})).toEqual(['ec2:InstanceProfile']);
       },
     );
   });
