@@ -8,7 +8,7 @@ import { type SpotRequestInfo, describeSpotRequest } from '../aws/spot.js';
 import type { QueueCounts } from '../core/model.js';
 import { observeGpu } from '../control/tick.js';
 import { activeOperatorTime, formatMinutes, idleSince } from '../core/decide.js';
-import { type Role, TAGS, isoSeconds, memoryFromTags, workerReportFromTags } from '../core/tags.js';
+import { type Role, TAGS, isoSeconds, memoryFromTags, pastTime, workerReportFromTags } from '../core/tags.js';
 import { formatDuration } from './duration.js';
 import type { Session } from './session.js';
 
@@ -133,29 +133,35 @@ export function projectStatus(
       instanceStatus(instance, instance.role === 'gpu' ? spot : undefined, daysLeft),
     ),
     workers: [
-      workerStatus({
-        role: 'gpu',
-        instanceId: instances.gpu.instanceId,
-        instanceType: instances.gpu.instanceType,
-        market: instances.gpu.lifecycle,
-        zone: instances.gpu.availabilityZone,
-        state: instances.gpu.state,
-        launchTime: instances.gpu.launchTime,
-        since: stateSince(instances.gpu),
-        tags: instances.gpu.tags,
-      }),
+      workerStatus(
+        {
+          role: 'gpu',
+          instanceId: instances.gpu.instanceId,
+          instanceType: instances.gpu.instanceType,
+          market: instances.gpu.lifecycle,
+          zone: instances.gpu.availabilityZone,
+          state: instances.gpu.state,
+          launchTime: instances.gpu.launchTime,
+          since: stateSince(instances.gpu),
+          tags: instances.gpu.tags,
+        },
+        now,
+      ),
       ...(group?.workers ?? []).map((worker) =>
-        workerStatus({
-          role: 'burst',
-          instanceId: worker.instanceId,
-          instanceType: worker.instanceType,
-          market: worker.market,
-          zone: worker.availabilityZone,
-          state: worker.lifecycleState,
-          launchTime: worker.launchTime,
-          since: worker.launchTime,
-          tags: worker.tags,
-        }),
+        workerStatus(
+          {
+            role: 'burst',
+            instanceId: worker.instanceId,
+            instanceType: worker.instanceType,
+            market: worker.market,
+            zone: worker.availabilityZone,
+            state: worker.lifecycleState,
+            launchTime: worker.launchTime,
+            since: worker.launchTime,
+            tags: worker.tags,
+          },
+          now,
+        ),
       ),
     ],
     burst: group && {
@@ -230,14 +236,17 @@ function workerStatus(
     readonly since?: Date;
     readonly tags: Readonly<Record<string, string>>;
   },
+  now: Date,
 ): WorkerStatus {
   const { launchTime, since, tags, ...identity } = worker;
+  // As the scaler reads them: a time from the future is no report.
   const report = workerReportFromTags(tags);
+  const readyAt = pastTime(report.readyAt, now);
   return {
     ...identity,
-    readyAt: iso(report.readyAt),
-    launchToReadySeconds: launchToReadySeconds(launchTime, report.readyAt),
-    lastJobAt: iso(report.lastJobAt),
+    readyAt: iso(readyAt),
+    launchToReadySeconds: launchToReadySeconds(launchTime, readyAt),
+    lastJobAt: iso(pastTime(report.lastJobAt, now)),
     since: iso(since),
   };
 }
@@ -252,8 +261,8 @@ function scalerStatus(gpu: InstanceInfo, now: Date): StatusReport['scaler'] {
     holdUntil: holdActive ? iso(memory.holdUntil) : undefined,
     // The burst workers that hold keeps (start-gpu --workers N --hold).
     holdBurstWorkers: holdActive ? memory.burstHoldWorkers : undefined,
-    idleSince: gpu.state === 'running' ? iso(idleSince(observed)) : undefined,
-    lastJobAt: iso(observed.lastJobAt),
+    idleSince: gpu.state === 'running' ? iso(idleSince(observed, now)) : undefined,
+    lastJobAt: iso(pastTime(observed.lastJobAt, now)),
     pausedUntil: iso(activeOperatorTime(memory.pausedUntil, now)),
     pendingSince: iso(memory.pendingSince),
     lastAction: memory.lastAction,

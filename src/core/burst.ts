@@ -239,7 +239,7 @@ function mayRetire({ queue, group }: BurstObservation, { burst }: BurstRules, no
   const found: Retiree[] = [];
   for (const worker of group.workers) {
     if (worker.lifecycleState !== 'InService') continue;
-    const since = workerIdleSince(worker);
+    const since = workerIdleSince(worker, now);
     if (since === undefined) {
       const booting = worker.launchTime ? minutesBetween(worker.launchTime, now) : 0;
       if (booting >= burst.bootTimeoutMinutes) {

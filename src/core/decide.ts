@@ -7,6 +7,7 @@ import type {
   Observation,
   ScalerMemory,
 } from './model.js';
+import { pastTime } from './tags.js';
 
 /**
  * The control loop's one decision, as a pure function: no I/O, no clock.
@@ -75,22 +76,28 @@ export function activeOperatorTime(until: Date | undefined, now: Date): Date | u
  * its ready time and its last job. Values from an earlier launch do not count. Undefined while
  * the worker is not ready.
  */
-export function idleSince(gpu: GpuObservation): Date | undefined {
-  return workerIdleSince(gpu);
+export function idleSince(gpu: GpuObservation, now: Date): Date | undefined {
+  return workerIdleSince(gpu, now);
 }
 
 /**
  * The same for any worker, primary or burst: the later of its ready and last-job times of its
- * current launch. One rule for every worker, so "idle" means the same thing everywhere.
+ * current launch. One rule for every worker, so "idle" means the same thing everywhere. A time
+ * from the future is no report at all (pastTime).
  */
-export function workerIdleSince(worker: {
-  readonly launchTime?: Date;
-  readonly readyAt?: Date;
-  readonly lastJobAt?: Date;
-}): Date | undefined {
+export function workerIdleSince(
+  worker: {
+    readonly launchTime?: Date;
+    readonly readyAt?: Date;
+    readonly lastJobAt?: Date;
+  },
+  now: Date,
+): Date | undefined {
   const launchedAt = worker.launchTime;
-  const current = (date: Date | undefined): Date | undefined =>
-    date !== undefined && (launchedAt === undefined || date >= launchedAt) ? date : undefined;
+  const current = (reported: Date | undefined): Date | undefined => {
+    const date = pastTime(reported, now);
+    return date !== undefined && (launchedAt === undefined || date >= launchedAt) ? date : undefined;
+  };
   const readyAt = current(worker.readyAt);
   if (readyAt === undefined) return undefined;
   const lastJobAt = current(worker.lastJobAt);
@@ -284,7 +291,7 @@ function decideRunning(context: Context, memory: ScalerMemory): Decision {
       state.runSignals(),
     );
   }
-  const idleFrom = idleSince(gpu);
+  const idleFrom = idleSince(gpu, now);
   return (
     decideMaxRun(context, state) ??
     (idleFrom === undefined ? decideNotReady(context, state) : decideReady(context, state, idleFrom))

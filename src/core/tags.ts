@@ -123,6 +123,21 @@ export function parseTagDate(value: string | undefined): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
+/**
+ * How far ahead of the reader's clock a reported time may be and still count: the hosts, the
+ * Lambda and the operator's machine keep time by NTP, and tag times are cut to the second.
+ */
+export const TAG_CLOCK_SKEW_MS = 60_000;
+
+/**
+ * A time that a tag says has already happened (a worker's ready or last-job time), or undefined
+ * when it lies further ahead of `now` than TAG_CLOCK_SKEW_MS. Such a time is wrong (a bad clock)
+ * or forged; read as it is, it would keep a worker "busy" until then.
+ */
+export function pastTime(date: Date | undefined, now: Date): Date | undefined {
+  return date !== undefined && date.getTime() <= now.getTime() + TAG_CLOCK_SKEW_MS ? date : undefined;
+}
+
 /** What a GPU worker, the primary or a burst worker, reports about itself through its own tags. */
 export interface WorkerReport {
   /** When the worker last reported ready (its queue worker saw OpenVoice healthy). */

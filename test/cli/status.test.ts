@@ -77,4 +77,16 @@ describe('status', () => {
     const report = JSON.parse((await run('status', '--json')).out) as { costUsdPerHour: unknown };
     expect(report.costUsdPerHour).toEqual({ total: 0.31, items: { app: 0.1, 'gpu (spot)': 0.21 } });
   });
+
+  it('reads a worker time from the future as absent, the same way the scaler does', async () => {
+    const future = { ...scalerTags, 'gpu-fleet:last-job-at': '2099-01-01T00:00:00Z' };
+    givenInstances(appInstance(), gpuInstance({ State: { Name: 'running' } }, future));
+    const report = JSON.parse((await run('status', '--json')).out) as {
+      scaler: Record<string, unknown>;
+      workers: Array<Record<string, unknown>>;
+    };
+    expect(report.scaler.lastJobAt ?? null).toBeNull();
+    expect(report.scaler.idleSince).toBe('2026-11-24T01:05:10Z');
+    expect(report.workers[0]?.lastJobAt ?? null).toBeNull();
+  });
 });

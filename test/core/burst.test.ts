@@ -467,7 +467,7 @@ describe('decideBurst: invariants (property test, fixed seed)', () => {
           for (const { instanceId: id } of d.retire) {
             const w = workers.find((x) => x.instanceId === id);
             expect(w?.lifecycleState).toBe('InService');
-            const since = w && workerIdleSince(w);
+            const since = w && workerIdleSince(w, NOW);
             if (since === undefined) {
               // Never ready: only past the boot timeout.
               const booted = (NOW.getTime() - (w?.launchTime?.getTime() ?? 0)) / 60_000;
@@ -553,5 +553,23 @@ describe('decideBurst: sizes on all the work and says what it does', () => {
       NOW,
     );
     expect(older.memory.burstSpotFailingSince).toBeUndefined();
+  });
+});
+
+describe('decideBurst: worker times from the future', () => {
+  it('retires three idle on-demand workers whose last-job tags say 2099, as it retires honest ones', () => {
+    const future = new Date('2099-01-01T00:00:00Z');
+    const workers = ['i-a', 'i-b', 'i-c'].map((id) =>
+      worker(id, undefined, { market: 'on-demand', lastJobAt: future }),
+    );
+    const d = decideBurst(observe(queue(0), workers, { onDemand: true }), {}, rules, NOW);
+    expect(d.retire.map((r) => r.instanceId).sort()).toEqual(['i-a', 'i-b', 'i-c']);
+  });
+
+  it('takes a ready time from the future for never ready: past the boot timeout the worker goes', () => {
+    const w = worker('i-a', undefined, { readyAt: new Date('2099-01-01T00:00:00Z'), launchTime: at(0) });
+    expect(decideBurst(observe(queue(0), [w]), {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual([
+      'i-a',
+    ]);
   });
 });

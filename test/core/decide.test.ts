@@ -449,3 +449,26 @@ describe('decide: says what it is doing, in words an operator reads in status an
     });
   });
 });
+
+describe('decide: worker times from the future', () => {
+  // A worker's own tags are its word: one written far ahead (a bad clock, or a compromised worker
+  // that wants to stay up) must not keep a GPU running with an empty queue.
+  it('stops an idle GPU whose last-job tag says 2099: the time reads as absent, idleness counts from ready', () => {
+    const gpu = { ...running(3), lastJobAt: new Date('2099-01-01T00:00:00Z') };
+    const decision = decide(observe({}, gpu), {}, config, at(10));
+    expect(decision.action).toBe('stop');
+  });
+
+  it('treats a ready time from the future as not ready, so the boot timeout stops the GPU', () => {
+    const gpu = { ...running(), readyAt: new Date('2099-01-01T00:00:00Z') };
+    const decision = decide(observe({}, gpu), {}, config, at(config.bootTimeoutMinutes + 1));
+    expect(decision.action).toBe('stop');
+    expect(decision.reason).toContain('not ready');
+  });
+
+  it('still reads a time a few seconds ahead of the scaler clock (clock skew) as the worker reported it', () => {
+    // Ready at 3, last job 30 s ahead of the tick at minute 6: 0 idle minutes, not 3.
+    const gpu = { ...running(3), lastJobAt: at(6, 30) };
+    expect(decide(observe({}, gpu), {}, config, at(6)).action).toBe('none');
+  });
+});
