@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -244,6 +245,19 @@ describe('readConfig', () => {
       /OPENVOICE_API_TOKEN must be set.*; GPU_SLOTS must be a whole number of at least 1/,
     );
     expect(() => readConfig({ JOB_QUEUE_URL: env.JOB_QUEUE_URL })).toThrow('OPENVOICE_API_TOKEN');
+  });
+
+  it('reads the token from its compose secret file, and names the file it cannot read', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worker-token-'));
+    const file = path.join(dir, 'openvoice_api_token');
+    fs.writeFileSync(file, `${'f'.repeat(40)}\n`);
+    const { OPENVOICE_API_TOKEN: _unused, ...withoutVariable } = env;
+    expect(readConfig({ ...withoutVariable, OPENVOICE_API_TOKEN_FILE: file }).openVoiceToken).toBe(
+      'f'.repeat(40),
+    );
+    expect(() =>
+      readConfig({ ...withoutVariable, OPENVOICE_API_TOKEN_FILE: path.join(dir, 'none') }),
+    ).toThrow(/OPENVOICE_API_TOKEN_FILE .*none cannot be read/);
   });
 
   it('watches for scale-in only when the burst group is named (compose passes empty values on the primary)', () => {

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from .engine import Engine, UnusableAudio
 from .settings import LANGUAGES, MIN_TOKEN_CHARS, REFERENCE_FORMATS, Settings, SettingsError
+from .tokens import accepted_tokens
 
 VOICE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 # Room for the multipart framing and the small form fields around the recording.
@@ -49,13 +50,14 @@ class SynthesisRequest(BaseModel):
 
 
 class RequestGuard:
-    """ASGI middleware: the bearer token on every request but GET /health, compared in constant
-    time; and a body-size limit checked on Content-Length before any byte of the body is read
+    """ASGI middleware: a bearer token on every request but GET /health (the current one, or the
+    previous one during a rotation: `tokens` says which now), compared in constant time; and a
+    body-size limit checked on Content-Length before any byte of the body is read
     (an upload is never spooled to disk first and measured after)."""
 
-    def __init__(self, app, token: str, max_upload_bytes: int) -> None:
+    def __init__(self, app, tokens: Callable[[], list[str]], max_upload_bytes: int) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.tokens = tokens
         self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope, receive, send) -> None:
@@ -65,7 +67,8 @@ class RequestGuard:
         path, method = scope["path"], scope["method"]
         headers = dict(scope["headers"])
         if not (path == "/health" and method in ("GET", "HEAD")):
-            if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+            presented = headers.get(b"authorization", b"")
+            if not any(hmac.compare_digest(presented, f"Bearer {t}".encode()) for t in self.tokens()):
                 await self._refuse(send, 401, "missing or wrong bearer token", {b"www-authenticate": b"Bearer"})
                 return
         if method in ("POST", "PUT", "PATCH"):
@@ -254,4 +257,4 @@ def create_app(settings: Settings, engine: Engine, prepare: Optional[Callable[[]
                 engine.synthesize(text, request.language, embedding, wav, request.speed)
             return Response(content=wav.read_bytes(), media_type="audio/wav")
 
-    return RequestGuard(app, settings.api_token, settings.max_reference_bytes)
+    return RequestGuard(app, lambda: accepted_tokens(settings, time.time()), settings.max_reference_bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 # MeloTTS base languages (OpenVoice V2 converts their tone colour to the profile's voice).
 LANGUAGES = {"EN": "EN_NEWEST", "JP": "JP", "ZH": "ZH", "ES": "ES", "FR": "FR", "KR": "KR"}
@@ -24,6 +25,10 @@ class Settings:
     shared_dir: Path
     # Required on every request but GET /health: `Authorization: Bearer <api_token>`.
     api_token: str = ""
+    # Where the token comes from (a compose secret): read again on every request, so a rotated
+    # token needs no restart. The previous token's file holds "<token> <accepted until, epoch s>".
+    api_token_file: Optional[Path] = None
+    previous_token_file: Optional[Path] = None
     max_reference_bytes: int = 10 * 1024 * 1024
     max_text_chars: int = 2000
     # Jobs that may use the GPU at once (the worker sends at most as many).
@@ -55,7 +60,13 @@ class Settings:
                 return default
             return int(raw)
 
+        token_file = Path(env["OPENVOICE_API_TOKEN_FILE"]) if env.get("OPENVOICE_API_TOKEN_FILE") else None
         token = env.get("OPENVOICE_API_TOKEN", "")
+        if token_file is not None:
+            try:
+                token = token_file.read_text().strip()
+            except OSError as error:
+                problems.append(f"OPENVOICE_API_TOKEN_FILE {token_file} cannot be read: {error.strerror}")
         if len(token) < MIN_TOKEN_CHARS:
             problems.append(
                 f"OPENVOICE_API_TOKEN must be set to the shared secret of port 8001 "
@@ -64,6 +75,10 @@ class Settings:
         settings = Settings(
             shared_dir=Path(env.get("SHARED_DIR", "/mnt/shared")),
             api_token=token,
+            api_token_file=token_file,
+            previous_token_file=(
+                Path(env["OPENVOICE_API_TOKEN_PREVIOUS_FILE"]) if env.get("OPENVOICE_API_TOKEN_PREVIOUS_FILE") else None
+            ),
             max_reference_bytes=positive_int("MAX_REFERENCE_BYTES", 10 * 1024 * 1024),
             max_text_chars=positive_int("MAX_TEXT_CHARS", 2000),
             gpu_slots=positive_int("GPU_SLOTS", 1),

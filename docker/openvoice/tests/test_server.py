@@ -438,3 +438,51 @@ def test_the_image_entry_point_fails_closed_without_a_token(monkeypatch, tmp_pat
         assert body["modelsLoaded"] is False
         assert body["error"].split(":")[0] in ("PinError", "ChecksumError")
     monkeypatch.delitem(sys.modules, "app.main", raising=False)
+
+
+# --- the token as a file, and its rotation window
+
+
+def rotation_app(shared: Path, engine: FakeEngine, current: Path, previous: Path):
+    settings = make_settings(shared, api_token_file=current, previous_token_file=previous)
+    return create_app(settings, engine, prepare=lambda: shared)
+
+
+def test_settings_read_the_token_from_its_file_not_the_environment(tmp_path):
+    token_file = tmp_path / "openvoice_api_token"
+    token_file.write_text(TOKEN + "\n")
+    settings = Settings.from_env({"OPENVOICE_API_TOKEN_FILE": str(token_file)})
+    assert settings.api_token == TOKEN
+    assert settings.api_token_file == token_file
+    with pytest.raises(SettingsError, match="OPENVOICE_API_TOKEN_FILE"):
+        Settings.from_env({"OPENVOICE_API_TOKEN_FILE": str(tmp_path / "missing")})
+
+
+def test_accepts_the_previous_token_only_until_its_rotation_window_ends(shared, engine, tmp_path):
+    new, old = "n" * 48, TOKEN
+    current, previous = tmp_path / "current", tmp_path / "previous"
+    current.write_text(new)
+    previous.write_text(f"{old} {int(time.time()) + 3600}\n")
+    with TestClient(rotation_app(shared, engine, current, previous)) as c:
+        wait_loaded(engine)
+        for token in (new, old):
+            assert c.get("/voices/alice", headers={"Authorization": f"Bearer {token}"}).status_code == 404
+        previous.write_text(f"{old} {int(time.time()) - 1}\n")
+        assert c.get("/voices/alice", headers={"Authorization": f"Bearer {old}"}).status_code == 401
+        assert c.get("/voices/alice", headers={"Authorization": f"Bearer {new}"}).status_code == 404
+        previous.write_text("")
+        assert c.get("/voices/alice", headers={"Authorization": f"Bearer {old}"}).status_code == 401
+
+
+def test_takes_a_rotated_token_without_a_restart(shared, engine, tmp_path):
+    current, previous = tmp_path / "current", tmp_path / "previous"
+    current.write_text(TOKEN)
+    with TestClient(rotation_app(shared, engine, current, previous)) as c:
+        wait_loaded(engine)
+        rotated = "r" * 48
+        current.write_text(rotated)
+        assert c.get("/voices/alice", headers={"Authorization": f"Bearer {rotated}"}).status_code == 404
+        assert c.get("/voices/alice", headers=AUTH).status_code == 401
+        # A token file cut short (being rewritten, or emptied) is never an open door.
+        current.write_text("")
+        assert c.get("/voices/alice", headers={"Authorization": "Bearer "}).status_code == 401

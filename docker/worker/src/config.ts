@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** The worker's settings from its environment (set by docker/gpu-host/compose.yaml). */
 export interface WorkerConfig {
   readonly queueUrl: string;
@@ -28,6 +30,15 @@ export interface WorkerConfig {
 /** The shortest OpenVoice token accepted: the service refuses shorter ones too. */
 export const MIN_TOKEN_CHARS = 32;
 
+function readTokenFile(file: string, problems: string[]): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    problems.push(`OPENVOICE_API_TOKEN_FILE ${file} cannot be read: ${(error as Error).message}`);
+    return '';
+  }
+}
+
 export function readConfig(env: Readonly<Record<string, string | undefined>>): WorkerConfig {
   const problems: string[] = [];
   const queueUrl = env.JOB_QUEUE_URL ?? '';
@@ -44,7 +55,10 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>): W
     }
     return value;
   };
-  const token = env.OPENVOICE_API_TOKEN ?? '';
+  // A compose secret (a file) on the hosts; the variable itself only where no file is given.
+  const token = env.OPENVOICE_API_TOKEN_FILE
+    ? readTokenFile(env.OPENVOICE_API_TOKEN_FILE, problems)
+    : (env.OPENVOICE_API_TOKEN ?? '');
   if (token.length < MIN_TOKEN_CHARS) {
     problems.push(
       `OPENVOICE_API_TOKEN must be set to the shared secret of port 8001 (at least ${MIN_TOKEN_CHARS} characters)`,
