@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the app host's containers; run by gpu-fleet-app.service on every boot, after
 # gpu-fleet-provision has written the env file from the host's settings and the OpenVoice API
-# token (OPENVOICE_API_TOKEN, the secret of the GPU's port 8001, from Secrets Manager).
+# token (the secret of the GPU's port 8001, from Secrets Manager) as the file the backend mounts.
 #
 # VOICEVOX starts first and on its own: it needs neither EFS nor the team's images, so a missing
 # mount, a denied pull or a missing token holds back only the frontend and backend. While they
@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 env_file="${APP_ENV_FILE:-/opt/gpu-fleet/app-host.env}"
 retry_seconds="${APP_RETRY_SECONDS:-60}"
+token_file="${APP_TOKEN_FILE:-/etc/gpu-fleet/secrets/openvoice-api-token}"
 # shellcheck source=/dev/null
 source "${env_file}"
 
@@ -74,8 +75,8 @@ if [[ -z "${FRONTEND_IMAGE:-}" || -z "${BACKEND_IMAGE:-}" ]]; then
   prune_images
   exec docker compose --env-file "${env_file}" -f compose.yaml up voicevox
 fi
-if [[ -z "${OPENVOICE_API_TOKEN:-}" ]]; then
-  log "OPENVOICE_API_TOKEN is missing from ${env_file}; the backend cannot call OpenVoice, refusing to start it (VOICEVOX only)"
+if [[ ! -s "${token_file}" ]]; then
+  log "the OpenVoice API token ${token_file} is missing or empty; the backend cannot call OpenVoice, refusing to start it (VOICEVOX only)"
   exec docker compose --env-file "${env_file}" -f compose.yaml up voicevox
 fi
 until app_ready; do

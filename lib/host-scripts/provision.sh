@@ -5,10 +5,14 @@
 #   - once per host, resumable: packages and the docker compose plugin (a marker records success;
 #     a boot cut short simply does it again);
 #   - every boot: the settings from SSM Parameter Store (images, queue, host files...), the host
-#     files when they changed, the EFS mount, the OpenVoice API token, the compose env file.
+#     files when they changed, the EFS mount, the OpenVoice API token (secret files), the compose
+#     env file, and the rule that keeps containers but one from the instance metadata service.
 # Settings never live in user data, so a `cdk deploy` that changes them reaches the host on its
 # next boot or `systemctl restart gpu-fleet-provision`, and every step is idempotent: a second run
 # changes nothing.
+#
+# `gpu-fleet-provision metadata-guard` only installs that rule: Docker's drop-in runs it before
+# the daemon starts (and restarts its containers).
 #
 # GPU_FLEET_ROOT (tests only) prefixes every path, so the script can run against a fake root.
 set -euo pipefail
@@ -20,10 +24,33 @@ INSTALL_DIR="${ROOT}/opt/gpu-fleet"
 SHARED_DIR="${ROOT}/mnt/shared"
 FSTAB="${ROOT}/etc/fstab"
 UNIT_DIR="${ROOT}/etc/systemd/system"
+SECRETS_DIR="${CONFIG_DIR}/secrets"
+# The instance metadata service hands the host's IAM role to whoever asks, and containers on a
+# bridge network reach it (hop limit 2). One container needs the role: the queue worker on a GPU
+# host, the backend on the app host, both at this address of their compose network (compose.yaml).
+METADATA_SERVICE=169.254.169.254
+CREDENTIALS_CLIENT=172.30.0.10
+# How long OpenVoice still accepts the previous API token after a new one is made current.
+TOKEN_ROTATION_WINDOW_SECONDS=$((24 * 3600))
 # Bump when the one-time install steps change, so existing hosts run them again.
 PACKAGES_MARKER="${STATE_DIR}/packages-v1.done"
 
 log() { echo "gpu-fleet-provision: $*"; }
+
+# Drops every forwarded packet to the metadata service that does not come from the credentials
+# client. DOCKER-USER is the chain Docker leaves to its users (it never rewrites it) and sees every
+# container's traffic; the host's own processes do not pass it. Idempotent; rules do not survive a
+# reboot, so it runs on every boot, before Docker starts (drop-in) and again here.
+install_metadata_guard() {
+  local rule=(DOCKER-USER -d "${METADATA_SERVICE}/32" ! -s "${CREDENTIALS_CLIENT}/32" -j DROP)
+  iptables -N DOCKER-USER 2> /dev/null || true
+  iptables -C "${rule[@]}" 2> /dev/null || iptables -I "${rule[@]}"
+}
+
+if [[ "${1:-}" == metadata-guard ]]; then
+  install_metadata_guard
+  exit 0
+fi
 
 # Written by the user data: HOST_ROLE (app|gpu), RUNTIME_PARAMETER, AWS_REGION, COMPOSE_UNIT,
 # COMPOSE_ENV_FILE (its name inside INSTALL_DIR) and COMPOSE_VERSION.
@@ -137,15 +164,54 @@ install_host_files() {
   echo "${HOST_FILES_URL}" > "${recorded}"
 }
 
-# The env file docker compose reads: the settings plus the OpenVoice API token, readable by root only.
+# Docker runs the guard before it starts (and restarts the containers with a restart policy).
+install_docker_drop_in() {
+  local dir="${UNIT_DIR}/docker.service.d" changed
+  mkdir -p "${dir}"
+  changed="$(printf '[Service]\nExecStartPre=/usr/local/sbin/gpu-fleet-provision metadata-guard\n' |
+    write_if_changed "${dir}/gpu-fleet-metadata-guard.conf" 0644)"
+  if [[ "${changed}" == changed ]]; then systemctl daemon-reload; fi
+}
+
+# Replaces a secret file's content in place: compose mounts the file itself, and a running
+# container keeps the inode it mounted (a rename would leave it reading the old token).
+write_secret() {
+  local target="${SECRETS_DIR}/$1" content
+  content="$(cat)"
+  if [[ -f "${target}" ]] && [[ "$(cat "${target}")" == "${content}" ]]; then return 0; fi
+  [[ -f "${target}" ]] || install -m 0444 /dev/null "${target}"
+  if [[ -n "${content}" ]]; then printf '%s\n' "${content}" > "${target}"; else : > "${target}"; fi
+}
+
+# The OpenVoice API token as compose secret files (never in the env file): the current version,
+# and the previous one with the end of its window ("<token> <epoch s>"; empty once it is over),
+# so that every host can move to a rotated token while OpenVoice accepts both. The directory is
+# root's; the files are readable by the containers that mount them.
+write_api_token() {
+  local created current previous="" until
+  mkdir -p "${SECRETS_DIR}"
+  chmod 0700 "${SECRETS_DIR}"
+  IFS=$'\t' read -r created current < <(aws secretsmanager get-secret-value --region "${AWS_REGION}" \
+    --secret-id "${API_TOKEN_SECRET}" --query '[CreatedDate,SecretString]' --output text)
+  printf '%s' "${current}" | write_secret openvoice-api-token
+  until=$(($(date -d "${created}" +%s) + TOKEN_ROTATION_WINDOW_SECONDS))
+  if ((until > $(date +%s))); then
+    # No previous version (a secret never rotated) is no error.
+    previous="$(aws secretsmanager get-secret-value --region "${AWS_REGION}" --secret-id "${API_TOKEN_SECRET}" \
+      --version-stage AWSPREVIOUS --query SecretString --output text 2> /dev/null || true)"
+  fi
+  if [[ -n "${previous}" ]]; then
+    printf '%s %s' "${previous}" "${until}" | write_secret openvoice-api-token-previous
+  else
+    printf '' | write_secret openvoice-api-token-previous
+  fi
+}
+
+# The env file docker compose reads: the settings and the region, readable by root only.
 write_compose_env() {
-  local token
-  token="$(aws secretsmanager get-secret-value --region "${AWS_REGION}" --secret-id "${API_TOKEN_SECRET}" \
-    --query SecretString --output text)"
   {
     grep -v '^OPENVOICE_API_TOKEN=' "${CONFIG_DIR}/runtime.env"
     echo "AWS_REGION=${AWS_REGION}"
-    echo "OPENVOICE_API_TOKEN=${token}"
   } | write_if_changed "${INSTALL_DIR}/${COMPOSE_ENV_FILE}" 0600 > /dev/null
 }
 
@@ -160,9 +226,12 @@ install_compose_unit() {
 
 mkdir -p "${STATE_DIR}" "${INSTALL_DIR}" "${UNIT_DIR}"
 install_packages
+install_metadata_guard
+install_docker_drop_in
 fetch_runtime_settings
 mount_shared_file_system
 install_host_files
+write_api_token
 write_compose_env
 install_compose_unit
 # Starting an active unit does nothing; --no-block because that unit is ordered after this one.

@@ -57,14 +57,16 @@ function startApp(scenario: Scenario = {}): { status: number | null; calls: stri
         `BACKEND_IMAGE=${images.backend ?? ''}`,
         `VOICEVOX_IMAGE=${images.voicevox ?? VOICEVOX}`,
         'AWS_REGION=ap-northeast-1',
-        `OPENVOICE_API_TOKEN=${scenario.token ?? TOKEN}`,
         '',
       ].join('\n'),
     );
+    // The token is a secret file (provisioning writes it), never a variable of the env file.
+    const tokenFile = path.join(dir, 'openvoice-api-token');
+    fs.writeFileSync(tokenFile, scenario.token ?? TOKEN);
     const result = spawnSync('bash', [path.join(ROOT, 'docker/app/start.sh')], {
       encoding: 'utf8',
       timeout: 20_000,
-      env: { PATH: `${bin}:/usr/bin:/bin`, APP_ENV_FILE: envFile },
+      env: { PATH: `${bin}:/usr/bin:/bin`, APP_ENV_FILE: envFile, APP_TOKEN_FILE: tokenFile },
     });
     const made = fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8').trim().split('\n') : [];
     // The compose file and env file are always the same; the test reads what follows them.
@@ -150,7 +152,7 @@ describe('docker/app/start.sh', () => {
   it('refuses to start the backend without the OpenVoice token, and VOICEVOX still serves', () => {
     const { status, calls, stdout } = startApp({ token: '' });
     expect(status).toBe(0);
-    expect(stdout).toMatch(/OPENVOICE_API_TOKEN is missing/);
+    expect(stdout).toMatch(/OpenVoice API token \S+ is missing or empty/);
     expect(calls.some((c) => c.includes('--profile app'))).toBe(false);
     expect(calls.at(-1)).toBe('docker compose up voicevox');
   });

@@ -164,7 +164,7 @@ describe('docker/gpu-host/compose.yaml', () => {
     expect(compose).toMatch(/worker:\n\s+image: \$\{WORKER_IMAGE:\?/);
     expect(service('openvoice')).toContain('restart: unless-stopped');
     expect(service('worker')).toContain('restart: unless-stopped');
-    expect(compose.match(/- \/mnt\/shared:\/mnt\/shared/g)).toHaveLength(3);
+    expect(compose.match(/- \/mnt\/shared:\/mnt\/shared/g)).toHaveLength(2);
     expect(compose).toMatch(/devices:\n\s+- driver: nvidia\n\s+count: 1\n\s+capabilities: \[gpu\]/);
     expect(compose).toContain('stop_grace_period: 120s');
     expect(compose).toContain("STOP_GRACE_SECONDS: '90'");
@@ -218,11 +218,9 @@ describe('docker/gpu-host/compose.yaml', () => {
     expect(service('worker')).not.toContain('/models');
   });
 
-  it('gives OpenVoice and the worker the same token, required, and the same number of GPU slots', () => {
+  it('gives OpenVoice and the worker the same token (a secret file) and the same number of GPU slots', () => {
     for (const name of ['openvoice', 'worker']) {
-      expect(service(name)).toContain(
-        'OPENVOICE_API_TOKEN: ${OPENVOICE_API_TOKEN:?OPENVOICE_API_TOKEN is not set}',
-      );
+      expect(service(name)).toContain('OPENVOICE_API_TOKEN_FILE: /run/secrets/openvoice_api_token');
       expect(service(name)).toContain("GPU_SLOTS: '1'");
     }
     expect(service('worker')).toContain("MAX_RECEIVE_COUNT: '5'");
@@ -231,9 +229,14 @@ describe('docker/gpu-host/compose.yaml', () => {
 
 describe('docker/app', () => {
   // What start.sh does with the token (refuses the backend without it) is run in app-start.test.ts.
-  it('passes the OpenVoice token to the backend, from the env file provisioning writes', () => {
-    expect(read('docker/app/compose.yaml')).toContain('OPENVOICE_API_TOKEN: ${OPENVOICE_API_TOKEN:-}');
+  it('passes the OpenVoice token to the backend as the secret file provisioning writes', () => {
+    expect(read('docker/app/compose.yaml')).toContain(
+      'OPENVOICE_API_TOKEN_FILE: /run/secrets/openvoice_api_token',
+    );
     expect(read('docker/app/start.sh')).toContain('env_file="${APP_ENV_FILE:-/opt/gpu-fleet/app-host.env}"');
+    expect(read('docker/app/start.sh')).toContain(
+      'token_file="${APP_TOKEN_FILE:-/etc/gpu-fleet/secrets/openvoice-api-token}"',
+    );
   });
 });
 

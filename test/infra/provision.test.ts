@@ -18,7 +18,12 @@ const STUBS: Record<string, string> = {
 case "$1 $2" in
   "ssm get-parameter") cat "$FIXTURES/settings.env" ;;
   "s3 cp") cp "$FIXTURES/host-files.zip" "\${@: -1}" ;;
-  "secretsmanager get-secret-value") echo "token-0123456789abcdef0123456789abcdef" ;;
+  "secretsmanager get-secret-value")
+    if [[ "$*" == *AWSPREVIOUS* ]]; then
+      if [[ -f "$FIXTURES/previous-token" ]]; then cat "$FIXTURES/previous-token"; else echo "ResourceNotFoundException" >&2; exit 254; fi
+    else
+      printf '%s\t%s\n' "$(cat "$FIXTURES/token-created")" "$(cat "$FIXTURES/token")"
+    fi ;;
   *) echo "unexpected aws $*" >&2; exit 2 ;;
 esac`,
   dnf: `if [[ -f "$FIXTURES/dnf-fails" ]]; then exit 1; fi`,
@@ -30,6 +35,16 @@ esac`,
   // Any download would be a test leaking to the network: the compose plugin is "there" (docker).
   curl: 'exit 2',
   sleep: 'exit 0',
+  // Rules kept in a file, so a check (-C) finds what an insert (-I) added on an earlier run.
+  iptables: `
+rules="$FIXTURES/iptables.rules"; touch "$rules"
+op=$1; shift
+case "$op" in
+  -C) grep -qxF -- "$*" "$rules" ;;
+  -I) echo "$*" >> "$rules" ;;
+  -N) grep -qxF -- "chain $1" "$rules" && exit 1; echo "chain $1" >> "$rules" ;;
+  *) exit 2 ;;
+esac`,
   // A host has unzip; the test does not assume the machine running it does.
   unzip: `python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$3" "$5"`,
 };
@@ -97,6 +112,8 @@ function makeHost(): Host {
     'ecr-login.sh': '#!/bin/sh\n',
   });
   fs.writeFileSync(path.join(fixtures, 'settings.env'), settings('s3://assets/v1.zip', 'openvoice:1'));
+  fs.writeFileSync(path.join(fixtures, 'token'), 'token-0123456789abcdef0123456789abcdef');
+  fs.writeFileSync(path.join(fixtures, 'token-created'), '2026-11-24T01:00:00.000000+00:00');
 
   return {
     root,
@@ -139,6 +156,10 @@ function makeHost(): Host {
   };
 }
 
+function secret(host: Host, name: string): string {
+  return path.join(host.root, 'etc', 'gpu-fleet', 'secrets', name);
+}
+
 const hasBash = spawnSync('bash', ['--version']).status === 0;
 const describeWithBash = hasBash ? describe : describe.skip;
 
@@ -162,8 +183,10 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
       'fs-0123456789abcdef0:/ /mnt/shared efs _netdev,noresvport,nofail,tls,iam,accesspoint=fsap-0123456789abcdef0 0 0\n',
     );
     const envFile = path.join(host.root, 'opt', 'gpu-fleet', 'gpu-host.env');
-    expect(fs.readFileSync(envFile, 'utf8')).toContain(
-      'OPENVOICE_API_TOKEN=token-0123456789abcdef0123456789abcdef',
+    // The token is a secret file for compose, never a variable of the env file.
+    expect(fs.readFileSync(envFile, 'utf8')).not.toContain('token-0123456789');
+    expect(fs.readFileSync(secret(host, 'openvoice-api-token'), 'utf8')).toBe(
+      'token-0123456789abcdef0123456789abcdef\n',
     );
     expect(fs.readFileSync(envFile, 'utf8')).toContain('OPENVOICE_IMAGE=openvoice:1');
     expect(fs.statSync(envFile).mode & 0o777).toBe(0o600);
@@ -220,6 +243,66 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     const offline = host.run();
     expect(offline.status).toBe(0);
     expect(offline.output).toContain('using the settings of an earlier boot');
+  });
+
+  it('lets only the worker’s address reach the instance metadata service, on every boot, before Docker starts containers', () => {
+    const host = makeHost();
+    const rule = 'DOCKER-USER -d 169.254.169.254/32 ! -s 172.30.0.10/32 -j DROP';
+    const first = host.run();
+    expect(first.status).toBe(0);
+    expect(first.commands).toContain(`iptables -I ${rule}`);
+    // Docker restarts containers itself when it starts: the rule goes in before, from a drop-in.
+    const dropIn = fs.readFileSync(
+      path.join(host.root, 'etc', 'systemd', 'system', 'docker.service.d', 'gpu-fleet-metadata-guard.conf'),
+      'utf8',
+    );
+    expect(dropIn).toContain('ExecStartPre=/usr/local/sbin/gpu-fleet-provision metadata-guard');
+    const second = host.run();
+    expect(second.commands).toContain(`iptables -C ${rule}`);
+    expect(second.commands).not.toContain(`iptables -I ${rule}`);
+    // The guard alone (what Docker's drop-in runs): the rule, nothing else.
+    fs.rmSync(path.join(host.fixtures, 'iptables.rules'));
+    fs.writeFileSync(host.log, '');
+    const guard = spawnSync('bash', [SCRIPT, 'metadata-guard'], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        PATH: `${path.dirname(host.log)}/stubs:${process.env.PATH ?? ''}`,
+        GPU_FLEET_ROOT: host.root,
+        FIXTURES: host.fixtures,
+        COMMAND_LOG: host.log,
+      },
+    });
+    expect(guard.status).toBe(0);
+    expect(fs.readFileSync(path.join(host.fixtures, 'iptables.rules'), 'utf8')).toContain(rule);
+    expect(fs.readFileSync(host.log, 'utf8')).not.toContain('aws ');
+  });
+
+  it('writes the previous token with the end of its rotation window, and none once the window is over', () => {
+    const host = makeHost();
+    const created = new Date(Date.now() - 3600_000);
+    fs.writeFileSync(
+      path.join(host.fixtures, 'token-created'),
+      created.toISOString().replace('Z', '000+00:00'),
+    );
+    fs.writeFileSync(path.join(host.fixtures, 'previous-token'), 'old-0123456789abcdef0123456789abcdef');
+    expect(host.run().status).toBe(0);
+    const until = Math.floor(created.getTime() / 1000) + 24 * 3600;
+    expect(fs.readFileSync(secret(host, 'openvoice-api-token-previous'), 'utf8')).toBe(
+      `old-0123456789abcdef0123456789abcdef ${until}\n`,
+    );
+    const inode = fs.statSync(secret(host, 'openvoice-api-token')).ino;
+    // Rotated again long ago: the previous token is no longer accepted.
+    fs.writeFileSync(path.join(host.fixtures, 'token-created'), '2026-01-01T00:00:00.000000+00:00');
+    fs.writeFileSync(path.join(host.fixtures, 'token'), 'new-0123456789abcdef0123456789abcdef');
+    expect(host.run().status).toBe(0);
+    expect(fs.readFileSync(secret(host, 'openvoice-api-token-previous'), 'utf8')).toBe('');
+    // Rewritten in place: a running container's bind mount keeps seeing the file.
+    expect(fs.statSync(secret(host, 'openvoice-api-token')).ino).toBe(inode);
+    expect(fs.readFileSync(secret(host, 'openvoice-api-token'), 'utf8')).toBe(
+      'new-0123456789abcdef0123456789abcdef\n',
+    );
+    expect(fs.statSync(path.join(host.root, 'etc', 'gpu-fleet', 'secrets')).mode & 0o777).toBe(0o700);
   });
 
   it('fails (and systemd retries) on a first boot without any settings', () => {
