@@ -77,14 +77,18 @@ const SCALER_OWNED = [
 ] as const;
 
 /**
+ * The tags the operator's commands write on the GPU: hold, pause and the burst workers a hold
+ * keeps. The operator's IAM policy (docs/operations.md) allows these keys and no others.
+ */
+export const OPERATOR_TAG_KEYS: readonly string[] = [TAGS.holdUntil, TAGS.pausedUntil, TAGS.burstHoldWorkers];
+
+/**
  * Every tag the scaler Lambda may write: its own memory, and the operator's hold and pause (its
  * manual events are the operator's commands). Its IAM grant allows these keys and no others.
  */
 export const SCALER_WRITABLE_TAG_KEYS: readonly string[] = [
   ...SCALER_OWNED.map((field) => TAGS[field]),
-  TAGS.holdUntil,
-  TAGS.pausedUntil,
-  TAGS.burstHoldWorkers,
+  ...OPERATOR_TAG_KEYS,
 ];
 
 const DATE_FIELDS = new Set([

@@ -1,0 +1,54 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { startTags, stopTags } from '../../src/core/operator';
+import { OPERATOR_TAG_KEYS, TAGS } from '../../src/core/tags';
+
+/**
+ * The operator's IAM policy as docs/operations.md prints it: the user copies it, so the document
+ * is what gets deployed. A leaked operator key must not rewrite the fleet's tags (remove the fleet
+ * tag from the GPU, and `cdk destroy` can no longer retire it) nor tag anything but the GPU.
+ */
+
+type Statement = { Effect: string; Action: string | string[]; Resource: string | string[]; Condition?: any };
+
+function operatorPolicy(): Statement[] {
+  const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'operations.md'), 'utf8');
+  const section = doc.slice(doc.indexOf("## The operator's IAM policy"));
+  const json = /```json\n([\s\S]*?)\n```/.exec(section)?.[1];
+  if (!json) throw new Error("no JSON block in the operator's IAM policy section");
+  return (JSON.parse(json) as { Statement: Statement[] }).Statement;
+}
+
+const actions = (s: Statement): string[] => [s.Action].flat();
+
+describe("the operator's IAM policy (docs/operations.md)", () => {
+  const statements = operatorPolicy();
+
+  it('tags only the GPU of this fleet, and only with the operator’s own keys', () => {
+    const tagging = statements.filter((s) => actions(s).some((a) => a === 'ec2:CreateTags' || a === 'ec2:*'));
+    expect(tagging).toHaveLength(1);
+    const [createTags] = tagging as [Statement];
+    expect(actions(createTags)).toEqual(['ec2:CreateTags']);
+    expect(createTags.Condition).toEqual({
+      StringEquals: {
+        [`aws:ResourceTag/${TAGS.fleet}`]: 'GpuFleet',
+        [`aws:ResourceTag/${TAGS.role}`]: 'gpu',
+      },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [...OPERATOR_TAG_KEYS] },
+    });
+    expect(statements.some((s) => actions(s).includes('ec2:DeleteTags'))).toBe(false);
+  });
+
+  it('lists every key the operator’s commands write', () => {
+    const written = new Set([...Object.keys(startTags(new Date(), 2)), ...Object.keys(stopTags(new Date()))]);
+    expect([...written].sort()).toEqual([...OPERATOR_TAG_KEYS].sort());
+  });
+
+  it('starts and stops only instances of this fleet', () => {
+    const startStop = statements.filter((s) => actions(s).includes('ec2:StartInstances'));
+    expect(startStop).toHaveLength(1);
+    expect(startStop[0]?.Condition).toEqual({
+      StringEquals: { [`aws:ResourceTag/${TAGS.fleet}`]: 'GpuFleet' },
+    });
+  });
+});
