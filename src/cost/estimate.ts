@@ -31,6 +31,13 @@ export const WARM_START_READ_GB = 0;
 /** GPU starts a month in the plan: 2 on each of 22 weekdays. */
 export const PLAN_GPU_STARTS = 44;
 
+/**
+ * Flow log data a running host produces, in MB an hour: the flow logs record all traffic (a record
+ * of about 130 bytes per connection and 10-minute window: AWS APIs, EFS, the users' requests, and
+ * the internet's scans of the public addresses). An estimate, generous for this fleet.
+ */
+export const FLOW_LOG_MB_PER_HOST_HOUR = 1;
+
 /** Unit prices (USD, Tokyo list prices at the time of writing); every one can be overridden. */
 export interface UnitPrices {
   readonly appUsdPerHour: number;
@@ -50,6 +57,10 @@ export interface UnitPrices {
   readonly lambdaUsdPerMillionRequests: number;
   readonly schedulerUsdPerMillion: number;
   readonly sqsUsdPerMillion: number;
+  /** CloudWatch Logs ingestion of vended logs (VPC flow logs), per GB. */
+  readonly logsIngestUsdPerGb: number;
+  /** CloudWatch Logs storage, per GB-month. */
+  readonly logsStorageUsdPerGbMonth: number;
 }
 
 export function defaultPrices(config: FleetConfig): UnitPrices {
@@ -66,6 +77,8 @@ export function defaultPrices(config: FleetConfig): UnitPrices {
     lambdaUsdPerMillionRequests: 0.2,
     schedulerUsdPerMillion: 1,
     sqsUsdPerMillion: 0.4,
+    logsIngestUsdPerGb: 0.76,
+    logsStorageUsdPerGbMonth: 0.033,
   };
 }
 
@@ -182,6 +195,7 @@ export function estimateMonthlyCost(
     ...(burstOn ? burstLines(config, burstHours, prices) : []),
     ...addressAndStorageLines(usage, prices),
     ...modelReadLines(usage, burstOn, prices),
+    flowLogLine(usage.appHours + usage.gpuHours + burstHours.spot + burstHours.onDemand, prices),
     ...monitoringLines(burstDeployed, prices),
     requestsLine(usage.gpuHours + burstHours.spot + burstHours.onDemand, prices),
   ];
@@ -312,6 +326,17 @@ function modelReadLines(usage: UsageAssumptions, burstOn: boolean, prices: UnitP
         ]
       : []),
   ];
+}
+
+/** The flow logs of all traffic, by the hours the hosts run: ingested, and kept a month. */
+function flowLogLine(hostHours: number, prices: UnitPrices): CostItem {
+  return costLine(
+    'VPC flow logs (all traffic)',
+    hostHours * (FLOW_LOG_MB_PER_HOST_HOUR / 1000),
+    'GB',
+    prices.logsIngestUsdPerGb + prices.logsStorageUsdPerGbMonth,
+    `ingested and kept a month; about ${FLOW_LOG_MB_PER_HOST_HOUR} MB an hour a running host`,
+  );
 }
 
 /** The scaler's metrics and alarms, and the burst group's when it is deployed. */

@@ -65,6 +65,19 @@ describe('monthly cost estimate', () => {
   });
 });
 
+describe('flow logs in the estimate', () => {
+  it('prices the flow logs of all traffic (ingested and kept a month) by the hours the hosts run', () => {
+    const { items, totalUsd } = estimateMonthlyCost(DEFAULT_CONFIG, usage, prices);
+    const flowLogs = items.find((i) => i.item.startsWith('VPC flow logs'));
+    // (176 + 44) host hours × 1 MB = 0.22 GB, × (0.76 ingest + 0.033 a GB-month).
+    expect(flowLogs).toMatchObject({ arithmetic: '0.22 GB × 0.793', usd: 0.17 });
+    expect(totalUsd).toBeCloseTo(
+      items.reduce((sum, i) => sum + i.usd, 0),
+      2,
+    );
+  });
+});
+
 describe('a trace scaled to a month', () => {
   const DAY = 86_400;
   const job = (day: number) => ({ arrivalS: day * DAY + 10 * 3600, serviceS: 60 });
