@@ -45,7 +45,7 @@ export class ComputeStack extends Stack {
     Validations.of(this.apiToken).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'A shared token between two hosts that read it at boot; rotating it means restarting both (README, "Rotating"), which an automatic rotation Lambda could not do without an outage.',
+        'A shared token between the hosts, read by their provisioning at boot. Rotating it is manual and without an outage (docs/operations.md): a new value, then provisioning re-run on the GPU hosts, which accept the previous token for 24 hours, then on the app host. A rotation Lambda cannot re-run provisioning on the hosts.',
     });
     // Each host reads the settings its props name, out of the whole config.
     const shared = {

@@ -11,6 +11,6 @@ export function acknowledgeHostRole(role: IConstruct): void {
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
     reason:
-      'Session Manager is the shell access of the hosts (no SSH by default); AWS maintains this policy for exactly that agent.',
+      "Session Manager is the shell access of the hosts (no SSH by default); AWS maintains this policy for exactly that agent. Its ssm:GetParameter(s) on every parameter is cut back by a Deny to the host's own settings parameter (FleetHost.grantHostAccess).",
   });
 }

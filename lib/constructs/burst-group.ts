@@ -190,11 +190,18 @@ export class BurstGroup extends Construct {
     return group;
   }
 
-  /** The worker tells its group it has drained; only this group's lifecycle actions. */
+  /**
+   * The worker tells its group it has drained; only this group's lifecycle actions. Auto Scaling
+   * offers no condition key for the instance a lifecycle action is about (only the group's tags),
+   * so IAM cannot hold a worker to its own: a worker could end another's drain early. That only
+   * hastens the termination of an instance already leaving (its job returns to the queue); it keeps
+   * nothing running and launches nothing. Without the grant every retirement would wait out the
+   * hook's timeout (BURST_DRAIN_TIMEOUT) with the GPU billing.
+   */
   private grantCompleteOwnDrain(): void {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'CompleteOwnDrain',
+        sid: 'CompleteDrainsOfTheGroup',
         actions: ['autoscaling:CompleteLifecycleAction'],
         resources: [burstGroupArn(this, this.groupName)],
       }),
@@ -202,7 +209,7 @@ export class BurstGroup extends Construct {
     Validations.of(this.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${this.groupName}]`,
       reason:
-        'The group is named exactly; the wildcard is the group id that Auto Scaling assigns at creation and the ARN must contain.',
+        'The group is named exactly; the wildcard is the group id that Auto Scaling assigns at creation and the ARN must contain. CompleteLifecycleAction has no condition key for the instance, so any worker of the group may end a drain of the group.',
     });
   }
 

@@ -177,7 +177,7 @@ export class ScalerFunction extends Construct {
     Validations.of(this.function.role ?? this.function).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${groupName}]`,
       reason:
-        'The group is named exactly; the wildcard is the group id that Auto Scaling assigns at creation and the ARN must contain.',
+        'The group is named exactly; the wildcard is the group id that Auto Scaling assigns at creation and the ARN must contain. UpdateAutoScalingGroup may not raise MaxSize above burst.maxWorkers nor set a MinSize (Deny).',
     });
   }
 }

@@ -199,11 +199,12 @@ describe('burst workers on (maxWorkers 3)', () => {
       [...actions(primaryStatements), 'autoscaling:CompleteLifecycleAction'].sort(),
     );
     const selfTag = statements.find((s) => s.Sid === 'ReportOnItself');
+    expect(selfTag?.Condition.ArnEquals).toBeDefined();
     expect(selfTag?.Condition.StringEquals).toEqual({
       'aws:ResourceTag/gpu-fleet:role': 'burst',
       'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet',
     });
-    const drain = statements.find((s) => s.Sid === 'CompleteOwnDrain');
+    const drain = statements.find((s) => s.Sid === 'CompleteDrainsOfTheGroup');
     expect(JSON.stringify(drain?.Resource)).toContain(
       ':autoScalingGroup:*:autoScalingGroupName/GpuFleet-burst-workers',
     );
