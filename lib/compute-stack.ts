@@ -75,7 +75,7 @@ export class ComputeStack extends Stack {
     });
     new CfnOutput(this, 'AppPublicIp', {
       value: this.appHost.elasticIp.attrPublicIp,
-      description: 'Elastic IP of the app host (frontend :55433, backend :55434, VOICEVOX :50021)',
+      description: 'Elastic IP of the app host (frontend :55433, backend :55434)',
     });
   }
 }

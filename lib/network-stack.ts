@@ -8,7 +8,6 @@ import type { FleetConfig } from '../src/config.js';
 export const PORTS = {
   frontend: 55433,
   backend: 55434,
-  voicevox: 50021,
   openvoice: 8001,
   nfs: 2049,
   ssh: 22,

@@ -146,7 +146,7 @@ export interface FleetConfig {
   readonly appRootVolumeGb: number;
   /** Root volume size of the GPU worker, GiB (the DLAMI snapshot needs at least 75). @default 100 */
   readonly gpuRootVolumeGb: number;
-  /** CIDRs allowed to reach the app ports (55433–55434) and VOICEVOX (50021). @default [] (closed) */
+  /** CIDRs allowed to reach the app ports (55433–55434); VOICEVOX stays closed. @default [] (closed) */
   readonly appIngressCidrs: readonly string[];
   /** CIDRs allowed to SSH (22) to the hosts. @default [] (use SSM Session Manager) */
   readonly sshIngressCidrs: readonly string[];

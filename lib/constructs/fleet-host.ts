@@ -74,7 +74,8 @@ export interface HostDefinition {
 
 /**
  * A host of the fleet, built the same way for both: a launch template (AMI resolved at launch,
- * fixed private IP, IMDSv2 only with hop limit 2 for containers, encrypted gp3 root, first-boot
+ * fixed private IP, IMDSv2 only with hop limit 2 for the one container that may use the role (the
+ * host drops the others' packets to it: provision.sh), encrypted gp3 root, first-boot
  * user data that only installs the per-boot provisioning unit), its settings in SSM Parameter
  * Store, and the instance itself owned by the host lifecycle custom resource, which rotates it
  * safely on a definition change and cancels its spot request before terminating it.
@@ -253,7 +254,7 @@ export class FleetHost extends Construct {
   /**
    * The launch template data every instance of this definition shares: AMI resolved at launch,
    * the role, user data that only installs the per-boot provisioning unit, IMDSv2 only with hop
-   * limit 2 for containers, and an encrypted gp3 root. Placement (fixed IP or not) and the market
+   * limit 2 for the worker or backend container, and an encrypted gp3 root. Placement (fixed IP or not) and the market
    * are the caller's.
    */
   launchTemplateProps(role: iam.IRole): ec2.LaunchTemplateProps {
