@@ -59,10 +59,6 @@ export class HostLifecycleProvider extends Construct {
   private readonly onEventFunction: nodejs.NodejsFunction;
   /** The fleet whose tag every instance the provider launches must carry. */
   private readonly fleet: string;
-  /** Every tag key the provider may write (ForAllValues of aws:TagKeys). */
-  private readonly writableTagKeys: {
-    readonly 'ForAllValues:StringEquals': { readonly 'aws:TagKeys': string[] };
-  };
   private readonly isCompleteFunction: nodejs.NodejsFunction;
 
   constructor(scope: Construct, id: string, props: HostLifecycleProviderProps) {
@@ -95,14 +91,20 @@ export class HostLifecycleProvider extends Construct {
 
     const stack = Stack.of(this);
     this.fleet = props.fleet;
-    // What a slot writes on what it owns: the stack's tags, Name, and the fleet, role and owner keys;
-    // at a launch also the launch token and the operator's and the scaler's tags carried over from
-    // the previous instance. Never a worker's own reports (ready, last job).
-    const baseKeys = [...new Set([...(props.tagKeys ?? []), 'Name', TAGS.fleet, TAGS.role, TAGS.owner])];
-    this.writableTagKeys = { 'ForAllValues:StringEquals': { 'aws:TagKeys': baseKeys } };
-    const launchTagKeys = {
-      'ForAllValues:StringEquals': { 'aws:TagKeys': [...baseKeys, TAGS.launch, ...SCALER_WRITABLE_TAG_KEYS] },
-    };
+    // What a slot writes on what it owns: the stack's tags, Name, and the fleet, role, owner and
+    // launch keys, and at a launch the operator's and the scaler's tags carried over from the
+    // previous instance. Never a worker's own reports (ready, last job), nor any other key.
+    const writableTagKeys = [
+      ...new Set([
+        ...(props.tagKeys ?? []),
+        'Name',
+        TAGS.fleet,
+        TAGS.role,
+        TAGS.owner,
+        TAGS.launch,
+        ...SCALER_WRITABLE_TAG_KEYS,
+      ]),
+    ];
     const fleetTagged = { StringEquals: { [`aws:ResourceTag/${TAGS.fleet}`]: props.fleet } };
     const launched = ['instance/*', 'volume/*', 'network-interface/*', 'spot-instances-request/*'].map((r) =>
       ec2Arn(r),
@@ -127,14 +129,22 @@ export class HostLifecycleProvider extends Construct {
             'ec2:CreateAction': ['RunInstances', 'CreateNetworkInterface'],
             [`aws:RequestTag/${TAGS.fleet}`]: props.fleet,
           },
-          ...launchTagKeys,
         },
       }),
       new iam.PolicyStatement({
         sid: 'RetagFleetHostsOnly',
         actions: ['ec2:CreateTags'],
         resources: launched,
-        conditions: { ...fleetTagged, ...this.writableTagKeys },
+        conditions: fleetTagged,
+      }),
+      // One Deny for every CreateTags this provider is allowed, at creation or later: a request
+      // with any other key fails, whatever allows it.
+      new iam.PolicyStatement({
+        sid: 'WriteOnlyTheFleetTagKeys',
+        effect: iam.Effect.DENY,
+        actions: ['ec2:CreateTags'],
+        resources: ['*'],
+        conditions: { 'ForAnyValue:StringNotEquals': { 'aws:TagKeys': writableTagKeys } },
       }),
       // A tags-only update removes the stack tags the config no longer sets: keys unknown here,
       // but never Name nor a gpu-fleet key (the fleet tag is how the stacks find and retire hosts).
@@ -229,17 +239,9 @@ export class HostLifecycleProvider extends Construct {
       this.addToHandlerPolicies(
         new iam.PolicyStatement({
           sid: `Retire${id}HostRelaunches`,
-          actions: ['ec2:TerminateInstances'],
+          actions: ['ec2:TerminateInstances', 'ec2:CreateTags'],
           resources: [ec2Arn('instance/*')],
           conditions: { ArnEquals: { 'ec2:InstanceProfile': profile.attrArn } },
-        }),
-      );
-      this.addToHandlerPolicies(
-        new iam.PolicyStatement({
-          sid: `Tag${id}HostRelaunches`,
-          actions: ['ec2:CreateTags'],
-          resources: [ec2Arn('instance/*')],
-          conditions: { ArnEquals: { 'ec2:InstanceProfile': profile.attrArn }, ...this.writableTagKeys },
         }),
       );
     }

@@ -214,36 +214,55 @@ describe('least privilege', () => {
       },
     );
 
-    it('lets the provider write only its tag keys, never delete a gpu-fleet key, and pass the host roles only to EC2', () => {
-      const statements = statementsOf(compute, 'HostLifecycleOnEvent');
-      const tagging = statements.filter((s) => actionsOf(s).includes('ec2:CreateTags'));
-      expect(tagging.length).toBeGreaterThanOrEqual(3);
-      for (const s of tagging) {
-        const keys = s.Condition['ForAllValues:StringEquals']['aws:TagKeys'] as string[];
-        expect(keys).toEqual(
-          expect.arrayContaining(['Name', 'gpu-fleet:fleet', 'gpu-fleet:role', 'gpu-fleet:owner']),
+    it.each([{}, { tags: { 'team:cost-center': 'video' } }])(
+      'lets the provider write only its tag keys, never delete a gpu-fleet key, and pass the host roles only to EC2 (%j)',
+      (overrides) => {
+        const statements = statementsOf(
+          templateOf(buildTestFleet({ ...BURST_ON, ...overrides }).fleet.compute),
+          'HostLifecycleOnEvent',
         );
+        // One Deny covers every CreateTags the handlers are allowed: any other key fails.
+        const keysDeny = statements.filter(
+          (s) => s.Effect === 'Deny' && actionsOf(s).includes('ec2:CreateTags'),
+        );
+        expect(keysDeny).toHaveLength(1);
+        expect(keysDeny[0]?.Resource).toBe('*');
+        const keys = keysDeny[0]?.Condition['ForAnyValue:StringNotEquals']['aws:TagKeys'] as string[];
+        expect(keys).toEqual(
+          expect.arrayContaining([
+            'Name',
+            'gpu-fleet:fleet',
+            'gpu-fleet:role',
+            'gpu-fleet:owner',
+            'gpu-fleet:launch',
+          ]),
+        );
+        for (const key of Object.keys((overrides as { tags?: object }).tags ?? {}))
+          expect(keys).toContain(key);
         // Never the worker's own reports: only the worker writes its ready and last-job times.
         expect(keys).not.toContain('gpu-fleet:ready-at');
         expect(keys).not.toContain('gpu-fleet:last-job-at');
-      }
-      const tagAtCreation = statements.find((s) => s.Sid === 'TagAtCreationOnly');
-      expect(tagAtCreation?.Condition.StringEquals['aws:RequestTag/gpu-fleet:fleet']).toBe('GpuFleet');
-      const untagging = statements.filter((s) => actionsOf(s).includes('ec2:DeleteTags'));
-      expect(untagging).toHaveLength(1);
-      expect(untagging[0]?.Condition['ForAllValues:StringNotLike']).toEqual({
-        'aws:TagKeys': ['Name', 'gpu-fleet:*'],
-      });
-      const passRole = statements.filter((s) => actionsOf(s).includes('iam:PassRole'));
-      expect(passRole).toHaveLength(2);
-      for (const s of passRole) {
-        expect(s.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
-      }
-    });
+        const tagAtCreation = statements.find((s) => s.Sid === 'TagAtCreationOnly');
+        expect(tagAtCreation?.Condition.StringEquals['aws:RequestTag/gpu-fleet:fleet']).toBe('GpuFleet');
+        const untagging = statements.filter((s) => actionsOf(s).includes('ec2:DeleteTags'));
+        expect(untagging).toHaveLength(1);
+        expect(untagging[0]?.Condition['ForAllValues:StringNotLike']).toEqual({
+          'aws:TagKeys': ['Name', 'gpu-fleet:*'],
+        });
+        const passRole = statements.filter((s) => actionsOf(s).includes('iam:PassRole'));
+        expect(passRole).toHaveLength(2);
+        for (const s of passRole) {
+          expect(s.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+        }
+      },
+    );
 
     it('keeps every provider grant in its handlers’ inline policies, none overflowing into a managed policy', () => {
       // CDK moves statements past the inline size limit into a managed policy the hosts do not wait for.
       expect(resources(compute, 'AWS::IAM::ManagedPolicy')).toEqual([]);
+      const tags = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`team:cost-center-${i}`, 'x']));
+      const tagged = templateOf(buildTestFleet({ ...BURST_ON, tags }).fleet.compute);
+      expect(resources(tagged, 'AWS::IAM::ManagedPolicy')).toEqual([]);
     });
 
     it('keeps the scaler from raising the burst group’s maximum or minimum', () => {
