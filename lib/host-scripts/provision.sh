@@ -188,11 +188,17 @@ write_secret() {
 # so that every host can move to a rotated token while OpenVoice accepts both. The directory is
 # root's; the files are readable by the containers that mount them.
 write_api_token() {
-  local created current previous="" until
+  local version created current previous="" until
   mkdir -p "${SECRETS_DIR}"
   chmod 0700 "${SECRETS_DIR}"
-  IFS=$'\t' read -r created current < <(aws secretsmanager get-secret-value --region "${AWS_REGION}" \
-    --secret-id "${API_TOKEN_SECRET}" --query '[CreatedDate,SecretString]' --output text)
+  # Unreadable: fail (systemd runs provisioning again) and keep the token of the last boot.
+  version="$(aws secretsmanager get-secret-value --region "${AWS_REGION}" --secret-id "${API_TOKEN_SECRET}" \
+    --query '[CreatedDate,SecretString]' --output text)"
+  IFS=$'\t' read -r created current <<< "${version}"
+  if [[ -z "${current}" ]]; then
+    log "the OpenVoice API token ${API_TOKEN_SECRET} is empty"
+    return 1
+  fi
   printf '%s' "${current}" | write_secret openvoice-api-token
   until=$(($(date -d "${created}" +%s) + TOKEN_ROTATION_WINDOW_SECONDS))
   if ((until > $(date +%s))); then

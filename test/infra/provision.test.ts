@@ -21,6 +21,8 @@ case "$1 $2" in
   "secretsmanager get-secret-value")
     if [[ "$*" == *AWSPREVIOUS* ]]; then
       if [[ -f "$FIXTURES/previous-token" ]]; then cat "$FIXTURES/previous-token"; else echo "ResourceNotFoundException" >&2; exit 254; fi
+    elif [[ -f "$FIXTURES/secrets-down" ]]; then
+      echo "Could not connect to the endpoint URL" >&2; exit 255
     else
       printf '%s\t%s\n' "$(cat "$FIXTURES/token-created")" "$(cat "$FIXTURES/token")"
     fi ;;
@@ -303,6 +305,17 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
       'new-0123456789abcdef0123456789abcdef\n',
     );
     expect(fs.statSync(path.join(host.root, 'etc', 'gpu-fleet', 'secrets')).mode & 0o777).toBe(0o700);
+  });
+
+  it('fails (and systemd retries) when the token cannot be read, keeping the token it had', () => {
+    const host = makeHost();
+    expect(host.run().status).toBe(0);
+    fs.writeFileSync(path.join(host.fixtures, 'secrets-down'), '');
+    const result = host.run();
+    expect(result.status).not.toBe(0);
+    expect(fs.readFileSync(secret(host, 'openvoice-api-token'), 'utf8')).toBe(
+      'token-0123456789abcdef0123456789abcdef\n',
+    );
   });
 
   it('fails (and systemd retries) on a first boot without any settings', () => {
