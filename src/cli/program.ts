@@ -20,6 +20,7 @@ export function buildProgram(env: CliEnvironment): Command {
   registerStatusCommand(program, env);
   registerEconomicsCommands(program, env);
   registerDoctorCommand(program, env);
+  registerModelLockCommand(program, env);
   return program;
 }
 
@@ -172,6 +173,27 @@ function registerDoctorCommand(program: Command, env: CliEnvironment): void {
     .action(async (_options: { config?: string }, cmd: Command) => {
       const { doctorCommand } = await import('./doctor.js');
       await doctorCommand(env, cmd.optsWithGlobals());
+    });
+}
+
+function registerModelLockCommand(program: Command, env: CliEnvironment): void {
+  program
+    .command('model-lock')
+    .description(
+      'print the model lock the GPU host recorded on first use, to review and commit as model_pins.json (the GPU must run)',
+    )
+    .option('--out <file>', 'write it to this file instead of printing it')
+    .addOption(
+      new Option('--timeout <seconds>', 'how long the GPU host may take')
+        .default(120)
+        .argParser((value) => positiveInteger(value, '--timeout')),
+    )
+    .action(async (options: { out?: string; timeout: number }, cmd: Command) => {
+      const { modelLockCommand } = await import('./model-lock.js');
+      await modelLockCommand(await contextOf(cmd, env), cmd.optsWithGlobals<GlobalOptions>(), {
+        out: options.out,
+        timeoutSeconds: options.timeout,
+      });
     });
 }
 
