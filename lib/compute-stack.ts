@@ -6,8 +6,10 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { FleetConfig } from '../src/config.js';
 import { AppHost } from './constructs/app-host.js';
+import { FleetLogs } from './constructs/fleet-logs.js';
 import { GpuWorker } from './constructs/gpu-worker.js';
 import type { PublicSubnetBase } from './network-stack.js';
+import { LOG_GROUP_OUTPUTS } from '../src/names.js';
 
 export interface ComputeStackProps extends StackProps {
   /** The validated fleet config: each host takes the settings its props name. */
@@ -33,6 +35,8 @@ export interface ComputeStackProps extends StackProps {
 export class ComputeStack extends Stack {
   readonly appHost: AppHost;
   readonly gpuWorker: GpuWorker;
+  /** The hosts' log groups (one per role) and the job metric filters. */
+  readonly logs: FleetLogs;
   /** The shared secret OpenVoice requires on port 8001; read by both hosts at every boot. */
   readonly apiToken: secretsmanager.Secret;
 
@@ -47,6 +51,11 @@ export class ComputeStack extends Stack {
       reason:
         'A shared token between the hosts, read by their provisioning at boot. Rotating it is manual and without an outage (docs/operations.md): a new value, then provisioning re-run on the GPU hosts, which accept the previous token for 24 hours, then on the app host. A rotation Lambda cannot re-run provisioning on the hosts.',
     });
+    this.logs = new FleetLogs(this, 'Logs', {
+      appName: props.config.appName,
+      logRetentionDays: props.config.logRetentionDays,
+      burst: props.config.burst.maxWorkers > 0,
+    });
     // Each host reads the settings its props name, out of the whole config.
     const shared = {
       ...props.config,
@@ -57,9 +66,15 @@ export class ComputeStack extends Stack {
       jobQueue: props.jobQueue,
       apiToken: this.apiToken,
     };
-    this.appHost = new AppHost(this, 'AppHost', { ...shared, securityGroup: props.appSecurityGroup });
+    this.appHost = new AppHost(this, 'AppHost', {
+      ...shared,
+      securityGroup: props.appSecurityGroup,
+      logGroup: this.logs.group('app'),
+    });
     this.gpuWorker = new GpuWorker(this, 'GpuWorker', {
       ...shared,
+      logGroup: this.logs.group('gpu'),
+      burstLogGroup: this.logs.groups.burst,
       securityGroup: props.gpuSecurityGroup,
       publicSubnetBase: props.publicSubnetBase,
       fileSystemSecurityGroup: props.fileSystemSecurityGroup,
@@ -73,6 +88,14 @@ export class ComputeStack extends Stack {
       value: this.gpuWorker.host.instanceId,
       description: 'GPU worker instance, persistent spot (changes when the host rotates)',
     });
+    // The CLI (gpu-manage logs, smoke-test) finds the groups by these outputs.
+    for (const [role, group] of Object.entries(this.logs.groups)) {
+      const source = role as keyof typeof LOG_GROUP_OUTPUTS;
+      new CfnOutput(this, LOG_GROUP_OUTPUTS[source].key, {
+        value: group.logGroupName,
+        description: `CloudWatch Logs group of the ${role} hosts (streams <container or provision>/<instance id>)`,
+      });
+    }
     new CfnOutput(this, 'AppPublicIp', {
       value: this.appHost.elasticIp.attrPublicIp,
       description: 'Elastic IP of the app host (frontend :55433, backend :55434)',

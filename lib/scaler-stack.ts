@@ -2,9 +2,11 @@ import { type CfnElement, CfnOutput, Stack, type StackProps, Validations } from 
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { FleetConfig } from '../src/config.js';
+import { FleetDashboard } from './constructs/fleet-dashboard.js';
 import { ScalerAlarms } from './constructs/scaler-alarms.js';
 import { ScalerFunction } from './constructs/scaler-function.js';
 import { ScalerSchedules } from './constructs/scaler-schedules.js';
+import { LOG_GROUP_OUTPUTS } from '../src/names.js';
 
 export interface ScalerStackProps extends StackProps {
   /** The validated fleet config: the function, schedules and alarms take the settings they read. */
@@ -13,11 +15,12 @@ export interface ScalerStackProps extends StackProps {
   readonly deadLetterQueue: sqs.IQueue;
 }
 
-/** The brain: the scaler Lambda, its schedules, and the alarms that reach a person. */
+/** The brain: the scaler Lambda, its schedules, the alarms that reach a person, and the dashboard. */
 export class ScalerStack extends Stack {
   readonly scaler: ScalerFunction;
   readonly schedules: ScalerSchedules;
   readonly alarms: ScalerAlarms;
+  readonly dashboard: FleetDashboard;
 
   constructor(scope: Construct, id: string, props: ScalerStackProps) {
     super(scope, id, props);
@@ -27,6 +30,7 @@ export class ScalerStack extends Stack {
       scaler: config.scaler,
       burst: config.burst,
       schedule: config.schedule,
+      logRetentionDays: config.logRetentionDays,
       jobQueue: props.jobQueue,
     });
     this.schedules = new ScalerSchedules(this, 'Schedules', {
@@ -56,6 +60,20 @@ export class ScalerStack extends Stack {
     new CfnOutput(this, 'AlarmTopicArn', {
       value: this.alarms.topic.topicArn,
       description: 'SNS topic the alarms publish to',
+    });
+    this.dashboard = new FleetDashboard(this, 'Dashboard', {
+      appName: config.appName,
+      jobQueue: props.jobQueue,
+      deadLetterQueue: props.deadLetterQueue,
+      alarms: [
+        ...Object.values(this.alarms.alarms),
+        ...(this.alarms.burstOnDemand ? [this.alarms.burstOnDemand] : []),
+      ],
+      burst: config.burst.maxWorkers > 0,
+    });
+    new CfnOutput(this, LOG_GROUP_OUTPUTS.scaler.key, {
+      value: this.scaler.logGroup.logGroupName,
+      description: 'CloudWatch Logs group of the scaler (one line per tick)',
     });
   }
 }

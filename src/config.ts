@@ -175,7 +175,18 @@ export interface FleetConfig {
    * pin in docker/openvoice/app/model_pins.json is null. @default 'first-use'
    */
   readonly modelTrust: ModelTrust;
+  /**
+   * Days CloudWatch Logs keeps the hosts', the burst workers' and the scaler's logs; one of the
+   * retention periods CloudWatch offers (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...).
+   * @default 30
+   */
+  readonly logRetentionDays: number;
 }
+
+/** The retention periods CloudWatch Logs accepts, in days. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
 
 /** The most burst workers a fleet may have (burst.maxWorkers); the CLI's --burst-workers too. */
 export const MAX_BURST_WORKERS = 20;
@@ -227,6 +238,7 @@ export const DEFAULT_CONFIG: FleetConfig = {
     onDemandFallback: { enabled: true, afterMinutes: 10 },
   },
   modelTrust: 'first-use',
+  logRetentionDays: 30,
 };
 
 /**
@@ -559,6 +571,16 @@ function checkBurstSubnets(c: FleetConfig): void {
   );
 }
 
+/** One of the retention periods CloudWatch Logs offers. */
+function checkLogRetention({ logRetentionDays }: FleetConfig): void {
+  check(
+    'logRetentionDays',
+    logRetentionDays,
+    (LOG_RETENTION_DAYS as readonly unknown[]).includes(logRetentionDays),
+    `one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}`,
+  );
+}
+
 function checkPrices({ prices }: FleetConfig): void {
   positive('prices.gpuSpotUsdPerHour', prices.gpuSpotUsdPerHour);
   positive('prices.gpuOnDemandUsdPerHour', prices.gpuOnDemandUsdPerHour);
@@ -629,6 +651,7 @@ const CONFIG_CHECKS: readonly ConfigCheck[] = [
   checkScaler,
   checkBurstWorkers,
   checkBurstSubnets,
+  checkLogRetention,
   checkPrices,
   checkAlarmEmail,
   checkAppImages,

@@ -43,3 +43,53 @@ export const LAMBDA_BUNDLE: LambdaBundle = {
   // ESM bundles of CommonJS dependencies need a require() of their own.
   banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
 };
+
+/** The log sources of a fleet: each host role's group, and the scaler's. */
+export const LOG_SOURCES = ['gpu', 'app', 'burst', 'scaler'] as const;
+export type LogSource = (typeof LOG_SOURCES)[number];
+
+/**
+ * The stack output that names each log group (the groups keep generated names, so a stack that is
+ * destroyed and deployed again never meets its retained old group): Compute holds the hosts',
+ * Scaler the scaler's.
+ */
+export const LOG_GROUP_OUTPUTS: Readonly<
+  Record<LogSource, { readonly stack: string; readonly key: string }>
+> = {
+  gpu: { stack: 'Compute', key: 'GpuLogGroup' },
+  app: { stack: 'Compute', key: 'AppLogGroup' },
+  burst: { stack: 'Compute', key: 'BurstLogGroup' },
+  scaler: { stack: 'Scaler', key: 'ScalerLogGroup' },
+};
+
+/**
+ * Stream names inside a host's group: `<source>/<instance id>`, where the source is a container's
+ * name or `provision` for the provisioning unit (so `provision/` is a stream prefix).
+ */
+export const PROVISION_STREAM_PREFIX = 'provision/';
+
+/**
+ * Where the worker's job lines become metrics (metric filters on the GPU and burst groups), read
+ * by the dashboard. Per fleet, because a metric filter cannot add a fixed dimension.
+ */
+export function jobMetricsNamespace(appName: string): string {
+  return `GpuFleet/${appName}/Jobs`;
+}
+
+/** The job metrics the worker's lines feed. */
+export const JOB_METRICS = {
+  waitMs: 'JobWaitMs',
+  durationMs: 'JobDurationMs',
+  failures: 'JobFailures',
+  done: 'JobsDone',
+} as const;
+
+/** The fleet's CloudWatch dashboard, named by the fleet so `status` can link to it. */
+export function dashboardName(appName: string): string {
+  return `${appName}-operations`;
+}
+
+/** The console address of the fleet's dashboard. */
+export function dashboardUrl(appName: string, region: string): string {
+  return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards/dashboard/${encodeURIComponent(dashboardName(appName))}`;
+}

@@ -3,6 +3,7 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { BURST_ROLE, TAGS } from '../../src/core/tags.js';
 import { type BurstConfig, type FleetConfig, burstSubnetCidrs } from '../../src/config.js';
@@ -10,6 +11,7 @@ import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/names.js';
 import type { PublicSubnetBase } from '../network-stack.js';
 import { BurstGroupTeardown } from './burst-group-teardown.js';
 import type { FleetHost } from './fleet-host.js';
+import { grantHostLogWrite } from './fleet-logs.js';
 
 /**
  * How long a terminating worker may take to drain before Auto Scaling continues anyway: a voice
@@ -36,6 +38,8 @@ export interface BurstGroupProps
   readonly securityGroup: ec2.ISecurityGroup;
   /** The primary GPU host: its definition, settings and grants are the burst workers' too. */
   readonly primary: FleetHost;
+  /** The burst workers' own log group: they write there, and only there. */
+  readonly logGroup: logs.ILogGroup;
 }
 
 /**
@@ -67,6 +71,7 @@ export class BurstGroup extends Construct {
     this.subnets = this.addSubnets(props);
     this.mountTargets = this.addMountTargets(props);
     this.role = this.workerRole(props.primary);
+    grantHostLogWrite(props.logGroup, this.role);
     this.launchTemplate = this.workerLaunchTemplate(props);
     this.group = this.autoScalingGroup(props);
     const drainHook = this.group.addLifecycleHook('Drain', {
@@ -133,7 +138,7 @@ export class BurstGroup extends Construct {
   /** The primary's launch template data, in the GPU security group and without a fixed address. */
   private workerLaunchTemplate(props: BurstGroupProps): ec2.LaunchTemplate {
     const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
-      ...props.primary.launchTemplateProps(this.role),
+      ...props.primary.launchTemplateProps(this.role, props.logGroup),
       securityGroup: props.securityGroup,
     });
     // Instance tags come from the group (propagated at launch): tags in the template's data would

@@ -3,6 +3,7 @@ import { Aws, type CfnElement, CustomResource, Fn, Stack, Tags } from 'aws-cdk-l
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -12,6 +13,7 @@ import type { FleetConfig } from '../../src/config.js';
 import { acknowledgeHostRole } from '../nag.js';
 import { TAGS, type Role } from '../../src/core/tags.js';
 import { HOST_INSTANCE_RESOURCE_TYPE } from '../../src/names.js';
+import { grantHostLogWrite } from './fleet-logs.js';
 import { HostLifecycleProvider } from './host-lifecycle-provider.js';
 import { hostUserData } from './host-user-data.js';
 
@@ -30,6 +32,8 @@ export interface FleetHostProps extends Pick<FleetConfig, 'appName' | 'tags'> {
   readonly jobQueue: sqs.IQueue;
   /** The shared secret that OpenVoice requires on port 8001 (both hosts read it at boot). */
   readonly apiToken: secretsmanager.ISecret;
+  /** The log group of the host's role: its containers and provisioning unit write there, and only there. */
+  readonly logGroup: logs.ILogGroup;
 }
 
 /** Amazon Linux 2023, resolved by EC2 when an instance launches: a new AMI changes no template. */
@@ -97,6 +101,7 @@ export class FleetHost extends Construct {
   private readonly fileSystem: efs.IFileSystem;
   private readonly accessPoint: efs.IAccessPoint;
   private readonly apiToken: secretsmanager.ISecret;
+  private readonly logGroup: logs.ILogGroup;
 
   constructor(scope: Construct, id: string, props: FleetHostProps & { readonly host: HostDefinition }) {
     super(scope, id);
@@ -109,6 +114,7 @@ export class FleetHost extends Construct {
     this.fileSystem = props.fileSystem;
     this.accessPoint = props.accessPoint;
     this.apiToken = props.apiToken;
+    this.logGroup = props.logGroup;
     this.definition = host;
 
     this.role = new iam.Role(this, 'Role', {
@@ -134,6 +140,7 @@ export class FleetHost extends Construct {
       ),
     });
     this.grantHostAccess(this.role);
+    grantHostLogWrite(props.logGroup, this.role);
 
     this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       ...this.launchTemplateProps(this.role),
@@ -255,9 +262,9 @@ export class FleetHost extends Construct {
    * The launch template data every instance of this definition shares: AMI resolved at launch,
    * the role, user data that only installs the per-boot provisioning unit, IMDSv2 only with hop
    * limit 2 for the worker or backend container, and an encrypted gp3 root. Placement (fixed IP or not) and the market
-   * are the caller's.
+   * are the caller's, and so is the log group when the instances are not this host's role.
    */
-  launchTemplateProps(role: iam.IRole): ec2.LaunchTemplateProps {
+  launchTemplateProps(role: iam.IRole, logGroup: logs.ILogGroup = this.logGroup): ec2.LaunchTemplateProps {
     const host = this.definition;
     return {
       instanceType: new ec2.InstanceType(host.instanceType),
@@ -271,6 +278,7 @@ export class FleetHost extends Construct {
         AWS_REGION: Aws.REGION,
         COMPOSE_UNIT: host.composeUnit,
         COMPOSE_ENV_FILE: host.composeEnvFile,
+        LOG_GROUP: logGroup.logGroupName,
       }),
       requireImdsv2: true,
       httpPutResponseHopLimit: 2,

@@ -3,6 +3,7 @@ import { Annotations, Expiration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { BURST_ROLE, TAGS, isoSeconds } from '../../src/core/tags.js';
 import type { FleetConfig } from '../../src/config.js';
@@ -38,6 +39,8 @@ export interface GpuWorkerProps
   readonly publicSubnetBase: PublicSubnetBase;
   /** The file system's security group, for the burst workers' mount targets. */
   readonly fileSystemSecurityGroup: ec2.ISecurityGroup;
+  /** The burst workers' log group; required when burst.maxWorkers > 0. @default none */
+  readonly burstLogGroup?: logs.ILogGroup;
 }
 
 /** The tags the GPU host's queue worker writes on its own instance: readiness and job activity. */
@@ -114,7 +117,9 @@ export class GpuWorker extends Construct {
     grantGpuWork(this.host.role, { selfRole: 'gpu', appName, images, jobQueue });
 
     if (burstOn) {
+      if (!props.burstLogGroup) throw new Error('burst workers need their log group (burstLogGroup)');
       this.burst = new BurstGroup(this, 'Burst', {
+        logGroup: props.burstLogGroup,
         appName,
         availabilityZone: props.availabilityZone,
         subnetCidr: props.subnetCidr,

@@ -21,6 +21,8 @@ export interface HostBootstrap {
   readonly COMPOSE_UNIT: string;
   /** Name, inside /opt/gpu-fleet, of the env file that unit passes to docker compose. */
   readonly COMPOSE_ENV_FILE: string;
+  /** The CloudWatch Logs group of the host's role: its containers and its provisioning unit write there. */
+  readonly LOG_GROUP: string;
 }
 
 /**

@@ -21,7 +21,10 @@ export const SCALER_ENTRY = path.join(__dirname, '..', '..', 'lambda', 'scaler',
  * The settings the scaler runs with (they reach it in its environment), the burst group's name
  * and, for its grants, the fleet tag.
  */
-export interface ScalerFunctionProps extends Pick<FleetConfig, 'appName' | 'scaler' | 'burst' | 'schedule'> {
+export interface ScalerFunctionProps extends Pick<
+  FleetConfig,
+  'appName' | 'scaler' | 'burst' | 'schedule' | 'logRetentionDays'
+> {
   /** The voice job queue whose counts the scaler reads. */
   readonly jobQueue: sqs.IQueue;
 }
@@ -40,12 +43,17 @@ export interface ScalerFunctionProps extends Pick<FleetConfig, 'appName' | 'scal
  */
 export class ScalerFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
+  /** Where the scaler writes one line per tick (`gpu-manage logs scaler`). */
+  readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: ScalerFunctionProps) {
     super(scope, id);
     const { appName, burst, schedule } = props;
     const burstOn = burst.maxWorkers > 0;
-    const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.ONE_MONTH });
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetentionDays as logs.RetentionDays,
+    });
+    this.logGroup = logGroup;
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: SCALER_ENTRY,
       handler: 'handler',

@@ -33,7 +33,11 @@ CREDENTIALS_CLIENT=172.30.0.10
 # How long OpenVoice still accepts the previous API token after a new one is made current.
 TOKEN_ROTATION_WINDOW_SECONDS=$((24 * 3600))
 # Bump when the one-time install steps change, so existing hosts run them again.
-PACKAGES_MARKER="${STATE_DIR}/packages-v1.done"
+PACKAGES_MARKER="${STATE_DIR}/packages-v2.done"
+# Where gpu-fleet-provision.service appends this script's output (and the user data its own).
+PROVISION_LOG="/var/log/gpu-fleet-provision.log"
+FIRST_BOOT_LOG="/var/log/gpu-fleet-first-boot.log"
+AGENT_CONFIG="${ROOT}/opt/aws/amazon-cloudwatch-agent/etc/gpu-fleet-provision.json"
 
 log() { echo "gpu-fleet-provision: $*"; }
 
@@ -53,7 +57,8 @@ if [[ "${1:-}" == metadata-guard ]]; then
 fi
 
 # Written by the user data: HOST_ROLE (app|gpu), RUNTIME_PARAMETER, AWS_REGION, COMPOSE_UNIT,
-# COMPOSE_ENV_FILE (its name inside INSTALL_DIR) and COMPOSE_VERSION.
+# COMPOSE_ENV_FILE (its name inside INSTALL_DIR), COMPOSE_VERSION and LOG_GROUP (the CloudWatch
+# Logs group of the host's role).
 # shellcheck source=/dev/null
 source "${CONFIG_DIR}/bootstrap.env"
 
@@ -76,7 +81,8 @@ install_packages() {
   log "installing packages (first boot)"
   # The DLAMI already has Docker and the NVIDIA container toolkit; AL2023 packages the rest.
   command -v docker > /dev/null || dnf install -y docker
-  rpm -q amazon-efs-utils unzip > /dev/null || dnf install -y amazon-efs-utils unzip
+  rpm -q amazon-efs-utils unzip amazon-cloudwatch-agent > /dev/null ||
+    dnf install -y amazon-efs-utils unzip amazon-cloudwatch-agent
   if ! docker compose version > /dev/null 2>&1; then
     # Not packaged for AL2023: the release binary, checked against its published checksum.
     local plugins="${ROOT}/usr/local/lib/docker/cli-plugins"
@@ -90,6 +96,47 @@ install_packages() {
   fi
   systemctl enable --now docker
   touch "${PACKAGES_MARKER}"
+}
+
+# The provisioning unit's output (and the first boot's) to the role's log group through the
+# CloudWatch agent, one stream per instance, so a failed boot can be read after the scaler stopped
+# the instance. The containers ship theirs with Docker's awslogs driver (compose.yaml).
+ship_provision_log() {
+  if [[ -z "${LOG_GROUP:-}" ]]; then
+    log "no LOG_GROUP in bootstrap.env: provisioning output stays on this host"
+    return 0
+  fi
+  mkdir -p "$(dirname "${AGENT_CONFIG}")"
+  local changed
+  changed="$(write_if_changed "${AGENT_CONFIG}" 0644 <<EOF
+{
+  "agent": { "run_as_user": "root" },
+  "logs": {
+    "logs_collected": {
+      "files": {
+        "collect_list": [
+          { "file_path": "${PROVISION_LOG}", "log_group_name": "${LOG_GROUP}",
+            "log_stream_name": "provision/{instance_id}", "retention_in_days": -1 },
+          { "file_path": "${FIRST_BOOT_LOG}", "log_group_name": "${LOG_GROUP}",
+            "log_stream_name": "provision/{instance_id}/first-boot", "retention_in_days": -1 }
+        ]
+      }
+    }
+  }
+}
+EOF
+)"
+  if [[ "${changed}" == changed ]] || ! systemctl is-active --quiet amazon-cloudwatch-agent; then
+    amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c "file:${AGENT_CONFIG#"${ROOT}"}" > /dev/null ||
+      log "the CloudWatch agent did not start: provisioning output stays on this host"
+  fi
+}
+
+# This instance's id (IMDSv2), for the containers' log stream names.
+instance_id() {
+  local token
+  token="$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)"
+  curl -fsS -H "X-aws-ec2-metadata-token: ${token}" http://169.254.169.254/latest/meta-data/instance-id
 }
 
 # The settings of this host from Parameter Store; the last good copy is kept, so a boot while
@@ -218,6 +265,9 @@ write_compose_env() {
   {
     grep -v '^OPENVOICE_API_TOKEN=' "${CONFIG_DIR}/runtime.env"
     echo "AWS_REGION=${AWS_REGION}"
+    # Docker's awslogs driver: the group of the host's role, a stream per container and instance.
+    echo "LOG_GROUP=${LOG_GROUP:-}"
+    echo "INSTANCE_ID=$(instance_id || hostname)"
   } | write_if_changed "${INSTALL_DIR}/${COMPOSE_ENV_FILE}" 0600 > /dev/null
 }
 
@@ -232,6 +282,7 @@ install_compose_unit() {
 
 mkdir -p "${STATE_DIR}" "${INSTALL_DIR}" "${UNIT_DIR}"
 install_packages
+ship_provision_log
 install_metadata_guard
 install_docker_drop_in
 fetch_runtime_settings

@@ -34,8 +34,14 @@ esac`,
   systemctl: 'exit 0',
   mount: 'exit 0',
   mountpoint: 'exit 0',
-  // Any download would be a test leaking to the network: the compose plugin is "there" (docker).
-  curl: 'exit 2',
+  // Only the instance metadata answers; any download would be a test leaking to the network (the
+  // compose plugin is "there": docker).
+  curl: `case "$*" in
+  *169.254.169.254/latest/api/token*) echo imds-token ;;
+  *169.254.169.254/latest/meta-data/instance-id*) echo i-0provisiontest ;;
+  *) exit 2 ;;
+esac`,
+  'amazon-cloudwatch-agent-ctl': 'exit 0',
   sleep: 'exit 0',
   // Rules kept in a file, so a check (-C) finds what an insert (-I) added on an earlier run.
   iptables: `
@@ -106,6 +112,7 @@ function makeHost(): Host {
       "COMPOSE_UNIT='gpu-fleet.service'",
       "COMPOSE_ENV_FILE='gpu-host.env'",
       "COMPOSE_VERSION='v2.32.4'",
+      "LOG_GROUP='GpuFleet-Compute-LogsGpu'",
     ].join('\n'),
   );
   makeZip(path.join(fixtures, 'host-files.zip'), {
@@ -173,7 +180,7 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     expect(first.status).toBe(0);
     expect(first.commands).toEqual(
       expect.arrayContaining([
-        'dnf install -y amazon-efs-utils unzip',
+        'dnf install -y amazon-efs-utils unzip amazon-cloudwatch-agent',
         'systemctl enable --now docker',
         'systemctl daemon-reload',
         'systemctl enable gpu-fleet.service',
@@ -197,6 +204,41 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     for (const dir of ['models', 'voices', 'outputs', 'jobs', 'uploads']) {
       expect(fs.statSync(path.join(host.root, 'mnt', 'shared', dir)).isDirectory()).toBe(true);
     }
+  });
+
+  it('ships its own output to the role’s log group (CloudWatch agent) and names the containers’ group and stream', () => {
+    const host = makeHost();
+    const first = host.run();
+    expect(first.status).toBe(0);
+    const config = JSON.parse(
+      fs.readFileSync(
+        path.join(host.root, 'opt', 'aws', 'amazon-cloudwatch-agent', 'etc', 'gpu-fleet-provision.json'),
+        'utf8',
+      ),
+    ) as { logs: { logs_collected: { files: { collect_list: Array<Record<string, unknown>> } } } };
+    expect(config.logs.logs_collected.files.collect_list).toEqual([
+      expect.objectContaining({
+        file_path: '/var/log/gpu-fleet-provision.log',
+        log_group_name: 'GpuFleet-Compute-LogsGpu',
+        log_stream_name: 'provision/{instance_id}',
+      }),
+      expect.objectContaining({
+        file_path: '/var/log/gpu-fleet-first-boot.log',
+        log_group_name: 'GpuFleet-Compute-LogsGpu',
+        log_stream_name: 'provision/{instance_id}/first-boot',
+      }),
+    ]);
+    expect(first.commands).toContain(
+      'amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/opt/aws/amazon-cloudwatch-agent/etc/gpu-fleet-provision.json',
+    );
+    const env = fs.readFileSync(path.join(host.root, 'opt', 'gpu-fleet', 'gpu-host.env'), 'utf8');
+    expect(env).toContain('LOG_GROUP=GpuFleet-Compute-LogsGpu\n');
+    expect(env).toContain('INSTANCE_ID=i-0provisiontest\n');
+    const unit = fs.readFileSync(
+      path.join(__dirname, '..', '..', 'lib', 'host-scripts', 'gpu-fleet-provision.service'),
+      'utf8',
+    );
+    expect(unit).toContain('StandardOutput=append:/var/log/gpu-fleet-provision.log');
   });
 
   it('changes nothing on a second run (every later boot)', () => {
@@ -230,12 +272,12 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     fs.writeFileSync(path.join(host.fixtures, 'dnf-fails'), '');
     const broken = host.run();
     expect(broken.status).not.toBe(0);
-    expect(fs.existsSync(path.join(host.root, 'var', 'lib', 'gpu-fleet', 'packages-v1.done'))).toBe(false);
+    expect(fs.existsSync(path.join(host.root, 'var', 'lib', 'gpu-fleet', 'packages-v2.done'))).toBe(false);
     fs.rmSync(path.join(host.fixtures, 'dnf-fails'));
     const resumed = host.run();
     expect(resumed.status).toBe(0);
-    expect(resumed.commands).toContain('dnf install -y amazon-efs-utils unzip');
-    expect(fs.existsSync(path.join(host.root, 'var', 'lib', 'gpu-fleet', 'packages-v1.done'))).toBe(true);
+    expect(resumed.commands).toContain('dnf install -y amazon-efs-utils unzip amazon-cloudwatch-agent');
+    expect(fs.existsSync(path.join(host.root, 'var', 'lib', 'gpu-fleet', 'packages-v2.done'))).toBe(true);
   });
 
   it('boots with the last good settings when Parameter Store cannot be reached', () => {
