@@ -155,9 +155,17 @@ describe('burst workers on (maxWorkers 3)', () => {
   it('builds workers from the primary GPU definition: same AMI, user data, settings, root volume, IMDS', () => {
     const primary = primaryLaunchData();
     const burst = burstLaunchData();
-    for (const key of ['ImageId', 'InstanceType', 'UserData', 'BlockDeviceMappings', 'MetadataOptions']) {
+    for (const key of ['ImageId', 'InstanceType', 'BlockDeviceMappings', 'MetadataOptions']) {
       expect([key, burst[key]]).toEqual([key, primary[key]]);
     }
+    // The user data differs in the log group alone: each role writes to its own.
+    const logGroupOf = (data: Record<string, any>): string =>
+      /LOG_GROUP='",\{"Ref":"(\w+)"\}/.exec(JSON.stringify(data.UserData))?.[1] ?? 'none';
+    expect(logGroupOf(burst)).toMatch(/^LogsBurst/);
+    expect(logGroupOf(primary)).toMatch(/^LogsGpu/);
+    expect(JSON.stringify(burst.UserData).replace(logGroupOf(burst), 'LOG')).toBe(
+      JSON.stringify(primary.UserData).replace(logGroupOf(primary), 'LOG'),
+    );
     // No fixed address and no persistent spot request: placement and market are the group's.
     expect(burst).not.toHaveProperty('NetworkInterfaces');
     expect(burst).not.toHaveProperty('InstanceMarketOptions');
