@@ -48,6 +48,10 @@ export const LAMBDA_BUNDLE: LambdaBundle = {
 export const LOG_SOURCES = ['gpu', 'app', 'burst', 'scaler'] as const;
 export type LogSource = (typeof LOG_SOURCES)[number];
 
+/** What `gpu-manage logs` can show: a log group, or the provisioning streams of every host group. */
+export const LOG_TARGETS = ['gpu', 'app', 'scaler', 'provision', 'burst'] as const;
+export type LogTarget = (typeof LOG_TARGETS)[number];
+
 /**
  * The stack output that names each log group (the groups keep generated names, so a stack that is
  * destroyed and deployed again never meets its retained old group): Compute holds the hosts',

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { registerEconomicsCommands } from '../sim/commands.js';
 import { checkOperatorTime } from '../core/operator.js';
+import { registerOperationsCommands } from './ops-commands.js';
 import { parseDuration } from './duration.js';
 import type { CliEnvironment } from './environment.js';
 import { UsageError } from './io.js';
@@ -18,6 +19,7 @@ export function buildProgram(env: CliEnvironment): Command {
   registerStopCommands(program, env);
   registerHoldCommand(program, env);
   registerStatusCommand(program, env);
+  registerOperationsCommands(program, env);
   registerEconomicsCommands(program, env);
   registerDoctorCommand(program, env);
   registerModelLockCommand(program, env);
@@ -44,7 +46,7 @@ function rootCommand(env: CliEnvironment): Command {
     })
     .addHelpText(
       'after',
-      '\nExamples:\n  npx gpu-manage doctor\n  npx gpu-manage status\n  npx gpu-manage start-gpu --hold 2h --wait\n  npx gpu-manage stop-all\n  npx gpu-manage simulate --trace traces/weekday-month.csv',
+      '\nExamples:\n  npx gpu-manage doctor\n  npx gpu-manage status\n  npx gpu-manage start-gpu --hold 2h --wait\n  npx gpu-manage stop-all\n  npx gpu-manage logs gpu --since 2h\n  npx gpu-manage smoke-test\n  npx gpu-manage dlq list\n  npx gpu-manage simulate --trace traces/weekday-month.csv',
     );
 }
 

@@ -1,5 +1,6 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EFSClient } from '@aws-sdk/client-efs';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -29,6 +30,8 @@ export interface Session {
   readonly sqs: SQSClient;
   readonly efs: EFSClient;
   readonly cloudFormation: CloudFormationClient;
+  /** The fleet's log groups (gpu-manage logs, smoke-test). */
+  readonly logs: CloudWatchLogsClient;
   readonly fleet: FleetPort;
   readonly queue: QueuePort;
   /** The burst workers' group; undefined when the configuration deploys none (burst.maxWorkers 0). */
@@ -51,6 +54,7 @@ export function createSession(options: GlobalOptions, cwd: string): Session {
     sqs,
     efs: new EFSClient(clientConfig),
     cloudFormation: new CloudFormationClient(clientConfig),
+    logs: new CloudWatchLogsClient(clientConfig),
     fleet: createEc2Fleet(ec2),
     queue: createSqsQueue(sqs),
     burst:

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Instance, NetworkInterface, SpotInstanceRequest, Tag } from '@aws-sdk/client-ec2';
@@ -5,7 +6,8 @@ import { Ec2HostModel, Ec2ModelError } from './ec2-host-model';
 
 /**
  * A small AWS on 127.0.0.1 that speaks the wire protocols the SDK v3 clients of this product use:
- * EC2 and CloudFormation query/XML, SQS AWS JSON 1.0 (with the query-compatible error header),
+ * EC2 and CloudFormation query/XML, SQS AWS JSON 1.0 (with the query-compatible error header; the
+ * message calls and the dead-letter redrive too), CloudWatch Logs AWS JSON 1.1 (FilterLogEvents),
  * EFS REST-JSON. It keeps an in-memory fleet and a queue's counts, checks the access key id, and
  * injects faults per action, so the CLI and the scaler run unmodified against it through
  * AWS_ENDPOINT_URL. The shapes were checked against what @aws-sdk/client-* 3.1169 send and parse.
@@ -33,7 +35,41 @@ export interface FakeQueue {
   delayed: number;
   /** Attribute names GetQueueAttributes leaves out of its answer, as a broken proxy might. */
   omit: string[];
+  /** Messages sent to it (SendMessage, addMessage); counted on top of `waiting`. */
+  messages: FakeMessage[];
 }
+
+export interface FakeMessage {
+  readonly messageId: string;
+  readonly body: string;
+  readonly sentAt: number;
+  receiveCount: number;
+  firstReceiveAt?: number;
+}
+
+/** SQS's message move task of the dead-letter queue; each ListMessageMoveTasks moves two messages. */
+export interface FakeMoveTask {
+  status: 'RUNNING' | 'COMPLETED' | 'FAILED';
+  moved: number;
+  readonly toMove: number;
+  readonly startedAt: number;
+  readonly maxPerSecond?: number;
+  failureReason?: string;
+}
+
+/** One line of a fake CloudWatch Logs group. */
+export interface FakeLogEvent {
+  readonly stream: string;
+  readonly timestamp: number;
+  readonly message: string;
+}
+
+/** The log groups the Compute and Scaler stacks' outputs name. */
+export const LOG_GROUPS = {
+  gpu: 'GpuFleet-Compute-LogsGpu',
+  app: 'GpuFleet-Compute-LogsApp',
+  scaler: 'GpuFleet-Scaler-ScalerLogs',
+} as const;
 
 /** The actions the server answers, named as IAM names them. */
 export type AwsAction =
@@ -46,7 +82,13 @@ export type AwsAction =
   | 'cloudformation:DescribeStacks'
   | 'sqs:GetQueueAttributes'
   | 'elasticfilesystem:DescribeFileSystems'
-  | AccountAction;
+  | AccountAction
+  | 'sqs:SendMessage'
+  | 'sqs:ReceiveMessage'
+  | 'sqs:PurgeQueue'
+  | 'sqs:StartMessageMoveTask'
+  | 'sqs:ListMessageMoveTasks'
+  | 'logs:FilterLogEvents';
 
 /** What a failing call answers with. */
 export type Fault =
@@ -93,6 +135,13 @@ export class AwsServer {
   readonly calls: RecordedCall[] = [];
   /** Queue URLs that were asked for but are not this server's: a real URL that leaked. */
   readonly foreignQueueUrls: string[] = [];
+  /** CloudWatch Logs groups by name, each line with its stream and time. */
+  readonly logGroups = new Map<string, FakeLogEvent[]>();
+  /** The dead-letter queue's move tasks, newest last. */
+  readonly moveTasks: FakeMoveTask[] = [];
+  /** Called after every SendMessage: a fake worker or scaler reacts to a job. */
+  onSend: ((queueUrl: string, message: FakeMessage) => void) | undefined;
+  private messageCount = 0;
   /** When false, pending and stopping instances stay so (a stuck transition). */
   settleOnDescribe = true;
   /**
@@ -179,7 +228,39 @@ export class AwsServer {
       tags: { 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': 'gpu', Name: 'GpuFleet/gpu' },
     });
     for (const url of [this.jobQueueUrl, this.deadLetterQueueUrl])
-      this.queues.set(url, { waiting: 0, inFlight: 0, delayed: 0, omit: [] });
+      this.queues.set(url, { waiting: 0, inFlight: 0, delayed: 0, omit: [], messages: [] });
+    this.logGroups.clear();
+    for (const name of Object.values(LOG_GROUPS)) this.logGroups.set(name, []);
+    this.moveTasks.length = 0;
+    this.onSend = undefined;
+  }
+
+  get deadLetterQueue(): FakeQueue {
+    const queue = this.queues.get(this.deadLetterQueueUrl);
+    if (!queue) throw new Error('dead-letter queue missing');
+    return queue;
+  }
+
+  /** Puts a message in a queue, as SendMessage would, `ageMs` ago. */
+  addMessage(queueUrl: string, body: string, ageMs = 0): FakeMessage {
+    const queue = this.queues.get(queueUrl);
+    if (!queue) throw new Error(`no queue ${queueUrl}`);
+    this.messageCount += 1;
+    const message: FakeMessage = {
+      messageId: `m-${String(this.messageCount).padStart(4, '0')}`,
+      body,
+      sentAt: Date.now() - ageMs,
+      receiveCount: 0,
+    };
+    queue.messages.push(message);
+    return message;
+  }
+
+  /** Appends a line to a log group (a host's driver or the scaler writing). */
+  writeLog(group: string, stream: string, message: string, timestamp = Date.now()): void {
+    const events = this.logGroups.get(group);
+    if (!events) throw new Error(`no log group ${group}`);
+    events.push({ stream, timestamp, message });
   }
 
   /** The next `times` calls of `action` fail with `fault` (every call when times is omitted). */
@@ -301,7 +382,9 @@ export class AwsServer {
       case 'cloudformation:DescribeStacks': {
         const name = String(params.StackName ?? '');
         const scaler = scalerStack(this.account, name);
-        if (scaler) return scaler;
+        if (scaler) return { name, outputs: { ...scaler.outputs, ...this.logGroupOutputs(name) } };
+        const logOutputs = this.logGroupOutputs(name);
+        if (logOutputs) return { name, outputs: logOutputs };
         if (name !== 'GpuFleet-Data')
           throw new ProtocolError('ValidationError', `Stack with id ${name} does not exist`);
         return {
@@ -324,7 +407,8 @@ export class AwsServer {
           );
         }
         const all: Record<string, string> = {
-          ApproximateNumberOfMessages: String(queue.waiting),
+          QueueArn: `arn:aws:sqs:ap-northeast-1:${ACCOUNT}:${url.split('/').pop() ?? ''}`,
+          ApproximateNumberOfMessages: String(queue.waiting + queue.messages.length),
           ApproximateNumberOfMessagesNotVisible: String(queue.inFlight),
           ApproximateNumberOfMessagesDelayed: String(queue.delayed),
         };
@@ -355,9 +439,163 @@ export class AwsServer {
           ],
         };
       }
+      case 'logs:FilterLogEvents':
+        return this.filterLogEvents(params);
+      case 'sqs:SendMessage':
+      case 'sqs:ReceiveMessage':
+      case 'sqs:PurgeQueue':
+      case 'sqs:StartMessageMoveTask':
+      case 'sqs:ListMessageMoveTasks':
+        return this.queueMessages(action, params);
       default:
         return accountAction(this.account, action, params);
     }
+  }
+
+  /** The log group outputs of the Compute and Scaler stacks; undefined for any other stack. */
+  private logGroupOutputs(stack: string): Record<string, string> | undefined {
+    if (stack === 'GpuFleet-Compute') return { GpuLogGroup: LOG_GROUPS.gpu, AppLogGroup: LOG_GROUPS.app };
+    if (stack === 'GpuFleet-Scaler') return { ScalerLogGroup: LOG_GROUPS.scaler };
+    return undefined;
+  }
+
+  /**
+   * FilterLogEvents over the in-memory groups: the time window, a stream prefix, and the two
+   * pattern forms gpu-manage sends (`{ $.field = "value" }` on JSON lines, or no pattern). Pages
+   * of three lines, so callers must follow nextToken.
+   */
+  private filterLogEvents(params: Record<string, unknown>): unknown {
+    const name = String(params.logGroupName ?? '');
+    const events = this.logGroups.get(name);
+    if (!events)
+      throw new ProtocolError('ResourceNotFoundException', 'The specified log group does not exist.');
+    const start = typeof params.startTime === 'number' ? params.startTime : 0;
+    const end = typeof params.endTime === 'number' ? params.endTime : Number.POSITIVE_INFINITY;
+    const prefix = typeof params.logStreamNamePrefix === 'string' ? params.logStreamNamePrefix : '';
+    const pattern = typeof params.filterPattern === 'string' ? params.filterPattern : '';
+    const field = /^\{ \$\.(\w+) = "([^"]*)" \}$/.exec(pattern);
+    if (pattern !== '' && !field) throw new ProtocolError('InvalidParameterException', `pattern ${pattern}`);
+    const matches = (message: string): boolean => {
+      if (!field) return true;
+      try {
+        return (JSON.parse(message) as Record<string, unknown>)[field[1] ?? ''] === field[2];
+      } catch {
+        return false;
+      }
+    };
+    const found = events
+      .map((e, i) => ({ ...e, eventId: `${name}-${i}` }))
+      .filter(
+        (e) =>
+          e.timestamp >= start && e.timestamp <= end && e.stream.startsWith(prefix) && matches(e.message),
+      )
+      .sort((a, b) => a.timestamp - b.timestamp);
+    const offset = Number(params.nextToken ?? 0);
+    const page = found.slice(offset, offset + 3);
+    return {
+      events: page.map((e) => ({
+        logStreamName: e.stream,
+        timestamp: e.timestamp,
+        message: e.message,
+        ingestionTime: e.timestamp,
+        eventId: e.eventId,
+      })),
+      searchedLogStreams: [],
+      ...(offset + 3 < found.length && { nextToken: String(offset + 3) }),
+    };
+  }
+
+  /** The message-level SQS calls: send, receive, purge, and the dead-letter queue's redrive. */
+  private queueMessages(action: string, params: Record<string, unknown>): unknown {
+    const arnOf = (url: string): string =>
+      `arn:aws:sqs:ap-northeast-1:${ACCOUNT}:${url.split('/').pop() ?? ''}`;
+    if (action === 'sqs:StartMessageMoveTask' || action === 'sqs:ListMessageMoveTasks') {
+      if (params.SourceArn !== arnOf(this.deadLetterQueueUrl))
+        throw new ProtocolError('ResourceNotFoundException', `no queue ${String(params.SourceArn)}`);
+      const dead = this.deadLetterQueue;
+      const running = this.moveTasks.find((t) => t.status === 'RUNNING');
+      if (action === 'sqs:StartMessageMoveTask') {
+        if (running)
+          throw new ProtocolError(
+            'UnsupportedOperation',
+            'There is already a task running. Only one active task is allowed for each source queue arn at a given time.',
+          );
+        const maxPerSecond =
+          typeof params.MaxNumberOfMessagesPerSecond === 'number'
+            ? params.MaxNumberOfMessagesPerSecond
+            : undefined;
+        this.moveTasks.push({
+          status: 'RUNNING',
+          moved: 0,
+          toMove: dead.messages.length,
+          startedAt: Date.now(),
+          maxPerSecond,
+        });
+        return { TaskHandle: `task-${this.moveTasks.length}` };
+      }
+      if (running) {
+        for (const message of dead.messages.splice(0, 2)) {
+          this.jobQueue.messages.push(message);
+          running.moved += 1;
+        }
+        if (dead.messages.length === 0) running.status = 'COMPLETED';
+      }
+      return {
+        Results: this.moveTasks
+          .slice(-Number(params.MaxResults ?? 10))
+          .reverse()
+          .map((t) => ({
+            Status: t.status,
+            SourceArn: params.SourceArn,
+            ApproximateNumberOfMessagesMoved: t.moved,
+            ApproximateNumberOfMessagesToMove: t.toMove,
+            StartedTimestamp: t.startedAt,
+            ...(t.maxPerSecond !== undefined && { MaxNumberOfMessagesPerSecond: t.maxPerSecond }),
+            ...(t.failureReason !== undefined && { FailureReason: t.failureReason }),
+          })),
+      };
+    }
+    const url = String(params.QueueUrl ?? '');
+    const queue = this.queues.get(url);
+    if (!queue) {
+      if (!url.startsWith(this.endpoint)) this.foreignQueueUrls.push(url);
+      throw new ProtocolError(
+        'AWS.SimpleQueueService.NonExistentQueue',
+        'The specified queue does not exist.',
+      );
+    }
+    if (action === 'sqs:SendMessage') {
+      const message = this.addMessage(url, String(params.MessageBody ?? ''));
+      this.onSend?.(url, message);
+      return { MessageId: message.messageId, MD5OfMessageBody: md5(message.body) };
+    }
+    if (action === 'sqs:PurgeQueue') {
+      queue.messages.length = 0;
+      queue.waiting = 0;
+      return {};
+    }
+    // ReceiveMessage with visibility 0: every receive counts, nothing is hidden.
+    const max = Number(params.MaxNumberOfMessages ?? 1);
+    const now = Date.now();
+    const asked = (params.MessageSystemAttributeNames as string[] | undefined) ?? [];
+    return {
+      Messages: queue.messages.slice(0, max).map((m) => {
+        m.receiveCount += 1;
+        m.firstReceiveAt ??= now;
+        const all: Record<string, string> = {
+          SentTimestamp: String(m.sentAt),
+          ApproximateFirstReceiveTimestamp: String(m.firstReceiveAt),
+          ApproximateReceiveCount: String(m.receiveCount),
+        };
+        return {
+          MessageId: m.messageId,
+          ReceiptHandle: `rh-${m.messageId}-${m.receiveCount}`,
+          MD5OfBody: md5(m.body),
+          Body: m.body,
+          Attributes: Object.fromEntries(Object.entries(all).filter(([k]) => asked.includes(k))),
+        };
+      }),
+    };
   }
 
   private describeInstances(params: Record<string, unknown>): FakeInstance[] {
@@ -552,8 +790,35 @@ const efs: Protocol = {
   },
 };
 
+/** CloudWatch Logs: AWS JSON 1.1, the action in X-Amz-Target (Logs_20140328.<Action>). */
+const cloudWatchLogs: Protocol = {
+  authErrorCode: 'UnrecognizedClientException',
+  parse(req, body) {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    if (
+      req.headers['content-type'] !== 'application/x-amz-json-1.1' ||
+      !target.startsWith('Logs_20140328.')
+    ) {
+      throw new ProtocolError('InvalidAction', `not an AWS JSON 1.1 CloudWatch Logs request: ${target}`);
+    }
+    return {
+      action: `logs:${target.slice('Logs_20140328.'.length)}`,
+      params: JSON.parse(body || '{}') as Record<string, unknown>,
+    };
+  },
+  ok(res, _action, answer) {
+    res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(answer));
+  },
+  error(res, code, message, status) {
+    res
+      .writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': code })
+      .end(JSON.stringify({ __type: code, message }));
+  },
+};
+
 /** By the service name in the request's SigV4 credential scope. */
 const PROTOCOLS: Readonly<Record<string, Protocol>> = {
+  logs: cloudWatchLogs,
   ec2,
   cloudformation: cloudFormation,
   sqs,
@@ -1037,4 +1302,9 @@ function accountProtocols(): Record<string, Protocol> {
     ssm: json11('AmazonSSM', 'ssm', 'UnrecognizedClientException'),
     servicequotas: json11('ServiceQuotasV20190624', 'servicequotas', 'UnrecognizedClientException'),
   };
+}
+
+/** SQS's checksum of a body, which the SDK verifies on send and receive. */
+function md5(text: string): string {
+  return createHash('md5').update(text).digest('hex');
 }
