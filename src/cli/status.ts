@@ -10,6 +10,7 @@ import { observeGpu } from '../control/tick.js';
 import { activeOperatorTime, formatMinutes, idleSince } from '../core/decide.js';
 import { type Role, TAGS, isoSeconds, memoryFromTags, pastTime, workerReportFromTags } from '../core/tags.js';
 import { formatDuration } from './duration.js';
+import { dashboardUrl } from '../names.js';
 import type { Session } from './session.js';
 
 /** Warn about the spot request's end this many days ahead: after it the GPU can only be terminated. */
@@ -75,6 +76,8 @@ export interface StatusReport {
   readonly fileSystem: { readonly id: string; readonly state: string; readonly sizeBytes: number };
   readonly scaler: Readonly<Record<string, string | number | undefined>>;
   readonly costUsdPerHour: { readonly total: number; readonly items: Readonly<Record<string, number>> };
+  /** The fleet's CloudWatch dashboard in the console. */
+  readonly dashboard: string;
   readonly warnings: readonly string[];
 }
 
@@ -182,6 +185,7 @@ export function projectStatus(
     },
     scaler: scalerStatus(instances.gpu, now),
     costUsdPerHour: { total: round(Object.values(costItems).reduce((a, b) => a + b, 0)), items: costItems },
+    dashboard: dashboardUrl(fleet.prefix, sources.region),
     warnings: statusWarnings(sources, daysLeft, now),
   };
 }
@@ -196,7 +200,9 @@ function statusWarnings(sources: StatusSources, daysLeft: number | undefined, no
     );
   }
   if (sources.deadLetterQueue.waiting > 0)
-    warnings.push(`${sources.deadLetterQueue.waiting} jobs are in the dead-letter queue.`);
+    warnings.push(
+      `${sources.deadLetterQueue.waiting} jobs are in the dead-letter queue: gpu-manage dlq list shows them, dlq redrive moves them back.`,
+    );
   if (burst instanceof FleetError) warnings.push(`The burst workers could not be read: ${burst.message}`);
   else if (burst?.onDemand)
     warnings.push(
@@ -431,6 +437,7 @@ export function renderStatus(report: StatusReport, now: Date, color: boolean): s
   lines.push(
     `${bold('COST NOW')}  ${report.costUsdPerHour.total.toFixed(2)} USD/h${items.length ? ` (${items.join(' + ')})` : ' (nothing running)'}`,
   );
+  lines.push(`${bold('DASHBOARD')}  ${report.dashboard}`);
   for (const warning of report.warnings) lines.push(warn(`WARNING: ${warning}`));
   return lines.join('\n');
 }

@@ -38,7 +38,9 @@ describe('status', () => {
     expect(result.out).toMatchSnapshot();
     expect(result.out).toContain('COST NOW  0.10 USD/h (app 0.10)');
     expect(result.out).toContain("WARNING: The GPU's spot request ends in 15 days");
-    expect(result.out).toContain('WARNING: 2 jobs are in the dead-letter queue.');
+    expect(result.out).toContain(
+      'WARNING: 2 jobs are in the dead-letter queue: gpu-manage dlq list shows them, dlq redrive moves them back.',
+    );
     expect(result.out).toContain('last reason    stop: idle for 5m >= 5m since ready');
     expect(result.out).toContain('hold until     —');
     expect(sqsMock).toHaveReceivedCommandWith(GetQueueAttributesCommand, { QueueUrl: JOB_QUEUE });

@@ -514,3 +514,15 @@ describe('gpu-manage smoke-test', () => {
     expect(server.calls).toEqual([]);
   });
 });
+
+describe('the dashboard', () => {
+  withServer('status prints its URL (and --json has it)', async (_server, run) => {
+    const url =
+      'https://ap-northeast-1.console.aws.amazon.com/cloudwatch/home?region=ap-northeast-1#dashboards/dashboard/GpuFleet-operations';
+    const text = await run('status');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`DASHBOARD  ${url}`);
+    const json = await run('status', '--json');
+    expect((JSON.parse(json.stdout) as { dashboard: string }).dashboard).toBe(url);
+  });
+});
