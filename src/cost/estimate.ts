@@ -6,6 +6,7 @@ import {
   TICK_GAUGES,
 } from '../control/metrics.js';
 import { scheduledWeekDays } from '../core/schedule.js';
+import { JOB_METRICS } from '../names.js';
 import type { FleetConfig } from '../config.js';
 
 /** Hours in an average month, as AWS bills them. */
@@ -53,6 +54,12 @@ export interface UnitPrices {
   readonly efsElasticReadUsdPerGb: number;
   readonly cloudWatchMetricUsdPerMonth: number;
   readonly cloudWatchAlarmUsdPerMonth: number;
+  /** A dashboard beyond the account's three free ones. */
+  readonly cloudWatchDashboardUsdPerMonth: number;
+  /** CloudWatch Logs standard ingestion, per GB. */
+  readonly logsIngestionUsdPerGb: number;
+  /** CloudWatch Logs storage, per GB-month. */
+  readonly logsStorageUsdPerGbMonth: number;
   readonly lambdaUsdPerGbSecond: number;
   readonly lambdaUsdPerMillionRequests: number;
   readonly schedulerUsdPerMillion: number;
@@ -73,6 +80,9 @@ export function defaultPrices(config: FleetConfig): UnitPrices {
     efsElasticReadUsdPerGb: 0.03,
     cloudWatchMetricUsdPerMonth: 0.3,
     cloudWatchAlarmUsdPerMonth: 0.1,
+    cloudWatchDashboardUsdPerMonth: 3,
+    logsIngestionUsdPerGb: 0.76,
+    logsStorageUsdPerGbMonth: 0.033,
     lambdaUsdPerGbSecond: 0.0000133334,
     lambdaUsdPerMillionRequests: 0.2,
     schedulerUsdPerMillion: 1,
@@ -103,7 +113,15 @@ export interface UsageAssumptions {
   readonly gpuStarts?: number;
   /** Burst worker launches a month. @default 0 */
   readonly burstLaunches?: number;
+  /**
+   * GB a month the hosts, workers and scaler write to CloudWatch Logs.
+   * @default 1 (DEFAULT_LOGS_GB_PER_MONTH)
+   */
+  readonly logsGb?: number;
 }
+
+/** A small fleet's log volume a month: container output, one JSON line per job change, a line a tick. */
+export const DEFAULT_LOGS_GB_PER_MONTH = 1;
 
 /** Burst worker hours a month, by market. */
 export interface BurstHours {
@@ -197,6 +215,7 @@ export function estimateMonthlyCost(
     ...modelReadLines(usage, burstOn, prices),
     flowLogLine(usage.appHours + usage.gpuHours + burstHours.spot + burstHours.onDemand, prices),
     ...monitoringLines(burstDeployed, prices),
+    ...operationsLines(config, usage.logsGb ?? DEFAULT_LOGS_GB_PER_MONTH, prices),
     requestsLine(usage.gpuHours + burstHours.spot + burstHours.onDemand, prices),
   ];
   return {
@@ -357,6 +376,33 @@ function monitoringLines(burstDeployed: boolean, prices: UnitPrices): CostItem[]
   ];
 }
 
+/** The operator's tooling: the job metrics of the log filters, the dashboard, the logs. */
+function operationsLines(config: FleetConfig, logsGb: number, prices: UnitPrices): CostItem[] {
+  return [
+    costLine(
+      'CloudWatch job metrics (log metric filters)',
+      Object.keys(JOB_METRICS).length,
+      'metrics',
+      prices.cloudWatchMetricUsdPerMonth,
+    ),
+    costLine(
+      'CloudWatch dashboard',
+      1,
+      'dashboards',
+      prices.cloudWatchDashboardUsdPerMonth,
+      'free if the account has no more than 3',
+    ),
+    costLine('CloudWatch Logs ingestion', logsGb, 'GB', prices.logsIngestionUsdPerGb),
+    // Kept logRetentionDays: on average that many days' worth is stored.
+    costLine(
+      'CloudWatch Logs storage',
+      (logsGb * config.logRetentionDays) / 30,
+      'GB-month',
+      prices.logsStorageUsdPerGbMonth,
+    ),
+  ];
+}
+
 /** The scaler's tick every minute, its queue reads, and every running worker's long polls (20 s). */
 function requestsLine(workerHours: number, prices: UnitPrices): CostItem {
   const ticksPerMonth = HOURS_PER_MONTH * 60;
@@ -395,6 +441,7 @@ function assumptionsOf(
       : []),
     `EFS: ${usage.efsGb} GB stored`,
     `model reads from EFS (Elastic throughput, ${money(prices.efsElasticReadUsdPerGb)} USD/GB): a warm start of the primary reads ~${WARM_START_READ_GB} GB (${(WARM_START_READ_GB * prices.efsElasticReadUsdPerGb).toFixed(2)} USD); ${burstHours ? 'a burst launch, or a start after the model lock changed,' : 'a start after the model lock changed'} reads one copy of the model set, ${MODEL_SET_GB} GB (${(MODEL_SET_GB * prices.efsElasticReadUsdPerGb).toFixed(2)} USD)`,
+    `logs: ${usage.logsGb ?? DEFAULT_LOGS_GB_PER_MONTH} GB a month written to CloudWatch Logs, kept ${config.logRetentionDays} days (logRetentionDays)`,
     `a month is ${HOURS_PER_MONTH} h; prices are USD list prices for ap-northeast-1 (Tokyo), without tax or free tiers`,
   ];
 }

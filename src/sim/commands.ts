@@ -72,6 +72,12 @@ function registerCostCommand(program: Command, env: CliEnvironment): void {
       )
       .option('--efs-gb <gb>', 'GB stored on EFS', numberParser('--efs-gb', 0), 10)
       .option(
+        '--logs-gb <gb>',
+        'GB a month written to CloudWatch Logs (hosts, workers, scaler)',
+        numberParser('--logs-gb', 0),
+        1,
+      )
+      .option(
         '--app-price <usd>',
         'app host USD/h (config: prices.appUsdPerHour)',
         numberParser('--app-price', 0),

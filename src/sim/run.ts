@@ -55,6 +55,7 @@ export interface CostOptions extends ScalerOverrides {
   readonly gpuHours?: number;
   readonly trace?: string;
   readonly efsGb: number;
+  readonly logsGb: number;
   readonly appPrice?: number;
   readonly ebsPrice?: number;
   readonly ipv4Price?: number;
@@ -229,6 +230,7 @@ export async function runCostCommand(env: CliEnvironment, options: CostOptions):
       appHours: options.appHours ?? scheduledAppHours(config.schedule),
       market: options.market,
       efsGb: options.efsGb,
+      logsGb: options.logsGb,
       ...hours,
     },
     prices,

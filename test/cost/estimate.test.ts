@@ -200,3 +200,43 @@ describe('EFS reads of the model set per GPU start and per burst launch', () => 
     expect(MODEL_SET_GB).toBe(4.3);
   });
 });
+
+describe('the operations tooling in the bill', () => {
+  it('prices the dashboard, the job metrics of the log filters, and the logs ingested and kept', () => {
+    const { items, assumptions } = estimateMonthlyCost(DEFAULT_CONFIG, { ...usage, logsGb: 2 }, prices);
+    expect(items.find((i) => i.item === 'CloudWatch dashboard')).toMatchObject({
+      arithmetic: '1 dashboards × 3',
+      usd: 3,
+      note: 'free if the account has no more than 3',
+    });
+    expect(items.find((i) => i.item === 'CloudWatch job metrics (log metric filters)')).toMatchObject({
+      arithmetic: '4 metrics × 0.3',
+      usd: 1.2,
+    });
+    expect(items.find((i) => i.item === 'CloudWatch Logs ingestion')).toMatchObject({
+      arithmetic: '2 GB × 0.76',
+      usd: 1.52,
+    });
+    // Kept 30 days: a month's ingestion is stored on average.
+    expect(items.find((i) => i.item === 'CloudWatch Logs storage')).toMatchObject({
+      arithmetic: '2 GB-month × 0.033',
+      usd: 0.07,
+    });
+    expect(assumptions).toContain(
+      'logs: 2 GB a month written to CloudWatch Logs, kept 30 days (logRetentionDays)',
+    );
+  });
+
+  it('counts the same four job metrics with burst workers (their filters feed them too); longer retention stores more', () => {
+    const config = {
+      ...DEFAULT_CONFIG,
+      logRetentionDays: 90,
+      burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 2 },
+    };
+    const { items } = estimateMonthlyCost(config, { ...usage, logsGb: 1 }, prices);
+    expect(items.find((i) => i.item === 'CloudWatch job metrics (log metric filters)')?.arithmetic).toBe(
+      '4 metrics × 0.3',
+    );
+    expect(items.find((i) => i.item === 'CloudWatch Logs storage')?.arithmetic).toBe('3 GB-month × 0.033');
+  });
+});

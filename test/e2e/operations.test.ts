@@ -526,3 +526,14 @@ describe('the dashboard', () => {
     expect((JSON.parse(json.stdout) as { dashboard: string }).dashboard).toBe(url);
   });
 });
+
+describe('the cost of operating it', () => {
+  withServer('gpu-manage cost prices the dashboard and the logs (--logs-gb)', async (server, run) => {
+    const result = await run('cost', '--logs-gb', '5');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/CloudWatch dashboard\s+1 dashboards × 3\s+3\.00/);
+    expect(result.stdout).toMatch(/CloudWatch Logs ingestion\s+5 GB × 0\.76\s+3\.80/);
+    expect(result.stdout).toContain('logs: 5 GB a month written to CloudWatch Logs, kept 30 days');
+    expect(server.calls).toEqual([]);
+  });
+});
