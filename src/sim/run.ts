@@ -15,7 +15,7 @@ import {
 } from '../cost/estimate.js';
 import { type SimulationOptions, type SimulationReport, simulate } from './simulate.js';
 import { renderSweep, sweep } from './sweep.js';
-import { renderTimelineSvg } from './svg.js';
+import { CALENDAR_AFTER_S, renderSimulationSvg } from './svg.js';
 import { TraceError, type TraceJob, parseTrace } from './trace.js';
 
 /** The flags simulate and cost share: scaler rules, the modelled fleet, injected faults, prices. */
@@ -127,15 +127,6 @@ function simulationOptions(
   };
 }
 
-async function simulateTrace(
-  env: CliEnvironment,
-  config: FleetConfig,
-  o: ScalerOverrides & Partial<Pick<SimulateOptions, 'burstWorkers' | 'burstReadyDelay'>>,
-  file: string,
-) {
-  return simulate(readTrace(env, file), simulationOptions(config, o));
-}
-
 export async function runSimulateCommand(env: CliEnvironment, options: SimulateOptions): Promise<void> {
   const config = loadConfig(env.cwd);
   if (options.sweep && options.svg) {
@@ -153,11 +144,12 @@ export async function runSimulateCommand(env: CliEnvironment, options: SimulateO
     );
     return;
   }
-  const report = await simulateTrace(env, config, options, options.trace);
+  const jobs = readTrace(env, options.trace);
+  const report = await simulate(jobs, simulationOptions(config, options));
   if (options.svg) {
     fs.writeFileSync(
       path.resolve(env.cwd, options.svg),
-      renderTimelineSvg(report, path.basename(options.trace)),
+      renderSimulationSvg(report, jobs, path.basename(options.trace)),
     );
   }
   if (options.json) {
@@ -165,7 +157,8 @@ export async function runSimulateCommand(env: CliEnvironment, options: SimulateO
     env.io.out(JSON.stringify(json, null, 2));
   } else {
     env.io.out(renderReport(report, options, scalerFrom(config, options)));
-    if (options.svg) env.io.out(`Timeline written to ${options.svg}`);
+    if (options.svg)
+      env.io.out(`${report.horizonS > CALENDAR_AFTER_S ? 'Calendar' : 'Timeline'} written to ${options.svg}`);
   }
 }
 
