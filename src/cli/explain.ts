@@ -50,7 +50,7 @@ export function explain(error: unknown): CliFailure | UsageError | undefined {
       );
     case 'WorkerNeverReady':
       return new CliFailure(
-        'The GPU worker never became ready after its last start; look at its containers (docker compose logs over SSM Session Manager).',
+        'The GPU worker never became ready after its last start; read its provisioning and containers with gpu-manage logs provision and gpu-manage logs gpu.',
       );
     case 'InvalidCredentials':
       return new CliFailure(
@@ -68,7 +68,7 @@ export function explain(error: unknown): CliFailure | UsageError | undefined {
       return new CliFailure(`AWS sent an answer gpu-manage cannot use: ${fleetError.message}.`);
     case 'WorkerStalled':
       return new CliFailure(
-        'The GPU worker stopped taking jobs while jobs waited; the scaler restarts it. Look at its containers (docker compose logs over SSM Session Manager).',
+        'The GPU worker stopped taking jobs while jobs waited; the scaler restarts it. Read its containers with gpu-manage logs gpu.',
       );
     case 'StartNotTaken':
       return new CliFailure(
