@@ -70,6 +70,7 @@ describe('routine redeploys touch nothing stateful', () => {
     ],
     ['holidays', { schedule: { ...DEFAULT_CONFIG.schedule, holidays: ['2026-12-31', '2027-01-01'] } }],
     ['ingress CIDRs', { appIngressCidrs: ['203.0.113.0/24'], sshIngressCidrs: ['198.51.100.7/32'] }],
+    ['log retention', { logRetentionDays: 90 }],
   ])('%s: no instance, file system, queue, subnet or VPC is updated or replaced', (_, overrides) => {
     const found = changes(baseline, synthFleet(overrides));
     expect(found.length).toBeGreaterThan(0); // the change is real, and shows somewhere
