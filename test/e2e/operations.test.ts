@@ -499,6 +499,27 @@ describe('gpu-manage smoke-test', () => {
     expect(server.callsOf('ec2:CreateTags')).toEqual([]);
   });
 
+  withServer('lifts an operator pause for the test and puts it back after', async (server, run) => {
+    fakeFleet(server);
+    const pause = new Date(Date.now() + 5 * 60 * MINUTE).toISOString().replace(/\.\d+Z$/, 'Z');
+    server.gpu.tags['gpu-fleet:paused-until'] = pause;
+    const result = await run('smoke-test', '--interval', '0.2', '--timeout', '15');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('The operator pause of automatic GPU starts is lifted for the test');
+    const written = server.callsOf('ec2:CreateTags').map((c) => {
+      const tags: Record<string, unknown> = {};
+      for (let n = 1; c.params[`Tag.${n}.Key`] !== undefined; n += 1)
+        tags[String(c.params[`Tag.${n}.Key`])] = c.params[`Tag.${n}.Value`] ?? '';
+      return tags;
+    });
+    expect(written[0]).toEqual({
+      'gpu-fleet:hold-until': expect.stringMatching(/Z$/),
+      'gpu-fleet:paused-until': '',
+    });
+    expect(server.gpu.tags['gpu-fleet:paused-until']).toBe(pause);
+    expect(server.gpu.tags['gpu-fleet:hold-until']).toBe('');
+  });
+
   withServer('SendMessage failing with a 5xx: one line, exit 1, the hold removed', async (server, run) => {
     server.fail('sqs:SendMessage', { kind: 'html', status: 503 });
     const result = await run('smoke-test', '--interval', '0.2', '--timeout', '5');
