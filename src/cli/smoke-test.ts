@@ -144,7 +144,9 @@ async function runStages(ctx: SmokeTestContext, options: SmokeTestOptions, run: 
     if (reached.has(stage)) return;
     const at = clock();
     reached.set(stage, at);
-    io.out(`  ${seconds(at, run.started).padStart(6)}  ${stage}${note ? `: ${note}` : ''}`);
+    io.out(
+      `  ${isoSeconds(at).slice(11)} ${seconds(at, run.started).padStart(6)}  ${stage}${note ? `: ${note}` : ''}`,
+    );
   };
   const fail = async (stage: Stage, why: string, jobId?: string): Promise<never> => {
     const lines = await lastLines(ctx, run, jobId);

@@ -400,8 +400,8 @@ describe('gpu-manage smoke-test', () => {
       expect(result.code).toBe(0);
       const stages = result.stdout
         .split('\n')
-        .filter((l) => /^\s+\d+s {2}/.test(l))
-        .map((l) => l.replace(/^\s+\d+s {2}/, '').replace(/:.*$/, ''));
+        .filter((l) => /^ {2}\d\d:\d\d:\d\dZ +\d+s {2}/.test(l))
+        .map((l) => l.replace(/^ {2}\d\d:\d\d:\d\dZ +\d+s {2}/, '').replace(/:.*$/, ''));
       expect(stages).toEqual([
         'queued',
         'GPU start requested',
