@@ -104,7 +104,7 @@ describe('the status report projected from what was read', () => {
     );
     expect(report.warnings).toEqual([
       expect.stringContaining("The GPU's spot request ends in 10 days"),
-      '2 jobs are in the dead-letter queue.',
+      '2 jobs are in the dead-letter queue: gpu-manage dlq list shows them, dlq redrive moves them back.',
       'The burst workers could not be read: not allowed',
     ]);
     expect(report.burst).toBeUndefined();

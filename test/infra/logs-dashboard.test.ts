@@ -52,20 +52,24 @@ function logGrants(template: Template): Record<string, Array<{ actions: string[]
 
 describe('log groups of the hosts', () => {
   const { compute } = templates(BURST_ON);
-  const launchTemplates = Object.values(ofType(compute, 'AWS::EC2::LaunchTemplate'));
   const userDataOf = (lt: Resource): string => JSON.stringify(lt.Properties.LaunchTemplateData.UserData);
+  /** The launch template of a role: a host's custom resource names it, the burst group its own. */
   const byRole = (role: 'app' | 'gpu' | 'burst'): Resource => {
-    const found = launchTemplates.filter((lt) =>
-      userDataOf(lt).includes(`HOST_ROLE='${role === 'burst' ? 'gpu' : role}'`),
-    );
-    // The primary GPU and the burst workers share a definition; the burst one has no fixed address.
-    const pick = found.filter((lt) =>
+    const ref = (value: unknown): string => (value as { Ref: string }).Ref;
+    const id =
       role === 'burst'
-        ? !lt.Properties.LaunchTemplateData.NetworkInterfaces
-        : Boolean(lt.Properties.LaunchTemplateData.NetworkInterfaces),
-    );
-    expect(pick).toHaveLength(1);
-    return pick[0] as Resource;
+        ? ref(
+            Object.values(ofType(compute, 'AWS::AutoScaling::AutoScalingGroup'))[0]?.Properties
+              .MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification.LaunchTemplateId,
+          )
+        : ref(
+            Object.values(ofType(compute, 'Custom::FleetHostInstance')).find(
+              (r) => r.Properties.Role === role,
+            )?.Properties.LaunchTemplateId,
+          );
+    const found = compute.Resources[id];
+    expect(found?.Type).toBe('AWS::EC2::LaunchTemplate');
+    return found as Resource;
   };
 
   it('creates one group per host role, kept 30 days by default and retained with the stack', () => {
