@@ -115,19 +115,20 @@ interface Run {
   readonly started: Date;
 }
 
-async function runStages(ctx: SmokeTestContext, options: SmokeTestOptions, run: Run): Promise<void> {
-  const { io, clock } = ctx;
-  const jobs: Array<{ readonly id: string; readonly body: Record<string, unknown>; readonly label: string }> =
-    [];
-  if (options.clonePath !== undefined) {
-    jobs.push({
-      id: `${run.runId}-clone`,
-      label: 'clone',
-      body: { type: 'clone-voice', voiceId: options.voiceId, referencePath: options.clonePath },
-    });
-  }
-  jobs.push({
-    id: run.runId,
+/** A job the test sends, with the word its stages are printed under. */
+interface SmokeJob {
+  readonly id: string;
+  readonly label: 'clone' | 'job';
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+/** The jobs of a run, in the order they are sent: the clone (with --clone), then the synthesis. */
+function smokeJobs(
+  runId: string,
+  options: Pick<SmokeTestOptions, 'clonePath' | 'voiceId'>,
+): SmokeJob[] {
+  const synthesize: SmokeJob = {
+    id: runId,
     label: 'job',
     body: {
       type: 'synthesize',
@@ -136,7 +137,37 @@ async function runStages(ctx: SmokeTestContext, options: SmokeTestOptions, run: 
       language: 'EN',
       speed: 1,
     },
-  });
+  };
+  if (options.clonePath === undefined) return [synthesize];
+  return [
+    {
+      id: `${runId}-clone`,
+      label: 'clone',
+      body: { type: 'clone-voice', voiceId: options.voiceId, referencePath: options.clonePath },
+    },
+    synthesize,
+  ];
+}
+
+/** The primary GPU's stages as DescribeInstances and its ready tag show them. */
+function gpuStages(
+  before: InstanceInfo,
+  gpu: InstanceInfo,
+  mark: (stage: Stage, note?: string) => void,
+): void {
+  if (gpu.state === 'pending' || gpu.state === 'running')
+    mark('GPU start requested', before.state === 'running' ? 'it was already running' : gpu.state);
+  if (gpu.state !== 'running') return;
+  mark('instance running', gpu.instanceId);
+  // A ready tag from before this start is the last boot's, not this one's.
+  const readyAt = parseTagDate(gpu.tags[TAGS.readyAt]);
+  const launchedAt = gpu.launchTime?.getTime() ?? before.launchTime?.getTime() ?? 0;
+  if (readyAt !== undefined && readyAt.getTime() >= launchedAt) mark('worker ready', isoSeconds(readyAt));
+}
+
+async function runStages(ctx: SmokeTestContext, options: SmokeTestOptions, run: Run): Promise<void> {
+  const { io, clock } = ctx;
+  const jobs = smokeJobs(run.runId, options);
 
   const deadline = run.started.getTime() + options.timeoutMs;
   const reached = new Map<Stage, Date>();
@@ -155,7 +186,7 @@ async function runStages(ctx: SmokeTestContext, options: SmokeTestOptions, run: 
     );
   };
 
-  const send = async (job: (typeof jobs)[number]): Promise<void> => {
+  const send = async (job: SmokeJob): Promise<void> => {
     try {
       await ctx.session.sqs.send(
         new SendMessageCommand({
@@ -172,19 +203,10 @@ async function runStages(ctx: SmokeTestContext, options: SmokeTestOptions, run: 
   if (!first) throw new Error('no job to send');
   await send(first);
   mark('queued', first.id);
-  const launchedBefore = run.gpu.launchTime?.getTime() ?? 0;
   let jobIndex = 0;
   for (;;) {
     const [gpu] = await ctx.session.fleet.describe([run.gpu.instanceId]);
-    if (gpu) {
-      if (gpu.state === 'pending' || gpu.state === 'running')
-        mark('GPU start requested', run.gpu.state === 'running' ? 'it was already running' : gpu.state);
-      if (gpu.state === 'running') mark('instance running', gpu.instanceId);
-      const readyAt = parseTagDate(gpu.tags[TAGS.readyAt]);
-      const launchedAt = gpu.launchTime?.getTime() ?? launchedBefore;
-      if (gpu.state === 'running' && readyAt !== undefined && readyAt.getTime() >= launchedAt)
-        mark('worker ready', isoSeconds(readyAt));
-    }
+    if (gpu) gpuStages(run.gpu, gpu, mark);
     const job = jobs[jobIndex];
     if (job) {
       const lines = await readSources(ctx.logs, run.groups, WORKER_SOURCES, {
