@@ -123,10 +123,7 @@ interface SmokeJob {
 }
 
 /** The jobs of a run, in the order they are sent: the clone (with --clone), then the synthesis. */
-function smokeJobs(
-  runId: string,
-  options: Pick<SmokeTestOptions, 'clonePath' | 'voiceId'>,
-): SmokeJob[] {
+function smokeJobs(runId: string, options: Pick<SmokeTestOptions, 'clonePath' | 'voiceId'>): SmokeJob[] {
   const synthesize: SmokeJob = {
     id: runId,
     label: 'job',
@@ -205,14 +202,18 @@ async function runStages(ctx: SmokeTestContext, options: SmokeTestOptions, run: 
   mark('queued', first.id);
   let jobIndex = 0;
   for (;;) {
+    const job = jobs[jobIndex];
+    // The job's lines are read before the GPU: a worker tags itself ready before it takes a job,
+    // so a job line seen here finds the ready tag in the describe that follows.
+    const lines = job
+      ? await readSources(ctx.logs, run.groups, WORKER_SOURCES, {
+          startTime: run.started.getTime() - 60_000,
+          pattern: jobPattern(job.id),
+        })
+      : [];
     const [gpu] = await ctx.session.fleet.describe([run.gpu.instanceId]);
     if (gpu) gpuStages(run.gpu, gpu, mark);
-    const job = jobs[jobIndex];
     if (job) {
-      const lines = await readSources(ctx.logs, run.groups, WORKER_SOURCES, {
-        startTime: run.started.getTime() - 60_000,
-        pattern: jobPattern(job.id),
-      });
       const states = lines.map((l) => parseJobLine(l.message)).filter((l) => l !== undefined);
       const startedLine = states.find((s) => s.state === 'started');
       if (startedLine)

@@ -139,6 +139,8 @@ export class AwsServer {
   readonly logGroups = new Map<string, FakeLogEvent[]>();
   /** The dead-letter queue's move tasks, newest last. */
   readonly moveTasks: FakeMoveTask[] = [];
+  /** Called before every answered call: a test changes the world between two calls. */
+  onAction: ((action: string) => void) | undefined;
   /** Called after every SendMessage: a fake worker or scaler reacts to a job. */
   onSend: ((queueUrl: string, message: FakeMessage) => void) | undefined;
   private messageCount = 0;
@@ -233,6 +235,7 @@ export class AwsServer {
     for (const name of Object.values(LOG_GROUPS)) this.logGroups.set(name, []);
     this.moveTasks.length = 0;
     this.onSend = undefined;
+    this.onAction = undefined;
   }
 
   get deadLetterQueue(): FakeQueue {
@@ -320,6 +323,7 @@ export class AwsServer {
           this.answerFault(res, protocol, injected.fault);
           return;
         }
+        this.onAction?.(action);
         const answer = this.act(action, params);
         protocol.ok(res, action, answer);
       } catch (error) {

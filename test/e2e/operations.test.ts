@@ -499,6 +499,36 @@ describe('gpu-manage smoke-test', () => {
     expect(server.callsOf('ec2:CreateTags')).toEqual([]);
   });
 
+  withServer(
+    'a worker that turns ready and runs the job between two looks: ready is still printed first',
+    async (server, run) => {
+      server.gpu.state = 'running';
+      let jobId = '';
+      server.onSend = (_url, message) => {
+        jobId = String((JSON.parse(message.body) as { jobId: string }).jobId);
+      };
+      // The worker reports ready and runs the job just before the test reads the logs.
+      server.onAction = (action) => {
+        if (action !== 'logs:FilterLogEvents' || !jobId || server.gpu.tags['gpu-fleet:ready-at']) return;
+        server.gpu.tags['gpu-fleet:ready-at'] = new Date(Date.now() + 1000)
+          .toISOString()
+          .replace(/\.\d+Z$/, 'Z');
+        const base = { jobId, type: 'synthesize' };
+        server.writeLog(LOG_GROUPS.gpu, 'worker/i-0gpu', jobLine({ ...base, state: 'started', waitMs: 10 }));
+        server.writeLog(
+          LOG_GROUPS.gpu,
+          'worker/i-0gpu',
+          jobLine({ ...base, state: 'done', durationMs: 5, output: 'o.wav' }),
+        );
+      };
+      const result = await run('smoke-test', '--interval', '0.2', '--timeout', '15');
+      expect(result.code).toBe(0);
+      const at = (stage: string): number => result.stdout.indexOf(`  ${stage}`);
+      expect(at('worker ready')).toBeGreaterThan(0);
+      expect(at('worker ready')).toBeLessThan(at('job started'));
+    },
+  );
+
   withServer('lifts an operator pause for the test and puts it back after', async (server, run) => {
     fakeFleet(server);
     const pause = new Date(Date.now() + 5 * 60 * MINUTE).toISOString().replace(/\.\d+Z$/, 'Z');
