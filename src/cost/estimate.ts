@@ -56,15 +56,14 @@ export interface UnitPrices {
   readonly cloudWatchAlarmUsdPerMonth: number;
   /** A dashboard beyond the account's three free ones. */
   readonly cloudWatchDashboardUsdPerMonth: number;
-  /** CloudWatch Logs standard ingestion, per GB. */
-  readonly logsIngestionUsdPerGb: number;
-  /** CloudWatch Logs storage, per GB-month. */
-  readonly logsStorageUsdPerGbMonth: number;
   readonly lambdaUsdPerGbSecond: number;
   readonly lambdaUsdPerMillionRequests: number;
   readonly schedulerUsdPerMillion: number;
   readonly sqsUsdPerMillion: number;
-  /** CloudWatch Logs ingestion of vended logs (VPC flow logs), per GB. */
+  /**
+   * CloudWatch Logs ingestion, per GB: vended logs (VPC flow logs) and the standard class the
+   * hosts, workers and scaler write cost the same in Tokyo.
+   */
   readonly logsIngestUsdPerGb: number;
   /** CloudWatch Logs storage, per GB-month. */
   readonly logsStorageUsdPerGbMonth: number;
@@ -81,8 +80,6 @@ export function defaultPrices(config: FleetConfig): UnitPrices {
     cloudWatchMetricUsdPerMonth: 0.3,
     cloudWatchAlarmUsdPerMonth: 0.1,
     cloudWatchDashboardUsdPerMonth: 3,
-    logsIngestionUsdPerGb: 0.76,
-    logsStorageUsdPerGbMonth: 0.033,
     lambdaUsdPerGbSecond: 0.0000133334,
     lambdaUsdPerMillionRequests: 0.2,
     schedulerUsdPerMillion: 1,
@@ -392,7 +389,7 @@ function operationsLines(config: FleetConfig, logsGb: number, prices: UnitPrices
       prices.cloudWatchDashboardUsdPerMonth,
       'free if the account has no more than 3',
     ),
-    costLine('CloudWatch Logs ingestion', logsGb, 'GB', prices.logsIngestionUsdPerGb),
+    costLine('CloudWatch Logs ingestion', logsGb, 'GB', prices.logsIngestUsdPerGb),
     // Kept logRetentionDays: on average that many days' worth is stored.
     costLine(
       'CloudWatch Logs storage',
