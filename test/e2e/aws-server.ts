@@ -162,7 +162,10 @@ export class AwsServer {
   ) {}
 
   static async start(): Promise<AwsServer> {
+    // Longer than any retry back-off of the SDK: a socket the client reuses after a throttled
+    // answer must not be closed by the server in that moment (a reset is a network fault).
     const server = http.createServer();
+    server.keepAliveTimeout = 60_000;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     const aws = new AwsServer(server, `http://127.0.0.1:${port}`);
