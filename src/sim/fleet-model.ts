@@ -43,6 +43,14 @@ export interface FleetModelOptions {
   readonly burstInstanceTypes?: readonly string[];
   /** A window [from, to) of trace seconds in which no spot capacity is to be had for the burst group. */
   readonly burstSpotOutageS?: readonly [number, number];
+  /** The primary is broken (image, mount, settings): it boots and bills but never reports ready. @default false */
+  readonly primaryNeverReady?: boolean;
+  /** Share (0–1) of burst workers launched broken: they boot and bill but never report ready. @default 0 */
+  readonly burstNeverReadyShare?: number;
+  /** Share (0–1) of StartInstances calls EC2 accepts and does not carry out (the GPU stays stopped). @default 0 */
+  readonly startNotTakenRate?: number;
+  /** Seconds a worker's tag write may take to be seen (seeded, in write order). @default 0 */
+  readonly tagLagS?: number;
 }
 
 /** An Auto Scaling group retries a failed launch after about this long. */
@@ -92,6 +100,8 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
   private burstLaunchFailure: { at: Date; message: string } | undefined;
   private burstNextLaunchS = Number.POSITIVE_INFINITY;
   private burstSerial = 0;
+  // Which open poll gets a message: its own stream, so dispatch does not shift the faults.
+  private readonly dispatchRandom: () => number;
   /** Burst workers retired while a job ran on them (the scaler must never do it). */
   retiredBusy = 0;
   /** The group as the scaler's BurstPort sees it. */
@@ -104,6 +114,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     this.startedAt = new Float64Array(jobs.length).fill(Number.NaN);
     this.random = seededRandom(options.seed ?? 1);
     this.burstRandom = seededRandom(((options.seed ?? 1) ^ 0x5bd1e995) >>> 0);
+    this.dispatchRandom = seededRandom(((options.seed ?? 1) ^ 0x27d4eb2f) >>> 0);
     this.surroundings = {
       concurrency: options.concurrency,
       stopDelayS: options.stopDelayS,
@@ -128,6 +139,8 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
         restartAfterInterruptionS: options.interruptionDowntimeS ?? 600,
         random: this.random,
         tags: { [TAGS.fleet]: SIM_APP_NAME, [TAGS.role]: 'gpu' },
+        neverReady: options.primaryNeverReady ?? false,
+        tagLagS: options.tagLagS ?? 0,
       },
       this.surroundings,
     );
@@ -186,7 +199,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     this.nowS = t;
   }
 
-  /** The primary first, then the burst workers oldest first: the order in which they poll the queue. */
+  /** Every worker that may hold jobs: the primary, then the burst workers oldest first. */
   private get workers(): SimWorker[] {
     return [this.primary, ...this.burstWorkers.map((w) => w.worker)];
   }
@@ -222,8 +235,17 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     if (this.activeBurstWorkers < this.burstDesired && this.burstNextLaunchS <= t) this.fillBurstGroup(t);
   }
 
+  /**
+   * As SQS does: a waiting message goes to any open poll, not to the primary first. Each job goes
+   * to a worker drawn (seeded) from those ready with a slot free.
+   */
   private startJobs(): void {
-    for (const w of this.workers) w.startJobs(this.nowS);
+    for (;;) {
+      if (this.waiting.length === 0) return;
+      const polling = this.workers.filter((w) => w.isPolling(this.nowS));
+      const chosen = polling[Math.floor(this.dispatchRandom() * polling.length)];
+      if (!chosen || !chosen.startJob(this.nowS)) return;
+    }
   }
 
   private get activeBurstWorkers(): number {
@@ -251,12 +273,15 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
         return;
       }
       this.burstSerial += 1;
+      const brokenShare = this.options.burstNeverReadyShare ?? 0;
       const worker = new SimWorker(
         {
           id: `i-burst-${String(this.burstSerial).padStart(3, '0')}`,
           kind: 'burst',
           market,
           readyDelayS: this.options.burstReadyDelayS ?? DEFAULT_BURST_READY_DELAY_S,
+          neverReady: brokenShare > 0 && this.burstRandom() < brokenShare,
+          tagLagS: this.options.tagLagS ?? 0,
           // On-demand capacity is not taken back.
           interruptionsPerHour: market === 'spot' ? (this.options.interruptionsPerHour ?? 0) : 0,
           random: this.burstRandom,
@@ -382,6 +407,12 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     if (this.random() < (this.options.capacityFailureRate ?? 0)) {
       this.events.push({ t: this.nowS, type: 'start-refused', worker: SIM_GPU_ID });
       throw new FleetError('InsufficientCapacity', 'InsufficientInstanceCapacity: no spot capacity', true);
+    }
+    // Accepted, and EC2 never carries it out: the instance stays stopped.
+    const notTaken = this.options.startNotTakenRate ?? 0;
+    if (notTaken > 0 && this.random() < notTaken) {
+      this.events.push({ t: this.nowS, type: 'start-not-taken', worker: SIM_GPU_ID });
+      return;
     }
     this.primary.launch(this.nowS);
   }

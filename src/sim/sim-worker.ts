@@ -10,6 +10,8 @@ export type SimEventType =
   | 'job-end'
   | 'interrupted'
   | 'start-refused'
+  /** EC2 accepted a StartInstances and the instance stayed stopped. */
+  | 'start-not-taken'
   /** Burst workers: launched by the group, ready, retired by the scaler, gone. */
   | 'burst-launch'
   | 'burst-launch-failed'
@@ -81,6 +83,13 @@ export interface SimWorkerOptions {
   readonly tags: Record<string, string>;
   /** Called when EC2 interrupts the worker (after its jobs went back to the queue). */
   readonly onInterrupted?: (t: number) => void;
+  /** A broken worker (image, template, mount): it boots and bills but never reports ready. @default false */
+  readonly neverReady?: boolean;
+  /**
+   * Seconds a tag write may take to land (EC2 tags are eventually consistent): each write lands
+   * after a random share of this, in the order written. @default 0
+   */
+  readonly tagLagS?: number;
 }
 
 const EVENT_TYPES = {
@@ -116,6 +125,8 @@ export class SimWorker {
   private billedSinceS: number | undefined;
   private lastJobWriteS = Number.NEGATIVE_INFINITY;
   private lastJobPendingS: number | undefined;
+  /** Tag writes sent and not yet visible, in the order they land. */
+  private readonly landing: Array<{ readonly atS: number; readonly key: string; readonly value: string }> = [];
   private readonly events: (typeof EVENT_TYPES)[SimWorkerOptions['kind']];
 
   constructor(
@@ -147,7 +158,7 @@ export class SimWorker {
     this.stateReasonCode = undefined;
     this.launchS = t;
     this.runningAtS = t + Math.min(PENDING_S, readyDelayS);
-    this.readyAtS = t + readyDelayS;
+    this.readyAtS = this.options.neverReady ? Number.POSITIVE_INFINITY : t + readyDelayS;
     this.lastJobWriteS = Number.NEGATIVE_INFINITY;
     this.around.record({ t, type: this.events.start, worker: this.id, ...(market && { market }) });
   }
@@ -161,8 +172,10 @@ export class SimWorker {
     if (this.state === 'running') next = Math.min(next, this.interruptAtS);
     if (this.state === 'stopping') next = Math.min(next, this.goneAtS);
     if (this.state === 'stopped') next = Math.min(next, this.restartAtS);
-    if (this.lastJobPendingS !== undefined)
+    if (this.lastJobPendingS !== undefined || this.running.length > 0)
       next = Math.min(next, this.lastJobWriteS + LAST_JOB_TAG_INTERVAL_S);
+    const landing = this.landing[0];
+    if (landing) next = Math.min(next, landing.atS);
     return next;
   }
 
@@ -180,6 +193,12 @@ export class SimWorker {
     if (this.lastJobPendingS !== undefined && this.lastJobWriteS + LAST_JOB_TAG_INTERVAL_S <= t) {
       this.writeLastJob(this.lastJobPendingS, t);
     }
+    // The worker says it is busy while a job runs, with each visibility heartbeat.
+    if (this.running.length > 0 && this.lastJobWriteS + LAST_JOB_TAG_INTERVAL_S <= t) this.writeLastJob(t, t);
+    while (this.landing[0] && this.landing[0].atS <= t) {
+      const write = this.landing.shift();
+      if (write) this.tags[write.key] = write.value;
+    }
     if (this.state === 'pending' && this.runningAtS <= t) {
       this.state = 'running';
       this.billedSinceS = t;
@@ -187,7 +206,7 @@ export class SimWorker {
     }
     if (this.state === 'running' && this.interruptAtS <= t) this.interrupt(t);
     if (this.state === 'running' && this.readyAtS === t) {
-      this.tags[TAGS.readyAt] = isoSeconds(simTime(t));
+      this.writeTag(TAGS.readyAt, isoSeconds(simTime(t)), t);
       this.around.record({ t, type: this.events.ready, worker: this.id });
     }
     if (this.state === 'stopping' && this.goneAtS <= t) {
@@ -205,13 +224,23 @@ export class SimWorker {
 
   /** Takes jobs from the queue while ready and a slot is free. */
   startJobs(now: number): void {
-    while (this.isReady(now) && this.running.length < this.around.concurrency) {
-      const taken = this.around.takeJob(now);
-      if (taken === undefined) return;
-      this.running.push(taken);
-      this.around.record({ t: now, type: 'job-start', worker: this.id, job: taken.job });
-      this.reportJobActivity(now);
-    }
+    while (this.startJob(now));
+  }
+
+  /** Ready with a slot free: its poll is open. */
+  isPolling(now: number): boolean {
+    return this.isReady(now) && this.running.length < this.around.concurrency;
+  }
+
+  /** Takes one job from the queue if ready with a slot free; false when it took none. */
+  startJob(now: number): boolean {
+    if (!this.isPolling(now)) return false;
+    const taken = this.around.takeJob(now);
+    if (taken === undefined) return false;
+    this.running.push(taken);
+    this.around.record({ t: now, type: 'job-start', worker: this.id, job: taken.job });
+    this.reportJobActivity(now);
+    return true;
   }
 
   /**
@@ -252,8 +281,19 @@ export class SimWorker {
 
   private writeLastJob(activityS: number, writtenAtS: number): void {
     // Rounded up to the second, so the tag never says a job ended before it did.
-    this.tags[TAGS.lastJobAt] = isoSeconds(simTime(Math.ceil(activityS)));
+    this.writeTag(TAGS.lastJobAt, isoSeconds(simTime(Math.ceil(activityS))), writtenAtS);
     this.lastJobWriteS = writtenAtS;
     this.lastJobPendingS = undefined;
+  }
+
+  /** A tag write: visible at once, or after a seeded lag and never before an earlier write. */
+  private writeTag(key: string, value: string, t: number): void {
+    const lag = this.options.tagLagS ?? 0;
+    if (lag <= 0) {
+      this.tags[key] = value;
+      return;
+    }
+    const atS = Math.max(t + Math.round(this.options.random() * lag), this.landing.at(-1)?.atS ?? t);
+    this.landing.push({ atS, key, value });
   }
 }
