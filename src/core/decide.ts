@@ -74,7 +74,7 @@ export function activeOperatorTime(until: Date | undefined, now: Date): Date | u
 /**
  * Since when the worker of the current launch has been idle as far as it reported: the later of
  * its ready time and its last job. Values from an earlier launch do not count. Undefined while
- * the worker is not ready.
+ * the worker has reported neither.
  */
 export function idleSince(gpu: GpuObservation, now: Date): Date | undefined {
   return workerIdleSince(gpu, now);
@@ -98,9 +98,10 @@ export function workerIdleSince(
     const date = pastTime(reported, now);
     return date !== undefined && (launchedAt === undefined || date >= launchedAt) ? date : undefined;
   };
-  const readyAt = current(worker.readyAt);
-  if (readyAt === undefined) return undefined;
+  // A job of this launch proves the worker ready even if its ready tag has not landed yet.
   const lastJobAt = current(worker.lastJobAt);
+  const readyAt = current(worker.readyAt) ?? lastJobAt;
+  if (readyAt === undefined) return undefined;
   return lastJobAt !== undefined && lastJobAt > readyAt ? lastJobAt : readyAt;
 }
 
@@ -122,7 +123,16 @@ export function decide(
     pendingSince: queue.waiting > 0 ? (memory.pendingSince ?? now) : undefined,
     transitionSince: inTransition ? (memory.transitionSince ?? now) : undefined,
   };
-  const context: Context = { observation, config, now, hold, pause, queueText };
+  const context: Context = {
+    observation,
+    config,
+    now,
+    hold,
+    pause,
+    queueText,
+    previousError: memory.lastError,
+    errorSince: memory.errorSince,
+  };
 
   switch (gpu.state) {
     case 'pending':
@@ -152,6 +162,9 @@ interface Context {
   /** The operator's pause that binds now, if any. */
   readonly pause?: Date;
   readonly queueText: string;
+  /** The error the memory held before this tick, and since when. */
+  readonly previousError?: Ec2ErrorCode;
+  readonly errorSince?: Date;
 }
 
 function decideTransition({ observation, now, queueText }: Context, memory: ScalerMemory): Decision {
@@ -198,13 +211,15 @@ function decideStopped(context: Context, stoppedMemory: ScalerMemory): Decision 
           : undefined;
 
   if (why === undefined || pause) {
-    // Nothing asks for the GPU, or the operator stopped it: earlier start errors no longer matter.
+    // Nothing asks for the GPU, or the operator stopped it: earlier start errors no longer matter,
+    // except a boot-timeout pause, which holds until it ends however often the queue empties.
+    const bootPause = bootTimeoutPauseAt(memory, now);
     const quiet = {
       ...memory,
-      lastError: undefined,
-      errorSince: undefined,
+      lastError: bootPause ? memory.lastError : undefined,
+      errorSince: bootPause ? memory.errorSince : undefined,
       failedStarts: undefined,
-      retryAt: undefined,
+      retryAt: bootPause,
     };
     const waitNote =
       queue.waiting > 0 ? `, waiting for ${formatMinutes(waitedMinutes)} of ${config.maxWaitMinutes}m` : '';
@@ -243,6 +258,13 @@ function decideStopped(context: Context, stoppedMemory: ScalerMemory): Decision 
   };
 }
 
+/** The end of the pause after a worker never became ready, while it binds at `now`. */
+function bootTimeoutPauseAt(memory: ScalerMemory, now: Date): Date | undefined {
+  return memory.lastError === 'WorkerNeverReady' && memory.retryAt !== undefined && memory.retryAt > now
+    ? memory.retryAt
+    : undefined;
+}
+
 /**
  * False when the scaler's last start was accepted by EC2 but never took: the instance is still
  * stopped and was not launched since (and was not interrupted, which is EC2's own doing). Each
@@ -261,6 +283,8 @@ function startTookEffect(gpu: GpuObservation, memory: ScalerMemory): boolean {
 interface RunningState {
   readonly memory: ScalerMemory;
   readonly runningMinutes: number;
+  /** Minutes of the run not covered by a hold: from the later of the start and the hold's end. */
+  readonly unheldMinutes: number;
   readonly runSignals: (extra?: Partial<DecisionSignals>) => DecisionSignals;
 }
 
@@ -277,9 +301,14 @@ function decideRunning(context: Context, memory: ScalerMemory): Decision {
   };
   const startedAt = gpu.launchTime ?? memory.lastActionAt ?? now;
   const runningMinutes = minutesBetween(startedAt, now);
+  // A hold that ended is where the unheld run begins: the limit counts from the later of the two.
+  const heldUntil = memory.holdUntil !== undefined && memory.holdUntil <= now ? memory.holdUntil : undefined;
+  const unheldMinutes =
+    heldUntil !== undefined && heldUntil > startedAt ? minutesBetween(heldUntil, now) : runningMinutes;
   const state: RunningState = {
     memory: running,
     runningMinutes,
+    unheldMinutes,
     runSignals: (extra = {}) => ({ ...NO_SIGNALS, runningMinutes, ...extra }),
   };
 
@@ -298,23 +327,26 @@ function decideRunning(context: Context, memory: ScalerMemory): Decision {
   );
 }
 
-/** Past maxRunHours without a hold the GPU stops, once nothing is in flight or after a grace. */
+/**
+ * Past maxRunHours without a hold (counted from the later of the start and a hold's end) the GPU
+ * stops, once nothing is in flight or after a grace.
+ */
 function decideMaxRun(context: Context, state: RunningState): Decision | undefined {
   const { config, now, hold, queueText, observation } = context;
-  const { memory, runningMinutes, runSignals } = state;
+  const { memory, unheldMinutes, runSignals } = state;
   const maxRunMinutes = config.maxRunHours * 60;
-  if (hold || runningMinutes < maxRunMinutes) return undefined;
-  if (observation.queue.inFlight === 0 || runningMinutes >= maxRunMinutes + MAX_RUN_GRACE_MINUTES) {
+  if (hold || unheldMinutes < maxRunMinutes) return undefined;
+  if (observation.queue.inFlight === 0 || unheldMinutes >= maxRunMinutes + MAX_RUN_GRACE_MINUTES) {
     return stop(
       memory,
-      `stop: running for ${formatMinutes(runningMinutes)} >= maximum run ${config.maxRunHours}h without a hold`,
+      `stop: running for ${formatMinutes(unheldMinutes)} >= maximum run ${config.maxRunHours}h without a hold`,
       now,
       runSignals({ maxRunExceeded: true }),
     );
   }
   return noAction(
     memory,
-    `running for ${formatMinutes(runningMinutes)} >= maximum run ${config.maxRunHours}h; stopping once nothing is in flight (${queueText})`,
+    `running for ${formatMinutes(unheldMinutes)} >= maximum run ${config.maxRunHours}h; stopping once nothing is in flight (${queueText})`,
     runSignals(),
   );
 }
@@ -322,7 +354,7 @@ function decideMaxRun(context: Context, state: RunningState): Decision | undefin
 /** A worker not ready yet: booting, or broken past its boot timeout unless work or a hold binds. */
 function decideNotReady(context: Context, state: RunningState): Decision {
   const { config, now, hold, queueText, observation } = context;
-  const { gpu, queue } = observation;
+  const { gpu } = observation;
   const { memory, runningMinutes, runSignals } = state;
   // A host that never finished its one-time setup gets the longer first-boot limit.
   const firstBoot = gpu.everReadyAt === undefined;
@@ -335,17 +367,17 @@ function decideNotReady(context: Context, state: RunningState): Decision {
       runSignals(),
     );
   }
-  if (queue.inFlight > 0) {
-    return noAction(
-      memory,
-      `worker not ready after ${formatMinutes(runningMinutes)} but ${queue.inFlight} jobs in flight; not stopping`,
-      runSignals(),
-    );
-  }
+  // A worker that never reported ready nor a job holds no job: jobs in flight are other workers'.
   if (hold) {
+    // Kept for the operator, but unavailable: burst workers are sized without it and the alarm sees it.
+    const unavailable: ScalerMemory = {
+      ...memory,
+      lastError: 'WorkerNeverReady',
+      errorSince: context.previousError === 'WorkerNeverReady' ? (context.errorSince ?? now) : now,
+    };
     return noAction(
-      memory,
-      `worker not ready after ${formatMinutes(runningMinutes)}; held until ${iso(hold)}, not stopping`,
+      unavailable,
+      `worker not ready after ${formatMinutes(runningMinutes)}; held until ${iso(hold)}, not stopping (${queueText})`,
       runSignals(),
     );
   }
@@ -372,12 +404,18 @@ function decideReady(context: Context, state: RunningState, idleFrom: Date): Dec
   const { queue } = observation;
   const { memory, runSignals } = state;
   const quietMinutes = minutesBetween(idleFrom, now);
-  if (queue.waiting > 0 && quietMinutes >= NO_PROGRESS_MINUTES) {
+  // Stalled only if it took no job while jobs waited: counted from the later of its last sign of
+  // work and the moment the jobs started waiting (an idle worker is not stalled by a new job).
+  const stalledMinutes =
+    memory.pendingSince && memory.pendingSince > idleFrom
+      ? minutesBetween(memory.pendingSince, now)
+      : quietMinutes;
+  if (queue.waiting > 0 && stalledMinutes >= NO_PROGRESS_MINUTES) {
     // A hold does not protect a stalled worker: the hold starts it again once it has stopped.
     const stalled: ScalerMemory = { ...memory, lastError: 'WorkerStalled', errorSince: now };
     return stop(
       stalled,
-      `stop: ${queue.waiting} jobs waiting but the ready worker took no job for ${formatMinutes(quietMinutes)} (limit ${NO_PROGRESS_MINUTES}m); restarting it`,
+      `stop: ${queue.waiting} jobs waiting for ${formatMinutes(stalledMinutes)} but the ready worker took none (limit ${NO_PROGRESS_MINUTES}m); restarting it`,
       now,
       runSignals({ workerStalled: true }),
     );

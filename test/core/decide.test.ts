@@ -214,8 +214,8 @@ describe('decide: stopping', () => {
     expect(decision.reason).toContain('worker not ready yet');
   });
 
-  it('does not stop a never-ready worker while a job is in flight or a hold is active', () => {
-    expect(decide(observe({ inFlight: 1 }, running()), {}, config, at(40)).action).toBe('none');
+  it('does not stop a never-ready worker while a hold is active; jobs in flight are not its own', () => {
+    expect(decide(observe({ inFlight: 1 }, running()), {}, config, at(40)).action).toBe('stop');
     expect(decide(observe({}, running()), { holdUntil: at(60) }, config, at(40)).action).toBe('none');
   });
 
@@ -262,7 +262,12 @@ describe('decide: hard limits', () => {
     [NO_PROGRESS_MINUTES, 'stop'],
   ])('jobs waiting and no job taken for %i minutes on a ready worker: %s', (minutes, action) => {
     // Ready at 1, last job at 10; jobs wait from then on but the worker takes none.
-    const decision = decide(observe({ waiting: 4 }, running(1, 10)), {}, config, at(10 + minutes));
+    const decision = decide(
+      observe({ waiting: 4 }, running(1, 10)),
+      { pendingSince: at(10) },
+      config,
+      at(10 + minutes),
+    );
     expect(decision.action).toBe(action);
     if (action === 'stop') {
       expect(decision.signals.workerStalled).toBe(true);
@@ -271,7 +276,12 @@ describe('decide: hard limits', () => {
   });
 
   it('restarts a stalled worker: once stopped, the ordinary start rules apply at once', () => {
-    const stalled = decide(observe({ waiting: 12 }, running(1, 10)), {}, config, at(40));
+    const stalled = decide(
+      observe({ waiting: 12 }, running(1, 10)),
+      { pendingSince: at(10) },
+      config,
+      at(40),
+    );
     const stopped = { state: 'stopped' as const, launchTime: at(0) };
     expect(decide(observe({ waiting: 12 }, stopped), stalled.memory, config, at(42)).action).toBe('start');
   });
@@ -406,15 +416,15 @@ describe('decide: says what it is doing, in words an operator reads in status an
       { pendingSince: at(5) },
       at(35),
       'stop',
-      'stop: 3 jobs waiting but the ready worker took no job for 30m (limit 30m); restarting it',
+      'stop: 3 jobs waiting for 30m but the ready worker took none (limit 30m); restarting it',
     ],
     [
-      'a worker not ready, with a job in flight',
+      'a worker not ready, with a job in flight (another worker’s)',
       observe({ inFlight: 1 }, running()),
       {},
       at(25),
-      'none',
-      'worker not ready after 25m but 1 jobs in flight; not stopping',
+      'stop',
+      'stop: worker not ready 25m after start (boot timeout 20m); no new start before 2026-11-24T02:25:00Z',
     ],
     [
       'a worker not ready, under a hold',
@@ -422,7 +432,7 @@ describe('decide: says what it is doing, in words an operator reads in status an
       { holdUntil: at(60) },
       at(25),
       'none',
-      'worker not ready after 25m; held until 2026-11-24T02:00:00Z, not stopping',
+      'worker not ready after 25m; held until 2026-11-24T02:00:00Z, not stopping (0 waiting, 0 in flight, 0 delayed)',
     ],
   ])('%s', (_situation, observation, memory, now, action, reason) => {
     const decision = decide(observation, memory, config, now);
