@@ -114,8 +114,9 @@ export function observeBurstGroup(state: BurstGroupState): BurstGroupObservation
 }
 
 /**
- * The primary as the burst rules see it after its own turn: serving when running or pending (and
- * not stopped on this tick) or started on this tick; blocked when work waits and the primary's
+ * The primary as the burst rules see it after its own turn: serving when running or pending with
+ * no error (not stuck, not past its boot timeout, not stopped on this tick) or started on this
+ * tick; blocked when work waits and the primary's
  * memory holds an error (start refused or backing off, spot-interrupted, stuck, never ready);
  * otherwise idle. An operator's pause makes it idle whatever its state.
  */
@@ -130,7 +131,9 @@ export function primaryStatus(
   // must not count as serving in between (burst workers would start against the pause).
   if (activeOperatorTime(memory.pausedUntil, now) !== undefined) return 'idle';
   const up = observation.gpu.state === 'running' || observation.gpu.state === 'pending';
-  if (outcome === 'started' || (up && action !== 'stop')) return 'serving';
+  if (outcome === 'started') return 'serving';
+  // Up but stuck, never ready or stalled is not serving: the group is sized without it.
+  if (up && action !== 'stop' && memory.lastError === undefined) return 'serving';
   return observation.queue.waiting > 0 && memory.lastError !== undefined ? 'blocked' : 'idle';
 }
 
@@ -281,6 +284,7 @@ async function runBurstTurn(
     group: observeBurstGroup(group),
     heldWorkers: activeOperatorTime(memory.holdUntil, now) !== undefined ? (memory.burstHoldWorkers ?? 0) : 0,
     paused: activeOperatorTime(memory.pausedUntil, now) !== undefined,
+    waitingSince: memory.pendingSince,
   };
   const decision = decideBurst(observation, memory, rules, now);
   // Market first, so the workers this tick asks for come from the right one.

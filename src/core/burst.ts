@@ -1,5 +1,12 @@
 import type { BurstConfig } from '../config.js';
-import { NO_PROGRESS_MINUTES, formatMinutes, minutesBetween, round1, workerIdleSince } from './decide.js';
+import {
+  BOOT_TIMEOUT_PAUSE_MINUTES,
+  NO_PROGRESS_MINUTES,
+  formatMinutes,
+  minutesBetween,
+  round1,
+  workerIdleSince,
+} from './decide.js';
 import type { BurstMemory, QueueCounts } from './model.js';
 import { isoSeconds } from './tags.js';
 
@@ -25,6 +32,15 @@ export const SPOT_RETRY_MINUTES = 30;
 
 /** A launch failure older than this no longer counts as "spot failing now" (the group retries within minutes). */
 export const LAUNCH_FAILURE_FRESH_MINUTES = 5;
+
+/**
+ * A worker running a job refreshes its last-job tag at least this often (with its visibility
+ * heartbeat), so one quiet for twice as long holds no job whatever the queue says is in flight.
+ */
+export const WORKER_ACTIVITY_REFRESH_SECONDS = 60;
+
+/** Quiet this long (two refreshes missed), a worker is known to run no job. */
+const NO_JOB_RUNNING_MINUTES = (2 * WORKER_ACTIVITY_REFRESH_SECONDS) / 60;
 
 const MINUTE_MS = 60_000;
 
@@ -69,6 +85,13 @@ export interface BurstObservation {
    * through the hook, as `stop-gpu` does. Catches workers a tick launched while the stop ran.
    */
   readonly paused?: boolean;
+  /** Since when jobs have waited continuously (the scaler's pendingSince): a stall counts from it. */
+  readonly waitingSince?: Date;
+  /**
+   * The primary could not be observed this tick (its memory, holds and pauses unknown): the group
+   * does not grow, and only workers that provably hold no job go.
+   */
+  readonly primaryUnknown?: boolean;
 }
 
 /** The rules the burst decision reads. */
@@ -83,6 +106,8 @@ export interface BurstSignals {
   readonly onDemandWorkers: number;
   /** 1 when the group reported a launch failure within the last minute, else 0. */
   readonly launchFailures: number;
+  /** Workers retired on this tick because they never became ready within burst.bootTimeoutMinutes. */
+  readonly bootTimeouts: number;
 }
 
 /** A burst decision is data too: what to do, the new memory, and the reason in words. */
@@ -145,25 +170,45 @@ export function decideBurst(
   const { queue, primary, group } = observation;
   const { burst } = rules;
   const active = group.workers.filter(isActiveWorker);
-  const signals: BurstSignals = {
-    workers: active.length,
-    onDemandWorkers: active.filter((w) => w.market === 'on-demand').length,
-    launchFailures:
-      group.lastLaunchFailure && now.getTime() - group.lastLaunchFailure.at.getTime() < MINUTE_MS ? 1 : 0,
-  };
   const notes: string[] = [];
   const actions: string[] = [];
 
   // --- Size: how many burst workers the work in the queue needs beside the primary.
   const demand = queue.waiting + queue.inFlight + queue.delayed;
   const perWorker = jobsPerWorkerInWindow(burst);
-  const mayGrow = queue.waiting > 0 && primary !== 'idle';
+  const mayGrow = queue.waiting > 0 && primary !== 'idle' && !observation.primaryUnknown;
   const forQueue = mayGrow
     ? Math.min(burst.maxWorkers, Math.max(0, Math.ceil(demand / perWorker) - (primary === 'serving' ? 1 : 0)))
     : 0;
   // The operator's hold is a floor: its workers launch, are not cancelled and do not idle out.
-  const held = observation.paused ? 0 : Math.min(burst.maxWorkers, observation.heldWorkers ?? 0);
+  const held =
+    observation.paused || observation.primaryUnknown
+      ? 0
+      : Math.min(burst.maxWorkers, observation.heldWorkers ?? 0);
   const wanted = Math.max(forQueue, held);
+
+  // --- Retire: never a worker that may hold a job; under the operator's pause, every one in service.
+  const retire = observation.paused
+    ? group.workers
+        .filter((w) => w.lifecycleState === 'InService')
+        .map((w) => ({
+          instanceId: w.instanceId,
+          why: "the operator's pause",
+          since: 0,
+          kind: 'idle' as const,
+        }))
+    : mayRetire(observation, rules, now, wanted);
+  const bootTimeouts = retire.filter((r) => r.kind === 'broken').length;
+  for (const r of retire) actions.push(`retire ${r.instanceId}: ${r.why}`);
+
+  // A worker that never became ready pauses scale-out, as a primary's boot timeout pauses its starts.
+  const pausedUntil =
+    bootTimeouts > 0
+      ? new Date(now.getTime() + BOOT_TIMEOUT_PAUSE_MINUTES * MINUTE_MS)
+      : memory.burstBootPausedUntil !== undefined && memory.burstBootPausedUntil > now
+        ? memory.burstBootPausedUntil
+        : undefined;
+
   const current = Math.max(group.desired, active.length);
   let desired: number | undefined;
   if (observation.paused) {
@@ -171,30 +216,28 @@ export function decideBurst(
       desired = 0;
       actions.push(`lower desired ${group.desired} → 0: the operator's pause`);
     }
-  } else if (wanted > current) {
+  } else if (wanted > current && pausedUntil === undefined) {
     desired = wanted;
     actions.push(
       forQueue >= held
         ? `scale out to ${wanted} burst (${demand} jobs ÷ ${round1(perWorker)} per worker in ${BURST_DRAIN_MINUTES}m, primary ${primary})`
         : `scale out to ${wanted} burst (the operator's hold)`,
     );
-  } else if (group.desired > active.length && wanted < group.desired) {
-    // Launches still owed (spot failing, say) that the queue no longer needs: cancel them, so a
-    // worker does not boot for nothing when capacity returns. Never below the workers there.
-    desired = Math.max(wanted, active.length);
-    actions.push(`lower desired ${group.desired} → ${desired}: the queue no longer needs the launches owed`);
+  } else if (group.desired > active.length && (wanted < group.desired || pausedUntil !== undefined)) {
+    // Launches still owed (spot failing, say) that the queue no longer needs, or that a boot pause
+    // forbids: cancel them, so a worker does not boot for nothing. Never below the workers there.
+    desired = Math.max(pausedUntil === undefined ? wanted : 0, active.length);
+    actions.push(
+      `lower desired ${group.desired} → ${desired}: ${pausedUntil === undefined ? 'the queue no longer needs the launches owed' : 'no launches during a boot pause'}`,
+    );
   }
-  if (!mayGrow && queue.waiting > 0) notes.push('primary stopped and not wanted: no burst');
-
-  // --- Retire: only idle workers, never one that may hold a job; none the operator's hold keeps.
-  // Under the operator's pause, every worker in service (a busy one drains through the hook).
-  const retire = observation.paused
-    ? group.workers
-        .filter((w) => w.lifecycleState === 'InService')
-        .map((w) => ({ instanceId: w.instanceId, why: "the operator's pause", since: 0, broken: false }))
-    : keepHeld(mayRetire(observation, rules, now), active.length, held);
+  if (pausedUntil !== undefined) {
+    notes.push(`a burst worker never became ready: no scale-out before ${isoSeconds(pausedUntil)}`);
+  }
+  if (observation.primaryUnknown)
+    notes.push('primary not observed: no scale-out, only workers holding no job go');
+  else if (!mayGrow && queue.waiting > 0) notes.push('primary stopped and not wanted: no burst');
   if (held > 0) notes.push(`the operator's hold keeps ${held} burst`);
-  for (const r of retire) actions.push(`retire ${r.instanceId}: ${r.why}`);
 
   // --- Market: spot unless spot launches keep failing while work waits.
   const market = decideMarket(observation, memory, burst, now);
@@ -212,8 +255,18 @@ export function decideBurst(
     ),
     onDemand: market.onDemand,
     reason,
-    memory: { ...market.memory, burstLastReason: acted ? reason : memory.burstLastReason },
-    signals,
+    memory: {
+      ...market.memory,
+      burstBootPausedUntil: pausedUntil,
+      burstLastReason: acted ? reason : memory.burstLastReason,
+    },
+    signals: {
+      workers: active.length,
+      onDemandWorkers: active.filter((w) => w.market === 'on-demand').length,
+      launchFailures:
+        group.lastLaunchFailure && now.getTime() - group.lastLaunchFailure.at.getTime() < MINUTE_MS ? 1 : 0,
+      bootTimeouts,
+    },
   };
 }
 
@@ -223,59 +276,81 @@ interface Retiree {
   readonly why: string;
   /** Epoch ms it has been idle (or booting) since: the longest idle goes first. */
   readonly since: number;
-  /** Never ready: broken, holds no job. */
-  readonly broken: boolean;
+  /**
+   * broken: never ready within the boot timeout; stalled: ready but took no job while jobs waited
+   * NO_PROGRESS_MINUTES (both go whatever the hold, and are replaced if still needed); idle: quiet
+   * burst.idleMinutes; booting: not ready yet, launched for a backlog that cleared.
+   */
+  readonly kind: 'broken' | 'stalled' | 'idle' | 'booting';
 }
 
 /**
- * The workers to terminate now. A worker goes once it has been idle burst.idleMinutes since its
- * last job (or, with none yet, since it became ready; never counted from boot), while nothing
- * waits. The queue says how many jobs are in flight, not where: with any in flight, a worker whose
- * last job *started* long ago may still be running it, so then only one quiet for longer than any
- * job (NO_PROGRESS_MINUTES) goes. A worker that never reported ready within the boot timeout is
- * broken and holds no job: it goes too, whatever the queue.
+ * The workers to terminate now. Idleness is known per worker: a worker refreshes its last-job tag
+ * while it runs a job (at least every WORKER_ACTIVITY_REFRESH_SECONDS), so one quiet for
+ * burst.idleMinutes (and for two refreshes) holds no job, whatever the queue says is in flight.
+ * Broken (never ready) and stalled workers always go. Idle workers go while nothing waits, and
+ * beyond the `wanted` workers while jobs wait; workers still booting are cancelled once nothing
+ * waits, beyond `wanted`. The newest booting worker goes first, the longest idle first.
  */
-function mayRetire({ queue, group }: BurstObservation, { burst }: BurstRules, now: Date): Retiree[] {
-  const found: Retiree[] = [];
+function mayRetire(
+  observation: BurstObservation,
+  { burst }: BurstRules,
+  now: Date,
+  wanted: number,
+): Retiree[] {
+  const { queue, group, waitingSince } = observation;
+  const quietQueue = queue.waiting === 0 && queue.delayed === 0;
+  const mustGo: Retiree[] = [];
+  const idle: Retiree[] = [];
+  const booting: Retiree[] = [];
   for (const worker of group.workers) {
-    if (worker.lifecycleState !== 'InService') continue;
+    if (!isActiveWorker(worker)) continue;
     const since = workerIdleSince(worker, now);
+    const launchedAt = worker.launchTime?.getTime() ?? 0;
     if (since === undefined) {
-      const booting = worker.launchTime ? minutesBetween(worker.launchTime, now) : 0;
-      if (booting >= burst.bootTimeoutMinutes) {
-        found.push({
+      const bootMinutes = worker.launchTime ? minutesBetween(worker.launchTime, now) : 0;
+      if (bootMinutes >= burst.bootTimeoutMinutes) {
+        mustGo.push({
           instanceId: worker.instanceId,
-          why: `never ready ${formatMinutes(booting)} after launch (timeout ${burst.bootTimeoutMinutes}m)`,
-          since: worker.launchTime?.getTime() ?? 0,
-          broken: true,
+          why: `never ready ${formatMinutes(bootMinutes)} after launch (timeout ${burst.bootTimeoutMinutes}m)`,
+          since: launchedAt,
+          kind: 'broken',
+        });
+      } else if (quietQueue) {
+        booting.push({
+          instanceId: worker.instanceId,
+          why: `booting ${formatMinutes(bootMinutes)} for a backlog that cleared`,
+          since: -launchedAt,
+          kind: 'booting',
         });
       }
       continue;
     }
-    if (queue.waiting > 0 || queue.delayed > 0) continue;
+    if (worker.lifecycleState !== 'InService') continue;
     const quiet = minutesBetween(since, now);
-    if (quiet < burst.idleMinutes) continue;
-    if (queue.inFlight > 0 && quiet < NO_PROGRESS_MINUTES) continue;
-    found.push({
+    const stalledFrom = waitingSince && waitingSince > since ? waitingSince : since;
+    const stalledMinutes = minutesBetween(stalledFrom, now);
+    if (queue.waiting > 0 && waitingSince !== undefined && stalledMinutes >= NO_PROGRESS_MINUTES) {
+      mustGo.push({
+        instanceId: worker.instanceId,
+        why: `took no job for ${formatMinutes(stalledMinutes)} while jobs waited (limit ${NO_PROGRESS_MINUTES}m)`,
+        since: since.getTime(),
+        kind: 'stalled',
+      });
+      continue;
+    }
+    if (quiet < burst.idleMinutes || quiet < NO_JOB_RUNNING_MINUTES) continue;
+    idle.push({
       instanceId: worker.instanceId,
-      why: `idle ${formatMinutes(quiet)} ≥ ${burst.idleMinutes}m since its last job (or ready)`,
+      why: `idle ${formatMinutes(quiet)} ≥ ${burst.idleMinutes}m since its last job (or ready)${quietQueue ? '' : ', beyond what the queue needs'}`,
       since: since.getTime(),
-      broken: false,
+      kind: 'idle',
     });
   }
-  return found.sort((a, b) => a.since - b.since || a.instanceId.localeCompare(b.instanceId));
-}
-
-/**
- * Drops idle workers from the retire list (the most recently busy first) so that the operator's
- * hold keeps its number; broken workers (never ready) still go, and are replaced.
- */
-function keepHeld(found: Retiree[], active: number, held: number): Retiree[] {
-  if (held === 0) return found;
-  const broken = found.filter((r) => r.broken);
-  const idle = found.filter((r) => !r.broken);
-  const mayGo = Math.max(0, active - broken.length - held);
-  return [...broken, ...idle.slice(0, mayGo)];
+  const order = (a: Retiree, b: Retiree): number =>
+    a.since - b.since || a.instanceId.localeCompare(b.instanceId);
+  const mayGo = Math.max(0, group.workers.filter(isActiveWorker).length - mustGo.length - wanted);
+  return [...mustGo.sort(order), ...[...idle.sort(order), ...booting.sort(order)].slice(0, mayGo)];
 }
 
 /**

@@ -115,6 +115,11 @@ export interface BurstMemory {
   readonly burstOnDemandSince?: Date;
   /** The reason of the last burst action (scale-out, retire, market switch), verbatim. */
   readonly burstLastReason?: string;
+  /**
+   * A burst worker never became ready (a broken image, template or mount): no scale-out before
+   * this time, so a broken launch costs at most maxWorkers boot timeouts per pause.
+   */
+  readonly burstBootPausedUntil?: Date;
 }
 
 /** Numbers the handler emits as metrics, from which the alarms are built. */

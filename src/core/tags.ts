@@ -49,6 +49,7 @@ export const TAGS = {
   burstSpotFailingSince: `${TAG_PREFIX}burst-spot-failing-since`,
   burstOnDemandSince: `${TAG_PREFIX}burst-on-demand-since`,
   burstLastReason: `${TAG_PREFIX}burst-last-reason`,
+  burstBootPausedUntil: `${TAG_PREFIX}burst-boot-paused-until`,
 } as const;
 
 export type Role = 'app' | 'gpu';
@@ -74,6 +75,7 @@ const SCALER_OWNED = [
   'burstSpotFailingSince',
   'burstOnDemandSince',
   'burstLastReason',
+  'burstBootPausedUntil',
 ] as const;
 
 /**
@@ -101,6 +103,7 @@ const DATE_FIELDS = new Set([
   'retryAt',
   'burstSpotFailingSince',
   'burstOnDemandSince',
+  'burstBootPausedUntil',
 ]);
 
 /** EC2 tag values are at most 256 characters. */
@@ -177,6 +180,7 @@ export function memoryFromTags(tags: Readonly<Record<string, string>>): ScalerMe
     burstSpotFailingSince: parseTagDate(tags[TAGS.burstSpotFailingSince]),
     burstOnDemandSince: parseTagDate(tags[TAGS.burstOnDemandSince]),
     burstLastReason: tags[TAGS.burstLastReason] || undefined,
+    burstBootPausedUntil: parseTagDate(tags[TAGS.burstBootPausedUntil]),
   };
 }
 

@@ -126,7 +126,8 @@ export class SimWorker {
   private lastJobWriteS = Number.NEGATIVE_INFINITY;
   private lastJobPendingS: number | undefined;
   /** Tag writes sent and not yet visible, in the order they land. */
-  private readonly landing: Array<{ readonly atS: number; readonly key: string; readonly value: string }> = [];
+  private readonly landing: Array<{ readonly atS: number; readonly key: string; readonly value: string }> =
+    [];
   private readonly events: (typeof EVENT_TYPES)[SimWorkerOptions['kind']];
 
   constructor(

@@ -247,7 +247,7 @@ describe('runTick with a burst group', () => {
     const w = world(
       'running',
       { waiting: 5, inFlight: 0, delayed: 0 },
-      { [TAGS.readyAt]: at(-40).toISOString() },
+      { [TAGS.readyAt]: at(-40).toISOString(), [TAGS.pendingSince]: at(-35).toISOString() },
     );
     const g = group();
     const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);

@@ -9,7 +9,7 @@ import {
   decideBurst,
   retirements,
 } from '../../src/core/burst';
-import { NO_PROGRESS_MINUTES, workerIdleSince } from '../../src/core/decide';
+import { BOOT_TIMEOUT_PAUSE_MINUTES, NO_PROGRESS_MINUTES, workerIdleSince } from '../../src/core/decide';
 import type { BurstMemory, QueueCounts } from '../../src/core/model';
 
 fc.configureGlobal({ seed: 20261124 });
@@ -66,7 +66,11 @@ describe('decideBurst: scale-out', () => {
   });
 
   it('counts workers booting and launches owed: no second scale-out for the same backlog', () => {
-    const booting = worker('i-b1', undefined, { lifecycleState: 'Pending', readyAt: undefined });
+    const booting = worker('i-b1', undefined, {
+      lifecycleState: 'Pending',
+      launchTime: at(97),
+      readyAt: undefined,
+    });
     expect(
       decideBurst(observe(queue(20), [booting], { desired: 2 }), {}, rules, NOW).desired,
     ).toBeUndefined();
@@ -83,14 +87,18 @@ describe('decideBurst: scale-out', () => {
   });
 
   it('counts Pending:Wait workers as active and reports a launch failure only within the last minute', () => {
-    const waiting = worker('i-b1', undefined, { lifecycleState: 'Pending:Wait', readyAt: undefined });
+    const waiting = worker('i-b1', undefined, {
+      lifecycleState: 'Pending:Wait',
+      launchTime: at(97),
+      readyAt: undefined,
+    });
     const fresh = decideBurst(
       observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99.5), message: 'x' } }),
       {},
       rules,
       NOW,
     );
-    expect(fresh.signals).toEqual({ workers: 1, onDemandWorkers: 0, launchFailures: 1 });
+    expect(fresh.signals).toEqual({ workers: 1, onDemandWorkers: 0, launchFailures: 1, bootTimeouts: 0 });
     expect(fresh.desired).toBeUndefined();
     const old = decideBurst(
       observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99), message: 'x' } }),
@@ -118,20 +126,37 @@ describe('decideBurst: scale-in of idle workers only', () => {
     const readyLate = worker('i-b', undefined, { launchTime: at(90), readyAt: at(99) });
     expect(decideBurst(observe(queue(0), [readyLate]), {}, rules, NOW).retire).toEqual([]);
     const booting = worker('i-b', undefined, { launchTime: at(90), readyAt: undefined });
-    expect(decideBurst(observe(queue(0), [booting]), {}, rules, NOW).retire).toEqual([]);
+    expect(decideBurst(observe(queue(20), [booting]), {}, rules, NOW).retire).toEqual([]);
     // Tags of an earlier launch (before launchTime) do not count: the worker is still booting.
     const stale = worker('i-b', 10, { launchTime: at(95), readyAt: at(20) });
-    expect(decideBurst(observe(queue(0), [stale]), {}, rules, NOW).retire).toEqual([]);
+    expect(decideBurst(observe(queue(20), [stale]), {}, rules, NOW).retire).toEqual([]);
   });
 
-  it('never retires while jobs wait (an idle worker takes them) or are delayed', () => {
-    expect(decideBurst(observe(queue(1), [worker('i-b', 90)]), {}, rules, NOW).retire).toEqual([]);
-    expect(decideBurst(observe(queue(0, 0, 1), [worker('i-b', 90)]), {}, rules, NOW).retire).toEqual([]);
+  it('while jobs wait, an idle worker goes only beyond the workers the backlog needs', () => {
+    // 20 jobs need two burst workers beside the primary: the idle one stays (it takes them).
+    expect(decideBurst(observe(queue(20), [worker('i-b', 90)]), {}, rules, NOW).retire).toEqual([]);
+    // One waiting or delayed job the primary clears alone: the idle worker is surplus.
+    expect(
+      decideBurst(observe(queue(1), [worker('i-b', 90)]), {}, rules, NOW).retire.map((r) => r.instanceId),
+    ).toEqual(['i-b']);
+    expect(
+      decideBurst(observe(queue(0, 0, 1), [worker('i-b', 90)]), {}, rules, NOW).retire.map(
+        (r) => r.instanceId,
+      ),
+    ).toEqual(['i-b']);
   });
 
-  it('with a job in flight anywhere, a quiet worker may be running a long one: it stays', () => {
-    // Its last job *started* 5 minutes ago and may still run; the queue cannot say where it runs.
-    expect(decideBurst(observe(queue(0, 1), [worker('i-b', 95)]), {}, rules, NOW).retire).toEqual([]);
+  it('idleness is per worker: with jobs in flight elsewhere, a worker quiet idleMinutes goes; one that refreshed its last-job tag stays', () => {
+    // A worker running a job refreshes its tag at least every WORKER_ACTIVITY_REFRESH_SECONDS.
+    expect(decideBurst(observe(queue(0, 1), [worker('i-b', 99.5)]), {}, rules, NOW).retire).toEqual([]);
+    expect(
+      decideBurst(observe(queue(0, 1), [worker('i-b', 100 - burst.idleMinutes)]), {}, rules, NOW).retire.map(
+        (r) => r.instanceId,
+      ),
+    ).toEqual(['i-b']);
+    // An idleMinutes shorter than two refreshes: two refreshes it is, while anything is in flight.
+    const oneMinute = { burst: { ...burst, idleMinutes: 1 } };
+    expect(decideBurst(observe(queue(0, 1), [worker('i-b', 98.5)]), {}, oneMinute, NOW).retire).toEqual([]);
     // Quiet longer than any job runs: it holds none.
     const long = worker('i-b', 100 - NO_PROGRESS_MINUTES, { launchTime: at(50), readyAt: at(56) });
     expect(decideBurst(observe(queue(0, 1), [long]), {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual(
@@ -139,19 +164,20 @@ describe('decideBurst: scale-in of idle workers only', () => {
     );
   });
 
-  it('idle ones first: the longest idle goes first; terminating and pending ones are never chosen', () => {
+  it('idle ones first, the longest idle first; then workers booting for a backlog that cleared; terminating ones never', () => {
     const d = decideBurst(
       observe(queue(0), [
         worker('i-a', 97),
         worker('i-b', 90),
         worker('i-c', 80, { lifecycleState: 'Terminating' }),
-        worker('i-d', undefined, { lifecycleState: 'Pending', readyAt: undefined }),
+        worker('i-d', undefined, { lifecycleState: 'Pending', launchTime: at(97), readyAt: undefined }),
       ]),
       {},
       rules,
       NOW,
     );
-    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-b', 'i-a']);
+    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-b', 'i-a', 'i-d']);
+    expect(d.reason).toContain('retire i-d: booting 3m for a backlog that cleared');
   });
 
   it('a worker never ready within the boot timeout (not the first-boot one) is broken and goes, queue or not', () => {
@@ -415,7 +441,7 @@ describe('decideBurst: on-demand fallback and return to spot', () => {
       NOW,
     );
     expect(still.onDemand).toBeUndefined();
-    expect(still.signals).toEqual({ workers: 1, onDemandWorkers: 1, launchFailures: 0 });
+    expect(still.signals).toEqual({ workers: 1, onDemandWorkers: 1, launchFailures: 0, bootTimeouts: 0 });
     const back = decideBurst(
       observe(queue(20), onDemand, { onDemand: true }),
       { burstOnDemandSince: at(100 - SPOT_RETRY_MINUTES) },
@@ -428,6 +454,54 @@ describe('decideBurst: on-demand fallback and return to spot', () => {
   });
 });
 
+describe('decideBurst: workers that cost and serve nothing', () => {
+  const broken = worker('i-x', undefined, {
+    launchTime: at(100 - burst.bootTimeoutMinutes),
+    readyAt: undefined,
+  });
+
+  it('a worker never ready within the boot timeout pauses scale-out for the boot-timeout pause, and says so', () => {
+    const d = decideBurst(observe(queue(40), [broken], { desired: 3 }), {}, rules, NOW);
+    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-x']);
+    expect(d.signals.bootTimeouts).toBe(1);
+    expect(d.memory.burstBootPausedUntil).toEqual(at(100 + BOOT_TIMEOUT_PAUSE_MINUTES));
+    // The launches owed are cancelled with it, not made: a broken image costs no second round.
+    expect(d.desired).toBe(1);
+    expect(d.reason).toContain('no scale-out before 2026-11-24T03:40:00Z');
+  });
+
+  it('the pause holds until it ends, whatever the queue; then the group grows again', () => {
+    const memory: BurstMemory = { burstBootPausedUntil: at(130) };
+    const during = decideBurst(observe(queue(60)), memory, rules, NOW);
+    expect(during.desired).toBeUndefined();
+    expect(during.memory.burstBootPausedUntil).toEqual(at(130));
+    const after = decideBurst(observe(queue(60)), memory, rules, at(130));
+    expect(after.desired).toBe(3);
+    expect(after.memory.burstBootPausedUntil).toBeUndefined();
+  });
+
+  it('a ready worker that took no job while jobs waited NO_PROGRESS_MINUTES is stalled and goes, counted from when they started waiting', () => {
+    const quiet = worker('i-s', 60, { launchTime: at(20), readyAt: at(25) });
+    const base = { ...observe(queue(30), [quiet]), waitingSince: at(100 - NO_PROGRESS_MINUTES) };
+    expect(decideBurst(base, {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual(['i-s']);
+    expect(decideBurst(base, {}, rules, NOW).reason).toContain('took no job for 30m while jobs waited');
+    // Jobs that started waiting a minute ago: not a stall, however long the worker was idle before.
+    expect(decideBurst({ ...base, waitingSince: at(99) }, {}, rules, NOW).retire).toEqual([]);
+  });
+
+  it('a primary that could not be observed: no scale-out, but idle and broken workers still go', () => {
+    const d = decideBurst(
+      { ...observe(queue(40), [worker('i-idle', 90), broken], {}, 'blocked'), primaryUnknown: true },
+      {},
+      rules,
+      NOW,
+    );
+    expect(d.desired).toBeUndefined();
+    expect(d.retire.map((r) => r.instanceId).sort()).toEqual(['i-idle', 'i-x']);
+    expect(d.reason).toContain('primary not observed');
+  });
+});
+
 describe('decideBurst: invariants (property test, fixed seed)', () => {
   const workerArb = fc.record({
     lifecycleState: fc.constantFrom('Pending', 'InService', 'InService', 'Terminating'),
@@ -435,7 +509,7 @@ describe('decideBurst: invariants (property test, fixed seed)', () => {
     readyAfter: fc.option(fc.integer({ min: 0, max: 10 })),
     lastJobAgo: fc.option(fc.integer({ min: 0, max: 90 })),
   });
-  it('never retires a worker that worked within idleMinutes, is not in service, or while jobs wait; never exceeds maxWorkers; no scale-out with an idle primary', () => {
+  it('never retires a worker that worked within idleMinutes or is terminating, a booting one only past its timeout or once nothing waits, an idle one while jobs wait only beyond the need; never exceeds maxWorkers; no scale-out with an idle primary', () => {
     fc.assert(
       fc.property(
         fc.record({
@@ -466,17 +540,16 @@ describe('decideBurst: invariants (property test, fixed seed)', () => {
             expect(d.desired).toBeLessThanOrEqual(workers.length);
           for (const { instanceId: id } of d.retire) {
             const w = workers.find((x) => x.instanceId === id);
-            expect(w?.lifecycleState).toBe('InService');
+            expect(w?.lifecycleState).not.toBe('Terminating');
             const since = w && workerIdleSince(w, NOW);
             if (since === undefined) {
-              // Never ready: only past the boot timeout.
+              // Never ready: past the boot timeout, or booting for a backlog that cleared.
               const booted = (NOW.getTime() - (w?.launchTime?.getTime() ?? 0)) / 60_000;
-              expect(booted).toBeGreaterThanOrEqual(DEFAULT_CONFIG.burst.bootTimeoutMinutes);
+              if (booted < DEFAULT_CONFIG.burst.bootTimeoutMinutes) expect(q.waiting + q.delayed).toBe(0);
             } else {
-              expect(q.waiting + q.delayed).toBe(0);
+              expect(w?.lifecycleState).toBe('InService');
               const quiet = (NOW.getTime() - since.getTime()) / 60_000;
               expect(quiet).toBeGreaterThanOrEqual(burst.idleMinutes);
-              if (q.inFlight > 0) expect(quiet).toBeGreaterThanOrEqual(NO_PROGRESS_MINUTES);
             }
           }
         },
@@ -508,7 +581,7 @@ describe('decideBurst: sizes on all the work and says what it does', () => {
       observe(queue(0), [worker('i-b1', undefined, { readyAt: undefined, launchTime: at(30) })]),
       {},
       burst,
-      'burst: 0 waiting, 0 in flight; burst 1 of 3 (desired 1); retire i-b1: never ready 70m after launch (timeout 20m)',
+      'burst: 0 waiting, 0 in flight; burst 1 of 3 (desired 1); retire i-b1: never ready 70m after launch (timeout 20m); a burst worker never became ready: no scale-out before 2026-11-24T03:40:00Z',
     ],
     [
       'the fallback switched off while on on-demand',

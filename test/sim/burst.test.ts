@@ -118,7 +118,8 @@ describe('simulate with burst workers', () => {
       const report = await simulate(trace(name), options(n, { interruptionsPerHour: 0.3, seed: 3 }));
       const retires = retiresWithLastActivity(report.events);
       expect(retires.length).toBeGreaterThan(0);
-      for (const r of retires)
+      // A worker cancelled while it booted (no ready, no job) held nothing.
+      for (const r of retires.filter((x) => !Number.isNaN(x.lastActivity)))
         expect(r.t - r.lastActivity).toBeGreaterThanOrEqual(DEFAULT_CONFIG.burst.idleMinutes * 60);
       expect(report.burst.retiredBusy).toBe(0);
       expect(report.events.filter((e) => e.type === 'job-end')).toHaveLength(report.jobs.count);
