@@ -11,8 +11,10 @@ import { createSqsQueue } from '../../src/aws/sqs.js';
 import { TICK_COUNTERS, type TickCounter } from '../../src/control/metrics.js';
 import { retireAllBurstWorkers, runOperatorCommand } from '../../src/control/operator.js';
 import {
+  type BurstTickReport,
   type FleetDiscovery,
   FleetLayoutError,
+  PrimaryUnobservedError,
   type TickReport,
   instanceOfRole,
   runTick,
@@ -104,11 +106,20 @@ async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
  * next tick sees the world again. Anything else (access denied, no or several GPU instances) is a
  * fault an operator must see: rethrown for the Errors alarm.
  */
-function unobservedTick(deps: ScalerDependencies, error: unknown): ScalerResult {
+function unobservedTick(deps: ScalerDependencies, caught: unknown): ScalerResult {
+  // The burst workers' turn may have run without the primary: its figures and its reason are kept.
+  const burst = caught instanceof PrimaryUnobservedError ? caught.burst : undefined;
+  const error = caught instanceof PrimaryUnobservedError ? caught.cause : caught;
   const counters = zeroCounters();
   counters.TickFailures = 1;
   if (error instanceof FleetLayoutError) counters.FleetLayoutErrors = 1;
   for (const name of TICK_COUNTERS) deps.metrics.addMetric(name, MetricUnit.Count, counters[name]);
+  if (burst) {
+    recordBurstMetrics(deps.metrics, burst);
+    deps.logger.warn(`burst without the primary: ${burst.decision?.reason ?? 'group not described'}`, {
+      burst: burstLogFields(burst),
+    });
+  }
   if (isFleetError(error) && error.retryable) {
     deps.logger.warn('tick skipped: could not observe', { error: describe(error) });
     return { ok: false, message: error.message };
@@ -153,15 +164,18 @@ function recordTickMetrics(metrics: ScalerDependencies['metrics'], report: TickR
   count('GpuRunning', observation.gpu.state === 'running' ? 1 : 0);
   count('StartBlockedMinutes', decision.signals.startBlockedMinutes);
   count('GpuRunningMinutes', decision.signals.runningMinutes);
-  if (burst) {
-    const signals = burst.decision?.signals;
-    // Unobserved (describe refused): no worker figures, but a launch-failure count so it is seen.
-    if (signals) {
-      count('BurstWorkers', signals.workers);
-      count('BurstOnDemandWorkers', signals.onDemandWorkers);
-    }
-    count('BurstLaunchFailures', signals?.launchFailures ?? 0);
+  if (burst) recordBurstMetrics(metrics, burst);
+}
+
+/** The burst group's figures of a tick; unobserved (describe refused), only the failure counts. */
+function recordBurstMetrics(metrics: ScalerDependencies['metrics'], burst: BurstTickReport): void {
+  const signals = burst.decision?.signals;
+  if (signals) {
+    metrics.addMetric('BurstWorkers', MetricUnit.Count, signals.workers);
+    metrics.addMetric('BurstOnDemandWorkers', MetricUnit.Count, signals.onDemandWorkers);
   }
+  metrics.addMetric('BurstLaunchFailures', MetricUnit.Count, signals?.launchFailures ?? 0);
+  metrics.addMetric('BurstBootTimeouts', MetricUnit.Count, signals?.bootTimeouts ?? 0);
 }
 
 /** The tick's one log line: observed → decided → reason → acted, and the burst group's turn. */
@@ -183,19 +197,22 @@ export function tickLogLine(report: TickReport): Record<string, unknown> {
     error: error ? describe(error) : undefined,
     tagsWritten: Object.keys(report.tagsWritten).length,
     tagError: tagError ? describe(tagError) : undefined,
-    ...(burst && {
-      burst: {
-        primary: burst.observation?.primary,
-        desired: burst.observation?.group.desired,
-        workers: burst.decision?.signals.workers,
-        onDemand: burst.observation?.group.onDemand,
-        reason: burst.decision?.reason,
-        setDesired: burst.decision?.desired,
-        retired: burst.decision?.retire.map((r) => r.instanceId),
-        setOnDemand: burst.decision?.onDemand,
-        errors: burst.errors.map((e) => ({ action: e.action, ...describe(e.error) })),
-      },
-    }),
+    ...(burst && { burst: burstLogFields(burst) }),
+  };
+}
+
+/** The burst turn in the tick's log line. */
+function burstLogFields(burst: BurstTickReport): Record<string, unknown> {
+  return {
+    primary: burst.observation?.primaryUnknown ? 'unobserved' : burst.observation?.primary,
+    desired: burst.observation?.group.desired,
+    workers: burst.decision?.signals.workers,
+    onDemand: burst.observation?.group.onDemand,
+    reason: burst.decision?.reason,
+    setDesired: burst.decision?.desired,
+    retired: burst.decision?.retire.map((r) => r.instanceId),
+    setOnDemand: burst.decision?.onDemand,
+    errors: burst.errors.map((e) => ({ action: e.action, ...describe(e.error) })),
   };
 }
 

@@ -34,6 +34,21 @@ export class FleetLayoutError extends Error {
   }
 }
 
+/**
+ * The primary could not be observed (its description failed, or zero or several were found), so
+ * its turn did not run; the burst group's turn ran without it and is reported here. `cause` is the
+ * original error, which the handler treats as it would treat it alone.
+ */
+export class PrimaryUnobservedError extends Error {
+  constructor(
+    readonly cause: unknown,
+    readonly burst: BurstTickReport,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = 'PrimaryUnobservedError';
+  }
+}
+
 /** Everything one tick saw, decided and did: what the handler logs and the simulator records. */
 export interface TickReport {
   readonly observation: Observation;
@@ -174,22 +189,7 @@ export async function runTick(
   now: Date,
   burst?: BurstConfig,
 ): Promise<TickReport> {
-  const [queue, instances] = await Promise.all([
-    ports.queue.counts(target.queueUrl),
-    ports.fleet.discover(target.appName),
-  ]);
-  let gpu: InstanceInfo;
-  try {
-    gpu = instanceOfRole(instances, 'gpu', target.appName);
-  } catch (caught) {
-    // Between a rotation's termination and its launch there is no GPU for a few minutes: idle
-    // burst workers still retire (with no memory to read or write), then the gap is reported.
-    if (caught instanceof FleetLayoutError && ports.burst && burst && burst.maxWorkers > 0) {
-      const primary = queue.waiting > 0 ? 'blocked' : 'idle';
-      await runBurstTurn(ports.burst, queue, primary, {}, { burst }, now);
-    }
-    throw caught;
-  }
+  const [queue, gpu] = await observeQueueAndPrimary(ports, target, now, burst);
   const previousMemory = memoryFromTags(gpu.tags);
   const observation: Observation = {
     queue,
@@ -259,6 +259,34 @@ export async function runTick(
 }
 
 /**
+ * The queue and the primary instance. When the primary cannot be observed but the queue can (its
+ * description refused, or no GPU for a few minutes between a rotation's termination and its
+ * launch), the burst workers are not left running idle: the group's turn runs without the
+ * primary's memory (no scale-out, only workers that provably hold no job go, nothing written),
+ * and the error says what it did.
+ */
+async function observeQueueAndPrimary(
+  ports: Parameters<typeof runTick>[0],
+  target: TickTarget,
+  now: Date,
+  burst: BurstConfig | undefined,
+): Promise<[Observation['queue'], InstanceInfo]> {
+  const [queue, instances] = await Promise.allSettled([
+    ports.queue.counts(target.queueUrl),
+    ports.fleet.discover(target.appName),
+  ]);
+  if (queue.status === 'rejected') throw queue.reason;
+  try {
+    if (instances.status === 'rejected') throw instances.reason;
+    return [queue.value, instanceOfRole(instances.value, 'gpu', target.appName)];
+  } catch (error) {
+    if (!ports.burst || !burst || burst.maxWorkers <= 0) throw error;
+    const report = await runBurstTurn(ports.burst, queue.value, 'blocked', {}, { burst }, now, true);
+    throw new PrimaryUnobservedError(error, report);
+  }
+}
+
+/**
  * The burst group's turn, after the primary's: observe the group, decide, act. Every group call is
  * isolated (a refused one is reported, the others still run), and a group that cannot be described
  * skips the turn without touching the primary's.
@@ -270,6 +298,7 @@ async function runBurstTurn(
   memory: ScalerMemory,
   rules: BurstRules,
   now: Date,
+  primaryUnknown = false,
 ): Promise<BurstTickReport> {
   const errors: Array<{ action: string; error: FleetError }> = [];
   const attempt = attemptRecordingRefusals((action, error) => errors.push({ action, error }));
@@ -285,6 +314,7 @@ async function runBurstTurn(
     heldWorkers: activeOperatorTime(memory.holdUntil, now) !== undefined ? (memory.burstHoldWorkers ?? 0) : 0,
     paused: activeOperatorTime(memory.pausedUntil, now) !== undefined,
     waitingSince: memory.pendingSince,
+    ...(primaryUnknown && { primaryUnknown }),
   };
   const decision = decideBurst(observation, memory, rules, now);
   // Market first, so the workers this tick asks for come from the right one.

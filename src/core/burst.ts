@@ -240,7 +240,8 @@ export function decideBurst(
   if (held > 0) notes.push(`the operator's hold keeps ${held} burst`);
 
   // --- Market: spot unless spot launches keep failing while work waits.
-  const market = decideMarket(observation, memory, burst, now);
+  // Without the primary's memory the market's history is unknown: leave the market as it is.
+  const market = observation.primaryUnknown ? { memory } : decideMarket(observation, memory, burst, now);
   if (market.note) (market.onDemand === undefined ? notes : actions).push(market.note);
 
   const counts = `${queue.waiting} waiting, ${queue.inFlight} in flight; burst ${active.length} of ${burst.maxWorkers} (desired ${group.desired})${group.onDemand ? ' on-demand' : ''}`;

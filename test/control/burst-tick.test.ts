@@ -4,7 +4,12 @@ import { createHandler } from '../../lambda/scaler/handler';
 import { FleetError } from '../../src/aws/errors';
 import type { BurstGroupState, BurstPort, FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports';
 import { BURST_GAUGES, TICK_COUNTERS } from '../../src/control/metrics';
-import { type FleetDiscovery, runTick } from '../../src/control/tick';
+import {
+  type FleetDiscovery,
+  FleetLayoutError,
+  PrimaryUnobservedError,
+  runTick,
+} from '../../src/control/tick';
 import type { QueueCounts } from '../../src/core/model';
 import { TAGS } from '../../src/core/tags';
 
@@ -448,5 +453,123 @@ describe('the scaler handler with a burst group', () => {
     expect(() => env({ ...BURST, onDemandFallback: { enabled: 'yes', afterMinutes: 10 } })).toThrow(
       'FLEET_CONFIG.burst.onDemandFallback.enabled = "yes"',
     );
+  });
+});
+
+describe('a tick that cannot observe the primary still retires idle burst workers', () => {
+  const idleWorker = {
+    instanceId: 'i-b1',
+    instanceType: 'g4dn.xlarge',
+    market: 'spot' as const,
+    availabilityZone: 'ap-northeast-1c',
+    lifecycleState: 'InService',
+    launchTime: at(-30),
+    tags: { [TAGS.readyAt]: at(-25).toISOString(), [TAGS.lastJobAt]: at(-10).toISOString() },
+  };
+
+  it.each<[string, (w: ReturnType<typeof world>) => FleetPort & FleetDiscovery]>([
+    ['no GPU tagged', (w) => ({ ...w.fleet, discover: async () => [] })],
+    [
+      'two GPUs tagged',
+      (w) => ({
+        ...w.fleet,
+        discover: async () => {
+          const [gpu] = await w.fleet.discover('GpuFleet');
+          return gpu ? [gpu, { ...gpu, instanceId: 'i-gpu-copy' }] : [];
+        },
+      }),
+    ],
+    [
+      'the description refused',
+      (w) => ({
+        ...w.fleet,
+        discover: async () => {
+          throw throttled;
+        },
+      }),
+    ],
+  ])(
+    '%s: the idle worker goes, no worker is launched, and the error says what the burst turn did',
+    async (_case, broken) => {
+      const w = world('running', { waiting: 40, inFlight: 0, delayed: 0 });
+      const g = group({ desired: 1, workers: [idleWorker] });
+      const failure = runTick(
+        { fleet: broken(w), queue: w.queue, burst: g.port },
+        TARGET,
+        DEFAULT_CONFIG.scaler,
+        at(0),
+        BURST,
+      );
+      await expect(failure).rejects.toBeInstanceOf(PrimaryUnobservedError);
+      const error = (await failure.catch((e: unknown) => e)) as PrimaryUnobservedError;
+      expect(g.calls).toEqual(['describe', 'retire i-b1']);
+      expect(error.burst.decision?.reason).toContain('primary not observed');
+      expect(w.written).toEqual([]);
+    },
+  );
+
+  it('the handler publishes the burst figures and still reports the primary’s fault as such', async () => {
+    const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 });
+    const g = group({ desired: 1, workers: [idleWorker] });
+    const metrics: Record<string, number> = {};
+    const warnings: string[] = [];
+    const run = createHandler({
+      fleet: { ...w.fleet, discover: async () => [] },
+      queue: w.queue,
+      burst: g.port,
+      environment: readEnvironment({
+        FLEET_CONFIG: JSON.stringify({
+          appName: 'GpuFleet',
+          scaler: DEFAULT_CONFIG.scaler,
+          schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
+          burst: BURST,
+        }),
+        JOB_QUEUE_URL: 'q',
+      }),
+      clock: () => at(0),
+      logger: {
+        info: () => undefined,
+        warn: (message: string) => warnings.push(message),
+        error: () => undefined,
+        appendKeys: () => undefined,
+      } as never,
+      metrics: {
+        addMetric: (name: string, _unit: unknown, value: number) => {
+          metrics[name] = value;
+        },
+        addDimension: () => undefined,
+        publishStoredMetrics: () => undefined,
+      } as never,
+    });
+    await expect(run({ action: 'tick' })).rejects.toBeInstanceOf(FleetLayoutError);
+    expect(metrics).toMatchObject({
+      FleetLayoutErrors: 1,
+      TickFailures: 1,
+      BurstWorkers: 1,
+      BurstBootTimeouts: 0,
+    });
+    expect(warnings.join('\n')).toContain('burst without the primary');
+    expect(g.calls).toContain('retire i-b1');
+  });
+});
+
+describe('a primary that is up but cannot serve is not counted as serving', () => {
+  it.each<[string, InstanceInfo['state'], Record<string, string>]>([
+    ['stuck pending', 'pending', { [TAGS.transitionSince]: at(-15).toISOString() }],
+    [
+      'running, never ready, held past its boot timeout',
+      'running',
+      { [TAGS.holdUntil]: at(120).toISOString(), [TAGS.readyAt]: at(-2000).toISOString() },
+    ],
+  ])('%s: the whole backlog is the group’s', async (_case, state, tags) => {
+    const w = world(state, { waiting: 20, inFlight: 0, delayed: 0 }, tags);
+    const g = group();
+    const fleet: FleetPort & FleetDiscovery = {
+      ...w.fleet,
+      discover: async () => (await w.fleet.discover('GpuFleet')).map((i) => ({ ...i, launchTime: at(-30) })),
+    };
+    const report = await runTick({ ...w, fleet, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(report.burst?.observation?.primary).toBe('blocked');
+    expect(g.calls).toEqual(['describe', 'setDesired 3']);
   });
 });

@@ -7,7 +7,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { type BurstConfig, DEFAULT_CONFIG } from '../../src/config';
 import { discoverFleetInstances } from '../../src/aws/ec2';
 import type { BurstPort, FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports';
-import { type FleetDiscovery, FleetLayoutError, runTick } from '../../src/control/tick';
+import {
+  type FleetDiscovery,
+  FleetLayoutError,
+  PrimaryUnobservedError,
+  runTick,
+} from '../../src/control/tick';
 import { TAGS } from '../../src/core/tags';
 
 /**
@@ -79,7 +84,15 @@ describe('a tick while the GPU slot rotates (no GPU instance for a few minutes)'
     const burst = idleBurstGroup();
     await expect(
       runTick({ fleet, queue: queue(0), burst: burst.port }, TARGET, DEFAULT_CONFIG.scaler, NOW, BURST),
-    ).rejects.toThrow(FleetLayoutError);
+    ).rejects.toThrow(PrimaryUnobservedError);
+    const error = await runTick(
+      { fleet, queue: queue(0), burst: idleBurstGroup().port },
+      TARGET,
+      DEFAULT_CONFIG.scaler,
+      NOW,
+      BURST,
+    ).catch((e: unknown) => e);
+    expect((error as PrimaryUnobservedError).cause).toBeInstanceOf(FleetLayoutError);
     expect(burst.calls).toEqual(['retire i-burst']);
   });
 });
