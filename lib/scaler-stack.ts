@@ -36,6 +36,7 @@ export class ScalerStack extends Stack {
     this.schedules = new ScalerSchedules(this, 'Schedules', {
       schedule: config.schedule,
       scaler: this.scaler.function,
+      hostActions: this.scaler.hostActions,
     });
     // The scheduler's role (created by the targets module, shared by all three schedules) may
     // invoke the scaler and its versions; the wildcard is the version qualifier, nothing else.
@@ -54,6 +55,7 @@ export class ScalerStack extends Stack {
       maxRunHours: config.scaler.maxRunHours,
       bootTimeoutMinutes: config.scaler.bootTimeoutMinutes,
       scaler: this.scaler.function,
+      hostActions: this.scaler.hostActions,
       deadLetterQueue: props.deadLetterQueue,
     });
     // gpu-manage doctor reads it to tell whether the alarm e-mail subscription was confirmed.

@@ -16,6 +16,8 @@ export interface ScalerAlarmsProps
     Pick<ScalerConfig, 'startFailureAlarmMinutes' | 'maxRunHours' | 'bootTimeoutMinutes'> {
   /** The scaler Lambda, whose errors alarm. */
   readonly scaler: lambda.IFunction;
+  /** What the app host's schedules invoke: an action dropped after its retries alarms. */
+  readonly hostActions: lambda.IFunction;
   /** The job queue's dead-letter queue: a job in it alarms. */
   readonly deadLetterQueue: sqs.IQueue;
 }
@@ -32,11 +34,14 @@ export class ScalerAlarms extends Construct {
     | 'heartbeat'
     | 'stopFailures'
     | 'tickFailures'
-    | 'workerStalled',
+    | 'workerStalled'
+    | 'scheduledActionFailed',
     cloudwatch.Alarm
   >;
   /** The fleet runs burst workers on on-demand (the fallback); absent with burst.maxWorkers 0. */
   readonly burstOnDemand?: cloudwatch.Alarm;
+  /** A burst worker never became ready and was retired; absent with burst.maxWorkers 0. */
+  readonly burstBootTimeout?: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: ScalerAlarmsProps) {
     super(scope, id);
@@ -139,12 +144,24 @@ export class ScalerAlarms extends Construct {
         scalerMetric('BootTimeouts', 'Sum'),
         1,
       ),
+      scheduledActionFailed: alarm(
+        'ScheduledHostActionFailed',
+        `A scheduled start or stop of the app host failed on every try (three over about three minutes) and was dropped: the app host may be down in app hours or up after them. The scaler's log names the action and the error; run it with npx gpu-manage start-app / stop-app.`,
+        props.hostActions.metric('AsyncEventsDropped', { period: Duration.minutes(5), statistic: 'Sum' }),
+        1,
+      ),
     };
     if (burst.maxWorkers > 0) {
       this.burstOnDemand = alarm(
         'BurstOnDemand',
         `Burst workers run on on-demand: spot could not be had for ${burst.onDemandFallback.afterMinutes} minutes while work waited. They cost about ${(prices.gpuOnDemandUsdPerHour / prices.gpuSpotUsdPerHour).toFixed(1)} times spot until spot returns.`,
         scalerMetric('BurstOnDemandWorkers', 'Maximum', 5),
+        1,
+      );
+      this.burstBootTimeout = alarm(
+        'BurstWorkerNeverReady',
+        `A burst worker did not report ready within ${burst.bootTimeoutMinutes} minutes of its launch and was retired; the group launches no more for an hour. The burst image, launch template or the EFS mount in the burst zones is broken.`,
+        scalerMetric('BurstBootTimeouts', 'Sum'),
         1,
       );
     }

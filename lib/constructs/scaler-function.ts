@@ -17,6 +17,11 @@ export const SCALER_METRICS = { namespace: 'GpuFleet', service: 'scaler' } as co
 
 export const SCALER_ENTRY = path.join(__dirname, '..', '..', 'lambda', 'scaler', 'handler.ts');
 
+/** Lambda's most: a scheduled host action that fails is tried twice more (after 1 and 2 more minutes). */
+export const SCHEDULED_ACTION_RETRIES = 2;
+/** Events older than this are dropped: within the app host's shortest window (an hour), so no retry lands after it. */
+export const SCHEDULED_ACTION_MAX_AGE = Duration.hours(1);
+
 /**
  * The settings the scaler runs with (they reach it in its environment), the burst group's name
  * and, for its grants, the fleet tag.
@@ -45,6 +50,12 @@ export class ScalerFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
   /** Where the scaler writes one line per tick (`gpu-manage logs scaler`). */
   readonly logGroup: logs.LogGroup;
+  /**
+   * What the schedules of host actions (the app host's daily start and stop) invoke: the same code,
+   * but a failed action is retried (twice, a minute and two apart, and for up to an hour when
+   * Lambda throttles), unlike a tick, which the next tick replaces.
+   */
+  readonly hostActions: lambda.Alias;
 
   constructor(scope: Construct, id: string, props: ScalerFunctionProps) {
     super(scope, id);
@@ -81,6 +92,13 @@ export class ScalerFunction extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
       },
       bundling: lambdaBundling({ sourceMap: true }),
+    });
+
+    this.hostActions = new lambda.Alias(this, 'HostActions', {
+      aliasName: 'host-actions',
+      version: this.function.currentVersion,
+      retryAttempts: SCHEDULED_ACTION_RETRIES,
+      maxEventAge: SCHEDULED_ACTION_MAX_AGE,
     });
 
     const anyInstance = Stack.of(this).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });

@@ -7,7 +7,13 @@ import type { ScheduleConfig } from '../../src/config.js';
 
 export interface ScalerSchedulesProps {
   readonly schedule: ScheduleConfig;
+  /** What the minute tick invokes: no retry, a late tick is dropped. */
   readonly scaler: lambda.IFunction;
+  /**
+   * What the app host's start and stop invoke: its async retries are what retries a failed action
+   * (the schedule's own retries cover only the delivery of the event). @default the scaler
+   */
+  readonly hostActions?: lambda.IFunction;
 }
 
 /**
@@ -43,7 +49,7 @@ export class ScalerSchedules extends Construct {
           weekDay: schedule.weekDays,
           timeZone: TimeZone.of(schedule.timeZone),
         }),
-        target: new targets.LambdaInvoke(scaler, {
+        target: new targets.LambdaInvoke(props.hostActions ?? scaler, {
           input: scheduler.ScheduleTargetInput.fromObject({ action, target: 'app', source: 'schedule' }),
           retryAttempts: 3,
           maxEventAge: Duration.hours(1),

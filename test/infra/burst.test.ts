@@ -253,6 +253,14 @@ describe('burst workers on (maxWorkers 3)', () => {
     });
   });
 
+  it('alarms when a burst worker never became ready (a broken image, template or mount)', () => {
+    const alarms = Object.values(
+      resourcesOf(stackOf(templates, 'GpuFleet-Scaler'), 'AWS::CloudWatch::Alarm'),
+    );
+    const alarm = alarms.find((a) => a.Properties.MetricName === 'BurstBootTimeouts');
+    expect(alarm?.Properties).toMatchObject({ Namespace: 'GpuFleet', Statistic: 'Sum', Threshold: 1 });
+  });
+
   it('alarms when the fleet runs burst workers on on-demand', () => {
     const alarms = Object.values(
       resourcesOf(stackOf(templates, 'GpuFleet-Scaler'), 'AWS::CloudWatch::Alarm'),

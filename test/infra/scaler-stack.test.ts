@@ -61,11 +61,32 @@ describe('scaler stack', () => {
       ScheduleExpressionTimezone: 'Asia/Tokyo',
       Target: { Input: '{"action":"stop","target":"app","source":"schedule"}' },
     });
-    for (const schedule of all) {
-      expect(schedule.Target.Arn).toEqual({
-        'Fn::GetAtt': [expect.stringMatching(/^ScalerFunction/), 'Arn'],
+    expect(byExpression['rate(1 minute)']?.Target.Arn).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^ScalerFunction/), 'Arn'],
+    });
+    // The host actions go to an alias of the same code whose async retries retry a failed action.
+    for (const hour of [9, 19]) {
+      expect(byExpression[`cron(0 ${hour} ? * MON-FRI *)`]?.Target.Arn).toEqual({
+        Ref: expect.stringMatching(/^ScalerHostActions/),
       });
     }
+  });
+
+  it('retries a failed scheduled host action (twice, within the hour) and alarms when it is dropped; ticks are never retried', () => {
+    scaler.hasResourceProperties('AWS::Lambda::Alias', { Name: 'host-actions' });
+    scaler.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 3600,
+      // The alias's name, selected from its ARN.
+      Qualifier: { 'Fn::Select': Match.anyValue() },
+    });
+    scaler.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'AsyncEventsDropped',
+      Namespace: 'AWS/Lambda',
+      Threshold: 1,
+      Dimensions: Match.arrayWith([Match.objectLike({ Name: 'Resource' })]),
+      AlarmDescription: Match.stringLikeRegexp('scheduled start or stop of the app host failed'),
+    });
   });
 
   it('can be created in any account: no reserved concurrency, no instance id imported from another stack', () => {
