@@ -291,7 +291,7 @@ interface Retiree {
  * burst.idleMinutes (and for two refreshes) holds no job, whatever the queue says is in flight.
  * Broken (never ready) and stalled workers always go. Idle workers go while nothing waits, and
  * beyond the `wanted` workers while jobs wait; workers still booting are cancelled once nothing
- * waits, beyond `wanted`. The newest booting worker goes first, the longest idle first.
+ * waits or runs, beyond `wanted`. The newest booting worker goes first, the longest idle first.
  */
 function mayRetire(
   observation: BurstObservation,
@@ -317,7 +317,8 @@ function mayRetire(
           since: launchedAt,
           kind: 'broken',
         });
-      } else if (quietQueue) {
+      } else if (quietQueue && queue.inFlight === 0) {
+        // Nothing in flight anywhere: a worker whose ready tag has not landed yet holds no job either.
         booting.push({
           instanceId: worker.instanceId,
           why: `booting ${formatMinutes(bootMinutes)} for a backlog that cleared`,

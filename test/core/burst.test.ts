@@ -489,6 +489,14 @@ describe('decideBurst: workers that cost and serve nothing', () => {
     expect(decideBurst({ ...base, waitingSince: at(99) }, {}, rules, NOW).retire).toEqual([]);
   });
 
+  it('a booting worker is cancelled only while nothing runs anywhere: one whose ready tag has not landed may hold the job in flight', () => {
+    const booting = worker('i-b', undefined, { launchTime: at(94), readyAt: undefined });
+    expect(decideBurst(observe(queue(0, 1), [booting]), {}, rules, NOW).retire).toEqual([]);
+    expect(decideBurst(observe(queue(0), [booting]), {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual(
+      ['i-b'],
+    );
+  });
+
   it('a primary that could not be observed: no scale-out, but idle and broken workers still go', () => {
     const d = decideBurst(
       { ...observe(queue(40), [worker('i-idle', 90), broken], {}, 'blocked'), primaryUnknown: true },

@@ -113,3 +113,29 @@ export function startsSoonAfterAStop(events: readonly SimEvent[], minutes: numbe
   }
   return soon;
 }
+
+/**
+ * Burst launches that came within `pauseMinutes` after a worker was retired for never becoming
+ * ready within `bootTimeoutMinutes` (a boot failure): the scaler must launch none then.
+ */
+export function launchesDuringBootPause(
+  events: readonly SimEvent[],
+  bootTimeoutMinutes: number,
+  pauseMinutes: number,
+): number[] {
+  const launched = new Map<string, number>();
+  let pausedUntil = Number.NEGATIVE_INFINITY;
+  const breaches: number[] = [];
+  for (const e of events) {
+    if (e.type === 'burst-launch') {
+      if (e.t < pausedUntil) breaches.push(e.t);
+      launched.set(e.worker, e.t);
+    }
+    if (e.type === 'burst-ready') launched.delete(e.worker);
+    if (e.type === 'burst-retire') {
+      const at = launched.get(e.worker);
+      if (at !== undefined && e.t - at >= bootTimeoutMinutes * 60) pausedUntil = e.t + pauseMinutes * 60;
+    }
+  }
+  return breaches;
+}
