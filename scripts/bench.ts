@@ -44,6 +44,7 @@ async function main(): Promise<void> {
   await benchScalerBundle();
   await benchHandlerTick();
   await benchSimulator();
+  await printShippedTraceBurstHours();
   await printBurstSweeps();
 }
 
@@ -149,6 +150,43 @@ async function benchSimulator(): Promise<void> {
     'simulator, 30 days, 100,000 jobs',
     `${seconds.toFixed(2)} s → ${Math.round(jobs.length / seconds).toLocaleString('en')} jobs/s (${report.gpuHours.toFixed(1)} GPU h, ${report.starts} starts)`,
   );
+}
+
+/** The burst workers' billed hours and the waits on every shipped trace, jobs dispatched to any open poll. */
+async function printShippedTraceBurstHours(): Promise<void> {
+  console.log('\nshipped traces, 3 burst workers (jobs go to any ready worker, as SQS gives them), spot');
+  console.log('trace                      primary h   burst h  launches  wait p50   p95    max');
+  for (const name of ['weekday-month', 'bursty-day', 'bursts-and-singles-day', 'trickle-day']) {
+    const trace = parseTrace(fs.readFileSync(path.join(ROOT, 'traces', `${name}.csv`), 'utf8'));
+    const report = await simulate(trace, {
+      scaler: DEFAULT_CONFIG.scaler,
+      gpuUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
+      schedule: DEFAULT_CONFIG.schedule,
+      fleet: {
+        readyDelayS: 180,
+        stopDelayS: 60,
+        concurrency: 1,
+        burstReadyDelayS: DEFAULT_BURST_READY_DELAY_S,
+      },
+      burst: {
+        config: { ...DEFAULT_CONFIG.burst, maxWorkers: 3 },
+        spotUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
+        onDemandUsdPerHour: DEFAULT_CONFIG.prices.gpuOnDemandUsdPerHour,
+      },
+    });
+    const { burst, jobs } = report;
+    console.log(
+      [
+        name.padEnd(24),
+        report.primaryGpuHours.toFixed(2).padStart(10),
+        (burst.spotHours + burst.onDemandHours).toFixed(2).padStart(9),
+        String(burst.launches).padStart(9),
+        String(Math.round(jobs.waitP50S)).padStart(9),
+        String(Math.round(jobs.waitP95S)).padStart(5),
+        String(Math.round(jobs.waitMaxS)).padStart(6),
+      ].join(' '),
+    );
+  }
 }
 
 async function printBurstSweeps(): Promise<void> {
