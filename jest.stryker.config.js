@@ -20,5 +20,8 @@ module.exports = {
     '<rootDir>/test/cli/commands.test.ts',
     '<rootDir>/test/cli/status.test.ts',
   ],
+  // The random-trace property replays a hundred simulated days per mutant it covers (nearly all):
+  // too slow here; the seeded trace tests of test/sim check the same invariants.
+  testPathIgnorePatterns: ['/node_modules/', '/test/sim/invariants\\.property\\.test\\.ts$'],
   setupFilesAfterEnv: [...base.setupFilesAfterEnv, '<rootDir>/test/support/stryker-fast-check.ts'],
 };
