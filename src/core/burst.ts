@@ -62,7 +62,7 @@ export interface BurstWorkerObservation {
   readonly launchTime?: Date;
   /** The worker's ready tag (OpenVoice healthy); stale if before launchTime. */
   readonly readyAt?: Date;
-  /** The worker's last-job tag (job start or end, at most every 30 s); stale if before launchTime. */
+  /** The worker's last-job tag (job start, refresh while it runs, end); stale if before launchTime. */
   readonly lastJobAt?: Date;
 }
 

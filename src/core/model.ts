@@ -27,8 +27,9 @@ export interface GpuObservation {
   /** When the queue worker reported OpenVoice healthy (its ready tag); stale if before launchTime. */
   readonly readyAt?: Date;
   /**
-   * When the queue worker last started or finished a job (its last-job tag, written at most every
-   * 30 s with a trailing write of the latest job end); stale if before launchTime.
+   * When the queue worker last started, ran or finished a job (its last-job tag, refreshed while a
+   * job runs, written at most every 30 s with a trailing write of the latest job end); stale if
+   * before launchTime.
    */
   readonly lastJobAt?: Date;
   /**

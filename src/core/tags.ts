@@ -23,8 +23,10 @@ export const TAGS = {
   /** Written by the queue worker once OpenVoice answers healthy: ISO time. */
   readyAt: `${TAG_PREFIX}ready-at`,
   /**
-   * Written by the queue worker when a job starts and when it ends, at most once every 30 s with a
-   * trailing write of the latest job end: ISO time. Idleness counts from it; the scaler never writes it.
+   * Written by the queue worker when a job starts, while it runs (with each visibility heartbeat,
+   * at least every WORKER_ACTIVITY_REFRESH_SECONDS) and when it ends, at most once every 30 s with
+   * a trailing write of the latest job end: ISO time. Idleness counts from it, per worker; the
+   * scaler never writes it.
    */
   lastJobAt: `${TAG_PREFIX}last-job-at`,
   /** Written by the operator's commands (start with --hold, hold, stop ends it): ISO time. */
