@@ -70,6 +70,7 @@ export class ScalerStack extends Stack {
       alarms: [
         ...Object.values(this.alarms.alarms),
         ...(this.alarms.burstOnDemand ? [this.alarms.burstOnDemand] : []),
+        ...(this.alarms.burstBootTimeout ? [this.alarms.burstBootTimeout] : []),
       ],
       burst: config.burst.maxWorkers > 0,
     });

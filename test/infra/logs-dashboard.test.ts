@@ -4,6 +4,7 @@ import { DEFAULT_CONFIG, resolveConfig } from '../../src/config';
 import { JOB_METRICS, dashboardName, jobMetricsNamespace } from '../../src/names';
 import { DASHBOARD_WIDGETS } from '../../lib/constructs/fleet-dashboard';
 import { buildTestFleet, templateOf } from '../support/fleet';
+import { BURST_ALARM_COUNT, SCALER_ALARM_COUNT } from '../../src/control/metrics';
 
 type Resource = { Type: string; Properties: Record<string, any> };
 type Template = { Resources: Record<string, Resource>; Outputs: Record<string, any> };
@@ -219,7 +220,7 @@ describe('the scaler stack', () => {
     expect(body).toContain('workers - onDemand');
     // Every alarm of the stack is on the alarm widget.
     const alarms = Object.keys(ofType(scaler, 'AWS::CloudWatch::Alarm'));
-    expect(alarms.length).toBe(10);
+    expect(alarms.length).toBe(SCALER_ALARM_COUNT + BURST_ALARM_COUNT);
     for (const alarm of alarms) expect(body).toContain(`{"Fn::GetAtt":["${alarm}","Arn"]}`);
   });
 });
