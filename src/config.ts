@@ -112,6 +112,13 @@ export interface OnDemandFallbackConfig {
  */
 export type ModelTrust = 'first-use' | 'strict';
 
+/**
+ * A ready worker that takes no job for this long while jobs wait is stalled (OpenVoice died, a
+ * job hangs): the scaler stops it, and the ordinary start rules start it again. The worker's own
+ * job timeout (jobTimeoutMinutes) stays under it, so a hung job ends before its GPU is judged.
+ */
+export const NO_PROGRESS_MINUTES = 30;
+
 export const MODEL_TRUST_MODES: readonly ModelTrust[] = ['first-use', 'strict'];
 
 export interface FleetConfig {
@@ -176,6 +183,11 @@ export interface FleetConfig {
    */
   readonly modelTrust: ModelTrust;
   /**
+   * How long the GPU worker waits for OpenVoice on one job before it counts an OpenVoice fault
+   * (retried, then paused on). Under the scaler's 30-minute stall limit. @default 15
+   */
+  readonly jobTimeoutMinutes: number;
+  /**
    * Days CloudWatch Logs keeps the hosts', the burst workers' and the scaler's logs; one of the
    * retention periods CloudWatch offers (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...).
    * @default 30
@@ -238,6 +250,7 @@ export const DEFAULT_CONFIG: FleetConfig = {
     onDemandFallback: { enabled: true, afterMinutes: 10 },
   },
   modelTrust: 'first-use',
+  jobTimeoutMinutes: 15,
   logRetentionDays: 30,
 };
 
@@ -617,6 +630,15 @@ function checkAppImages({ appImages }: FleetConfig): void {
   );
 }
 
+function checkJobTimeout({ jobTimeoutMinutes }: FleetConfig): void {
+  check(
+    'jobTimeoutMinutes',
+    jobTimeoutMinutes,
+    Number.isInteger(jobTimeoutMinutes) && jobTimeoutMinutes >= 1 && jobTimeoutMinutes < NO_PROGRESS_MINUTES,
+    `a whole number of minutes from 1 to ${NO_PROGRESS_MINUTES - 1} (under the scaler's ${NO_PROGRESS_MINUTES}-minute stall limit)`,
+  );
+}
+
 function checkModelTrust(c: FleetConfig): void {
   check(
     'modelTrust',
@@ -656,6 +678,7 @@ const CONFIG_CHECKS: readonly ConfigCheck[] = [
   checkAlarmEmail,
   checkAppImages,
   checkModelTrust,
+  checkJobTimeout,
   checkTags,
 ];
 

@@ -34,6 +34,7 @@ export interface GpuWorkerProps
       | 'subnetCidr'
       | 'availabilityZone'
       | 'modelTrust'
+      | 'jobTimeoutMinutes'
     > {
   /** Where the burst workers add their subnets; used only when burst.maxWorkers > 0. */
   readonly publicSubnetBase: PublicSubnetBase;
@@ -94,6 +95,7 @@ export class GpuWorker extends Construct {
           OPENVOICE_IMAGE: openVoiceImage.imageUri,
           WORKER_IMAGE: workerImage.imageUri,
           MODEL_TRUST: props.modelTrust,
+          OPENVOICE_TIMEOUT_SECONDS: String(props.jobTimeoutMinutes * 60),
           // The queue worker completes the drain hook of the group it runs in (burst workers only).
           ...(burstOn ? { BURST_GROUP_NAME: burstGroupName(appName), BURST_DRAIN_HOOK } : {}),
         },

@@ -1,4 +1,4 @@
-import type { ScalerConfig } from '../config.js';
+import { NO_PROGRESS_MINUTES, type ScalerConfig } from '../config.js';
 import type {
   Decision,
   DecisionSignals,
@@ -31,12 +31,7 @@ export const MAX_START_BACKOFF_MINUTES = 15;
  */
 export const BOOT_TIMEOUT_PAUSE_MINUTES = 60;
 
-/**
- * A ready worker that takes no job for this long while jobs wait is stalled (OpenVoice died, a
- * job hangs): the scaler stops it, and the ordinary start rules start it again. Longer than any
- * voice job the product runs, so a long job in flight is not mistaken for a stall.
- */
-export const NO_PROGRESS_MINUTES = 30;
+export { NO_PROGRESS_MINUTES } from '../config.js';
 
 /**
  * Past maxRunHours the GPU is stopped at the first tick with nothing in flight, and after this

@@ -181,7 +181,7 @@ describe('docker/gpu-host/compose.yaml', () => {
     expect(optional).toEqual(['BURST_GROUP_NAME', 'BURST_DRAIN_HOOK']);
     // Settings with a default in compose work before the settings parameter carries them.
     const defaulted = [...compose.matchAll(/\$\{(\w+):-[^}]+\}/g)].map((m) => m[1]);
-    expect(defaulted).toEqual(['MODEL_TRUST']);
+    expect(defaulted).toEqual(['MODEL_TRUST', 'OPENVOICE_TIMEOUT_SECONDS']);
     for (const name of defaulted) used.delete(name);
     const { fleet } = buildTestFleet({ burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 1 } });
     const parameters = templateOf(fleet.compute).findResources('AWS::SSM::Parameter', {

@@ -1,3 +1,4 @@
+import { NO_PROGRESS_MINUTES } from '../../src/core/decide';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -111,6 +112,23 @@ describe('the shipped configuration', () => {
     const config = resolveConfig(readmeDeployConfig(), NOW);
     expect(config.alarmEmail).toBeDefined();
     expect(synth(config).errors).toEqual([]);
+  });
+});
+
+describe('jobTimeoutMinutes', () => {
+  it('reaches the worker as OPENVOICE_TIMEOUT_SECONDS, 15 minutes by default', () => {
+    expect(DEFAULT_CONFIG.jobTimeoutMinutes).toBe(15);
+    expect(settingsOf(synth({ ...DEFAULT_CONFIG, jobTimeoutMinutes: 20 }).stacks, 'gpu')).toContain(
+      'OPENVOICE_TIMEOUT_SECONDS=1200',
+    );
+  });
+
+  it('must stay under the scaler stall limit, so a hung job ends before the GPU is taken for stalled', () => {
+    expect(resolveConfig({ jobTimeoutMinutes: NO_PROGRESS_MINUTES - 1 }, NOW).jobTimeoutMinutes).toBe(29);
+    expect(() => resolveConfig({ jobTimeoutMinutes: NO_PROGRESS_MINUTES }, NOW)).toThrow(
+      /jobTimeoutMinutes = 30; allowed: a whole number of minutes from 1 to 29 \(under the scaler's 30-minute stall limit\)/,
+    );
+    expect(() => resolveConfig({ jobTimeoutMinutes: 0 }, NOW)).toThrow(ConfigError);
   });
 });
 
