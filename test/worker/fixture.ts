@@ -9,7 +9,15 @@ import { InstanceMetadata } from '../../docker/worker/src/imds';
 import { OpenVoiceClient } from '../../docker/worker/src/openvoice';
 import { type FileSystem, ResultStore } from '../../docker/worker/src/store';
 import { QueueWorker, WORKER_EVENTS } from '../../docker/worker/src/worker';
-import { WAV, createQueues, fakeServer, latencyProxy, sqsClient, tempSharedDir } from './harness';
+import {
+  type FakeAnswer,
+  WAV,
+  createQueues,
+  fakeServer,
+  latencyProxy,
+  sqsClient,
+  tempSharedDir,
+} from './harness';
 
 export const TOKEN = 'test-token-0123456789abcdef0123456789';
 
@@ -21,7 +29,7 @@ type OpenVoiceRoute = (
   attempt: number,
   request: http.IncomingMessage,
   body: Buffer,
-) => Promise<{ status: number; body?: string | Buffer }>;
+) => Promise<FakeAnswer>;
 
 export interface Setup {
   openVoice?: OpenVoiceRoute;
@@ -43,6 +51,12 @@ export interface Setup {
   maxReferenceBytes?: number;
   /** The token the fake OpenVoice accepts at the moment. @default TOKEN */
   acceptedToken?: () => string;
+  /** SQS actions the worker's requests fail with (through a proxy), e.g. ChangeMessageVisibility. */
+  sqsRefuse?: (action: string) => boolean;
+  /** Another worker's queue pair and shared directory, to run several workers on one queue. */
+  sameQueueAs?: { queueUrl: string; dlqUrl: string; shared: string };
+  /** Deadline of one OpenVoice call. @default 20000 */
+  requestTimeoutMs?: number;
 }
 
 let queueNumber = 0;
@@ -52,12 +66,13 @@ let queueNumber = 0;
  * token) and a fake IMDS; `cleanup` drains it and closes everything.
  */
 export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup = {}) {
-  const { queueUrl, dlqUrl } = await createQueues(
-    sqs,
-    `jobs-${process.pid}-${(queueNumber += 1)}`,
-    options.maxReceiveCount ?? 2,
-  );
-  const proxy = options.sqsLatencyMs ? await latencyProxy(sqsAddress, options.sqsLatencyMs) : undefined;
+  const { queueUrl, dlqUrl } =
+    options.sameQueueAs ??
+    (await createQueues(sqs, `jobs-${process.pid}-${(queueNumber += 1)}`, options.maxReceiveCount ?? 2));
+  const proxy =
+    options.sqsLatencyMs || options.sqsRefuse
+      ? await latencyProxy(sqsAddress, options.sqsLatencyMs ?? 0, options.sqsRefuse)
+      : undefined;
   const workerSqs = proxy ? sqsClient(proxy.address) : sqs;
   const attempts = new Map<string, number>();
   const unauthorised: string[] = [];
@@ -94,8 +109,8 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
   autoScalingMock.reset();
   autoScalingMock.on(CompleteLifecycleActionCommand).resolves({});
   ec2Mock.on(CreateTagsCommand).resolves({});
-  const shared = tempSharedDir();
-  fs.mkdirSync(path.join(shared, 'uploads'));
+  const shared = options.sameQueueAs?.shared ?? tempSharedDir();
+  fs.mkdirSync(path.join(shared, 'uploads'), { recursive: true });
   const events: Array<[string, unknown]> = [];
   const errors: unknown[] = [];
   const store = new ResultStore(shared, {
@@ -106,7 +121,11 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
     queueUrl,
     sqs: workerSqs,
     ec2: new EC2Client({ region: 'ap-northeast-1' }),
-    openVoice: new OpenVoiceClient({ baseUrl: openVoice.url, token: TOKEN, requestTimeoutMs: 20_000 }),
+    openVoice: new OpenVoiceClient({
+      baseUrl: openVoice.url,
+      token: TOKEN,
+      requestTimeoutMs: options.requestTimeoutMs ?? 20_000,
+    }),
     store,
     metadata: new InstanceMetadata(imds.url),
     slots: options.slots ?? 1,
@@ -147,6 +166,7 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
     queueUrl,
     dlqUrl,
     shared,
+    store,
     events,
     errors,
     named,

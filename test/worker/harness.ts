@@ -64,10 +64,17 @@ export async function counts(sqs: SQSClient, queueUrl: string) {
   };
 }
 
-type Route = (
-  request: http.IncomingMessage,
-  body: Buffer,
-) => Promise<{ status: number; body?: string | Buffer }>;
+/**
+ * An answer of a fake server; `truncateAt` declares the whole body's length but sends only that
+ * many bytes, then drops the connection (a service that dies mid-answer).
+ */
+export interface FakeAnswer {
+  status: number;
+  body?: string | Buffer;
+  truncateAt?: number;
+}
+
+type Route = (request: http.IncomingMessage, body: Buffer) => Promise<FakeAnswer>;
 
 /** A small HTTP server on 127.0.0.1 whose answers each test decides. */
 export async function fakeServer(
@@ -80,7 +87,13 @@ export async function fakeServer(
     request.on('end', () => {
       calls.push(`${request.method} ${request.url}`);
       route(request, Buffer.concat(chunks))
-        .then(({ status, body }) => {
+        .then(({ status, body, truncateAt }) => {
+          if (truncateAt !== undefined && body !== undefined) {
+            const whole = Buffer.from(body);
+            response.writeHead(status, { 'content-length': String(whole.length) });
+            response.write(whole.subarray(0, truncateAt), () => response.destroy());
+            return;
+          }
           response.writeHead(status);
           response.end(body);
         })
@@ -119,7 +132,27 @@ export async function eventually<T>(
   }
 }
 
-export const WAV = Buffer.from('RIFF\u0000\u0000\u0000\u0000WAVEfmt ', 'latin1');
+/** A PCM WAV file (16-bit mono) of `seconds` of silence, as OpenVoice writes its speech. */
+export function wavOf(seconds: number, sampleRate = 22050): Buffer {
+  const data = Math.round(seconds * sampleRate) * 2;
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'latin1');
+  header.writeUInt32LE(36 + data, 4);
+  header.write('WAVEfmt ', 8, 'latin1');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20); // PCM
+  header.writeUInt16LE(1, 22); // mono
+  header.writeUInt32LE(sampleRate, 24);
+  header.writeUInt32LE(sampleRate * 2, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36, 'latin1');
+  header.writeUInt32LE(data, 40);
+  return Buffer.concat([header, Buffer.alloc(data)]);
+}
+
+/** Half a second of speech: what the fake OpenVoice answers a synthesis with. */
+export const WAV = wavOf(0.5);
 
 /**
  * A proxy on 127.0.0.1 that holds every SQS request for `delayMs` before passing it to the
@@ -130,12 +163,25 @@ export const WAV = Buffer.from('RIFF\u0000\u0000\u0000\u0000WAVEfmt ', 'latin1')
 export async function latencyProxy(
   target: string,
   delayMs: number,
+  refuse: (action: string) => boolean = () => false,
 ): Promise<{ address: string; close: () => Promise<void> }> {
   const targetUrl = new URL(target);
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
+      // `refuse` fails chosen actions (X-Amz-Target AmazonSQS.<Action>) with an error the SDK does not retry.
+      const action = String(request.headers['x-amz-target'] ?? '').replace(/^AmazonSQS\./, '');
+      if (refuse(action)) {
+        response.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+        response.end(
+          JSON.stringify({
+            __type: 'com.amazonaws.sqs#ReceiptHandleIsInvalid',
+            message: 'refused by the test',
+          }),
+        );
+        return;
+      }
       setTimeout(() => {
         const upstream = http.request(
           {

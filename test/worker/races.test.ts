@@ -1,0 +1,653 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { FileSystem } from '../../docker/worker/src/store';
+import { clone, pause, setup, statusOf, synthesize } from './fixture';
+import { WAV, counts, eventually, sqsClient, startSqsServer, wavOf } from './harness';
+
+let sqsServer: Awaited<ReturnType<typeof startSqsServer>>;
+let sqs: SQSClient;
+
+beforeAll(async () => {
+  sqsServer = await startSqsServer();
+  sqs = sqsClient(sqsServer.address);
+});
+afterAll(async () => {
+  sqs.destroy();
+  await sqsServer.stop();
+});
+
+const start = (options: Parameters<typeof setup>[2] = {}) => setup(sqs, sqsServer.address, options);
+
+const calls = (t: { attempts: Map<string, number> }, route: string) => t.attempts.get(route) ?? 0;
+
+/** Every state a poller would have read from a job's status file, sampled every 20 ms. */
+function watchStatus(shared: string, jobId: string) {
+  const seen: string[] = [];
+  const timer = setInterval(() => {
+    const state = statusOf(shared, jobId)?.state;
+    if (typeof state === 'string' && seen.at(-1) !== state) seen.push(state);
+  }, 20);
+  return { seen, stop: () => clearInterval(timer) };
+}
+
+describe('uploads are opened, then proven to lie under uploads/', () => {
+  /** Starts the link flipper in a child process; resolves once it flips. */
+  async function flipper(directory: string, target: string) {
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [path.join(__dirname, 'flip-link.mjs'), directory, target],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    await new Promise((resolve) => child.stdout?.once('data', resolve));
+    return {
+      stop: () =>
+        new Promise<void>((resolve) => {
+          child.once('exit', () => resolve());
+          child.stdin?.end();
+        }),
+    };
+  }
+
+  it('never sends another folder’s file while another process swaps a parent folder for a link', async () => {
+    const received: string[] = [];
+    const t = await start({
+      openVoice: async (route, _attempt, _request, body) => {
+        if (route === '/health') return { status: 200 };
+        received.push(body.toString('latin1'));
+        return { status: 201, body: '{}' };
+      },
+    });
+    const team = path.join(t.shared, 'uploads', 'team');
+    fs.mkdirSync(team);
+    fs.writeFileSync(path.join(team, 'a.wav'), 'ALICE-REFERENCE');
+    const bob = path.join(t.shared, 'voices', 'bob');
+    fs.mkdirSync(bob, { recursive: true });
+    fs.writeFileSync(path.join(bob, 'a.wav'), 'BOB-PRIVATE-RECORDING');
+    const flipping = await flipper(team, bob);
+    try {
+      // The store the worker uses, as fast as it goes: thousands of opens against the flips.
+      let exposed = 0;
+      let opened = 0;
+      const until = Date.now() + 2000;
+      while (Date.now() < until) {
+        const reference = await t.store.openReference('uploads/team/a.wav', 1000).catch(() => undefined);
+        if (!reference) continue;
+        opened += 1;
+        const content = (await reference.handle.readFile()).toString('latin1');
+        await reference.handle.close();
+        if (content.includes('BOB')) exposed += 1;
+      }
+      expect(opened).toBeGreaterThan(0);
+      expect(exposed).toBe(0);
+      // And the worker itself, job after job.
+      await t.worker.start();
+      for (let n = 0; n < 30; n += 1) await t.send(clone(`race-${n}`, 'uploads/team/a.wav'));
+      for (let n = 0; n < 30; n += 1) await eventually(() => statusOf(t.shared, `race-${n}`), 20_000);
+      expect(received.filter((body) => body.includes('BOB'))).toEqual([]);
+      for (let n = 0; n < 30; n += 1) {
+        const status = statusOf(t.shared, `race-${n}`);
+        if (status?.state === 'failed') expect(String(status.error)).toMatch(/link|does not exist|moved/);
+      }
+    } finally {
+      await flipping.stop();
+      await t.cleanup();
+    }
+  }, 40_000);
+});
+
+describe('speech is checked before a job is called done', () => {
+  it.each([
+    ['an empty 200', { status: 200, body: '' }],
+    ['a 204', { status: 204 }],
+    ['an HTML page', { status: 200, body: '<html><body>Bad gateway</body></html>' }],
+    ['JSON', { status: 200, body: '{"detail":"ok"}' }],
+    ['a body cut short', { status: 200, body: wavOf(1), truncateAt: 3000 }],
+    ['a WAV header with less data than it declares', { status: 200, body: wavOf(1).subarray(0, 3000) }],
+    ['an hour of audio for five characters', { status: 200, body: wavOf(3600, 100) }],
+  ])(
+    '%s is an OpenVoice fault: paused, retried, never a done status',
+    async (_, lie) => {
+      const t = await start({
+        maxReceiveCount: 5,
+        openVoice: async (route, attempt) => {
+          if (route === '/health') return { status: 200 };
+          return attempt === 1 ? lie : { status: 200, body: WAV };
+        },
+      });
+      try {
+        await t.worker.start();
+        await t.send(synthesize('lied-to'));
+        const status = await eventually(() => statusOf(t.shared, 'lied-to'), 15_000);
+        expect(status).toMatchObject({ state: 'done' });
+        expect(fs.readFileSync(path.join(t.shared, 'outputs', 'lied-to.wav'))).toEqual(WAV);
+        expect(calls(t, '/synthesize')).toBe(2);
+        expect(t.named('paused')).toEqual([expect.objectContaining({ reason: 'openvoice' })]);
+      } finally {
+        await t.cleanup();
+      }
+    },
+    20_000,
+  );
+
+  it('a slow answer within the deadline is speech like any other', async () => {
+    const t = await start({
+      openVoice: async (route) => {
+        if (route === '/health') return { status: 200 };
+        await pause(1500);
+        return { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('slow'));
+      expect(await eventually(() => statusOf(t.shared, 'slow'), 10_000)).toMatchObject({ state: 'done' });
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+describe('one run per jobId, one status forever', () => {
+  it('two messages with one jobId on two slots call OpenVoice once', async () => {
+    const t = await start({
+      slots: 2,
+      maxReceiveCount: 5,
+      openVoice: async (route) => {
+        if (route === '/health') return { status: 200 };
+        await pause(800);
+        return { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('twice'));
+      await t.send(synthesize('twice'));
+      await eventually(() => statusOf(t.shared, 'twice'));
+      await eventually(async () => {
+        const c = await counts(sqs, t.queueUrl);
+        return c.waiting + c.inFlight === 0 ? true : undefined;
+      }, 10_000);
+      expect(calls(t, '/synthesize')).toBe(1);
+    } finally {
+      await t.cleanup();
+    }
+  }, 20_000);
+
+  it('two workers on one queue and one shared folder call OpenVoice once per jobId', async () => {
+    const slow = async (route: string) => {
+      if (route === '/health') return { status: 200 };
+      await pause(600);
+      return { status: 200, body: WAV };
+    };
+    const a = await start({ openVoice: slow, maxReceiveCount: 5 });
+    const b = await start({ openVoice: slow, maxReceiveCount: 5, sameQueueAs: a });
+    try {
+      await Promise.all([a.worker.start(), b.worker.start()]);
+      for (let n = 0; n < 3; n += 1) {
+        await a.send(synthesize(`shared-${n}`));
+        await a.send(synthesize(`shared-${n}`));
+      }
+      for (let n = 0; n < 3; n += 1) await eventually(() => statusOf(a.shared, `shared-${n}`), 15_000);
+      await eventually(async () => {
+        const c = await counts(sqs, a.queueUrl);
+        return c.waiting + c.inFlight === 0 ? true : undefined;
+      }, 15_000);
+      expect(calls(a, '/synthesize') + calls(b, '/synthesize')).toBe(3);
+    } finally {
+      await a.cleanup();
+      await b.cleanup();
+    }
+  }, 30_000);
+
+  it('a valid and an invalid message with one id: a poller reads one state, never a flip', async () => {
+    const t = await start({
+      slots: 2,
+      openVoice: async (route) => {
+        if (route === '/health') return { status: 200 };
+        await pause(800);
+        return { status: 200, body: WAV };
+      },
+    });
+    const watch = watchStatus(t.shared, 'same-id');
+    try {
+      await t.worker.start();
+      await t.send(synthesize('same-id'));
+      await eventually(() => (calls(t, '/synthesize') > 0 ? true : undefined));
+      await t.send(synthesize('same-id', { language: 'DE' }));
+      await eventually(() => statusOf(t.shared, 'same-id'));
+      await pause(1500);
+      expect(watch.seen).toHaveLength(1);
+    } finally {
+      watch.stop();
+      await t.cleanup();
+    }
+  }, 15_000);
+
+  it('a written status is never replaced by a later write', async () => {
+    const t = await start();
+    try {
+      const first = {
+        jobId: 'once',
+        type: 'synthesize',
+        state: 'failed' as const,
+        error: 'x',
+        finishedAt: 'a',
+      };
+      await t.store.writeStatus(first);
+      await t.store.writeStatus({ ...first, state: 'done', error: undefined });
+      expect(statusOf(t.shared, 'once')).toMatchObject({ state: 'failed' });
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+describe('ownership of a message is never lost silently', () => {
+  it('failed visibility extensions: counted, and the message that reappears is not run a second time', async () => {
+    let running = 0;
+    let mostAtOnce = 0;
+    const t = await start({
+      slots: 2,
+      maxReceiveCount: 10,
+      visibilityTimeoutS: 1,
+      heartbeatS: 0.5,
+      sqsRefuse: (action) => action === 'ChangeMessageVisibility',
+      openVoice: async (route) => {
+        if (route === '/health') return { status: 200 };
+        running += 1;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        await pause(3000);
+        running -= 1;
+        return { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('unextended'));
+      await eventually(() => statusOf(t.shared, 'unextended'), 15_000);
+      await pause(1000);
+      expect(mostAtOnce).toBe(1);
+      expect(calls(t, '/synthesize')).toBe(1);
+      expect(t.named('visibility_lost').length).toBeGreaterThan(0);
+    } finally {
+      await t.cleanup();
+    }
+  }, 25_000);
+
+  it('a drain waits for every run, also an invalid message whose status is being written', async () => {
+    const fileSystem: FileSystem = {
+      ...fs.promises,
+      link: (async (from: fs.PathLike, to: fs.PathLike) => {
+        await pause(800);
+        return fs.promises.link(from, to);
+      }) as FileSystem['link'],
+      rename: (async (from: fs.PathLike, to: fs.PathLike) => {
+        if (String(to).endsWith('.json')) await pause(800);
+        return fs.promises.rename(from, to);
+      }) as FileSystem['rename'],
+    };
+    const t = await start({ fileSystem });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('broken', { language: 'DE' }));
+      const jobs = path.join(t.shared, 'jobs');
+      // The failed status is being written: its temporary file is there, the publishing step is slow.
+      await eventually(() =>
+        fs.existsSync(jobs) && fs.readdirSync(jobs).some((name) => name.startsWith('.broken.json'))
+          ? true
+          : undefined,
+      );
+      await t.worker.drain('SIGTERM', 5000);
+      expect(statusOf(t.shared, 'broken')).toMatchObject({ state: 'failed' });
+    } finally {
+      await t.cleanup();
+    }
+  }, 15_000);
+});
+
+describe('a fault is judged by what fails', () => {
+  it('an outage that /health does not show fails no job; they all finish once it ends', async () => {
+    let broken = true;
+    const t = await start({
+      maxReceiveCount: 2,
+      openVoice: async (route) => {
+        if (route === '/health') return { status: 200, body: '{"status":"ok"}' };
+        return broken
+          ? { status: 500, body: 'OSError: [Errno 30] Read-only file system' }
+          : { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      for (let n = 0; n < 3; n += 1) await t.send(synthesize(`outage-${n}`));
+      await eventually(() => (calls(t, '/synthesize') >= 6 ? true : undefined), 20_000);
+      for (let n = 0; n < 3; n += 1) expect(statusOf(t.shared, `outage-${n}`)).toBeUndefined();
+      broken = false;
+      for (let n = 0; n < 3; n += 1) {
+        expect(await eventually(() => statusOf(t.shared, `outage-${n}`), 20_000)).toMatchObject({
+          state: 'done',
+        });
+      }
+      expect((await counts(sqs, t.dlqUrl)).waiting).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  }, 60_000);
+
+  it('a job that fails alone while the service works is failed after its attempts', async () => {
+    const t = await start({
+      maxReceiveCount: 2,
+      openVoice: async (route, _attempt, _request, body) => {
+        if (route === '/health') return { status: 200 };
+        return body.toString().includes('poison')
+          ? { status: 500, body: 'boom' }
+          : { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('poison', { text: 'poison' }));
+      expect(await eventually(() => statusOf(t.shared, 'poison'), 15_000)).toMatchObject({
+        state: 'failed',
+        error: expect.stringMatching(/^gave up after 2 attempts/),
+      });
+    } finally {
+      await t.cleanup();
+    }
+  }, 20_000);
+
+  it('stays paused while OpenVoice’s /health reports its storage unwritable or a stuck GPU thread', async () => {
+    let health = { storage: { writable: true }, gpuStuck: false };
+    let failNext = true;
+    const t = await start({
+      maxReceiveCount: 5,
+      openVoice: async (route) => {
+        if (route === '/health') return { status: 200, body: JSON.stringify({ status: 'ok', ...health }) };
+        if (failNext) {
+          failNext = false;
+          health = { storage: { writable: false }, gpuStuck: true };
+          return { status: 500, body: 'Read-only file system' };
+        }
+        return { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('probe-job'));
+      await eventually(() => (t.named('paused').length > 0 ? true : undefined));
+      await pause(1500);
+      expect(calls(t, '/synthesize')).toBe(1);
+      health = { storage: { writable: true }, gpuStuck: false };
+      expect(await eventually(() => statusOf(t.shared, 'probe-job'), 10_000)).toMatchObject({
+        state: 'done',
+      });
+    } finally {
+      await t.cleanup();
+    }
+  }, 20_000);
+
+  it('with two slots a pause stops the other slot too', async () => {
+    let healthy = true;
+    const t = await start({
+      slots: 2,
+      maxReceiveCount: 5,
+      sqsLatencyMs: 30,
+      openVoice: async (route) => {
+        if (route === '/health') return { status: healthy ? 200 : 503 };
+        if (calls(t, '/synthesize') === 1) {
+          healthy = false;
+          return { status: 500, body: 'CUDA out of memory' };
+        }
+        return { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('first'));
+      await eventually(() => (t.named('paused').length > 0 ? true : undefined));
+      await t.send(synthesize('second'));
+      await pause(2000);
+      expect(calls(t, '/synthesize')).toBe(1);
+      healthy = true;
+      await eventually(() => statusOf(t.shared, 'second'), 10_000);
+      expect(await eventually(() => statusOf(t.shared, 'first'), 10_000)).toMatchObject({ state: 'done' });
+    } finally {
+      await t.cleanup();
+    }
+  }, 20_000);
+});
+
+describe('storage deadlines are per operation', () => {
+  /** node:fs/promises with every directory, open, link and rename taking `ms`. */
+  function slowFileSystem(ms: number): FileSystem {
+    const slow =
+      <A extends unknown[], R>(operation: (...args: A) => Promise<R>) =>
+      async (...args: A) => {
+        await pause(ms);
+        return operation(...args);
+      };
+    return {
+      ...fs.promises,
+      mkdir: slow(fs.promises.mkdir) as FileSystem['mkdir'],
+      open: slow(fs.promises.open) as FileSystem['open'],
+      rename: slow(fs.promises.rename) as FileSystem['rename'],
+      link: slow(fs.promises.link) as FileSystem['link'],
+    };
+  }
+
+  it('slow but working storage: each operation within its deadline, the job finishes, no pause', async () => {
+    const t = await start({ fileSystem: slowFileSystem(120), storageTimeoutMs: 300 });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('slow-efs'));
+      expect(await eventually(() => statusOf(t.shared, 'slow-efs'), 15_000)).toMatchObject({ state: 'done' });
+      expect(t.named('paused')).toEqual([]);
+    } finally {
+      await t.cleanup();
+    }
+  }, 20_000);
+
+  it('an operation past its deadline is still watched: reported when it ends, and no probe passes before', async () => {
+    let hangNextOutput = true;
+    const fileSystem: FileSystem = {
+      ...fs.promises,
+      open: (async (file: fs.PathLike, flags?: string | number, mode?: fs.Mode) => {
+        if (hangNextOutput && String(file).includes('outputs')) {
+          hangNextOutput = false;
+          await pause(1500);
+        }
+        return fs.promises.open(file, flags, mode);
+      }) as FileSystem['open'],
+    };
+    const t = await start({ fileSystem, storageTimeoutMs: 300, maxReceiveCount: 5 });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('late-op'));
+      await eventually(() => (t.named('paused').length > 0 ? true : undefined));
+      expect(await eventually(() => statusOf(t.shared, 'late-op'), 10_000)).toMatchObject({ state: 'done' });
+      expect(t.named('storage_late')).toEqual([
+        expect.objectContaining({ operation: expect.stringContaining('outputs/late-op.wav') }),
+      ]);
+      const resumedAt = t.events.findIndex(([name]) => name === 'resumed');
+      const lateAt = t.events.findIndex(([name]) => name === 'storage_late');
+      expect(lateAt).toBeGreaterThan(-1);
+      expect(resumedAt).toBeGreaterThan(lateAt);
+    } finally {
+      await t.cleanup();
+    }
+  }, 20_000);
+});
+
+describe('a reference rewritten after it was opened', () => {
+  it('ends the upload at once instead of hanging until OpenVoice’s deadline', async () => {
+    const fileSystem: FileSystem = {
+      ...fs.promises,
+      open: (async (file: fs.PathLike, flags?: string | number, mode?: fs.Mode) => {
+        const handle = await fs.promises.open(file, flags, mode);
+        if (String(file).endsWith('shrinking.wav')) {
+          // Rewritten shorter by the backend right after the worker measured it.
+          const measure = handle.stat.bind(handle);
+          handle.stat = (async () => {
+            const measured = await measure();
+            await fs.promises.truncate(String(file), 10);
+            return measured;
+          }) as typeof handle.stat;
+        }
+        return handle;
+      }) as FileSystem['open'],
+    };
+    const t = await start({ fileSystem, requestTimeoutMs: 15_000 });
+    try {
+      fs.writeFileSync(path.join(t.shared, 'uploads', 'shrinking.wav'), Buffer.alloc(5000, 1));
+      await t.worker.start();
+      await t.send(clone('shrinking', 'uploads/shrinking.wav'));
+      expect(await eventually(() => statusOf(t.shared, 'shrinking'), 4000)).toMatchObject({
+        state: 'failed',
+        error: expect.stringContaining('changed while it was read'),
+      });
+      expect(t.named('paused')).toEqual([]);
+    } finally {
+      await t.cleanup();
+    }
+  }, 20_000);
+});
+
+describe('hand-backs do not consume tries; only non-jobs reach the dead-letter queue', () => {
+  it('a job handed back by drains more often than the queue’s maxReceiveCount still gets its status', async () => {
+    const slow = async (route: string) => {
+      if (route === '/health') return { status: 200 };
+      await pause(5000);
+      return { status: 200, body: WAV };
+    };
+    const first = await start({ maxReceiveCount: 2, openVoice: slow, retryDelayS: 0 });
+    const queue = { queueUrl: first.queueUrl, dlqUrl: first.dlqUrl, shared: first.shared };
+    try {
+      await first.send(synthesize('handed-back'));
+      // Two workers in turn take the job and are drained (spot notices), each handing it back.
+      const second = await start({ maxReceiveCount: 2, openVoice: slow, sameQueueAs: queue });
+      for (const t of [first, second]) {
+        await t.worker.start();
+        await eventually(() => (calls(t, '/synthesize') > 0 ? true : undefined), 10_000);
+        await t.worker.drain('spot interruption', 0);
+        expect(t.named('drained')).toEqual([{ reason: 'spot interruption', released: 1 }]);
+        await t.cleanup();
+      }
+      const last = await start({ maxReceiveCount: 2, sameQueueAs: queue });
+      try {
+        await last.worker.start();
+        expect(await eventually(() => statusOf(queue.shared, 'handed-back'), 10_000)).toMatchObject({
+          state: 'done',
+        });
+        expect((await counts(sqs, queue.dlqUrl)).waiting).toBe(0);
+        expect(second.named('job_requeued')).toEqual([expect.objectContaining({ receiveCount: 2 })]);
+      } finally {
+        await last.cleanup();
+      }
+    } finally {
+      await first.cleanup();
+    }
+  }, 40_000);
+
+  it('a synthesis answered 404 in a profile’s switch window is asked again before it fails', async () => {
+    const t = await start({
+      openVoice: async (route, attempt) => {
+        if (route === '/health') return { status: 200 };
+        return attempt === 1
+          ? { status: 404, body: '{"detail":"voice profile alice does not exist"}' }
+          : { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('switching'));
+      expect(await eventually(() => statusOf(t.shared, 'switching'), 10_000)).toMatchObject({
+        state: 'done',
+      });
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('a status keeps the reason short, whatever the size of the field that caused it', async () => {
+    const t = await start();
+    try {
+      await t.worker.start();
+      await t.send(synthesize('huge', { version: 'v'.repeat(250_000) }));
+      const status = await eventually(() => statusOf(t.shared, 'huge'));
+      expect(status).toMatchObject({ state: 'failed', error: expect.stringContaining('is not supported') });
+      expect(String(status.error).length).toBeLessThanOrEqual(1000);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+describe('the tests bite where it matters', () => {
+  it('the heartbeat extends visibility by the full timeout, not by a second', async () => {
+    const t = await start({
+      visibilityTimeoutS: 4,
+      heartbeatS: 2,
+      openVoice: async (route) => {
+        if (route === '/health') return { status: 200 };
+        await pause(6000);
+        return { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('extended'));
+      await eventually(() => (calls(t, '/synthesize') > 0 ? true : undefined));
+      // The first extension lands at 2 s; a one-second extension would show the message at 3 s.
+      for (const wait of [3300, 1000]) {
+        await pause(wait);
+        const { Messages = [] } = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }),
+        );
+        expect(Messages).toEqual([]);
+      }
+    } finally {
+      await t.cleanup();
+    }
+  }, 20_000);
+
+  it('a permanent failure is recorded before the message is deleted, also when that write first fails', async () => {
+    let readOnly = true;
+    const fileSystem: FileSystem = {
+      ...fs.promises,
+      link: (async (from: fs.PathLike, to: fs.PathLike) => {
+        if (readOnly && String(to).endsWith('rejected.json')) {
+          throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+        }
+        return fs.promises.link(from, to);
+      }) as FileSystem['link'],
+      rename: (async (from: fs.PathLike, to: fs.PathLike) => {
+        if (readOnly && String(to).endsWith('rejected.json')) {
+          throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+        }
+        return fs.promises.rename(from, to);
+      }) as FileSystem['rename'],
+    };
+    const t = await start({
+      fileSystem,
+      maxReceiveCount: 5,
+      openVoice: async (route) =>
+        route === '/health' ? { status: 200 } : { status: 422, body: '{"detail":"unreadable audio"}' },
+    });
+    try {
+      fs.writeFileSync(path.join(t.shared, 'uploads', 'r.wav'), 'RIFF');
+      await t.worker.start();
+      await t.send(clone('rejected', 'uploads/r.wav'));
+      await eventually(() => (t.named('paused').length > 0 ? true : undefined));
+      await pause(500);
+      readOnly = false;
+      expect(await eventually(() => statusOf(t.shared, 'rejected'), 10_000)).toMatchObject({
+        state: 'failed',
+        error: expect.stringContaining('unreadable audio'),
+      });
+    } finally {
+      await t.cleanup();
+    }
+  }, 20_000);
+});
