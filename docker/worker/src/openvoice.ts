@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import { Readable } from 'node:stream';
-import type { OpenedReference } from './store.js';
+import { InputError, type OpenedReference } from './store.js';
 
 /** A failure of the OpenVoice service; `permanent` when the input itself was rejected (4xx). */
 export class OpenVoiceError extends Error {
@@ -45,10 +45,16 @@ export class OpenVoiceClient {
     this.healthTimeoutMs = options.healthTimeoutMs ?? 4000;
   }
 
+  /**
+   * True when OpenVoice answers 200 and does not report its storage unwritable or an inference
+   * stuck on the GPU (`storage.writable`, `gpuStuck` in the body of /health).
+   */
   async healthy(signal?: AbortSignal): Promise<boolean> {
     try {
       const response = await this.send('GET', '/health', {}, undefined, this.healthTimeoutMs, signal);
-      return response.status === 200;
+      if (response.status !== 200) return false;
+      const report = parseHealth(response.body);
+      return report.storage?.writable !== false && report.gpuStuck !== true;
     } catch {
       return false;
     }
@@ -87,12 +93,22 @@ export class OpenVoiceClient {
     );
     const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
     // The recording is streamed from the open handle, never read whole into memory; at most
-    // `size` bytes are read, whatever happens to the file meanwhile.
+    // `size` bytes are read, whatever happens to the file meanwhile. A file cut shorter after it
+    // was opened ends the upload at once: the declared length could never be sent.
     const file = reference.handle.createReadStream({ start: 0, end: reference.size - 1, autoClose: false });
     const body = Readable.from(
       (async function* () {
         yield head;
-        for await (const chunk of file) yield chunk as Buffer;
+        let sent = 0;
+        for await (const chunk of file) {
+          sent += (chunk as Buffer).length;
+          yield chunk as Buffer;
+        }
+        if (sent !== reference.size) {
+          throw new InputError(
+            `reference ${reference.name} changed while it was read (${sent} of ${reference.size} bytes)`,
+          );
+        }
         yield tail;
       })(),
     );
@@ -134,7 +150,7 @@ export class OpenVoiceClient {
     try {
       response = await this.send(method, route, headers, body, this.requestTimeoutMs, signal);
     } catch (error) {
-      if (signal?.aborted) throw error;
+      if (signal?.aborted || error instanceof InputError) throw error;
       throw new OpenVoiceError(`OpenVoice ${route}: ${(error as Error).message}`, undefined, false);
     }
     if (response.status >= 200 && response.status < 300) return response;
@@ -179,6 +195,9 @@ export class OpenVoiceClient {
             resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }),
           );
           response.on('error', reject);
+          response.on('close', () => {
+            if (!response.complete) reject(new Error('the answer was cut off'));
+          });
         },
       );
       request.on('error', (error) => {
@@ -191,5 +210,20 @@ export class OpenVoiceClient {
         body.pipe(request);
       } else request.end();
     });
+  }
+}
+
+/** What /health reports beyond its status code; an older service sends less, which is no fault. */
+interface HealthReport {
+  readonly storage?: { readonly writable?: boolean };
+  readonly gpuStuck?: boolean;
+}
+
+function parseHealth(body: Buffer): HealthReport {
+  try {
+    const value: unknown = JSON.parse(body.toString('utf8'));
+    return typeof value === 'object' && value !== null ? (value as HealthReport) : {};
+  } catch {
+    return {};
   }
 }
