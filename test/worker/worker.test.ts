@@ -77,12 +77,17 @@ describe('queue worker against a real SQS protocol server', () => {
 
   it('writes the output before the status: a reader that sees "done" finds the whole output', async () => {
     const renamed: string[] = [];
+    // Outputs are renamed into place, statuses linked (never replacing one); claims are not results.
+    const published =
+      (operation: typeof fs.promises.rename) => async (from: fs.PathLike, to: fs.PathLike) => {
+        await operation(from, to);
+        const relative = path.relative(t.shared, String(to));
+        if (!relative.startsWith('jobs/.claims/')) renamed.push(relative);
+      };
     const fileSystem = {
       ...fs.promises,
-      rename: async (from: fs.PathLike, to: fs.PathLike) => {
-        await fs.promises.rename(from, to);
-        renamed.push(path.relative(t.shared, String(to)));
-      },
+      rename: published(fs.promises.rename),
+      link: published(fs.promises.link),
     };
     const t = await start({ fileSystem });
     try {

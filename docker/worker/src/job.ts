@@ -46,6 +46,13 @@ export const MAX_TEXT_CHARS = 2000;
 /** Segments of a reference path: no empty, ".", ".." or hidden segments, no control characters. */
 const PATH_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$/;
 const MAX_PATH_CHARS = 1024;
+/** How much of a refused value a reason quotes: enough to recognise it, never the whole field. */
+const QUOTED_CHARS = 40;
+
+function quote(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > QUOTED_CHARS ? `${text.slice(0, QUOTED_CHARS)}…` : text;
+}
 
 /** Parses and validates a message body; every refusal says what is wrong, for the status and the log. */
 export function parseJob(body: string | undefined): ParsedMessage {
@@ -65,7 +72,7 @@ export function parseJob(body: string | undefined): ParsedMessage {
   const jobId = m.jobId;
   const type = typeof m.type === 'string' ? m.type.slice(0, 64) : 'unknown';
   const invalid = (reason: string): ParsedMessage => ({ invalid: reason, jobId, type });
-  if (m.version !== 1) return invalid(`version ${JSON.stringify(m.version)} is not supported (expected 1)`);
+  if (m.version !== 1) return invalid(`version ${quote(m.version)} is not supported (expected 1)`);
   if (typeof m.voiceId !== 'string' || !VOICE_ID.test(m.voiceId)) {
     return invalid('voiceId must be 1-64 lowercase letters, digits or "-"');
   }
@@ -108,5 +115,5 @@ export function parseJob(body: string | undefined): ParsedMessage {
       },
     };
   }
-  return invalid(`type ${JSON.stringify(m.type)} is not one of "clone-voice", "synthesize"`);
+  return invalid(`type ${quote(m.type)} is not one of "clone-voice", "synthesize"`);
 }

@@ -1,16 +1,30 @@
 import { EventEmitter } from 'node:events';
 import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { ChangeMessageVisibilityCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  type Message,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
 import { ActivityTag, isoSecond } from './activity.js';
+import { ReceiveGate } from './gate.js';
 import type { InstanceMetadata } from './imds.js';
-import { type Job, parseJob } from './job.js';
+import { type Job, type ParsedMessage, type SynthesizeJob, parseJob } from './job.js';
 import { OpenVoiceError, type OpenVoiceClient } from './openvoice.js';
-import { InputError, type ResultStore, StorageFault } from './store.js';
+import { speechProblem } from './speech.js';
+import { type Claim, InputError, type ResultStore, StorageFault } from './store.js';
 
 /** The tag the scaler reads to count idle time from readiness (src/core/tags.ts TAGS.readyAt). */
 export const READY_TAG = 'gpu-fleet:ready-at';
+
+/**
+ * The message attribute that carries a job's first SentTimestamp (ms) into a fresh copy of its
+ * message: clones of a voice stay ordered by when the backend sent them.
+ */
+export const SENT_AT_ATTRIBUTE = 'gpu-fleet-sent-at';
 
 /** The lifecycle events a QueueWorker emits (besides 'error'). */
 export const WORKER_EVENTS = [
@@ -18,10 +32,14 @@ export const WORKER_EVENTS = [
   'job_started',
   'job_done',
   'job_duplicate',
+  'job_deferred',
   'job_failed',
   'job_retry',
   'job_handed_back',
+  'job_requeued',
   'malformed',
+  'visibility_lost',
+  'storage_late',
   'spot_interruption',
   'scale_in',
   'lifecycle_completed',
@@ -41,10 +59,15 @@ export interface WorkerOptions {
   /** Jobs that may run on the GPU at once. @default 1 */
   readonly slots?: number;
   /**
-   * The queue's maxReceiveCount (lib/data-stack.ts): on that receive a job that fails again gets
-   * a failed status instead of going to the DLQ without one. @default 5
+   * The queue's maxReceiveCount (lib/data-stack.ts): a job that must go back to the queue on
+   * that receive goes back as a fresh copy instead, so only non-jobs reach the DLQ. @default 5
    */
   readonly maxReceiveCount?: number;
+  /**
+   * Failed attempts after which a job is failed for good. Counted in the job's own record on EFS,
+   * only for faults that are the job's (hand-backs and outages cost nothing). @default maxReceiveCount
+   */
+  readonly maxAttempts?: number;
   /** Seconds a received job stays hidden; extended by the heartbeat while it runs. @default 120 */
   readonly visibilityTimeoutS?: number;
   /** Seconds between visibility extensions. @default 30 */
@@ -57,6 +80,10 @@ export interface WorkerOptions {
   readonly maxReferenceBytes?: number;
   /** How often OpenVoice health, storage and the spot notice are polled. @default 5000 */
   readonly pollMs?: number;
+  /** Longest wait between probes while OpenVoice keeps failing job after job. @default 300000 */
+  readonly maxPauseMs?: number;
+  /** How long a synthesis answered 404 waits before it asks once more (a profile switching). @default 1000 */
+  readonly profileSwitchWaitMs?: number;
   /** Minimum milliseconds between writes of the last-job-at tag. @default 30000 */
   readonly activityIntervalMs?: number;
   readonly clock?: () => Date;
@@ -82,57 +109,38 @@ export interface ScaleInOptions {
 /** What the worker waits for: OpenVoice healthy, the storage writable, OpenVoice taking our token. */
 type PauseReason = 'openvoice' | 'storage' | 'auth';
 
-interface RunningJob {
-  readonly receiptHandle: string;
+/** How a run ends: its message is deleted, or it goes back to the queue after a delay. */
+type Outcome = 'done' | { readonly retryInS: number };
+
+/** One delivery of one message, from receipt until its message is deleted or given back. */
+interface Run {
+  readonly message: Message;
   readonly abort: AbortController;
-  /** Stops the visibility heartbeat; resolves once no extension is in flight. */
-  readonly stopHeartbeat: () => Promise<void>;
+  claim?: Claim;
+  /** Visibility extensions of this delivery that failed. */
+  extensionsFailed: number;
+  /** The run returned its message for deletion. */
+  acknowledged: boolean;
+  /** The run gave its message back to the queue itself. */
+  returned: boolean;
   settled: Promise<unknown>;
-}
-
-/**
- * Holds receives closed while the worker is paused or draining. The consumer keeps its single
- * polling loop: it waits here before each receive instead of being stopped and restarted
- * (a restart while the old poll cycle is finishing starts a second loop: two jobs on one GPU).
- */
-class ReceiveGate {
-  private waiters: Array<() => void> = [];
-  private readonly closedFor = new Set<string>();
-
-  get open(): boolean {
-    return this.closedFor.size === 0;
-  }
-
-  close(reason: string): void {
-    this.closedFor.add(reason);
-  }
-
-  reopen(reason: string): void {
-    this.closedFor.delete(reason);
-    if (!this.open) return;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  pass(): Promise<void> {
-    return this.open ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
-  }
+  stopHeartbeat: () => Promise<void>;
 }
 
 /**
  * The queue worker: waits for OpenVoice to be healthy, reports ready with a tag on its own
  * instance, then consumes jobs, at most `slots` at a time. Every message with a valid jobId ends
- * with exactly one status file (done or failed, with the reason); only messages that are not
- * jobs go to the DLQ. A job's message is deleted only after its result and status are on EFS.
- * When OpenVoice or the storage fails, the worker pauses (the job waits in the queue) until they
- * recover.
+ * with exactly one status file (done or failed, with the reason), published once and never
+ * replaced; only messages that are not jobs go to the DLQ. A job id is claimed on EFS before
+ * OpenVoice is called, so a job runs once however many messages or workers carry it. A job's
+ * message is deleted only after its result and status are on EFS. When OpenVoice or the storage
+ * fails, the worker pauses (the job waits in the queue) until a probe passes.
  *
  * Lifecycle events: WORKER_EVENTS, and error.
  */
 export class QueueWorker extends EventEmitter {
   private consumers: Consumer[] = [];
-  private readonly inFlight = new Map<string, RunningJob>();
+  private readonly runs = new Set<Run>();
   private readonly malformed = new Set<string>();
   private readonly gate = new ReceiveGate();
   private readonly pausedFor = new Map<PauseReason, string>();
@@ -141,10 +149,24 @@ export class QueueWorker extends EventEmitter {
   private scaleInStarted = false;
   private activity: ActivityTag | undefined;
   private readonly clock: () => Date;
+  /** The job whose OpenVoice call failed last, with no success since; undefined after a success. */
+  private lastFaultOf: string | undefined;
+  /** Failed OpenVoice calls in a row, across jobs: how long a pause waits between probes. */
+  private faultStreak = 0;
+  private extensionsFailed = 0;
 
   constructor(private readonly options: WorkerOptions) {
     super();
     this.clock = options.clock ?? (() => new Date());
+    options.store.on('late', (late: unknown) => this.emit('storage_late', late));
+  }
+
+  private get retryDelayS(): number {
+    return this.options.retryDelayS ?? 30;
+  }
+
+  private get maxReceiveCount(): number {
+    return this.options.maxReceiveCount ?? 5;
   }
 
   /**
@@ -157,6 +179,11 @@ export class QueueWorker extends EventEmitter {
     const auth = this.pausedFor.get('auth');
     if (auth) return { healthy: false, reason: `OpenVoice refuses the token: ${auth}` };
     return { healthy: true };
+  }
+
+  /** Counters for the log: visibility extensions that failed (ownership of a message at risk). */
+  stats(): { visibilityExtensionsFailed: number; running: number } {
+    return { visibilityExtensionsFailed: this.extensionsFailed, running: this.runs.size };
   }
 
   /** Waits for OpenVoice, tags the instance ready, starts consuming and watching for spot notices. */
@@ -194,11 +221,12 @@ export class QueueWorker extends EventEmitter {
         visibilityTimeout: this.options.visibilityTimeoutS ?? 120,
         waitTimeSeconds: this.options.waitTimeS ?? 20,
         messageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+        messageAttributeNames: [SENT_AT_ATTRIBUTE],
         preReceiveMessageCallback: () => this.gate.pass(),
-        // A malformed message comes back at once until SQS moves it to the DLQ (maxReceiveCount);
-        // a job that failed for a passing reason waits a little before its retry.
+        // Only what the handler throws comes here: a malformed message comes back at once until
+        // SQS moves it to the DLQ; anything unforeseen waits a little before its retry.
         terminateVisibilityTimeout: (messages) =>
-          messages.some((m) => this.malformed.has(m.MessageId ?? '')) ? 0 : (this.options.retryDelayS ?? 30),
+          messages.some((m) => this.malformed.has(m.MessageId ?? '')) ? 0 : this.retryDelayS,
         handleMessage: (message) => this.handle(message),
       });
       consumer.on('error', (error) => this.emit('error', error));
@@ -209,105 +237,162 @@ export class QueueWorker extends EventEmitter {
     this.timers.push(setInterval(() => void this.watchSpot(), pollMs));
   }
 
+  /** Tracks every delivery, whatever it turns out to be, so a drain waits for or hands back each. */
   private async handle(message: Message): Promise<Message | undefined> {
-    const id = message.MessageId ?? '';
-    const receiveCount = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
-    if (this.draining) {
-      // Taken by a long poll that was already in flight when the drain began: give it back now.
-      await this.handBack(message.ReceiptHandle ?? '');
-      this.emit('job_handed_back', { messageId: id, reason: 'draining' });
-      return undefined;
-    }
-    const parsed = parseJob(message.Body);
-    if ('malformed' in parsed) {
-      this.malformed.add(id);
-      this.emit('malformed', { messageId: id, error: parsed.malformed, receiveCount });
-      throw new Error(`malformed job message ${id}: ${parsed.malformed}`);
-    }
-    if ('invalid' in parsed) {
-      // A redelivery, or a broken message reusing the id of a finished job: its status stands.
-      const previous = await this.options.store.readStatus(parsed.jobId).catch((error: unknown) => {
-        if (error instanceof StorageFault) this.pause('storage', error.message);
-        throw error;
-      });
-      if (previous) {
-        this.emit('job_duplicate', { jobId: parsed.jobId, state: previous.state });
-        return message;
-      }
-      await this.fail(parsed.jobId, parsed.type, parsed.invalid);
-      return message;
-    }
-    const job = parsed.job;
-    const abort = new AbortController();
-    const running: RunningJob = {
-      receiptHandle: message.ReceiptHandle ?? '',
-      abort,
-      stopHeartbeat: this.startHeartbeat(message.ReceiptHandle ?? ''),
+    const run: Run = {
+      message,
+      abort: new AbortController(),
+      extensionsFailed: 0,
+      acknowledged: false,
+      returned: false,
       settled: Promise.resolve(),
+      stopHeartbeat: () => Promise.resolve(),
     };
-    const work = this.runJob(job, message, receiveCount, abort.signal);
-    running.settled = work.catch(() => undefined);
-    this.inFlight.set(id, running);
+    run.stopHeartbeat = this.startHeartbeat(run);
+    this.runs.add(run);
+    const work = this.serve(run).then((result) => {
+      run.acknowledged = result !== undefined;
+      return result;
+    });
+    run.settled = work.catch(() => undefined);
     try {
       return await work;
     } finally {
-      this.inFlight.delete(id);
-      await running.stopHeartbeat();
+      this.runs.delete(run);
+      await run.stopHeartbeat();
     }
   }
 
-  private async runJob(
-    job: Job,
-    message: Message,
-    receiveCount: number,
-    signal: AbortSignal,
-  ): Promise<Message | undefined> {
-    this.activity?.record();
-    this.emit('job_started', { jobId: job.jobId, type: job.type, receiveCount });
+  private async serve(run: Run): Promise<Message | undefined> {
+    const messageId = run.message.MessageId ?? '';
+    if (!this.gate.open) {
+      // Delivered by a long poll already past the gate when the worker paused or began to drain.
+      this.emit('job_handed_back', { messageId, reason: this.draining ? 'draining' : 'paused' });
+      await this.giveBack(run, 0);
+      return undefined;
+    }
+    const parsed = parseJob(run.message.Body);
+    if ('malformed' in parsed) {
+      this.malformed.add(messageId);
+      this.emit('malformed', {
+        messageId,
+        error: parsed.malformed,
+        receiveCount: receiveCountOf(run.message),
+      });
+      throw new Error(`malformed job message ${messageId}: ${parsed.malformed}`);
+    }
+    const jobId = 'job' in parsed ? parsed.job.jobId : parsed.jobId;
+    let outcome: Outcome;
     try {
-      await this.process(job, Number(message.Attributes?.SentTimestamp ?? this.clock().getTime()), signal);
-      return message; // acknowledged: deleted only now, after the result is on EFS
+      outcome = await this.serveClaimed(run, jobId, parsed);
     } catch (error) {
-      if (signal.aborted && this.draining) return undefined; // the drain hands it back
-      if (error instanceof StorageFault) {
-        this.pause('storage', error.message);
-        this.emit('job_retry', { jobId: job.jobId, error: error.message });
-        throw error;
+      if (!(error instanceof StorageFault)) throw error;
+      this.pause('storage', error.slow ? `slow or hung: ${error.message}` : error.message);
+      this.emit('job_retry', { jobId, error: error.message });
+      outcome = { retryInS: this.retryDelayS };
+    }
+    if (outcome === 'done') return run.message; // deleted now, after the status is on EFS
+    await this.giveBack(run, outcome.retryInS);
+    return undefined;
+  }
+
+  /** Claims the job id, runs what the message asks under the claim, and gives the claim up. */
+  private async serveClaimed(run: Run, jobId: string, parsed: Exclude<ParsedMessage, { malformed: string }>) {
+    const { store } = this.options;
+    const messageId = run.message.MessageId ?? '';
+    const claimed = await store.claim(jobId, messageId, (this.options.visibilityTimeoutS ?? 120) * 1000);
+    if ('heldBy' in claimed) {
+      if (claimed.heldBy !== messageId && claimed.heldBy !== 'unknown') {
+        // Another message for a job that is running: the holder's message stays in the queue
+        // until the job's status is written, so this copy adds nothing.
+        this.emit('job_duplicate', { jobId, state: 'running', messageId });
+        return 'done';
       }
+      // This very message is still running (its visibility lapsed, or the worker holding it died
+      // and its claim is not stale yet): it waits, it does not run twice.
+      this.emit('job_deferred', { jobId, messageId });
+      return { retryInS: this.retryDelayS };
+    }
+    run.claim = claimed.claim;
+    try {
+      const previous = await store.readStatus(jobId);
+      if (previous) {
+        this.emit('job_duplicate', { jobId, state: previous.state, messageId });
+        return 'done';
+      }
+      if ('invalid' in parsed) {
+        await this.fail(jobId, parsed.type, parsed.invalid);
+        return 'done';
+      }
+      return await this.runJob(run, parsed.job);
+    } finally {
+      run.claim = undefined;
+      // Before the message goes back: a copy sent now must find the id free.
+      await store.releaseClaim(claimed.claim).catch((error: unknown) => this.emit('error', error));
+    }
+  }
+
+  private async runJob(run: Run, job: Job): Promise<Outcome> {
+    const attempts = await this.options.store.readAttempts(job.jobId);
+    this.activity?.record();
+    this.emit('job_started', {
+      jobId: job.jobId,
+      type: job.type,
+      receiveCount: receiveCountOf(run.message),
+      attempt: attempts + 1,
+    });
+    try {
+      await this.process(job, run);
+      this.lastFaultOf = undefined;
+      this.faultStreak = 0;
+      return 'done';
+    } catch (error) {
+      if (error instanceof StorageFault) throw error;
+      if (run.abort.signal.aborted) return { retryInS: 0 }; // a drain takes it back
       const reason = (error as Error).message;
       if (error instanceof InputError || (error instanceof OpenVoiceError && error.permanent)) {
         await this.fail(job.jobId, job.type, reason);
-        return message;
+        return 'done';
       }
-      if (receiveCount >= (this.options.maxReceiveCount ?? 5)) {
-        await this.fail(job.jobId, job.type, `gave up after ${receiveCount} attempts: ${reason}`);
-        return message;
-      }
-      this.emit('job_retry', { jobId: job.jobId, error: reason, receiveCount });
-      if (error instanceof OpenVoiceError) {
-        this.pause(error.status === 401 || error.status === 403 ? 'auth' : 'openvoice', reason);
-      }
-      throw error;
+      return await this.onFault(job, attempts, error);
     } finally {
       this.activity?.record();
     }
   }
 
-  private async process(job: Job, requestedAt: number, signal: AbortSignal): Promise<void> {
-    const { store, openVoice } = this.options;
-    const previous = await store.readStatus(job.jobId);
-    if (previous) {
-      this.emit('job_duplicate', { jobId: job.jobId, state: previous.state });
-      return;
+  /**
+   * A passing fault (OpenVoice 5xx, no answer, no speech). It is judged by what fails: right
+   * after another job's fault it is the service's, not this job's, and costs the job nothing;
+   * after a success, or again for this same job, it is charged to the job's own record. Either
+   * way the worker pauses until a probe passes, waiting longer while faults go on.
+   */
+  private async onFault(job: Job, attempts: number, error: unknown): Promise<Outcome> {
+    const reason = (error as Error).message;
+    const refused = error instanceof OpenVoiceError && (error.status === 401 || error.status === 403);
+    const charged = !refused && (this.lastFaultOf === undefined || this.lastFaultOf === job.jobId);
+    this.lastFaultOf = job.jobId;
+    this.faultStreak += 1;
+    const attempt = charged ? attempts + 1 : attempts;
+    if (charged && attempt >= (this.options.maxAttempts ?? this.maxReceiveCount)) {
+      await this.fail(job.jobId, job.type, `gave up after ${attempt} attempts: ${reason}`);
+      return 'done';
     }
+    if (charged) await this.options.store.writeAttempts(job.jobId, attempt);
+    this.emit('job_retry', { jobId: job.jobId, error: reason, attempt, charged });
+    if (error instanceof OpenVoiceError) this.pause(refused ? 'auth' : 'openvoice', reason);
+    return { retryInS: this.retryDelayS };
+  }
+
+  private async process(job: Job, run: Run): Promise<void> {
+    const { store, openVoice } = this.options;
+    const signal = run.abort.signal;
+    let published: boolean;
     if (job.type === 'synthesize') {
-      const wav = await openVoice.synthesize(
-        { text: job.text, language: job.language, voiceId: job.voiceId, speed: job.speed },
-        signal,
-      );
+      const wav = await this.synthesize(job, signal);
       // The output first, the status last: a reader that sees "done" finds the whole output.
-      const output = await store.writeAtomically(`outputs/${job.jobId}.wav`, wav);
-      await store.writeStatus({
+      const output = `outputs/${job.jobId}.wav`;
+      await store.writeAtomically(output, wav);
+      published = await store.writeStatus({
         jobId: job.jobId,
         type: job.type,
         state: 'done',
@@ -320,11 +405,11 @@ export class QueueWorker extends EventEmitter {
         this.options.maxReferenceBytes ?? 10 * 1024 * 1024,
       );
       try {
-        await openVoice.createVoice(job.voiceId, reference, requestedAt, signal);
+        await openVoice.createVoice(job.voiceId, reference, requestedAtOf(run.message, this.clock), signal);
       } finally {
         await reference.handle.close();
       }
-      await store.writeStatus({
+      published = await store.writeStatus({
         jobId: job.jobId,
         type: job.type,
         state: 'done',
@@ -332,53 +417,136 @@ export class QueueWorker extends EventEmitter {
         finishedAt: this.clock().toISOString(),
       });
     }
-    this.emit('job_done', { jobId: job.jobId, type: job.type });
+    await this.finished(job.jobId, published);
+    if (published) this.emit('job_done', { jobId: job.jobId, type: job.type });
+  }
+
+  /** Speech for the job, checked: anything but a whole WAV of plausible length is a fault. */
+  private async synthesize(job: SynthesizeJob, signal: AbortSignal): Promise<Uint8Array> {
+    const request = { text: job.text, language: job.language, voiceId: job.voiceId, speed: job.speed };
+    let wav: Uint8Array;
+    try {
+      wav = await this.options.openVoice.synthesize(request, signal);
+    } catch (error) {
+      // A profile switching to a new version can be missing for a moment: one more question
+      // before "does not exist" is final.
+      if (!(error instanceof OpenVoiceError && error.status === 404)) throw error;
+      await sleep(this.options.profileSwitchWaitMs ?? 1000);
+      wav = await this.options.openVoice.synthesize(request, signal);
+    }
+    const problem = speechProblem(wav, job);
+    if (problem) throw new OpenVoiceError(`OpenVoice /synthesize answered no speech: ${problem}`, 200, false);
+    return wav;
   }
 
   /** Records a job as failed for good; a storage fault while doing so pauses and keeps the job. */
   private async fail(jobId: string, type: string, error: string): Promise<void> {
-    try {
-      await this.options.store.writeStatus({
-        jobId,
-        type,
-        state: 'failed',
-        error,
-        finishedAt: this.clock().toISOString(),
-      });
-    } catch (writeError) {
-      if (writeError instanceof StorageFault) this.pause('storage', writeError.message);
-      throw writeError;
-    }
-    this.emit('job_failed', { jobId, error });
+    const published = await this.options.store.writeStatus({
+      jobId,
+      type,
+      state: 'failed',
+      error,
+      finishedAt: this.clock().toISOString(),
+    });
+    await this.finished(jobId, published);
+    if (published) this.emit('job_failed', { jobId, error });
   }
 
-  /** Keeps a running job hidden from other receivers; the returned stop waits for a call in flight. */
-  private startHeartbeat(receiptHandle: string): () => Promise<void> {
-    let extending: Promise<unknown> = Promise.resolve();
+  /** After a status: its run's record goes; a status that was already there is a duplicate. */
+  private async finished(jobId: string, published: boolean): Promise<void> {
+    if (!published) this.emit('job_duplicate', { jobId, state: 'already recorded' });
+    await this.options.store.forget(jobId).catch((error: unknown) => this.emit('error', error));
+  }
+
+  /**
+   * Keeps a running delivery hidden from other receivers and its claim fresh. A failed extension
+   * is counted and reported: the message may reappear, and its claim makes the copy wait.
+   */
+  private startHeartbeat(run: Run): () => Promise<void> {
+    let beating: Promise<void> = Promise.resolve();
     const timer = setInterval(
       () => {
-        extending = this.options.sqs
-          .send(
-            new ChangeMessageVisibilityCommand({
-              QueueUrl: this.options.queueUrl,
-              ReceiptHandle: receiptHandle,
-              VisibilityTimeout: this.options.visibilityTimeoutS ?? 120,
-            }),
-          )
-          .catch((error: unknown) => this.emit('error', error));
+        beating = beating.then(() => this.beat(run));
       },
       (this.options.heartbeatS ?? 30) * 1000,
     );
     return async () => {
       clearInterval(timer);
-      await extending;
+      await beating;
     };
+  }
+
+  private async beat(run: Run): Promise<void> {
+    try {
+      await this.options.sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: this.options.queueUrl,
+          ReceiptHandle: run.message.ReceiptHandle,
+          VisibilityTimeout: this.options.visibilityTimeoutS ?? 120,
+        }),
+      );
+    } catch (error) {
+      run.extensionsFailed += 1;
+      this.extensionsFailed += 1;
+      this.emit('visibility_lost', {
+        messageId: run.message.MessageId,
+        jobId: run.claim?.jobId,
+        failures: run.extensionsFailed,
+        total: this.extensionsFailed,
+        error: (error as Error).message,
+      });
+    }
+    if (run.claim)
+      await this.options.store.refreshClaim(run.claim).catch((error: unknown) => this.emit('error', error));
+  }
+
+  /**
+   * Puts a delivery's message back in the queue, visible after `delayS`. On the receive that the
+   * queue would follow with the DLQ, a job goes back as a fresh copy (receive count 0, first send
+   * time kept) and this one is deleted: hand-backs and outages must not use up a job's receives.
+   */
+  private async giveBack(run: Run, delayS: number): Promise<void> {
+    run.returned = true;
+    await run.stopHeartbeat();
+    const { message } = run;
+    const { queueUrl, sqs } = this.options;
+    try {
+      if (receiveCountOf(message) >= this.maxReceiveCount && !('malformed' in parseJob(message.Body))) {
+        await sqs.send(
+          new SendMessageCommand({
+            QueueUrl: queueUrl,
+            MessageBody: message.Body,
+            DelaySeconds: Math.min(900, delayS),
+            MessageAttributes: {
+              [SENT_AT_ATTRIBUTE]: {
+                DataType: 'Number',
+                StringValue: String(requestedAtOf(message, this.clock)),
+              },
+            },
+          }),
+        );
+        await sqs.send(
+          new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
+        );
+        this.emit('job_requeued', { messageId: message.MessageId, receiveCount: receiveCountOf(message) });
+        return;
+      }
+      await sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: queueUrl,
+          ReceiptHandle: message.ReceiptHandle,
+          VisibilityTimeout: delayS,
+        }),
+      );
+    } catch (error) {
+      this.emit('error', error);
+    }
   }
 
   /**
    * OpenVoice or the storage failed for a passing reason: close the receive gate until it
-   * recovers, so an outage costs each waiting job nothing (a job retried into a dead service
-   * would use up its receives). The consumer's loop stays the only one.
+   * recovers, so an outage costs each waiting job nothing. The consumer's loop stays the only
+   * one; a message that a poll already in flight delivers meanwhile is handed back.
    */
   private pause(reason: PauseReason, detail: string): void {
     if (this.pausedFor.has(reason) || this.draining) return;
@@ -398,8 +566,13 @@ export class QueueWorker extends EventEmitter {
           () => false,
         ),
     };
+    const pollMs = this.options.pollMs ?? 5000;
+    const wait = () =>
+      reason === 'openvoice'
+        ? Math.min(this.options.maxPauseMs ?? 300_000, pollMs * 2 ** Math.max(0, this.faultStreak - 1))
+        : pollMs;
     const check = checks[reason];
-    do await sleep(this.options.pollMs ?? 5000);
+    do await sleep(wait());
     while (!this.draining && !(await check()));
     this.pausedFor.delete(reason);
     if (this.draining) return;
@@ -448,48 +621,47 @@ export class QueueWorker extends EventEmitter {
     }
   }
 
-  private async handBack(receiptHandle: string): Promise<void> {
-    try {
-      await this.options.sqs.send(
-        new ChangeMessageVisibilityCommand({
-          QueueUrl: this.options.queueUrl,
-          ReceiptHandle: receiptHandle,
-          VisibilityTimeout: 0,
-        }),
-      );
-    } catch (error) {
-      this.emit('error', error);
-    }
-  }
-
   /**
-   * Stops taking jobs, lets running ones finish within `graceMs`, and makes the rest visible
-   * again at once so another start picks them up: nothing is lost. A message that a long poll
-   * already in flight delivers afterwards is handed back the same way.
+   * Stops taking jobs, lets every delivery in hand finish within `graceMs` (jobs, and messages
+   * being recorded as invalid or duplicate), and makes the rest visible again at once so another
+   * start picks them up: nothing is lost. A message that a long poll already in flight delivers
+   * afterwards is handed back the same way.
    */
   drain(reason: string, graceMs: number): Promise<void> {
     this.draining ??= (async () => {
-      this.emit('draining', { reason, inFlight: this.inFlight.size, graceMs });
+      this.emit('draining', { reason, inFlight: this.runs.size, graceMs });
       for (const timer of this.timers) clearInterval(timer);
       this.timers = [];
       this.gate.close('draining');
       for (const consumer of this.consumers) consumer.stop();
       const deadline = Date.now() + graceMs;
-      while (this.inFlight.size > 0 && Date.now() < deadline) await sleep(50);
-      const released = [...this.inFlight.values()];
-      for (const job of released) job.abort.abort();
-      // Wait for the aborted jobs (a hung file operation may never return: not forever), and for
+      while (this.runs.size > 0 && Date.now() < deadline) await sleep(50);
+      const released = [...this.runs];
+      for (const run of released) run.abort.abort();
+      // Wait for the aborted runs (a hung file operation may never return: not forever), and for
       // their heartbeats, so no extension lands after the reset below.
       if (released.length > 0) {
-        await Promise.race([Promise.all(released.map((job) => job.settled)), sleep(5000, true)]);
+        await Promise.race([Promise.all(released.map((run) => run.settled)), sleep(5000, true)]);
       }
-      await Promise.all(released.map((job) => job.stopHeartbeat()));
-      await Promise.all(released.map((job) => this.handBack(job.receiptHandle)));
+      await Promise.all(
+        released.filter((run) => !run.acknowledged && !run.returned).map((run) => this.giveBack(run, 0)),
+      );
       await this.activity?.flush();
       this.emit('drained', { reason, released: released.length });
     })();
     return this.draining;
   }
+}
+
+function receiveCountOf(message: Message): number {
+  return Number(message.Attributes?.ApproximateReceiveCount ?? '1');
+}
+
+/** When the backend sent the job: its first SentTimestamp, carried through any fresh copy. */
+function requestedAtOf(message: Message, clock: () => Date): number {
+  const carried = Number(message.MessageAttributes?.[SENT_AT_ATTRIBUTE]?.StringValue);
+  if (Number.isFinite(carried) && carried > 0) return carried;
+  return Number(message.Attributes?.SentTimestamp ?? clock().getTime());
 }
 
 /** `unref`: a wait that must not keep the process alive on its own. */
