@@ -9,6 +9,7 @@ newer profile.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hmac
 import json
@@ -40,6 +41,10 @@ FILE_MODE = 0o644
 DIR_MODE = 0o2775
 PROFILES = ".profiles"
 KEEP_VERSIONS = 2
+# /health: an inference running longer than this is stuck (a long text takes a minute or two on a
+# T4); a storage check slower than this counts as unwritable storage.
+STUCK_INFERENCE_SECONDS = 600.0
+STORAGE_CHECK_SECONDS = 5.0
 
 
 class SynthesisRequest(BaseModel):
@@ -91,12 +96,67 @@ class RequestGuard:
         await send({"type": "http.response.body", "body": body})
 
 
-def create_app(settings: Settings, engine: Engine, prepare: Optional[Callable[[], Path]] = None):
+class InferenceWatch:
+    """The engine, with the start time of every GPU call in progress: /health tells a stuck one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._started: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def _watched(self, call, *args):
+        token = object()
+        with self._lock:
+            self._started[id(token)] = time.monotonic()
+        try:
+            return call(*args)
+        finally:
+            with self._lock:
+                del self._started[id(token)]
+
+    def extract_voice(self, *args):
+        return self._watched(self.engine.extract_voice, *args)
+
+    def synthesize(self, *args):
+        return self._watched(self.engine.synthesize, *args)
+
+    def longest_running_seconds(self) -> float:
+        now = time.monotonic()
+        with self._lock:
+            return max((now - started for started in self._started.values()), default=0.0)
+
+
+def check_storage(folders: list[Path]) -> dict:
+    """Writes, flushes and removes a small file in each folder the service writes to."""
+    problems = []
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".health-") as probe:
+                probe.write(b"ok")
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as error:
+            problems.append(f"{folder}: {error.strerror or error}")
+    return {"writable": False, "error": "; ".join(problems)} if problems else {"writable": True}
+
+
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    prepare: Optional[Callable[[], Path]] = None,
+    stuck_after_seconds: float = STUCK_INFERENCE_SECONDS,
+):
     """Builds the service. `prepare` verifies the models and returns the checkpoint directory; it
     runs in the background at start so /health can answer "loading" meanwhile."""
     if len(settings.api_token) < MIN_TOKEN_CHARS:
         raise SettingsError(f"OPENVOICE_API_TOKEN must be at least {MIN_TOKEN_CHARS} characters; refusing to start")
     app = FastAPI(title="gpu-fleet OpenVoice", version="1.0")
+    engine = InferenceWatch(engine)
+    storage_check: dict = {"running": None}
     state = {"error": None}
     gpu = threading.BoundedSemaphore(settings.gpu_slots)
     voice_locks: dict[str, threading.Lock] = {}
@@ -119,14 +179,37 @@ def create_app(settings: Settings, engine: Engine, prepare: Optional[Callable[[]
             raise HTTPException(400, "voiceId must be 1-64 characters: lowercase letters, digits and '-'")
         return voice_id
 
+    async def storage_state() -> dict:
+        """Profiles and synthesis scratch writable, checked off the event loop; one check at a time,
+        so a hung mount does not pile up threads."""
+        if storage_check["running"] is None or storage_check["running"].done():
+            folders = [settings.voices_dir / PROFILES, Path(tempfile.gettempdir())]
+            storage_check["running"] = asyncio.get_running_loop().run_in_executor(None, check_storage, folders)
+        try:
+            return await asyncio.wait_for(asyncio.shield(storage_check["running"]), STORAGE_CHECK_SECONDS)
+        except asyncio.TimeoutError:
+            return {"writable": False, "error": f"no answer from the storage within {STORAGE_CHECK_SECONDS:g} s"}
+
     @app.get("/health")
     async def health() -> JSONResponse:
         gpu_visible = engine.gpu_visible()
         loaded = engine.loaded()
-        body = {"status": "ok" if gpu_visible and loaded else "unavailable", "gpu": gpu_visible, "modelsLoaded": loaded}
+        storage = await storage_state()
+        running = engine.longest_running_seconds()
+        stuck = running > stuck_after_seconds
+        ok = gpu_visible and loaded and storage["writable"] and not stuck
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "gpu": gpu_visible,
+            "modelsLoaded": loaded,
+            "storage": storage,
+            "gpuStuck": stuck,
+        }
+        if stuck:
+            body["longestInferenceSeconds"] = round(running, 1)
         if state["error"]:
             body["error"] = state["error"]
-        return JSONResponse(body, status_code=200 if gpu_visible and loaded else 503)
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     def require_ready() -> None:
         if not engine.loaded():

@@ -110,7 +110,13 @@ def clone(client, voice_id="alice-1", content=b"RIFFdata", **fields):
 
 
 def test_health_reports_gpu_and_models(client, engine):
-    assert client.get("/health").json() == {"status": "ok", "gpu": True, "modelsLoaded": True}
+    assert client.get("/health").json() == {
+        "status": "ok",
+        "gpu": True,
+        "modelsLoaded": True,
+        "storage": {"writable": True},
+        "gpuStuck": False,
+    }
     engine.gpu = False
     response = client.get("/health")
     assert response.status_code == 503
@@ -132,8 +138,55 @@ def test_health_says_why_loading_failed(shared):
             "status": "unavailable",
             "gpu": True,
             "modelsLoaded": False,
+            "storage": {"writable": True},
+            "gpuStuck": False,
             "error": "RuntimeError: checkpoint download failed",
         }
+
+
+def test_health_reports_storage_it_cannot_write(client, shared):
+    # Where profiles are built is not a folder that takes files (read-only, full, gone): a clone
+    # would fail with 500 while the GPU and the models are fine.
+    profiles = shared / "voices" / ".profiles"
+    profiles.parent.mkdir(parents=True, exist_ok=True)
+    if profiles.exists():
+        profiles.rmdir()
+    profiles.write_text("not a folder")
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["storage"]["writable"] is False
+    assert ".profiles" in body["storage"]["error"]
+    profiles.unlink()
+    assert client.get("/health").status_code == 200
+
+
+def test_health_reports_an_inference_stuck_on_the_gpu(shared):
+    engine = FakeEngine()
+    engine.is_loaded = True
+    engine.block = True
+    app = create_app(make_settings(shared), engine, stuck_after_seconds=0.2)
+    profile = shared / "voices" / "ivy"
+    profile.mkdir(parents=True)
+    (profile / "se.pth").write_bytes(b"x")
+    seen = []
+
+    async def speak(http):
+        return await http.post("/synthesize", json={"text": "hi", "language": "EN", "voiceId": "ivy"})
+
+    async def health_request(http):
+        await asyncio.sleep(0.1)  # running, within the limit
+        seen.append((await http.get("/health")).json())
+        await asyncio.sleep(0.3)  # running past the limit
+        seen.append((await http.get("/health")).json())
+        engine.release.set()
+        return None
+
+    spoken, _ = run_concurrently(app, [speak, health_request])
+    assert spoken.status_code == 200
+    assert [body["gpuStuck"] for body in seen] == [False, True]
+    assert seen[1]["status"] == "unavailable" and seen[1]["longestInferenceSeconds"] >= 0.3
 
 
 # --- authentication (port 8001 is reachable from the app host, which runs third-party images)
