@@ -38,7 +38,13 @@ async function main(): Promise<void> {
     touch();
     const body = detail instanceof Error ? { error: detail.message } : detail;
     console.log(
-      JSON.stringify({ time: new Date().toISOString(), event, ...(body as object), health: worker.health() }),
+      JSON.stringify({
+        time: new Date().toISOString(),
+        event,
+        ...(body as object),
+        health: worker.health(),
+        stats: worker.stats(),
+      }),
     );
   };
   for (const event of [...WORKER_EVENTS, 'error']) worker.on(event, log(event));
