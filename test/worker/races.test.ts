@@ -225,6 +225,24 @@ describe('one run per jobId, one status forever', () => {
     }
   }, 15_000);
 
+  it('a claim left by a worker that died is taken over once it is stale', async () => {
+    const t = await start({ visibilityTimeoutS: 5 });
+    try {
+      const claims = path.join(t.shared, 'jobs', '.claims');
+      fs.mkdirSync(claims, { recursive: true });
+      const claim = path.join(claims, 'orphan.json');
+      fs.writeFileSync(claim, JSON.stringify({ messageId: 'a-message-of-a-dead-worker', token: 'x' }));
+      const longAgo = new Date(Date.now() - 60_000);
+      fs.utimesSync(claim, longAgo, longAgo);
+      await t.worker.start();
+      await t.send(synthesize('orphan'));
+      expect(await eventually(() => statusOf(t.shared, 'orphan'))).toMatchObject({ state: 'done' });
+      expect(fs.readdirSync(claims)).toEqual([]);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it('a written status is never replaced by a later write', async () => {
     const t = await start();
     try {
@@ -271,6 +289,7 @@ describe('ownership of a message is never lost silently', () => {
       expect(mostAtOnce).toBe(1);
       expect(calls(t, '/synthesize')).toBe(1);
       expect(t.named('visibility_lost').length).toBeGreaterThan(0);
+      expect(t.named('job_deferred')).toContainEqual(expect.objectContaining({ jobId: 'unextended' }));
     } finally {
       await t.cleanup();
     }

@@ -44,7 +44,7 @@ export function speechProblem(wav: Uint8Array, request: SpeechRequest): string |
   const longest = (SPEECH_MARGIN_SECONDS + request.text.length * MAX_SECONDS_PER_CHAR) / speed;
   if (seconds < MIN_SPEECH_SECONDS) return `${seconds.toFixed(3)} s of audio is too short to be speech`;
   if (seconds > longest) {
-    return `${seconds.toFixed(0)} s of audio for ${request.text.length} characters is more than ${longest.toFixed(0)} s`;
+    return `${seconds.toFixed(1)} s of audio for ${request.text.length} characters is more than ${longest.toFixed(1)} s`;
   }
   return undefined;
 }
