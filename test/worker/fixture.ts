@@ -43,6 +43,8 @@ export interface Setup {
   retryDelayS?: number;
   waitTimeS?: number;
   maxReceiveCount?: number;
+  /** @default maxReceiveCount */
+  maxAttempts?: number;
   slots?: number;
   /** Milliseconds every SQS request of the worker waits before it reaches the emulator. */
   sqsLatencyMs?: number;
@@ -130,6 +132,7 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
     metadata: new InstanceMetadata(imds.url),
     slots: options.slots ?? 1,
     maxReceiveCount: options.maxReceiveCount ?? 2,
+    maxAttempts: options.maxAttempts,
     visibilityTimeoutS: options.visibilityTimeoutS ?? 5,
     heartbeatS: options.heartbeatS ?? 2,
     waitTimeS: options.waitTimeS ?? 1,

@@ -295,6 +295,37 @@ describe('ownership of a message is never lost silently', () => {
     }
   }, 25_000);
 
+  it('a redelivery of a running message waits: the run that fails afterwards can still give it back', async () => {
+    let running = 0;
+    let mostAtOnce = 0;
+    const t = await start({
+      slots: 2,
+      maxReceiveCount: 10,
+      visibilityTimeoutS: 1,
+      heartbeatS: 0.5,
+      sqsRefuse: (action) => action === 'ChangeMessageVisibility',
+      openVoice: async (route, attempt) => {
+        if (route === '/health') return { status: 200 };
+        running += 1;
+        mostAtOnce = Math.max(mostAtOnce, running);
+        await pause(attempt === 1 ? 2500 : 0);
+        running -= 1;
+        return attempt === 1 ? { status: 500, body: 'CUDA out of memory' } : { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('lapsed-then-failed'));
+      expect(await eventually(() => statusOf(t.shared, 'lapsed-then-failed'), 15_000)).toMatchObject({
+        state: 'done',
+      });
+      expect(mostAtOnce).toBe(1);
+      expect(t.named('job_deferred').length).toBeGreaterThan(0);
+    } finally {
+      await t.cleanup();
+    }
+  }, 25_000);
+
   it('a drain waits for every run, also an invalid message whose status is being written', async () => {
     const fileSystem: FileSystem = {
       ...fs.promises,
@@ -568,6 +599,31 @@ describe('hand-backs do not consume tries; only non-jobs reach the dead-letter q
       await first.cleanup();
     }
   }, 40_000);
+
+  it('a clone sent back as a fresh copy keeps the time its job was first sent (clone order)', async () => {
+    const requestedAt: number[] = [];
+    const t = await start({
+      maxReceiveCount: 1,
+      maxAttempts: 5,
+      openVoice: async (route, attempt, _request, body) => {
+        if (route === '/health') return { status: 200 };
+        requestedAt.push(Number(/name="requestedAt"\r\n\r\n(\d+)\r\n/.exec(body.toString('latin1'))?.[1]));
+        return attempt === 1 ? { status: 500, body: 'CUDA out of memory' } : { status: 201, body: '{}' };
+      },
+    });
+    try {
+      fs.writeFileSync(path.join(t.shared, 'uploads', 'a.wav'), 'RIFF-reference');
+      await t.worker.start();
+      await t.send(clone('ordered', 'uploads/a.wav'));
+      expect(await eventually(() => statusOf(t.shared, 'ordered'), 10_000)).toMatchObject({ state: 'done' });
+      expect(t.named('job_requeued')).toHaveLength(1);
+      expect(requestedAt).toHaveLength(2);
+      expect(requestedAt[1]).toBe(requestedAt[0]);
+      expect((await counts(sqs, t.dlqUrl)).waiting).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  });
 
   it('a synthesis answered 404 in a profile’s switch window is asked again before it fails', async () => {
     const t = await start({
