@@ -1,30 +1,19 @@
 import { EventEmitter } from 'node:events';
 import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import {
-  ChangeMessageVisibilityCommand,
-  DeleteMessageCommand,
-  type Message,
-  SendMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
 import { ActivityTag, isoSecond } from './activity.js';
 import { ReceiveGate } from './gate.js';
 import type { InstanceMetadata } from './imds.js';
 import { type Job, type ParsedMessage, type SynthesizeJob, parseJob } from './job.js';
+import { Lease, SENT_AT_ATTRIBUTE } from './lease.js';
 import { OpenVoiceError, type OpenVoiceClient } from './openvoice.js';
 import { speechProblem } from './speech.js';
 import { type Claim, InputError, type ResultStore, StorageFault } from './store.js';
 
 /** The tag the scaler reads to count idle time from readiness (src/core/tags.ts TAGS.readyAt). */
 export const READY_TAG = 'gpu-fleet:ready-at';
-
-/**
- * The message attribute that carries a job's first SentTimestamp (ms) into a fresh copy of its
- * message: clones of a voice stay ordered by when the backend sent them.
- */
-export const SENT_AT_ATTRIBUTE = 'gpu-fleet-sent-at';
 
 /** The lifecycle events a QueueWorker emits (besides 'error'). */
 export const WORKER_EVENTS = [
@@ -115,16 +104,14 @@ type Outcome = 'done' | { readonly retryInS: number };
 /** One delivery of one message, from receipt until its message is deleted or given back. */
 interface Run {
   readonly message: Message;
+  readonly lease: Lease;
   readonly abort: AbortController;
   claim?: Claim;
-  /** Visibility extensions of this delivery that failed. */
-  extensionsFailed: number;
   /** The run returned its message for deletion. */
   acknowledged: boolean;
   /** The run gave its message back to the queue itself. */
   returned: boolean;
   settled: Promise<unknown>;
-  stopHeartbeat: () => Promise<void>;
 }
 
 /**
@@ -164,6 +151,8 @@ export class QueueWorker extends EventEmitter {
   private get retryDelayS(): number {
     return this.options.retryDelayS ?? 30;
   }
+
+  private readonly now = () => this.clock().getTime();
 
   private get maxReceiveCount(): number {
     return this.options.maxReceiveCount ?? 5;
@@ -241,14 +230,12 @@ export class QueueWorker extends EventEmitter {
   private async handle(message: Message): Promise<Message | undefined> {
     const run: Run = {
       message,
+      lease: this.lease(message, () => run.claim),
       abort: new AbortController(),
-      extensionsFailed: 0,
       acknowledged: false,
       returned: false,
       settled: Promise.resolve(),
-      stopHeartbeat: () => Promise.resolve(),
     };
-    run.stopHeartbeat = this.startHeartbeat(run);
     this.runs.add(run);
     const work = this.serve(run).then((result) => {
       run.acknowledged = result !== undefined;
@@ -259,7 +246,7 @@ export class QueueWorker extends EventEmitter {
       return await work;
     } finally {
       this.runs.delete(run);
-      await run.stopHeartbeat();
+      await run.lease.stop();
     }
   }
 
@@ -277,7 +264,7 @@ export class QueueWorker extends EventEmitter {
       this.emit('malformed', {
         messageId,
         error: parsed.malformed,
-        receiveCount: receiveCountOf(run.message),
+        receiveCount: run.lease.receiveCount,
       });
       throw new Error(`malformed job message ${messageId}: ${parsed.malformed}`);
     }
@@ -338,7 +325,7 @@ export class QueueWorker extends EventEmitter {
     this.emit('job_started', {
       jobId: job.jobId,
       type: job.type,
-      receiveCount: receiveCountOf(run.message),
+      receiveCount: run.lease.receiveCount,
       attempt: attempts + 1,
     });
     try {
@@ -405,7 +392,7 @@ export class QueueWorker extends EventEmitter {
         this.options.maxReferenceBytes ?? 10 * 1024 * 1024,
       );
       try {
-        await openVoice.createVoice(job.voiceId, reference, requestedAtOf(run.message, this.clock), signal);
+        await openVoice.createVoice(job.voiceId, reference, run.lease.sentAt(this.now), signal);
       } finally {
         await reference.handle.close();
       }
@@ -459,85 +446,46 @@ export class QueueWorker extends EventEmitter {
   }
 
   /**
-   * Keeps a running delivery hidden from other receivers and its claim fresh. A failed extension
-   * is counted and reported: the message may reappear, and its claim makes the copy wait.
+   * Keeps a delivery hidden from other receivers and its job's claim fresh. A failed extension
+   * is counted and reported: the message may reappear, and its claim makes that copy wait.
    */
-  private startHeartbeat(run: Run): () => Promise<void> {
-    let beating: Promise<void> = Promise.resolve();
-    const timer = setInterval(
-      () => {
-        beating = beating.then(() => this.beat(run));
+  private lease(message: Message, claim: () => Claim | undefined): Lease {
+    return new Lease(message, {
+      sqs: this.options.sqs,
+      queueUrl: this.options.queueUrl,
+      visibilityTimeoutS: this.options.visibilityTimeoutS ?? 120,
+      heartbeatS: this.options.heartbeatS ?? 30,
+      onBeat: async () => {
+        const held = claim();
+        if (held)
+          await this.options.store.refreshClaim(held).catch((error: unknown) => this.emit('error', error));
       },
-      (this.options.heartbeatS ?? 30) * 1000,
-    );
-    return async () => {
-      clearInterval(timer);
-      await beating;
-    };
-  }
-
-  private async beat(run: Run): Promise<void> {
-    try {
-      await this.options.sqs.send(
-        new ChangeMessageVisibilityCommand({
-          QueueUrl: this.options.queueUrl,
-          ReceiptHandle: run.message.ReceiptHandle,
-          VisibilityTimeout: this.options.visibilityTimeoutS ?? 120,
-        }),
-      );
-    } catch (error) {
-      run.extensionsFailed += 1;
-      this.extensionsFailed += 1;
-      this.emit('visibility_lost', {
-        messageId: run.message.MessageId,
-        jobId: run.claim?.jobId,
-        failures: run.extensionsFailed,
-        total: this.extensionsFailed,
-        error: (error as Error).message,
-      });
-    }
-    if (run.claim)
-      await this.options.store.refreshClaim(run.claim).catch((error: unknown) => this.emit('error', error));
+      onExtensionFailed: (error, failures) => {
+        this.extensionsFailed += 1;
+        this.emit('visibility_lost', {
+          messageId: message.MessageId,
+          jobId: claim()?.jobId,
+          failures,
+          total: this.extensionsFailed,
+          error: (error as Error).message,
+        });
+      },
+    });
   }
 
   /**
    * Puts a delivery's message back in the queue, visible after `delayS`. On the receive that the
-   * queue would follow with the DLQ, a job goes back as a fresh copy (receive count 0, first send
-   * time kept) and this one is deleted: hand-backs and outages must not use up a job's receives.
+   * queue would follow with the DLQ, a job goes back as a fresh copy instead: hand-backs and
+   * outages must not use up a job's receives.
    */
   private async giveBack(run: Run, delayS: number): Promise<void> {
     run.returned = true;
-    await run.stopHeartbeat();
-    const { message } = run;
-    const { queueUrl, sqs } = this.options;
+    const lastReceive =
+      run.lease.receiveCount >= this.maxReceiveCount && !('malformed' in parseJob(run.message.Body));
     try {
-      if (receiveCountOf(message) >= this.maxReceiveCount && !('malformed' in parseJob(message.Body))) {
-        await sqs.send(
-          new SendMessageCommand({
-            QueueUrl: queueUrl,
-            MessageBody: message.Body,
-            DelaySeconds: Math.min(900, delayS),
-            MessageAttributes: {
-              [SENT_AT_ATTRIBUTE]: {
-                DataType: 'Number',
-                StringValue: String(requestedAtOf(message, this.clock)),
-              },
-            },
-          }),
-        );
-        await sqs.send(
-          new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
-        );
-        this.emit('job_requeued', { messageId: message.MessageId, receiveCount: receiveCountOf(message) });
-        return;
+      if ((await run.lease.giveBack(delayS, lastReceive, this.now)) === 'requeued') {
+        this.emit('job_requeued', { messageId: run.message.MessageId, receiveCount: run.lease.receiveCount });
       }
-      await sqs.send(
-        new ChangeMessageVisibilityCommand({
-          QueueUrl: queueUrl,
-          ReceiptHandle: message.ReceiptHandle,
-          VisibilityTimeout: delayS,
-        }),
-      );
     } catch (error) {
       this.emit('error', error);
     }
@@ -651,17 +599,6 @@ export class QueueWorker extends EventEmitter {
     })();
     return this.draining;
   }
-}
-
-function receiveCountOf(message: Message): number {
-  return Number(message.Attributes?.ApproximateReceiveCount ?? '1');
-}
-
-/** When the backend sent the job: its first SentTimestamp, carried through any fresh copy. */
-function requestedAtOf(message: Message, clock: () => Date): number {
-  const carried = Number(message.MessageAttributes?.[SENT_AT_ATTRIBUTE]?.StringValue);
-  if (Number.isFinite(carried) && carried > 0) return carried;
-  return Number(message.Attributes?.SentTimestamp ?? clock().getTime());
 }
 
 /** `unref`: a wait that must not keep the process alive on its own. */
