@@ -52,6 +52,17 @@ describe('speechProblem: a whole WAV of plausible length for the text, or why no
     expect(speechProblem(overlong, hello)).toBe('the WAV chunk "data" runs past the end of the file');
   });
 
+  it('finds a data chunk that ends the file, and a chunk that overruns the end by a byte', () => {
+    const header = wavOf(0).subarray(0, 44); // an empty data chunk, the last 8 bytes of the file
+    expect(speechProblem(header, hello)).toBe('0.000 s of audio is too short to be speech');
+    const overrun = Buffer.from(wavOf(0.5));
+    overrun.writeUInt32LE(overrun.length - 44 + 1, 40);
+    expect(speechProblem(overrun, hello)).toBe('the WAV chunk "data" runs past the end of the file');
+    const notRiff = Buffer.from(wavOf(0.5));
+    notRiff.write('RIFX', 0, 'latin1');
+    expect(speechProblem(notRiff, hello)).toContain('not a RIFF/WAVE file');
+  });
+
   it('refuses audio too short to be speech, and audio too long for the text and speed', () => {
     expect(speechProblem(wavOf(MIN_SPEECH_SECONDS * 0.9), hello)).toContain('too short to be speech');
     expect(speechProblem(wavOf(MIN_SPEECH_SECONDS), hello)).toBeUndefined();

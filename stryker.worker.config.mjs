@@ -1,0 +1,26 @@
+// Mutation testing of the queue worker's storage, speech check, message parsing and receive gate
+// with their in-process tests:
+// `npx stryker run stryker.worker.config.mjs` (not part of `npm test`). StrykerJS 9.x runs on Node 20.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  packageManager: 'npm',
+  mutate: [
+    'docker/worker/src/speech.ts',
+    'docker/worker/src/store.ts',
+    'docker/worker/src/job.ts',
+    'docker/worker/src/gate.ts',
+  ],
+  testRunner: 'jest',
+  jest: {
+    projectType: 'custom',
+    configFile: 'jest.stryker.worker.config.js',
+    // "Find related tests" follows imports, and misses the tests that import with `.js` specifiers.
+    enableFindRelatedTests: false,
+  },
+  coverageAnalysis: 'perTest',
+  concurrency: 1,
+  reporters: ['clear-text', 'progress', 'json'],
+  jsonReporter: { fileName: 'reports/mutation/worker.json' },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+};
