@@ -34,5 +34,7 @@ describe('ReceiveGate: receives wait while any reason holds it closed', () => {
     const third = gate.pass();
     gate.reopen('storage'); // not a reason it is closed for
     expect(await settled(third)).toBe(false);
+    gate.reopen('draining');
+    expect(await settled(third)).toBe(true);
   });
 });

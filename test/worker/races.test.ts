@@ -170,6 +170,11 @@ describe('one run per jobId, one status forever', () => {
         return c.waiting + c.inFlight === 0 ? true : undefined;
       }, 10_000);
       expect(calls(t, '/synthesize')).toBe(1);
+      // The second message was deleted as a duplicate of the running job, not kept waiting.
+      expect(t.named('job_duplicate')).toContainEqual(
+        expect.objectContaining({ jobId: 'twice', state: 'running' }),
+      );
+      expect(t.named('job_deferred')).toEqual([]);
     } finally {
       await t.cleanup();
     }
