@@ -155,6 +155,7 @@ describe('ResultStore: a deadline per file operation', () => {
       },
     ]);
     expect(late[0]?.ms).toBeGreaterThanOrEqual(550);
+    expect(late[0]?.ms).toBeLessThan(5000);
     // The file opened too late is closed and removed, not left behind.
     await eventually(() => (fs.readdirSync(path.join(shared, 'jobs')).length === 0 ? true : undefined));
     await store.probe();
@@ -201,6 +202,167 @@ describe('ResultStore.openReference: opened, then proven', () => {
     await opened.handle.close();
     await expect(store.openReference('uploads/team/a.wav', 3)).rejects.toThrow(
       'is 4 bytes, more than the limit of 3',
+    );
+  });
+});
+
+describe('ResultStore: every step of a write has its own deadline and names itself in a fault', () => {
+  const eio = (step: string) => Object.assign(new Error(`EIO: ${step} failed`), { code: 'EIO' });
+  /** node:fs/promises failing with EIO at one step of a write (the handle's own steps included). */
+  function failingAt(step: string): FileSystem {
+    return {
+      ...fs.promises,
+      mkdir: (async (...args: Parameters<typeof fs.promises.mkdir>) => {
+        if (step === 'mkdir') throw eio(step);
+        return fs.promises.mkdir(...args);
+      }) as FileSystem['mkdir'],
+      open: (async (file: fs.PathLike, flags?: string | number, mode?: fs.Mode) => {
+        if (step === 'open') throw eio(step);
+        const handle = await fs.promises.open(file, flags, mode);
+        const failing = (name: string, real: () => Promise<void>) => async () => {
+          await real();
+          if (step === name) throw eio(step);
+        };
+        handle.sync = failing('sync', handle.sync.bind(handle));
+        handle.close = failing('close', handle.close.bind(handle));
+        handle.writeFile = (async () => {
+          if (step === 'write') throw eio(step);
+        }) as typeof handle.writeFile;
+        return handle;
+      }) as FileSystem['open'],
+      rename: (async (from: fs.PathLike, to: fs.PathLike) => {
+        if (step === 'rename') throw eio(step);
+        return fs.promises.rename(from, to);
+      }) as FileSystem['rename'],
+      link: (async (from: fs.PathLike, to: fs.PathLike) => {
+        if (step === 'link') throw eio(step);
+        return fs.promises.link(from, to);
+      }) as FileSystem['link'],
+    };
+  }
+
+  it.each([
+    ['mkdir', 'creating the folder of outputs/a.wav: EIO'],
+    ['open', 'opening a temporary file for outputs/a.wav: EIO'],
+    ['write', 'writing outputs/a.wav: EIO'],
+    ['sync', 'flushing outputs/a.wav: EIO'],
+    ['close', 'closing outputs/a.wav: EIO'],
+    ['rename', 'renaming outputs/a.wav into place: EIO'],
+  ])('an output whose %s fails', async (step, message) => {
+    const shared = tempSharedDir();
+    const store = new ResultStore(shared, { fs: failingAt(step) });
+    await expect(store.writeAtomically('outputs/a.wav', 'x')).rejects.toMatchObject({
+      code: 'EIO',
+      message: expect.stringMatching(new RegExp(`^${message}`)),
+    });
+    const outputs = path.join(shared, 'outputs');
+    expect(fs.existsSync(outputs) ? fs.readdirSync(outputs) : []).toEqual([]); // no temporary file left
+  });
+
+  it('a status whose link fails; reads, claims and attempts that fail name what they did', async () => {
+    const shared = tempSharedDir();
+    await expect(new ResultStore(shared, { fs: failingAt('link') }).writeStatus(status)).rejects.toThrow(
+      /^publishing jobs\/j-1\.json: EIO/,
+    );
+    const store = new ResultStore(shared);
+    expect(await store.writeAtomically('outputs/a.wav', 'x')).toBe(true);
+    const held = await store.claim('j-1', 'm-1', 60_000);
+    if (!('claim' in held)) throw new Error('expected a claim');
+    await store.writeAttempts('j-1', 1);
+    const unreadable: FileSystem = {
+      ...fs.promises,
+      readFile: (async () => {
+        throw eio('read');
+      }) as FileSystem['readFile'],
+      unlink: (async () => {
+        throw eio('unlink');
+      }) as FileSystem['unlink'],
+      stat: (async () => {
+        throw eio('stat');
+      }) as FileSystem['stat'],
+      utimes: (async () => {
+        throw eio('utimes');
+      }) as FileSystem['utimes'],
+    };
+    const broken = new ResultStore(shared, { fs: unreadable });
+    await expect(broken.readStatus('j-1')).rejects.toThrow(/^reading the status of j-1: EIO/);
+    await expect(broken.readAttempts('j-1')).rejects.toThrow(/^reading the attempts of j-1: EIO/);
+    await expect(broken.forget('j-1')).rejects.toThrow(/^removing the attempts of j-1: EIO/);
+    await expect(broken.refreshClaim(held.claim)).rejects.toThrow(/^refreshing the claim of j-1: EIO/);
+    await expect(broken.releaseClaim(held.claim)).rejects.toThrow(/^reading the claim of j-1: EIO/);
+    await expect(broken.claim('j-1', 'm-2', 60_000)).rejects.toThrow(/^reading the claim of j-1: EIO/);
+    await expect(broken.probe()).rejects.toThrow(/^removing the probe file: EIO/);
+    const noUnlink = new ResultStore(shared, { fs: { ...fs.promises, unlink: unreadable.unlink } });
+    await expect(noUnlink.releaseClaim(held.claim)).rejects.toThrow(/^releasing the claim of j-1: EIO/);
+    const noStat = new ResultStore(shared, { fs: { ...fs.promises, stat: unreadable.stat } });
+    await expect(noStat.claim('j-1', 'm-2', 60_000)).rejects.toThrow(
+      /^reading the age of the claim of j-1: EIO/,
+    );
+    await store.releaseClaim(held.claim);
+    await store.releaseClaim(held.claim); // gone already: nothing to do
+  });
+
+  it('the probe leaves nothing behind; an old claim that cannot be set aside is a fault', async () => {
+    const shared = tempSharedDir();
+    let now = 0;
+    const store = new ResultStore(shared, { clock: () => now });
+    await store.probe();
+    expect(fs.readdirSync(path.join(shared, 'jobs'))).toEqual([]);
+    await store.claim('j-1', 'm-1', 1000);
+    now = 5000;
+    const stuck = new ResultStore(shared, {
+      clock: () => now,
+      fs: {
+        ...fs.promises,
+        rename: (async () => {
+          throw eio('rename');
+        }) as FileSystem['rename'],
+      },
+    });
+    await expect(stuck.claim('j-1', 'm-2', 1000)).rejects.toThrow(
+      /^setting aside the stale claim of j-1: EIO/,
+    );
+  });
+});
+
+describe('ResultStore.openReference: what is refused, and how', () => {
+  it('names a link, a folder and an empty file for what they are; a host error is a storage fault', async () => {
+    const shared = tempSharedDir();
+    const uploads = path.join(shared, 'uploads');
+    fs.mkdirSync(path.join(uploads, 'folder.wav'), { recursive: true });
+    fs.writeFileSync(path.join(shared, 'secret'), 'x');
+    fs.symlinkSync(path.join(shared, 'secret'), path.join(uploads, 'link.wav'));
+    const store = new ResultStore(shared);
+    await expect(store.openReference('uploads/link.wav', 100)).rejects.toThrow(
+      'reference uploads/link.wav is a symbolic link; links are refused',
+    );
+    await expect(store.openReference('uploads/folder.wav', 100)).rejects.toThrow('is not a regular file');
+    fs.writeFileSync(path.join(uploads, 'empty.wav'), '');
+    await expect(store.openReference('uploads/empty.wav', 100)).rejects.toThrow(
+      'reference uploads/empty.wav is empty',
+    );
+    const denied = new ResultStore(shared, {
+      fs: {
+        ...fs.promises,
+        open: (async () => {
+          throw Object.assign(new Error('EACCES: denied'), { code: 'EACCES' });
+        }) as FileSystem['open'],
+      },
+    });
+    await expect(denied.openReference('uploads/a.wav', 100)).rejects.toMatchObject({
+      name: 'StorageFault',
+      message: 'opening uploads/a.wav: EACCES: denied',
+    });
+    const unresolvable = new ResultStore(shared, {
+      fs: {
+        ...fs.promises,
+        realpath: (async () => {
+          throw Object.assign(new Error('ESTALE: stale handle'), { code: 'ESTALE' });
+        }) as FileSystem['realpath'],
+      },
+    });
+    await expect(unresolvable.openReference('uploads/a.wav', 100)).rejects.toThrow(
+      'resolving the shared directory: ESTALE: stale handle',
     );
   });
 });
