@@ -14,5 +14,6 @@ module.exports = {
     '<rootDir>/test/worker/speech.test.ts',
     '<rootDir>/test/worker/job.test.ts',
     '<rootDir>/test/worker/gate.test.ts',
+    '<rootDir>/test/worker/openvoice.test.ts',
   ],
 };

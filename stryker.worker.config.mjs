@@ -1,4 +1,5 @@
-// Mutation testing of the queue worker's storage, speech check, message parsing and receive gate
+// Mutation testing of the queue worker's storage, speech check, message parsing, receive gate and
+// OpenVoice client
 // with their in-process tests:
 // `npx stryker run stryker.worker.config.mjs` (not part of `npm test`). StrykerJS 9.x runs on Node 20.
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
@@ -9,6 +10,7 @@ export default {
     'docker/worker/src/store.ts',
     'docker/worker/src/job.ts',
     'docker/worker/src/gate.ts',
+    'docker/worker/src/openvoice.ts',
   ],
   testRunner: 'jest',
   jest: {
