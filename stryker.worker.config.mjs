@@ -1,7 +1,7 @@
 // Mutation testing of the queue worker's storage, speech check, message parsing, receive gate and
-// OpenVoice client
-// with their in-process tests:
-// `npx stryker run stryker.worker.config.mjs` (not part of `npm test`). StrykerJS 9.x runs on Node 20.
+// OpenVoice client with their in-process tests: `npx stryker run stryker.worker.config.mjs` (not
+// part of `npm test`; StrykerJS 9.x runs on Node 20). The worker's control flow (worker.ts,
+// lease.ts) is reached only by the end-to-end suites (jest.stryker.worker.config.js says why).
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   packageManager: 'npm',
