@@ -413,6 +413,34 @@ describe('a fault is judged by what fails', () => {
     }
   }, 20_000);
 
+  it('a success clears the suspicion: the next job’s fault is its own again', async () => {
+    const t = await start({
+      maxReceiveCount: 5,
+      retryDelayS: 30, // the failed jobs stay away for the whole test
+      openVoice: async (route, _attempt, _request, body) => {
+        if (route === '/health') return { status: 200 };
+        return body.toString().includes('poison')
+          ? { status: 500, body: 'boom' }
+          : { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('poison-a', { text: 'poison a' }));
+      await eventually(() => (t.named('job_retry').length === 1 ? true : undefined));
+      await t.send(synthesize('good'));
+      await eventually(() => statusOf(t.shared, 'good'), 10_000);
+      await t.send(synthesize('poison-b', { text: 'poison b' }));
+      await eventually(() => (t.named('job_retry').length === 2 ? true : undefined), 10_000);
+      expect(t.named('job_retry')).toEqual([
+        expect.objectContaining({ jobId: 'poison-a', charged: true, attempt: 1 }),
+        expect.objectContaining({ jobId: 'poison-b', charged: true, attempt: 1 }),
+      ]);
+    } finally {
+      await t.cleanup();
+    }
+  }, 20_000);
+
   it('stays paused while OpenVoice’s /health reports its storage unwritable or a stuck GPU thread', async () => {
     let health = { storage: { writable: true }, gpuStuck: false };
     let failNext = true;
