@@ -331,6 +331,33 @@ describe('ownership of a message is never lost silently', () => {
     }
   }, 25_000);
 
+  it('a drain hands back at once a run stuck on the storage, and nothing extends it afterwards', async () => {
+    let hung = true;
+    const fileSystem: FileSystem = {
+      ...fs.promises,
+      link: (async (from: fs.PathLike, to: fs.PathLike) => {
+        while (hung && String(to).endsWith(`${path.sep}jobs${path.sep}stuck.json`)) await pause(50);
+        return fs.promises.link(from, to);
+      }) as FileSystem['link'],
+    };
+    const t = await start({ fileSystem, storageTimeoutMs: 30_000, retryDelayS: 30, heartbeatS: 1 });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('stuck'));
+      await eventually(() => (fs.existsSync(path.join(t.shared, 'outputs', 'stuck.wav')) ? true : undefined));
+      await t.worker.drain('SIGTERM', 0);
+      expect(t.named('drained')).toEqual([{ reason: 'SIGTERM', released: 1 }]);
+      await pause(2500); // two heartbeats' time: a beat still running would hide the message again
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }),
+      );
+      expect(JSON.parse(Messages[0]?.Body ?? '{}')).toMatchObject({ jobId: 'stuck' });
+    } finally {
+      hung = false;
+      await t.cleanup();
+    }
+  }, 25_000);
+
   it('a drain waits for every run, also an invalid message whose status is being written', async () => {
     const fileSystem: FileSystem = {
       ...fs.promises,
