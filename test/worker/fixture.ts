@@ -59,6 +59,10 @@ export interface Setup {
   sameQueueAs?: { queueUrl: string; dlqUrl: string; shared: string };
   /** Deadline of one OpenVoice call. @default 20000 */
   requestTimeoutMs?: number;
+  /** The worker's clock. @default a fixed 2026-11-24T03:00:00.250Z */
+  clock?: () => Date;
+  /** At most one last-job-at write per this many ms of the worker's clock. @default 30000 */
+  activityIntervalMs?: number;
 }
 
 let queueNumber = 0;
@@ -139,7 +143,8 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
     retryDelayS: options.retryDelayS ?? 1,
     maxReferenceBytes: options.maxReferenceBytes,
     pollMs: 50,
-    clock: () => new Date('2026-11-24T03:00:00.250Z'),
+    clock: options.clock ?? (() => new Date('2026-11-24T03:00:00.250Z')),
+    activityIntervalMs: options.activityIntervalMs,
     scaleIn: options.scaleIn && {
       ...options.scaleIn,
       autoScaling: new AutoScalingClient({ region: 'ap-northeast-1' }),

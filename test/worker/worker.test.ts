@@ -123,6 +123,58 @@ describe('queue worker against a real SQS protocol server', () => {
     }
   });
 
+  it('says how long a job waited in the queue and how long it ran, for the job metrics', async () => {
+    const t = await start();
+    try {
+      await t.worker.start();
+      await t.send(synthesize('job-timed'));
+      await eventually(() => statusOf(t.shared, 'job-timed'));
+      const started = t.events.find(([name]) => name === 'job_started')?.[1];
+      const done = t.events.find(([name]) => name === 'job_done')?.[1];
+      expect(started).toMatchObject({ jobId: 'job-timed', type: 'synthesize', waitMs: expect.any(Number) });
+      expect(done).toEqual({
+        jobId: 'job-timed',
+        type: 'synthesize',
+        durationMs: 0,
+        output: 'outputs/job-timed.wav',
+      });
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('refreshes last-job-at with its heartbeat while a long job runs, so the scaler sees it busy', async () => {
+    // A minute of the worker's clock passes every real second: a 4 s answer is a 4-minute job.
+    const began = Date.now();
+    const clock = () => new Date(Date.parse('2026-11-24T03:00:00Z') + (Date.now() - began) * 60);
+    let answered = Number.POSITIVE_INFINITY;
+    const t = await start({
+      heartbeatS: 1,
+      clock,
+      openVoice: async (route) => {
+        if (route === '/health') return { status: 200 };
+        await pause(4000);
+        answered = Date.now();
+        return { status: 200, body: WAV };
+      },
+    });
+    try {
+      await t.worker.start();
+      await t.send(synthesize('job-long'));
+      await eventually(() => statusOf(t.shared, 'job-long'), 15_000);
+      const writes = ec2Mock
+        .commandCalls(CreateTagsCommand)
+        .filter((c) => c.args[0].input.Tags?.[0]?.Key === LAST_JOB_TAG);
+      const values = writes.map((c) => c.args[0].input.Tags?.[0]?.Value ?? '');
+      // Written before the answer: the start and at least two refreshes while OpenVoice worked.
+      const answeredAt = Date.parse('2026-11-24T03:00:00Z') + (answered - began) * 60;
+      expect(values.filter((value) => Date.parse(value) < answeredAt).length).toBeGreaterThanOrEqual(3);
+      expect([...values].sort()).toEqual(values);
+    } finally {
+      await t.cleanup();
+    }
+  }, 30_000);
+
   it('keeps a job whose OpenVoice call failed, pauses until OpenVoice is healthy, then retries it', async () => {
     let healthy = true;
     const t = await start({

@@ -1,8 +1,8 @@
 import { CreateTagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 
 /**
- * The tag the scaler reads to count idle time from the end of the last job (issue 11's
- * contract): an ISO time to the second, like gpu-fleet:ready-at.
+ * The tag the scaler reads to count each worker's idle time from the end of its last job: an
+ * ISO time to the second, like gpu-fleet:ready-at.
  */
 export const LAST_JOB_TAG = 'gpu-fleet:last-job-at';
 
@@ -21,8 +21,8 @@ export function isoSecond(time: Date): string {
 }
 
 /**
- * Reports job activity on the worker's own instance: `record()` when a job starts and when it
- * ends. Writes are coalesced to one per interval, and a trailing write always follows, so the
+ * Reports job activity on the worker's own instance: `record()` when a job starts, with each
+ * heartbeat while it runs, and when it ends. Writes are coalesced to one per interval, and a trailing write always follows, so the
  * tag ends at the time of the last job's end (at most one interval after it). Writes run in the
  * background: a job never waits for EC2.
  */

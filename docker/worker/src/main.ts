@@ -4,6 +4,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { readConfig } from './config.js';
 import { InstanceMetadata } from './imds.js';
+import { logLine } from './log-line.js';
 import { OpenVoiceClient } from './openvoice.js';
 import { ResultStore } from './store.js';
 import { QueueWorker, WORKER_EVENTS } from './worker.js';
@@ -36,16 +37,7 @@ async function main(): Promise<void> {
   };
   const log = (event: string) => (detail: unknown) => {
     touch();
-    const body = detail instanceof Error ? { error: detail.message } : detail;
-    console.log(
-      JSON.stringify({
-        time: new Date().toISOString(),
-        event,
-        ...(body as object),
-        health: worker.health(),
-        stats: worker.stats(),
-      }),
-    );
+    console.log(logLine(event, detail, new Date(), { health: worker.health(), stats: worker.stats() }));
   };
   for (const event of [...WORKER_EVENTS, 'error']) worker.on(event, log(event));
   // Also what keeps the process up once a drain has stopped every consumer and watch: exiting

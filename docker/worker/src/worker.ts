@@ -153,6 +153,8 @@ export class QueueWorker extends EventEmitter {
   }
 
   private readonly now = () => this.clock().getTime();
+  /** When each running job started (ms), for the duration its done or failed line carries. */
+  private readonly startedAt = new Map<string, number>();
 
   private get maxReceiveCount(): number {
     return this.options.maxReceiveCount ?? 5;
@@ -322,9 +324,12 @@ export class QueueWorker extends EventEmitter {
   private async runJob(run: Run, job: Job): Promise<Outcome> {
     const attempts = await this.options.store.readAttempts(job.jobId);
     this.activity?.record();
+    const startedAt = this.now();
+    this.startedAt.set(job.jobId, startedAt);
     this.emit('job_started', {
       jobId: job.jobId,
       type: job.type,
+      waitMs: Math.max(0, startedAt - run.lease.sentAt(this.now)),
       receiveCount: run.lease.receiveCount,
       attempt: attempts + 1,
     });
@@ -343,6 +348,7 @@ export class QueueWorker extends EventEmitter {
       }
       return await this.onFault(job, attempts, error);
     } finally {
+      this.startedAt.delete(job.jobId);
       this.activity?.record();
     }
   }
@@ -405,7 +411,14 @@ export class QueueWorker extends EventEmitter {
       });
     }
     await this.finished(job.jobId, published);
-    if (published) this.emit('job_done', { jobId: job.jobId, type: job.type });
+    if (published) {
+      this.emit('job_done', {
+        jobId: job.jobId,
+        type: job.type,
+        durationMs: this.durationOf(job.jobId),
+        ...(job.type === 'synthesize' && { output: `outputs/${job.jobId}.wav` }),
+      });
+    }
   }
 
   /** Speech for the job, checked: anything but a whole WAV of plausible length is a fault. */
@@ -436,7 +449,13 @@ export class QueueWorker extends EventEmitter {
       finishedAt: this.clock().toISOString(),
     });
     await this.finished(jobId, published);
-    if (published) this.emit('job_failed', { jobId, error });
+    if (published) this.emit('job_failed', { jobId, type, durationMs: this.durationOf(jobId), error });
+  }
+
+  /** Milliseconds since the job started here; undefined for a job that never ran (invalid). */
+  private durationOf(jobId: string): number | undefined {
+    const startedAt = this.startedAt.get(jobId);
+    return startedAt === undefined ? undefined : Math.max(0, this.now() - startedAt);
   }
 
   /** After a status: its run's record goes; a status that was already there is a duplicate. */
@@ -457,8 +476,10 @@ export class QueueWorker extends EventEmitter {
       heartbeatS: this.options.heartbeatS ?? 30,
       onBeat: async () => {
         const held = claim();
-        if (held)
-          await this.options.store.refreshClaim(held).catch((error: unknown) => this.emit('error', error));
+        if (!held) return;
+        // A job runs: the scaler judges each worker idle from this tag, so it moves while the job does.
+        this.activity?.record();
+        await this.options.store.refreshClaim(held).catch((error: unknown) => this.emit('error', error));
       },
       onExtensionFailed: (error, failures) => {
         this.extensionsFailed += 1;
