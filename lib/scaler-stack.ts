@@ -71,6 +71,7 @@ export class ScalerStack extends Stack {
         ...Object.values(this.alarms.alarms),
         ...(this.alarms.burstOnDemand ? [this.alarms.burstOnDemand] : []),
         ...(this.alarms.burstBootTimeout ? [this.alarms.burstBootTimeout] : []),
+        ...(this.alarms.burstRunTooLong ? [this.alarms.burstRunTooLong] : []),
       ],
       burst: config.burst.maxWorkers > 0,
     });

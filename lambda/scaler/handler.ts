@@ -176,6 +176,7 @@ function recordBurstMetrics(metrics: ScalerDependencies['metrics'], burst: Burst
   }
   metrics.addMetric('BurstLaunchFailures', MetricUnit.Count, signals?.launchFailures ?? 0);
   metrics.addMetric('BurstBootTimeouts', MetricUnit.Count, signals?.bootTimeouts ?? 0);
+  metrics.addMetric('BurstRunTooLong', MetricUnit.Count, signals?.overRunTime ?? 0);
 }
 
 /** The tick's one log line: observed → decided → reason → acted, and the burst group's turn. */

@@ -42,6 +42,8 @@ export class ScalerAlarms extends Construct {
   readonly burstOnDemand?: cloudwatch.Alarm;
   /** A burst worker never became ready and was retired; absent with burst.maxWorkers 0. */
   readonly burstBootTimeout?: cloudwatch.Alarm;
+  /** A burst worker ran maxRunHours without a hold and was retired; absent with burst.maxWorkers 0. */
+  readonly burstRunTooLong?: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: ScalerAlarmsProps) {
     super(scope, id);
@@ -162,6 +164,12 @@ export class ScalerAlarms extends Construct {
         'BurstWorkerNeverReady',
         `A burst worker did not report ready within ${burst.bootTimeoutMinutes} minutes of its launch and was retired; the group launches no more for an hour. The burst image, launch template or the EFS mount in the burst zones is broken.`,
         scalerMetric('BurstBootTimeouts', 'Sum'),
+        1,
+      );
+      this.burstRunTooLong = alarm(
+        'BurstWorkerRunTooLong',
+        `A burst worker ran ${props.maxRunHours} hours in a row without a hold and was retired (its job went back to the queue); check for a stuck job, a stream of work that never ends, or a worker tag that does not move.`,
+        scalerMetric('BurstRunTooLong', 'Sum'),
         1,
       );
     }

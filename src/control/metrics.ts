@@ -32,13 +32,15 @@ export const TICK_GAUGES = [
  * Published on every tick that ran the burst turn (burst.maxWorkers > 0 and a group given): burst
  * workers pending or in service, those of them on on-demand (an alarm says when the fleet runs on
  * on-demand), 1 when the group reported a launch failure within the last minute, and the workers
- * retired because they never became ready (an alarm: a broken image, template or mount).
+ * retired because they never became ready (an alarm: a broken image, template or mount), and those
+ * retired because they ran scaler.maxRunHours without a hold (an alarm, like the primary's).
  */
 export const BURST_GAUGES = [
   'BurstWorkers',
   'BurstOnDemandWorkers',
   'BurstLaunchFailures',
   'BurstBootTimeouts',
+  'BurstRunTooLong',
 ] as const;
 
 export type TickCounter = (typeof TICK_COUNTERS)[number];
@@ -46,5 +48,8 @@ export type TickCounter = (typeof TICK_COUNTERS)[number];
 /** Alarms the scaler stack creates (checked against the template in test/infra/scaler-stack.test.ts). */
 export const SCALER_ALARM_COUNT = 10;
 
-/** Alarms a burst group adds (BurstOnDemand, BurstBootTimeout; checked against the template in test/infra/burst.test.ts). */
-export const BURST_ALARM_COUNT = 2;
+/**
+ * Alarms a burst group adds (BurstOnDemand, BurstWorkerNeverReady, BurstWorkerRunTooLong; checked
+ * against the template in test/infra/burst.test.ts).
+ */
+export const BURST_ALARM_COUNT = 3;

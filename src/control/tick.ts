@@ -189,7 +189,7 @@ export async function runTick(
   now: Date,
   burst?: BurstConfig,
 ): Promise<TickReport> {
-  const [queue, gpu] = await observeQueueAndPrimary(ports, target, now, burst);
+  const [queue, gpu] = await observeQueueAndPrimary(ports, target, now, burst, config.maxRunHours);
   const previousMemory = memoryFromTags(gpu.tags);
   const observation: Observation = {
     queue,
@@ -231,7 +231,14 @@ export async function runTick(
   let burstReport: BurstTickReport | undefined;
   if (ports.burst && burst && burst.maxWorkers > 0) {
     const status = primaryStatus(observation, outcome, decision.action, memory, now);
-    burstReport = await runBurstTurn(ports.burst, observation.queue, status, memory, { burst }, now);
+    burstReport = await runBurstTurn(
+      ports.burst,
+      observation.queue,
+      status,
+      memory,
+      { burst, maxRunHours: config.maxRunHours },
+      now,
+    );
     if (burstReport.memory) memory = burstReport.memory;
   }
 
@@ -270,6 +277,7 @@ async function observeQueueAndPrimary(
   target: TickTarget,
   now: Date,
   burst: BurstConfig | undefined,
+  maxRunHours: number,
 ): Promise<[Observation['queue'], InstanceInfo]> {
   const [queue, instances] = await Promise.allSettled([
     ports.queue.counts(target.queueUrl),
@@ -281,7 +289,15 @@ async function observeQueueAndPrimary(
     return [queue.value, instanceOfRole(instances.value, 'gpu', target.appName)];
   } catch (error) {
     if (!ports.burst || !burst || burst.maxWorkers <= 0) throw error;
-    const report = await runBurstTurn(ports.burst, queue.value, 'blocked', {}, { burst }, now, true);
+    const report = await runBurstTurn(
+      ports.burst,
+      queue.value,
+      'blocked',
+      {},
+      { burst, maxRunHours },
+      now,
+      true,
+    );
     throw new PrimaryUnobservedError(error, report);
   }
 }

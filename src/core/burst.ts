@@ -97,6 +97,12 @@ export interface BurstObservation {
 /** The rules the burst decision reads. */
 export interface BurstRules {
   readonly burst: BurstConfig;
+  /**
+   * A burst worker running this long since its launch without the operator's hold is retired,
+   * busy or not (its job goes back to the queue): scaler.maxRunHours, the primary's limit.
+   * @default no limit
+   */
+  readonly maxRunHours?: number;
 }
 
 /** Numbers the handler publishes (BurstWorkers, BurstOnDemandWorkers, BurstLaunchFailures). */
@@ -108,6 +114,8 @@ export interface BurstSignals {
   readonly launchFailures: number;
   /** Workers retired on this tick because they never became ready within burst.bootTimeoutMinutes. */
   readonly bootTimeouts: number;
+  /** Workers retired on this tick because they ran maxRunHours without the operator's hold. */
+  readonly overRunTime: number;
 }
 
 /** A burst decision is data too: what to do, the new memory, and the reason in words. */
@@ -197,7 +205,7 @@ export function decideBurst(
           since: 0,
           kind: 'idle' as const,
         }))
-    : mayRetire(observation, rules, now, wanted);
+    : mayRetire(observation, rules, now, wanted, held);
   const bootTimeouts = retire.filter((r) => r.kind === 'broken').length;
   for (const r of retire) actions.push(`retire ${r.instanceId}: ${r.why}`);
 
@@ -267,6 +275,7 @@ export function decideBurst(
       launchFailures:
         group.lastLaunchFailure && now.getTime() - group.lastLaunchFailure.at.getTime() < MINUTE_MS ? 1 : 0,
       bootTimeouts,
+      overRunTime: retire.filter((r) => r.kind === 'capped').length,
     },
   };
 }
@@ -280,9 +289,10 @@ interface Retiree {
   /**
    * broken: never ready within the boot timeout; stalled: ready but took no job while jobs waited
    * NO_PROGRESS_MINUTES (both go whatever the hold, and are replaced if still needed); idle: quiet
-   * burst.idleMinutes; booting: not ready yet, launched for a backlog that cleared.
+   * burst.idleMinutes; booting: not ready yet, launched for a backlog that cleared; capped: ran
+   * maxRunHours without the operator's hold (goes whatever it runs, like the primary).
    */
-  readonly kind: 'broken' | 'stalled' | 'idle' | 'booting';
+  readonly kind: 'broken' | 'stalled' | 'idle' | 'booting' | 'capped';
 }
 
 /**
@@ -295,9 +305,10 @@ interface Retiree {
  */
 function mayRetire(
   observation: BurstObservation,
-  { burst }: BurstRules,
+  { burst, maxRunHours }: BurstRules,
   now: Date,
   wanted: number,
+  held: number,
 ): Retiree[] {
   const { queue, group, waitingSince } = observation;
   const quietQueue = queue.waiting === 0 && queue.delayed === 0;
@@ -329,6 +340,16 @@ function mayRetire(
       continue;
     }
     if (worker.lifecycleState !== 'InService') continue;
+    const runMinutes = worker.launchTime ? minutesBetween(worker.launchTime, now) : 0;
+    if (maxRunHours !== undefined && held === 0 && runMinutes >= maxRunHours * 60) {
+      mustGo.push({
+        instanceId: worker.instanceId,
+        why: `running ${round1(runMinutes / 60)}h ≥ maximum run ${maxRunHours}h without the operator’s hold`,
+        since: launchedAt,
+        kind: 'capped',
+      });
+      continue;
+    }
     const quiet = minutesBetween(since, now);
     const stalledFrom = waitingSince && waitingSince > since ? waitingSince : since;
     const stalledMinutes = minutesBetween(stalledFrom, now);

@@ -102,6 +102,23 @@ describe('runTick with a burst group', () => {
     expect(report.burst?.errors).toEqual([]);
   });
 
+  it('retires a burst worker that ran scaler.maxRunHours without a hold, busy as it is, and counts it', async () => {
+    const w = world('running', { waiting: 0, inFlight: 1, delayed: 0 });
+    const busy = {
+      instanceId: 'i-b1',
+      instanceType: 'g4dn.xlarge',
+      market: 'spot' as const,
+      availabilityZone: 'ap-northeast-1c',
+      lifecycleState: 'InService',
+      launchTime: at(-DEFAULT_CONFIG.scaler.maxRunHours * 60),
+      tags: { [TAGS.readyAt]: at(-700).toISOString(), [TAGS.lastJobAt]: at(0).toISOString() },
+    };
+    const g = group({ desired: 1, workers: [busy] });
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(g.calls).toEqual(['describe', 'retire i-b1']);
+    expect(report.burst?.decision?.signals.overRunTime).toBe(1);
+  });
+
   it('maxWorkers 0, or no group: the group is never touched and the tick is the one-GPU tick', async () => {
     const plain = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
     const without = await runTick(plain, TARGET, DEFAULT_CONFIG.scaler, at(0));

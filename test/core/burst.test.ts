@@ -98,7 +98,13 @@ describe('decideBurst: scale-out', () => {
       rules,
       NOW,
     );
-    expect(fresh.signals).toEqual({ workers: 1, onDemandWorkers: 0, launchFailures: 1, bootTimeouts: 0 });
+    expect(fresh.signals).toEqual({
+      workers: 1,
+      onDemandWorkers: 0,
+      launchFailures: 1,
+      bootTimeouts: 0,
+      overRunTime: 0,
+    });
     expect(fresh.desired).toBeUndefined();
     const old = decideBurst(
       observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99), message: 'x' } }),
@@ -441,7 +447,13 @@ describe('decideBurst: on-demand fallback and return to spot', () => {
       NOW,
     );
     expect(still.onDemand).toBeUndefined();
-    expect(still.signals).toEqual({ workers: 1, onDemandWorkers: 1, launchFailures: 0, bootTimeouts: 0 });
+    expect(still.signals).toEqual({
+      workers: 1,
+      onDemandWorkers: 1,
+      launchFailures: 0,
+      bootTimeouts: 0,
+      overRunTime: 0,
+    });
     const back = decideBurst(
       observe(queue(20), onDemand, { onDemand: true }),
       { burstOnDemandSince: at(100 - SPOT_RETRY_MINUTES) },
@@ -652,5 +664,26 @@ describe('decideBurst: worker times from the future', () => {
     expect(decideBurst(observe(queue(0), [w]), {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual([
       'i-a',
     ]);
+  });
+});
+
+describe('decideBurst: a run-time cap like the primary’s', () => {
+  const capped: BurstRules = { burst, maxRunHours: 12 };
+  // Launched 12 h before NOW and busy right now (its last-job tag is fresh).
+  const longRunner = worker('i-long', 100, { launchTime: at(100 - 12 * 60), readyAt: at(100 - 12 * 60 + 6) });
+
+  it('retires a worker running maxRunHours without the operator’s hold, busy or not, and counts it', () => {
+    const d = decideBurst(observe(queue(30, 2), [longRunner, worker('i-young', 100)]), {}, capped, NOW);
+    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-long']);
+    expect(d.reason).toContain('retire i-long: running 12h ≥ maximum run 12h without the operator’s hold');
+    expect(d.signals.overRunTime).toBe(1);
+  });
+
+  it('keeps it under the operator’s hold, and a minute younger', () => {
+    const held = decideBurst({ ...observe(queue(30, 2), [longRunner]), heldWorkers: 1 }, {}, capped, NOW);
+    expect(held.retire).toEqual([]);
+    expect(held.signals.overRunTime).toBe(0);
+    const younger = worker('i-long', 100, { launchTime: at(101 - 12 * 60) });
+    expect(decideBurst(observe(queue(30, 2), [younger]), {}, capped, NOW).retire).toEqual([]);
   });
 });
