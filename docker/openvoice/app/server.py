@@ -244,11 +244,20 @@ def create_app(
         """Points voices/<id> at the new version with one rename: a reader sees the old or the new
         profile, whole, never a mix."""
         link = settings.voices_dir / voice_id
-        if link.is_dir() and not link.is_symlink():  # a profile from before versions: keep it aside
-            link.rename(version.parent / f"legacy-{secrets.token_hex(4)}")
         staged = settings.voices_dir / f".{voice_id}.{secrets.token_hex(6)}.link"
         staged.symlink_to(Path(PROFILES) / voice_id / version.name)
-        os.rename(staged, link)
+        aside = None
+        try:
+            if link.is_dir() and not link.is_symlink():  # a profile from before versions: keep it aside
+                aside = version.parent / f"legacy-{secrets.token_hex(4)}"
+                os.rename(link, aside)
+            os.rename(staged, link)
+        except BaseException:
+            # Nothing switched: the profile from before versions goes back where readers find it.
+            if aside is not None and not link.exists():
+                os.rename(aside, link)
+            staged.unlink(missing_ok=True)
+            raise
 
     def prune(voice_id: str, keep: Path) -> None:
         versions = sorted(

@@ -307,6 +307,25 @@ def test_a_profile_from_before_versions_is_replaced_atomically(client, shared):
     assert legacy.is_symlink()
 
 
+def test_a_failed_switch_leaves_a_profile_from_before_versions_where_it_was(client, shared, monkeypatch):
+    legacy = shared / "voices" / "gina"
+    legacy.mkdir(parents=True)
+    (legacy / "se.pth").write_bytes(b"legacy")
+    real_rename = os.rename
+
+    def refuse_the_switch(src, dst):
+        if Path(dst) == legacy and str(src).endswith(".link"):  # the switch itself fails
+            raise OSError(5, "Input/output error")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", refuse_the_switch)
+    with pytest.raises(OSError):
+        clone(client, "gina", b"RIFF-new")
+    assert not legacy.is_symlink()
+    assert (legacy / "se.pth").read_bytes() == b"legacy"
+    assert not list((shared / "voices").glob(".gina.*.link"))
+
+
 def test_accepts_the_upload_exactly_as_the_worker_streams_it(client, shared):
     """The worker builds its multipart body by hand (docker/worker/src/openvoice.ts createVoice)."""
     body = (
