@@ -1,27 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { FileSystem } from '../../docker/worker/src/store';
-import { TOKEN, clone, pause, setup, statusOf, synthesize } from './fixture';
-import { WAV, counts, eventually, sqsClient, startSqsServer } from './harness';
+import { TOKEN, clone, pause, statusOf, synthesize, useSqsEmulator } from './fixture';
+import { WAV, counts, eventually } from './harness';
 
-let sqsServer: Awaited<ReturnType<typeof startSqsServer>>;
-let sqs: SQSClient;
-
-beforeAll(async () => {
-  sqsServer = await startSqsServer();
-  sqs = sqsClient(sqsServer.address);
-});
-afterAll(async () => {
-  sqs.destroy();
-  await sqsServer.stop();
-});
-
-const start = (options: Parameters<typeof setup>[2] = {}) => setup(sqs, sqsServer.address, options);
+const emulator = useSqsEmulator();
+const { start } = emulator;
 
 async function deadLetters(dlqUrl: string): Promise<number> {
-  return (await counts(sqs, dlqUrl)).waiting;
+  return (await counts(emulator.client(), dlqUrl)).waiting;
 }
 
 /** A fake OpenVoice that counts how many syntheses run at once. */
@@ -101,7 +90,9 @@ describe('every message with a valid jobId ends with a status; only non-jobs rea
         expect(status).toMatchObject({ jobId, state: 'failed', error: expect.stringContaining(error) });
       }
       expect(t.named('job_retry')).toEqual([]);
-      await eventually(async () => ((await counts(sqs, t.queueUrl)).inFlight === 0 ? true : undefined));
+      await eventually(async () =>
+        (await counts(emulator.client(), t.queueUrl)).inFlight === 0 ? true : undefined,
+      );
       expect(await deadLetters(t.dlqUrl)).toBe(0);
     } finally {
       await t.cleanup();
@@ -139,7 +130,10 @@ describe('every message with a valid jobId ends with a status; only non-jobs rea
       });
       await pause(1500);
       expect(await deadLetters(t.dlqUrl)).toBe(0);
-      expect((await counts(sqs, t.queueUrl)).waiting + (await counts(sqs, t.queueUrl)).inFlight).toBe(0);
+      expect(
+        (await counts(emulator.client(), t.queueUrl)).waiting +
+          (await counts(emulator.client(), t.queueUrl)).inFlight,
+      ).toBe(0);
     } finally {
       await t.cleanup();
     }
@@ -311,9 +305,9 @@ describe('draining', () => {
       await t.send(synthesize('late-job'));
       await eventually(() => (t.named('job_handed_back').length > 0 ? true : undefined), 10_000);
       expect(t.named('job_started')).toEqual([]);
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }),
-      );
+      const { Messages = [] } = await emulator
+        .client()
+        .send(new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }));
       expect(JSON.parse(Messages[0]?.Body ?? '{}')).toMatchObject({ jobId: 'late-job' });
       expect(statusOf(t.shared, 'late-job')).toBeUndefined();
     } finally {

@@ -16,6 +16,7 @@ import {
   fakeServer,
   latencyProxy,
   sqsClient,
+  startSqsServer,
   tempSharedDir,
 } from './harness';
 
@@ -212,3 +213,28 @@ export const statusOf = (shared: string, jobId: string) => {
 };
 
 export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One SQS emulator for a test file, started before its tests and stopped after them: `start` sets
+ * up a worker against it, `client()` is the test's own client of it.
+ */
+export function useSqsEmulator() {
+  let server: Awaited<ReturnType<typeof startSqsServer>> | undefined;
+  let sqs: SQSClient | undefined;
+  beforeAll(async () => {
+    server = await startSqsServer();
+    sqs = sqsClient(server.address);
+  });
+  afterAll(async () => {
+    sqs?.destroy();
+    await server?.stop();
+  });
+  const client = (): SQSClient => {
+    if (!sqs) throw new Error('the SQS emulator starts in beforeAll');
+    return sqs;
+  };
+  return {
+    client,
+    start: (options: Setup = {}) => setup(client(), server?.address ?? '', options),
+  };
+}

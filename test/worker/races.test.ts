@@ -1,24 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { FileSystem } from '../../docker/worker/src/store';
-import { clone, pause, setup, statusOf, synthesize } from './fixture';
-import { WAV, counts, eventually, sqsClient, startSqsServer, wavOf } from './harness';
+import { clone, pause, statusOf, synthesize, useSqsEmulator } from './fixture';
+import { WAV, counts, eventually, wavOf } from './harness';
 
-let sqsServer: Awaited<ReturnType<typeof startSqsServer>>;
-let sqs: SQSClient;
-
-beforeAll(async () => {
-  sqsServer = await startSqsServer();
-  sqs = sqsClient(sqsServer.address);
-});
-afterAll(async () => {
-  sqs.destroy();
-  await sqsServer.stop();
-});
-
-const start = (options: Parameters<typeof setup>[2] = {}) => setup(sqs, sqsServer.address, options);
+const emulator = useSqsEmulator();
+const { start } = emulator;
 
 const calls = (t: { attempts: Map<string, number> }, route: string) => t.attempts.get(route) ?? 0;
 
@@ -166,7 +155,7 @@ describe('one run per jobId, one status forever', () => {
       await t.send(synthesize('twice'));
       await eventually(() => statusOf(t.shared, 'twice'));
       await eventually(async () => {
-        const c = await counts(sqs, t.queueUrl);
+        const c = await counts(emulator.client(), t.queueUrl);
         return c.waiting + c.inFlight === 0 ? true : undefined;
       }, 10_000);
       expect(calls(t, '/synthesize')).toBe(1);
@@ -196,7 +185,7 @@ describe('one run per jobId, one status forever', () => {
       }
       for (let n = 0; n < 3; n += 1) await eventually(() => statusOf(a.shared, `shared-${n}`), 15_000);
       await eventually(async () => {
-        const c = await counts(sqs, a.queueUrl);
+        const c = await counts(emulator.client(), a.queueUrl);
         return c.waiting + c.inFlight === 0 ? true : undefined;
       }, 15_000);
       expect(calls(a, '/synthesize') + calls(b, '/synthesize')).toBe(3);
@@ -348,9 +337,9 @@ describe('ownership of a message is never lost silently', () => {
       await t.worker.drain('SIGTERM', 0);
       expect(t.named('drained')).toEqual([{ reason: 'SIGTERM', released: 1 }]);
       await pause(2500); // two heartbeats' time: a beat still running would hide the message again
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }),
-      );
+      const { Messages = [] } = await emulator
+        .client()
+        .send(new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }));
       expect(JSON.parse(Messages[0]?.Body ?? '{}')).toMatchObject({ jobId: 'stuck' });
     } finally {
       hung = false;
@@ -412,7 +401,7 @@ describe('a fault is judged by what fails', () => {
           state: 'done',
         });
       }
-      expect((await counts(sqs, t.dlqUrl)).waiting).toBe(0);
+      expect((await counts(emulator.client(), t.dlqUrl)).waiting).toBe(0);
     } finally {
       await t.cleanup();
     }
@@ -650,7 +639,7 @@ describe('hand-backs do not consume tries; only non-jobs reach the dead-letter q
         expect(await eventually(() => statusOf(queue.shared, 'handed-back'), 10_000)).toMatchObject({
           state: 'done',
         });
-        expect((await counts(sqs, queue.dlqUrl)).waiting).toBe(0);
+        expect((await counts(emulator.client(), queue.dlqUrl)).waiting).toBe(0);
         expect(second.named('job_requeued')).toEqual([expect.objectContaining({ receiveCount: 2 })]);
       } finally {
         await last.cleanup();
@@ -679,7 +668,7 @@ describe('hand-backs do not consume tries; only non-jobs reach the dead-letter q
       expect(t.named('job_requeued')).toHaveLength(1);
       expect(requestedAt).toHaveLength(2);
       expect(requestedAt[1]).toBe(requestedAt[0]);
-      expect((await counts(sqs, t.dlqUrl)).waiting).toBe(0);
+      expect((await counts(emulator.client(), t.dlqUrl)).waiting).toBe(0);
     } finally {
       await t.cleanup();
     }
@@ -737,9 +726,11 @@ describe('the tests bite where it matters', () => {
       // The first extension lands at 2 s; a one-second extension would show the message at 3 s.
       for (const wait of [3300, 1000]) {
         await pause(wait);
-        const { Messages = [] } = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }),
-        );
+        const { Messages = [] } = await emulator
+          .client()
+          .send(
+            new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }),
+          );
         expect(Messages).toEqual([]);
       }
     } finally {

@@ -1,27 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CreateTagsCommand } from '@aws-sdk/client-ec2';
-import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { READY_TAG } from '../../docker/worker/src/worker';
 import { LAST_JOB_TAG } from '../../docker/worker/src/activity';
 import { TAGS } from '../../src/core/tags';
 import { CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
-import { autoScalingMock, ec2Mock, pause, setup, statusOf, synthesize } from './fixture';
-import { WAV, counts, eventually, sqsClient, startSqsServer } from './harness';
+import { autoScalingMock, ec2Mock, pause, statusOf, synthesize, useSqsEmulator } from './fixture';
+import { WAV, counts, eventually } from './harness';
 
-let sqsServer: Awaited<ReturnType<typeof startSqsServer>>;
-let sqs: SQSClient;
-
-beforeAll(async () => {
-  sqsServer = await startSqsServer();
-  sqs = sqsClient(sqsServer.address);
-});
-afterAll(async () => {
-  sqs.destroy();
-  await sqsServer.stop();
-});
-
-const start = (options: Parameters<typeof setup>[2] = {}) => setup(sqs, sqsServer.address, options);
+const emulator = useSqsEmulator();
+const { start } = emulator;
 
 describe('queue worker against a real SQS protocol server', () => {
   it('the ready tag key is the one the scaler reads', () => {
@@ -67,7 +56,7 @@ describe('queue worker against a real SQS protocol server', () => {
       expect(fs.readdirSync(path.join(t.shared, 'outputs')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
       expect(t.unauthorised).toEqual([]);
       await eventually(async () => {
-        const c = await counts(sqs, t.queueUrl);
+        const c = await counts(emulator.client(), t.queueUrl);
         return c.waiting === 0 && c.inFlight === 0 ? c : undefined;
       });
     } finally {
@@ -234,9 +223,9 @@ describe('queue worker against a real SQS protocol server', () => {
       await t.send(synthesize('job-4'));
       await eventually(() => statusOf(t.shared, 'job-4'));
       const dead = await eventually(async () => {
-        const { Messages = [] } = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: t.dlqUrl, WaitTimeSeconds: 0 }),
-        );
+        const { Messages = [] } = await emulator
+          .client()
+          .send(new ReceiveMessageCommand({ QueueUrl: t.dlqUrl, WaitTimeSeconds: 0 }));
         return Messages.length > 0 ? Messages : undefined;
       });
       expect(dead[0]?.Body).toBe('{"version": 1, "type": "synthesize"}');
@@ -266,9 +255,11 @@ describe('queue worker against a real SQS protocol server', () => {
       // Past the 2 s visibility, another receiver must still find nothing: the heartbeat hides it.
       for (const wait of [2500, 1000]) {
         await pause(wait);
-        const { Messages = [] } = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }),
-        );
+        const { Messages = [] } = await emulator
+          .client()
+          .send(
+            new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }),
+          );
         expect(Messages).toEqual([]);
       }
       await eventually(() => statusOf(t.shared, 'job-5'), 15_000);
@@ -293,7 +284,9 @@ describe('queue worker against a real SQS protocol server', () => {
       await t.send(synthesize('job-6'));
       await eventually(() => t.events.find(([name]) => name === 'job_duplicate'));
       expect(t.attempts.get('/synthesize')).toBeUndefined();
-      await eventually(async () => ((await counts(sqs, t.queueUrl)).waiting === 0 ? true : undefined));
+      await eventually(async () =>
+        (await counts(emulator.client(), t.queueUrl)).waiting === 0 ? true : undefined,
+      );
     } finally {
       await t.cleanup();
     }
@@ -314,9 +307,9 @@ describe('queue worker against a real SQS protocol server', () => {
       await eventually(() => (t.attempts.get('/synthesize') ? true : undefined));
       await t.worker.drain('SIGTERM', 200);
       expect(t.named('drained')).toEqual([{ reason: 'SIGTERM', released: 1 }]);
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }),
-      );
+      const { Messages = [] } = await emulator
+        .client()
+        .send(new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }));
       expect(JSON.parse(Messages[0]?.Body ?? '{}')).toMatchObject({ jobId: 'job-7' });
       expect(statusOf(t.shared, 'job-7')).toBeUndefined();
     } finally {
@@ -350,7 +343,7 @@ describe('queue worker against a real SQS protocol server', () => {
       await t.send(synthesize('job-9'));
       await pause(1500);
       expect(statusOf(t.shared, 'job-9')).toBeUndefined();
-      expect((await counts(sqs, t.queueUrl)).waiting).toBe(1);
+      expect((await counts(emulator.client(), t.queueUrl)).waiting).toBe(1);
     } finally {
       await t.cleanup();
     }
@@ -422,9 +415,9 @@ describe('queue worker against a real SQS protocol server', () => {
         state = 'Terminated';
         await eventually(() => (t.named('lifecycle_completed').length > 0 ? true : undefined), 10_000);
         expect(t.named('drained')).toEqual([{ reason: 'scale-in', released: 1 }]);
-        const { Messages = [] } = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }),
-        );
+        const { Messages = [] } = await emulator
+          .client()
+          .send(new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }));
         expect(JSON.parse(Messages[0]?.Body ?? '{}')).toMatchObject({ jobId: 'job-b3' });
         expect(statusOf(t.shared, 'job-b3')).toBeUndefined();
       } finally {
