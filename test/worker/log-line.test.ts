@@ -57,4 +57,16 @@ describe("the worker's log lines: the contract of the metric filters and gpu-man
       error: 'boom',
     });
   });
+
+  it('a duplicate of a recorded job is no job state change: its state is named jobState, so no metric counts it', () => {
+    const duplicate = logLine(
+      'job_duplicate',
+      { jobId: 'job-1', state: 'failed', messageId: 'm-2' },
+      TIME,
+      CONTEXT,
+    );
+    expect(JSON.parse(duplicate)).toMatchObject({ msg: 'job_duplicate', jobId: 'job-1', jobState: 'failed' });
+    expect(JSON.parse(duplicate)).not.toHaveProperty('state');
+    expect(parseJobLine(duplicate)).toBeUndefined();
+  });
 });

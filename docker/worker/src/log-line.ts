@@ -12,14 +12,21 @@ const JOB_STATES: Readonly<Record<string, 'started' | 'done' | 'failed'>> = {
  * Every line also carries the worker's health and counters.
  */
 export function logLine(event: string, detail: unknown, time: Date, context: object): string {
-  const body = detail instanceof Error ? { error: detail.message } : (detail as object | undefined);
+  const body = (detail instanceof Error ? { error: detail.message } : (detail ?? {})) as Record<
+    string,
+    unknown
+  >;
   const state = JOB_STATES[event];
   const level = event === 'error' || state === 'failed' ? 'error' : 'info';
+  // Only a job's own state change carries `state`: the metric filters count lines by it, so the
+  // state another event reports (a duplicate's recorded job, say) is named jobState.
+  const { state: jobState, ...rest } = body;
   return JSON.stringify({
     time: time.toISOString(),
     level,
-    ...(state ? { msg: 'job', event, state } : { msg: event, event }),
-    ...body,
+    ...(state
+      ? { msg: 'job', event, state, ...rest }
+      : { msg: event, event, ...rest, ...(jobState !== undefined && { jobState }) }),
     ...context,
   });
 }
