@@ -162,6 +162,22 @@ function withFaultAndPriceOptions(command: Command): Command {
       numberParser('--count-lag', 0),
     )
     .option(
+      '--tag-lag <seconds>',
+      "a worker's tag writes are seen up to this many seconds late (seeded)",
+      numberParser('--tag-lag', 0),
+    )
+    .option(
+      '--start-not-taken <share>',
+      'this share (0–1) of starts EC2 accepts and does not carry out (seeded)',
+      shareParser('--start-not-taken'),
+    )
+    .option('--primary-never-ready', 'the primary boots and bills but never reports ready (a broken image)')
+    .option(
+      '--burst-never-ready <share>',
+      'this share (0–1) of burst workers boot and bill but never report ready (seeded)',
+      shareParser('--burst-never-ready'),
+    )
+    .option(
       '--spot-price <usd>',
       'spot USD/h (config: prices.gpuSpotUsdPerHour)',
       numberParser('--spot-price', 0),

@@ -13,7 +13,12 @@ import {
   renderEstimate,
   scheduledAppHours,
 } from '../cost/estimate.js';
-import { type SimulationOptions, type SimulationReport, simulate } from './simulate.js';
+import {
+  type SimulationOptions,
+  type SimulationReport,
+  UnfinishedSimulationError,
+  simulate,
+} from './simulate.js';
 import { renderSweep, sweep } from './sweep.js';
 import { CALENDAR_AFTER_S, renderSimulationSvg } from './svg.js';
 import { TraceError, type TraceJob, parseTrace } from './trace.js';
@@ -31,6 +36,10 @@ export interface ScalerOverrides {
   readonly capacityFailures?: number;
   readonly seed: number;
   readonly countLag?: number;
+  readonly tagLag?: number;
+  readonly startNotTaken?: number;
+  readonly primaryNeverReady?: boolean;
+  readonly burstNeverReady?: number;
   readonly spotPrice?: number;
   readonly onDemandPrice?: number;
   readonly market: 'spot' | 'on-demand';
@@ -114,6 +123,10 @@ function simulationOptions(
       capacityFailureRate: o.capacityFailures,
       seed: o.seed,
       countLagS: o.countLag,
+      tagLagS: o.tagLag,
+      startNotTakenRate: o.startNotTaken,
+      primaryNeverReady: o.primaryNeverReady,
+      burstNeverReadyShare: o.burstNeverReady,
       burstReadyDelayS: o.burstReadyDelay,
       burstInstanceTypes: config.burst.instanceTypes,
     },
@@ -145,7 +158,7 @@ export async function runSimulateCommand(env: CliEnvironment, options: SimulateO
     return;
   }
   const jobs = readTrace(env, options.trace);
-  const report = await simulate(jobs, simulationOptions(config, options));
+  const report = await simulateOrExplain(jobs, simulationOptions(config, options));
   if (options.svg) {
     fs.writeFileSync(
       path.resolve(env.cwd, options.svg),
@@ -244,7 +257,7 @@ async function hoursFromTrace(
   trace: string,
 ): Promise<GpuHoursAssumption> {
   const jobs = readTrace(env, trace);
-  const report = await simulate(jobs, simulationOptions(config, options));
+  const report = await simulateOrExplain(jobs, simulationOptions(config, options));
   const month = monthFromTrace(jobs, report.horizonS, config.schedule.weekDays);
   const monthly = (hours: number): number => Math.round(hours * month.factor * 100) / 100;
   const burstHours = report.burst.spotHours + report.burst.onDemandHours;
@@ -273,4 +286,19 @@ function unitPricesFrom(config: FleetConfig, options: CostOptions): UnitPrices {
     ...(options.efsPrice !== undefined && { efsUsdPerGbMonth: options.efsPrice }),
     ...(options.efsReadPrice !== undefined && { efsElasticReadUsdPerGb: options.efsReadPrice }),
   };
+}
+
+/** A run whose injected faults leave jobs unserved is an answer for the operator, not a crash. */
+async function simulateOrExplain(
+  jobs: readonly TraceJob[],
+  options: Parameters<typeof simulate>[1],
+): Promise<Awaited<ReturnType<typeof simulate>>> {
+  try {
+    return await simulate(jobs, options);
+  } catch (error) {
+    if (!(error instanceof UnfinishedSimulationError)) throw error;
+    throw new CliFailure(
+      `${error.message}: with these faults no worker serves the queue (a primary that is never ready needs burst workers: --burst-workers N)`,
+    );
+  }
 }

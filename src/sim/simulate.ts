@@ -118,7 +118,7 @@ export async function simulate(
     depth.push([t, observation.queue.waiting]);
     if (t >= lastArrival && model.allJobsDone && model.gpuState === 'stopped' && model.burstIdle) break;
   }
-  if (!model.allJobsDone) throw new Error(`the simulation did not finish every job within ${limitS}s`);
+  if (!model.allJobsDone) throw new UnfinishedSimulationError(limitS);
   model.advanceTo(t);
 
   const waits = jobs.map((job, i) => (model.startedAt[i] ?? Number.NaN) - job.arrivalS).sort((a, b) => a - b);
@@ -210,4 +210,12 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 function round(value: number): number {
   return Math.round(value * 10_000) / 10_000;
+}
+
+/** The run's faults left jobs that no worker ever served (a primary that is never ready, say). */
+export class UnfinishedSimulationError extends Error {
+  constructor(readonly limitS: number) {
+    super(`the simulation did not finish every job within ${limitS}s`);
+    this.name = 'UnfinishedSimulationError';
+  }
 }

@@ -87,6 +87,38 @@ describe('gpu-manage simulate and cost', () => {
     );
   });
 
+  it('simulate runs as harshly as EC2 on request: a broken primary or burst workers, starts not taken, tag lag', async () => {
+    const simulate = async (...flags: string[]) => {
+      const result = await run('simulate', '--trace', 'traces/bursty-day.csv', '--json', ...flags);
+      expect(result.code).toBe(0);
+      return JSON.parse(result.out) as { events: Array<{ type: string }>; burst: { launches: number } };
+    };
+    const types = (report: { events: Array<{ type: string }> }) => new Set(report.events.map((e) => e.type));
+    const healthy = await simulate('--burst-workers', '3');
+    const broken = await simulate('--burst-workers', '3', '--primary-never-ready');
+    expect(types(healthy).has('ready')).toBe(true);
+    expect(types(broken).has('ready')).toBe(false);
+    // Nobody serves a broken primary's queue without burst workers: one line, not a crash.
+    const unserved = await run('simulate', '--trace', 'traces/bursty-day.csv', '--primary-never-ready');
+    expect(unserved.code).toBe(1);
+    expect(unserved.err).toMatch(
+      /^the simulation did not finish every job within \d+s: with these faults no worker serves the queue/,
+    );
+    expect(unserved.err).not.toMatch(/Unexpected error/);
+    const notTaken = await simulate('--start-not-taken', '0.5', '--seed', '3');
+    expect(types(notTaken).has('start-not-taken')).toBe(true);
+    const brokenBurst = await simulate('--burst-workers', '3', '--burst-never-ready', '1', '--tag-lag', '20');
+    expect(brokenBurst.events.some((e) => e.type === 'burst-ready')).toBe(false);
+    expect(brokenBurst.burst.launches).toBeGreaterThan(0);
+    for (const flags of [
+      ['--burst-never-ready', '1.5'],
+      ['--start-not-taken', '-1'],
+      ['--tag-lag', 'soon'],
+    ]) {
+      expect((await run('simulate', '--trace', 'traces/bursty-day.csv', ...flags)).code).toBe(2);
+    }
+  });
+
   it('simulate --burst-workers and --burst-ready-delay run burst workers; --sweep prints the table', async () => {
     const burst = JSON.parse(
       (
