@@ -152,28 +152,33 @@ async function benchSimulator(): Promise<void> {
   );
 }
 
+/** The defaults' run on spot with a cold burst start, with up to `maxWorkers` burst workers. */
+function burstRun(maxWorkers: number): Parameters<typeof sweep>[1] {
+  return {
+    scaler: DEFAULT_CONFIG.scaler,
+    gpuUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
+    schedule: DEFAULT_CONFIG.schedule,
+    fleet: {
+      readyDelayS: 180,
+      stopDelayS: 60,
+      concurrency: 1,
+      burstReadyDelayS: DEFAULT_BURST_READY_DELAY_S,
+    },
+    burst: {
+      config: { ...DEFAULT_CONFIG.burst, maxWorkers },
+      spotUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
+      onDemandUsdPerHour: DEFAULT_CONFIG.prices.gpuOnDemandUsdPerHour,
+    },
+  };
+}
+
 /** The burst workers' billed hours and the waits on every shipped trace, jobs dispatched to any open poll. */
 async function printShippedTraceBurstHours(): Promise<void> {
   console.log('\nshipped traces, 3 burst workers (jobs go to any ready worker, as SQS gives them), spot');
   console.log('trace                      primary h   burst h  launches  wait p50   p95    max');
   for (const name of ['weekday-month', 'bursty-day', 'bursts-and-singles-day', 'trickle-day']) {
     const trace = parseTrace(fs.readFileSync(path.join(ROOT, 'traces', `${name}.csv`), 'utf8'));
-    const report = await simulate(trace, {
-      scaler: DEFAULT_CONFIG.scaler,
-      gpuUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
-      schedule: DEFAULT_CONFIG.schedule,
-      fleet: {
-        readyDelayS: 180,
-        stopDelayS: 60,
-        concurrency: 1,
-        burstReadyDelayS: DEFAULT_BURST_READY_DELAY_S,
-      },
-      burst: {
-        config: { ...DEFAULT_CONFIG.burst, maxWorkers: 3 },
-        spotUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
-        onDemandUsdPerHour: DEFAULT_CONFIG.prices.gpuOnDemandUsdPerHour,
-      },
-    });
+    const report = await simulate(trace, burstRun(3));
     const { burst, jobs } = report;
     console.log(
       [
@@ -193,22 +198,7 @@ async function printBurstSweeps(): Promise<void> {
   // The cost/latency table a user chooses the number of burst workers from, on the bursty traces.
   for (const name of ['bursty-day', 'bursts-and-singles-day']) {
     const trace = parseTrace(fs.readFileSync(path.join(ROOT, 'traces', `${name}.csv`), 'utf8'));
-    const rows = await sweep(trace, {
-      scaler: DEFAULT_CONFIG.scaler,
-      gpuUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
-      schedule: DEFAULT_CONFIG.schedule,
-      fleet: {
-        readyDelayS: 180,
-        stopDelayS: 60,
-        concurrency: 1,
-        burstReadyDelayS: DEFAULT_BURST_READY_DELAY_S,
-      },
-      burst: {
-        config: DEFAULT_CONFIG.burst,
-        spotUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
-        onDemandUsdPerHour: DEFAULT_CONFIG.prices.gpuOnDemandUsdPerHour,
-      },
-    });
+    const rows = await sweep(trace, burstRun(DEFAULT_CONFIG.burst.maxWorkers));
     console.log(
       `\n${renderSweep(rows, `sweep: traces/${name}.csv, burst workers ready ${DEFAULT_BURST_READY_DELAY_S} s after launch, spot prices`)}`,
     );
