@@ -1,6 +1,6 @@
 import * as net from 'node:net';
-import { AwsServer, type AwsAction, type Fault } from './aws-server';
-import { type CliRun, ensureBuiltCli, gpuManage, localAwsEnv, removeScratch } from './support';
+import { type AwsAction, type Fault } from './aws-server';
+import { type CliRun, ensureBuiltCli, gpuManage, removeScratch, withServer } from './support';
 
 /**
  * The built gpu-manage, unmodified, against a local server that speaks the AWS wire protocols:
@@ -9,30 +9,6 @@ import { type CliRun, ensureBuiltCli, gpuManage, localAwsEnv, removeScratch } fr
  */
 ensureBuiltCli();
 afterAll(removeScratch);
-
-/**
- * Each test gets its own server and environment, so the tests (each mostly waiting on a Node
- * process that loads the SDK) run concurrently. No test may leak a real queue URL to the server.
- */
-function withServer(
-  name: string,
-  body: (
-    server: AwsServer,
-    run: (...args: string[]) => Promise<CliRun>,
-    env: NodeJS.ProcessEnv,
-  ) => Promise<void>,
-): void {
-  it.concurrent(name, async () => {
-    const server = await AwsServer.start();
-    try {
-      const env = localAwsEnv(server);
-      await body(server, (...args) => gpuManage(env, ...args), env);
-      expect(server.foreignQueueUrls).toEqual([]);
-    } finally {
-      await server.close();
-    }
-  });
-}
 
 /** An expected failure reads as one line on stderr, exits 1, and shows no stack trace. */
 function expectOneLineFailure(result: CliRun): string {

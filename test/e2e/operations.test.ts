@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { AwsServer, type FakeMessage, LOG_GROUPS } from './aws-server';
-import { CLI, type CliRun, ensureBuiltCli, gpuManage, localAwsEnv, removeScratch } from './support';
+import { CLI, ensureBuiltCli, removeScratch, withServer } from './support';
 
 /**
  * `logs`, `smoke-test` and `dlq`, built and run as processes against the local AWS server, with
@@ -11,27 +11,14 @@ import { CLI, type CliRun, ensureBuiltCli, gpuManage, localAwsEnv, removeScratch
 ensureBuiltCli();
 afterAll(removeScratch);
 
-function withServer(
-  name: string,
-  body: (
-    server: AwsServer,
-    run: (...args: string[]) => Promise<CliRun>,
-    env: NodeJS.ProcessEnv,
-  ) => Promise<void>,
-): void {
-  it.concurrent(name, async () => {
-    const server = await AwsServer.start();
-    // The scaler stack is deployed (its alarm topic has no subscription yet): its outputs name the
-    // scaler's log group.
-    server.account.subscriptions = [];
-    try {
-      const env = localAwsEnv(server);
-      await body(server, (...args) => gpuManage(env, ...args), env);
-      expect(server.foreignQueueUrls).toEqual([]);
-    } finally {
-      await server.close();
-    }
-  });
+/** The scaler stack is deployed (its alarm topic has no subscription yet): its outputs name the scaler's log group. */
+const scalerDeployed = (server: AwsServer): void => {
+  server.account.subscriptions = [];
+};
+
+/** A concurrent test against its own local AWS server, the scaler stack deployed. */
+function withOperations(...[name, body]: Parameters<typeof withServer>): void {
+  withServer(name, body, scalerDeployed);
 }
 
 const MINUTE = 60_000;
@@ -54,7 +41,7 @@ function printed(stdout: string): Array<{ source: string; stream: string; messag
 }
 
 describe('gpu-manage logs', () => {
-  withServer('reads one group over the window, newest last, across pages', async (server, run) => {
+  withOperations('reads one group over the window, newest last, across pages', async (server, run) => {
     const now = Date.now();
     server.writeLog(LOG_GROUPS.gpu, 'gpu-fleet-gpu-worker-1/i-0gpu', 'too old', now - 2 * 60 * MINUTE);
     for (let i = 0; i < 7; i += 1)
@@ -83,7 +70,7 @@ describe('gpu-manage logs', () => {
     expect(Number(first?.params.startTime)).toBeGreaterThan(now - 61 * MINUTE);
   });
 
-  withServer('without a source merges every group into one timeline', async (server, run) => {
+  withOperations('without a source merges every group into one timeline', async (server, run) => {
     const now = Date.now();
     server.writeLog(LOG_GROUPS.scaler, '2026/12/06/[$LATEST]abc', 'tick 1', now - 3 * MINUTE);
     server.writeLog(LOG_GROUPS.gpu, 'gpu-fleet-gpu-worker-1/i-0gpu', 'worker ready', now - 2 * MINUTE);
@@ -97,7 +84,7 @@ describe('gpu-manage logs', () => {
     ]);
   });
 
-  withServer(
+  withOperations(
     'provision reads the provisioning streams of every host group, no container',
     async (server, run) => {
       const now = Date.now();
@@ -124,7 +111,7 @@ describe('gpu-manage logs', () => {
     },
   );
 
-  withServer("--job follows one job across the worker's and the scaler's lines", async (server, run) => {
+  withOperations("--job follows one job across the worker's and the scaler's lines", async (server, run) => {
     const now = Date.now();
     const sent = now - 10 * MINUTE;
     server.writeLog(LOG_GROUPS.scaler, 'tick', 'before the job was sent', sent - MINUTE);
@@ -164,14 +151,14 @@ describe('gpu-manage logs', () => {
     expect(lines[3]?.message).toContain('"output":"outputs/msg-1.wav"');
   });
 
-  withServer('--job of a job without lines: one line, exit 1', async (_server, run) => {
+  withOperations('--job of a job without lines: one line, exit 1', async (_server, run) => {
     const result = await run('logs', '--job', 'never-sent');
     expect(result.code).toBe(1);
     expect(result.stderr.split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/^No worker line of job never-sent since /);
   });
 
-  withServer('burst logs on a fleet without burst workers: one line, exit 1', async (_server, run) => {
+  withOperations('burst logs on a fleet without burst workers: one line, exit 1', async (_server, run) => {
     const result = await run('logs', 'burst');
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
@@ -179,13 +166,13 @@ describe('gpu-manage logs', () => {
     );
   });
 
-  withServer('bad usage exits 2', async (_server, run) => {
+  withOperations('bad usage exits 2', async (_server, run) => {
     expect((await run('logs', '--since', 'yesterday')).code).toBe(2);
     expect((await run('logs', 'everything')).code).toBe(2);
     expect((await run('logs', 'gpu', '--job', 'x')).code).toBe(2);
   });
 
-  withServer('throttling that lasts: one line, exit 1; one 503: retried away', async (server, run) => {
+  withOperations('throttling that lasts: one line, exit 1; one 503: retried away', async (server, run) => {
     server.writeLog(LOG_GROUPS.gpu, 'worker/i-0gpu', 'hello', Date.now() - 1000);
     server.fail(
       'logs:FilterLogEvents',
@@ -201,14 +188,14 @@ describe('gpu-manage logs', () => {
     expect(throttled.stderr).toBe('AWS is throttling requests right now: try again in a few seconds.');
   });
 
-  withServer('an HTML 502 from CloudWatch Logs names the action', async (server, run) => {
+  withOperations('an HTML 502 from CloudWatch Logs names the action', async (server, run) => {
     server.fail('logs:FilterLogEvents', { kind: 'html', status: 502 });
     const result = await run('logs', 'scaler');
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^AWS answered logs:FilterLogEvents with a server error \(HTTP 502\)/);
   });
 
-  withServer('--follow prints new lines as they arrive, until interrupted', async (server, _run, env) => {
+  withOperations('--follow prints new lines as they arrive, until interrupted', async (server, _run, env) => {
     server.writeLog(LOG_GROUPS.gpu, 'worker/i-0gpu', 'old line', Date.now() - 1000);
     const child = spawn(process.execPath, [CLI, 'logs', 'gpu', '--follow', '--interval', '0.2'], {
       cwd: path.dirname(env.AWS_CONFIG_FILE ?? ''),
@@ -238,7 +225,7 @@ describe('gpu-manage logs', () => {
 });
 
 describe('gpu-manage dlq', () => {
-  withServer(
+  withOperations(
     'list shows each message once: id, first receive, receive count, short body',
     async (server, run) => {
       server.addMessage(server.deadLetterQueueUrl, 'not json at all', 5 * MINUTE);
@@ -262,13 +249,13 @@ describe('gpu-manage dlq', () => {
     },
   );
 
-  withServer('list of an empty queue says so', async (_server, run) => {
+  withOperations('list of an empty queue says so', async (_server, run) => {
     const result = await run('dlq', 'list');
     expect(result.code).toBe(0);
     expect(result.stdout).toBe('The dead-letter queue is empty.');
   });
 
-  withServer(
+  withOperations(
     'redrive moves them back with StartMessageMoveTask and reports progress',
     async (server, run) => {
       for (let i = 0; i < 5; i += 1) server.addMessage(server.deadLetterQueueUrl, `job ${i}`);
@@ -291,7 +278,7 @@ describe('gpu-manage dlq', () => {
     },
   );
 
-  withServer('redrive while a task runs follows that task', async (server, run) => {
+  withOperations('redrive while a task runs follows that task', async (server, run) => {
     for (let i = 0; i < 3; i += 1) server.addMessage(server.deadLetterQueueUrl, `job ${i}`);
     server.moveTasks.push({ status: 'RUNNING', moved: 0, toMove: 3, startedAt: Date.now() });
     const result = await run('dlq', 'redrive', '--interval', '0.1');
@@ -300,7 +287,7 @@ describe('gpu-manage dlq', () => {
     expect(result.stdout).toMatch(/COMPLETED: 3 of 3 moved/);
   });
 
-  withServer('StartMessageMoveTask answering 500: one line, exit 1', async (server, run) => {
+  withOperations('StartMessageMoveTask answering 500: one line, exit 1', async (server, run) => {
     server.addMessage(server.deadLetterQueueUrl, 'job');
     server.fail('sqs:StartMessageMoveTask', { kind: 'error', code: 'InternalError', status: 500 });
     const result = await run('dlq', 'redrive');
@@ -308,14 +295,14 @@ describe('gpu-manage dlq', () => {
     expect(result.stderr).toMatch(/^AWS answered sqs:StartMessageMoveTask with a server error \(HTTP 500/);
   });
 
-  withServer('redrive of an empty queue does nothing', async (server, run) => {
+  withOperations('redrive of an empty queue does nothing', async (server, run) => {
     const result = await run('dlq', 'redrive');
     expect(result.code).toBe(0);
     expect(result.stdout).toBe('The dead-letter queue is empty; nothing to redrive.');
     expect(server.callsOf('sqs:StartMessageMoveTask')).toEqual([]);
   });
 
-  withServer('purge needs --yes (exit 2), then empties the queue', async (server, run) => {
+  withOperations('purge needs --yes (exit 2), then empties the queue', async (server, run) => {
     server.addMessage(server.deadLetterQueueUrl, 'junk');
     const refused = await run('dlq', 'purge');
     expect(refused.code).toBe(2);
@@ -330,7 +317,7 @@ describe('gpu-manage dlq', () => {
     ]);
   });
 
-  withServer('a second purge within a minute: one line, exit 1', async (server, run) => {
+  withOperations('a second purge within a minute: one line, exit 1', async (server, run) => {
     server.fail('sqs:PurgeQueue', {
       kind: 'error',
       code: 'AWS.SimpleQueueService.PurgeQueueInProgress',
@@ -343,7 +330,7 @@ describe('gpu-manage dlq', () => {
     );
   });
 
-  withServer('SQS throttling on list: one line, exit 1', async (server, run) => {
+  withOperations('SQS throttling on list: one line, exit 1', async (server, run) => {
     server.addMessage(server.deadLetterQueueUrl, 'junk');
     server.fail('sqs:ReceiveMessage', { kind: 'error', code: 'RequestThrottled', status: 400 });
     const result = await run('dlq', 'list');
@@ -394,7 +381,7 @@ function fakeFleet(
 }
 
 describe('gpu-manage smoke-test', () => {
-  withServer(
+  withOperations(
     'follows a synthesize job from queued to its output, then removes its hold',
     async (server, run) => {
       fakeFleet(server);
@@ -430,7 +417,7 @@ describe('gpu-manage smoke-test', () => {
     },
   );
 
-  withServer(
+  withOperations(
     'with --clone, clones first and synthesizes with that voice once the clone is done',
     async (server, run) => {
       fakeFleet(server);
@@ -460,7 +447,7 @@ describe('gpu-manage smoke-test', () => {
     },
   );
 
-  withServer(
+  withOperations(
     'a GPU that never becomes ready: names the stage, shows the last lines, exit 1, hold removed',
     async (server, run) => {
       fakeFleet(server, { ready: false });
@@ -477,19 +464,22 @@ describe('gpu-manage smoke-test', () => {
     },
   );
 
-  withServer('a job that fails: the stage, the reason and the job’s lines, exit 1', async (server, run) => {
-    fakeFleet(server, {
-      outcome: () => ({ state: 'failed', durationMs: 20, error: 'voice smoke-test does not exist' }),
-    });
-    const result = await run('smoke-test', '--interval', '0.2', '--timeout', '15');
-    expect(result.code).toBe(1);
-    expect(result.stderr.split('\n')[0]).toMatch(
-      /^Smoke test failed: job done did not happen: the job failed: voice smoke-test does not exist/,
-    );
-    expect(result.stderr).toContain('Lines of the job:');
-  });
+  withOperations(
+    'a job that fails: the stage, the reason and the job’s lines, exit 1',
+    async (server, run) => {
+      fakeFleet(server, {
+        outcome: () => ({ state: 'failed', durationMs: 20, error: 'voice smoke-test does not exist' }),
+      });
+      const result = await run('smoke-test', '--interval', '0.2', '--timeout', '15');
+      expect(result.code).toBe(1);
+      expect(result.stderr.split('\n')[0]).toMatch(
+        /^Smoke test failed: job done did not happen: the job failed: voice smoke-test does not exist/,
+      );
+      expect(result.stderr).toContain('Lines of the job:');
+    },
+  );
 
-  withServer('keeps an operator’s longer hold on a running GPU: writes no tag', async (server, run) => {
+  withOperations('keeps an operator’s longer hold on a running GPU: writes no tag', async (server, run) => {
     fakeFleet(server);
     const operatorHold = new Date(Date.now() + 3 * 60 * MINUTE).toISOString().replace(/\.\d+Z$/, 'Z');
     server.gpu.tags['gpu-fleet:hold-until'] = operatorHold;
@@ -502,7 +492,7 @@ describe('gpu-manage smoke-test', () => {
     expect(server.callsOf('ec2:CreateTags')).toEqual([]);
   });
 
-  withServer(
+  withOperations(
     'a worker that turns ready and runs the job between two looks: ready is still printed first',
     async (server, run) => {
       server.gpu.state = 'running';
@@ -532,7 +522,7 @@ describe('gpu-manage smoke-test', () => {
     },
   );
 
-  withServer('lifts an operator pause for the test and puts it back after', async (server, run) => {
+  withOperations('lifts an operator pause for the test and puts it back after', async (server, run) => {
     fakeFleet(server);
     const pause = new Date(Date.now() + 5 * 60 * MINUTE).toISOString().replace(/\.\d+Z$/, 'Z');
     server.gpu.tags['gpu-fleet:paused-until'] = pause;
@@ -553,16 +543,19 @@ describe('gpu-manage smoke-test', () => {
     expect(server.gpu.tags['gpu-fleet:hold-until']).toBe('');
   });
 
-  withServer('SendMessage failing with a 5xx: one line, exit 1, the hold removed', async (server, run) => {
-    server.fail('sqs:SendMessage', { kind: 'html', status: 503 });
-    const result = await run('smoke-test', '--interval', '0.2', '--timeout', '5');
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^AWS answered sqs:SendMessage with a server error \(HTTP 503\)/);
-    expect(result.stderr.split('\n')).toHaveLength(1);
-    expect(server.gpu.tags['gpu-fleet:hold-until']).toBe('');
-  });
+  withOperations(
+    'SendMessage failing with a 5xx: one line, exit 1, the hold removed',
+    async (server, run) => {
+      server.fail('sqs:SendMessage', { kind: 'html', status: 503 });
+      const result = await run('smoke-test', '--interval', '0.2', '--timeout', '5');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^AWS answered sqs:SendMessage with a server error \(HTTP 503\)/);
+      expect(result.stderr.split('\n')).toHaveLength(1);
+      expect(server.gpu.tags['gpu-fleet:hold-until']).toBe('');
+    },
+  );
 
-  withServer('bad usage exits 2 before any AWS call', async (server, run) => {
+  withOperations('bad usage exits 2 before any AWS call', async (server, run) => {
     expect((await run('smoke-test', '--clone', '/etc/passwd')).code).toBe(2);
     expect((await run('smoke-test', '--voice', 'Bad Voice')).code).toBe(2);
     expect(server.calls).toEqual([]);
@@ -570,7 +563,7 @@ describe('gpu-manage smoke-test', () => {
 });
 
 describe('the dashboard', () => {
-  withServer('status prints its URL (and --json has it)', async (_server, run) => {
+  withOperations('status prints its URL (and --json has it)', async (_server, run) => {
     const url =
       'https://ap-northeast-1.console.aws.amazon.com/cloudwatch/home?region=ap-northeast-1#dashboards/dashboard/GpuFleet-operations';
     const text = await run('status');
@@ -582,7 +575,7 @@ describe('the dashboard', () => {
 });
 
 describe('the cost of operating it', () => {
-  withServer('gpu-manage cost prices the dashboard and the logs (--logs-gb)', async (server, run) => {
+  withOperations('gpu-manage cost prices the dashboard and the logs (--logs-gb)', async (server, run) => {
     const result = await run('cost', '--logs-gb', '5');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/CloudWatch dashboard\s+1 dashboards × 3\s+3\.00/);

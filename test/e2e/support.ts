@@ -2,7 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ACCESS_KEY_ID, type AwsServer, SECRET_ACCESS_KEY } from './aws-server';
+import { ACCESS_KEY_ID, AwsServer, SECRET_ACCESS_KEY } from './aws-server';
 
 export const ROOT = path.join(__dirname, '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'gpu-manage.js');
@@ -84,5 +84,32 @@ export function gpuManage(env: NodeJS.ProcessEnv, ...args: string[]): Promise<Cl
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
       resolve({ code, stdout: stdout.trimEnd(), stderr: stderr.trimEnd() });
     });
+  });
+}
+
+/**
+ * A concurrent test with its own local AWS server and environment (each test mostly waits on a
+ * Node process that loads the SDK); `prepare` shapes the account first. No test may leak a real
+ * queue URL to the server.
+ */
+export function withServer(
+  name: string,
+  body: (
+    server: AwsServer,
+    run: (...args: string[]) => Promise<CliRun>,
+    env: NodeJS.ProcessEnv,
+  ) => Promise<void>,
+  prepare: (server: AwsServer) => void = () => undefined,
+): void {
+  it.concurrent(name, async () => {
+    const server = await AwsServer.start();
+    prepare(server);
+    try {
+      const env = localAwsEnv(server);
+      await body(server, (...args) => gpuManage(env, ...args), env);
+      expect(server.foreignQueueUrls).toEqual([]);
+    } finally {
+      await server.close();
+    }
   });
 }
