@@ -11,7 +11,7 @@ export interface ScalerEnvironment {
   /** The fleet tag's value: the scaler finds its instances by it, never by ids. */
   readonly appName: string;
   readonly scaler: ScalerConfig;
-  readonly schedule: Pick<ScheduleConfig, 'timeZone' | 'holidays' | 'startHour' | 'weekDays'>;
+  readonly schedule: Pick<ScheduleConfig, 'timeZone' | 'holidays' | 'startHour' | 'stopHour' | 'weekDays'>;
   readonly queueUrl: string;
   /** The burst group's rules, when FLEET_CONFIG carries them; absent means no burst workers. */
   readonly burst?: BurstConfig;

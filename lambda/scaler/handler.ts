@@ -10,6 +10,7 @@ import type { BurstPort, FleetPort, InstanceInfo, QueuePort } from '../../src/aw
 import { createSqsQueue } from '../../src/aws/sqs.js';
 import { TICK_COUNTERS, type TickCounter } from '../../src/control/metrics.js';
 import { retireAllBurstWorkers, runOperatorCommand } from '../../src/control/operator.js';
+import { rememberFailedScheduledAction, retryScheduledAction } from '../../src/control/scheduled-action.js';
 import {
   type BurstTickReport,
   type FleetDiscovery,
@@ -20,8 +21,8 @@ import {
   runTick,
 } from '../../src/control/tick.js';
 import { pauseUntil } from '../../src/core/operator.js';
-import { isHoliday } from '../../src/core/schedule.js';
-import type { Role } from '../../src/core/tags.js';
+import { isHoliday, scheduledActionWindowEnd } from '../../src/core/schedule.js';
+import { type Role, isoSeconds } from '../../src/core/tags.js';
 import { type ScalerEnvironment, readEnvironment } from './config.js';
 import { type ScalerEvent, parseEvent } from './events.js';
 
@@ -71,18 +72,28 @@ export function createHandler(deps: ScalerDependencies): (event: unknown) => Pro
 
 async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
   const { environment, logger, metrics } = deps;
+  const now = deps.clock();
+  // The tick's one DescribeInstances, kept for the app host's turn: it needs no second call.
+  let discovered: readonly InstanceInfo[] | undefined;
+  const fleet: ScalerDependencies['fleet'] = {
+    ...deps.fleet,
+    discover: async (appName) => (discovered = await deps.fleet.discover(appName)),
+  };
   let report: TickReport;
   try {
     report = await runTick(
-      deps,
+      { ...deps, fleet },
       { appName: environment.appName, queueUrl: environment.queueUrl },
       environment.scaler,
-      deps.clock(),
+      now,
       environment.burst,
     );
   } catch (error) {
+    // A GPU that cannot be observed does not keep the app host from its scheduled start.
+    await scheduledActionTurn(deps, discovered, now);
     return unobservedTick(deps, error);
   }
+  await scheduledActionTurn(deps, discovered, now);
   recordTickMetrics(metrics, report);
   const { decision, outcome, tagError, burst } = report;
   const burstFailed = (burst?.errors.length ?? 0) > 0;
@@ -99,6 +110,46 @@ async function tick(deps: ScalerDependencies): Promise<ScalerResult> {
   if (fatal) throw fatal;
   const message = burst?.decision ? `${decision.reason} | ${burst.decision.reason}` : decision.reason;
   return { ok: outcome !== 'failed' && tagError === undefined && !burstFailed, message };
+}
+
+/**
+ * The app host's turn on a tick: a scheduled start or stop that failed is retried until it
+ * succeeds or its window ends. Its own metrics and log line say what happened; it never fails the
+ * tick (the GPU's loop is not the app host's). Skipped when the fleet was not observed, or when
+ * it holds no or several app hosts.
+ */
+async function scheduledActionTurn(
+  deps: ScalerDependencies,
+  discovered: readonly InstanceInfo[] | undefined,
+  now: Date,
+): Promise<void> {
+  const apps = discovered?.filter((instance) => instance.role === 'app') ?? [];
+  const app = apps.length === 1 ? apps[0] : undefined;
+  if (app === undefined) return;
+  const retry = await retryScheduledAction(deps.fleet, app, now);
+  if (retry === undefined) return;
+  const { pending, decision, error, tagError } = retry;
+  deps.metrics.addMetric('ScheduledHostActionFailures', MetricUnit.Count, error ? 1 : 0);
+  deps.metrics.addMetric('ScheduledHostActionsMissed', MetricUnit.Count, decision.kind === 'missed' ? 1 : 0);
+  const fields = {
+    scheduledAction: {
+      action: pending.action,
+      until: isoSeconds(pending.until),
+      appState: app.state,
+      decided: decision.kind,
+      error: error ? describe(error) : undefined,
+      tagError: tagError ? describe(tagError) : undefined,
+    },
+  };
+  if (error) {
+    deps.logger.error(
+      `scheduled ${pending.action} of the app host failed again (${error.message}); retried every minute until ${isoSeconds(pending.until)}; npx gpu-manage ${pending.action}-app does it by hand`,
+      fields,
+    );
+  } else if (decision.kind === 'missed') deps.logger.error(decision.reason, fields);
+  else if (tagError)
+    deps.logger.warn(`${decision.reason}; its mark not cleared: ${tagError.message}`, fields);
+  else deps.logger.info(decision.reason, fields);
 }
 
 /**
@@ -223,6 +274,7 @@ async function manual(
 ): Promise<ScalerResult> {
   const { environment, logger, fleet } = deps;
   const now = deps.clock();
+  const scheduled = event.source === 'schedule' && event.target === 'app';
   if (event.action === 'start' && event.target === 'app' && event.source === 'schedule') {
     if (isHoliday(now, environment.schedule)) {
       const message = 'scheduled start of the app host skipped: today is a configured holiday';
@@ -241,6 +293,8 @@ async function manual(
   const result = await runOperatorCommand(fleet, instances, { action: event.action, roles, until });
   const lines = result.outcomes.map((o) => (o.error ? `${o.note} Failed: ${o.error.message}` : o.note));
   if (result.tagError) lines.push(`GPU hold/pause tags not written: ${result.tagError.message}`);
+  if (result.scheduledActionError)
+    lines.push(`The app host's failed scheduled action not cleared: ${result.scheduledActionError.message}`);
   // A stop of the GPU is a stop of every GPU, as `gpu-manage stop-gpu`: the pause alone would only
   // keep new burst workers from starting, and busy ones would serve (and bill) until the queue is empty.
   let burstOk = true;
@@ -255,7 +309,25 @@ async function manual(
     for (const { target, error } of burst.failures) lines.push(`${target}: ${error.message}.`);
     burstOk = burst.failures.length === 0;
   }
-  const message = `${event.action} ${event.target}: ${lines.join(' ')}`;
+  let message = `${event.action} ${event.target}: ${lines.join(' ')}`;
+  const app = instances.app;
+  if (scheduled && app && result.outcomes.some((outcome) => !outcome.ok)) {
+    // Remembered on the app host, the action is retried by the ticks for the rest of its window;
+    // the invocation then succeeds. Only when it cannot be remembered does it fail, and Lambda's
+    // own retries (and the dropped-event alarm after them) are what is left.
+    deps.metrics.addMetric('ScheduledHostActionFailures', MetricUnit.Count, 1);
+    const pending = {
+      action: event.action,
+      until: scheduledActionWindowEnd(event.action, now, environment.schedule),
+    };
+    const markError = await rememberFailedScheduledAction(fleet, app, pending);
+    if (markError === undefined) {
+      message += ` The scaler retries it every minute until ${isoSeconds(pending.until)}; npx gpu-manage ${event.action}-app does it by hand.`;
+      logger.error(message, { event, outcomes: result.outcomes, retryUntil: isoSeconds(pending.until) });
+      return { ok: false, message };
+    }
+    message += ` Not remembered for the scaler's retries: ${markError.message}.`;
+  }
   if (!result.ok || !burstOk) {
     logger.error(message, { event, outcomes: result.outcomes, tagsWritten: result.tagsWritten });
     // Thrown so the invocation counts as failed and the scaler-errors alarm tells someone.

@@ -185,6 +185,10 @@ function report(io: CliIO, result: OperatorResult): string[] {
       );
   }
   if (result.tagError) failures.push(`GPU hold/pause not written: ${describe(result.tagError)}`);
+  if (result.scheduledActionError)
+    failures.push(
+      `The app host's failed scheduled action was not cleared (the scaler may still retry it): ${describe(result.scheduledActionError)}`,
+    );
   return failures;
 }
 

@@ -4,6 +4,7 @@ import {
   type OperatorAction,
   type TargetPlan,
   changedTags,
+  endScheduledRetries,
   planTarget,
   startTags,
   stopTags,
@@ -33,6 +34,11 @@ export interface OperatorResult {
   readonly tagsWritten: Readonly<Record<string, string>>;
   /** Set when those tags could not be written; the instance actions were still carried out. */
   readonly tagError?: FleetError;
+  /**
+   * Set when the app host's pending scheduled action could not be cleared: the scaler may still
+   * retry it. The instance actions were still carried out.
+   */
+  readonly scheduledActionError?: FleetError;
   readonly ok: boolean;
 }
 
@@ -70,6 +76,18 @@ export async function runOperatorCommand(
       tagError = error;
     }
   }
+  let scheduledActionError: FleetError | undefined;
+  if (request.roles.includes('app')) {
+    // Before the action, as the GPU's tags: a tick in between must not retry what the operator overrides.
+    const app = target('app');
+    const cleared = endScheduledRetries(app.tags);
+    try {
+      if (Object.keys(cleared).length > 0) await fleet.writeTags(app.instanceId, cleared);
+    } catch (error) {
+      if (!isFleetError(error)) throw error;
+      scheduledActionError = error;
+    }
+  }
   const outcomes: TargetOutcome[] = [];
   for (const plan of plans) {
     if (plan.kind !== 'act') {
@@ -84,7 +102,13 @@ export async function runOperatorCommand(
       outcomes.push({ ...plan, ok: false, error });
     }
   }
-  return { outcomes, tagsWritten, tagError, ok: tagError === undefined && outcomes.every((o) => o.ok) };
+  return {
+    outcomes,
+    tagsWritten,
+    tagError,
+    scheduledActionError,
+    ok: tagError === undefined && scheduledActionError === undefined && outcomes.every((o) => o.ok),
+  };
 }
 
 /** How an operator's stop of the burst workers ended. */

@@ -121,3 +121,12 @@ export function checkOperatorTime(until: Date, now: Date): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The tags an operator's start or stop of the app host writes: it ends the retries of a failed
+ * scheduled action, so the scaler never undoes what the operator just did (a 12:00 stop-all is
+ * not followed by a retried 09:00 start). Nothing when no scheduled action is pending.
+ */
+export function endScheduledRetries(appTags: Readonly<Record<string, string>>): Record<string, string> {
+  return changedTags(appTags, { [TAGS.scheduledAction]: '' });
+}

@@ -52,6 +52,12 @@ export const TAGS = {
   burstOnDemandSince: `${TAG_PREFIX}burst-on-demand-since`,
   burstLastReason: `${TAG_PREFIX}burst-last-reason`,
   burstBootPausedUntil: `${TAG_PREFIX}burst-boot-paused-until`,
+  /**
+   * On the app host: a scheduled start or stop that failed and the scaler's tick retries, with the
+   * end of its window (`start until <ISO time>`). Written by the scheduled action, cleared by the
+   * tick when it succeeds or the window ends, and by an operator's start or stop of the app host.
+   */
+  scheduledAction: `${TAG_PREFIX}scheduled-action`,
 } as const;
 
 export type Role = 'app' | 'gpu';

@@ -380,12 +380,19 @@ describe('scaler handler: start/stop events', () => {
     expect(ec2Mock).toHaveReceivedCommandTimes(StartInstancesCommand, 1);
   });
 
-  it('fails a scheduled start EC2 refused, so the errors alarm fires', async () => {
+  it('fails a scheduled start EC2 refused only when it cannot be remembered for the ticks to retry', async () => {
     const h = harness();
     h.at(60 * 24 * 2);
     ec2Mock.on(StartInstancesCommand).rejects(startRefused('InsufficientInstanceCapacity'));
+    await expect(h.handler({ action: 'start', target: 'app', source: 'schedule' })).resolves.toMatchObject({
+      ok: false,
+      message: expect.stringMatching(
+        /Starting app i-app \(was stopped\)\. Failed: InsufficientInstanceCapacity.* The scaler retries it every minute until/,
+      ),
+    });
+    ec2Mock.on(CreateTagsCommand).rejects(startRefused('UnauthorizedOperation'));
     await expect(h.handler({ action: 'start', target: 'app', source: 'schedule' })).rejects.toThrow(
-      /Starting app i-app \(was stopped\)\. Failed: InsufficientInstanceCapacity/,
+      /Failed: InsufficientInstanceCapacity.* Not remembered for the scaler's retries/,
     );
   });
 
