@@ -54,6 +54,7 @@ export class ScalerStack extends Stack {
       startFailureAlarmMinutes: config.scaler.startFailureAlarmMinutes,
       maxRunHours: config.scaler.maxRunHours,
       bootTimeoutMinutes: config.scaler.bootTimeoutMinutes,
+      schedule: config.schedule,
       scaler: this.scaler.function,
       hostActions: this.scaler.hostActions,
       deadLetterQueue: props.deadLetterQueue,

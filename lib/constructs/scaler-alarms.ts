@@ -6,7 +6,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { FleetConfig, ScalerConfig } from '../../src/config.js';
+import type { FleetConfig, ScalerConfig, ScheduleConfig } from '../../src/config.js';
 import { SCALER_METRICS } from './scaler-function.js';
 
 /** The fleet's name and the limits the alarms name, the prices the burst alarm quotes, where they go. */
@@ -14,9 +14,11 @@ export interface ScalerAlarmsProps
   extends
     Pick<FleetConfig, 'appName' | 'alarmEmail' | 'burst' | 'prices'>,
     Pick<ScalerConfig, 'startFailureAlarmMinutes' | 'maxRunHours' | 'bootTimeoutMinutes'> {
+  /** The app host's hours, which the alarm on its failed scheduled actions names. */
+  readonly schedule: Pick<ScheduleConfig, 'timeZone' | 'startHour' | 'stopHour'>;
   /** The scaler Lambda, whose errors alarm. */
   readonly scaler: lambda.IFunction;
-  /** What the app host's schedules invoke: an action dropped after its retries alarms. */
+  /** What the app host's schedules invoke: an action it could not even remember for retries alarms. */
   readonly hostActions: lambda.IFunction;
   /** The job queue's dead-letter queue: a job in it alarms. */
   readonly deadLetterQueue: sqs.IQueue;
@@ -35,7 +37,8 @@ export class ScalerAlarms extends Construct {
     | 'stopFailures'
     | 'tickFailures'
     | 'workerStalled'
-    | 'scheduledActionFailed',
+    | 'scheduledActionFailed'
+    | 'scheduledActionDropped',
     cloudwatch.Alarm
   >;
   /** The fleet runs burst workers on on-demand (the fallback); absent with burst.maxWorkers 0. */
@@ -54,6 +57,7 @@ export class ScalerAlarms extends Construct {
     });
     if (alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(alarmEmail));
 
+    const hour = (h: number): string => `${String(h).padStart(2, '0')}:00`;
     const scalerMetric = (metricName: string, statistic: string, minutes = 1): cloudwatch.Metric =>
       new cloudwatch.Metric({
         namespace: SCALER_METRICS.namespace,
@@ -90,7 +94,7 @@ export class ScalerAlarms extends Construct {
     this.alarms = {
       scalerErrors: alarm(
         'ScalerErrors',
-        'The scaler Lambda failed (access denied, instance gone, a failed scheduled start/stop): the GPU may be left running or never start.',
+        'The scaler Lambda failed (access denied, instance gone, a failed operator start/stop): the GPU may be left running or never start.',
         props.scaler.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
         1,
       ),
@@ -148,7 +152,13 @@ export class ScalerAlarms extends Construct {
       ),
       scheduledActionFailed: alarm(
         'ScheduledHostActionFailed',
-        `A scheduled start or stop of the app host failed on every try (three over about three minutes) and was dropped: the app host may be down in app hours or up after them. The scaler's log names the action and the error; run it with npx gpu-manage start-app / stop-app.`,
+        `A scheduled start or stop of the app host failed 3 times in 5 minutes (its first try and the scaler's retries): the app host may be down in app hours or up after them. The scaler retries a failed start every minute until the scheduled stop (${hour(props.schedule.stopHour)}), and a failed stop every minute until the next scheduled start (${hour(props.schedule.startHour)} on the next working day), ${props.schedule.timeZone} time. Its log names the action and EC2's error (gpu-manage logs scaler); to act now, run npx gpu-manage start-app or stop-app, which also ends the retries.`,
+        scalerMetric('ScheduledHostActionFailures', 'Sum', 5),
+        3,
+      ),
+      scheduledActionDropped: alarm(
+        'ScheduledHostActionDropped',
+        `A scheduled start or stop of the app host failed and could not even be remembered for the scaler's retries (writing its tag on the app host failed), and Lambda's own retries of it failed too: nothing retries it. The scaler's log names the action and the errors; run npx gpu-manage start-app or stop-app.`,
         props.hostActions.metric('AsyncEventsDropped', { period: Duration.minutes(5), statistic: 'Sum' }),
         1,
       ),

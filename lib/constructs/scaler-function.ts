@@ -17,7 +17,10 @@ export const SCALER_METRICS = { namespace: 'GpuFleet', service: 'scaler' } as co
 
 export const SCALER_ENTRY = path.join(__dirname, '..', '..', 'lambda', 'scaler', 'handler.ts');
 
-/** Lambda's most: a scheduled host action that fails is tried twice more (after 1 and 2 more minutes). */
+/**
+ * Lambda's most: a scheduled host action whose failure could not even be remembered on the app
+ * host (for the ticks to retry) is tried twice more (after 1 and 2 more minutes).
+ */
 export const SCHEDULED_ACTION_RETRIES = 2;
 /** Events older than this are dropped: within the app host's shortest window (an hour), so no retry lands after it. */
 export const SCHEDULED_ACTION_MAX_AGE = Duration.hours(1);
@@ -52,8 +55,10 @@ export class ScalerFunction extends Construct {
   readonly logGroup: logs.LogGroup;
   /**
    * What the schedules of host actions (the app host's daily start and stop) invoke: the same code,
-   * but a failed action is retried (twice, a minute and two apart, and for up to an hour when
-   * Lambda throttles), unlike a tick, which the next tick replaces.
+   * with Lambda's retries of a failed invocation (twice, a minute and two apart, and for up to an
+   * hour when Lambda throttles), unlike a tick, which the next tick replaces. A failed action is
+   * retried by the ticks for the rest of its window; the invocation fails, and these retries run,
+   * only when that could not be remembered.
    */
   readonly hostActions: lambda.Alias;
 
@@ -122,6 +127,18 @@ export class ScalerFunction extends Construct {
         },
       }),
     );
+    // The app host carries one tag of the scaler's: a failed scheduled action its ticks retry.
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'TagFleetAppHostScheduledAction',
+        actions: ['ec2:CreateTags'],
+        resources: [anyInstance],
+        conditions: {
+          StringEquals: { ...fleetTag, [`aws:ResourceTag/${TAGS.role}`]: 'app' },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [TAGS.scheduledAction] },
+        },
+      }),
+    );
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'DescribeInstances',
@@ -152,7 +169,7 @@ export class ScalerFunction extends Construct {
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
-      reason: `Start/Stop and CreateTags on instances are conditioned on the resource tag ${TAGS.fleet}=${appName} (CreateTags also on ${TAGS.role}=gpu and a fixed list of tag keys): the scaler finds its instances by tag, so no instance id is exported to it.`,
+      reason: `Start/Stop and CreateTags on instances are conditioned on the resource tag ${TAGS.fleet}=${appName} (CreateTags also on ${TAGS.role}=gpu with a fixed list of tag keys, or on ${TAGS.role}=app with ${TAGS.scheduledAction} alone): the scaler finds its instances by tag, so no instance id is exported to it.`,
     });
   }
 

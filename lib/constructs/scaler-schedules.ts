@@ -10,8 +10,10 @@ export interface ScalerSchedulesProps {
   /** What the minute tick invokes: no retry, a late tick is dropped. */
   readonly scaler: lambda.IFunction;
   /**
-   * What the app host's start and stop invoke: its async retries are what retries a failed action
-   * (the schedule's own retries cover only the delivery of the event). @default the scaler
+   * What the app host's start and stop invoke. A failed action is remembered on the app host and
+   * retried by the minute tick for the rest of its window; this function's async retries are what
+   * retries one that could not be remembered (the schedule's own retries cover only the delivery
+   * of the event). @default the scaler
    */
   readonly hostActions?: lambda.IFunction;
 }

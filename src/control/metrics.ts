@@ -43,10 +43,23 @@ export const BURST_GAUGES = [
   'BurstRunTooLong',
 ] as const;
 
+/**
+ * Published only by an invocation that tries a scheduled action of the app host (the schedule's
+ * own, or a tick's retry of one that failed): 1 for a try EC2 refused (an alarm), 1 for an action
+ * whose window ended before it succeeded. CloudWatch bills a metric by the hours it is published
+ * in, so these rare ones are left out of the monthly estimate.
+ */
+export const SCHEDULED_ACTION_COUNTERS = [
+  'ScheduledHostActionFailures',
+  'ScheduledHostActionsMissed',
+] as const;
+
+export type ScheduledActionCounter = (typeof SCHEDULED_ACTION_COUNTERS)[number];
+
 export type TickCounter = (typeof TICK_COUNTERS)[number];
 
 /** Alarms the scaler stack creates (checked against the template in test/infra/scaler-stack.test.ts). */
-export const SCALER_ALARM_COUNT = 10;
+export const SCALER_ALARM_COUNT = 11;
 
 /**
  * Alarms a burst group adds (BurstOnDemand, BurstWorkerNeverReady, BurstWorkerRunTooLong; checked

@@ -111,7 +111,7 @@ describe('scaler stack', () => {
       id.startsWith('ScalerFunctionServiceRole'),
     );
     const statements = policy?.[1].Properties.PolicyDocument.Statement as Array<Record<string, any>>;
-    expect(statements).toHaveLength(4);
+    expect(statements).toHaveLength(5);
     const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
     const anyInstance = {
       'Fn::Join': [
