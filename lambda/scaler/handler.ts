@@ -8,7 +8,7 @@ import { createEc2Fleet, discoverFleetInstances } from '../../src/aws/ec2.js';
 import { type FleetError, isFleetError } from '../../src/aws/errors.js';
 import type { BurstPort, FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports.js';
 import { createSqsQueue } from '../../src/aws/sqs.js';
-import { TICK_COUNTERS, type TickCounter } from '../../src/control/metrics.js';
+import { type ScheduledActionCounter, TICK_COUNTERS, type TickCounter } from '../../src/control/metrics.js';
 import { retireAllBurstWorkers, runOperatorCommand } from '../../src/control/operator.js';
 import { rememberFailedScheduledAction, retryScheduledAction } from '../../src/control/scheduled-action.js';
 import {
@@ -129,8 +129,8 @@ async function scheduledActionTurn(
   const retry = await retryScheduledAction(deps.fleet, app, now);
   if (retry === undefined) return;
   const { pending, decision, error, tagError } = retry;
-  deps.metrics.addMetric('ScheduledHostActionFailures', MetricUnit.Count, error ? 1 : 0);
-  deps.metrics.addMetric('ScheduledHostActionsMissed', MetricUnit.Count, decision.kind === 'missed' ? 1 : 0);
+  countScheduledAction(deps.metrics, 'ScheduledHostActionFailures', error ? 1 : 0);
+  countScheduledAction(deps.metrics, 'ScheduledHostActionsMissed', decision.kind === 'missed' ? 1 : 0);
   const fields = {
     scheduledAction: {
       action: pending.action,
@@ -150,6 +150,14 @@ async function scheduledActionTurn(
   else if (tagError)
     deps.logger.warn(`${decision.reason}; its mark not cleared: ${tagError.message}`, fields);
   else deps.logger.info(decision.reason, fields);
+}
+
+function countScheduledAction(
+  metrics: ScalerDependencies['metrics'],
+  name: ScheduledActionCounter,
+  value: number,
+): void {
+  metrics.addMetric(name, MetricUnit.Count, value);
 }
 
 /**
@@ -315,7 +323,7 @@ async function manual(
     // Remembered on the app host, the action is retried by the ticks for the rest of its window;
     // the invocation then succeeds. Only when it cannot be remembered does it fail, and Lambda's
     // own retries (and the dropped-event alarm after them) are what is left.
-    deps.metrics.addMetric('ScheduledHostActionFailures', MetricUnit.Count, 1);
+    countScheduledAction(deps.metrics, 'ScheduledHostActionFailures', 1);
     const pending = {
       action: event.action,
       until: scheduledActionWindowEnd(event.action, now, environment.schedule),
