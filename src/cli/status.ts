@@ -8,6 +8,7 @@ import { type SpotRequestInfo, describeSpotRequest } from '../aws/spot.js';
 import type { QueueCounts } from '../core/model.js';
 import { observeGpu } from '../control/tick.js';
 import { activeOperatorTime, formatMinutes, idleSince } from '../core/decide.js';
+import { parsePendingScheduledAction } from '../core/schedule.js';
 import { type Role, TAGS, isoSeconds, memoryFromTags, pastTime, workerReportFromTags } from '../core/tags.js';
 import { formatDuration } from './duration.js';
 import { dashboardUrl } from '../names.js';
@@ -190,7 +191,10 @@ export function projectStatus(
   };
 }
 
-/** What the operator should act on: a spot request near its end, dead letters, the burst group's trouble. */
+/**
+ * What the operator should act on: a spot request near its end, dead letters, a failed scheduled
+ * action of the app host, the burst group's trouble.
+ */
 function statusWarnings(sources: StatusSources, daysLeft: number | undefined, now: Date): string[] {
   const { spot, burst } = sources;
   const warnings: string[] = [];
@@ -202,6 +206,11 @@ function statusWarnings(sources: StatusSources, daysLeft: number | undefined, no
   if (sources.deadLetterQueue.waiting > 0)
     warnings.push(
       `${sources.deadLetterQueue.waiting} jobs are in the dead-letter queue: gpu-manage dlq list shows them, dlq redrive moves them back.`,
+    );
+  const scheduled = parsePendingScheduledAction(sources.instances.app.tags[TAGS.scheduledAction]);
+  if (scheduled && scheduled.until > now)
+    warnings.push(
+      `The scheduled ${scheduled.action} of the app host failed; the scaler retries it every minute until ${isoSeconds(scheduled.until)}. npx gpu-manage ${scheduled.action}-app does it now.`,
     );
   if (burst instanceof FleetError) warnings.push(`The burst workers could not be read: ${burst.message}`);
   else if (burst?.onDemand)

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startTags, stopTags } from '../../src/core/operator';
+import { endScheduledRetries, startTags, stopTags } from '../../src/core/operator';
 import { OPERATOR_TAG_KEYS, TAGS } from '../../src/core/tags';
 
 /**
@@ -24,17 +24,27 @@ const actions = (s: Statement): string[] => [s.Action].flat();
 describe("the operator's IAM policy (docs/operations.md)", () => {
   const statements = operatorPolicy();
 
-  it('tags only the GPU of this fleet, and only with the operator’s own keys', () => {
+  it('tags only the GPU and the app host of this fleet, and only with the operator’s own keys', () => {
     const tagging = statements.filter((s) => actions(s).some((a) => a === 'ec2:CreateTags' || a === 'ec2:*'));
-    expect(tagging).toHaveLength(1);
-    const [createTags] = tagging as [Statement];
-    expect(actions(createTags)).toEqual(['ec2:CreateTags']);
-    expect(createTags.Condition).toEqual({
+    expect(tagging).toHaveLength(2);
+    const [gpu, app] = tagging as [Statement, Statement];
+    for (const createTags of tagging) expect(actions(createTags)).toEqual(['ec2:CreateTags']);
+    expect(gpu.Condition).toEqual({
       StringEquals: {
         [`aws:ResourceTag/${TAGS.fleet}`]: 'GpuFleet',
         [`aws:ResourceTag/${TAGS.role}`]: 'gpu',
       },
       'ForAllValues:StringEquals': { 'aws:TagKeys': [...OPERATOR_TAG_KEYS] },
+    });
+    // On the app host only the end of a failed scheduled action's retries.
+    expect(app.Condition).toEqual({
+      StringEquals: {
+        [`aws:ResourceTag/${TAGS.fleet}`]: 'GpuFleet',
+        [`aws:ResourceTag/${TAGS.role}`]: 'app',
+      },
+      'ForAllValues:StringEquals': {
+        'aws:TagKeys': Object.keys(endScheduledRetries({ [TAGS.scheduledAction]: 'x' })),
+      },
     });
     expect(statements.some((s) => actions(s).includes('ec2:DeleteTags'))).toBe(false);
   });
