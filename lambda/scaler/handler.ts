@@ -283,12 +283,10 @@ async function manual(
   const { environment, logger, fleet } = deps;
   const now = deps.clock();
   const scheduled = event.source === 'schedule' && event.target === 'app';
-  if (event.action === 'start' && event.target === 'app' && event.source === 'schedule') {
-    if (isHoliday(now, environment.schedule)) {
-      const message = 'scheduled start of the app host skipped: today is a configured holiday';
-      logger.info(message, { event });
-      return { ok: true, message };
-    }
+  if (scheduled && event.action === 'start' && isHoliday(now, environment.schedule)) {
+    const message = 'scheduled start of the app host skipped: today is a configured holiday';
+    logger.info(message, { event });
+    return { ok: true, message };
   }
   const roles: Role[] = event.target === 'all' ? ['app', 'gpu'] : [event.target];
   const discovered = await fleet.discover(environment.appName);
@@ -320,9 +318,10 @@ async function manual(
   let message = `${event.action} ${event.target}: ${lines.join(' ')}`;
   const app = instances.app;
   if (scheduled && app && result.outcomes.some((outcome) => !outcome.ok)) {
-    // Remembered on the app host, the action is retried by the ticks for the rest of its window;
-    // the invocation then succeeds. Only when it cannot be remembered does it fail, and Lambda's
-    // own retries (and the dropped-event alarm after them) are what is left.
+    // Remembered on the app host, the action is retried by the ticks for the rest of its window,
+    // and the invocation returns its failure instead of throwing it. Only when it cannot be
+    // remembered does it throw: Lambda's own retries (and the dropped-event alarm after them) are
+    // what is left.
     countScheduledAction(deps.metrics, 'ScheduledHostActionFailures', 1);
     const pending = {
       action: event.action,

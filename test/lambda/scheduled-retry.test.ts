@@ -12,7 +12,7 @@ import { DEFAULT_CONFIG } from '../../src/config';
 import { readEnvironment } from '../../lambda/scaler/config';
 import { type ScalerDependencies, createAwsFleet, createHandler } from '../../lambda/scaler/handler';
 import { createSqsQueue } from '../../src/aws/sqs';
-import { TAGS } from '../../src/core/tags';
+import { SCHEDULED_ACTION_COUNTERS } from '../../src/control/metrics';
 
 /**
  * The app host's scheduled start and stop, driven through the real handler with a virtual clock:
@@ -24,7 +24,8 @@ import { TAGS } from '../../src/core/tags';
 const ec2Mock = mockClient(EC2Client);
 const sqsMock = mockClient(SQSClient);
 const QUEUE_URL = 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/jobs';
-const MARK = TAGS.scheduledAction;
+/** The tag's name is a contract: the IAM grants and the docs name it. */
+const MARK = 'gpu-fleet:scheduled-action';
 /** Wednesday 25 November 2026, 09:00 in Tokyo. */
 const NINE = Date.parse('2026-11-25T00:00:00Z');
 const tokyo = (minutesAfterNine: number): Date => new Date(NINE + minutesAfterNine * 60_000);
@@ -211,6 +212,10 @@ describe('a failed scheduled start of the app host', () => {
     await h.tick(1);
     expect(ec2Mock).toHaveReceivedCommandWith(StartInstancesCommand, { InstanceIds: ['i-app'] });
     expect(h.metrics).toMatchObject({ ScheduledHostActionFailures: 1, ScheduledHostActionsMissed: 0 });
+    // The names the handler publishes are those src/control/metrics.ts declares.
+    expect(Object.keys(h.metrics).filter((name) => name.startsWith('Scheduled'))).toEqual([
+      ...SCHEDULED_ACTION_COUNTERS,
+    ]);
     expect(h.scheduledLog()).toMatchObject({
       level: 'error',
       message:
