@@ -144,7 +144,7 @@ export function encodePendingScheduledAction(pending: PendingScheduledAction): s
 
 /** Reads a pending scheduled action from its tag value; empty or malformed values read as none. */
 export function parsePendingScheduledAction(value: string | undefined): PendingScheduledAction | undefined {
-  const match = /^(start|stop) until (\S+)$/.exec(value ?? '');
+  const match = value === undefined ? null : /^(start|stop) until (\S+)$/.exec(value);
   const until = parseTagDate(match?.[2]);
   if (match === null || until === undefined) return undefined;
   return { action: match[1] as ScheduledHostAction, until };

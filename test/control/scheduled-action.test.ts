@@ -185,6 +185,17 @@ describe("runOperatorCommand and the app host's pending scheduled action", () =>
     expect(result.outcomes.every((o) => o.ok)).toBe(true);
   });
 
+  it('fails the command for the GPU’s tags as for the app host’s', async () => {
+    const { port } = fleet({ tags: throttled });
+    const result = await runOperatorCommand(
+      port,
+      { app: appHost('running'), gpu: { ...gpu, state: 'running' } },
+      { action: 'stop', roles: ['app', 'gpu'], until: new Date('2026-11-26T00:00:00Z') },
+    );
+    expect(result).toMatchObject({ ok: false, tagError: throttled });
+    expect(result.scheduledActionError).toBeUndefined();
+  });
+
   it('lets an error that is no AWS refusal through', async () => {
     const bug = new Error('bug');
     await expect(

@@ -43,6 +43,14 @@ describe('the window of a failed scheduled action', () => {
     );
   });
 
+  it('on the morning DST begins, a window ending at 09:00 ends at 09:00 daylight time (New York)', () => {
+    // 8 March 2026: clocks go from 02:00 EST to 03:00 EDT (07:00 UTC); 09:00 EDT is 13:00 UTC.
+    const ny = { ...tokyo, timeZone: 'America/New_York', stopHour: 9 };
+    expect(scheduledActionWindowEnd('start', at('2026-03-08T12:00:00Z'), ny)).toEqual(
+      at('2026-03-08T13:00:00Z'),
+    );
+  });
+
   it('a stop is retried until the next scheduled start: the next morning, or Monday after a Friday', () => {
     expect(scheduledActionWindowEnd('stop', at('2026-11-25T10:00:00Z'), tokyo)).toEqual(
       at('2026-11-26T00:00:00Z'),
