@@ -47,7 +47,9 @@ export interface ScalerFunctionProps extends Pick<
  * dropped (no retries, events older than 60 s discarded). A manual invocation can still run
  * beside a tick; that is safe because the two write disjoint tags (a tick its own memory, an
  * operator event only hold and pause), neither ever clears the other's, and EC2's start and stop
- * are idempotent.
+ * are idempotent. The app host's scheduled-action tag is shared: a failed scheduled action writes
+ * it, the tick and an operator's start or stop clear it. The tick stops retrying a minute before
+ * the next scheduled action is due, so its clearing write never meets that action's new mark.
  */
 export class ScalerFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
