@@ -1,17 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { FileSystem } from '../../docker/worker/src/store';
 import { TOKEN, clone, pause, statusOf, synthesize, useSqsEmulator } from './fixture';
 import { WAV, counts, eventually } from './harness';
 
 const emulator = useSqsEmulator();
 const { start } = emulator;
-
-async function deadLetters(dlqUrl: string): Promise<number> {
-  return (await counts(emulator.client(), dlqUrl)).waiting;
-}
 
 /** A fake OpenVoice that counts how many syntheses run at once. */
 function concurrencyProbe(failFirst: number, workMs: number) {
@@ -33,28 +28,20 @@ describe('one job per GPU slot, under faults and SQS latency', () => {
   it('runs at most one job at a time through three OpenVoice failures, with 30 ms of SQS latency', async () => {
     const { probe, route } = concurrencyProbe(3, 150);
     const t = await start({ sqsLatencyMs: 30, maxReceiveCount: 10, openVoice: route });
-    try {
-      await t.worker.start();
-      for (let n = 0; n < 6; n += 1) await t.send(synthesize(`slot-${n}`));
-      await eventually(() => (probe.calls >= 9 ? true : undefined), 25_000);
-      expect(probe.mostAtOnce).toBe(1);
-      expect(t.named('paused').length).toBeGreaterThanOrEqual(3);
-    } finally {
-      await t.cleanup();
-    }
+    await t.worker.start();
+    for (let n = 0; n < 6; n += 1) await t.send(synthesize(`slot-${n}`));
+    await eventually(() => (probe.calls >= 9 ? true : undefined), 25_000);
+    expect(probe.mostAtOnce).toBe(1);
+    expect(t.named('paused').length).toBeGreaterThanOrEqual(3);
   }, 40_000);
 
   it('runs up to the configured number of slots at once, never more', async () => {
     const { probe, route } = concurrencyProbe(2, 300);
     const t = await start({ sqsLatencyMs: 30, maxReceiveCount: 10, slots: 2, openVoice: route });
-    try {
-      await t.worker.start();
-      for (let n = 0; n < 6; n += 1) await t.send(synthesize(`two-${n}`));
-      for (let n = 0; n < 6; n += 1) await eventually(() => statusOf(t.shared, `two-${n}`), 25_000);
-      expect(probe.mostAtOnce).toBe(2);
-    } finally {
-      await t.cleanup();
-    }
+    await t.worker.start();
+    for (let n = 0; n < 6; n += 1) await t.send(synthesize(`two-${n}`));
+    for (let n = 0; n < 6; n += 1) await t.status(`two-${n}`, 25_000);
+    expect(probe.mostAtOnce).toBe(2);
   }, 40_000);
 });
 
@@ -67,51 +54,42 @@ describe('every message with a valid jobId ends with a status; only non-jobs rea
         return { status: 422, body: '{"detail":"the reference is not audio the service can read"}' };
       },
     });
-    try {
-      const uploads = path.join(t.shared, 'uploads');
-      fs.writeFileSync(path.join(uploads, 'big.wav'), Buffer.alloc(1001));
-      fs.mkdirSync(path.join(uploads, 'folder.wav'));
-      fs.writeFileSync(path.join(uploads, 'noise.wav'), 'not audio at all');
-      const cases: Array<[string, unknown, string]> = [
-        ['missing', clone('missing', 'uploads/nope.wav'), 'does not exist'],
-        ['oversized', clone('oversized', 'uploads/big.wav'), 'more than the limit of 1000'],
-        ['directory', clone('directory', 'uploads/folder.wav'), 'is not a regular file'],
-        ['nul-byte', clone('nul-byte', 'uploads/a\u0000b.wav'), 'referencePath must be'],
-        ['dot-dot', clone('dot-dot', 'uploads/../jobs/x.json'), 'referencePath must be'],
-        ['non-audio', clone('non-audio', 'uploads/noise.wav'), 'not audio the service can read'],
-        ['long-text', synthesize('long-text', { text: 'あ'.repeat(2001) }), 'text must be'],
-        ['german', synthesize('german', { language: 'DE' }), 'language must be one of'],
-        ['version-7', { version: 7, jobId: 'version-7' }, 'version 7 is not supported'],
-      ];
-      await t.worker.start();
-      for (const [, body] of cases) await t.send(body);
-      for (const [jobId, , error] of cases) {
-        const status = await eventually(() => statusOf(t.shared, jobId));
-        expect(status).toMatchObject({ jobId, state: 'failed', error: expect.stringContaining(error) });
-      }
-      expect(t.named('job_retry')).toEqual([]);
-      await eventually(async () =>
-        (await counts(emulator.client(), t.queueUrl)).inFlight === 0 ? true : undefined,
-      );
-      expect(await deadLetters(t.dlqUrl)).toBe(0);
-    } finally {
-      await t.cleanup();
+    const uploads = path.join(t.shared, 'uploads');
+    fs.writeFileSync(path.join(uploads, 'big.wav'), Buffer.alloc(1001));
+    fs.mkdirSync(path.join(uploads, 'folder.wav'));
+    fs.writeFileSync(path.join(uploads, 'noise.wav'), 'not audio at all');
+    const cases: Array<[string, unknown, string]> = [
+      ['missing', clone('missing', 'uploads/nope.wav'), 'does not exist'],
+      ['oversized', clone('oversized', 'uploads/big.wav'), 'more than the limit of 1000'],
+      ['directory', clone('directory', 'uploads/folder.wav'), 'is not a regular file'],
+      ['nul-byte', clone('nul-byte', 'uploads/a\u0000b.wav'), 'referencePath must be'],
+      ['dot-dot', clone('dot-dot', 'uploads/../jobs/x.json'), 'referencePath must be'],
+      ['non-audio', clone('non-audio', 'uploads/noise.wav'), 'not audio the service can read'],
+      ['long-text', synthesize('long-text', { text: 'あ'.repeat(2001) }), 'text must be'],
+      ['german', synthesize('german', { language: 'DE' }), 'language must be one of'],
+      ['version-7', { version: 7, jobId: 'version-7' }, 'version 7 is not supported'],
+    ];
+    await t.worker.start();
+    for (const [, body] of cases) await t.send(body);
+    for (const [jobId, , error] of cases) {
+      const status = await t.status(jobId);
+      expect(status).toMatchObject({ jobId, state: 'failed', error: expect.stringContaining(error) });
     }
+    expect(t.named('job_retry')).toEqual([]);
+    await eventually(async () =>
+      (await counts(emulator.client(), t.queueUrl)).inFlight === 0 ? true : undefined,
+    );
+    expect(await emulator.deadLetters(t.dlqUrl)).toBe(0);
   }, 20_000);
 
   it('never replaces the status of a finished job with that of a broken message reusing its id', async () => {
     const t = await start();
-    try {
-      fs.mkdirSync(path.join(t.shared, 'jobs'));
-      const done = { jobId: 'finished', type: 'synthesize', state: 'done', output: 'outputs/finished.wav' };
-      fs.writeFileSync(path.join(t.shared, 'jobs', 'finished.json'), JSON.stringify(done));
-      await t.worker.start();
-      await t.send(synthesize('finished', { language: 'DE' }));
-      await eventually(() => (t.named('job_duplicate').length > 0 ? true : undefined));
-      expect(statusOf(t.shared, 'finished')).toEqual(done);
-    } finally {
-      await t.cleanup();
-    }
+    fs.mkdirSync(path.join(t.shared, 'jobs'));
+    const done = { jobId: 'finished', type: 'synthesize', state: 'done', output: 'outputs/finished.wav' };
+    fs.writeFileSync(path.join(t.shared, 'jobs', 'finished.json'), JSON.stringify(done));
+    await t.run(synthesize('finished', { language: 'DE' }));
+    await t.until('job_duplicate');
+    expect(statusOf(t.shared, 'finished')).toEqual(done);
   });
 
   it('gives a job that fails on every attempt a failed status on its last receive, not the DLQ', async () => {
@@ -120,23 +98,18 @@ describe('every message with a valid jobId ends with a status; only non-jobs rea
       openVoice: async (route) =>
         route === '/health' ? { status: 200 } : { status: 500, body: 'Internal Server Error' },
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('always-500'));
-      const status = await eventually(() => statusOf(t.shared, 'always-500'), 15_000);
-      expect(status).toMatchObject({
-        state: 'failed',
-        error: expect.stringMatching(/^gave up after 2 attempts: OpenVoice \/synthesize answered 500/),
-      });
-      await pause(1500);
-      expect(await deadLetters(t.dlqUrl)).toBe(0);
-      expect(
-        (await counts(emulator.client(), t.queueUrl)).waiting +
-          (await counts(emulator.client(), t.queueUrl)).inFlight,
-      ).toBe(0);
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('always-500'));
+    const status = await t.status('always-500', 15_000);
+    expect(status).toMatchObject({
+      state: 'failed',
+      error: expect.stringMatching(/^gave up after 2 attempts: OpenVoice \/synthesize answered 500/),
+    });
+    await pause(1500);
+    expect(await emulator.deadLetters(t.dlqUrl)).toBe(0);
+    expect(
+      (await counts(emulator.client(), t.queueUrl)).waiting +
+        (await counts(emulator.client(), t.queueUrl)).inFlight,
+    ).toBe(0);
   }, 20_000);
 });
 
@@ -144,20 +117,15 @@ describe('OpenVoice refusing the token is a host fault', () => {
   it('pauses, turns unhealthy and keeps the job until the token is accepted', async () => {
     let accepted = 'the-token-of-an-older-deployment-0000000';
     const t = await start({ acceptedToken: () => accepted, maxReceiveCount: 2 });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('auth-job'));
-      await eventually(() => (t.named('paused').length > 0 ? true : undefined));
-      expect(t.named('paused')[0]).toMatchObject({ reason: 'auth', detail: expect.stringContaining('401') });
-      expect(t.worker.health()).toMatchObject({ healthy: false });
-      await pause(1000);
-      expect(statusOf(t.shared, 'auth-job')).toBeUndefined();
-      accepted = TOKEN;
-      expect(await eventually(() => statusOf(t.shared, 'auth-job'), 10_000)).toMatchObject({ state: 'done' });
-      expect(t.worker.health()).toEqual({ healthy: true });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('auth-job'));
+    await t.until('paused');
+    expect(t.named('paused')[0]).toMatchObject({ reason: 'auth', detail: expect.stringContaining('401') });
+    expect(t.worker.health()).toMatchObject({ healthy: false });
+    await pause(1000);
+    expect(statusOf(t.shared, 'auth-job')).toBeUndefined();
+    accepted = TOKEN;
+    expect(await t.status('auth-job', 10_000)).toMatchObject({ state: 'done' });
+    expect(t.worker.health()).toEqual({ healthy: true });
   }, 20_000);
 });
 
@@ -171,53 +139,42 @@ describe('the clone path and its reference file', () => {
         return { status: 201, body: '{}' };
       },
     });
-    try {
-      fs.writeFileSync(path.join(t.shared, 'uploads', 'alice.wav'), 'RIFF-reference-bytes');
-      await t.worker.start();
-      const sentAt = Date.now();
-      await t.send(clone('clone-1', 'uploads/alice.wav'));
-      expect(await eventually(() => statusOf(t.shared, 'clone-1'))).toMatchObject({
-        state: 'done',
-        voiceId: 'alice',
-      });
-      expect(upload).toMatch(/^multipart\/form-data; boundary=/);
-      expect(upload).toContain('name="voiceId"\r\n\r\nalice\r\n');
-      expect(upload).toContain('filename="alice.wav"');
-      expect(upload).toContain('RIFF-reference-bytes');
-      const requestedAt = Number(/name="requestedAt"\r\n\r\n(\d+)\r\n/.exec(upload)?.[1]);
-      expect(Math.abs(requestedAt - sentAt)).toBeLessThan(5000);
-    } finally {
-      await t.cleanup();
-    }
+    fs.writeFileSync(path.join(t.shared, 'uploads', 'alice.wav'), 'RIFF-reference-bytes');
+    await t.worker.start();
+    const sentAt = Date.now();
+    await t.send(clone('clone-1', 'uploads/alice.wav'));
+    expect(await t.status('clone-1')).toMatchObject({ state: 'done', voiceId: 'alice' });
+    expect(upload).toMatch(/^multipart\/form-data; boundary=/);
+    expect(upload).toContain('name="voiceId"\r\n\r\nalice\r\n');
+    expect(upload).toContain('filename="alice.wav"');
+    expect(upload).toContain('RIFF-reference-bytes');
+    const requestedAt = Number(/name="requestedAt"\r\n\r\n(\d+)\r\n/.exec(upload)?.[1]);
+    expect(Math.abs(requestedAt - sentAt)).toBeLessThan(5000);
   });
 
   it('refuses links out of uploads/ and files that are not regular, without reading them', async () => {
     const t = await start();
-    try {
-      const uploads = path.join(t.shared, 'uploads');
-      fs.writeFileSync(path.join(t.shared, 'secret.txt'), 'outside uploads');
-      fs.symlinkSync(path.join(t.shared, 'secret.txt'), path.join(uploads, 'link.wav'));
-      fs.symlinkSync('/', path.join(uploads, 'root'));
-      fs.symlinkSync('/dev/zero', path.join(uploads, 'zero.wav'));
-      execFileSync('mkfifo', [path.join(uploads, 'fifo.wav')]);
-      const cases: Array<[string, string, string]> = [
-        ['link', 'uploads/link.wav', 'symbolic link'],
-        ['via-root', 'uploads/root/etc/hostname', 'symbolic link'],
-        ['zero', 'uploads/zero.wav', 'symbolic link'],
-        ['fifo', 'uploads/fifo.wav', 'not a regular file'],
-      ];
-      await t.worker.start();
-      for (const [jobId, reference] of cases) await t.send(clone(jobId, reference));
-      for (const [jobId, , error] of cases) {
-        expect(await eventually(() => statusOf(t.shared, jobId))).toMatchObject({
-          state: 'failed',
-          error: expect.stringContaining(error),
-        });
-      }
-      expect(t.attempts.get('/voices')).toBeUndefined();
-    } finally {
-      await t.cleanup();
+    const uploads = path.join(t.shared, 'uploads');
+    fs.writeFileSync(path.join(t.shared, 'secret.txt'), 'outside uploads');
+    fs.symlinkSync(path.join(t.shared, 'secret.txt'), path.join(uploads, 'link.wav'));
+    fs.symlinkSync('/', path.join(uploads, 'root'));
+    fs.symlinkSync('/dev/zero', path.join(uploads, 'zero.wav'));
+    execFileSync('mkfifo', [path.join(uploads, 'fifo.wav')]);
+    const cases: Array<[string, string, string]> = [
+      ['link', 'uploads/link.wav', 'symbolic link'],
+      ['via-root', 'uploads/root/etc/hostname', 'symbolic link'],
+      ['zero', 'uploads/zero.wav', 'symbolic link'],
+      ['fifo', 'uploads/fifo.wav', 'not a regular file'],
+    ];
+    await t.worker.start();
+    for (const [jobId, reference] of cases) await t.send(clone(jobId, reference));
+    for (const [jobId, , error] of cases) {
+      expect(await t.status(jobId)).toMatchObject({
+        state: 'failed',
+        error: expect.stringContaining(error),
+      });
     }
+    expect(t.attempts.get('/voices')).toBeUndefined();
   });
 });
 
@@ -247,29 +204,22 @@ describe('a storage fault pauses the worker instead of failing every job', () =>
       const { state, fileSystem } = faultyFileSystem();
       state.fault = code;
       const t = await start({ fileSystem, maxReceiveCount: 2 });
-      try {
-        await t.worker.start();
-        await t.send(synthesize('healthy-job'));
-        await eventually(() => (t.named('paused').length > 0 ? true : undefined));
-        expect(t.named('paused')[0]).toMatchObject({
-          reason: 'storage',
-          detail: expect.stringContaining(code),
-        });
-        expect(t.worker.health()).toEqual({ healthy: false, reason: expect.stringContaining(code) });
-        await pause(1500); // paused: the job is not taken again while the storage is broken
-        // The job's claim is its first write, before OpenVoice is called: no GPU work is lost.
-        expect(t.attempts.get('/synthesize')).toBeUndefined();
-        expect(statusOf(t.shared, 'healthy-job')).toBeUndefined();
-        state.fault = undefined;
-        expect(await eventually(() => statusOf(t.shared, 'healthy-job'), 10_000)).toMatchObject({
-          state: 'done',
-        });
-        expect(t.named('resumed')).toEqual([{ reason: 'storage' }]);
-        expect(t.worker.health()).toEqual({ healthy: true });
-        expect(await deadLetters(t.dlqUrl)).toBe(0);
-      } finally {
-        await t.cleanup();
-      }
+      await t.run(synthesize('healthy-job'));
+      await t.until('paused');
+      expect(t.named('paused')[0]).toMatchObject({
+        reason: 'storage',
+        detail: expect.stringContaining(code),
+      });
+      expect(t.worker.health()).toEqual({ healthy: false, reason: expect.stringContaining(code) });
+      await pause(1500); // paused: the job is not taken again while the storage is broken
+      // The job's claim is its first write, before OpenVoice is called: no GPU work is lost.
+      expect(t.attempts.get('/synthesize')).toBeUndefined();
+      expect(statusOf(t.shared, 'healthy-job')).toBeUndefined();
+      state.fault = undefined;
+      expect(await t.status('healthy-job', 10_000)).toMatchObject({ state: 'done' });
+      expect(t.named('resumed')).toEqual([{ reason: 'storage' }]);
+      expect(t.worker.health()).toEqual({ healthy: true });
+      expect(await emulator.deadLetters(t.dlqUrl)).toBe(0);
     },
     20_000,
   );
@@ -278,40 +228,28 @@ describe('a storage fault pauses the worker instead of failing every job', () =>
     const { state, fileSystem } = faultyFileSystem();
     state.hung = true;
     const t = await start({ fileSystem, storageTimeoutMs: 300 });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('hung-job'));
-      await eventually(() => (t.named('paused').length > 0 ? true : undefined));
-      expect(t.named('paused')[0]).toMatchObject({
-        reason: 'storage',
-        detail: expect.stringContaining('300 ms'),
-      });
-      expect(t.worker.health().healthy).toBe(false);
-      state.hung = false;
-      expect(await eventually(() => statusOf(t.shared, 'hung-job'), 10_000)).toMatchObject({ state: 'done' });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('hung-job'));
+    await t.until('paused');
+    expect(t.named('paused')[0]).toMatchObject({
+      reason: 'storage',
+      detail: expect.stringContaining('300 ms'),
+    });
+    expect(t.worker.health().healthy).toBe(false);
+    state.hung = false;
+    expect(await t.status('hung-job', 10_000)).toMatchObject({ state: 'done' });
   }, 20_000);
 });
 
 describe('draining', () => {
   it('hands back at once a job that a long poll already in flight delivers after the drain', async () => {
     const t = await start({ waitTimeS: 5, retryDelayS: 30, visibilityTimeoutS: 30 });
-    try {
-      await t.worker.start();
-      await pause(300); // the worker's long poll is now waiting at the emulator
-      await t.worker.drain('spot interruption', 0);
-      await t.send(synthesize('late-job'));
-      await eventually(() => (t.named('job_handed_back').length > 0 ? true : undefined), 10_000);
-      expect(t.named('job_started')).toEqual([]);
-      const { Messages = [] } = await emulator
-        .client()
-        .send(new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }));
-      expect(JSON.parse(Messages[0]?.Body ?? '{}')).toMatchObject({ jobId: 'late-job' });
-      expect(statusOf(t.shared, 'late-job')).toBeUndefined();
-    } finally {
-      await t.cleanup();
-    }
+    await t.worker.start();
+    await pause(300); // the worker's long poll is now waiting at the emulator
+    await t.worker.drain('spot interruption', 0);
+    await t.send(synthesize('late-job'));
+    await t.until('job_handed_back', 10_000);
+    expect(t.named('job_started')).toEqual([]);
+    expect(await emulator.nextBody(t.queueUrl)).toMatchObject({ jobId: 'late-job' });
+    expect(statusOf(t.shared, 'late-job')).toBeUndefined();
   }, 20_000);
 });

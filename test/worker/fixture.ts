@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import type * as http from 'node:http';
 import { InstanceMetadata } from '../../docker/worker/src/imds';
@@ -12,7 +12,9 @@ import { QueueWorker, WORKER_EVENTS } from '../../docker/worker/src/worker';
 import {
   type FakeAnswer,
   WAV,
+  counts,
   createQueues,
+  eventually,
   fakeServer,
   latencyProxy,
   sqsClient,
@@ -160,15 +162,18 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
         MessageBody: typeof body === 'string' ? body : JSON.stringify(body),
       }),
     );
-  const cleanup = async () => {
-    await worker.drain('test over', 0);
-    await openVoice.close();
-    await imds.close();
-    if (proxy) {
-      workerSqs.destroy();
-      await proxy.close();
-    }
-  };
+  let closed: Promise<void> | undefined;
+  /** Drains the worker and closes its servers; once, however often it is called. */
+  const cleanup = () =>
+    (closed ??= (async () => {
+      await worker.drain('test over', 0);
+      await openVoice.close();
+      await imds.close();
+      if (proxy) {
+        workerSqs.destroy();
+        await proxy.close();
+      }
+    })());
   const named = (name: string) => events.filter(([event]) => event === name).map(([, detail]) => detail);
   return {
     worker,
@@ -184,8 +189,27 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
     attempts,
     unauthorised,
     cleanup,
+    /** How many calls of `route` OpenVoice answered. */
+    calls: (route: string) => attempts.get(route) ?? 0,
+    /** Starts the worker, then sends `messages` in order. */
+    run: async (...messages: unknown[]) => {
+      await worker.start();
+      for (const message of messages) await send(message);
+    },
+    /** The job's status once it is written. */
+    status: (jobId: string, timeoutMs?: number) => eventually(() => statusOf(shared, jobId), timeoutMs),
+    /** Waits until the worker emitted `name` at least `times` times. */
+    until: (name: string, timeoutMs?: number, times = 1) =>
+      eventually(() => (named(name).length >= times ? true : undefined), timeoutMs),
   };
 }
+
+/** A healthy OpenVoice whose every synthesis takes `ms`, then answers speech. */
+export const speechAfter = (ms: number) => async (route: string) => {
+  if (route === '/health') return { status: 200 };
+  await pause(ms);
+  return { status: 200, body: WAV };
+};
 
 export const synthesize = (jobId: string, extra: Record<string, unknown> = {}) => ({
   version: 1,
@@ -233,8 +257,38 @@ export function useSqsEmulator() {
     if (!sqs) throw new Error('the SQS emulator starts in beforeAll');
     return sqs;
   };
+  const running: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const cleanup of running.splice(0)) await cleanup();
+  });
   return {
     client,
-    start: (options: Setup = {}) => setup(client(), server?.address ?? '', options),
+    /** A worker set up against the emulator; cleaned up after the test. */
+    start: async (options: Setup = {}) => {
+      const t = await setup(client(), server?.address ?? '', options);
+      running.push(t.cleanup);
+      return t;
+    },
+    /** The body of the next message another receiver gets from `queueUrl` (within a second). */
+    nextBody: async (queueUrl: string): Promise<unknown> => {
+      const { Messages = [] } = await client().send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1 }),
+      );
+      return JSON.parse(Messages[0]?.Body ?? '{}');
+    },
+    /** What another receiver finds in `queueUrl` right now, without hiding it. */
+    visibleNow: async (queueUrl: string) => {
+      const { Messages = [] } = await client().send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }),
+      );
+      return Messages;
+    },
+    /** Waits until `queueUrl` holds no message, waiting or in flight. */
+    emptied: (queueUrl: string, timeoutMs?: number) =>
+      eventually(async () => {
+        const c = await counts(client(), queueUrl);
+        return c.waiting + c.inFlight === 0 ? true : undefined;
+      }, timeoutMs),
+    deadLetters: async (dlqUrl: string) => (await counts(client(), dlqUrl)).waiting,
   };
 }

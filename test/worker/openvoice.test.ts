@@ -8,7 +8,12 @@ import { tempSharedDir } from './harness';
 
 const TOKEN = 'x'.repeat(32);
 
-/** An HTTP server that records each request and answers with `answer`. */
+const servers: Array<{ close: () => Promise<void> }> = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+
+/** An HTTP server that records each request and answers with `answer`; closed after the test. */
 async function server(
   answer: (request: http.IncomingMessage, body: Buffer, response: http.ServerResponse) => void,
 ) {
@@ -24,15 +29,14 @@ async function server(
     });
   });
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
-    requests,
+  servers.push({
     close: () =>
       new Promise<void>((resolve) => {
         s.closeAllConnections();
         s.close(() => resolve());
       }),
-  };
+  });
+  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, requests };
 }
 
 const reply =
@@ -45,26 +49,22 @@ const reply =
 describe('OpenVoiceClient: what it sends and how it reads answers', () => {
   it('posts a synthesis as JSON with its length and the bearer token, and returns the bytes', async () => {
     const s = await server(reply(200, 'RIFF-bytes'));
-    try {
-      const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN });
-      const wav = await client.synthesize({ text: 'hi', language: 'EN', voiceId: 'a', speed: 1.5 });
-      expect(Buffer.from(wav).toString()).toBe('RIFF-bytes');
-      const [request] = s.requests;
-      expect(request).toMatchObject({ method: 'POST', url: '/synthesize' });
-      expect(request?.headers).toMatchObject({
-        'content-type': 'application/json',
-        'content-length': String(request?.body.length),
-        authorization: `Bearer ${TOKEN}`,
-      });
-      expect(JSON.parse(String(request?.body))).toEqual({
-        text: 'hi',
-        language: 'EN',
-        voiceId: 'a',
-        speed: 1.5,
-      });
-    } finally {
-      await s.close();
-    }
+    const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN });
+    const wav = await client.synthesize({ text: 'hi', language: 'EN', voiceId: 'a', speed: 1.5 });
+    expect(Buffer.from(wav).toString()).toBe('RIFF-bytes');
+    const [request] = s.requests;
+    expect(request).toMatchObject({ method: 'POST', url: '/synthesize' });
+    expect(request?.headers).toMatchObject({
+      'content-type': 'application/json',
+      'content-length': String(request?.body.length),
+      authorization: `Bearer ${TOKEN}`,
+    });
+    expect(JSON.parse(String(request?.body))).toEqual({
+      text: 'hi',
+      language: 'EN',
+      voiceId: 'a',
+      speed: 1.5,
+    });
   });
 
   it.each([
@@ -80,20 +80,16 @@ describe('OpenVoiceClient: what it sends and how it reads answers', () => {
     [503, false],
   ])('an answer %i is an OpenVoiceError, permanent: %s', async (status, permanent) => {
     const s = await server(reply(status, 'd'.repeat(1000)));
-    try {
-      const error = await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN })
-        .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' })
-        .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(OpenVoiceError);
-      expect(error).toMatchObject({
-        name: 'OpenVoiceError',
-        status,
-        permanent,
-        message: `OpenVoice /synthesize answered ${status}: ${'d'.repeat(300)}`,
-      });
-    } finally {
-      await s.close();
-    }
+    const error = await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN })
+      .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenVoiceError);
+    expect(error).toMatchObject({
+      name: 'OpenVoiceError',
+      status,
+      permanent,
+      message: `OpenVoice /synthesize answered ${status}: ${'d'.repeat(300)}`,
+    });
   });
 
   it('an answer cut off before its declared length is a passing fault', async () => {
@@ -101,30 +97,22 @@ describe('OpenVoiceClient: what it sends and how it reads answers', () => {
       response.writeHead(200, { 'content-length': '1000' });
       response.write('RIFF', () => response.destroy());
     });
-    try {
-      const error = await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN })
-        .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' })
-        .catch((e: unknown) => e);
-      expect(error).toMatchObject({ name: 'OpenVoiceError', permanent: false, status: undefined });
-    } finally {
-      await s.close();
-    }
+    const error = await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN })
+      .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'OpenVoiceError', permanent: false, status: undefined });
   });
 
   it('a call aborted by the worker (a drain) ends with the abort, not an OpenVoice fault', async () => {
     const s = await server(() => undefined); // never answers
-    try {
-      const abort = new AbortController();
-      const call = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN })
-        .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' }, abort.signal)
-        .catch((e: unknown) => e);
-      setTimeout(() => abort.abort(), 100);
-      const error = await call;
-      expect(error).not.toBeInstanceOf(OpenVoiceError);
-      expect((error as Error).name).toBe('AbortError');
-    } finally {
-      await s.close();
-    }
+    const abort = new AbortController();
+    const call = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN })
+      .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' }, abort.signal)
+      .catch((e: unknown) => e);
+    setTimeout(() => abort.abort(), 100);
+    const error = await call;
+    expect(error).not.toBeInstanceOf(OpenVoiceError);
+    expect((error as Error).name).toBe('AbortError');
   });
 
   it('a reference cut shorter after it was opened ends the upload with an InputError at once', async () => {
@@ -133,20 +121,16 @@ describe('OpenVoiceClient: what it sends and how it reads answers', () => {
     fs.mkdirSync(path.join(shared, 'uploads'));
     const file = path.join(shared, 'uploads', 'a.wav');
     fs.writeFileSync(file, Buffer.alloc(4000, 1));
-    try {
-      const reference = await new ResultStore(shared).openReference('uploads/a.wav', 10_000);
-      fs.truncateSync(file, 100);
-      const started = Date.now();
-      const error = await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN, requestTimeoutMs: 10_000 })
-        .createVoice('alice', reference, 1, undefined)
-        .catch((e: unknown) => e);
-      await reference.handle.close();
-      expect(error).toBeInstanceOf(InputError);
-      expect((error as Error).message).toBe('reference a.wav changed while it was read (100 of 4000 bytes)');
-      expect(Date.now() - started).toBeLessThan(2000);
-    } finally {
-      await s.close();
-    }
+    const reference = await new ResultStore(shared).openReference('uploads/a.wav', 10_000);
+    fs.truncateSync(file, 100);
+    const started = Date.now();
+    const error = await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN, requestTimeoutMs: 10_000 })
+      .createVoice('alice', reference, 1, undefined)
+      .catch((e: unknown) => e);
+    await reference.handle.close();
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as Error).message).toBe('reference a.wav changed while it was read (100 of 4000 bytes)');
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });
 
@@ -161,12 +145,8 @@ describe('OpenVoiceClient.healthy and authorized: the probes', () => {
     ['503', 503, '{"status":"unavailable"}', false],
   ])('%s: healthy is %s', async (_, status, body, healthy) => {
     const s = await server(reply(status, body));
-    try {
-      expect(await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN }).healthy()).toBe(healthy);
-      expect(s.requests[0]).toMatchObject({ method: 'GET', url: '/health' });
-    } finally {
-      await s.close();
-    }
+    expect(await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN }).healthy()).toBe(healthy);
+    expect(s.requests[0]).toMatchObject({ method: 'GET', url: '/health' });
   });
 
   it('an unreachable service is neither healthy nor authorized', async () => {
@@ -178,17 +158,13 @@ describe('OpenVoiceClient.healthy and authorized: the probes', () => {
   it('authorized asks past authentication: 401 and 403 are no, anything else yes', async () => {
     let status = 401;
     const s = await server((request, body, response) => reply(status)(request, body, response));
-    try {
-      const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN });
-      expect(await client.authorized()).toBe(false);
-      status = 403;
-      expect(await client.authorized()).toBe(false);
-      status = 400;
-      expect(await client.authorized()).toBe(true);
-      expect(s.requests[0]).toMatchObject({ method: 'GET', url: '/voices/-' });
-      expect(s.requests[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
-    } finally {
-      await s.close();
-    }
+    const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN });
+    expect(await client.authorized()).toBe(false);
+    status = 403;
+    expect(await client.authorized()).toBe(false);
+    status = 400;
+    expect(await client.authorized()).toBe(true);
+    expect(s.requests[0]).toMatchObject({ method: 'GET', url: '/voices/-' });
+    expect(s.requests[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
   });
 });

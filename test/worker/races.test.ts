@@ -1,15 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { FileSystem } from '../../docker/worker/src/store';
-import { clone, pause, statusOf, synthesize, useSqsEmulator } from './fixture';
-import { WAV, counts, eventually, wavOf } from './harness';
+import { clone, pause, speechAfter, statusOf, synthesize, useSqsEmulator } from './fixture';
+import { WAV, eventually, wavOf } from './harness';
 
 const emulator = useSqsEmulator();
 const { start } = emulator;
-
-const calls = (t: { attempts: Map<string, number> }, route: string) => t.attempts.get(route) ?? 0;
 
 /** Every state a poller would have read from a job's status file, sampled every 20 ms. */
 function watchStatus(shared: string, jobId: string) {
@@ -73,7 +70,7 @@ describe('uploads are opened, then proven to lie under uploads/', () => {
       // And the worker itself, job after job.
       await t.worker.start();
       for (let n = 0; n < 30; n += 1) await t.send(clone(`race-${n}`, 'uploads/team/a.wav'));
-      for (let n = 0; n < 30; n += 1) await eventually(() => statusOf(t.shared, `race-${n}`), 20_000);
+      for (let n = 0; n < 30; n += 1) await t.status(`race-${n}`, 20_000);
       expect(received.filter((body) => body.includes('BOB'))).toEqual([]);
       for (let n = 0; n < 30; n += 1) {
         const status = statusOf(t.shared, `race-${n}`);
@@ -81,7 +78,6 @@ describe('uploads are opened, then proven to lie under uploads/', () => {
       }
     } finally {
       await flipping.stop();
-      await t.cleanup();
     }
   }, 40_000);
 });
@@ -105,36 +101,22 @@ describe('speech is checked before a job is called done', () => {
           return attempt === 1 ? lie : { status: 200, body: WAV };
         },
       });
-      try {
-        await t.worker.start();
-        await t.send(synthesize('lied-to'));
-        const status = await eventually(() => statusOf(t.shared, 'lied-to'), 15_000);
-        expect(status).toMatchObject({ state: 'done' });
-        expect(fs.readFileSync(path.join(t.shared, 'outputs', 'lied-to.wav'))).toEqual(WAV);
-        expect(calls(t, '/synthesize')).toBe(2);
-        expect(t.named('paused')).toEqual([expect.objectContaining({ reason: 'openvoice' })]);
-      } finally {
-        await t.cleanup();
-      }
+      await t.run(synthesize('lied-to'));
+      const status = await t.status('lied-to', 15_000);
+      expect(status).toMatchObject({ state: 'done' });
+      expect(fs.readFileSync(path.join(t.shared, 'outputs', 'lied-to.wav'))).toEqual(WAV);
+      expect(t.calls('/synthesize')).toBe(2);
+      expect(t.named('paused')).toEqual([expect.objectContaining({ reason: 'openvoice' })]);
     },
     20_000,
   );
 
   it('a slow answer within the deadline is speech like any other', async () => {
     const t = await start({
-      openVoice: async (route) => {
-        if (route === '/health') return { status: 200 };
-        await pause(1500);
-        return { status: 200, body: WAV };
-      },
+      openVoice: speechAfter(1500),
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('slow'));
-      expect(await eventually(() => statusOf(t.shared, 'slow'), 10_000)).toMatchObject({ state: 'done' });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('slow'));
+    expect(await t.status('slow', 10_000)).toMatchObject({ state: 'done' });
   });
 });
 
@@ -143,116 +125,76 @@ describe('one run per jobId, one status forever', () => {
     const t = await start({
       slots: 2,
       maxReceiveCount: 5,
-      openVoice: async (route) => {
-        if (route === '/health') return { status: 200 };
-        await pause(800);
-        return { status: 200, body: WAV };
-      },
+      openVoice: speechAfter(800),
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('twice'));
-      await t.send(synthesize('twice'));
-      await eventually(() => statusOf(t.shared, 'twice'));
-      await eventually(async () => {
-        const c = await counts(emulator.client(), t.queueUrl);
-        return c.waiting + c.inFlight === 0 ? true : undefined;
-      }, 10_000);
-      expect(calls(t, '/synthesize')).toBe(1);
-      // The second message was deleted as a duplicate of the running job, not kept waiting.
-      expect(t.named('job_duplicate')).toContainEqual(
-        expect.objectContaining({ jobId: 'twice', state: 'running' }),
-      );
-      expect(t.named('job_deferred')).toEqual([]);
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('twice'), synthesize('twice'));
+    await t.status('twice');
+    await emulator.emptied(t.queueUrl, 10_000);
+    expect(t.calls('/synthesize')).toBe(1);
+    // The second message was deleted as a duplicate of the running job, not kept waiting.
+    expect(t.named('job_duplicate')).toContainEqual(
+      expect.objectContaining({ jobId: 'twice', state: 'running' }),
+    );
+    expect(t.named('job_deferred')).toEqual([]);
   }, 20_000);
 
   it('two workers on one queue and one shared folder call OpenVoice once per jobId', async () => {
-    const slow = async (route: string) => {
-      if (route === '/health') return { status: 200 };
-      await pause(600);
-      return { status: 200, body: WAV };
-    };
+    const slow = speechAfter(600);
     const a = await start({ openVoice: slow, maxReceiveCount: 5 });
     const b = await start({ openVoice: slow, maxReceiveCount: 5, sameQueueAs: a });
-    try {
-      await Promise.all([a.worker.start(), b.worker.start()]);
-      for (let n = 0; n < 3; n += 1) {
-        await a.send(synthesize(`shared-${n}`));
-        await a.send(synthesize(`shared-${n}`));
-      }
-      for (let n = 0; n < 3; n += 1) await eventually(() => statusOf(a.shared, `shared-${n}`), 15_000);
-      await eventually(async () => {
-        const c = await counts(emulator.client(), a.queueUrl);
-        return c.waiting + c.inFlight === 0 ? true : undefined;
-      }, 15_000);
-      expect(calls(a, '/synthesize') + calls(b, '/synthesize')).toBe(3);
-    } finally {
-      await a.cleanup();
-      await b.cleanup();
+    await Promise.all([a.worker.start(), b.worker.start()]);
+    for (let n = 0; n < 3; n += 1) {
+      await a.send(synthesize(`shared-${n}`));
+      await a.send(synthesize(`shared-${n}`));
     }
+    for (let n = 0; n < 3; n += 1) await a.status(`shared-${n}`, 15_000);
+    await emulator.emptied(a.queueUrl, 15_000);
+    expect(a.calls('/synthesize') + b.calls('/synthesize')).toBe(3);
   }, 30_000);
 
   it('a valid and an invalid message with one id: a poller reads one state, never a flip', async () => {
     const t = await start({
       slots: 2,
-      openVoice: async (route) => {
-        if (route === '/health') return { status: 200 };
-        await pause(800);
-        return { status: 200, body: WAV };
-      },
+      openVoice: speechAfter(800),
     });
     const watch = watchStatus(t.shared, 'same-id');
     try {
-      await t.worker.start();
-      await t.send(synthesize('same-id'));
-      await eventually(() => (calls(t, '/synthesize') > 0 ? true : undefined));
+      await t.run(synthesize('same-id'));
+      await eventually(() => (t.calls('/synthesize') > 0 ? true : undefined));
       await t.send(synthesize('same-id', { language: 'DE' }));
-      await eventually(() => statusOf(t.shared, 'same-id'));
+      await t.status('same-id');
       await pause(1500);
       expect(watch.seen).toHaveLength(1);
     } finally {
       watch.stop();
-      await t.cleanup();
     }
   }, 15_000);
 
   it('a claim left by a worker that died is taken over once it is stale', async () => {
     const t = await start({ visibilityTimeoutS: 5 });
-    try {
-      const claims = path.join(t.shared, 'jobs', '.claims');
-      fs.mkdirSync(claims, { recursive: true });
-      const claim = path.join(claims, 'orphan.json');
-      fs.writeFileSync(claim, JSON.stringify({ messageId: 'a-message-of-a-dead-worker', token: 'x' }));
-      const longAgo = new Date(Date.now() - 60_000);
-      fs.utimesSync(claim, longAgo, longAgo);
-      await t.worker.start();
-      await t.send(synthesize('orphan'));
-      expect(await eventually(() => statusOf(t.shared, 'orphan'))).toMatchObject({ state: 'done' });
-      expect(fs.readdirSync(claims)).toEqual([]);
-    } finally {
-      await t.cleanup();
-    }
+    const claims = path.join(t.shared, 'jobs', '.claims');
+    fs.mkdirSync(claims, { recursive: true });
+    const claim = path.join(claims, 'orphan.json');
+    fs.writeFileSync(claim, JSON.stringify({ messageId: 'a-message-of-a-dead-worker', token: 'x' }));
+    const longAgo = new Date(Date.now() - 60_000);
+    fs.utimesSync(claim, longAgo, longAgo);
+    await t.run(synthesize('orphan'));
+    expect(await t.status('orphan')).toMatchObject({ state: 'done' });
+    expect(fs.readdirSync(claims)).toEqual([]);
   });
 
   it('a written status is never replaced by a later write', async () => {
     const t = await start();
-    try {
-      const first = {
-        jobId: 'once',
-        type: 'synthesize',
-        state: 'failed' as const,
-        error: 'x',
-        finishedAt: 'a',
-      };
-      await t.store.writeStatus(first);
-      await t.store.writeStatus({ ...first, state: 'done', error: undefined });
-      expect(statusOf(t.shared, 'once')).toMatchObject({ state: 'failed' });
-    } finally {
-      await t.cleanup();
-    }
+    const first = {
+      jobId: 'once',
+      type: 'synthesize',
+      state: 'failed' as const,
+      error: 'x',
+      finishedAt: 'a',
+    };
+    await t.store.writeStatus(first);
+    await t.store.writeStatus({ ...first, state: 'done', error: undefined });
+    expect(statusOf(t.shared, 'once')).toMatchObject({ state: 'failed' });
   });
 });
 
@@ -275,18 +217,13 @@ describe('ownership of a message is never lost silently', () => {
         return { status: 200, body: WAV };
       },
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('unextended'));
-      await eventually(() => statusOf(t.shared, 'unextended'), 15_000);
-      await pause(1000);
-      expect(mostAtOnce).toBe(1);
-      expect(calls(t, '/synthesize')).toBe(1);
-      expect(t.named('visibility_lost').length).toBeGreaterThan(0);
-      expect(t.named('job_deferred')).toContainEqual(expect.objectContaining({ jobId: 'unextended' }));
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('unextended'));
+    await t.status('unextended', 15_000);
+    await pause(1000);
+    expect(mostAtOnce).toBe(1);
+    expect(t.calls('/synthesize')).toBe(1);
+    expect(t.named('visibility_lost').length).toBeGreaterThan(0);
+    expect(t.named('job_deferred')).toContainEqual(expect.objectContaining({ jobId: 'unextended' }));
   }, 25_000);
 
   it('a redelivery of a running message waits: the run that fails afterwards can still give it back', async () => {
@@ -307,17 +244,10 @@ describe('ownership of a message is never lost silently', () => {
         return attempt === 1 ? { status: 500, body: 'CUDA out of memory' } : { status: 200, body: WAV };
       },
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('lapsed-then-failed'));
-      expect(await eventually(() => statusOf(t.shared, 'lapsed-then-failed'), 15_000)).toMatchObject({
-        state: 'done',
-      });
-      expect(mostAtOnce).toBe(1);
-      expect(t.named('job_deferred').length).toBeGreaterThan(0);
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('lapsed-then-failed'));
+    expect(await t.status('lapsed-then-failed', 15_000)).toMatchObject({ state: 'done' });
+    expect(mostAtOnce).toBe(1);
+    expect(t.named('job_deferred').length).toBeGreaterThan(0);
   }, 25_000);
 
   it('a drain hands back at once a run stuck on the storage, and nothing extends it afterwards', async () => {
@@ -331,19 +261,14 @@ describe('ownership of a message is never lost silently', () => {
     };
     const t = await start({ fileSystem, storageTimeoutMs: 30_000, retryDelayS: 30, heartbeatS: 1 });
     try {
-      await t.worker.start();
-      await t.send(synthesize('stuck'));
+      await t.run(synthesize('stuck'));
       await eventually(() => (fs.existsSync(path.join(t.shared, 'outputs', 'stuck.wav')) ? true : undefined));
       await t.worker.drain('SIGTERM', 0);
       expect(t.named('drained')).toEqual([{ reason: 'SIGTERM', released: 1 }]);
       await pause(2500); // two heartbeats' time: a beat still running would hide the message again
-      const { Messages = [] } = await emulator
-        .client()
-        .send(new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }));
-      expect(JSON.parse(Messages[0]?.Body ?? '{}')).toMatchObject({ jobId: 'stuck' });
+      expect(await emulator.nextBody(t.queueUrl)).toMatchObject({ jobId: 'stuck' });
     } finally {
       hung = false;
-      await t.cleanup();
     }
   }, 25_000);
 
@@ -360,21 +285,16 @@ describe('ownership of a message is never lost silently', () => {
       }) as FileSystem['rename'],
     };
     const t = await start({ fileSystem });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('broken', { language: 'DE' }));
-      const jobs = path.join(t.shared, 'jobs');
-      // The failed status is being written: its temporary file is there, the publishing step is slow.
-      await eventually(() =>
-        fs.existsSync(jobs) && fs.readdirSync(jobs).some((name) => name.startsWith('.broken.json'))
-          ? true
-          : undefined,
-      );
-      await t.worker.drain('SIGTERM', 5000);
-      expect(statusOf(t.shared, 'broken')).toMatchObject({ state: 'failed' });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('broken', { language: 'DE' }));
+    const jobs = path.join(t.shared, 'jobs');
+    // The failed status is being written: its temporary file is there, the publishing step is slow.
+    await eventually(() =>
+      fs.existsSync(jobs) && fs.readdirSync(jobs).some((name) => name.startsWith('.broken.json'))
+        ? true
+        : undefined,
+    );
+    await t.worker.drain('SIGTERM', 5000);
+    expect(statusOf(t.shared, 'broken')).toMatchObject({ state: 'failed' });
   }, 15_000);
 });
 
@@ -390,21 +310,15 @@ describe('a fault is judged by what fails', () => {
           : { status: 200, body: WAV };
       },
     });
-    try {
-      await t.worker.start();
-      for (let n = 0; n < 3; n += 1) await t.send(synthesize(`outage-${n}`));
-      await eventually(() => (calls(t, '/synthesize') >= 6 ? true : undefined), 20_000);
-      for (let n = 0; n < 3; n += 1) expect(statusOf(t.shared, `outage-${n}`)).toBeUndefined();
-      broken = false;
-      for (let n = 0; n < 3; n += 1) {
-        expect(await eventually(() => statusOf(t.shared, `outage-${n}`), 20_000)).toMatchObject({
-          state: 'done',
-        });
-      }
-      expect((await counts(emulator.client(), t.dlqUrl)).waiting).toBe(0);
-    } finally {
-      await t.cleanup();
+    await t.worker.start();
+    for (let n = 0; n < 3; n += 1) await t.send(synthesize(`outage-${n}`));
+    await eventually(() => (t.calls('/synthesize') >= 6 ? true : undefined), 20_000);
+    for (let n = 0; n < 3; n += 1) expect(statusOf(t.shared, `outage-${n}`)).toBeUndefined();
+    broken = false;
+    for (let n = 0; n < 3; n += 1) {
+      expect(await t.status(`outage-${n}`, 20_000)).toMatchObject({ state: 'done' });
     }
+    expect(await emulator.deadLetters(t.dlqUrl)).toBe(0);
   }, 60_000);
 
   it('a job that fails alone while the service works is failed after its attempts', async () => {
@@ -417,16 +331,11 @@ describe('a fault is judged by what fails', () => {
           : { status: 200, body: WAV };
       },
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('poison', { text: 'poison' }));
-      expect(await eventually(() => statusOf(t.shared, 'poison'), 15_000)).toMatchObject({
-        state: 'failed',
-        error: expect.stringMatching(/^gave up after 2 attempts/),
-      });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('poison', { text: 'poison' }));
+    expect(await t.status('poison', 15_000)).toMatchObject({
+      state: 'failed',
+      error: expect.stringMatching(/^gave up after 2 attempts/),
+    });
   }, 20_000);
 
   it('a success clears the suspicion: the next job’s fault is its own again', async () => {
@@ -440,21 +349,16 @@ describe('a fault is judged by what fails', () => {
           : { status: 200, body: WAV };
       },
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('poison-a', { text: 'poison a' }));
-      await eventually(() => (t.named('job_retry').length === 1 ? true : undefined));
-      await t.send(synthesize('good'));
-      await eventually(() => statusOf(t.shared, 'good'), 10_000);
-      await t.send(synthesize('poison-b', { text: 'poison b' }));
-      await eventually(() => (t.named('job_retry').length === 2 ? true : undefined), 10_000);
-      expect(t.named('job_retry')).toEqual([
-        expect.objectContaining({ jobId: 'poison-a', charged: true, attempt: 1 }),
-        expect.objectContaining({ jobId: 'poison-b', charged: true, attempt: 1 }),
-      ]);
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('poison-a', { text: 'poison a' }));
+    await eventually(() => (t.named('job_retry').length === 1 ? true : undefined));
+    await t.send(synthesize('good'));
+    await t.status('good', 10_000);
+    await t.send(synthesize('poison-b', { text: 'poison b' }));
+    await eventually(() => (t.named('job_retry').length === 2 ? true : undefined), 10_000);
+    expect(t.named('job_retry')).toEqual([
+      expect.objectContaining({ jobId: 'poison-a', charged: true, attempt: 1 }),
+      expect.objectContaining({ jobId: 'poison-b', charged: true, attempt: 1 }),
+    ]);
   }, 20_000);
 
   it('stays paused while OpenVoice’s /health reports its storage unwritable or a stuck GPU thread', async () => {
@@ -472,19 +376,12 @@ describe('a fault is judged by what fails', () => {
         return { status: 200, body: WAV };
       },
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('probe-job'));
-      await eventually(() => (t.named('paused').length > 0 ? true : undefined));
-      await pause(1500);
-      expect(calls(t, '/synthesize')).toBe(1);
-      health = { storage: { writable: true }, gpuStuck: false };
-      expect(await eventually(() => statusOf(t.shared, 'probe-job'), 10_000)).toMatchObject({
-        state: 'done',
-      });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('probe-job'));
+    await t.until('paused');
+    await pause(1500);
+    expect(t.calls('/synthesize')).toBe(1);
+    health = { storage: { writable: true }, gpuStuck: false };
+    expect(await t.status('probe-job', 10_000)).toMatchObject({ state: 'done' });
   }, 20_000);
 
   it('with two slots a pause stops the other slot too', async () => {
@@ -495,26 +392,21 @@ describe('a fault is judged by what fails', () => {
       sqsLatencyMs: 30,
       openVoice: async (route) => {
         if (route === '/health') return { status: healthy ? 200 : 503 };
-        if (calls(t, '/synthesize') === 1) {
+        if (t.calls('/synthesize') === 1) {
           healthy = false;
           return { status: 500, body: 'CUDA out of memory' };
         }
         return { status: 200, body: WAV };
       },
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('first'));
-      await eventually(() => (t.named('paused').length > 0 ? true : undefined));
-      await t.send(synthesize('second'));
-      await pause(2000);
-      expect(calls(t, '/synthesize')).toBe(1);
-      healthy = true;
-      await eventually(() => statusOf(t.shared, 'second'), 10_000);
-      expect(await eventually(() => statusOf(t.shared, 'first'), 10_000)).toMatchObject({ state: 'done' });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('first'));
+    await t.until('paused');
+    await t.send(synthesize('second'));
+    await pause(2000);
+    expect(t.calls('/synthesize')).toBe(1);
+    healthy = true;
+    await t.status('second', 10_000);
+    expect(await t.status('first', 10_000)).toMatchObject({ state: 'done' });
   }, 20_000);
 });
 
@@ -538,14 +430,9 @@ describe('storage deadlines are per operation', () => {
 
   it('slow but working storage: each operation within its deadline, the job finishes, no pause', async () => {
     const t = await start({ fileSystem: slowFileSystem(120), storageTimeoutMs: 300 });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('slow-efs'));
-      expect(await eventually(() => statusOf(t.shared, 'slow-efs'), 15_000)).toMatchObject({ state: 'done' });
-      expect(t.named('paused')).toEqual([]);
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('slow-efs'));
+    expect(await t.status('slow-efs', 15_000)).toMatchObject({ state: 'done' });
+    expect(t.named('paused')).toEqual([]);
   }, 20_000);
 
   it('an operation past its deadline is still watched: reported when it ends, and no probe passes before', async () => {
@@ -561,21 +448,16 @@ describe('storage deadlines are per operation', () => {
       }) as FileSystem['open'],
     };
     const t = await start({ fileSystem, storageTimeoutMs: 300, maxReceiveCount: 5 });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('late-op'));
-      await eventually(() => (t.named('paused').length > 0 ? true : undefined));
-      expect(await eventually(() => statusOf(t.shared, 'late-op'), 10_000)).toMatchObject({ state: 'done' });
-      expect(t.named('storage_late')).toEqual([
-        expect.objectContaining({ operation: expect.stringContaining('outputs/late-op.wav') }),
-      ]);
-      const resumedAt = t.events.findIndex(([name]) => name === 'resumed');
-      const lateAt = t.events.findIndex(([name]) => name === 'storage_late');
-      expect(lateAt).toBeGreaterThan(-1);
-      expect(resumedAt).toBeGreaterThan(lateAt);
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('late-op'));
+    await t.until('paused');
+    expect(await t.status('late-op', 10_000)).toMatchObject({ state: 'done' });
+    expect(t.named('storage_late')).toEqual([
+      expect.objectContaining({ operation: expect.stringContaining('outputs/late-op.wav') }),
+    ]);
+    const resumedAt = t.events.findIndex(([name]) => name === 'resumed');
+    const lateAt = t.events.findIndex(([name]) => name === 'storage_late');
+    expect(lateAt).toBeGreaterThan(-1);
+    expect(resumedAt).toBeGreaterThan(lateAt);
   }, 20_000);
 });
 
@@ -598,55 +480,36 @@ describe('a reference rewritten after it was opened', () => {
       }) as FileSystem['open'],
     };
     const t = await start({ fileSystem, requestTimeoutMs: 15_000 });
-    try {
-      fs.writeFileSync(path.join(t.shared, 'uploads', 'shrinking.wav'), Buffer.alloc(5000, 1));
-      await t.worker.start();
-      await t.send(clone('shrinking', 'uploads/shrinking.wav'));
-      expect(await eventually(() => statusOf(t.shared, 'shrinking'), 4000)).toMatchObject({
-        state: 'failed',
-        error: expect.stringContaining('changed while it was read'),
-      });
-      expect(t.named('paused')).toEqual([]);
-    } finally {
-      await t.cleanup();
-    }
+    fs.writeFileSync(path.join(t.shared, 'uploads', 'shrinking.wav'), Buffer.alloc(5000, 1));
+    await t.run(clone('shrinking', 'uploads/shrinking.wav'));
+    expect(await t.status('shrinking', 4000)).toMatchObject({
+      state: 'failed',
+      error: expect.stringContaining('changed while it was read'),
+    });
+    expect(t.named('paused')).toEqual([]);
   }, 20_000);
 });
 
 describe('hand-backs do not consume tries; only non-jobs reach the dead-letter queue', () => {
   it('a job handed back by drains more often than the queue’s maxReceiveCount still gets its status', async () => {
-    const slow = async (route: string) => {
-      if (route === '/health') return { status: 200 };
-      await pause(5000);
-      return { status: 200, body: WAV };
-    };
+    const slow = speechAfter(5000);
     const first = await start({ maxReceiveCount: 2, openVoice: slow, retryDelayS: 0 });
     const queue = { queueUrl: first.queueUrl, dlqUrl: first.dlqUrl, shared: first.shared };
-    try {
-      await first.send(synthesize('handed-back'));
-      // Two workers in turn take the job and are drained (spot notices), each handing it back.
-      const second = await start({ maxReceiveCount: 2, openVoice: slow, sameQueueAs: queue });
-      for (const t of [first, second]) {
-        await t.worker.start();
-        await eventually(() => (calls(t, '/synthesize') > 0 ? true : undefined), 10_000);
-        await t.worker.drain('spot interruption', 0);
-        expect(t.named('drained')).toEqual([{ reason: 'spot interruption', released: 1 }]);
-        await t.cleanup();
-      }
-      const last = await start({ maxReceiveCount: 2, sameQueueAs: queue });
-      try {
-        await last.worker.start();
-        expect(await eventually(() => statusOf(queue.shared, 'handed-back'), 10_000)).toMatchObject({
-          state: 'done',
-        });
-        expect((await counts(emulator.client(), queue.dlqUrl)).waiting).toBe(0);
-        expect(second.named('job_requeued')).toEqual([expect.objectContaining({ receiveCount: 2 })]);
-      } finally {
-        await last.cleanup();
-      }
-    } finally {
-      await first.cleanup();
+    await first.send(synthesize('handed-back'));
+    // Two workers in turn take the job and are drained (spot notices), each handing it back.
+    const second = await start({ maxReceiveCount: 2, openVoice: slow, sameQueueAs: queue });
+    for (const t of [first, second]) {
+      await t.worker.start();
+      await eventually(() => (t.calls('/synthesize') > 0 ? true : undefined), 10_000);
+      await t.worker.drain('spot interruption', 0);
+      expect(t.named('drained')).toEqual([{ reason: 'spot interruption', released: 1 }]);
+      await t.cleanup();
     }
+    const last = await start({ maxReceiveCount: 2, sameQueueAs: queue });
+    await last.worker.start();
+    expect(await last.status('handed-back', 10_000)).toMatchObject({ state: 'done' });
+    expect(await emulator.deadLetters(queue.dlqUrl)).toBe(0);
+    expect(second.named('job_requeued')).toEqual([expect.objectContaining({ receiveCount: 2 })]);
   }, 40_000);
 
   it('a clone sent back as a fresh copy keeps the time its job was first sent (clone order)', async () => {
@@ -660,18 +523,13 @@ describe('hand-backs do not consume tries; only non-jobs reach the dead-letter q
         return attempt === 1 ? { status: 500, body: 'CUDA out of memory' } : { status: 201, body: '{}' };
       },
     });
-    try {
-      fs.writeFileSync(path.join(t.shared, 'uploads', 'a.wav'), 'RIFF-reference');
-      await t.worker.start();
-      await t.send(clone('ordered', 'uploads/a.wav'));
-      expect(await eventually(() => statusOf(t.shared, 'ordered'), 10_000)).toMatchObject({ state: 'done' });
-      expect(t.named('job_requeued')).toHaveLength(1);
-      expect(requestedAt).toHaveLength(2);
-      expect(requestedAt[1]).toBe(requestedAt[0]);
-      expect((await counts(emulator.client(), t.dlqUrl)).waiting).toBe(0);
-    } finally {
-      await t.cleanup();
-    }
+    fs.writeFileSync(path.join(t.shared, 'uploads', 'a.wav'), 'RIFF-reference');
+    await t.run(clone('ordered', 'uploads/a.wav'));
+    expect(await t.status('ordered', 10_000)).toMatchObject({ state: 'done' });
+    expect(t.named('job_requeued')).toHaveLength(1);
+    expect(requestedAt).toHaveLength(2);
+    expect(requestedAt[1]).toBe(requestedAt[0]);
+    expect(await emulator.deadLetters(t.dlqUrl)).toBe(0);
   });
 
   it('a synthesis answered 404 in a profile’s switch window is asked again before it fails', async () => {
@@ -683,28 +541,16 @@ describe('hand-backs do not consume tries; only non-jobs reach the dead-letter q
           : { status: 200, body: WAV };
       },
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('switching'));
-      expect(await eventually(() => statusOf(t.shared, 'switching'), 10_000)).toMatchObject({
-        state: 'done',
-      });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('switching'));
+    expect(await t.status('switching', 10_000)).toMatchObject({ state: 'done' });
   });
 
   it('a status keeps the reason short, whatever the size of the field that caused it', async () => {
     const t = await start();
-    try {
-      await t.worker.start();
-      await t.send(synthesize('huge', { version: 'v'.repeat(250_000) }));
-      const status = await eventually(() => statusOf(t.shared, 'huge'));
-      expect(status).toMatchObject({ state: 'failed', error: expect.stringContaining('is not supported') });
-      expect(String(status.error).length).toBeLessThanOrEqual(1000);
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('huge', { version: 'v'.repeat(250_000) }));
+    const status = await t.status('huge');
+    expect(status).toMatchObject({ state: 'failed', error: expect.stringContaining('is not supported') });
+    expect(String(status.error).length).toBeLessThanOrEqual(1000);
   });
 });
 
@@ -713,28 +559,14 @@ describe('the tests bite where it matters', () => {
     const t = await start({
       visibilityTimeoutS: 4,
       heartbeatS: 2,
-      openVoice: async (route) => {
-        if (route === '/health') return { status: 200 };
-        await pause(6000);
-        return { status: 200, body: WAV };
-      },
+      openVoice: speechAfter(6000),
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('extended'));
-      await eventually(() => (calls(t, '/synthesize') > 0 ? true : undefined));
-      // The first extension lands at 2 s; a one-second extension would show the message at 3 s.
-      for (const wait of [3300, 1000]) {
-        await pause(wait);
-        const { Messages = [] } = await emulator
-          .client()
-          .send(
-            new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }),
-          );
-        expect(Messages).toEqual([]);
-      }
-    } finally {
-      await t.cleanup();
+    await t.run(synthesize('extended'));
+    await eventually(() => (t.calls('/synthesize') > 0 ? true : undefined));
+    // The first extension lands at 2 s; a one-second extension would show the message at 3 s.
+    for (const wait of [3300, 1000]) {
+      await pause(wait);
+      expect(await emulator.visibleNow(t.queueUrl)).toEqual([]);
     }
   }, 20_000);
 
@@ -761,20 +593,15 @@ describe('the tests bite where it matters', () => {
       openVoice: async (route) =>
         route === '/health' ? { status: 200 } : { status: 422, body: '{"detail":"unreadable audio"}' },
     });
-    try {
-      fs.writeFileSync(path.join(t.shared, 'uploads', 'r.wav'), 'RIFF');
-      await t.worker.start();
-      await t.send(clone('rejected', 'uploads/r.wav'));
-      await eventually(() => (t.named('paused').length > 0 ? true : undefined));
-      expect(calls(t, '/voices')).toBe(1); // the failure is known; recording it failed
-      await pause(500);
-      readOnly = false;
-      expect(await eventually(() => statusOf(t.shared, 'rejected'), 10_000)).toMatchObject({
-        state: 'failed',
-        error: expect.stringContaining('unreadable audio'),
-      });
-    } finally {
-      await t.cleanup();
-    }
+    fs.writeFileSync(path.join(t.shared, 'uploads', 'r.wav'), 'RIFF');
+    await t.run(clone('rejected', 'uploads/r.wav'));
+    await t.until('paused');
+    expect(t.calls('/voices')).toBe(1); // the failure is known; recording it failed
+    await pause(500);
+    readOnly = false;
+    expect(await t.status('rejected', 10_000)).toMatchObject({
+      state: 'failed',
+      error: expect.stringContaining('unreadable audio'),
+    });
   }, 20_000);
 });

@@ -12,6 +12,20 @@ import { eventually, tempSharedDir } from './harness';
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const status = { jobId: 'j-1', type: 'synthesize', state: 'done' as const, finishedAt: 't' };
 const read = (shared: string, relative: string) => fs.readFileSync(path.join(shared, relative), 'utf8');
+const hostError = (code: string, message: string) =>
+  Object.assign(new Error(`${code}: ${message}`), { code });
+/** node:fs/promises whose named operations fail with the given errors. */
+const failing = (errors: Partial<Record<keyof FileSystem, Error>>): FileSystem => ({
+  ...fs.promises,
+  ...Object.fromEntries(
+    Object.entries(errors).map(([name, error]) => [
+      name,
+      async () => {
+        throw error;
+      },
+    ]),
+  ),
+});
 
 describe('ResultStore: statuses are published once and never replaced', () => {
   it('the first status stands; a later one is refused and says so', async () => {
@@ -40,13 +54,9 @@ describe('ResultStore: statuses are published once and never replaced', () => {
   });
 
   it('turns host errors into a StorageFault that says broken, not slow; leaves other errors alone', async () => {
-    const failing = (code: string): FileSystem => ({
-      ...fs.promises,
-      link: (async () => {
-        throw Object.assign(new Error(`${code}: injected`), { code });
-      }) as FileSystem['link'],
-    });
-    const broken = await new ResultStore(tempSharedDir(), { fs: failing('EROFS') })
+    const broken = await new ResultStore(tempSharedDir(), {
+      fs: failing({ link: hostError('EROFS', 'injected') }),
+    })
       .writeStatus(status)
       .catch((error: unknown) => error);
     expect(broken).toBeInstanceOf(StorageFault);
@@ -55,7 +65,9 @@ describe('ResultStore: statuses are published once and never replaced', () => {
       slow: false,
       message: expect.stringContaining('publishing jobs/j-1.json'),
     });
-    const other = await new ResultStore(tempSharedDir(), { fs: failing('EXDEV') })
+    const other = await new ResultStore(tempSharedDir(), {
+      fs: failing({ link: hostError('EXDEV', 'injected') }),
+    })
       .writeStatus(status)
       .catch((error: unknown) => error);
     expect(other).not.toBeInstanceOf(StorageFault);
@@ -207,7 +219,7 @@ describe('ResultStore.openReference: opened, then proven', () => {
 });
 
 describe('ResultStore: every step of a write has its own deadline and names itself in a fault', () => {
-  const eio = (step: string) => Object.assign(new Error(`EIO: ${step} failed`), { code: 'EIO' });
+  const eio = (step: string) => hostError('EIO', `${step} failed`);
   /** node:fs/promises failing with EIO at one step of a write (the handle's own steps included). */
   function failingAt(step: string): FileSystem {
     return {
@@ -269,22 +281,9 @@ describe('ResultStore: every step of a write has its own deadline and names itse
     const held = await store.claim('j-1', 'm-1', 60_000);
     if (!('claim' in held)) throw new Error('expected a claim');
     await store.writeAttempts('j-1', 1);
-    const unreadable: FileSystem = {
-      ...fs.promises,
-      readFile: (async () => {
-        throw eio('read');
-      }) as FileSystem['readFile'],
-      unlink: (async () => {
-        throw eio('unlink');
-      }) as FileSystem['unlink'],
-      stat: (async () => {
-        throw eio('stat');
-      }) as FileSystem['stat'],
-      utimes: (async () => {
-        throw eio('utimes');
-      }) as FileSystem['utimes'],
-    };
-    const broken = new ResultStore(shared, { fs: unreadable });
+    const broken = new ResultStore(shared, {
+      fs: failing({ readFile: eio('read'), unlink: eio('unlink'), stat: eio('stat'), utimes: eio('utimes') }),
+    });
     await expect(broken.readStatus('j-1')).rejects.toThrow(/^reading the status of j-1: EIO/);
     await expect(broken.readAttempts('j-1')).rejects.toThrow(/^reading the attempts of j-1: EIO/);
     await expect(broken.forget('j-1')).rejects.toThrow(/^removing the attempts of j-1: EIO/);
@@ -292,9 +291,9 @@ describe('ResultStore: every step of a write has its own deadline and names itse
     await expect(broken.releaseClaim(held.claim)).rejects.toThrow(/^reading the claim of j-1: EIO/);
     await expect(broken.claim('j-1', 'm-2', 60_000)).rejects.toThrow(/^reading the claim of j-1: EIO/);
     await expect(broken.probe()).rejects.toThrow(/^removing the probe file: EIO/);
-    const noUnlink = new ResultStore(shared, { fs: { ...fs.promises, unlink: unreadable.unlink } });
+    const noUnlink = new ResultStore(shared, { fs: failing({ unlink: eio('unlink') }) });
     await expect(noUnlink.releaseClaim(held.claim)).rejects.toThrow(/^releasing the claim of j-1: EIO/);
-    const noStat = new ResultStore(shared, { fs: { ...fs.promises, stat: unreadable.stat } });
+    const noStat = new ResultStore(shared, { fs: failing({ stat: eio('stat') }) });
     await expect(noStat.claim('j-1', 'm-2', 60_000)).rejects.toThrow(
       /^reading the age of the claim of j-1: EIO/,
     );
@@ -310,15 +309,7 @@ describe('ResultStore: every step of a write has its own deadline and names itse
     expect(fs.readdirSync(path.join(shared, 'jobs'))).toEqual([]);
     await store.claim('j-1', 'm-1', 1000);
     now = 5000;
-    const stuck = new ResultStore(shared, {
-      clock: () => now,
-      fs: {
-        ...fs.promises,
-        rename: (async () => {
-          throw eio('rename');
-        }) as FileSystem['rename'],
-      },
-    });
+    const stuck = new ResultStore(shared, { clock: () => now, fs: failing({ rename: eio('rename') }) });
     await expect(stuck.claim('j-1', 'm-2', 1000)).rejects.toThrow(
       /^setting aside the stale claim of j-1: EIO/,
     );
@@ -341,25 +332,13 @@ describe('ResultStore.openReference: what is refused, and how', () => {
     await expect(store.openReference('uploads/empty.wav', 100)).rejects.toThrow(
       'reference uploads/empty.wav is empty',
     );
-    const denied = new ResultStore(shared, {
-      fs: {
-        ...fs.promises,
-        open: (async () => {
-          throw Object.assign(new Error('EACCES: denied'), { code: 'EACCES' });
-        }) as FileSystem['open'],
-      },
-    });
+    const denied = new ResultStore(shared, { fs: failing({ open: hostError('EACCES', 'denied') }) });
     await expect(denied.openReference('uploads/a.wav', 100)).rejects.toMatchObject({
       name: 'StorageFault',
       message: 'opening uploads/a.wav: EACCES: denied',
     });
     const unresolvable = new ResultStore(shared, {
-      fs: {
-        ...fs.promises,
-        realpath: (async () => {
-          throw Object.assign(new Error('ESTALE: stale handle'), { code: 'ESTALE' });
-        }) as FileSystem['realpath'],
-      },
+      fs: failing({ realpath: hostError('ESTALE', 'stale handle') }),
     });
     await expect(unresolvable.openReference('uploads/a.wav', 100)).rejects.toThrow(
       'resolving the shared directory: ESTALE: stale handle',

@@ -1,16 +1,26 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CreateTagsCommand } from '@aws-sdk/client-ec2';
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { READY_TAG } from '../../docker/worker/src/worker';
 import { LAST_JOB_TAG } from '../../docker/worker/src/activity';
 import { TAGS } from '../../src/core/tags';
 import { CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
-import { autoScalingMock, ec2Mock, pause, statusOf, synthesize, useSqsEmulator } from './fixture';
+import {
+  autoScalingMock,
+  ec2Mock,
+  pause,
+  speechAfter,
+  statusOf,
+  synthesize,
+  useSqsEmulator,
+} from './fixture';
 import { WAV, counts, eventually } from './harness';
 
 const emulator = useSqsEmulator();
 const { start } = emulator;
+
+const lastJobWrites = () =>
+  ec2Mock.commandCalls(CreateTagsCommand).filter((c) => c.args[0].input.Tags?.[0]?.Key === LAST_JOB_TAG);
 
 describe('queue worker against a real SQS protocol server', () => {
   it('the ready tag key is the one the scaler reads', () => {
@@ -23,45 +33,32 @@ describe('queue worker against a real SQS protocol server', () => {
       openVoice: async (route) =>
         route === '/health' ? { status: healthy ? 200 : 503 } : { status: 200, body: WAV },
     });
-    try {
-      const started = t.worker.start();
-      await pause(300);
-      expect(ec2Mock).toHaveReceivedCommandTimes(CreateTagsCommand, 0);
-      healthy = true;
-      await started;
-      expect(ec2Mock).toHaveReceivedCommandWith(CreateTagsCommand, {
-        Resources: ['i-0gpu'],
-        Tags: [{ Key: 'gpu-fleet:ready-at', Value: '2026-11-24T03:00:00Z' }],
-      });
-      expect(t.events[0]).toEqual(['ready', { instanceId: 'i-0gpu', readyAt: '2026-11-24T03:00:00Z' }]);
-    } finally {
-      await t.cleanup();
-    }
+    const started = t.worker.start();
+    await pause(300);
+    expect(ec2Mock).toHaveReceivedCommandTimes(CreateTagsCommand, 0);
+    healthy = true;
+    await started;
+    expect(ec2Mock).toHaveReceivedCommandWith(CreateTagsCommand, {
+      Resources: ['i-0gpu'],
+      Tags: [{ Key: 'gpu-fleet:ready-at', Value: '2026-11-24T03:00:00Z' }],
+    });
+    expect(t.events[0]).toEqual(['ready', { instanceId: 'i-0gpu', readyAt: '2026-11-24T03:00:00Z' }]);
   });
 
   it('writes the result and status, then deletes the message; sends the bearer token', async () => {
     const t = await start();
-    try {
-      await t.worker.start();
-      await t.send(synthesize('job-1'));
-      const status = await eventually(() => statusOf(t.shared, 'job-1'));
-      expect(status).toEqual({
-        jobId: 'job-1',
-        type: 'synthesize',
-        state: 'done',
-        output: 'outputs/job-1.wav',
-        finishedAt: '2026-11-24T03:00:00.250Z',
-      });
-      expect(fs.readFileSync(path.join(t.shared, 'outputs', 'job-1.wav'))).toEqual(WAV);
-      expect(fs.readdirSync(path.join(t.shared, 'outputs')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
-      expect(t.unauthorised).toEqual([]);
-      await eventually(async () => {
-        const c = await counts(emulator.client(), t.queueUrl);
-        return c.waiting === 0 && c.inFlight === 0 ? c : undefined;
-      });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('job-1'));
+    expect(await t.status('job-1')).toEqual({
+      jobId: 'job-1',
+      type: 'synthesize',
+      state: 'done',
+      output: 'outputs/job-1.wav',
+      finishedAt: '2026-11-24T03:00:00.250Z',
+    });
+    expect(fs.readFileSync(path.join(t.shared, 'outputs', 'job-1.wav'))).toEqual(WAV);
+    expect(fs.readdirSync(path.join(t.shared, 'outputs')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(t.unauthorised).toEqual([]);
+    await emulator.emptied(t.queueUrl);
   });
 
   it('writes the output before the status: a reader that sees "done" finds the whole output', async () => {
@@ -79,57 +76,37 @@ describe('queue worker against a real SQS protocol server', () => {
       link: published(fs.promises.link),
     };
     const t = await start({ fileSystem });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('job-order'));
-      await eventually(() => statusOf(t.shared, 'job-order'));
-      expect(renamed).toEqual(['outputs/job-order.wav', 'jobs/job-order.json']);
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('job-order'));
+    await t.status('job-order');
+    expect(renamed).toEqual(['outputs/job-order.wav', 'jobs/job-order.json']);
   });
 
   it('reports job activity on the last-job-at tag, ending with the end of the last job', async () => {
     const t = await start();
-    try {
-      await t.worker.start();
-      await t.send(synthesize('job-tag'));
-      await eventually(() => statusOf(t.shared, 'job-tag'));
-      await eventually(() =>
-        ec2Mock.commandCalls(CreateTagsCommand).some((c) => c.args[0].input.Tags?.[0]?.Key === LAST_JOB_TAG)
-          ? true
-          : undefined,
-      );
-      const tag = ec2Mock
-        .commandCalls(CreateTagsCommand)
-        .find((c) => c.args[0].input.Tags?.[0]?.Key === LAST_JOB_TAG)?.args[0].input;
-      expect(tag).toEqual({
-        Resources: ['i-0gpu'],
-        Tags: [{ Key: LAST_JOB_TAG, Value: '2026-11-24T03:00:00Z' }],
-      });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('job-tag'));
+    await t.status('job-tag');
+    const tag = await eventually(() => lastJobWrites()[0]?.args[0].input);
+    expect(tag).toEqual({
+      Resources: ['i-0gpu'],
+      Tags: [{ Key: LAST_JOB_TAG, Value: '2026-11-24T03:00:00Z' }],
+    });
   });
 
   it('says how long a job waited in the queue and how long it ran, for the job metrics', async () => {
     const t = await start();
-    try {
-      await t.worker.start();
-      await t.send(synthesize('job-timed'));
-      await eventually(() => statusOf(t.shared, 'job-timed'));
-      const started = t.events.find(([name]) => name === 'job_started')?.[1];
-      const done = t.events.find(([name]) => name === 'job_done')?.[1];
-      expect(started).toMatchObject({ jobId: 'job-timed', type: 'synthesize', waitMs: expect.any(Number) });
-      expect(done).toEqual({
-        jobId: 'job-timed',
-        type: 'synthesize',
-        durationMs: 0,
-        output: 'outputs/job-timed.wav',
-      });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('job-timed'));
+    await t.status('job-timed');
+    expect(t.named('job_started')[0]).toMatchObject({
+      jobId: 'job-timed',
+      type: 'synthesize',
+      waitMs: expect.any(Number),
+    });
+    expect(t.named('job_done')[0]).toEqual({
+      jobId: 'job-timed',
+      type: 'synthesize',
+      durationMs: 0,
+      output: 'outputs/job-timed.wav',
+    });
   });
 
   it('refreshes last-job-at with its heartbeat while a long job runs, so the scaler sees it busy', async () => {
@@ -141,27 +118,18 @@ describe('queue worker against a real SQS protocol server', () => {
       heartbeatS: 1,
       clock,
       openVoice: async (route) => {
-        if (route === '/health') return { status: 200 };
-        await pause(4000);
-        answered = Date.now();
-        return { status: 200, body: WAV };
+        const answer = await speechAfter(4000)(route);
+        if (route !== '/health') answered = Date.now();
+        return answer;
       },
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('job-long'));
-      await eventually(() => statusOf(t.shared, 'job-long'), 15_000);
-      const writes = ec2Mock
-        .commandCalls(CreateTagsCommand)
-        .filter((c) => c.args[0].input.Tags?.[0]?.Key === LAST_JOB_TAG);
-      const values = writes.map((c) => c.args[0].input.Tags?.[0]?.Value ?? '');
-      // Written before the answer: the start and at least two refreshes while OpenVoice worked.
-      const answeredAt = Date.parse('2026-11-24T03:00:00Z') + (answered - began) * 60;
-      expect(values.filter((value) => Date.parse(value) < answeredAt).length).toBeGreaterThanOrEqual(3);
-      expect([...values].sort()).toEqual(values);
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('job-long'));
+    await t.status('job-long', 15_000);
+    const values = lastJobWrites().map((c) => c.args[0].input.Tags?.[0]?.Value ?? '');
+    // Written before the answer: the start and at least two refreshes while OpenVoice worked.
+    const answeredAt = Date.parse('2026-11-24T03:00:00Z') + (answered - began) * 60;
+    expect(values.filter((value) => Date.parse(value) < answeredAt).length).toBeGreaterThanOrEqual(3);
+    expect([...values].sort()).toEqual(values);
   }, 30_000);
 
   it('keeps a job whose OpenVoice call failed, pauses until OpenVoice is healthy, then retries it', async () => {
@@ -177,22 +145,17 @@ describe('queue worker against a real SQS protocol server', () => {
         return { status: 200, body: WAV };
       },
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('job-2'));
-      await eventually(() => t.events.find(([name]) => name === 'paused'));
-      await pause(1500);
-      expect(t.attempts.get('/synthesize')).toBe(1);
-      expect(statusOf(t.shared, 'job-2')).toBeUndefined();
-      healthy = true;
-      await eventually(() => statusOf(t.shared, 'job-2'));
-      expect(t.attempts.get('/synthesize')).toBe(2);
-      expect(t.events.map(([name]) => name)).toEqual(
-        expect.arrayContaining(['job_retry', 'paused', 'resumed', 'job_done']),
-      );
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('job-2'));
+    await t.until('paused');
+    await pause(1500);
+    expect(t.calls('/synthesize')).toBe(1);
+    expect(statusOf(t.shared, 'job-2')).toBeUndefined();
+    healthy = true;
+    await t.status('job-2');
+    expect(t.calls('/synthesize')).toBe(2);
+    expect(t.events.map(([name]) => name)).toEqual(
+      expect.arrayContaining(['job_retry', 'paused', 'resumed', 'job_done']),
+    );
   });
 
   it('records a job OpenVoice rejects as failed for good and deletes it', async () => {
@@ -202,151 +165,85 @@ describe('queue worker against a real SQS protocol server', () => {
           ? { status: 200 }
           : { status: 404, body: '{"detail":"voice profile alice does not exist"}' },
     });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('job-3'));
-      const status = await eventually(() => statusOf(t.shared, 'job-3'));
-      expect(status).toMatchObject({
-        state: 'failed',
-        error: expect.stringContaining('voice profile alice does not exist'),
-      });
-    } finally {
-      await t.cleanup();
-    }
+    await t.run(synthesize('job-3'));
+    expect(await t.status('job-3')).toMatchObject({
+      state: 'failed',
+      error: expect.stringContaining('voice profile alice does not exist'),
+    });
   });
 
   it('sends a message that is not a job to the dead-letter queue, with its receive count, and goes on', async () => {
     const t = await start({ maxReceiveCount: 2 });
-    try {
-      await t.worker.start();
-      await t.send('{"version": 1, "type": "synthesize"}');
-      await t.send(synthesize('job-4'));
-      await eventually(() => statusOf(t.shared, 'job-4'));
-      const dead = await eventually(async () => {
-        const { Messages = [] } = await emulator
-          .client()
-          .send(new ReceiveMessageCommand({ QueueUrl: t.dlqUrl, WaitTimeSeconds: 0 }));
-        return Messages.length > 0 ? Messages : undefined;
-      });
-      expect(dead[0]?.Body).toBe('{"version": 1, "type": "synthesize"}');
-      expect(t.named('malformed')).toEqual([
-        expect.objectContaining({ error: expect.stringContaining('jobId must be'), receiveCount: 1 }),
-        expect.objectContaining({ receiveCount: 2 }),
-      ]);
-    } finally {
-      await t.cleanup();
-    }
+    await t.run('{"version": 1, "type": "synthesize"}', synthesize('job-4'));
+    await t.status('job-4');
+    const dead = await eventually(async () => {
+      const messages = await emulator.visibleNow(t.dlqUrl);
+      return messages.length > 0 ? messages : undefined;
+    });
+    expect(dead[0]?.Body).toBe('{"version": 1, "type": "synthesize"}');
+    expect(t.named('malformed')).toEqual([
+      expect.objectContaining({ error: expect.stringContaining('jobId must be'), receiveCount: 1 }),
+      expect.objectContaining({ receiveCount: 2 }),
+    ]);
   });
 
   it('extends the visibility of a long job so it is not delivered twice', async () => {
-    const t = await start({
-      visibilityTimeoutS: 2,
-      heartbeatS: 1,
-      openVoice: async (route) => {
-        if (route === '/health') return { status: 200 };
-        await pause(4500);
-        return { status: 200, body: WAV };
-      },
-    });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('job-5'));
-      await eventually(() => (t.attempts.get('/synthesize') ? true : undefined));
-      // Past the 2 s visibility, another receiver must still find nothing: the heartbeat hides it.
-      for (const wait of [2500, 1000]) {
-        await pause(wait);
-        const { Messages = [] } = await emulator
-          .client()
-          .send(
-            new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 0, VisibilityTimeout: 0 }),
-          );
-        expect(Messages).toEqual([]);
-      }
-      await eventually(() => statusOf(t.shared, 'job-5'), 15_000);
-      await pause(1500); // a second delivery would be taken now that the slot is free
-      expect(t.named('job_started')).toEqual([expect.objectContaining({ jobId: 'job-5', receiveCount: 1 })]);
-      expect(t.named('job_duplicate')).toEqual([]);
-      expect(t.attempts.get('/synthesize')).toBe(1);
-    } finally {
-      await t.cleanup();
+    const t = await start({ visibilityTimeoutS: 2, heartbeatS: 1, openVoice: speechAfter(4500) });
+    await t.run(synthesize('job-5'));
+    await eventually(() => (t.calls('/synthesize') ? true : undefined));
+    // Past the 2 s visibility, another receiver must still find nothing: the heartbeat hides it.
+    for (const wait of [2500, 1000]) {
+      await pause(wait);
+      expect(await emulator.visibleNow(t.queueUrl)).toEqual([]);
     }
+    await t.status('job-5', 15_000);
+    await pause(1500); // a second delivery would be taken now that the slot is free
+    expect(t.named('job_started')).toEqual([expect.objectContaining({ jobId: 'job-5', receiveCount: 1 })]);
+    expect(t.named('job_duplicate')).toEqual([]);
+    expect(t.calls('/synthesize')).toBe(1);
   }, 20_000);
 
   it('recognises a redelivered finished job by its status file and does not run it again', async () => {
     const t = await start();
-    try {
-      fs.mkdirSync(path.join(t.shared, 'jobs'), { recursive: true });
-      fs.writeFileSync(
-        path.join(t.shared, 'jobs', 'job-6.json'),
-        JSON.stringify({ jobId: 'job-6', state: 'done' }),
-      );
-      await t.worker.start();
-      await t.send(synthesize('job-6'));
-      await eventually(() => t.events.find(([name]) => name === 'job_duplicate'));
-      expect(t.attempts.get('/synthesize')).toBeUndefined();
-      await eventually(async () =>
-        (await counts(emulator.client(), t.queueUrl)).waiting === 0 ? true : undefined,
-      );
-    } finally {
-      await t.cleanup();
-    }
+    fs.mkdirSync(path.join(t.shared, 'jobs'), { recursive: true });
+    fs.writeFileSync(
+      path.join(t.shared, 'jobs', 'job-6.json'),
+      JSON.stringify({ jobId: 'job-6', state: 'done' }),
+    );
+    await t.run(synthesize('job-6'));
+    await t.until('job_duplicate');
+    expect(t.calls('/synthesize')).toBe(0);
+    await eventually(async () =>
+      (await counts(emulator.client(), t.queueUrl)).waiting === 0 ? true : undefined,
+    );
   });
 
   it('on SIGTERM hands a running job back to the queue at once: nothing is lost', async () => {
-    const t = await start({
-      retryDelayS: 30, // only the drain's own reset can make the job visible within the test
-      openVoice: async (route) => {
-        if (route === '/health') return { status: 200 };
-        await pause(8000);
-        return { status: 200, body: WAV };
-      },
-    });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('job-7'));
-      await eventually(() => (t.attempts.get('/synthesize') ? true : undefined));
-      await t.worker.drain('SIGTERM', 200);
-      expect(t.named('drained')).toEqual([{ reason: 'SIGTERM', released: 1 }]);
-      const { Messages = [] } = await emulator
-        .client()
-        .send(new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }));
-      expect(JSON.parse(Messages[0]?.Body ?? '{}')).toMatchObject({ jobId: 'job-7' });
-      expect(statusOf(t.shared, 'job-7')).toBeUndefined();
-    } finally {
-      await t.cleanup();
-    }
+    // retryDelayS: only the drain's own reset can make the job visible within the test
+    const t = await start({ retryDelayS: 30, openVoice: speechAfter(8000) });
+    await t.run(synthesize('job-7'));
+    await eventually(() => (t.calls('/synthesize') ? true : undefined));
+    await t.worker.drain('SIGTERM', 200);
+    expect(t.named('drained')).toEqual([{ reason: 'SIGTERM', released: 1 }]);
+    expect(await emulator.nextBody(t.queueUrl)).toMatchObject({ jobId: 'job-7' });
+    expect(statusOf(t.shared, 'job-7')).toBeUndefined();
   }, 15_000);
 
   it('drains on a spot interruption notice polled from IMDSv2, and takes no new job', async () => {
     let notice: string | undefined = undefined;
-    const t = await start({
-      spotNotice: () => notice,
-      openVoice: async (route) => {
-        if (route === '/health') return { status: 200 };
-        await pause(8000);
-        return { status: 200, body: WAV };
-      },
-    });
-    try {
-      await t.worker.start();
-      await t.send(synthesize('job-8'));
-      await eventually(() => (t.attempts.get('/synthesize') ? true : undefined));
-      // Two minutes' notice as EC2 gives it; the clock says 03:00:00, so the grace is 100 s − 20 s,
-      // capped at 90 s. The job would take 8 s: it finishes within the notice.
-      notice = JSON.stringify({ action: 'stop', time: '2026-11-24T03:01:40Z' });
-      await eventually(() => t.events.find(([name]) => name === 'drained'), 15_000);
-      expect(t.events.find(([name]) => name === 'draining')?.[1]).toMatchObject({
-        reason: 'spot interruption',
-        inFlight: 1,
-      });
-      expect(statusOf(t.shared, 'job-8')).toMatchObject({ state: 'done' });
-      await t.send(synthesize('job-9'));
-      await pause(1500);
-      expect(statusOf(t.shared, 'job-9')).toBeUndefined();
-      expect((await counts(emulator.client(), t.queueUrl)).waiting).toBe(1);
-    } finally {
-      await t.cleanup();
-    }
+    const t = await start({ spotNotice: () => notice, openVoice: speechAfter(8000) });
+    await t.run(synthesize('job-8'));
+    await eventually(() => (t.calls('/synthesize') ? true : undefined));
+    // Two minutes' notice as EC2 gives it; the clock says 03:00:00, so the grace is 100 s − 20 s,
+    // capped at 90 s. The job would take 8 s: it finishes within the notice.
+    notice = JSON.stringify({ action: 'stop', time: '2026-11-24T03:01:40Z' });
+    await t.until('drained', 15_000);
+    expect(t.named('draining')[0]).toMatchObject({ reason: 'spot interruption', inFlight: 1 });
+    expect(statusOf(t.shared, 'job-8')).toMatchObject({ state: 'done' });
+    await t.send(synthesize('job-9'));
+    await pause(1500);
+    expect(statusOf(t.shared, 'job-9')).toBeUndefined();
+    expect((await counts(emulator.client(), t.queueUrl)).waiting).toBe(1);
   }, 25_000);
 
   describe('a burst worker scaled in by its group', () => {
@@ -354,75 +251,47 @@ describe('queue worker against a real SQS protocol server', () => {
 
     it('drains on target-lifecycle-state Terminated, lets the running job finish, then completes the hook', async () => {
       let state: string | undefined = 'InService';
-      const t = await start({
-        targetLifecycleState: () => state,
-        scaleIn,
-        openVoice: async (route) => {
-          if (route === '/health') return { status: 200 };
-          await pause(1500);
-          return { status: 200, body: WAV };
-        },
+      const t = await start({ targetLifecycleState: () => state, scaleIn, openVoice: speechAfter(1500) });
+      await t.run(synthesize('job-b1'));
+      await eventually(() => (t.calls('/synthesize') ? true : undefined));
+      await pause(200);
+      // InService: nothing happens.
+      expect(t.named('scale_in')).toEqual([]);
+      state = 'Terminated';
+      await t.until('lifecycle_completed', 10_000);
+      expect(t.named('draining')[0]).toMatchObject({ reason: 'scale-in', inFlight: 1 });
+      expect(statusOf(t.shared, 'job-b1')).toMatchObject({ state: 'done' });
+      // The hook is completed after the drain, not before: the job's result was written first.
+      const order = t.events
+        .map(([name]) => name)
+        .filter((n) => ['drained', 'lifecycle_completed'].includes(n));
+      expect(order).toEqual(['drained', 'lifecycle_completed']);
+      expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
+      expect(autoScalingMock).toHaveReceivedCommandWith(CompleteLifecycleActionCommand, {
+        AutoScalingGroupName: 'GpuFleet-burst-workers',
+        LifecycleHookName: 'drain',
+        InstanceId: 'i-0gpu',
+        LifecycleActionResult: 'CONTINUE',
       });
-      try {
-        await t.worker.start();
-        await t.send(synthesize('job-b1'));
-        await eventually(() => (t.attempts.get('/synthesize') ? true : undefined));
-        await pause(200);
-        // InService: nothing happens.
-        expect(t.named('scale_in')).toEqual([]);
-        state = 'Terminated';
-        await eventually(() => (t.named('lifecycle_completed').length > 0 ? true : undefined), 10_000);
-        expect(t.events.find(([name]) => name === 'draining')?.[1]).toMatchObject({
-          reason: 'scale-in',
-          inFlight: 1,
-        });
-        expect(statusOf(t.shared, 'job-b1')).toMatchObject({ state: 'done' });
-        // The hook is completed after the drain, not before: the job's result was written first.
-        const order = t.events
-          .map(([name]) => name)
-          .filter((n) => ['drained', 'lifecycle_completed'].includes(n));
-        expect(order).toEqual(['drained', 'lifecycle_completed']);
-        expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
-        expect(autoScalingMock).toHaveReceivedCommandWith(CompleteLifecycleActionCommand, {
-          AutoScalingGroupName: 'GpuFleet-burst-workers',
-          LifecycleHookName: 'drain',
-          InstanceId: 'i-0gpu',
-          LifecycleActionResult: 'CONTINUE',
-        });
-        await t.send(synthesize('job-b2'));
-        await pause(800);
-        expect(statusOf(t.shared, 'job-b2')).toBeUndefined();
-      } finally {
-        await t.cleanup();
-      }
+      await t.send(synthesize('job-b2'));
+      await pause(800);
+      expect(statusOf(t.shared, 'job-b2')).toBeUndefined();
     }, 20_000);
 
     it('hands a job that outlasts the grace back to the queue before completing the hook', async () => {
-      let state: string | undefined;
+      let state: string | undefined = undefined;
       const t = await start({
         targetLifecycleState: () => state,
         scaleIn: { ...scaleIn, graceMs: 300 },
-        openVoice: async (route) => {
-          if (route === '/health') return { status: 200 };
-          await pause(5000);
-          return { status: 200, body: WAV };
-        },
+        openVoice: speechAfter(5000),
       });
-      try {
-        await t.worker.start();
-        await t.send(synthesize('job-b3'));
-        await eventually(() => (t.attempts.get('/synthesize') ? true : undefined));
-        state = 'Terminated';
-        await eventually(() => (t.named('lifecycle_completed').length > 0 ? true : undefined), 10_000);
-        expect(t.named('drained')).toEqual([{ reason: 'scale-in', released: 1 }]);
-        const { Messages = [] } = await emulator
-          .client()
-          .send(new ReceiveMessageCommand({ QueueUrl: t.queueUrl, WaitTimeSeconds: 1 }));
-        expect(JSON.parse(Messages[0]?.Body ?? '{}')).toMatchObject({ jobId: 'job-b3' });
-        expect(statusOf(t.shared, 'job-b3')).toBeUndefined();
-      } finally {
-        await t.cleanup();
-      }
+      await t.run(synthesize('job-b3'));
+      await eventually(() => (t.calls('/synthesize') ? true : undefined));
+      state = 'Terminated';
+      await t.until('lifecycle_completed', 10_000);
+      expect(t.named('drained')).toEqual([{ reason: 'scale-in', released: 1 }]);
+      expect(await emulator.nextBody(t.queueUrl)).toMatchObject({ jobId: 'job-b3' });
+      expect(statusOf(t.shared, 'job-b3')).toBeUndefined();
     }, 20_000);
 
     it('retired while still booting (OpenVoice never healthy): completes the hook at once, never consumes', async () => {
@@ -431,45 +300,33 @@ describe('queue worker against a real SQS protocol server', () => {
         scaleIn,
         openVoice: async () => ({ status: 503 }),
       });
-      try {
-        const started = t.worker.start();
-        await eventually(() => (t.named('lifecycle_completed').length > 0 ? true : undefined), 5_000);
-        await started;
-        expect(t.named('ready')).toEqual([]);
-        expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
-        await t.send(synthesize('job-b4'));
-        await pause(400);
-        expect(statusOf(t.shared, 'job-b4')).toBeUndefined();
-      } finally {
-        await t.cleanup();
-      }
+      const started = t.worker.start();
+      await t.until('lifecycle_completed', 5_000);
+      await started;
+      expect(t.named('ready')).toEqual([]);
+      expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
+      await t.send(synthesize('job-b4'));
+      await pause(400);
+      expect(statusOf(t.shared, 'job-b4')).toBeUndefined();
     }, 10_000);
 
     it('never drains the primary, which is in no group (IMDS answers 404)', async () => {
       const t = await start({ scaleIn });
-      try {
-        await t.worker.start();
-        await pause(400);
-        expect(t.named('scale_in')).toEqual([]);
-        expect(t.named('draining')).toEqual([]);
-        expect(autoScalingMock).not.toHaveReceivedCommand(CompleteLifecycleActionCommand);
-      } finally {
-        await t.cleanup();
-      }
+      await t.run();
+      await pause(400);
+      expect(t.named('scale_in')).toEqual([]);
+      expect(t.named('draining')).toEqual([]);
+      expect(autoScalingMock).not.toHaveReceivedCommand(CompleteLifecycleActionCommand);
     }, 10_000);
 
     it('reports a failed completion as an error and stays drained (the hook times out to CONTINUE)', async () => {
       const t = await start({ targetLifecycleState: () => 'Terminated', scaleIn });
       autoScalingMock.on(CompleteLifecycleActionCommand).rejects(new Error('AccessDenied'));
-      try {
-        await t.worker.start();
-        await eventually(() => (t.errors.length > 0 ? true : undefined), 5_000);
-        expect(t.named('drained')).toHaveLength(1);
-        expect(t.named('lifecycle_completed')).toEqual([]);
-        expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
-      } finally {
-        await t.cleanup();
-      }
+      await t.run();
+      await eventually(() => (t.errors.length > 0 ? true : undefined), 5_000);
+      expect(t.named('drained')).toHaveLength(1);
+      expect(t.named('lifecycle_completed')).toEqual([]);
+      expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
     }, 10_000);
   });
 });
