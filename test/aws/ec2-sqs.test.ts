@@ -3,7 +3,6 @@ import {
   DescribeInstancesCommand,
   DescribeSpotInstanceRequestsCommand,
   EC2Client,
-  EC2ServiceException,
   StartInstancesCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
@@ -12,6 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { createEc2Fleet } from '../../src/aws/ec2';
 import { FleetError, toFleetError } from '../../src/aws/errors';
 import { createSqsQueue } from '../../src/aws/sqs';
+import { ec2Error } from '../support/aws-errors';
 
 const ec2Mock = mockClient(EC2Client);
 const sqsMock = mockClient(SQSClient);
@@ -19,11 +19,6 @@ beforeEach(() => {
   ec2Mock.reset();
   sqsMock.reset();
 });
-
-/** An EC2 error as the SDK raises it: a service exception with EC2's error code as its name. */
-function ec2Error(name: string, message = `${name} happened`): EC2ServiceException {
-  return new EC2ServiceException({ name, message, $fault: 'client', $metadata: { httpStatusCode: 400 } });
-}
 
 const fleet = () => createEc2Fleet(new EC2Client({ region: 'ap-northeast-1' }));
 

@@ -1,8 +1,8 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createEc2Fleet } from '../../src/aws/ec2';
-import { FleetError } from '../../src/aws/errors';
 import { createSqsQueue } from '../../src/aws/sqs';
+import { caught } from './support';
 
 /**
  * Real clients (no aws-sdk-client-mock, which replaces send and so skips the middleware) whose
@@ -14,17 +14,6 @@ const credentials = { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' };
 function networkError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
-
-const caught = (promise: Promise<unknown>): Promise<FleetError> =>
-  promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => {
-      expect(error).toBeInstanceOf(FleetError);
-      return error as FleetError;
-    },
-  );
 
 describe('a network failure is one line naming the endpoint and the cause', () => {
   it.each([

@@ -1,18 +1,15 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import {
-  DescribeInstancesCommand,
-  EC2Client,
-  EC2ServiceException,
-  StartInstancesCommand,
-} from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client, StartInstancesCommand } from '@aws-sdk/client-ec2';
 import { EFSClient } from '@aws-sdk/client-efs';
 import { GetQueueAttributesCommand, RequestThrottled, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { stackOutputs } from '../../src/aws/discovery';
 import { createEc2Fleet, discoverFleetInstances } from '../../src/aws/ec2';
 import { describeFileSystem } from '../../src/aws/efs';
-import { FleetError, toFleetError } from '../../src/aws/errors';
+import { toFleetError } from '../../src/aws/errors';
 import { createSqsQueue } from '../../src/aws/sqs';
+import { ec2Error } from '../support/aws-errors';
+import { caught } from './support';
 
 /**
  * Every error class the SDK can raise, shaped as SDK v3 raises it (checked against a local server
@@ -28,16 +25,6 @@ beforeEach(() => {
 
 const REGION = 'ap-northeast-1';
 
-/** A modelled service error: the error code is the name, the status and fault come from the response. */
-function serviceError(name: string, status: number, message = `${name} happened`): EC2ServiceException {
-  return new EC2ServiceException({
-    name,
-    message,
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status },
-  });
-}
-
 /** What the SDK throws when a 5xx body is HTML it cannot parse: a plain parse error with the status attached. */
 function unparsableBody(status: number, errorClass: ErrorConstructor = Error): Error {
   return Object.assign(new errorClass('@aws-sdk XML parse error: mismatched tags <br> and </body>.'), {
@@ -51,16 +38,6 @@ function networkError(code: string, message: string, extra: Record<string, unkno
 }
 
 const startGpu = () => createEc2Fleet(new EC2Client({ region: REGION })).start(['i-gpu']);
-const caught = (promise: Promise<unknown>): Promise<FleetError> =>
-  promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => {
-      expect(error).toBeInstanceOf(FleetError);
-      return error as FleetError;
-    },
-  );
 
 describe('authentication failures say what is wrong', () => {
   it.each([
@@ -72,7 +49,7 @@ describe('authentication failures say what is wrong', () => {
     ['ExpiredToken', 400, 'ExpiredCredentials', 'expired'],
     ['ExpiredTokenException', 400, 'ExpiredCredentials', 'expired'],
   ])('%s (HTTP %i) is %s, not retryable, and names the problem', async (name, status, code, words) => {
-    ec2Mock.on(StartInstancesCommand).rejects(serviceError(name, status));
+    ec2Mock.on(StartInstancesCommand).rejects(ec2Error(name, status));
     const error = await caught(startGpu());
     expect(error).toMatchObject({ code, retryable: false, action: 'ec2:StartInstances' });
     expect(error.message).toContain(words);
@@ -80,7 +57,7 @@ describe('authentication failures say what is wrong', () => {
   });
 
   it('AuthFailure is not reported as expired credentials', async () => {
-    ec2Mock.on(StartInstancesCommand).rejects(serviceError('AuthFailure', 401));
+    ec2Mock.on(StartInstancesCommand).rejects(ec2Error('AuthFailure', 401));
     const error = await caught(startGpu());
     expect(error.code).not.toBe('ExpiredCredentials');
     expect(error.message).not.toMatch(/expired/i);
@@ -103,7 +80,7 @@ describe('throttling and every 5xx are transient', () => {
     ['Unknown', 502, 'ServerError'],
     ['SomethingNew', 504, 'ServerError'],
   ])('%s (HTTP %i) is %s and retryable', async (name, status, code) => {
-    ec2Mock.on(StartInstancesCommand).rejects(serviceError(name, status));
+    ec2Mock.on(StartInstancesCommand).rejects(ec2Error(name, status));
     const error = await caught(startGpu());
     expect(error).toMatchObject({ code, retryable: true, httpStatus: status });
   });
@@ -120,12 +97,12 @@ describe('throttling and every 5xx are transient', () => {
   });
 
   it('a named error keeps its meaning when EC2 sends it as a 5xx (capacity)', async () => {
-    ec2Mock.on(StartInstancesCommand).rejects(serviceError('InsufficientInstanceCapacity', 500));
+    ec2Mock.on(StartInstancesCommand).rejects(ec2Error('InsufficientInstanceCapacity', 500));
     expect(await caught(startGpu())).toMatchObject({ code: 'InsufficientCapacity', retryable: true });
   });
 
   it('an unknown 4xx stays unknown and permanent', async () => {
-    ec2Mock.on(StartInstancesCommand).rejects(serviceError('SomethingNew', 400));
+    ec2Mock.on(StartInstancesCommand).rejects(ec2Error('SomethingNew', 400));
     expect(await caught(startGpu())).toMatchObject({ code: 'Unknown', retryable: false });
   });
 
@@ -142,13 +119,13 @@ describe('throttling and every 5xx are transient', () => {
     ['EFS', () => describeFileSystem(new EFSClient({ region: REGION }), 'fs-1')],
     ['EC2 discovery', () => discoverFleetInstances(new EC2Client({ region: REGION }), 'GpuFleet')],
   ])('%s: throttling and 5xx map the same way', async (_, call) => {
-    cfnMock.onAnyCommand().rejects(serviceError('Throttling', 400));
-    efsMock.onAnyCommand().rejects(serviceError('Throttling', 400));
-    ec2Mock.on(DescribeInstancesCommand).rejects(serviceError('Throttling', 400));
+    cfnMock.onAnyCommand().rejects(ec2Error('Throttling', 400));
+    efsMock.onAnyCommand().rejects(ec2Error('Throttling', 400));
+    ec2Mock.on(DescribeInstancesCommand).rejects(ec2Error('Throttling', 400));
     expect(await caught(call())).toMatchObject({ code: 'Throttled', retryable: true });
-    cfnMock.onAnyCommand().rejects(serviceError('Unknown', 502));
-    efsMock.onAnyCommand().rejects(serviceError('Unknown', 502));
-    ec2Mock.on(DescribeInstancesCommand).rejects(serviceError('Unknown', 502));
+    cfnMock.onAnyCommand().rejects(ec2Error('Unknown', 502));
+    efsMock.onAnyCommand().rejects(ec2Error('Unknown', 502));
+    ec2Mock.on(DescribeInstancesCommand).rejects(ec2Error('Unknown', 502));
     expect(await caught(call())).toMatchObject({ code: 'ServerError', retryable: true });
   });
 });

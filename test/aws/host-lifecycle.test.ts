@@ -9,6 +9,7 @@ import {
   DescribeSpotInstanceRequestsCommand,
   EC2Client,
   RunInstancesCommand,
+  type TagSpecification,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -143,29 +144,33 @@ async function untilComplete(
   throw new Error(`not complete after ${limit} polls`);
 }
 
-/** Create as CloudFormation drives it: onEvent, then isComplete until done, with onEvent's answer merged in. */
-async function create(props: HostProperties): Promise<{ physicalId: string; data: Record<string, string> }> {
-  const created = event('Create', props);
-  const answer = await onEvent(created, deps());
-  const data = await untilComplete({ ...created, ...answer });
-  return { physicalId: answer.PhysicalResourceId, data: data ?? {} };
-}
-
-async function update(
-  physicalId: string,
-  props: HostProperties,
-  old: HostProperties,
+/** An event as CloudFormation drives it: onEvent, then isComplete until done, with onEvent's answer merged in. */
+async function drive(
+  request: HostIsCompleteEvent,
 ): Promise<{ physicalId: string; data: Record<string, string> }> {
-  const updated = event('Update', props, { PhysicalResourceId: physicalId, OldResourceProperties: old });
-  const answer = await onEvent(updated, deps());
-  const data = await untilComplete({ ...updated, ...answer });
+  const answer = await onEvent(request, deps());
+  const data = await untilComplete({ ...request, ...answer });
   return { physicalId: answer.PhysicalResourceId, data: data ?? {} };
 }
+const create = (props: HostProperties) => drive(event('Create', props));
+const update = (physicalId: string, props: HostProperties, old: HostProperties) =>
+  drive(event('Update', props, { PhysicalResourceId: physicalId, OldResourceProperties: old }));
+const destroy = (physicalId: string, props: HostProperties) =>
+  drive(event('Delete', props, { PhysicalResourceId: physicalId }));
 
-async function destroy(physicalId: string, props: HostProperties): Promise<void> {
-  const deleted = event('Delete', props, { PhysicalResourceId: physicalId });
-  const answer = await onEvent(deleted, deps());
-  await untilComplete({ ...deleted, ...answer });
+/** An instance launched outside the slot (an earlier version of it), tagged only by `specs`. */
+function launchUnowned(templateId: string, version: string, specs?: TagSpecification[]): string {
+  const fleetTag = [
+    { ResourceType: 'instance' as const, Tags: [{ Key: 'gpu-fleet:fleet', Value: 'GpuFleet' }] },
+  ];
+  const launched = model.runInstances({
+    LaunchTemplate: { LaunchTemplateId: templateId, Version: version },
+    MinCount: 1,
+    MaxCount: 1,
+    TagSpecifications: specs ?? fleetTag,
+  });
+  model.settle();
+  return launched.Instances?.[0]?.InstanceId ?? '';
 }
 
 /** The EC2 commands in the order they were sent, by name. */
@@ -441,16 +446,7 @@ describe('a tags-only update', () => {
 
 describe('a slot created when the physical id was the instance id', () => {
   it('keeps that id, adopts the instance on a tags-only update, and retires it on delete', async () => {
-    const legacy =
-      model.runInstances({
-        LaunchTemplate: { LaunchTemplateId: 'lt-gpu', Version: '3' },
-        MinCount: 1,
-        MaxCount: 1,
-        TagSpecifications: [
-          { ResourceType: 'instance', Tags: [{ Key: 'gpu-fleet:fleet', Value: 'GpuFleet' }] },
-        ],
-      }).Instances?.[0]?.InstanceId ?? '';
-    model.settle();
+    const legacy = launchUnowned('lt-gpu', '3');
     const kept = await update(legacy, { ...GPU, Tags: '{"Project":"talk"}' }, GPU);
     expect(kept).toEqual({ physicalId: legacy, data: { InstanceId: legacy } });
     expect(model.instance(legacy).tags['gpu-fleet:owner']).toBe(`${STACK_ID}/GpuWorkerHostInstance`);
@@ -463,16 +459,7 @@ describe('a slot created when the physical id was the instance id', () => {
 describe('the first deploy of this design on a running app host', () => {
   it('moves 10.0.1.10 from the old instance’s interface to the slot’s own, keeping the physical id', async () => {
     model.templates.set('lt-app', { spot: false, privateIp: '10.0.1.10', subnetId: 'subnet-1' });
-    const legacy =
-      model.runInstances({
-        LaunchTemplate: { LaunchTemplateId: 'lt-app', Version: '4' },
-        MinCount: 1,
-        MaxCount: 1,
-        TagSpecifications: [
-          { ResourceType: 'instance', Tags: [{ Key: 'gpu-fleet:fleet', Value: 'GpuFleet' }] },
-        ],
-      }).Instances?.[0]?.InstanceId ?? '';
-    model.settle();
+    const legacy = launchUnowned('lt-app', '4');
     const { NetworkInterface: _, ...before } = { ...APP, LaunchTemplateVersion: '4' };
     const migrated = await update(legacy, APP, before);
     expect(migrated.physicalId).toBe(legacy);
@@ -489,17 +476,10 @@ describe('a slot of the first version whose GPU was terminated by hand', () => {
       { Key: 'gpu-fleet:fleet', Value: 'GpuFleet' },
       { Key: 'gpu-fleet:role', Value: 'gpu' },
     ];
-    const legacy =
-      model.runInstances({
-        LaunchTemplate: { LaunchTemplateId: 'lt-gpu', Version: '3' },
-        MinCount: 1,
-        MaxCount: 1,
-        TagSpecifications: [
-          { ResourceType: 'instance', Tags: fleetTags },
-          { ResourceType: 'spot-instances-request', Tags: fleetTags },
-        ],
-      }).Instances?.[0]?.InstanceId ?? '';
-    model.settle();
+    const legacy = launchUnowned('lt-gpu', '3', [
+      { ResourceType: 'instance', Tags: fleetTags },
+      { ResourceType: 'spot-instances-request', Tags: fleetTags },
+    ]);
     model.terminateInstances([legacy]);
     model.settle();
     model.forgetTerminated();

@@ -27,23 +27,18 @@ beforeEach(() => {
 const DLQ = 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/GpuFleet-Data-DeadLetterQueue';
 const DLQ_ARN = 'arn:aws:sqs:ap-northeast-1:123456789012:GpuFleet-Data-DeadLetterQueue';
 
-function logsError(name: string, status = 400): CloudWatchLogsServiceException {
-  return new CloudWatchLogsServiceException({
-    name,
-    message: `${name} happened`,
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status },
-  });
-}
-
-function sqsError(name: string, status = 400): SQSServiceException {
-  return new SQSServiceException({
-    name,
-    message: `${name} happened`,
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status },
-  });
-}
+/** A service error as SDK v3 raises it: the error code is its name, the fault comes from the status. */
+const serviceError =
+  <E>(Exception: new (options: ConstructorParameters<typeof SQSServiceException>[0]) => E) =>
+  (name: string, status = 400): E =>
+    new Exception({
+      name,
+      message: `${name} happened`,
+      $fault: status >= 500 ? 'server' : 'client',
+      $metadata: { httpStatusCode: status },
+    });
+const logsError = serviceError(CloudWatchLogsServiceException);
+const sqsError = serviceError(SQSServiceException);
 
 describe('CloudWatch Logs adapter', () => {
   const logs = () => createCloudWatchLogs(new CloudWatchLogsClient({ region: 'ap-northeast-1' }));
