@@ -405,14 +405,7 @@ export class AwsServer {
       }
       case 'sqs:GetQueueAttributes': {
         const url = String(params.QueueUrl ?? '');
-        const queue = this.queues.get(url);
-        if (!queue) {
-          if (!url.startsWith(this.endpoint)) this.foreignQueueUrls.push(url);
-          throw new ProtocolError(
-            'AWS.SimpleQueueService.NonExistentQueue',
-            'The specified queue does not exist.',
-          );
-        }
+        const queue = this.knownQueue(url);
         const all: Record<string, string> = {
           QueueArn: `arn:aws:sqs:ap-northeast-1:${ACCOUNT}:${url.split('/').pop() ?? ''}`,
           ApproximateNumberOfMessages: String(queue.waiting + queue.messages.length),
@@ -563,14 +556,7 @@ export class AwsServer {
       };
     }
     const url = String(params.QueueUrl ?? '');
-    const queue = this.queues.get(url);
-    if (!queue) {
-      if (!url.startsWith(this.endpoint)) this.foreignQueueUrls.push(url);
-      throw new ProtocolError(
-        'AWS.SimpleQueueService.NonExistentQueue',
-        'The specified queue does not exist.',
-      );
-    }
+    const queue = this.knownQueue(url);
     if (action === 'sqs:SendMessage') {
       const message = this.addMessage(url, String(params.MessageBody ?? ''));
       this.onSend?.(url, message);
@@ -657,6 +643,13 @@ export class AwsServer {
     });
   }
 
+  private knownQueue(url: string): FakeQueue {
+    const queue = this.queues.get(url);
+    if (queue) return queue;
+    if (!url.startsWith(this.endpoint)) this.foreignQueueUrls.push(url);
+    throw new ProtocolError('AWS.SimpleQueueService.NonExistentQueue', 'The specified queue does not exist.');
+  }
+
   private knownInstance(id: string): FakeInstance {
     const instance = this.instances.get(id);
     if (!instance)
@@ -722,58 +715,22 @@ const ec2: Protocol = {
   },
 };
 
-const cloudFormation: Protocol = {
-  authErrorCode: 'InvalidClientTokenId',
-  parse: (_req, body) => parseQuery('cloudformation', body),
-  ok(res, _action, answer) {
-    const { name, outputs } = answer as { name: string; outputs: Record<string, string> };
-    const members = Object.entries(outputs)
-      .map(
-        ([key, value]) =>
-          `<member><OutputKey>${key}</OutputKey><OutputValue>${escape(value)}</OutputValue></member>`,
-      )
-      .join('');
-    xml(
-      res,
-      200,
-      `<DescribeStacksResponse xmlns="${CFN_NS}"><DescribeStacksResult><Stacks><member><StackName>${name}</StackName><StackId>arn:aws:cloudformation:ap-northeast-1:${ACCOUNT}:stack/${name}/e2e</StackId><CreationTime>2026-11-01T00:00:00.000Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus><Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>e2e-request</RequestId></ResponseMetadata></DescribeStacksResponse>`,
-    );
-  },
-  error(res, code, message, status) {
-    xml(
-      res,
-      status,
-      `<ErrorResponse xmlns="${CFN_NS}"><Error><Type>${status >= 500 ? 'Receiver' : 'Sender'}</Type><Code>${escape(code)}</Code><Message>${escape(message)}</Message></Error><RequestId>e2e-request</RequestId></ErrorResponse>`,
-    );
-  },
-};
+const cloudFormation = queryXml('cloudformation', CFN_NS, (_action, answer) => {
+  const { name, outputs } = answer as { name: string; outputs: Record<string, string> };
+  const members = Object.entries(outputs)
+    .map(
+      ([key, value]) =>
+        `<member><OutputKey>${key}</OutputKey><OutputValue>${escape(value)}</OutputValue></member>`,
+    )
+    .join('');
+  return `<Stacks><member><StackName>${name}</StackName><StackId>arn:aws:cloudformation:ap-northeast-1:${ACCOUNT}:stack/${name}/e2e</StackId><CreationTime>2026-11-01T00:00:00.000Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus><Outputs>${members}</Outputs></member></Stacks>`;
+});
 
-const sqs: Protocol = {
-  authErrorCode: 'InvalidClientTokenId',
-  parse(req, body) {
-    const target = String(req.headers['x-amz-target'] ?? '');
-    if (req.headers['content-type'] !== 'application/x-amz-json-1.0' || !target.startsWith('AmazonSQS.')) {
-      throw new ProtocolError('InvalidAction', `not an AWS JSON 1.0 SQS request: ${target}`);
-    }
-    return {
-      action: `sqs:${target.slice('AmazonSQS.'.length)}`,
-      params: JSON.parse(body || '{}') as Record<string, unknown>,
-    };
-  },
-  ok(res, _action, answer) {
-    res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
-  },
-  error(res, code, message, status) {
-    // SQS's JSON protocol names the shape in __type and the legacy query code in x-amzn-query-error.
-    const shape = code.startsWith('AWS.SimpleQueueService.') ? 'QueueDoesNotExist' : code;
-    res
-      .writeHead(status, {
-        'content-type': 'application/x-amz-json-1.0',
-        'x-amzn-query-error': `${code};${status >= 500 ? 'Receiver' : 'Sender'}`,
-      })
-      .end(JSON.stringify({ __type: `com.amazonaws.sqs#${shape}`, message }));
-  },
-};
+const sqs = awsJson('1.0', 'AmazonSQS', 'sqs', 'InvalidClientTokenId', (code, status) => ({
+  // SQS's JSON protocol names the shape in __type and the legacy query code in x-amzn-query-error.
+  type: `com.amazonaws.sqs#${code.startsWith('AWS.SimpleQueueService.') ? 'QueueDoesNotExist' : code}`,
+  headers: { 'x-amzn-query-error': `${code};${status >= 500 ? 'Receiver' : 'Sender'}` },
+}));
 
 const efs: Protocol = {
   authErrorCode: 'UnrecognizedClientException',
@@ -797,31 +754,7 @@ const efs: Protocol = {
   },
 };
 
-/** CloudWatch Logs: AWS JSON 1.1, the action in X-Amz-Target (Logs_20140328.<Action>). */
-const cloudWatchLogs: Protocol = {
-  authErrorCode: 'UnrecognizedClientException',
-  parse(req, body) {
-    const target = String(req.headers['x-amz-target'] ?? '');
-    if (
-      req.headers['content-type'] !== 'application/x-amz-json-1.1' ||
-      !target.startsWith('Logs_20140328.')
-    ) {
-      throw new ProtocolError('InvalidAction', `not an AWS JSON 1.1 CloudWatch Logs request: ${target}`);
-    }
-    return {
-      action: `logs:${target.slice('Logs_20140328.'.length)}`,
-      params: JSON.parse(body || '{}') as Record<string, unknown>,
-    };
-  },
-  ok(res, _action, answer) {
-    res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(answer));
-  },
-  error(res, code, message, status) {
-    res
-      .writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': code })
-      .end(JSON.stringify({ __type: code, message }));
-  },
-};
+const cloudWatchLogs = awsJson('1.1', 'Logs_20140328', 'logs', 'UnrecognizedClientException');
 
 /** By the service name in the request's SigV4 credential scope. */
 const PROTOCOLS: Readonly<Record<string, Protocol>> = {
@@ -848,12 +781,12 @@ function listParam(params: Record<string, unknown>, prefix: string, member?: str
   }
 }
 
+/** `<tag>value</tag>`, or nothing when there is no value. */
+function optional(tag: string, value: string | undefined): string {
+  return value === undefined ? '' : `<${tag}>${escape(value)}</${tag}>`;
+}
+
 function instanceXml(i: FakeInstance): string {
-  const optional = (tag: string, value: string | undefined): string =>
-    value === undefined ? '' : `<${tag}>${escape(value)}</${tag}>`;
-  const tags = Object.entries(i.tags)
-    .map(([key, value]) => `<item><key>${escape(key)}</key><value>${escape(value)}</value></item>`)
-    .join('');
   return [
     '<item>',
     `<instanceId>${i.instanceId}</instanceId>`,
@@ -869,7 +802,7 @@ function instanceXml(i: FakeInstance): string {
     i.stateReasonCode
       ? `<stateReason><code>${escape(i.stateReasonCode)}</code><message>${escape(i.stateReasonCode)}</message></stateReason>`
       : '',
-    `<tagSet>${tags}</tagSet>`,
+    tagSetXml(Object.entries(i.tags).map(([Key, Value]) => ({ Key, Value }))),
     '</item>',
   ].join('');
 }
@@ -1030,8 +963,6 @@ function tagSetXml(tags: readonly Tag[] | undefined): string {
 }
 
 function modelInstanceXml(i: Instance): string {
-  const optional = (tag: string, value: string | undefined): string =>
-    value === undefined ? '' : `<${tag}>${escape(value)}</${tag}>`;
   const state = (i.State?.Name ?? 'pending') as InstanceState;
   return [
     '<item>',
@@ -1232,29 +1163,36 @@ const ACCOUNT_EC2_XML: Readonly<Record<string, (answer: unknown) => string>> = {
       .join('')}</spotPriceHistorySet>`,
 };
 
-/** AWS JSON 1.1 (SSM, Service Quotas): the action in X-Amz-Target, the error shape in __type. */
-function json11(targetPrefix: string, service: string, authErrorCode: string): Protocol {
+/** AWS JSON 1.0 (SQS) or 1.1 (CloudWatch Logs, SSM, Service Quotas): the action in X-Amz-Target. */
+function awsJson(
+  version: '1.0' | '1.1',
+  targetPrefix: string,
+  service: string,
+  authErrorCode: string,
+  errorShape: (code: string, status: number) => { type: string; headers: Record<string, string> } = (
+    code,
+  ) => ({ type: code, headers: { 'x-amzn-errortype': code } }),
+): Protocol {
+  const contentType = `application/x-amz-json-${version}`;
   return {
     authErrorCode,
     parse(req, body) {
       const target = String(req.headers['x-amz-target'] ?? '');
-      if (
-        req.headers['content-type'] !== 'application/x-amz-json-1.1' ||
-        !target.startsWith(`${targetPrefix}.`)
-      )
-        throw new ProtocolError('InvalidAction', `not an AWS JSON 1.1 ${service} request: ${target}`);
+      if (req.headers['content-type'] !== contentType || !target.startsWith(`${targetPrefix}.`))
+        throw new ProtocolError('InvalidAction', `not an AWS JSON ${version} ${service} request: ${target}`);
       return {
         action: `${service}:${target.slice(targetPrefix.length + 1)}`,
         params: JSON.parse(body || '{}') as Record<string, unknown>,
       };
     },
     ok(res, _action, answer) {
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(answer));
+      res.writeHead(200, { 'content-type': contentType }).end(JSON.stringify(answer));
     },
     error(res, code, message, status) {
+      const { type, headers } = errorShape(code, status);
       res
-        .writeHead(status, { 'content-type': 'application/x-amz-json-1.1' })
-        .end(JSON.stringify({ __type: code, message }));
+        .writeHead(status, { 'content-type': contentType, ...headers })
+        .end(JSON.stringify({ __type: type, message }));
     },
   };
 }
@@ -1306,8 +1244,8 @@ function accountProtocols(): Record<string, Protocol> {
           )
           .join('')}</Subscriptions>`,
     ),
-    ssm: json11('AmazonSSM', 'ssm', 'UnrecognizedClientException'),
-    servicequotas: json11('ServiceQuotasV20190624', 'servicequotas', 'UnrecognizedClientException'),
+    ssm: awsJson('1.1', 'AmazonSSM', 'ssm', 'UnrecognizedClientException'),
+    servicequotas: awsJson('1.1', 'ServiceQuotasV20190624', 'servicequotas', 'UnrecognizedClientException'),
   };
 }
 
