@@ -118,6 +118,11 @@ async function drive(
   throw new Error(`${request.RequestType} of ${request.LogicalResourceId} never completed`);
 }
 
+const update = (physicalId: string, props: HostProperties, old: HostProperties) =>
+  drive(cfnEvent('Update', props, { PhysicalResourceId: physicalId, OldResourceProperties: old }));
+const destroy = (physicalId: string, props: HostProperties, stackId = STACK) =>
+  drive(cfnEvent('Delete', props, { PhysicalResourceId: physicalId }, stackId));
+
 /** Every live resource carries the owner tag of one of the stack's slots, and each slot has at most one instance. */
 function expectOnlyOwned(stackId = STACK): void {
   const owners = Object.values(LOGICAL_ID).map((id) => `${stackId}/${id}`);
@@ -151,12 +156,8 @@ it('create → rotation → failed update → rollback → delete leaves nothing
   // A rotation of both (a new AMI: new launch template versions): same physical ids, new instances.
   const app2 = { ...APP, LaunchTemplateVersion: '2' };
   const gpu2 = { ...GPU, LaunchTemplateVersion: '2' };
-  const rotatedApp = await drive(
-    cfnEvent('Update', app2, { PhysicalResourceId: app.physicalId, OldResourceProperties: APP }),
-  );
-  const rotatedGpu = await drive(
-    cfnEvent('Update', gpu2, { PhysicalResourceId: gpu.physicalId, OldResourceProperties: GPU }),
-  );
+  const rotatedApp = await update(app.physicalId, app2, APP);
+  const rotatedGpu = await update(gpu.physicalId, gpu2, GPU);
   expect([rotatedApp.physicalId, rotatedGpu.physicalId]).toEqual([app.physicalId, gpu.physicalId]);
   expect(live().sort()).toEqual([rotatedApp.data.InstanceId, rotatedGpu.data.InstanceId].sort());
   expect(rotatedApp.data.NetworkInterfaceId).toBe(app.data.NetworkInterfaceId);
@@ -165,21 +166,17 @@ it('create → rotation → failed update → rollback → delete leaves nothing
   // A failed update: the app host rotates, the GPU's new instance ends while starting.
   const app3 = { ...APP, LaunchTemplateVersion: '3' };
   const gpu3 = { ...GPU, LaunchTemplateVersion: '3' };
-  await drive(cfnEvent('Update', app3, { PhysicalResourceId: app.physicalId, OldResourceProperties: app2 }));
+  await update(app.physicalId, app3, app2);
   model.failNextLaunch = 'Server.InsufficientInstanceCapacity';
-  await expect(
-    drive(cfnEvent('Update', gpu3, { PhysicalResourceId: gpu.physicalId, OldResourceProperties: gpu2 })),
-  ).rejects.toThrow(/ended while starting: Server.InsufficientInstanceCapacity/);
+  await expect(update(gpu.physicalId, gpu3, gpu2)).rejects.toThrow(
+    /ended while starting: Server.InsufficientInstanceCapacity/,
+  );
   model.settle();
   expectOnlyOwned();
 
   // The rollback: ordinary Updates with the old properties, on the same physical ids.
-  const rolledApp = await drive(
-    cfnEvent('Update', app2, { PhysicalResourceId: app.physicalId, OldResourceProperties: app3 }),
-  );
-  const rolledGpu = await drive(
-    cfnEvent('Update', gpu2, { PhysicalResourceId: gpu.physicalId, OldResourceProperties: gpu3 }),
-  );
+  const rolledApp = await update(app.physicalId, app2, app3);
+  const rolledGpu = await update(gpu.physicalId, gpu2, gpu3);
   expect(model.instance(rolledApp.data.InstanceId ?? '').templateVersion).toBe('2');
   expect(model.instance(rolledGpu.data.InstanceId ?? '').templateVersion).toBe('2');
   expect(rolledApp.data.NetworkInterfaceId).toBe(app.data.NetworkInterfaceId);
@@ -187,10 +184,7 @@ it('create → rotation → failed update → rollback → delete leaves nothing
   expectOnlyOwned();
 
   // Delete (cdk destroy).
-  await Promise.all([
-    drive(cfnEvent('Delete', app2, { PhysicalResourceId: app.physicalId })),
-    drive(cfnEvent('Delete', gpu2, { PhysicalResourceId: gpu.physicalId })),
-  ]);
+  await Promise.all([destroy(app.physicalId, app2), destroy(gpu.physicalId, gpu2)]);
   model.settle();
   expect(model.leftovers()).toEqual({ instances: [], requests: [], interfaces: [] });
 });
@@ -202,22 +196,8 @@ it('a cancelled first deploy: the Delete with a made-up id finds both launches, 
   await onEvent(cfnEvent('Create', GPU, {}, stack));
   expect(model.instances.size).toBe(2);
   await Promise.all([
-    drive(
-      cfnEvent(
-        'Delete',
-        APP,
-        { PhysicalResourceId: 'GpuFleet-Compute-AppHostInstanceF5939EEC-1A2B3C4D5E6F' },
-        stack,
-      ),
-    ),
-    drive(
-      cfnEvent(
-        'Delete',
-        GPU,
-        { PhysicalResourceId: 'GpuFleet-Compute-GpuWorkerHostInstance4ADBD-9Z8Y7X' },
-        stack,
-      ),
-    ),
+    destroy('GpuFleet-Compute-AppHostInstanceF5939EEC-1A2B3C4D5E6F', APP, stack),
+    destroy('GpuFleet-Compute-GpuWorkerHostInstance4ADBD-9Z8Y7X', GPU, stack),
   ]);
   model.settle();
   expect(model.leftovers()).toEqual({ instances: [], requests: [], interfaces: [] });

@@ -168,3 +168,38 @@ describe('OpenVoiceClient.healthy and authorized: the probes', () => {
     expect(s.requests[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
   });
 });
+
+describe('OpenVoiceClient deadlines and errors', () => {
+  it('gives up at its own deadline, not fetch’s 300 s, and says so', async () => {
+    const s = await server(() => undefined); // never answers
+    const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN, requestTimeoutMs: 300 });
+    const error = await client
+      .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenVoiceError);
+    expect((error as OpenVoiceError).permanent).toBe(false);
+    expect((error as Error).message).toContain('no complete answer within 300 ms');
+  });
+
+  it('waits as long as its deadline allows for a slow first synthesis', async () => {
+    const s = await server((request, body, response) => {
+      setTimeout(() => reply(200, 'RIFF')(request, body, response), 1200);
+    });
+    const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN, requestTimeoutMs: 5000 });
+    const wav = await client.synthesize({ text: 'hi', language: 'EN', voiceId: 'a' });
+    expect(Buffer.from(wav).toString()).toBe('RIFF');
+  });
+
+  it('treats 4xx as permanent except an authentication failure, which is the host’s fault', async () => {
+    let status = 422;
+    const s = await server((request, body, response) =>
+      reply(status, '{"detail":"x"}')(request, body, response),
+    );
+    const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN });
+    const call = () =>
+      client.synthesize({ text: 'hi', language: 'EN', voiceId: 'a' }).catch((e: unknown) => e);
+    expect(((await call()) as OpenVoiceError).permanent).toBe(true);
+    status = 401;
+    expect(((await call()) as OpenVoiceError).permanent).toBe(false);
+  });
+});

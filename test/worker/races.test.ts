@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FileSystem } from '../../docker/worker/src/store';
 import { clone, pause, speechAfter, statusOf, synthesize, useSqsEmulator } from './fixture';
-import { WAV, eventually, wavOf } from './harness';
+import { type FakeAnswer, WAV, eventually, wavOf } from './harness';
 
 const emulator = useSqsEmulator();
 const { start } = emulator;
@@ -199,36 +199,13 @@ describe('one run per jobId, one status forever', () => {
 });
 
 describe('ownership of a message is never lost silently', () => {
-  it('failed visibility extensions: counted, and the message that reappears is not run a second time', async () => {
+  /**
+   * Two slots whose visibility extensions SQS refuses, so a running message reappears after a
+   * second; `mostAtOnce()` is the most syntheses that ran at the same time.
+   */
+  async function unextendable(synthesis: (attempt: number) => Promise<FakeAnswer>) {
     let running = 0;
-    let mostAtOnce = 0;
-    const t = await start({
-      slots: 2,
-      maxReceiveCount: 10,
-      visibilityTimeoutS: 1,
-      heartbeatS: 0.5,
-      sqsRefuse: (action) => action === 'ChangeMessageVisibility',
-      openVoice: async (route) => {
-        if (route === '/health') return { status: 200 };
-        running += 1;
-        mostAtOnce = Math.max(mostAtOnce, running);
-        await pause(3000);
-        running -= 1;
-        return { status: 200, body: WAV };
-      },
-    });
-    await t.run(synthesize('unextended'));
-    await t.status('unextended', 15_000);
-    await pause(1000);
-    expect(mostAtOnce).toBe(1);
-    expect(t.calls('/synthesize')).toBe(1);
-    expect(t.named('visibility_lost').length).toBeGreaterThan(0);
-    expect(t.named('job_deferred')).toContainEqual(expect.objectContaining({ jobId: 'unextended' }));
-  }, 25_000);
-
-  it('a redelivery of a running message waits: the run that fails afterwards can still give it back', async () => {
-    let running = 0;
-    let mostAtOnce = 0;
+    let most = 0;
     const t = await start({
       slots: 2,
       maxReceiveCount: 10,
@@ -238,15 +215,37 @@ describe('ownership of a message is never lost silently', () => {
       openVoice: async (route, attempt) => {
         if (route === '/health') return { status: 200 };
         running += 1;
-        mostAtOnce = Math.max(mostAtOnce, running);
-        await pause(attempt === 1 ? 2500 : 0);
+        most = Math.max(most, running);
+        const answer = await synthesis(attempt);
         running -= 1;
-        return attempt === 1 ? { status: 500, body: 'CUDA out of memory' } : { status: 200, body: WAV };
+        return answer;
       },
+    });
+    return Object.assign(t, { mostAtOnce: () => most });
+  }
+
+  it('failed visibility extensions: counted, and the message that reappears is not run a second time', async () => {
+    const t = await unextendable(async () => {
+      await pause(3000);
+      return { status: 200, body: WAV };
+    });
+    await t.run(synthesize('unextended'));
+    await t.status('unextended', 15_000);
+    await pause(1000);
+    expect(t.mostAtOnce()).toBe(1);
+    expect(t.calls('/synthesize')).toBe(1);
+    expect(t.named('visibility_lost').length).toBeGreaterThan(0);
+    expect(t.named('job_deferred')).toContainEqual(expect.objectContaining({ jobId: 'unextended' }));
+  }, 25_000);
+
+  it('a redelivery of a running message waits: the run that fails afterwards can still give it back', async () => {
+    const t = await unextendable(async (attempt) => {
+      await pause(attempt === 1 ? 2500 : 0);
+      return attempt === 1 ? { status: 500, body: 'CUDA out of memory' } : { status: 200, body: WAV };
     });
     await t.run(synthesize('lapsed-then-failed'));
     expect(await t.status('lapsed-then-failed', 15_000)).toMatchObject({ state: 'done' });
-    expect(mostAtOnce).toBe(1);
+    expect(t.mostAtOnce()).toBe(1);
     expect(t.named('job_deferred').length).toBeGreaterThan(0);
   }, 25_000);
 

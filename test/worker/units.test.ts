@@ -1,6 +1,4 @@
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -8,7 +6,6 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { ActivityTag, LAST_JOB_TAG } from '../../docker/worker/src/activity';
 import { readConfig } from '../../docker/worker/src/config';
 import { parseJob } from '../../docker/worker/src/job';
-import { OpenVoiceClient, OpenVoiceError } from '../../docker/worker/src/openvoice';
 import { ResultStore } from '../../docker/worker/src/store';
 import { tempSharedDir } from './harness';
 
@@ -158,70 +155,6 @@ describe('ActivityTag: the last-job-at tag (coalesced, trailing write, failures 
     activity.record();
     await activity.flush();
     expect(values()).toEqual(['2026-11-24T10:00:00Z', '2026-11-24T10:00:03Z']);
-  });
-});
-
-describe('OpenVoiceClient deadlines and errors', () => {
-  async function server(handler: http.RequestListener) {
-    const s = http.createServer(handler);
-    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-    return {
-      url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
-      close: () =>
-        new Promise<void>((resolve) => {
-          s.closeAllConnections();
-          s.close(() => resolve());
-        }),
-    };
-  }
-
-  it('gives up at its own deadline, not fetch’s 300 s, and says so', async () => {
-    const s = await server(() => undefined); // never answers
-    try {
-      const client = new OpenVoiceClient({ baseUrl: s.url, token: 'x'.repeat(32), requestTimeoutMs: 300 });
-      const error = await client
-        .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' })
-        .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(OpenVoiceError);
-      expect((error as OpenVoiceError).permanent).toBe(false);
-      expect((error as Error).message).toContain('no complete answer within 300 ms');
-    } finally {
-      await s.close();
-    }
-  });
-
-  it('waits as long as its deadline allows for a slow first synthesis', async () => {
-    const s = await server((_request, response) => {
-      setTimeout(() => {
-        response.writeHead(200);
-        response.end('RIFF');
-      }, 1200);
-    });
-    try {
-      const client = new OpenVoiceClient({ baseUrl: s.url, token: 'x'.repeat(32), requestTimeoutMs: 5000 });
-      const wav = await client.synthesize({ text: 'hi', language: 'EN', voiceId: 'a' });
-      expect(Buffer.from(wav).toString()).toBe('RIFF');
-    } finally {
-      await s.close();
-    }
-  });
-
-  it('treats 4xx as permanent except an authentication failure, which is the host’s fault', async () => {
-    let status = 422;
-    const s = await server((_request, response) => {
-      response.writeHead(status);
-      response.end('{"detail":"x"}');
-    });
-    try {
-      const client = new OpenVoiceClient({ baseUrl: s.url, token: 'x'.repeat(32) });
-      const call = () =>
-        client.synthesize({ text: 'hi', language: 'EN', voiceId: 'a' }).catch((e: unknown) => e);
-      expect(((await call()) as OpenVoiceError).permanent).toBe(true);
-      status = 401;
-      expect(((await call()) as OpenVoiceError).permanent).toBe(false);
-    } finally {
-      await s.close();
-    }
   });
 });
 
