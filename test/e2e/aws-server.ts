@@ -187,17 +187,15 @@ export class AwsServer {
   }
 
   get app(): FakeInstance {
-    return this.instance('i-0app');
+    return this.knownInstance('i-0app');
   }
 
   get gpu(): FakeInstance {
-    return this.instance('i-0gpu');
+    return this.knownInstance('i-0gpu');
   }
 
   get jobQueue(): FakeQueue {
-    const queue = this.queues.get(this.jobQueueUrl);
-    if (!queue) throw new Error('job queue missing');
-    return queue;
+    return this.knownQueue(this.jobQueueUrl);
   }
 
   /** A fleet as deployed: app host running, spot GPU stopped, both queues empty. */
@@ -242,9 +240,7 @@ export class AwsServer {
   }
 
   get deadLetterQueue(): FakeQueue {
-    const queue = this.queues.get(this.deadLetterQueueUrl);
-    if (!queue) throw new Error('dead-letter queue missing');
-    return queue;
+    return this.knownQueue(this.deadLetterQueueUrl);
   }
 
   /** Puts a message in a queue, as SendMessage would, `ageMs` ago. */
@@ -286,12 +282,6 @@ export class AwsServer {
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private instance(id: string): FakeInstance {
-    const instance = this.instances.get(id);
-    if (!instance) throw new Error(`no instance ${id}`);
-    return instance;
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import { type AwsAction, type Fault } from './aws-server';
-import { type CliRun, ensureBuiltCli, gpuManage, removeScratch, withServer } from './support';
+import { ensureBuiltCli, expectOneLineFailure, gpuManage, removeScratch, withServer } from './support';
 
 /**
  * The built gpu-manage, unmodified, against a local server that speaks the AWS wire protocols:
@@ -9,15 +9,6 @@ import { type CliRun, ensureBuiltCli, gpuManage, removeScratch, withServer } fro
  */
 ensureBuiltCli();
 afterAll(removeScratch);
-
-/** An expected failure reads as one line on stderr, exits 1, and shows no stack trace. */
-function expectOneLineFailure(result: CliRun): string {
-  expect(result.code).toBe(1);
-  expect(result.stderr.split('\n')).toHaveLength(1);
-  expect(result.stderr).not.toMatch(/Unexpected error|\s{4}at |Error:/);
-  // Commands that act on instances report each one: "<role> <id>: <what happened>".
-  return result.stderr.replace(/^(app|gpu) i-\w+: /, '');
-}
 
 describe('commands against the wire protocols', () => {
   withServer(

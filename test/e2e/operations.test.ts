@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { AwsServer, type FakeMessage, LOG_GROUPS } from './aws-server';
-import { CLI, ensureBuiltCli, removeScratch, withServer } from './support';
+import { CLI, ensureBuiltCli, expectOneLineFailure, removeScratch, withServer } from './support';
 
 /**
  * `logs`, `smoke-test` and `dlq`, built and run as processes against the local AWS server, with
@@ -152,16 +152,13 @@ describe('gpu-manage logs', () => {
   });
 
   withOperations('--job of a job without lines: one line, exit 1', async (_server, run) => {
-    const result = await run('logs', '--job', 'never-sent');
-    expect(result.code).toBe(1);
-    expect(result.stderr.split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(/^No worker line of job never-sent since /);
+    expect(expectOneLineFailure(await run('logs', '--job', 'never-sent'))).toMatch(
+      /^No worker line of job never-sent since /,
+    );
   });
 
   withOperations('burst logs on a fleet without burst workers: one line, exit 1', async (_server, run) => {
-    const result = await run('logs', 'burst');
-    expect(result.code).toBe(1);
-    expect(result.stderr).toBe(
+    expect(expectOneLineFailure(await run('logs', 'burst'))).toBe(
       'No burst workers are deployed (gpuFleet.burst.maxWorkers is 0), so there are no burst logs.',
     );
   });
@@ -183,16 +180,16 @@ describe('gpu-manage logs', () => {
     expect(retried.code).toBe(0);
     expect(printed(retried.stdout).map((l) => l.message)).toEqual(['hello']);
     server.fail('logs:FilterLogEvents', { kind: 'error', code: 'ThrottlingException', status: 400 });
-    const throttled = await run('logs', 'gpu');
-    expect(throttled.code).toBe(1);
-    expect(throttled.stderr).toBe('AWS is throttling requests right now: try again in a few seconds.');
+    expect(expectOneLineFailure(await run('logs', 'gpu'))).toBe(
+      'AWS is throttling requests right now: try again in a few seconds.',
+    );
   });
 
   withOperations('an HTML 502 from CloudWatch Logs names the action', async (server, run) => {
     server.fail('logs:FilterLogEvents', { kind: 'html', status: 502 });
-    const result = await run('logs', 'scaler');
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^AWS answered logs:FilterLogEvents with a server error \(HTTP 502\)/);
+    expect(expectOneLineFailure(await run('logs', 'scaler'))).toMatch(
+      /^AWS answered logs:FilterLogEvents with a server error \(HTTP 502\)/,
+    );
   });
 
   withOperations('--follow prints new lines as they arrive, until interrupted', async (server, _run, env) => {
@@ -290,9 +287,9 @@ describe('gpu-manage dlq', () => {
   withOperations('StartMessageMoveTask answering 500: one line, exit 1', async (server, run) => {
     server.addMessage(server.deadLetterQueueUrl, 'job');
     server.fail('sqs:StartMessageMoveTask', { kind: 'error', code: 'InternalError', status: 500 });
-    const result = await run('dlq', 'redrive');
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^AWS answered sqs:StartMessageMoveTask with a server error \(HTTP 500/);
+    expect(expectOneLineFailure(await run('dlq', 'redrive'))).toMatch(
+      /^AWS answered sqs:StartMessageMoveTask with a server error \(HTTP 500/,
+    );
   });
 
   withOperations('redrive of an empty queue does nothing', async (server, run) => {
@@ -323,9 +320,7 @@ describe('gpu-manage dlq', () => {
       code: 'AWS.SimpleQueueService.PurgeQueueInProgress',
       status: 403,
     });
-    const result = await run('dlq', 'purge', '--yes');
-    expect(result.code).toBe(1);
-    expect(result.stderr).toBe(
+    expect(expectOneLineFailure(await run('dlq', 'purge', '--yes'))).toBe(
       'SQS allows one purge of a queue every 60 seconds, and one ran less than a minute ago: try again in a minute.',
     );
   });
@@ -333,9 +328,9 @@ describe('gpu-manage dlq', () => {
   withOperations('SQS throttling on list: one line, exit 1', async (server, run) => {
     server.addMessage(server.deadLetterQueueUrl, 'junk');
     server.fail('sqs:ReceiveMessage', { kind: 'error', code: 'RequestThrottled', status: 400 });
-    const result = await run('dlq', 'list');
-    expect(result.code).toBe(1);
-    expect(result.stderr).toBe('AWS is throttling requests right now: try again in a few seconds.');
+    expect(expectOneLineFailure(await run('dlq', 'list'))).toBe(
+      'AWS is throttling requests right now: try again in a few seconds.',
+    );
   });
 });
 
@@ -547,10 +542,9 @@ describe('gpu-manage smoke-test', () => {
     'SendMessage failing with a 5xx: one line, exit 1, the hold removed',
     async (server, run) => {
       server.fail('sqs:SendMessage', { kind: 'html', status: 503 });
-      const result = await run('smoke-test', '--interval', '0.2', '--timeout', '5');
-      expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(/^AWS answered sqs:SendMessage with a server error \(HTTP 503\)/);
-      expect(result.stderr.split('\n')).toHaveLength(1);
+      expect(expectOneLineFailure(await run('smoke-test', '--interval', '0.2', '--timeout', '5'))).toMatch(
+        /^AWS answered sqs:SendMessage with a server error \(HTTP 503\)/,
+      );
       expect(server.gpu.tags['gpu-fleet:hold-until']).toBe('');
     },
   );

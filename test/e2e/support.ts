@@ -73,6 +73,15 @@ export interface CliRun {
   readonly stderr: string;
 }
 
+/** An expected failure reads as one line on stderr, exits 1, and shows no stack trace. */
+export function expectOneLineFailure(result: CliRun): string {
+  expect(result.code).toBe(1);
+  expect(result.stderr.split('\n')).toHaveLength(1);
+  expect(result.stderr).not.toMatch(/Unexpected error|\s{4}at |Error:/);
+  // Commands that act on instances report each one: "<role> <id>: <what happened>".
+  return result.stderr.replace(/^(app|gpu) i-\w+: /, '');
+}
+
 /**
  * Runs the built CLI as a process, asynchronously so that the server in this process can answer.
  * It runs in an empty directory: no cdk.json, so the configuration is the defaults.
