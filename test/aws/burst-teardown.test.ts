@@ -41,8 +41,9 @@ beforeEach(() => {
   autoScalingMock.reset();
   ec2Mock.reset();
   cloudFormationMock.reset();
-  // cdk destroy unless a test says otherwise.
+  // cdk destroy, and a delete that goes through, unless a test says otherwise.
   stackIn('DELETE_IN_PROGRESS');
+  autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
   sleeps = [];
 });
 
@@ -198,7 +199,6 @@ describe('deleting the teardown (cdk destroy, burst turned off, a renamed group)
     // A renamed group: the template has the new name only, so the old one goes.
     cloudFormationMock.on(GetTemplateCommand).resolves({ TemplateBody: templateWith('Other-burst-workers') });
     autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves(group([]));
-    autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
     await onEvent(event('Delete'), deps());
     expect(autoScalingMock).toHaveReceivedCommandWith(DeleteAutoScalingGroupCommand, { ForceDelete: true });
   });
@@ -212,7 +212,6 @@ describe('deleting the teardown (cdk destroy, burst turned off, a renamed group)
 
   it('force-deletes the group (scale-in protection cannot hold it) and remembers its workers', async () => {
     autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves(group([WORKER_1, WORKER_2]));
-    autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
     const result = await onEvent(event('Delete'), deps());
     expect(result.PhysicalResourceId).toBe(GROUP);
     expect(autoScalingMock).toHaveReceivedCommandWith(DescribeAutoScalingGroupsCommand, {
@@ -234,7 +233,6 @@ describe('deleting the teardown (cdk destroy, burst turned off, a renamed group)
       .resolvesOnce(group([WORKER_1, WORKER_2]))
       .resolvesOnce(group([WORKER_1, WORKER_2], 'Delete in progress'))
       .resolves({ AutoScalingGroups: [] });
-    autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
     ec2Mock
       .on(DescribeInstancesCommand)
       .resolvesOnce(instances([WORKER_1, 'shutting-down'], [WORKER_2, 'shutting-down']))
@@ -257,7 +255,6 @@ describe('deleting the teardown (cdk destroy, burst turned off, a renamed group)
       .resolvesOnce(group([WORKER_1]))
       .resolvesOnce(group([WORKER_1], 'Delete in progress'))
       .resolves({ AutoScalingGroups: [] });
-    autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
     ec2Mock.on(DescribeInstancesCommand).resolves(instances([WORKER_1, 'terminated']));
     const request = await deleted();
     expect((await isComplete(request, deps())).IsComplete).toBe(false);
@@ -269,7 +266,6 @@ describe('deleting the teardown (cdk destroy, burst turned off, a renamed group)
       .on(DescribeAutoScalingGroupsCommand)
       .resolvesOnce(group([WORKER_1, WORKER_2]))
       .resolves({ AutoScalingGroups: [] });
-    autoScalingMock.on(DeleteAutoScalingGroupCommand).resolves({});
     ec2Mock
       .on(DescribeInstancesCommand)
       .resolvesOnce(instances([WORKER_2, 'shutting-down']))

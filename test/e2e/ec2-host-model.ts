@@ -257,15 +257,7 @@ export class Ec2HostModel {
   }
 
   cancelSpotInstanceRequests(ids: readonly string[]): void {
-    for (const id of ids) {
-      const request = this.requests.get(id);
-      if (!request)
-        throw new Ec2ModelError(
-          'InvalidSpotInstanceRequestID.NotFound',
-          `The spot request ID '${id}' does not exist`,
-        );
-      request.state = 'cancelled';
-    }
+    for (const id of ids) this.request(id).state = 'cancelled';
   }
 
   describeSpotInstanceRequests(
@@ -273,15 +265,7 @@ export class Ec2HostModel {
   ): DescribeSpotInstanceRequestsCommandOutput {
     let found: ModelRequest[];
     if (input.SpotInstanceRequestIds?.length) {
-      found = input.SpotInstanceRequestIds.map((id) => {
-        const request = this.requests.get(id);
-        if (!request)
-          throw new Ec2ModelError(
-            'InvalidSpotInstanceRequestID.NotFound',
-            `The spot request ID '${id}' does not exist`,
-          );
-        return request;
-      });
+      found = input.SpotInstanceRequestIds.map((id) => this.request(id));
     } else {
       found = [...this.requests.values()].filter((r) =>
         matches(input.Filters, (name) => {
@@ -378,6 +362,15 @@ export class Ec2HostModel {
     if (!instance)
       throw new Ec2ModelError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
     return instance;
+  }
+
+  private request(id: string): ModelRequest {
+    const request = this.requests.get(id);
+    if (request) return request;
+    throw new Ec2ModelError(
+      'InvalidSpotInstanceRequestID.NotFound',
+      `The spot request ID '${id}' does not exist`,
+    );
   }
 
   private tagsOf(id: string): Record<string, string> {

@@ -40,23 +40,20 @@ const common = {
 describe('the host lifecycle provider routes by resource type', () => {
   it('serves Custom::FleetBurstGroup with the burst teardown: a delete force-deletes the group', async () => {
     autoScalingMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
-    const created = await onEvent({
+    const teardown = {
       ...common,
-      RequestType: 'Create',
       LogicalResourceId: 'GpuWorkerBurstTeardown',
       ResourceType: BURST_GROUP_RESOURCE_TYPE,
       ResourceProperties: { ServiceToken: SERVICE_TOKEN, AutoScalingGroupName: 'GpuFleet-burst-workers' },
-    });
+    };
+    const created = await onEvent({ ...teardown, RequestType: 'Create' });
     expect(created.PhysicalResourceId).toBe('GpuFleet-burst-workers');
     expect(ec2Mock).not.toHaveReceivedCommand(RunInstancesCommand);
 
     const deleteEvent = {
-      ...common,
+      ...teardown,
       RequestType: 'Delete' as const,
-      LogicalResourceId: 'GpuWorkerBurstTeardown',
-      ResourceType: BURST_GROUP_RESOURCE_TYPE,
       PhysicalResourceId: 'GpuFleet-burst-workers',
-      ResourceProperties: { ServiceToken: SERVICE_TOKEN, AutoScalingGroupName: 'GpuFleet-burst-workers' },
     };
     const result = await onEvent(deleteEvent);
     expect(autoScalingMock).toHaveReceivedCommandWith(DescribeAutoScalingGroupsCommand, {

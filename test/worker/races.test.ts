@@ -2,11 +2,26 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FileSystem } from '../../docker/worker/src/store';
-import { clone, pause, speechAfter, statusOf, synthesize, useSqsEmulator } from './fixture';
+import { type Setup, clone, pause, speechAfter, statusOf, synthesize, useSqsEmulator } from './fixture';
 import { type FakeAnswer, WAV, eventually, wavOf } from './harness';
 
 const emulator = useSqsEmulator();
 const { start } = emulator;
+
+/** node:fs/promises whose link and rename first await `before` with their destination (to delay or fail them). */
+function beforeMoves(before: (to: string, operation: 'link' | 'rename') => Promise<void> | void): FileSystem {
+  const guarded = (operation: 'link' | 'rename') => async (from: fs.PathLike, to: fs.PathLike) => {
+    await before(String(to), operation);
+    return fs.promises[operation](from, to);
+  };
+  return { ...fs.promises, link: guarded('link'), rename: guarded('rename') };
+}
+
+/** A healthy OpenVoice that fails every synthesis whose text says poison. */
+const poisonous: Setup['openVoice'] = async (route, _attempt, _request, body) => {
+  if (route === '/health') return { status: 200 };
+  return body.toString().includes('poison') ? { status: 500, body: 'boom' } : { status: 200, body: WAV };
+};
 
 /** Every state a poller would have read from a job's status file, sampled every 20 ms. */
 function watchStatus(shared: string, jobId: string) {
@@ -251,13 +266,10 @@ describe('ownership of a message is never lost silently', () => {
 
   it('a drain hands back at once a run stuck on the storage, and nothing extends it afterwards', async () => {
     let hung = true;
-    const fileSystem: FileSystem = {
-      ...fs.promises,
-      link: (async (from: fs.PathLike, to: fs.PathLike) => {
-        while (hung && String(to).endsWith(`${path.sep}jobs${path.sep}stuck.json`)) await pause(50);
-        return fs.promises.link(from, to);
-      }) as FileSystem['link'],
-    };
+    const fileSystem = beforeMoves(async (to, operation) => {
+      while (hung && operation === 'link' && to.endsWith(`${path.sep}jobs${path.sep}stuck.json`))
+        await pause(50);
+    });
     const t = await start({ fileSystem, storageTimeoutMs: 30_000, retryDelayS: 30, heartbeatS: 1 });
     try {
       await t.run(synthesize('stuck'));
@@ -272,17 +284,9 @@ describe('ownership of a message is never lost silently', () => {
   }, 25_000);
 
   it('a drain waits for every run, also an invalid message whose status is being written', async () => {
-    const fileSystem: FileSystem = {
-      ...fs.promises,
-      link: (async (from: fs.PathLike, to: fs.PathLike) => {
-        await pause(800);
-        return fs.promises.link(from, to);
-      }) as FileSystem['link'],
-      rename: (async (from: fs.PathLike, to: fs.PathLike) => {
-        if (String(to).endsWith('.json')) await pause(800);
-        return fs.promises.rename(from, to);
-      }) as FileSystem['rename'],
-    };
+    const fileSystem = beforeMoves(async (to, operation) => {
+      if (operation === 'link' || to.endsWith('.json')) await pause(800);
+    });
     const t = await start({ fileSystem });
     await t.run(synthesize('broken', { language: 'DE' }));
     const jobs = path.join(t.shared, 'jobs');
@@ -314,21 +318,15 @@ describe('a fault is judged by what fails', () => {
     await eventually(() => (t.calls('/synthesize') >= 6 ? true : undefined), 20_000);
     for (let n = 0; n < 3; n += 1) expect(statusOf(t.shared, `outage-${n}`)).toBeUndefined();
     broken = false;
-    for (let n = 0; n < 3; n += 1) {
+    for (let n = 0; n < 3; n += 1)
       expect(await t.status(`outage-${n}`, 20_000)).toMatchObject({ state: 'done' });
-    }
     expect(await emulator.deadLetters(t.dlqUrl)).toBe(0);
   }, 60_000);
 
   it('a job that fails alone while the service works is failed after its attempts', async () => {
     const t = await start({
       maxReceiveCount: 2,
-      openVoice: async (route, _attempt, _request, body) => {
-        if (route === '/health') return { status: 200 };
-        return body.toString().includes('poison')
-          ? { status: 500, body: 'boom' }
-          : { status: 200, body: WAV };
-      },
+      openVoice: poisonous,
     });
     await t.run(synthesize('poison', { text: 'poison' }));
     expect(await t.status('poison', 15_000)).toMatchObject({
@@ -341,12 +339,7 @@ describe('a fault is judged by what fails', () => {
     const t = await start({
       maxReceiveCount: 5,
       retryDelayS: 30, // the failed jobs stay away for the whole test
-      openVoice: async (route, _attempt, _request, body) => {
-        if (route === '/health') return { status: 200 };
-        return body.toString().includes('poison')
-          ? { status: 500, body: 'boom' }
-          : { status: 200, body: WAV };
-      },
+      openVoice: poisonous,
     });
     await t.run(synthesize('poison-a', { text: 'poison a' }));
     await eventually(() => (t.named('job_retry').length === 1 ? true : undefined));
@@ -571,21 +564,10 @@ describe('the tests bite where it matters', () => {
 
   it('a permanent failure is recorded before the message is deleted, also when that write first fails', async () => {
     let readOnly = true;
-    const fileSystem: FileSystem = {
-      ...fs.promises,
-      link: (async (from: fs.PathLike, to: fs.PathLike) => {
-        if (readOnly && String(to).endsWith(`${path.sep}jobs${path.sep}rejected.json`)) {
-          throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
-        }
-        return fs.promises.link(from, to);
-      }) as FileSystem['link'],
-      rename: (async (from: fs.PathLike, to: fs.PathLike) => {
-        if (readOnly && String(to).endsWith(`${path.sep}jobs${path.sep}rejected.json`)) {
-          throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
-        }
-        return fs.promises.rename(from, to);
-      }) as FileSystem['rename'],
-    };
+    const fileSystem = beforeMoves((to) => {
+      if (readOnly && to.endsWith(`${path.sep}jobs${path.sep}rejected.json`))
+        throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+    });
     const t = await start({
       fileSystem,
       maxReceiveCount: 5,
