@@ -39,13 +39,14 @@ function statuses(result: CliRun): Record<string, string> {
   return Object.fromEntries(Object.entries(checksOf(result)).map(([name, { status }]) => [name, status]));
 }
 
-/** A failed doctor run: exit 1, one summary line on stderr, no stack trace anywhere. */
-function expectFailedRun(result: CliRun, failures: number): void {
+/** A failed doctor run: exit 1, one summary line on stderr, no stack trace anywhere; its checks. */
+function expectFailedRun(result: CliRun, failures: number): Lines {
   expect(result.code).toBe(1);
   expect(result.stderr).toBe(
     `${failures} ${failures === 1 ? 'check' : 'checks'} failed: fix them before cdk deploy.`,
   );
   expect(`${result.stdout}\n${result.stderr}`).not.toMatch(/Unexpected error|\s{4}at |Error:/);
+  return checksOf(result);
 }
 
 function withServer(
@@ -129,9 +130,7 @@ describe('gpu-manage doctor', () => {
   });
 
   withServer('CDK_DEFAULT_REGION that the CDK CLI would overwrite fails the region', async (_server, run) => {
-    const result = await run({ CDK_DEFAULT_REGION: 'us-west-2' });
-    expectFailedRun(result, 1);
-    expect(checksOf(result).region?.text).toMatch(
+    expect(expectFailedRun(await run({ CDK_DEFAULT_REGION: 'us-west-2' }), 1).region?.text).toMatch(
       /CDK_DEFAULT_REGION=us-west-2 is overwritten by the CDK CLI/,
     );
   });
@@ -169,9 +168,7 @@ describe('gpu-manage doctor', () => {
       server.account.offerings['g6.xlarge'] = ['ap-northeast-1a'];
       server.account.appliedQuotas['L-DB2E81BA'] = 4;
       const config = JSON.stringify({ burst: { maxWorkers: 2 } });
-      const result = await run({}, '--config', config);
-      expectFailedRun(result, 3);
-      const checks = checksOf(result);
+      const checks = expectFailedRun(await run({}, '--config', config), 3);
       expect(checks['GPU spot quota']?.text).toMatch(/the GPU fits, but 2 burst workers need 12 in all$/);
       expect(checks['GPU on-demand quota (burst fallback)']?.text).toMatch(
         /\(L-DB2E81BA\) is 4 vCPUs: 2 burst workers on on-demand need 8$/,
@@ -195,19 +192,14 @@ describe('gpu-manage doctor', () => {
 
   withServer('a spot price above spotMaxPriceUsd fails', async (server, run) => {
     server.account.spotPrices['g4dn.xlarge@ap-northeast-1a'] = 0.3512;
-    const result = await run();
-    expectFailedRun(result, 1);
-    expect(checksOf(result)['spot price']?.text).toMatch(
+    expect(expectFailedRun(await run(), 1)['spot price']?.text).toMatch(
       /0\.3512 USD\/h on spot now, above spotMaxPriceUsd 0\.3: the GPU would not launch$/,
     );
   });
 
   withServer('no Docker engine fails', async (_server, run) => {
-    const result = await run({ CDK_DOCKER: path.join(dockerDir, 'no-such-docker') });
-    expectFailedRun(result, 1);
-    expect(checksOf(result)['Docker engine']?.text).toMatch(
-      /^no Docker engine: .*no-such-docker is not installed/,
-    );
+    const checks = expectFailedRun(await run({ CDK_DOCKER: path.join(dockerDir, 'no-such-docker') }), 1);
+    expect(checks['Docker engine']?.text).toMatch(/^no Docker engine: .*no-such-docker is not installed/);
   });
 
   withServer(
@@ -215,8 +207,7 @@ describe('gpu-manage doctor', () => {
     async (server, run) => {
       server.account.subscriptions = [{ protocol: 'email', endpoint: 'ops@example.com', confirmed: false }];
       const pending = await run({}, '--config', WITH_EMAIL);
-      expectFailedRun(pending, 1);
-      expect(checksOf(pending)['alarm e-mail']?.text).toBe(
+      expect(expectFailedRun(pending, 1)['alarm e-mail']?.text).toBe(
         'ops@example.com has not confirmed the subscription: alarms reach nobody',
       );
       expect(pending.stdout).toContain(`aws sns subscribe --topic-arn ${ALARM_TOPIC_ARN} --protocol email`);
@@ -238,8 +229,7 @@ describe('gpu-manage doctor', () => {
       });
       server.fail('ec2:DescribeSpotPriceHistory', { kind: 'error', code: 'InternalError', status: 500 }, 1);
       const result = await run();
-      expectFailedRun(result, 1);
-      const checks = checksOf(result);
+      const checks = expectFailedRun(result, 1);
       expect(checks['GPU spot quota']).toEqual({
         status: 'FAIL',
         text: 'could not check: AWS is throttling requests right now: try again in a few seconds.',
@@ -254,12 +244,11 @@ describe('gpu-manage doctor', () => {
     'a 502 page from a proxy is a check that could not be made, not a crash',
     async (server, run) => {
       server.fail('ec2:DescribeAvailabilityZones', { kind: 'html', status: 502 });
-      const result = await run();
-      expectFailedRun(result, 1);
-      expect(checksOf(result)['zone offers g4dn.xlarge']?.text).toMatch(
+      const checks = expectFailedRun(await run(), 1);
+      expect(checks['zone offers g4dn.xlarge']?.text).toMatch(
         /^could not check: AWS answered ec2:DescribeAvailabilityZones with a server error \(HTTP 502\)/,
       );
-      expect(checksOf(result)['spot price']?.status).toBe('SKIP');
+      expect(checks['spot price']?.status).toBe('SKIP');
     },
   );
 
