@@ -103,10 +103,15 @@ export async function fakeServer(
         });
     });
   });
+  const { address: url, close } = await listen(server);
+  return { url, calls, close };
+}
+
+/** Starts `server` on a free port of 127.0.0.1; `close` ends its open connections too. */
+export async function listen(server: http.Server): Promise<{ address: string; close: () => Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls,
+    address: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
@@ -204,13 +209,5 @@ export async function latencyProxy(
       }, delayMs);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    address: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server);
 }

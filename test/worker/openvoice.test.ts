@@ -1,10 +1,9 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { OpenVoiceClient, OpenVoiceError } from '../../docker/worker/src/openvoice';
 import { InputError, ResultStore } from '../../docker/worker/src/store';
-import { tempSharedDir } from './harness';
+import { listen, tempSharedDir } from './harness';
 
 const TOKEN = 'x'.repeat(32);
 
@@ -28,15 +27,9 @@ async function server(
       answer(request, body, response);
     });
   });
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  servers.push({
-    close: () =>
-      new Promise<void>((resolve) => {
-        s.closeAllConnections();
-        s.close(() => resolve());
-      }),
-  });
-  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, requests };
+  const { address: url, close } = await listen(s);
+  servers.push({ close });
+  return { url, requests };
 }
 
 const reply =
