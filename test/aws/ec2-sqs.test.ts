@@ -9,9 +9,10 @@ import {
 import { GetQueueAttributesCommand, QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createEc2Fleet } from '../../src/aws/ec2';
-import { FleetError, toFleetError } from '../../src/aws/errors';
+import { toFleetError } from '../../src/aws/errors';
 import { createSqsQueue } from '../../src/aws/sqs';
 import { ec2Error } from '../support/aws-errors';
+import { caught } from './support';
 
 const ec2Mock = mockClient(EC2Client);
 const sqsMock = mockClient(SQSClient);
@@ -113,14 +114,9 @@ describe('EC2 adapter', () => {
     ['InvalidInstanceID.Malformed', 'NotFound', false],
   ])('maps a start refused with %s to %s (retryable: %s)', async (name, code, retryable) => {
     ec2Mock.on(StartInstancesCommand).rejects(ec2Error(name));
-    const error = await fleet()
-      .start(['i-gpu'])
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(FleetError);
+    const error = await caught(fleet().start(['i-gpu']));
     expect(error).toMatchObject({ code, retryable, message: `${name}: ${name} happened` });
-    expect((error as FleetError).missingPermission).toBe(
-      code === 'AccessDenied' ? 'ec2:StartInstances' : undefined,
-    );
+    expect(error.missingPermission).toBe(code === 'AccessDenied' ? 'ec2:StartInstances' : undefined);
   });
 
   it('recognises missing credentials and network failures', () => {

@@ -14,8 +14,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { PurgeTooSoon, RedriveAlreadyRunning, createDeadLetterQueue } from '../../src/aws/dlq';
-import { FleetError } from '../../src/aws/errors';
 import { createCloudWatchLogs } from '../../src/aws/logs';
+import { caught } from './support';
 
 const logsMock = mockClient(CloudWatchLogsClient);
 const sqsMock = mockClient(SQSClient);
@@ -87,10 +87,7 @@ describe('CloudWatch Logs adapter', () => {
     ['AccessDeniedException', 400, 'AccessDenied', /AccessDeniedException/],
   ])('turns %s (HTTP %d) into %s', async (name, status, code, message) => {
     logsMock.on(FilterLogEventsCommand).rejects(logsError(name, status));
-    const error = (await logs()
-      .read({ groupName: 'g', startTime: 0 })
-      .catch((e: unknown) => e)) as FleetError;
-    expect(error).toBeInstanceOf(FleetError);
+    const error = await caught(logs().read({ groupName: 'g', startTime: 0 }));
     expect(error.code).toBe(code);
     expect(error.message).toMatch(message);
     if (code === 'AccessDenied') expect(error.missingPermission).toBe('logs:FilterLogEvents');

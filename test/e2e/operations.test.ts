@@ -417,15 +417,7 @@ describe('gpu-manage smoke-test', () => {
     async (server, run) => {
       fakeFleet(server);
       const result = await run(
-        'smoke-test',
-        '--clone',
-        'uploads/smoke.wav',
-        '--voice',
-        'smoke-alice',
-        '--interval',
-        '0.2',
-        '--timeout',
-        '15',
+        ...'smoke-test --clone uploads/smoke.wav --voice smoke-alice --interval 0.2 --timeout 15'.split(' '),
       );
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
