@@ -198,9 +198,9 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
     },
     /** The job's status once it is written. */
     status: (jobId: string, timeoutMs?: number) => eventually(() => statusOf(shared, jobId), timeoutMs),
-    /** Waits until the worker emitted `name` at least `times` times. */
-    until: (name: string, timeoutMs?: number, times = 1) =>
-      eventually(() => (named(name).length >= times ? true : undefined), timeoutMs),
+    /** Waits until the worker emitted `name`. */
+    until: (name: string, timeoutMs?: number) =>
+      eventually(() => (named(name).length > 0 ? true : undefined), timeoutMs),
   };
 }
 
