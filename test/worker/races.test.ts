@@ -421,7 +421,9 @@ describe('storage deadlines are per operation', () => {
   }
 
   it('slow but working storage: each operation within its deadline, the job finishes, no pause', async () => {
-    const t = await start({ fileSystem: slowFileSystem(120), storageTimeoutMs: 300 });
+    // Each operation is slowed well past a healthy disk's, and the deadline leaves room for a loaded
+    // machine: the test is about a slow store not being taken for a broken one, not about the margin.
+    const t = await start({ fileSystem: slowFileSystem(150), storageTimeoutMs: 2000 });
     await t.run(synthesize('slow-efs'));
     expect(await t.status('slow-efs', 15_000)).toMatchObject({ state: 'done' });
     expect(t.named('paused')).toEqual([]);
