@@ -1,31 +1,9 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { type BurstConfig, DEFAULT_CONFIG } from '../../src/config';
-import { DEFAULT_FLEET_MODEL, type FleetModelOptions, type SimEvent } from '../../src/sim/fleet-model';
-import { type SimulationOptions, type SimulationReport, simulate } from '../../src/sim/simulate';
+import { DEFAULT_CONFIG } from '../../src/config';
+import { DEFAULT_FLEET_MODEL, type SimEvent } from '../../src/sim/fleet-model';
+import { type SimulationReport, simulate } from '../../src/sim/simulate';
 import { SWEEP_BURST_WORKERS, SWEEP_MAX_WAIT_MINUTES, renderSweep, sweep } from '../../src/sim/sweep';
-import { type TraceJob, parseTrace, seededRandom } from '../../src/sim/trace';
-
-const trace = (name: string): TraceJob[] =>
-  parseTrace(fs.readFileSync(path.join(__dirname, '..', '..', 'traces', `${name}.csv`), 'utf8'));
-
-function options(
-  maxWorkers: number,
-  fleet: Partial<FleetModelOptions> = {},
-  burst: Partial<BurstConfig> = {},
-) {
-  return {
-    scaler: DEFAULT_CONFIG.scaler,
-    gpuUsdPerHour: 0.21,
-    schedule: DEFAULT_CONFIG.schedule,
-    fleet: { ...DEFAULT_FLEET_MODEL, ...fleet },
-    burst: {
-      config: { ...DEFAULT_CONFIG.burst, ...burst, maxWorkers },
-      spotUsdPerHour: 0.21,
-      onDemandUsdPerHour: 0.71,
-    },
-  } satisfies SimulationOptions;
-}
+import { type TraceJob, seededRandom } from '../../src/sim/trace';
+import { simOptions as options, trace } from './support';
 
 const figures = (r: SimulationReport) => [
   r.gpuHours,

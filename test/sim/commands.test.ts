@@ -3,10 +3,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from '../cli/support';
 
+const simulateTrace = (name: string, ...args: string[]) =>
+  run('simulate', '--trace', `traces/${name}.csv`, ...args);
+
 describe('gpu-manage simulate and cost', () => {
   it('simulate --json reports every figure of a run, and --svg writes a timeline', async () => {
     const svg = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sim-')), 'timeline.svg');
-    const result = await run('simulate', '--trace', 'traces/bursty-day.csv', '--json', '--svg', svg);
+    const result = await simulateTrace('bursty-day', '--json', '--svg', svg);
     expect(result.code).toBe(0);
     const report = JSON.parse(result.out) as Record<string, unknown>;
     expect(Object.keys(report).sort()).toEqual([
@@ -32,30 +35,24 @@ describe('gpu-manage simulate and cost', () => {
   });
 
   it('simulate takes the scaler options by their config names', async () => {
-    const eager = JSON.parse(
-      (await run('simulate', '--trace', 'traces/trickle-day.csv', '--json', '--max-wait-minutes', '1')).out,
-    );
-    const patient = JSON.parse((await run('simulate', '--trace', 'traces/trickle-day.csv', '--json')).out);
+    const eager = JSON.parse((await simulateTrace('trickle-day', '--json', '--max-wait-minutes', '1')).out);
+    const patient = JSON.parse((await simulateTrace('trickle-day', '--json')).out);
     expect(eager.jobs.waitMaxS).toBeLessThan(patient.jobs.waitMaxS);
   });
 
   it('simulate states the start and stop rules it ran, and refuses the removed start policy flags', async () => {
-    const simulateBursty = (...args: string[]) =>
-      run('simulate', '--trace', 'traces/bursty-day.csv', ...args);
-    const plan = await simulateBursty();
+    const plan = await simulateTrace('bursty-day');
     expect(plan.code).toBe(0);
     expect(plan.out).toContain(
       'Rules           start when > 10 jobs wait, or one waited 15m; stop after 5m idle',
     );
-    expect((await simulateBursty('--start-policy', 'arrival-rate')).code).toBe(2);
-    expect((await simulateBursty('--start-lookahead-minutes', '5')).code).toBe(2);
+    expect((await simulateTrace('bursty-day', '--start-policy', 'arrival-rate')).code).toBe(2);
+    expect((await simulateTrace('bursty-day', '--start-lookahead-minutes', '5')).code).toBe(2);
   });
 
   it('simulate injects faults on request and prints both baselines', async () => {
-    const result = await run(
-      'simulate',
-      '--trace',
-      'traces/bursty-day.csv',
+    const result = await simulateTrace(
+      'bursty-day',
       '--interruptions-per-hour',
       '2',
       '--capacity-failures',
@@ -68,28 +65,15 @@ describe('gpu-manage simulate and cost', () => {
     expect(result.out).toMatch(/^Always on 24\/7 {2}[\d.]+ h/m);
     expect(result.out).toMatch(/^On in app hours [\d.]+ h · [\d.]+ USD {2}→ the scaler saves \d+%$/m);
     const json = JSON.parse(
-      (
-        await run(
-          'simulate',
-          '--trace',
-          'traces/bursty-day.csv',
-          '--json',
-          '--seed',
-          '5',
-          '--interruptions-per-hour',
-          '2',
-        )
-      ).out,
+      (await simulateTrace('bursty-day', '--json', '--seed', '5', '--interruptions-per-hour', '2')).out,
     );
     expect(json.interruptions).toBeGreaterThan(0);
-    expect((await run('simulate', '--trace', 'traces/bursty-day.csv', '--capacity-failures', '2')).code).toBe(
-      2,
-    );
+    expect((await simulateTrace('bursty-day', '--capacity-failures', '2')).code).toBe(2);
   });
 
   it('simulate runs as harshly as EC2 on request: a broken primary or burst workers, starts not taken, tag lag', async () => {
     const simulate = async (...flags: string[]) => {
-      const result = await run('simulate', '--trace', 'traces/bursty-day.csv', '--json', ...flags);
+      const result = await simulateTrace('bursty-day', '--json', ...flags);
       expect(result.code).toBe(0);
       return JSON.parse(result.out) as { events: Array<{ type: string }>; burst: { launches: number } };
     };
@@ -99,7 +83,7 @@ describe('gpu-manage simulate and cost', () => {
     expect(types(healthy).has('ready')).toBe(true);
     expect(types(broken).has('ready')).toBe(false);
     // Nobody serves a broken primary's queue without burst workers: one line, not a crash.
-    const unserved = await run('simulate', '--trace', 'traces/bursty-day.csv', '--primary-never-ready');
+    const unserved = await simulateTrace('bursty-day', '--primary-never-ready');
     expect(unserved.code).toBe(1);
     expect(unserved.err).toMatch(
       /^the simulation did not finish every job within \d+s: with these faults no worker serves the queue/,
@@ -115,36 +99,25 @@ describe('gpu-manage simulate and cost', () => {
       ['--start-not-taken', '-1'],
       ['--tag-lag', 'soon'],
     ]) {
-      expect((await run('simulate', '--trace', 'traces/bursty-day.csv', ...flags)).code).toBe(2);
+      expect((await simulateTrace('bursty-day', ...flags)).code).toBe(2);
     }
   });
 
   it('simulate --burst-workers and --burst-ready-delay run burst workers; --sweep prints the table', async () => {
     const burst = JSON.parse(
-      (
-        await run(
-          'simulate',
-          '--trace',
-          'traces/bursty-day.csv',
-          '--json',
-          '--burst-workers',
-          '2',
-          '--burst-ready-delay',
-          '300',
-        )
-      ).out,
+      (await simulateTrace('bursty-day', '--json', '--burst-workers', '2', '--burst-ready-delay', '300')).out,
     );
     expect(burst.burst).toMatchObject({ maxWorkers: 2, readyDelayS: 300, peakWorkers: 2, retiredBusy: 0 });
     expect(burst.gpuHours).toBeCloseTo(burst.primaryGpuHours + burst.burst.spotHours, 3);
     expect(burst.events.every((e: { worker?: string }) => typeof e.worker === 'string')).toBe(true);
-    const text = (await run('simulate', '--trace', 'traces/bursty-day.csv', '--burst-workers', '2')).out;
+    const text = (await simulateTrace('bursty-day', '--burst-workers', '2')).out;
     expect(text).toMatch(/^Burst workers {3}up to 2 \(ready 360 s after launch\)/m);
-    const sweep = await run('simulate', '--trace', 'traces/trickle-day.csv', '--sweep');
+    const sweep = await simulateTrace('trickle-day', '--sweep');
     expect(sweep.code).toBe(0);
     expect(sweep.out.split('\n')).toHaveLength(2 + 5 * 4);
-    expect(
-      (await run('simulate', '--trace', 'traces/bursty-day.csv', '--burst-workers', '1.5')).err,
-    ).toContain('--burst-workers must be a whole number from 0 to 20');
+    expect((await simulateTrace('bursty-day', '--burst-workers', '1.5')).err).toContain(
+      '--burst-workers must be a whole number from 0 to 20',
+    );
   });
 
   it('a bad trace row is one line naming the file and line, exit 1', async () => {
@@ -168,7 +141,7 @@ describe('gpu-manage simulate and cost', () => {
       expect((await run(command, '--trace', 'traces/bursty-day.csv', '--burst-workers', '21')).err).toContain(
         '--burst-workers must be a whole number from 0 to 20, got "21"',
       );
-    const svgSweep = await run('simulate', '--trace', 'traces/bursty-day.csv', '--sweep', '--svg', 'x.svg');
+    const svgSweep = await simulateTrace('bursty-day', '--sweep', '--svg', 'x.svg');
     expect(svgSweep.code).toBe(2);
     expect(svgSweep.err).toContain('--svg draws one run; it cannot be used with --sweep');
   });

@@ -1,15 +1,10 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import fc from 'fast-check';
 import { DEFAULT_CONFIG } from '../../src/config';
 import { simulate } from '../../src/sim/simulate';
-import { parseTrace } from '../../src/sim/trace';
+import { stopsBusyOrTooSoon } from './invariants';
+import { randomJobs, trace } from './support';
 
 const scaler = DEFAULT_CONFIG.scaler;
-const trace = (name: string) => {
-  const file = path.join(__dirname, '..', '..', 'traces', `${name}.csv`);
-  return parseTrace(fs.readFileSync(file, 'utf8'), file);
-};
 const base = { readyDelayS: 180, stopDelayS: 60, concurrency: 1 };
 
 describe('simulate: EC2 is not kind', () => {
@@ -77,21 +72,9 @@ describe('simulate: EC2 is not kind', () => {
   });
 
   it('keeps its invariants under random faults and lagging counts: every job ends once, no stop in flight or sooner than idleMinutes after a job', async () => {
-    const jobsArb = fc
-      .array(
-        fc.record({
-          arrivalS: fc.integer({ min: 0, max: 4 * 3600 }),
-          serviceS: fc.integer({ min: 1, max: 600 }),
-        }),
-        {
-          minLength: 1,
-          maxLength: 40,
-        },
-      )
-      .map((jobs) => jobs.sort((a, b) => a.arrivalS - b.arrivalS));
     await fc.assert(
       fc.asyncProperty(
-        jobsArb,
+        randomJobs(4, 600, 40),
         fc.double({ min: 0, max: 3, noNaN: true }),
         fc.double({ min: 0, max: 0.8, noNaN: true }),
         fc.integer({ min: 1, max: 1000 }),
@@ -105,20 +88,7 @@ describe('simulate: EC2 is not kind', () => {
           const ends = report.events.filter((e) => e.type === 'job-end').map((e) => e.job);
           expect(new Set(ends).size).toBe(jobs.length);
           expect(ends).toHaveLength(jobs.length);
-          let lastEnd = Number.NEGATIVE_INFINITY;
-          let inFlight = 0;
-          for (const event of report.events) {
-            if (event.type === 'job-start') inFlight += 1;
-            if (event.type === 'job-end') {
-              inFlight -= 1;
-              lastEnd = event.t;
-            }
-            if (event.type === 'interrupted') inFlight = 0;
-            if (event.type === 'stop') {
-              expect(inFlight).toBe(0);
-              expect(event.t - lastEnd).toBeGreaterThanOrEqual(scaler.idleMinutes * 60);
-            }
-          }
+          expect(stopsBusyOrTooSoon(report.events, scaler.idleMinutes, false)).toEqual([]);
         },
       ),
       { numRuns: 30, seed: 20261124 },

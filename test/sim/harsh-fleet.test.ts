@@ -1,10 +1,8 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { type BurstConfig, DEFAULT_CONFIG } from '../../src/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import { BOOT_TIMEOUT_PAUSE_MINUTES } from '../../src/core/decide';
-import { DEFAULT_FLEET_MODEL, type FleetModelOptions, SIM_GPU_ID } from '../../src/sim/fleet-model';
-import { type SimulationOptions, simulate } from '../../src/sim/simulate';
-import { type TraceJob, parseTrace } from '../../src/sim/trace';
+import { SIM_GPU_ID } from '../../src/sim/fleet-model';
+import { simulate } from '../../src/sim/simulate';
+import type { TraceJob } from '../../src/sim/trace';
 import {
   billedWithoutAJob,
   mostBurstLaunchesWithin,
@@ -12,29 +10,10 @@ import {
   retiresTooSoonAfterAJob,
   startsSoonAfterAStop,
 } from './invariants';
+import { simOptions as options, trace } from './support';
 
-const trace = (name: string): TraceJob[] =>
-  parseTrace(fs.readFileSync(path.join(__dirname, '..', '..', 'traces', `${name}.csv`), 'utf8'));
 const burstDefaults = DEFAULT_CONFIG.burst;
 const scaler = DEFAULT_CONFIG.scaler;
-
-function options(
-  maxWorkers: number,
-  fleet: Partial<FleetModelOptions> = {},
-  burst: Partial<BurstConfig> = {},
-): SimulationOptions {
-  return {
-    scaler,
-    gpuUsdPerHour: 0.21,
-    schedule: DEFAULT_CONFIG.schedule,
-    fleet: { ...DEFAULT_FLEET_MODEL, ...fleet },
-    burst: {
-      config: { ...burstDefaults, ...burst, maxWorkers },
-      spotUsdPerHour: 0.21,
-      onDemandUsdPerHour: 0.71,
-    },
-  };
-}
 
 /** A burst of `size` short jobs, then one job a minute for `minutes` minutes. */
 function burstThenSteady(size: number, minutes: number, serviceS = 20): TraceJob[] {

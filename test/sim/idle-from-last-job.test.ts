@@ -1,9 +1,6 @@
 import { DEFAULT_CONFIG } from '../../src/config';
-import { simulate } from '../../src/sim/simulate';
-import type { SimulationReport } from '../../src/sim/simulate';
-import { parseTrace } from '../../src/sim/trace';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { type SimulationReport, simulate } from '../../src/sim/simulate';
+import { trace } from './support';
 
 const scaler = DEFAULT_CONFIG.scaler;
 const fleet = { readyDelayS: 180, stopDelayS: 60, concurrency: 1 };
@@ -40,9 +37,7 @@ describe('idle counts from the end of the last job', () => {
   it.each(['weekday-month', 'bursty-day', 'trickle-day'])(
     'in traces/%s.csv no stop comes sooner than idleMinutes after a job ended',
     async (name) => {
-      const file = path.join(__dirname, '..', '..', 'traces', `${name}.csv`);
-      const jobs = parseTrace(fs.readFileSync(file, 'utf8'), file);
-      const report = await simulate(jobs, { scaler, fleet, gpuUsdPerHour: 0.21 });
+      const report = await simulate(trace(name), { scaler, fleet, gpuUsdPerHour: 0.21 });
       const early = stopGapsAfterJobs(report).filter((gap) => gap < scaler.idleMinutes * 60);
       expect(early).toEqual([]);
     },

@@ -139,3 +139,32 @@ export function launchesDuringBootPause(
   }
   return breaches;
 }
+
+/**
+ * Stops of the primary with a job in flight, or sooner than `idleMinutes` after its last job ended
+ * (with `fromReady`, also after it became ready). An interruption ends the jobs in flight.
+ */
+export function stopsBusyOrTooSoon(
+  events: readonly SimEvent[],
+  idleMinutes: number,
+  fromReady: boolean,
+): string[] {
+  let inFlight = 0;
+  let lastEnd = Number.NEGATIVE_INFINITY;
+  let readyAt = Number.NEGATIVE_INFINITY;
+  const breaches: string[] = [];
+  for (const e of events) {
+    if (e.type === 'job-start') inFlight += 1;
+    if (e.type === 'job-end') {
+      inFlight -= 1;
+      lastEnd = e.t;
+    }
+    if (e.type === 'ready' && fromReady) readyAt = e.t;
+    if (e.type === 'interrupted') inFlight = 0;
+    if (e.type !== 'stop') continue;
+    const idle = e.t - Math.max(lastEnd, readyAt);
+    if (inFlight !== 0) breaches.push(`stop at ${e.t}s with ${inFlight} jobs in flight`);
+    if (idle < idleMinutes * 60) breaches.push(`stop at ${e.t}s, ${idle}s after the last job`);
+  }
+  return breaches;
+}

@@ -4,6 +4,8 @@ import { TAGS, isoSeconds } from '../../src/core/tags';
 import { FleetModel, LAST_JOB_TAG_INTERVAL_S, type SimEvent, simTime } from '../../src/sim/fleet-model';
 import { simulate } from '../../src/sim/simulate';
 import { TraceError, type TraceJob, parseTrace } from '../../src/sim/trace';
+import { stopsBusyOrTooSoon } from './invariants';
+import { randomJobs } from './support';
 
 const scaler = DEFAULT_CONFIG.scaler;
 const run = (jobs: TraceJob[], concurrency = 1) =>
@@ -66,45 +68,17 @@ describe('simulate: traces worked out by hand', () => {
 });
 
 describe('simulate: invariants on random traces', () => {
-  const traceArb = fc
-    .array(
-      fc.record({
-        arrivalS: fc.integer({ min: 0, max: 6 * 3600 }),
-        serviceS: fc.integer({ min: 1, max: 900 }),
-      }),
-      {
-        minLength: 1,
-        maxLength: 60,
-      },
-    )
-    .map((jobs) => jobs.sort((a, b) => a.arrivalS - b.arrivalS));
-
   it('processes every job exactly once, never stops in flight, bills at least the busy time, and costs add up', async () => {
     await fc.assert(
-      fc.asyncProperty(traceArb, fc.integer({ min: 1, max: 3 }), async (jobs, concurrency) => {
+      fc.asyncProperty(randomJobs(6, 900, 60), fc.integer({ min: 1, max: 3 }), async (jobs, concurrency) => {
         const report = await run(jobs, concurrency);
         const starts = report.events.filter((e) => e.type === 'job-start').map((e) => e.job);
         const ends = report.events.filter((e) => e.type === 'job-end').map((e) => e.job);
         const all = jobs.map((_, i) => i);
         expect([...starts].sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(all);
         expect([...ends].sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(all);
-
-        let inFlight = 0;
-        let lastEnd = Number.NEGATIVE_INFINITY;
-        let readyAt = Number.NEGATIVE_INFINITY;
-        for (const event of report.events) {
-          if (event.type === 'job-start') inFlight += 1;
-          if (event.type === 'job-end') {
-            inFlight -= 1;
-            lastEnd = event.t;
-          }
-          if (event.type === 'ready') readyAt = event.t;
-          if (event.type === 'stop') {
-            expect(inFlight).toBe(0);
-            // Idle means no job ran: never sooner than idleMinutes after a job ended or the worker got ready.
-            expect(event.t - Math.max(lastEnd, readyAt)).toBeGreaterThanOrEqual(scaler.idleMinutes * 60);
-          }
-        }
+        // Idle means no job ran: never sooner than idleMinutes after a job ended or the worker got ready.
+        expect(stopsBusyOrTooSoon(report.events, scaler.idleMinutes, true)).toEqual([]);
         expect(report.gpuHours).toBeGreaterThanOrEqual(report.busyHours - 1e-4);
         expect(report.costUsd).toBeCloseTo(report.gpuHours * 0.21, 3);
         expect(report.starts).toBe(report.stops);

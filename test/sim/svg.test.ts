@@ -1,27 +1,12 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { DEFAULT_CONFIG } from '../../src/config';
 import { SIM_GPU_ID, type SimEvent } from '../../src/sim/fleet-model';
 import { workerLanes } from '../../src/sim/lanes';
 import { type SimulationReport, simulate } from '../../src/sim/simulate';
 import { renderSimulationSvg } from '../../src/sim/svg';
-import { type TraceJob, parseTrace } from '../../src/sim/trace';
+import type { TraceJob } from '../../src/sim/trace';
+import { simOptions, trace } from './support';
 
-const trace = (name: string): TraceJob[] =>
-  parseTrace(fs.readFileSync(path.join(__dirname, '..', '..', 'traces', name), 'utf8'), name);
-
-function run(jobs: readonly TraceJob[], burstWorkers: number): Promise<SimulationReport> {
-  return simulate(jobs, {
-    scaler: DEFAULT_CONFIG.scaler,
-    fleet: { readyDelayS: 180, stopDelayS: 60, concurrency: 1, burstReadyDelayS: 360 },
-    gpuUsdPerHour: 0.21,
-    burst: {
-      config: { ...DEFAULT_CONFIG.burst, maxWorkers: burstWorkers },
-      spotUsdPerHour: 0.21,
-      onDemandUsdPerHour: 0.71,
-    },
-  });
-}
+const run = (jobs: readonly TraceJob[], burstWorkers: number): Promise<SimulationReport> =>
+  simulate(jobs, simOptions(burstWorkers, { burstReadyDelayS: 360 }));
 
 const attr = (svg: string, pattern: RegExp): string[] => [...svg.matchAll(pattern)].map((m) => m[1] ?? '');
 
@@ -73,8 +58,8 @@ describe('the worker lanes of a run', () => {
 
 describe('simulate --svg pictures', () => {
   it('a day with burst workers: one lane per worker above the queue depth, on the active hours only', async () => {
-    const report = await run(trace('bursty-day.csv'), 3);
-    const svg = renderSimulationSvg(report, trace('bursty-day.csv'), 'bursty-day.csv');
+    const report = await run(trace('bursty-day'), 3);
+    const svg = renderSimulationSvg(report, trace('bursty-day'), 'bursty-day.csv');
     const lanes = attr(svg, /data-lane="([^"]+)"/g);
     expect(lanes[0]).toBe('primary');
     expect(lanes.slice(1)).toEqual(['burst 1', 'burst 2', 'burst 3']);
@@ -97,7 +82,7 @@ describe('simulate --svg pictures', () => {
   });
 
   it('a trace over two days: a calendar, one row a day, hours across, the figures beside each', async () => {
-    const jobs = trace('weekday-month.csv');
+    const jobs = trace('weekday-month');
     const report = await run(jobs, 0);
     const svg = renderSimulationSvg(report, jobs, 'weekday-month.csv');
     const days = Math.ceil(report.horizonS / 86_400);
