@@ -2,22 +2,22 @@ import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
   CreateTagsCommand,
   DescribeInstancesCommand,
-  EC2ServiceException,
   StartInstancesCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { CloudFormationServiceException } from '@aws-sdk/client-cloudformation';
-import { appInstance, cfnMock, ec2Mock, givenInstances, gpuInstance, resetMocks, run } from './support';
+import {
+  appInstance,
+  cfnMock,
+  ec2Error,
+  ec2Mock,
+  givenInstances,
+  gpuInstance,
+  resetMocks,
+  run,
+} from './support';
 
 beforeEach(resetMocks);
-
-const ec2Error = (name: string): EC2ServiceException =>
-  new EC2ServiceException({
-    name,
-    message: `${name} message`,
-    $fault: 'client',
-    $metadata: { httpStatusCode: 400 },
-  });
 
 describe('start and stop', () => {
   it('start-gpu finds the fleet by tag, starts the stopped GPU and explains the idle stop', async () => {

@@ -1,7 +1,8 @@
-import { EC2ServiceException, StartInstancesCommand } from '@aws-sdk/client-ec2';
+import { StartInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import {
   appInstance,
+  ec2Error as serviceError,
   ec2Mock,
   givenDeployedStacks,
   givenInstances,
@@ -13,15 +14,6 @@ import {
 
 /** How each class of AWS failure reads to an operator: one line on stderr, exit 1, no stack. */
 beforeEach(resetMocks);
-
-function serviceError(name: string, status: number): EC2ServiceException {
-  return new EC2ServiceException({
-    name,
-    message: `${name} message`,
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status },
-  });
-}
 
 async function startRefusedWith(error: Error) {
   givenInstances(appInstance(), gpuInstance());

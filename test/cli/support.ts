@@ -3,6 +3,7 @@ import {
   DescribeInstancesCommand,
   DescribeSpotInstanceRequestsCommand,
   EC2Client,
+  EC2ServiceException,
   type Instance,
 } from '@aws-sdk/client-ec2';
 import { DescribeFileSystemsCommand, EFSClient } from '@aws-sdk/client-efs';
@@ -23,6 +24,16 @@ export const DLQ = 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/GpuFle
 
 export function resetMocks(): void {
   for (const mock of [ec2Mock, sqsMock, efsMock, cfnMock]) mock.reset();
+}
+
+/** An EC2 error as the SDK throws it: a 5xx status is a server fault, else a client fault. */
+export function ec2Error(name: string, status = 400): EC2ServiceException {
+  return new EC2ServiceException({
+    name,
+    message: `${name} message`,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+  });
 }
 
 export function appInstance(overrides: Partial<Instance> = {}): Instance {

@@ -1,23 +1,15 @@
-import { DEFAULT_CONFIG, type FleetConfig } from '../../src/config';
+import type { FleetConfig } from '../../src/config';
 import type { Fleet } from '../../lib/fleet';
 import { buildTestFleet, templateOf } from '../support/fleet';
-
-type Json = Record<string, any>;
-type Resource = { Type: string; Properties: Json; DependsOn?: string[] };
+import { BURST_ON, type Json, type Resource, resourcesOf } from './support';
 
 const burstOn = (overrides: Partial<FleetConfig> = {}): Partial<FleetConfig> => ({
   ...overrides,
-  burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 3 },
+  ...BURST_ON,
 });
 
 function json(stack: Fleet[keyof Fleet]): Json {
   return templateOf(stack).toJSON() as Json;
-}
-
-function resourcesOf(template: Json, type: string): Record<string, Resource> {
-  return Object.fromEntries(
-    Object.entries(template.Resources as Record<string, Resource>).filter(([, r]) => r.Type === type),
-  );
 }
 
 /**

@@ -1,14 +1,8 @@
-import { DEFAULT_CONFIG, type FleetConfig } from '../../src/config';
+import { DEFAULT_CONFIG } from '../../src/config';
 import { buildTestFleet, templateOf } from '../support/fleet';
+import { BURST_ON, type Resource } from './support';
 
-type Resource = {
-  Type: string;
-  Properties: Record<string, any>;
-  DependsOn?: string[];
-};
 type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; Effect: string };
-
-const BURST_ON: Partial<FleetConfig> = { burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 3 } };
 
 /**
  * CloudFormation deletes a group by sizing it to 0 and waiting, which never ends while a worker is

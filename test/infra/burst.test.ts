@@ -1,41 +1,29 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { ResourceImpact, fullDiff } from '@aws-cdk/cloudformation-diff';
-import { Validations } from 'aws-cdk-lib';
+import { ResourceImpact } from '@aws-cdk/cloudformation-diff';
 import type { Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { DEFAULT_CONFIG, type FleetConfig, burstSubnetCidrs } from '../../src/config';
 import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/names';
 import { BURST_ALARM_COUNT, SCALER_ALARM_COUNT } from '../../src/control/metrics';
-import type { Fleet } from '../../lib/fleet';
 import { buildTestFleet, templateOf } from '../support/fleet';
+import {
+  BURST_ON,
+  type Json,
+  type Resource,
+  changes,
+  nagFindings,
+  resourcesOf,
+  statementsOf,
+  templatesOf,
+} from './support';
 
-type Resource = { Type: string; Properties: Record<string, any>; UpdatePolicy?: Record<string, any> };
-type Templates = Record<string, Record<string, any>>;
+type Templates = Record<string, Json>;
 
-const BURST_ON: Partial<FleetConfig> = { burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 3 } };
-
-function templatesOf(fleet: Fleet): Templates {
-  return Object.fromEntries(
-    [fleet.network, fleet.data, fleet.compute, fleet.scaler].map((stack) => [
-      stack.stackName,
-      templateOf(stack).toJSON() as Record<string, any>,
-    ]),
-  );
-}
-
-function stackOf(templates: Templates, name: string): Record<string, any> {
+function stackOf(templates: Templates, name: string): Json {
   const template = templates[name];
   if (!template) throw new Error(`no stack ${name}`);
   return template;
 }
 
-function resourcesOf(template: Record<string, any>, type?: string): Record<string, Resource> {
-  const all = template.Resources as Record<string, Resource>;
-  return Object.fromEntries(Object.entries(all).filter(([, r]) => type === undefined || r.Type === type));
-}
-
-function only(template: Record<string, any>, type: string): Resource {
+function only(template: Json, type: string): Resource {
   const found = Object.values(resourcesOf(template, type));
   expect(found).toHaveLength(1);
   return found[0] as Resource;
@@ -192,16 +180,8 @@ describe('burst workers on (maxWorkers 3)', () => {
   });
 
   it('gives the workers the primary grants, self-tagging as burst, and the drain completion on their group only', () => {
-    const policy = Object.entries(
-      resourcesOf(stackOf(templates, 'GpuFleet-Compute'), 'AWS::IAM::Policy'),
-    ).find(([id]) => id.startsWith('GpuWorkerBurstRole'))?.[1];
-    const statements = policy?.Properties.PolicyDocument.Statement as Array<Record<string, any>>;
-    const primaryPolicy = Object.entries(
-      resourcesOf(stackOf(templates, 'GpuFleet-Compute'), 'AWS::IAM::Policy'),
-    ).find(([id]) => id.startsWith('GpuWorkerHostRole'))?.[1];
-    const primaryStatements = primaryPolicy?.Properties.PolicyDocument.Statement as Array<
-      Record<string, any>
-    >;
+    const statements = statementsOf(compute, 'GpuWorkerBurstRole');
+    const primaryStatements = statementsOf(compute, 'GpuWorkerHostRole');
     const actions = (list: Array<Record<string, any>>) => list.flatMap((s) => [s.Action].flat()).sort();
     expect(actions(statements)).toEqual(
       [...actions(primaryStatements), 'autoscaling:CompleteLifecycleAction'].sort(),
@@ -284,30 +264,14 @@ describe('burst workers on (maxWorkers 3)', () => {
 
 describe('burst workers and cdk-nag', () => {
   it('has zero unacknowledged findings with burst on', () => {
-    const { app } = buildTestFleet(BURST_ON);
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-    app.synth();
-    const report = JSON.parse(fs.readFileSync(path.join(app.outdir, 'validation-report.json'), 'utf8')) as {
-      pluginReports: Array<{ violations: Array<{ ruleName: string }> }>;
-    };
-    expect(report.pluginReports.flatMap((r) => r.violations).map((v) => v.ruleName)).toEqual([
-      'Annotation::gpu-fleet:app-ports-closed',
-    ]);
+    expect(nagFindings(BURST_ON)).toEqual(['Annotation::gpu-fleet:app-ports-closed']);
   });
 });
 
 describe('burst update safety', () => {
   const baseline = templatesOf(buildTestFleet(BURST_ON).fleet);
-  const changed = (overrides: Partial<FleetConfig>) => {
-    const after = templatesOf(buildTestFleet({ ...BURST_ON, ...overrides }).fleet);
-    return Object.keys(baseline).flatMap((stack) => {
-      const found: Array<{ logicalId: string; type: string; impact: ResourceImpact }> = [];
-      fullDiff(baseline[stack] ?? {}, after[stack] ?? {}).resources.forEachDifference((logicalId, change) => {
-        found.push({ logicalId, type: change.resourceType ?? '', impact: change.changeImpact });
-      });
-      return found;
-    });
-  };
+  const changed = (overrides: Partial<FleetConfig>) =>
+    changes(baseline, templatesOf(buildTestFleet({ ...BURST_ON, ...overrides }).fleet));
   const WORKER_TOUCHING = new Set([
     'AWS::AutoScaling::AutoScalingGroup',
     'AWS::AutoScaling::LifecycleHook',
@@ -338,6 +302,7 @@ describe('burst update safety', () => {
     }).filter((c) => WORKER_TOUCHING.has(c.type));
     expect(found).toEqual([
       {
+        stack: 'GpuFleet-Compute',
         logicalId: expect.stringMatching(/^GpuWorkerBurstGroupASG/),
         type: 'AWS::AutoScaling::AutoScalingGroup',
         impact: ResourceImpact.WILL_UPDATE,
@@ -360,6 +325,7 @@ describe('burst update safety', () => {
     );
     expect(found).toEqual([
       {
+        stack: 'GpuFleet-Compute',
         logicalId: expect.stringMatching(/^GpuWorkerBurstGroupASG/),
         type: 'AWS::AutoScaling::AutoScalingGroup',
         impact: ResourceImpact.WILL_UPDATE,

@@ -1,8 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { APP_AMI_PARAMETER, GPU_AMI_PARAMETER } from '../../lib/constructs/fleet-host';
 import { buildTestFleet, templateOf } from '../support/fleet';
-
-type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
+import { type Resource, statementsOf as statementsIn } from './support';
 
 describe('compute stack', () => {
   let compute: Template;
@@ -161,11 +160,7 @@ describe('compute stack', () => {
   });
 
   it('gives each host SSM core and only what it needs: its own host files, no EFS root access', () => {
-    const policies = Object.entries(compute.findResources('AWS::IAM::Policy'));
-    const statementsOf = (prefix: string): Array<Record<string, any>> =>
-      policies
-        .filter(([id]) => id.startsWith(prefix))
-        .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
+    const statementsOf = (prefix: string) => statementsIn(compute, prefix);
     const actionsOf = (prefix: string): string[] =>
       statementsOf(prefix).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]) as string[]);
 
@@ -219,10 +214,7 @@ describe('compute stack', () => {
   });
 
   describe('the host lifecycle provider’s permissions (both handlers act)', () => {
-    const statementsOf = (prefix: string): Array<Record<string, any>> =>
-      Object.entries(compute.findResources('AWS::IAM::Policy'))
-        .filter(([id]) => id.startsWith(prefix))
-        .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
+    const statementsOf = (prefix: string) => statementsIn(compute, prefix);
     const handlers = ['HostLifecycleOnEvent', 'HostLifecycleIsComplete'];
     const templateIdOf = (role: 'app' | 'gpu') =>
       hostResource(role).Properties.LaunchTemplateId as { Ref: string };

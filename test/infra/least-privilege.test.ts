@@ -1,7 +1,8 @@
 import type { Template } from 'aws-cdk-lib/assertions';
-import { DEFAULT_CONFIG, type FleetConfig } from '../../src/config';
+import type { FleetConfig } from '../../src/config';
 import type { Fleet } from '../../lib/fleet';
 import { buildTestFleet, templateOf } from '../support/fleet';
+import { BURST_ON as BURST_GROUP, type Resource, statementsOf } from './support';
 
 /**
  * Each grant read as an attacker would: a compromised container, a burst worker, a leaked key.
@@ -9,22 +10,11 @@ import { buildTestFleet, templateOf } from '../support/fleet';
  */
 
 type Statement = Record<string, any>;
-type Resource = { Type: string; Properties: Record<string, any> };
 
-const BURST_ON: Partial<FleetConfig> = {
-  burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 3 },
-  appIngressCidrs: ['203.0.113.0/24'],
-};
+const BURST_ON: Partial<FleetConfig> = { ...BURST_GROUP, appIngressCidrs: ['203.0.113.0/24'] };
 
 function resources(template: Template, type: string): Array<[string, Resource]> {
   return Object.entries(template.findResources(type)) as Array<[string, Resource]>;
-}
-
-/** Every statement of the inline policies whose logical id starts with `prefix`. */
-function statementsOf(template: Template, prefix: string): Statement[] {
-  return resources(template, 'AWS::IAM::Policy')
-    .filter(([id]) => id.startsWith(prefix))
-    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Statement[]);
 }
 
 const actionsOf = (s: Statement): string[] => [s.Action].flat() as string[];

@@ -5,8 +5,8 @@ import { JOB_METRICS, dashboardName, jobMetricsNamespace } from '../../src/names
 import { DASHBOARD_WIDGETS } from '../../lib/constructs/fleet-dashboard';
 import { buildTestFleet, templateOf } from '../support/fleet';
 import { BURST_ALARM_COUNT, SCALER_ALARM_COUNT } from '../../src/control/metrics';
+import { type Resource, resourcesOf } from './support';
 
-type Resource = { Type: string; Properties: Record<string, any> };
 type Template = { Resources: Record<string, Resource>; Outputs: Record<string, any> };
 
 const BURST_ON = { burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 2 } };
@@ -17,10 +17,6 @@ function templates(overrides = {}): { compute: Template; scaler: Template } {
     compute: templateOf(fleet.compute).toJSON() as Template,
     scaler: templateOf(fleet.scaler).toJSON() as Template,
   };
-}
-
-function ofType(template: Template, type: string): Record<string, Resource> {
-  return Object.fromEntries(Object.entries(template.Resources).filter(([, r]) => r.Type === type));
 }
 
 /** The logical id of the log group a Compute output names. */
@@ -39,7 +35,7 @@ function roleOfLaunchTemplate(template: Template, launchTemplate: Resource): str
 /** Every log group each role may act on, with the actions. */
 function logGrants(template: Template): Record<string, Array<{ actions: string[]; resource: unknown }>> {
   const grants: Record<string, Array<{ actions: string[]; resource: unknown }>> = {};
-  for (const policy of Object.values(ofType(template, 'AWS::IAM::Policy'))) {
+  for (const policy of Object.values(resourcesOf(template, 'AWS::IAM::Policy'))) {
     for (const statement of policy.Properties.PolicyDocument.Statement as Array<Record<string, any>>) {
       const actions = ([] as string[]).concat(statement.Action);
       if (!actions.some((a) => a.startsWith('logs:'))) continue;
@@ -60,11 +56,11 @@ describe('log groups of the hosts', () => {
     const id =
       role === 'burst'
         ? ref(
-            Object.values(ofType(compute, 'AWS::AutoScaling::AutoScalingGroup'))[0]?.Properties
+            Object.values(resourcesOf(compute, 'AWS::AutoScaling::AutoScalingGroup'))[0]?.Properties
               .MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification.LaunchTemplateId,
           )
         : ref(
-            Object.values(ofType(compute, 'Custom::FleetHostInstance')).find(
+            Object.values(resourcesOf(compute, 'Custom::FleetHostInstance')).find(
               (r) => r.Properties.Role === role,
             )?.Properties.LaunchTemplateId,
           );
@@ -74,7 +70,7 @@ describe('log groups of the hosts', () => {
   };
 
   it('creates one group per host role, kept 30 days by default and retained with the stack', () => {
-    const groups = ofType(compute, 'AWS::Logs::LogGroup');
+    const groups = resourcesOf(compute, 'AWS::Logs::LogGroup');
     expect(Object.keys(groups).filter((id) => id.startsWith('Logs'))).toHaveLength(3);
     for (const output of ['AppLogGroup', 'GpuLogGroup', 'BurstLogGroup']) {
       const id = groupIdOf(compute, output);
@@ -83,7 +79,7 @@ describe('log groups of the hosts', () => {
     }
     const plain = templates().compute;
     expect(
-      Object.keys(ofType(plain, 'AWS::Logs::LogGroup')).filter((id) => id.startsWith('Logs')),
+      Object.keys(resourcesOf(plain, 'AWS::Logs::LogGroup')).filter((id) => id.startsWith('Logs')),
     ).toHaveLength(2);
     expect(plain.Outputs.BurstLogGroup).toBeUndefined();
   });
@@ -126,7 +122,7 @@ describe('log groups of the hosts', () => {
   });
 
   it('turns the worker’s job lines into metrics on the GPU and burst groups', () => {
-    const filters = Object.values(ofType(compute, 'AWS::Logs::MetricFilter'));
+    const filters = Object.values(resourcesOf(compute, 'AWS::Logs::MetricFilter'));
     expect(filters).toHaveLength(8);
     for (const output of ['GpuLogGroup', 'BurstLogGroup']) {
       const group = groupIdOf(compute, output);
@@ -197,7 +193,7 @@ describe('the scaler stack', () => {
   });
 
   it('has the operator’s dashboard: queue, dead letters, GPU state, burst by market, job waits, alarms', () => {
-    const dashboards = Object.values(ofType(scaler, 'AWS::CloudWatch::Dashboard'));
+    const dashboards = Object.values(resourcesOf(scaler, 'AWS::CloudWatch::Dashboard'));
     expect(dashboards).toHaveLength(1);
     const dashboard = dashboards[0] as Resource;
     expect(dashboard.Properties.DashboardName).toBe(dashboardName('GpuFleet'));
@@ -219,7 +215,7 @@ describe('the scaler stack', () => {
     expect(body).toMatch(/\\"stat\\":\\"p95\\"/);
     expect(body).toContain('workers - onDemand');
     // Every alarm of the stack is on the alarm widget.
-    const alarms = Object.keys(ofType(scaler, 'AWS::CloudWatch::Alarm'));
+    const alarms = Object.keys(resourcesOf(scaler, 'AWS::CloudWatch::Alarm'));
     expect(alarms.length).toBe(SCALER_ALARM_COUNT + BURST_ALARM_COUNT);
     for (const alarm of alarms) expect(body).toContain(`{"Fn::GetAtt":["${alarm}","Arn"]}`);
   });

@@ -1,42 +1,15 @@
-import { ResourceImpact, fullDiff } from '@aws-cdk/cloudformation-diff';
+import { ResourceImpact } from '@aws-cdk/cloudformation-diff';
 import { DEFAULT_CONFIG, type FleetConfig } from '../../src/config';
 import { APP_AMI_PARAMETER, GPU_AMI_PARAMETER } from '../../lib/constructs/fleet-host';
-import { buildTestFleet, templateOf } from '../support/fleet';
+import { buildTestFleet } from '../support/fleet';
+import { changes, templatesOf } from './support';
 
 /**
  * Update safety, proven the way `cdk diff` would show it: synthesise the fleet before and after a
  * change and ask @aws-cdk/cloudformation-diff what CloudFormation would do to each resource.
  */
 
-type Templates = Record<string, Record<string, unknown>>;
-
-function synthFleet(overrides: Partial<FleetConfig> = {}): Templates {
-  const { fleet } = buildTestFleet(overrides);
-  return Object.fromEntries(
-    [fleet.network, fleet.data, fleet.compute, fleet.scaler].map((stack) => [
-      stack.stackName,
-      templateOf(stack).toJSON() as Record<string, unknown>,
-    ]),
-  );
-}
-
-interface Change {
-  readonly stack: string;
-  readonly logicalId: string;
-  readonly type: string;
-  readonly impact: ResourceImpact;
-}
-
-function changes(before: Templates, after: Templates): Change[] {
-  return Object.keys(before).flatMap((stack) => {
-    const diff = fullDiff(before[stack] ?? {}, after[stack] ?? {});
-    const found: Change[] = [];
-    diff.resources.forEachDifference((logicalId, change) => {
-      found.push({ stack, logicalId, type: change.resourceType ?? '', impact: change.changeImpact });
-    });
-    return found;
-  });
-}
+const synthFleet = (overrides: Partial<FleetConfig> = {}) => templatesOf(buildTestFleet(overrides).fleet);
 
 /** Resources whose update or replacement would touch a host, its data or its network. */
 const STATEFUL = new Set([
