@@ -84,26 +84,22 @@ export class DataStack extends Stack {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
     });
 
-    new CfnOutput(this, 'JobQueueUrl', {
-      value: this.jobQueue.queueUrl,
-      description: 'URL of the voice job queue',
-    });
-    new CfnOutput(this, 'JobQueueArn', {
-      value: this.jobQueue.queueArn,
-      description: 'ARN of the voice job queue',
-    });
-    new CfnOutput(this, 'DeadLetterQueueUrl', {
-      value: this.deadLetterQueue.queueUrl,
-      description: 'URL of the dead-letter queue (jobs that failed 5 times)',
-    });
-    new CfnOutput(this, 'FileSystemId', {
-      value: this.fileSystem.fileSystemId,
-      description: 'EFS file system mounted at /mnt/shared on both hosts',
-    });
-    new CfnOutput(this, 'AccessPointId', {
-      value: this.accessPoint.accessPointId,
-      description: 'EFS access point the hosts mount (files owned by uid/gid 1000)',
-    });
+    const outputs: Array<[string, string, string]> = [
+      ['JobQueueUrl', this.jobQueue.queueUrl, 'URL of the voice job queue'],
+      ['JobQueueArn', this.jobQueue.queueArn, 'ARN of the voice job queue'],
+      [
+        'DeadLetterQueueUrl',
+        this.deadLetterQueue.queueUrl,
+        'URL of the dead-letter queue (jobs that failed 5 times)',
+      ],
+      ['FileSystemId', this.fileSystem.fileSystemId, 'EFS file system mounted at /mnt/shared on both hosts'],
+      [
+        'AccessPointId',
+        this.accessPoint.accessPointId,
+        'EFS access point the hosts mount (files owned by uid/gid 1000)',
+      ],
+    ];
+    for (const [id, value, description] of outputs) new CfnOutput(this, id, { value, description });
   }
 
   /**

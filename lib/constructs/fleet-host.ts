@@ -98,10 +98,8 @@ export class FleetHost extends Construct {
   readonly settingsName: string;
   readonly definition: HostDefinition;
   private readonly hostFiles: s3assets.Asset;
-  private readonly fileSystem: efs.IFileSystem;
-  private readonly accessPoint: efs.IAccessPoint;
-  private readonly apiToken: secretsmanager.ISecret;
-  private readonly logGroup: logs.ILogGroup;
+  /** The file system, access point, token and log group that grantHostAccess and the launch template use. */
+  private readonly shared: Pick<FleetHostProps, 'fileSystem' | 'accessPoint' | 'apiToken' | 'logGroup'>;
 
   constructor(scope: Construct, id: string, props: FleetHostProps & { readonly host: HostDefinition }) {
     super(scope, id);
@@ -109,12 +107,8 @@ export class FleetHost extends Construct {
     const hostFiles = new s3assets.Asset(this, 'HostFiles', {
       path: path.join(__dirname, '..', '..', 'docker', host.hostFilesDir),
     });
-
     this.hostFiles = hostFiles;
-    this.fileSystem = props.fileSystem;
-    this.accessPoint = props.accessPoint;
-    this.apiToken = props.apiToken;
-    this.logGroup = props.logGroup;
+    this.shared = props;
     this.definition = host;
 
     this.role = new iam.Role(this, 'Role', {
@@ -224,9 +218,9 @@ export class FleetHost extends Construct {
       new iam.PolicyStatement({
         sid: 'MountThroughTheAccessPoint',
         actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
-        resources: [this.fileSystem.fileSystemArn],
+        resources: [this.shared.fileSystem.fileSystemArn],
         conditions: {
-          StringEquals: { 'elasticfilesystem:AccessPointArn': this.accessPoint.accessPointArn },
+          StringEquals: { 'elasticfilesystem:AccessPointArn': this.shared.accessPoint.accessPointArn },
           Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' },
         },
       }),
@@ -253,7 +247,7 @@ export class FleetHost extends Construct {
         resources: [this.hostFiles.bucket.arnForObjects(this.hostFiles.s3ObjectKey)],
       }),
     );
-    this.apiToken.grantRead(role);
+    this.shared.apiToken.grantRead(role);
     acknowledgeHostRole(role);
     this.settings.grantRead(role);
   }
@@ -264,7 +258,10 @@ export class FleetHost extends Construct {
    * limit 2 for the worker or backend container, and an encrypted gp3 root. Placement (fixed IP or not) and the market
    * are the caller's, and so is the log group when the instances are not this host's role.
    */
-  launchTemplateProps(role: iam.IRole, logGroup: logs.ILogGroup = this.logGroup): ec2.LaunchTemplateProps {
+  launchTemplateProps(
+    role: iam.IRole,
+    logGroup: logs.ILogGroup = this.shared.logGroup,
+  ): ec2.LaunchTemplateProps {
     const host = this.definition;
     return {
       instanceType: new ec2.InstanceType(host.instanceType),

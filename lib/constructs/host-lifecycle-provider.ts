@@ -80,14 +80,13 @@ export class HostLifecycleProvider extends Construct {
         'gpu-fleet hosts: launch, or begin a rotation or teardown (cancel spot request, terminate)',
       logGroup: new logs.LogGroup(this, 'OnEventLogs', { retention: logs.RetentionDays.ONE_MONTH }),
     });
-    const isCompleteFunction = new nodejs.NodejsFunction(this, 'IsComplete', {
+    this.isCompleteFunction = new nodejs.NodejsFunction(this, 'IsComplete', {
       ...common,
       handler: 'isComplete',
       timeout: Duration.minutes(5),
       description: 'gpu-fleet hosts: one step towards the new host running, or nothing of the old one left',
       logGroup: new logs.LogGroup(this, 'IsCompleteLogs', { retention: logs.RetentionDays.ONE_MONTH }),
     });
-    this.isCompleteFunction = isCompleteFunction;
 
     const stack = Stack.of(this);
     this.fleet = props.fleet;
@@ -189,7 +188,7 @@ export class HostLifecycleProvider extends Construct {
 
     const provider = new cr.Provider(this, 'Provider', {
       onEventHandler: this.onEventFunction,
-      isCompleteHandler: isCompleteFunction,
+      isCompleteHandler: this.isCompleteFunction,
       queryInterval: Duration.seconds(15),
       totalTimeout: Duration.minutes(30),
       logGroup: new logs.LogGroup(this, 'ProviderLogs', { retention: logs.RetentionDays.ONE_MONTH }),
@@ -202,7 +201,7 @@ export class HostLifecycleProvider extends Construct {
     const frameworkOnEvent = provider.node.findChild('framework-onEvent').node.defaultChild as CfnElement;
     frameworkOnEvent.overrideLogicalId(PROVIDER_LOGICAL_IDS.frameworkOnEvent);
     this.serviceToken = provider.serviceToken;
-    acknowledgeProvider(this, [this.onEventFunction, isCompleteFunction]);
+    acknowledgeProvider(this, [this.onEventFunction, this.isCompleteFunction]);
   }
 
   /**
@@ -278,16 +277,8 @@ export class HostLifecycleProvider extends Construct {
    * removed in the update phase, before the cleanup phase runs the resource's Delete.
    */
   attachHandlerPolicies(policies: { readonly onEvent: iam.Policy; readonly isComplete?: iam.Policy }): void {
-    policies.onEvent.attachToRole(this.onEventRole);
-    policies.isComplete?.attachToRole(this.isCompleteRole);
-  }
-
-  private get onEventRole(): iam.IRole {
-    return roleOf(this.onEventFunction);
-  }
-
-  private get isCompleteRole(): iam.IRole {
-    return roleOf(this.isCompleteFunction);
+    policies.onEvent.attachToRole(roleOf(this.onEventFunction));
+    policies.isComplete?.attachToRole(roleOf(this.isCompleteFunction));
   }
 }
 

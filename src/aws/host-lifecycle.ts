@@ -22,7 +22,6 @@ import {
 import { TRANSIENT_ATTEMPTS, errorName, transient } from './transient.js';
 
 export type { HostEvent, HostIsCompleteEvent, HostLifecycleDeps, HostProperties } from './host-slot.js';
-export { ownerOf } from './host-slot.js';
 export { errorName, transient } from './transient.js';
 
 /**

@@ -9,7 +9,7 @@ import { SimWorker, type SimEvent, type WorkerSurroundings, simTime } from './si
 import { type TraceJob, seededRandom } from './trace.js';
 
 export { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';
-export { LAST_JOB_TAG_INTERVAL_S, type SimEvent, type SimEventType, simTime } from './sim-worker.js';
+export { LAST_JOB_TAG_INTERVAL_S, type SimEvent, simTime } from './sim-worker.js';
 
 /** How the simulated fleet behaves; defaults are what a g4dn.xlarge with the DLAMI does. */
 export interface FleetModelOptions {
