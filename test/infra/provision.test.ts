@@ -63,6 +63,10 @@ interface Host {
   readonly log: string;
   run(): { status: number | null; output: string; commands: string[] };
   tree(): Record<string, string>;
+  /** A file of the host, by its path from the root. */
+  read(file: string): string;
+  /** Sets a fixture file's text, or removes it (undefined). */
+  fixture(name: string, text: string | undefined): void;
 }
 
 function makeZip(file: string, files: Record<string, string>): void {
@@ -162,6 +166,11 @@ function makeHost(): Host {
       walk(root);
       return files;
     },
+    read: (file) => fs.readFileSync(path.join(root, file), 'utf8'),
+    fixture(name, text) {
+      if (text === undefined) fs.rmSync(path.join(fixtures, name));
+      else fs.writeFileSync(path.join(fixtures, name), text);
+    },
   };
 }
 
@@ -187,8 +196,7 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
         'systemctl start --no-block gpu-fleet.service',
       ]),
     );
-    const fstab = fs.readFileSync(path.join(host.root, 'etc', 'fstab'), 'utf8');
-    expect(fstab).toBe(
+    expect(host.read('etc/fstab')).toBe(
       'fs-0123456789abcdef0:/ /mnt/shared efs _netdev,noresvport,nofail,tls,iam,accesspoint=fsap-0123456789abcdef0 0 0\n',
     );
     const envFile = path.join(host.root, 'opt', 'gpu-fleet', 'gpu-host.env');
@@ -210,12 +218,9 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     const host = makeHost();
     const first = host.run();
     expect(first.status).toBe(0);
-    const config = JSON.parse(
-      fs.readFileSync(
-        path.join(host.root, 'opt', 'aws', 'amazon-cloudwatch-agent', 'etc', 'gpu-fleet-provision.json'),
-        'utf8',
-      ),
-    ) as { logs: { logs_collected: { files: { collect_list: Array<Record<string, unknown>> } } } };
+    const config = JSON.parse(host.read('opt/aws/amazon-cloudwatch-agent/etc/gpu-fleet-provision.json')) as {
+      logs: { logs_collected: { files: { collect_list: Array<Record<string, unknown>> } } };
+    };
     expect(config.logs.logs_collected.files.collect_list).toEqual([
       expect.objectContaining({
         file_path: '/var/log/gpu-fleet-provision.log',
@@ -231,7 +236,7 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     expect(first.commands).toContain(
       'amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/opt/aws/amazon-cloudwatch-agent/etc/gpu-fleet-provision.json',
     );
-    const env = fs.readFileSync(path.join(host.root, 'opt', 'gpu-fleet', 'gpu-host.env'), 'utf8');
+    const env = host.read('opt/gpu-fleet/gpu-host.env');
     expect(env).toContain('LOG_GROUP=GpuFleet-Compute-LogsGpu\n');
     expect(env).toContain('INSTANCE_ID=i-0provisiontest\n');
     const unit = fs.readFileSync(
@@ -258,22 +263,21 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
   it('takes a deploy’s new settings on the next boot: new images, new host files, nothing reinstalled', () => {
     const host = makeHost();
     expect(host.run().status).toBe(0);
-    fs.writeFileSync(path.join(host.fixtures, 'settings.env'), settings('s3://assets/v2.zip', 'openvoice:2'));
+    host.fixture('settings.env', settings('s3://assets/v2.zip', 'openvoice:2'));
     const next = host.run();
     expect(next.status).toBe(0);
     expect(next.commands.filter((c) => c.startsWith('aws s3 cp'))).toHaveLength(1);
     expect(next.commands.filter((c) => c.startsWith('dnf'))).toEqual([]);
-    const envFile = path.join(host.root, 'opt', 'gpu-fleet', 'gpu-host.env');
-    expect(fs.readFileSync(envFile, 'utf8')).toContain('OPENVOICE_IMAGE=openvoice:2');
+    expect(host.read('opt/gpu-fleet/gpu-host.env')).toContain('OPENVOICE_IMAGE=openvoice:2');
   });
 
   it('finishes a first boot that was cut short: no marker until the installs succeed', () => {
     const host = makeHost();
-    fs.writeFileSync(path.join(host.fixtures, 'dnf-fails'), '');
+    host.fixture('dnf-fails', '');
     const broken = host.run();
     expect(broken.status).not.toBe(0);
     expect(fs.existsSync(path.join(host.root, 'var', 'lib', 'gpu-fleet', 'packages-v2.done'))).toBe(false);
-    fs.rmSync(path.join(host.fixtures, 'dnf-fails'));
+    host.fixture('dnf-fails', undefined);
     const resumed = host.run();
     expect(resumed.status).toBe(0);
     expect(resumed.commands).toContain('dnf install -y amazon-efs-utils unzip amazon-cloudwatch-agent');
@@ -283,7 +287,7 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
   it('boots with the last good settings when Parameter Store cannot be reached', () => {
     const host = makeHost();
     expect(host.run().status).toBe(0);
-    fs.rmSync(path.join(host.fixtures, 'settings.env'));
+    host.fixture('settings.env', undefined);
     const offline = host.run();
     expect(offline.status).toBe(0);
     expect(offline.output).toContain('using the settings of an earlier boot');
@@ -296,10 +300,7 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     expect(first.status).toBe(0);
     expect(first.commands).toContain(`iptables -I ${rule}`);
     // Docker restarts containers itself when it starts: the rule goes in before, from a drop-in.
-    const dropIn = fs.readFileSync(
-      path.join(host.root, 'etc', 'systemd', 'system', 'docker.service.d', 'gpu-fleet-metadata-guard.conf'),
-      'utf8',
-    );
+    const dropIn = host.read('etc/systemd/system/docker.service.d/gpu-fleet-metadata-guard.conf');
     expect(dropIn).toContain('ExecStartPre=/usr/local/sbin/gpu-fleet-provision metadata-guard');
     const second = host.run();
     expect(second.commands).toContain(`iptables -C ${rule}`);
@@ -325,11 +326,8 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
   it('writes the previous token with the end of its rotation window, and none once the window is over', () => {
     const host = makeHost();
     const created = new Date(Date.now() - 3600_000);
-    fs.writeFileSync(
-      path.join(host.fixtures, 'token-created'),
-      created.toISOString().replace('Z', '000+00:00'),
-    );
-    fs.writeFileSync(path.join(host.fixtures, 'previous-token'), 'old-0123456789abcdef0123456789abcdef');
+    host.fixture('token-created', created.toISOString().replace('Z', '000+00:00'));
+    host.fixture('previous-token', 'old-0123456789abcdef0123456789abcdef');
     expect(host.run().status).toBe(0);
     const until = Math.floor(created.getTime() / 1000) + 24 * 3600;
     expect(fs.readFileSync(secret(host, 'openvoice-api-token-previous'), 'utf8')).toBe(
@@ -337,8 +335,8 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     );
     const inode = fs.statSync(secret(host, 'openvoice-api-token')).ino;
     // Rotated again long ago: the previous token is no longer accepted.
-    fs.writeFileSync(path.join(host.fixtures, 'token-created'), '2026-01-01T00:00:00.000000+00:00');
-    fs.writeFileSync(path.join(host.fixtures, 'token'), 'new-0123456789abcdef0123456789abcdef');
+    host.fixture('token-created', '2026-01-01T00:00:00.000000+00:00');
+    host.fixture('token', 'new-0123456789abcdef0123456789abcdef');
     expect(host.run().status).toBe(0);
     expect(fs.readFileSync(secret(host, 'openvoice-api-token-previous'), 'utf8')).toBe('');
     // Rewritten in place: a running container's bind mount keeps seeing the file.
@@ -352,7 +350,7 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
   it('fails (and systemd retries) when the token cannot be read, keeping the token it had', () => {
     const host = makeHost();
     expect(host.run().status).toBe(0);
-    fs.writeFileSync(path.join(host.fixtures, 'secrets-down'), '');
+    host.fixture('secrets-down', '');
     const result = host.run();
     expect(result.status).not.toBe(0);
     expect(fs.readFileSync(secret(host, 'openvoice-api-token'), 'utf8')).toBe(
@@ -362,7 +360,7 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
 
   it('fails (and systemd retries) on a first boot without any settings', () => {
     const host = makeHost();
-    fs.rmSync(path.join(host.fixtures, 'settings.env'));
+    host.fixture('settings.env', undefined);
     const result = host.run();
     expect(result.status).not.toBe(0);
     expect(result.output).toContain('no settings');

@@ -2,6 +2,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { DEFAULT_CONFIG } from '../../src/config';
 import { SCALER_ALARM_COUNT } from '../../src/control/metrics';
 import { buildTestFleet, templateOf } from '../support/fleet';
+import { statementsOf } from './support';
 
 describe('scaler stack', () => {
   let scaler: Template;
@@ -107,10 +108,7 @@ describe('scaler stack', () => {
   });
 
   it('may start and stop only instances tagged with its fleet, tag only its GPU with its own keys, describe, and read the job queue counts', () => {
-    const policy = Object.entries(scaler.findResources('AWS::IAM::Policy')).find(([id]) =>
-      id.startsWith('ScalerFunctionServiceRole'),
-    );
-    const statements = policy?.[1].Properties.PolicyDocument.Statement as Array<Record<string, any>>;
+    const statements = statementsOf(scaler, 'ScalerFunctionServiceRole');
     expect(statements).toHaveLength(5);
     const bySid = Object.fromEntries(statements.map((s) => [s.Sid, s]));
     const anyInstance = {
