@@ -47,6 +47,12 @@ class LocalEntryNotFoundError(FileNotFoundError):
     """huggingface_hub's answer, offline, for a file that is not in the cache."""
 
 
+def _module(name: str, **attributes) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__dict__.update(attributes)
+    return module
+
+
 def _network(what: str):
     """Every fake reaches the network through urllib, which the offline test closes."""
     return urllib.request.urlopen(what, timeout=5)
@@ -120,12 +126,13 @@ def _hub_load(repo_or_dir, model, source="github", **_ignored):
 
 
 def make_torch():
-    torch = types.ModuleType("torch")
-    torch.load = _torch_load
-    torch.save = _torch_save
-    torch.cuda = types.SimpleNamespace(is_available=lambda: False)
-    torch.hub = types.SimpleNamespace(load=_hub_load)
-    return torch
+    return _module(
+        "torch",
+        load=_torch_load,
+        save=_torch_save,
+        cuda=types.SimpleNamespace(is_available=lambda: False),
+        hub=types.SimpleNamespace(load=_hub_load),
+    )
 
 
 # --- whisper-timestamped, faster-whisper, wavmark -------------------------------------------
@@ -228,9 +235,7 @@ def make_melo(image_packages):
             AutoModelForMaskedLM.from_pretrained(BERT_OF[self.language])
             Path(output_path).write_bytes(b"RIFF" + text.encode())
 
-    api = types.ModuleType("melo.api")
-    api.TTS = TTS
-    return api
+    return _module("melo.api", TTS=TTS)
 
 
 # --- librosa ---------------------------------------------------------------------------------
@@ -251,36 +256,28 @@ def librosa_load(path, sr=16000, mono=True):
 
 def install(monkeypatch, image_packages) -> None:
     _FrontEnds.loaded = False
+    transcribe = _module("whisper_timestamped.transcribe", get_vad_segments=get_vad_segments, _silero_vad_model=None)
+    openvoice_api = _module("openvoice.api", ToneColorConverter=ToneColorConverter)
+    se_extractor = _module("openvoice.se_extractor", get_se=get_se)
+    melo_api = make_melo(image_packages)
     modules = {
         "torch": make_torch(),
-        "huggingface_hub": types.ModuleType("huggingface_hub"),
-        "transformers": types.ModuleType("transformers"),
-        "wavmark": types.ModuleType("wavmark"),
-        "faster_whisper": types.ModuleType("faster_whisper"),
-        "whisper_timestamped": types.ModuleType("whisper_timestamped"),
-        "whisper_timestamped.transcribe": types.ModuleType("whisper_timestamped.transcribe"),
-        "openvoice": types.ModuleType("openvoice"),
-        "openvoice.api": types.ModuleType("openvoice.api"),
-        "openvoice.se_extractor": types.ModuleType("openvoice.se_extractor"),
-        "melo": types.ModuleType("melo"),
-        "melo.api": make_melo(image_packages),
-        "librosa": types.ModuleType("librosa"),
+        "huggingface_hub": _module("huggingface_hub", hf_hub_download=hf_hub_download),
+        "transformers": _module(
+            "transformers", AutoTokenizer=AutoTokenizer, AutoModelForMaskedLM=AutoModelForMaskedLM
+        ),
+        "wavmark": _module("wavmark", load_model=wavmark_load_model),
+        "faster_whisper": _module("faster_whisper", WhisperModel=WhisperModel),
+        # whisper_timestamped/__init__.py:8 (v1.14.2) binds the package's `transcribe` to a function,
+        # so only sys.modules reaches the module whose globals cache the silero model.
+        "whisper_timestamped": _module("whisper_timestamped", transcribe=lambda *args, **kwargs: None),
+        "whisper_timestamped.transcribe": transcribe,
+        "openvoice": _module("openvoice", api=openvoice_api, se_extractor=se_extractor),
+        "openvoice.api": openvoice_api,
+        "openvoice.se_extractor": se_extractor,
+        "melo": _module("melo", api=melo_api),
+        "melo.api": melo_api,
+        "librosa": _module("librosa", load=librosa_load),
     }
-    modules["huggingface_hub"].hf_hub_download = hf_hub_download
-    modules["transformers"].AutoTokenizer = AutoTokenizer
-    modules["transformers"].AutoModelForMaskedLM = AutoModelForMaskedLM
-    modules["wavmark"].load_model = wavmark_load_model
-    modules["faster_whisper"].WhisperModel = WhisperModel
-    modules["whisper_timestamped.transcribe"].get_vad_segments = get_vad_segments
-    modules["whisper_timestamped.transcribe"]._silero_vad_model = None
-    # whisper_timestamped/__init__.py:8 (v1.14.2) binds the package's `transcribe` to a function, so
-    # only sys.modules reaches the module whose globals cache the silero model.
-    modules["whisper_timestamped"].transcribe = lambda *args, **kwargs: None
-    modules["openvoice.api"].ToneColorConverter = ToneColorConverter
-    modules["openvoice.se_extractor"].get_se = get_se
-    modules["openvoice"].api = modules["openvoice.api"]
-    modules["openvoice"].se_extractor = modules["openvoice.se_extractor"]
-    modules["melo"].api = modules["melo.api"]
-    modules["librosa"].load = librosa_load
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)

@@ -26,10 +26,9 @@ from app.engine import OpenVoiceEngine
 from app.lock import snapshot_dir
 from app.settings import LANGUAGES
 from test_checkpoints import ModelServer, make_archive
+from test_server import AUTH, TOKEN, wait_health
 
 SERVICE = Path(__file__).resolve().parents[1]
-TOKEN = "t0ken-for-tests-0123456789abcdef0123"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # make_archive holds en-newest already.
 BASE_SPEAKERS = ("en-newest", "jp", "zh", "es", "fr", "kr")
 
@@ -174,18 +173,22 @@ def store(tmp_path: Path, monkeypatch, vad_dir: Path) -> Path:
     return checkpoints
 
 
-def test_the_engine_loads_without_fetching_wavmark(fakes, store, monkeypatch):
+def loaded_offline(store: Path, monkeypatch) -> tuple[OpenVoiceEngine, list[str]]:
+    """The engine loaded from `store` with the network closed, and the network attempts so far."""
     attempts = close_network(monkeypatch)
     engine = OpenVoiceEngine()
     engine.load(store)
+    return engine, attempts
+
+
+def test_the_engine_loads_without_fetching_wavmark(fakes, store, monkeypatch):
+    engine, attempts = loaded_offline(store, monkeypatch)
     assert engine.loaded() and attempts == []
 
 
 def test_a_clone_finds_voice_activity_with_the_vendored_silero_vad(fakes, store, monkeypatch, tmp_path):
     monkeypatch.setattr(offline_fakes, "wavmark_load_model", lambda: None)  # the load is tested above
-    attempts = close_network(monkeypatch)
-    engine = OpenVoiceEngine()
-    engine.load(store)
+    engine, attempts = loaded_offline(store, monkeypatch)
     reference = tmp_path / "reference.wav"
     reference.write_bytes(b"RIFF" + b"\x01" * 64)
     engine.extract_voice(reference, tmp_path / "se.pth")
@@ -195,9 +198,7 @@ def test_a_clone_finds_voice_activity_with_the_vendored_silero_vad(fakes, store,
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
 def test_every_language_synthesizes_from_the_image_and_the_cache_alone(fakes, store, monkeypatch, tmp_path, language):
     monkeypatch.setattr(offline_fakes, "wavmark_load_model", lambda: None)
-    attempts = close_network(monkeypatch)
-    engine = OpenVoiceEngine()
-    engine.load(store)
+    engine, attempts = loaded_offline(store, monkeypatch)
     (tmp_path / "se.pth").write_bytes(b"profile")
     engine.synthesize("hello", language, tmp_path / "se.pth", tmp_path / "out.wav", 1.0)
     assert (tmp_path / "out.wav").read_bytes().startswith(b"RIFF") and attempts == []
@@ -209,14 +210,7 @@ def import_service():
 
 
 def wait_ready(client: TestClient) -> dict:
-    import time
-
-    for _ in range(200):
-        body = client.get("/health").json()
-        if body.get("modelsLoaded") or "error" in body:
-            return body
-        time.sleep(0.01)
-    return body
+    return wait_health(client, lambda body: body.get("modelsLoaded") or "error" in body)
 
 
 def test_the_service_loads_clones_and_speaks_every_language_with_the_network_closed(fakes, host, monkeypatch):

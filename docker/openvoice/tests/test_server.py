@@ -26,9 +26,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 class FakeEngine:
     """Does what the real engine does to the file system, without a GPU or models."""
 
-    def __init__(self, gpu: bool = True) -> None:
+    def __init__(self, gpu: bool = True, loaded: bool = False) -> None:
         self.gpu = gpu
-        self.is_loaded = False
+        self.is_loaded = loaded
         self.loaded_from = None
         self.work_seconds = 0.0
         self.running = 0
@@ -71,6 +71,22 @@ class FakeEngine:
             out.setsampwidth(2)
             out.setframerate(22050)
             out.writeframes(b"\x00\x00" * int(22050 * 0.1))
+
+
+def wait_health(client, done) -> dict:
+    """The /health body once `done(body)` holds, or the last one after two seconds."""
+    for _ in range(200):
+        body = client.get("/health").json()
+        if done(body):
+            break
+        time.sleep(0.01)
+    return body
+
+
+def with_profile(shared: Path, voice_id: str) -> None:
+    profile = shared / "voices" / voice_id
+    profile.mkdir(parents=True)
+    (profile / "se.pth").write_bytes(b"x")
 
 
 def wait_loaded(engine: FakeEngine) -> None:
@@ -129,12 +145,7 @@ def test_health_says_why_loading_failed(shared):
 
     engine = FakeEngine()
     with TestClient(create_app(make_settings(shared), engine, prepare=broken)) as test_client:
-        for _ in range(100):
-            body = test_client.get("/health").json()
-            if "error" in body:
-                break
-            time.sleep(0.01)
-        assert body == {
+        assert wait_health(test_client, lambda body: "error" in body) == {
             "status": "unavailable",
             "gpu": True,
             "modelsLoaded": False,
@@ -163,13 +174,10 @@ def test_health_reports_storage_it_cannot_write(client, shared):
 
 
 def test_health_reports_an_inference_stuck_on_the_gpu(shared):
-    engine = FakeEngine()
-    engine.is_loaded = True
+    engine = FakeEngine(loaded=True)
     engine.block = True
     app = create_app(make_settings(shared), engine, stuck_after_seconds=0.2)
-    profile = shared / "voices" / "ivy"
-    profile.mkdir(parents=True)
-    (profile / "se.pth").write_bytes(b"x")
+    with_profile(shared, "ivy")
     seen = []
 
     async def speak(http):
@@ -397,8 +405,7 @@ def run_concurrently(app, requests):
 
 
 def test_health_answers_while_a_clone_is_extracting(shared):
-    engine = FakeEngine()
-    engine.is_loaded = True
+    engine = FakeEngine(loaded=True)
     engine.block = True
     app = create_app(make_settings(shared), engine)
     answered_while_busy = []
@@ -419,13 +426,10 @@ def test_health_answers_while_a_clone_is_extracting(shared):
 
 
 def test_one_synthesis_at_a_time_on_one_gpu_slot(shared):
-    engine = FakeEngine()
-    engine.is_loaded = True
+    engine = FakeEngine(loaded=True)
     engine.work_seconds = 0.2
     app = create_app(make_settings(shared, gpu_slots=1), engine)
-    profile = shared / "voices" / "hank"
-    profile.mkdir(parents=True)
-    (profile / "se.pth").write_bytes(b"x")
+    with_profile(shared, "hank")
 
     async def speak(http):
         return await http.post("/synthesize", json={"text": "hi", "language": "EN", "voiceId": "hank"})
@@ -502,11 +506,7 @@ def test_the_image_entry_point_fails_closed_without_a_token(monkeypatch, tmp_pat
     with TestClient(entry.app) as anonymous:
         assert anonymous.post("/synthesize", json={}).status_code == 401
         # Unpinned models, or none in the (empty) cache: the service says so, loudly, and loads nothing.
-        for _ in range(200):
-            body = anonymous.get("/health").json()
-            if "error" in body:
-                break
-            time.sleep(0.01)
+        body = wait_health(anonymous, lambda body: "error" in body)
         assert body["modelsLoaded"] is False
         assert body["error"].split(":")[0] in ("PinError", "ChecksumError")
     monkeypatch.delitem(sys.modules, "app.main", raising=False)
