@@ -24,8 +24,15 @@ function emptyAwsEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   };
 }
 
-function cli(args: string[], env: NodeJS.ProcessEnv = emptyAwsEnv()) {
-  return spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
+/** Runs the built CLI; `withoutSdk` makes loading the AWS SDK exit the process with 99. */
+function cli(args: string[], env: NodeJS.ProcessEnv = emptyAwsEnv(), withoutSdk = false) {
+  const guard = withoutSdk ? ['--require', path.join(ROOT, 'test/support/no-aws-sdk.cjs')] : [];
+  return spawnSync(process.execPath, [...guard, CLI, ...args], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
 }
 
 beforeAll(() => {
@@ -35,14 +42,7 @@ beforeAll(() => {
 
 describe('the built gpu-manage, as a process', () => {
   it('--help prints usage on stdout and exits 0 without loading the AWS SDK', () => {
-    const result = spawnSync(
-      process.execPath,
-      ['--require', path.join(ROOT, 'test/support/no-aws-sdk.cjs'), CLI, '--help'],
-      {
-        cwd: ROOT,
-        encoding: 'utf8',
-      },
-    );
+    const result = cli(['--help'], process.env, true);
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('Usage: gpu-manage [options] [command]');
     for (const command of ['start-all', 'start-app', 'start-gpu', 'stop-all', 'stop-gpu', 'hold', 'status']) {
@@ -52,11 +52,7 @@ describe('the built gpu-manage, as a process', () => {
   });
 
   it('the no-SDK guard is live: a command that needs AWS trips it', () => {
-    const result = spawnSync(
-      process.execPath,
-      ['--require', path.join(ROOT, 'test/support/no-aws-sdk.cjs'), CLI, 'status'],
-      { cwd: ROOT, encoding: 'utf8', env: emptyAwsEnv({ AWS_REGION: 'ap-northeast-1' }) },
-    );
+    const result = cli(['status'], emptyAwsEnv({ AWS_REGION: 'ap-northeast-1' }), true);
     expect(result.status).toBe(99);
   });
 

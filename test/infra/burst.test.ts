@@ -17,16 +17,11 @@ import {
 
 type Templates = Record<string, Json>;
 
-function stackOf(templates: Templates, name: string): Json {
-  const template = templates[name];
-  if (!template) throw new Error(`no stack ${name}`);
-  return template;
-}
-
-function only(template: Json, type: string): Resource {
-  const found = Object.values(resourcesOf(template, type));
-  expect(found).toHaveLength(1);
-  return found[0] as Resource;
+/** The resources of one stack (GpuFleet-<stack>), of one type or all. */
+function resourcesIn(templates: Templates, stack: string, type?: string): Record<string, Resource> {
+  const template = templates[`GpuFleet-${stack}`];
+  if (!template) throw new Error(`no stack ${stack}`);
+  return resourcesOf(template, type);
 }
 
 describe('burst workers off (maxWorkers 0, the default)', () => {
@@ -43,12 +38,8 @@ describe('burst workers off (maxWorkers 0, the default)', () => {
     expect(json).not.toContain('BurstOnDemandWorkers');
     expect(json).not.toContain('autoscaling:');
     expect(json).not.toContain('"burst"');
-    expect(
-      Object.keys(resourcesOf(stackOf(templates, 'GpuFleet-Data'), 'AWS::EFS::MountTarget')),
-    ).toHaveLength(1);
-    expect(Object.keys(resourcesOf(stackOf(templates, 'GpuFleet-Network'), 'AWS::EC2::Subnet'))).toHaveLength(
-      1,
-    );
+    expect(Object.keys(resourcesIn(templates, 'Data', 'AWS::EFS::MountTarget'))).toHaveLength(1);
+    expect(Object.keys(resourcesIn(templates, 'Network', 'AWS::EC2::Subnet'))).toHaveLength(1);
   });
 });
 
@@ -60,15 +51,17 @@ describe('burst workers on (maxWorkers 3)', () => {
     const { fleet } = buildTestFleet(BURST_ON);
     templates = templatesOf(fleet);
     compute = templateOf(fleet.compute);
-    group = only(stackOf(templates, 'GpuFleet-Compute'), 'AWS::AutoScaling::AutoScalingGroup');
+    const groups = Object.values(resourcesIn(templates, 'Compute', 'AWS::AutoScaling::AutoScalingGroup'));
+    expect(groups).toHaveLength(1);
+    group = groups[0] as Resource;
   });
 
   const launchDataOf = (ref: { Ref: string }): Record<string, any> =>
-    resourcesOf(stackOf(templates, 'GpuFleet-Compute'))[ref.Ref]?.Properties.LaunchTemplateData;
+    resourcesIn(templates, 'Compute')[ref.Ref]?.Properties.LaunchTemplateData;
   const primaryLaunchData = (): Record<string, any> => {
-    const host = Object.values(
-      resourcesOf(stackOf(templates, 'GpuFleet-Compute'), 'Custom::FleetHostInstance'),
-    ).find((r) => r.Properties.Role === 'gpu');
+    const host = Object.values(resourcesIn(templates, 'Compute', 'Custom::FleetHostInstance')).find(
+      (r) => r.Properties.Role === 'gpu',
+    );
     return launchDataOf(host?.Properties.LaunchTemplateId);
   };
   const burstLaunchData = (): Record<string, any> =>
@@ -123,21 +116,16 @@ describe('burst workers on (maxWorkers 3)', () => {
 
   it('places workers in two subnets of two further zones, each with an EFS mount target, all in the Compute stack', () => {
     // Where each piece lives and in what order it goes: test/infra/burst-footprint.test.ts.
-    const computeTemplate = stackOf(templates, 'GpuFleet-Compute');
-    const subnets = Object.entries(resourcesOf(computeTemplate, 'AWS::EC2::Subnet'));
+    const subnets = Object.entries(resourcesIn(templates, 'Compute', 'AWS::EC2::Subnet'));
     expect(subnets.map(([, s]) => [s.Properties.CidrBlock, s.Properties.AvailabilityZone])).toEqual([
       ['10.0.2.0/24', { 'Fn::Select': [1, { 'Fn::GetAZs': '' }] }],
       ['10.0.3.0/24', { 'Fn::Select': [2, { 'Fn::GetAZs': '' }] }],
     ]);
     expect(group.Properties.VPCZoneIdentifier).toEqual(subnets.map(([id]) => ({ Ref: id })));
     expect(JSON.stringify(group.Properties.VPCZoneIdentifier)).toMatch(/BurstSubnet1.*BurstSubnet2/);
-    expect(Object.keys(resourcesOf(computeTemplate, 'AWS::EFS::MountTarget'))).toHaveLength(2);
-    expect(
-      Object.keys(resourcesOf(stackOf(templates, 'GpuFleet-Data'), 'AWS::EFS::MountTarget')),
-    ).toHaveLength(1);
-    expect(Object.keys(resourcesOf(stackOf(templates, 'GpuFleet-Network'), 'AWS::EC2::Subnet'))).toHaveLength(
-      1,
-    );
+    expect(Object.keys(resourcesIn(templates, 'Compute', 'AWS::EFS::MountTarget'))).toHaveLength(2);
+    expect(Object.keys(resourcesIn(templates, 'Data', 'AWS::EFS::MountTarget'))).toHaveLength(1);
+    expect(Object.keys(resourcesIn(templates, 'Network', 'AWS::EC2::Subnet'))).toHaveLength(1);
   });
 
   it('builds workers from the primary GPU definition: same AMI, user data, settings, root volume, IMDS', () => {
@@ -199,9 +187,9 @@ describe('burst workers on (maxWorkers 3)', () => {
   });
 
   it('tells the worker its group and hook through the GPU settings parameter', () => {
-    const settings = Object.entries(
-      resourcesOf(stackOf(templates, 'GpuFleet-Compute'), 'AWS::SSM::Parameter'),
-    ).find(([id]) => id.startsWith('GpuWorkerHostSettings'))?.[1];
+    const settings = Object.entries(resourcesIn(templates, 'Compute', 'AWS::SSM::Parameter')).find(([id]) =>
+      id.startsWith('GpuWorkerHostSettings'),
+    )?.[1];
     const value = JSON.stringify(settings?.Properties.Value);
     expect(value).toContain('BURST_GROUP_NAME');
     expect(value).toContain('GpuFleet-burst-workers');
@@ -209,13 +197,12 @@ describe('burst workers on (maxWorkers 3)', () => {
   });
 
   it('gives the scaler the group name and the group controls, conditioned on that group', () => {
-    const scaler = stackOf(templates, 'GpuFleet-Scaler');
-    const fn = Object.values(resourcesOf(scaler, 'AWS::Lambda::Function')).find(
+    const fn = Object.values(resourcesIn(templates, 'Scaler', 'AWS::Lambda::Function')).find(
       (f) => f.Properties.Environment?.Variables?.JOB_QUEUE_URL,
     );
     expect(fn?.Properties.Environment.Variables.BURST_GROUP_NAME).toBe('GpuFleet-burst-workers');
     expect(JSON.parse(fn?.Properties.Environment.Variables.FLEET_CONFIG).burst).toEqual(BURST_ON.burst);
-    const statements = Object.values(resourcesOf(scaler, 'AWS::IAM::Policy')).flatMap(
+    const statements = Object.values(resourcesIn(templates, 'Scaler', 'AWS::IAM::Policy')).flatMap(
       (p) => p.Properties.PolicyDocument.Statement as Array<Record<string, any>>,
     );
     const control = statements.find((s) => s.Sid === 'ControlBurstGroup');
@@ -234,17 +221,13 @@ describe('burst workers on (maxWorkers 3)', () => {
   });
 
   it('alarms when a burst worker never became ready (a broken image, template or mount)', () => {
-    const alarms = Object.values(
-      resourcesOf(stackOf(templates, 'GpuFleet-Scaler'), 'AWS::CloudWatch::Alarm'),
-    );
+    const alarms = Object.values(resourcesIn(templates, 'Scaler', 'AWS::CloudWatch::Alarm'));
     const alarm = alarms.find((a) => a.Properties.MetricName === 'BurstBootTimeouts');
     expect(alarm?.Properties).toMatchObject({ Namespace: 'GpuFleet', Statistic: 'Sum', Threshold: 1 });
   });
 
   it('alarms when the fleet runs burst workers on on-demand', () => {
-    const alarms = Object.values(
-      resourcesOf(stackOf(templates, 'GpuFleet-Scaler'), 'AWS::CloudWatch::Alarm'),
-    );
+    const alarms = Object.values(resourcesIn(templates, 'Scaler', 'AWS::CloudWatch::Alarm'));
     // The cost estimate bills exactly these.
     expect(alarms).toHaveLength(SCALER_ALARM_COUNT + BURST_ALARM_COUNT);
     const alarm = alarms.find((a) => a.Properties.MetricName === 'BurstOnDemandWorkers');
