@@ -76,50 +76,45 @@ class ModelServer:
         self.server.server_close()
 
 
-def test_fetches_verifies_unpacks_and_reuses(tmp_path: Path):
+def test_fetches_verifies_unpacks_and_reuses(tmp_path: Path, server):
     logs: list = []
-    with ModelServer(ARCHIVE) as server:
-        target = ensure_checkpoints(tmp_path, server.url, PIN, log=logs.append)
-        assert (target / "converter" / "checkpoint.pth").read_bytes() == WEIGHTS
-        assert (target / COMPLETE_MARKER).exists()
-        assert ensure_checkpoints(tmp_path, server.url, PIN) == target
-        assert server.requests == [None]  # the second start downloaded nothing
+    target = ensure_checkpoints(tmp_path, server.url, PIN, log=logs.append)
+    assert (target / "converter" / "checkpoint.pth").read_bytes() == WEIGHTS
+    assert (target / COMPLETE_MARKER).exists()
+    assert ensure_checkpoints(tmp_path, server.url, PIN) == target
+    assert server.requests == [None]  # the second start downloaded nothing
 
 
-def test_nothing_is_fetched_without_a_pinned_sha256(tmp_path: Path):
-    with ModelServer(ARCHIVE) as server:
-        for pin in (None, "", "abc", "Z" * 64):
-            with pytest.raises(PinError, match="is not pinned"):
-                ensure_checkpoints(tmp_path, server.url, pin)
-        assert server.requests == []  # no trust on first use: not even a download
+def test_nothing_is_fetched_without_a_pinned_sha256(tmp_path: Path, server):
+    for pin in (None, "", "abc", "Z" * 64):
+        with pytest.raises(PinError, match="is not pinned"):
+            ensure_checkpoints(tmp_path, server.url, pin)
+    assert server.requests == []  # no trust on first use: not even a download
     assert not any(p.name.endswith(".sha256") for p in tmp_path.iterdir())
 
 
-def test_resumes_an_interrupted_download_with_a_range_request(tmp_path: Path):
+def test_resumes_an_interrupted_download_with_a_range_request(tmp_path: Path, server):
     (tmp_path / "checkpoints_v2_0417.zip.part").write_bytes(ARCHIVE[:1000])
-    with ModelServer(ARCHIVE) as server:
-        target = ensure_checkpoints(tmp_path, server.url, PIN)
-        assert server.requests == ["bytes=1000-"]
-        assert (target / "base_speakers" / "ses" / "en-newest.pth").exists()
+    target = ensure_checkpoints(tmp_path, server.url, PIN)
+    assert server.requests == ["bytes=1000-"]
+    assert (target / "base_speakers" / "ses" / "en-newest.pth").exists()
 
 
-def test_a_complete_part_is_used_when_the_server_answers_416(tmp_path: Path):
+def test_a_complete_part_is_used_when_the_server_answers_416(tmp_path: Path, server):
     (tmp_path / "checkpoints_v2_0417.zip.part").write_bytes(ARCHIVE)
-    with ModelServer(ARCHIVE) as server:
-        target = ensure_checkpoints(tmp_path, server.url, PIN)
-        assert server.requests == [f"bytes={len(ARCHIVE)}-"]
-        assert (target / "converter" / "checkpoint.pth").read_bytes() == WEIGHTS
+    target = ensure_checkpoints(tmp_path, server.url, PIN)
+    assert server.requests == [f"bytes={len(ARCHIVE)}-"]
+    assert (target / "converter" / "checkpoint.pth").read_bytes() == WEIGHTS
 
 
-def test_the_download_has_a_timeout(tmp_path: Path):
+def test_the_download_has_a_timeout(tmp_path: Path, server):
     seen = []
 
     def opener(request, **options):
         seen.append(options)
         return urllib.request.urlopen(request, **options)
 
-    with ModelServer(ARCHIVE) as server:
-        ensure_checkpoints(tmp_path, server.url, PIN, opener=opener)
+    ensure_checkpoints(tmp_path, server.url, PIN, opener=opener)
     assert seen == [{"timeout": 60}]
 
 
@@ -133,10 +128,9 @@ def test_a_partial_download_is_never_used(tmp_path: Path):
     assert not (tmp_path / "checkpoints_v2_0417.zip").exists()
 
 
-def test_a_pinned_checksum_that_does_not_match_is_refused(tmp_path: Path):
-    with ModelServer(ARCHIVE) as server:
-        with pytest.raises(ChecksumError, match="does not match the pinned"):
-            ensure_checkpoints(tmp_path, server.url, "0" * 64)
+def test_a_pinned_checksum_that_does_not_match_is_refused(tmp_path: Path, server):
+    with pytest.raises(ChecksumError, match="does not match the pinned"):
+        ensure_checkpoints(tmp_path, server.url, "0" * 64)
     assert not (tmp_path / "checkpoints_v2_0417").exists()
 
 
@@ -150,21 +144,19 @@ def test_a_corrupted_member_fails_its_crc(tmp_path: Path):
     assert not (tmp_path / "checkpoints_v2_0417").exists()
 
 
-def test_a_file_changed_on_the_shared_file_system_is_restored_before_use(tmp_path: Path):
-    with ModelServer(ARCHIVE) as server:
-        target = ensure_checkpoints(tmp_path, server.url, PIN)
-        (target / "converter" / "checkpoint.pth").write_bytes(b"pickled code from the app host")
-        again = ensure_checkpoints(tmp_path, server.url, PIN)
-        assert (again / "converter" / "checkpoint.pth").read_bytes() == WEIGHTS
-        assert server.requests == [None]
+def test_a_file_changed_on_the_shared_file_system_is_restored_before_use(tmp_path: Path, server):
+    target = ensure_checkpoints(tmp_path, server.url, PIN)
+    (target / "converter" / "checkpoint.pth").write_bytes(b"pickled code from the app host")
+    again = ensure_checkpoints(tmp_path, server.url, PIN)
+    assert (again / "converter" / "checkpoint.pth").read_bytes() == WEIGHTS
+    assert server.requests == [None]
 
 
-def test_the_archive_changed_on_the_shared_file_system_is_refused(tmp_path: Path):
-    with ModelServer(ARCHIVE) as server:
+def test_the_archive_changed_on_the_shared_file_system_is_refused(tmp_path: Path, server):
+    ensure_checkpoints(tmp_path, server.url, PIN)
+    (tmp_path / "checkpoints_v2_0417.zip").write_bytes(make_archive({"checkpoints_v2/evil.pth": b"x"}))
+    with pytest.raises(ChecksumError, match="does not match the pinned"):
         ensure_checkpoints(tmp_path, server.url, PIN)
-        (tmp_path / "checkpoints_v2_0417.zip").write_bytes(make_archive({"checkpoints_v2/evil.pth": b"x"}))
-        with pytest.raises(ChecksumError, match="does not match the pinned"):
-            ensure_checkpoints(tmp_path, server.url, PIN)
 
 
 @pytest.mark.parametrize(

@@ -87,48 +87,45 @@ def test_the_repository_names_every_model_the_service_loads_and_no_other():
 # --- trust ----------------------------------------------------------------------------------
 
 
-def test_first_use_resolves_the_default_branch_once_records_every_sha256_and_says_so_loudly(dirs):
+def test_first_use_resolves_the_default_branch_once_records_every_sha256_and_says_so_loudly(dirs, server):
     shared, local = dirs
     hub, logs = FakeHub(), []
-    with ModelServer(ARCHIVE) as server:
-        lock = fetch_models(unpinned(server.url), shared, local, hub, log=logs.append)
-        assert lock == read_lock(shared / LOCK_NAME)
-        assert lock["huggingface"][REPO] == {
-            "revision": HEAD,
-            "files": {name: {"sha256": sha(data), "size": len(data)} for name, data in FILES.items()},
-        }
-        assert lock["checkpoint"] == {"url": server.url, "sha256": PIN, "size": len(ARCHIVE)}
-        loud = [line for line in logs if "TRUST ON FIRST USE" in line]
-        assert len(loud) == 4 and all(line.startswith("!!!!!!!!") for line in loud)
-        # From then on the lock decides: the branch is not resolved again, nothing is downloaded.
-        hub.head = "1" * 40
-        assert fetch_models(unpinned(server.url), shared, local, hub, **QUIET) == lock
-        assert hub.resolved == [REPO] and len(hub.downloads) == 2 and server.requests == [None]
+    lock = fetch_models(unpinned(server.url), shared, local, hub, log=logs.append)
+    assert lock == read_lock(shared / LOCK_NAME)
+    assert lock["huggingface"][REPO] == {
+        "revision": HEAD,
+        "files": {name: {"sha256": sha(data), "size": len(data)} for name, data in FILES.items()},
+    }
+    assert lock["checkpoint"] == {"url": server.url, "sha256": PIN, "size": len(ARCHIVE)}
+    loud = [line for line in logs if "TRUST ON FIRST USE" in line]
+    assert len(loud) == 4 and all(line.startswith("!!!!!!!!") for line in loud)
+    # From then on the lock decides: the branch is not resolved again, nothing is downloaded.
+    hub.head = "1" * 40
+    assert fetch_models(unpinned(server.url), shared, local, hub, **QUIET) == lock
+    assert hub.resolved == [REPO] and len(hub.downloads) == 2 and server.requests == [None]
 
 
-def test_after_first_use_a_file_that_differs_from_the_lock_is_refused(dirs):
+def test_after_first_use_a_file_that_differs_from_the_lock_is_refused(dirs, server):
     shared, local = dirs
-    with ModelServer(ARCHIVE) as server:
-        fetch_models(unpinned(server.url), shared, local, FakeHub(), **QUIET)
-        (snapshot_dir(shared / "hf" / "hub", REPO, HEAD) / "checkpoint.pth").unlink()
-        swapped = FakeHub({**FILES, "checkpoint.pth": b"another model under the same name"})
-        with pytest.raises(ChecksumError, match="checkpoint.pth: sha256 .* does not match the expected"):
-            fetch_models(unpinned(server.url), shared, local, swapped, **QUIET)
+    fetch_models(unpinned(server.url), shared, local, FakeHub(), **QUIET)
+    (snapshot_dir(shared / "hf" / "hub", REPO, HEAD) / "checkpoint.pth").unlink()
+    swapped = FakeHub({**FILES, "checkpoint.pth": b"another model under the same name"})
+    with pytest.raises(ChecksumError, match="checkpoint.pth: sha256 .* does not match the expected"):
+        fetch_models(unpinned(server.url), shared, local, swapped, **QUIET)
 
 
-def test_pins_in_the_repository_are_used_as_given_and_win_over_the_lock(dirs):
+def test_pins_in_the_repository_are_used_as_given_and_win_over_the_lock(dirs, server):
     shared, local = dirs
-    with ModelServer(ARCHIVE) as server:
-        fetch_models(unpinned(server.url), shared, local, FakeHub(), **QUIET)
-        hub = FakeHub()
-        lock = fetch_models(pinned(server.url), shared, local, hub, **QUIET)
-        assert hub.resolved == [] and {d[2] for d in hub.downloads} == {REVISION}
-        assert lock["huggingface"][REPO]["revision"] == REVISION
-        bad = FakeHub({**FILES, "config.json": b"{}"})
-        other = pinned(server.url, huggingface={REPO: ("2" * 40, {"config.json": sha(FILES["config.json"])})})
-        with pytest.raises(ChecksumError, match="does not match the expected"):
-            fetch_models(other, shared, local, bad, **QUIET)
-        assert not (snapshot_dir(local / "hf" / "hub", REPO, "2" * 40) / "config.json").exists()
+    fetch_models(unpinned(server.url), shared, local, FakeHub(), **QUIET)
+    hub = FakeHub()
+    lock = fetch_models(pinned(server.url), shared, local, hub, **QUIET)
+    assert hub.resolved == [] and {d[2] for d in hub.downloads} == {REVISION}
+    assert lock["huggingface"][REPO]["revision"] == REVISION
+    bad = FakeHub({**FILES, "config.json": b"{}"})
+    other = pinned(server.url, huggingface={REPO: ("2" * 40, {"config.json": sha(FILES["config.json"])})})
+    with pytest.raises(ChecksumError, match="does not match the expected"):
+        fetch_models(other, shared, local, bad, **QUIET)
+    assert not (snapshot_dir(local / "hf" / "hub", REPO, "2" * 40) / "config.json").exists()
 
 
 def test_strict_refuses_anything_unpinned_naming_all_of_it_before_any_download(dirs):
@@ -150,20 +147,18 @@ def test_strict_refuses_anything_unpinned_naming_all_of_it_before_any_download(d
     assert hub.downloads == [] and hub.resolved == []
 
 
-def test_strict_fetches_what_is_fully_pinned(dirs):
+def test_strict_fetches_what_is_fully_pinned(dirs, server):
     shared, local = dirs
-    with ModelServer(ARCHIVE) as server:
-        lock = fetch_models(pinned(server.url), shared, local, FakeHub(), trust="strict", **QUIET)
+    lock = fetch_models(pinned(server.url), shared, local, FakeHub(), trust="strict", **QUIET)
     assert lock["huggingface"][REPO]["revision"] == REVISION
 
 
-def test_the_recorded_lock_prints_as_pins_that_strict_mode_accepts(dirs, monkeypatch, capsys):
+def test_the_recorded_lock_prints_as_pins_that_strict_mode_accepts(dirs, monkeypatch, capsys, server):
     shared, local = dirs
     monkeypatch.setenv("SHARED_DIR", str(shared.parent))
     assert models.main(["app.models", "lock"]) == 1
     assert "no lock recorded yet" in capsys.readouterr().err
-    with ModelServer(ARCHIVE) as server:
-        fetch_models(unpinned(server.url), shared, local, FakeHub(), **QUIET)
+    fetch_models(unpinned(server.url), shared, local, FakeHub(), **QUIET)
     assert models.main(["app.models", "lock"]) == 0
     printed = capsys.readouterr().out
     path = local.parent / "committed_pins.json"
@@ -244,17 +239,16 @@ def start(pins, shared, local, hub):
     verify_local_copy(local, **QUIET)
 
 
-def test_each_start_reads_from_efs_only_what_the_host_does_not_hold(tmp_path: Path, monkeypatch):
+def test_each_start_reads_from_efs_only_what_the_host_does_not_hold(tmp_path: Path, monkeypatch, server):
     shared = tmp_path / "shared" / "models"
     primary, burst = tmp_path / "primary-disk", tmp_path / "burst-disk"
-    with ModelServer(ARCHIVE) as server:
-        pins = unpinned(server.url)
-        reads = SharedReads(tmp_path / "shared", monkeypatch)
-        first = reads.during(lambda: start(pins, shared, primary, FakeHub()))
-        lock_size = (shared / LOCK_NAME).stat().st_size
-        warm = reads.during(lambda: start(pins, shared, primary, FakeHub()))
-        launch = reads.during(lambda: start(pins, shared, burst, FakeHub()))
-        service_start = reads.during(lambda: verify_local_copy(primary, **QUIET))
+    pins = unpinned(server.url)
+    reads = SharedReads(tmp_path / "shared", monkeypatch)
+    first = reads.during(lambda: start(pins, shared, primary, FakeHub()))
+    lock_size = (shared / LOCK_NAME).stat().st_size
+    warm = reads.during(lambda: start(pins, shared, primary, FakeHub()))
+    launch = reads.during(lambda: start(pins, shared, burst, FakeHub()))
+    service_start = reads.during(lambda: verify_local_copy(primary, **QUIET))
     print(f"bytes read from EFS: first start {first}, warm start {warm}, burst launch {launch}, lock {lock_size}")
     assert first == 0  # the first host downloads to its own disk and only writes EFS
     assert warm == lock_size  # the lock, nothing else
@@ -263,54 +257,50 @@ def test_each_start_reads_from_efs_only_what_the_host_does_not_hold(tmp_path: Pa
     assert server.requests == [None]
 
 
-def test_a_lock_change_copies_only_what_changed(tmp_path: Path, monkeypatch):
+def test_a_lock_change_copies_only_what_changed(tmp_path: Path, monkeypatch, server):
     shared, local = tmp_path / "shared" / "models", tmp_path / "disk"
-    with ModelServer(ARCHIVE) as server:
-        start(pinned(server.url), shared, local, FakeHub())
-        new_config = b'{"a": 2}'
-        files = {"config.json": sha(new_config), "checkpoint.pth": sha(FILES["checkpoint.pth"])}
-        changed = pinned(server.url, huggingface={REPO: (REVISION, files)})
-        (snapshot_dir(shared / "hf" / "hub", REPO, REVISION) / "config.json").unlink()
-        fetch_models(changed, shared, tmp_path / "other-host", FakeHub({**FILES, "config.json": new_config}), **QUIET)
-        reads = SharedReads(tmp_path / "shared", monkeypatch)
-        lock = read_lock(shared / LOCK_NAME)
-        copied = reads.during(lambda: sync_local_copy(lock, shared, local, **QUIET))
+    start(pinned(server.url), shared, local, FakeHub())
+    new_config = b'{"a": 2}'
+    files = {"config.json": sha(new_config), "checkpoint.pth": sha(FILES["checkpoint.pth"])}
+    changed = pinned(server.url, huggingface={REPO: (REVISION, files)})
+    (snapshot_dir(shared / "hf" / "hub", REPO, REVISION) / "config.json").unlink()
+    fetch_models(changed, shared, tmp_path / "other-host", FakeHub({**FILES, "config.json": new_config}), **QUIET)
+    reads = SharedReads(tmp_path / "shared", monkeypatch)
+    lock = read_lock(shared / LOCK_NAME)
+    copied = reads.during(lambda: sync_local_copy(lock, shared, local, **QUIET))
     assert copied == len(new_config)  # the lock comes in as an argument; the unchanged files stay
     assert (snapshot_dir(local / "hf" / "hub", REPO, REVISION) / "config.json").read_bytes() == new_config
 
 
-def test_a_file_changed_on_efs_is_caught_by_the_copy_and_removed_for_the_next_fetch(tmp_path: Path):
+def test_a_file_changed_on_efs_is_caught_by_the_copy_and_removed_for_the_next_fetch(tmp_path: Path, server):
     shared, primary, burst = tmp_path / "shared" / "models", tmp_path / "a", tmp_path / "b"
-    with ModelServer(ARCHIVE) as server:
-        start(pinned(server.url), shared, primary, FakeHub())
-        tampered = snapshot_dir(shared / "hf" / "hub", REPO, REVISION) / "checkpoint.pth"
-        tampered.write_bytes(b"x" * len(FILES["checkpoint.pth"]))  # same size: only the hash tells
-        with pytest.raises(ChecksumError, match="does not match the lock; removed"):
-            start(pinned(server.url), shared, burst, FakeHub())
-        assert not tampered.exists()
-        start(pinned(server.url), shared, burst, FakeHub())  # the next boot restores it
+    start(pinned(server.url), shared, primary, FakeHub())
+    tampered = snapshot_dir(shared / "hf" / "hub", REPO, REVISION) / "checkpoint.pth"
+    tampered.write_bytes(b"x" * len(FILES["checkpoint.pth"]))  # same size: only the hash tells
+    with pytest.raises(ChecksumError, match="does not match the lock; removed"):
+        start(pinned(server.url), shared, burst, FakeHub())
+    assert not tampered.exists()
+    start(pinned(server.url), shared, burst, FakeHub())  # the next boot restores it
     assert (snapshot_dir(burst / "hf" / "hub", REPO, REVISION) / "checkpoint.pth").read_bytes() == FILES["checkpoint.pth"]
 
 
-def test_a_checkpoint_archive_changed_on_efs_is_caught_by_the_copy_and_removed_for_the_next_fetch(tmp_path: Path):
+def test_a_checkpoint_archive_changed_on_efs_is_caught_by_the_copy_and_removed_for_the_next_fetch(tmp_path: Path, server):
     shared, primary, burst = tmp_path / "shared" / "models", tmp_path / "a", tmp_path / "b"
-    with ModelServer(ARCHIVE) as server:
-        start(pinned(server.url), shared, primary, FakeHub())
-        archive = shared / "checkpoints_v2_0417.zip"
-        archive.write_bytes(bytes(len(ARCHIVE)))
-        with pytest.raises(ChecksumError, match="removed, the next fetch restores it"):
-            start(pinned(server.url), shared, burst, FakeHub())
-        assert not archive.exists()
+    start(pinned(server.url), shared, primary, FakeHub())
+    archive = shared / "checkpoints_v2_0417.zip"
+    archive.write_bytes(bytes(len(ARCHIVE)))
+    with pytest.raises(ChecksumError, match="removed, the next fetch restores it"):
         start(pinned(server.url), shared, burst, FakeHub())
-        assert archive.read_bytes() == ARCHIVE and server.requests == [None, None]
+    assert not archive.exists()
+    start(pinned(server.url), shared, burst, FakeHub())
+    assert archive.read_bytes() == ARCHIVE and server.requests == [None, None]
 
 
-def test_the_service_refuses_an_incomplete_copy_and_names_what_is_missing(tmp_path: Path):
+def test_the_service_refuses_an_incomplete_copy_and_names_what_is_missing(tmp_path: Path, server):
     shared, local = tmp_path / "shared" / "models", tmp_path / "disk"
     with pytest.raises(ChecksumError, match="the models step must run first"):
         verify_local_copy(local, **QUIET)
-    with ModelServer(ARCHIVE) as server:
-        start(pinned(server.url), shared, local, FakeHub())
+    start(pinned(server.url), shared, local, FakeHub())
     checkpoints = verify_local_copy(local, **QUIET)
     assert (checkpoints / "converter" / "checkpoint.pth").exists()
     (snapshot_dir(local / "hf" / "hub", REPO, REVISION) / "config.json").write_bytes(b"{}")
@@ -318,10 +308,9 @@ def test_the_service_refuses_an_incomplete_copy_and_names_what_is_missing(tmp_pa
         verify_local_copy(local, **QUIET)
 
 
-def test_the_host_copy_is_a_hugging_face_cache_whose_main_names_the_locked_commit(tmp_path: Path):
+def test_the_host_copy_is_a_hugging_face_cache_whose_main_names_the_locked_commit(tmp_path: Path, server):
     shared, local = tmp_path / "shared" / "models", tmp_path / "disk"
-    with ModelServer(ARCHIVE) as server:
-        start(unpinned(server.url), shared, local, FakeHub())
+    start(unpinned(server.url), shared, local, FakeHub())
     ref = local / "hf" / "hub" / "models--myshell-ai--MeloTTS-Japanese" / "refs" / "main"
     assert ref.read_text() == HEAD
     offline_path = offline_fakes.hf_hub_download(REPO, "config.json", cache_dir=str(local / "hf" / "hub"))
