@@ -8,7 +8,8 @@ import {
   type LogTarget,
   PROVISION_STREAM_PREFIX,
 } from '../names.js';
-import { CliFailure, type CliIO } from './io.js';
+import { CliFailure } from './io.js';
+import type { CommandContext } from './fleet-commands.js';
 import type { Session } from './session.js';
 
 /** The fleet's log groups by source; burst is absent on a fleet without burst workers. */
@@ -140,10 +141,7 @@ export interface LogsOptions {
   readonly limit: number;
 }
 
-export interface LogsContext {
-  readonly io: CliIO;
-  readonly session: Session;
-  readonly clock: () => Date;
+export interface LogsContext extends CommandContext {
   readonly logs: LogsPort;
   /** Ends --follow (Ctrl-C). */
   readonly signal?: AbortSignal;

@@ -1,13 +1,13 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { discoverFleetOutputs } from '../aws/discovery.js';
 import { toFleetError } from '../aws/errors.js';
-import type { LogsPort } from '../aws/logs.js';
 import type { InstanceInfo } from '../aws/ports.js';
 import { activeOperatorTime } from '../core/decide.js';
 import { TAGS, isoSeconds, parseTagDate } from '../core/tags.js';
-import { CliFailure, type CliIO } from './io.js';
+import { CliFailure } from './io.js';
 import {
   type LogGroups,
+  type LogsContext,
   WORKER_SOURCES,
   discoverLogGroups,
   formatLine,
@@ -15,14 +15,9 @@ import {
   parseJobLine,
   readSources,
 } from './logs.js';
-import type { Session } from './session.js';
 
-export interface SmokeTestContext {
-  readonly io: CliIO;
-  readonly session: Session;
-  readonly clock: () => Date;
-  readonly logs: LogsPort;
-}
+/** What `logs` reads with, but no Ctrl-C: the test ends at its own timeout. */
+export type SmokeTestContext = Omit<LogsContext, 'signal'>;
 
 export interface SmokeTestOptions {
   /** A reference recording on EFS (relative to /mnt/shared, under uploads/): clone it first. */
