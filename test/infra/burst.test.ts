@@ -279,11 +279,17 @@ describe('burst update safety', () => {
     expect(changed({})).toEqual([]);
   });
 
-  it('other instance types update the group in place (new workers launch as them), never replace it', () => {
-    const found = changed({
-      burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 3, instanceTypes: ['g5.xlarge', 'g6.xlarge'] },
-    }).filter((c) => WORKER_TOUCHING.has(c.type));
-    expect(found).toEqual([
+  it.each<[string, Partial<FleetConfig>]>([
+    [
+      'other instance types update the group in place (new workers launch as them), never replace it',
+      { burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 3, instanceTypes: ['g5.xlarge', 'g6.xlarge'] } },
+    ],
+    [
+      'more burst workers only raise the group maximum, in place',
+      { burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 4 } },
+    ],
+  ])('%s', (_, overrides) => {
+    expect(changed(overrides).filter((c) => WORKER_TOUCHING.has(c.type))).toEqual([
       {
         stack: 'GpuFleet-Compute',
         logicalId: expect.stringMatching(/^GpuWorkerBurstGroupASG/),
@@ -300,20 +306,6 @@ describe('burst update safety', () => {
       expect.stringMatching(/^GpuWorkerHostLaunchTemplate/),
     ]);
     expect(found.every((c) => c.impact === ResourceImpact.WILL_UPDATE)).toBe(true);
-  });
-
-  it('more burst workers only raise the group maximum, in place', () => {
-    const found = changed({ burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 4 } }).filter((c) =>
-      WORKER_TOUCHING.has(c.type),
-    );
-    expect(found).toEqual([
-      {
-        stack: 'GpuFleet-Compute',
-        logicalId: expect.stringMatching(/^GpuWorkerBurstGroupASG/),
-        type: 'AWS::AutoScaling::AutoScalingGroup',
-        impact: ResourceImpact.WILL_UPDATE,
-      },
-    ]);
   });
 });
 

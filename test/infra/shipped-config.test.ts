@@ -1,8 +1,7 @@
 import { NO_PROGRESS_MINUTES } from '../../src/core/decide';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, type Stack } from 'aws-cdk-lib';
+import type { Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import {
   CONFIG_CONTEXT_KEY,
@@ -11,8 +10,8 @@ import {
   type FleetConfig,
   resolveConfig,
 } from '../../src/config';
-import { buildFleet } from '../../lib/fleet';
 import { unpinnedModels } from '../../lib/model-pins';
+import { buildTestFleet } from '../support/fleet';
 
 /**
  * A fresh account deploys what the repository ships: cdk.json's configuration, or the README's
@@ -42,11 +41,7 @@ interface Synth {
 }
 
 function synth(config: FleetConfig): Synth {
-  const app = new App({
-    outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-fleet-shipped-')),
-    context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] },
-  });
-  const fleet = buildFleet(app, config);
+  const { fleet } = buildTestFleet(config);
   const stacks = [fleet.network, fleet.data, fleet.compute, fleet.scaler];
   const errors = stacks.flatMap((stack) =>
     Annotations.fromStack(stack)
