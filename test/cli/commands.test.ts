@@ -120,23 +120,6 @@ describe('start and stop', () => {
 });
 
 describe('errors: one clear line and an exit code', () => {
-  it.each([
-    ['InsufficientInstanceCapacity', 'EC2 has no spot capacity for the GPU instance right now.'],
-    ['IncorrectSpotRequestState', 'not ready for a start yet'],
-    ['IncorrectInstanceState', 'between states'],
-    ['UnauthorizedOperation', 'Access denied: your credentials lack ec2:StartInstances.'],
-    ['AuthFailure', 'AWS rejected the credentials: the access key or its signature is not valid'],
-    ['RequestLimitExceeded', 'throttling'],
-  ])('a start refused with %s', async (name, message) => {
-    givenInstances(appInstance(), gpuInstance());
-    ec2Mock.on(StartInstancesCommand).rejects(ec2Error(name));
-    const result = await run('start-gpu');
-    expect(result.code).toBe(1);
-    expect(result.err).toContain(message);
-    expect(result.err.split('\n')).toHaveLength(1);
-    expect(result.out).toBe('');
-  });
-
   it('no credentials', async () => {
     ec2Mock.on(DescribeInstancesCommand).rejects(
       Object.assign(new Error('Could not load credentials from any providers'), {

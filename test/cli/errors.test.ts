@@ -51,6 +51,12 @@ describe('the one line an operator reads', () => {
     ['Unknown', 502, /^AWS answered ec2:StartInstances with a server error \(HTTP 502\)/],
     ['ServiceUnavailable', 503, /try again in a minute/],
     ['RequestLimitExceeded', 503, /^AWS is throttling requests/],
+    ['InsufficientInstanceCapacity', 400, 'EC2 has no spot capacity for the GPU instance right now.'],
+    ['IncorrectSpotRequestState', 400, 'not ready for a start yet'],
+    ['IncorrectInstanceState', 400, 'between states'],
+    ['UnauthorizedOperation', 400, 'Access denied: your credentials lack ec2:StartInstances.'],
+    ['AuthFailure', 400, 'AWS rejected the credentials: the access key or its signature is not valid'],
+    ['RequestLimitExceeded', 400, 'throttling'],
   ])('%s (HTTP %i)', async (name, status, line) => {
     expect(await startRefusedWith(serviceError(name, status))).toMatch(line);
   });
