@@ -6,7 +6,7 @@ import {
   type SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { FleetError, recordEndpointOnFailure, toFleetError } from './errors.js';
+import { FleetError, callAws, recordEndpointOnFailure, toFleetError } from './errors.js';
 
 /** One message of the dead-letter queue. */
 export interface DeadLetter {
@@ -64,15 +64,8 @@ const EMPTY_ROUNDS = 3;
 export function createDeadLetterQueue(client: SQSClient, queueUrl: string): DeadLetterPort {
   recordEndpointOnFailure(client);
   let arn: Promise<string> | undefined;
-  const call = async <T>(action: string, send: () => Promise<T>): Promise<T> => {
-    try {
-      return await send();
-    } catch (error) {
-      throw toFleetError(error, action);
-    }
-  };
   const attributes = (names: string[]) =>
-    call('sqs:GetQueueAttributes', () =>
+    callAws('sqs:GetQueueAttributes', () =>
       client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: names as never })),
     ).then((o) => o.Attributes ?? {});
   const queueArn = (): Promise<string> => {
@@ -103,7 +96,7 @@ export function createDeadLetterQueue(client: SQSClient, queueUrl: string): Dead
       let empty = 0;
       while (found.size < expected && empty < EMPTY_ROUNDS) {
         // Visibility 0: each message is visible again at once, so listing takes nothing away.
-        const output = await call('sqs:ReceiveMessage', () =>
+        const output = await callAws('sqs:ReceiveMessage', () =>
           client.send(
             new ReceiveMessageCommand({
               QueueUrl: queueUrl,
@@ -156,7 +149,7 @@ export function createDeadLetterQueue(client: SQSClient, queueUrl: string): Dead
     },
     async latestRedrive() {
       const sourceArn = await queueArn();
-      const output = await call('sqs:ListMessageMoveTasks', () =>
+      const output = await callAws('sqs:ListMessageMoveTasks', () =>
         client.send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn, MaxResults: 1 })),
       );
       const task = output.Results?.[0];

@@ -1,5 +1,5 @@
 import { DescribeFileSystemsCommand, type EFSClient } from '@aws-sdk/client-efs';
-import { recordEndpointOnFailure, toFleetError } from './errors.js';
+import { callAws, recordEndpointOnFailure } from './errors.js';
 
 export interface FileSystemInfo {
   readonly fileSystemId: string;
@@ -11,17 +11,13 @@ export interface FileSystemInfo {
 
 export async function describeFileSystem(client: EFSClient, fileSystemId: string): Promise<FileSystemInfo> {
   recordEndpointOnFailure(client);
-  try {
-    const { FileSystems = [] } = await client.send(
-      new DescribeFileSystemsCommand({ FileSystemId: fileSystemId }),
-    );
-    const fileSystem = FileSystems[0];
-    return {
-      fileSystemId,
-      state: fileSystem?.LifeCycleState ?? 'unknown',
-      sizeBytes: fileSystem?.SizeInBytes?.Value ?? 0,
-    };
-  } catch (error) {
-    throw toFleetError(error, 'elasticfilesystem:DescribeFileSystems');
-  }
+  const { FileSystems = [] } = await callAws('elasticfilesystem:DescribeFileSystems', () =>
+    client.send(new DescribeFileSystemsCommand({ FileSystemId: fileSystemId })),
+  );
+  const fileSystem = FileSystems[0];
+  return {
+    fileSystemId,
+    state: fileSystem?.LifeCycleState ?? 'unknown',
+    sizeBytes: fileSystem?.SizeInBytes?.Value ?? 0,
+  };
 }

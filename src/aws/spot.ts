@@ -1,5 +1,5 @@
 import { DescribeSpotInstanceRequestsCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { recordEndpointOnFailure, toFleetError } from './errors.js';
+import { callAws, recordEndpointOnFailure } from './errors.js';
 
 /** A persistent spot request as status shows it. */
 export interface SpotRequestInfo {
@@ -14,20 +14,16 @@ export interface SpotRequestInfo {
 
 export async function describeSpotRequest(client: EC2Client, requestId: string): Promise<SpotRequestInfo> {
   recordEndpointOnFailure(client);
-  try {
-    const { SpotInstanceRequests = [] } = await client.send(
-      new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [requestId] }),
-    );
-    const request = SpotInstanceRequests[0];
-    return {
-      requestId,
-      state: request?.State ?? 'unknown',
-      statusCode: request?.Status?.Code,
-      validUntil: request?.ValidUntil,
-      type: request?.Type,
-      interruptionBehavior: request?.InstanceInterruptionBehavior,
-    };
-  } catch (error) {
-    throw toFleetError(error, 'ec2:DescribeSpotInstanceRequests');
-  }
+  const { SpotInstanceRequests = [] } = await callAws('ec2:DescribeSpotInstanceRequests', () =>
+    client.send(new DescribeSpotInstanceRequestsCommand({ SpotInstanceRequestIds: [requestId] })),
+  );
+  const request = SpotInstanceRequests[0];
+  return {
+    requestId,
+    state: request?.State ?? 'unknown',
+    statusCode: request?.Status?.Code,
+    validUntil: request?.ValidUntil,
+    type: request?.Type,
+    interruptionBehavior: request?.InstanceInterruptionBehavior,
+  };
 }

@@ -1,5 +1,5 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { FleetError, recordEndpointOnFailure, toFleetError } from './errors.js';
+import { FleetError, callAws, recordEndpointOnFailure } from './errors.js';
 import type { QueuePort } from './ports.js';
 
 /** The three live counts the control loop needs; never CloudWatch metrics, which lag on idle queues. */
@@ -15,15 +15,12 @@ export function createSqsQueue(client: SQSClient): QueuePort {
   recordEndpointOnFailure(client);
   return {
     async counts(queueUrl) {
-      let attributes: Partial<Record<string, string>>;
-      try {
-        const output = await client.send(
+      const output = await callAws('sqs:GetQueueAttributes', () =>
+        client.send(
           new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: [...QUEUE_COUNT_ATTRIBUTES] }),
-        );
-        attributes = output.Attributes ?? {};
-      } catch (error) {
-        throw toFleetError(error, 'sqs:GetQueueAttributes');
-      }
+        ),
+      );
+      const attributes: Partial<Record<string, string>> = output.Attributes ?? {};
       // A count that is not there is not zero: reading it as an empty queue would stop a busy GPU.
       const count = (name: CountAttribute): number => {
         const text = attributes[name];

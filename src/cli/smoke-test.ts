@@ -1,6 +1,6 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { discoverFleetOutputs } from '../aws/discovery.js';
-import { toFleetError } from '../aws/errors.js';
+import { callAws, toFleetError } from '../aws/errors.js';
 import type { InstanceInfo } from '../aws/ports.js';
 import { activeOperatorTime } from '../core/decide.js';
 import { TAGS, isoSeconds, parseTagDate } from '../core/tags.js';
@@ -179,16 +179,14 @@ async function runStages(ctx: SmokeTestContext, options: SmokeTestOptions, run: 
   };
 
   const send = async (job: SmokeJob): Promise<void> => {
-    try {
-      await ctx.session.sqs.send(
+    await callAws('sqs:SendMessage', () =>
+      ctx.session.sqs.send(
         new SendMessageCommand({
           QueueUrl: run.queueUrl,
           MessageBody: JSON.stringify({ version: 1, jobId: job.id, ...job.body }),
         }),
-      );
-    } catch (error) {
-      throw toFleetError(error, 'sqs:SendMessage');
-    }
+      ),
+    );
   };
 
   const first = jobs[0];
