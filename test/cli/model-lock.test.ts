@@ -19,11 +19,11 @@ beforeEach(() => {
   resetMocks();
   ssmMock.reset();
   ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+  givenInstances(appInstance(), gpuInstance({ State: { Name: 'running' } }));
 });
 
 describe('gpu-manage model-lock', () => {
   it('prints the lock the running GPU host reads from EFS, through SSM Run Command', async () => {
-    givenInstances(appInstance(), gpuInstance({ State: { Name: 'running' } }));
     ssmMock
       .on(GetCommandInvocationCommand)
       .resolves({ Status: 'Success', StandardOutputContent: LOCK, StandardErrorContent: '' });
@@ -40,7 +40,6 @@ describe('gpu-manage model-lock', () => {
   });
 
   it('waits while the invocation does not exist yet and while it runs', async () => {
-    givenInstances(appInstance(), gpuInstance({ State: { Name: 'running' } }));
     ssmMock
       .on(GetCommandInvocationCommand)
       .rejectsOnce(new InvocationDoesNotExist({ message: 'not yet', $metadata: {} }))
@@ -64,7 +63,6 @@ describe('gpu-manage model-lock', () => {
   });
 
   it('fails with the host’s last lines when the command fails there (no lock yet)', async () => {
-    givenInstances(appInstance(), gpuInstance({ State: { Name: 'running' } }));
     ssmMock.on(GetCommandInvocationCommand).resolves({
       Status: 'Failed',
       StandardOutputContent: '',
@@ -79,7 +77,6 @@ describe('gpu-manage model-lock', () => {
   }, 30_000);
 
   it('reads a refused SendCommand as one line, no stack trace', async () => {
-    givenInstances(appInstance(), gpuInstance({ State: { Name: 'running' } }));
     ssmMock.on(SendCommandCommand).rejects(
       new SSMServiceException({
         name: 'AccessDeniedException',

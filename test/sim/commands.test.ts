@@ -51,15 +51,8 @@ describe('gpu-manage simulate and cost', () => {
   });
 
   it('simulate injects faults on request and prints both baselines', async () => {
-    const result = await simulateTrace(
-      'bursty-day',
-      '--interruptions-per-hour',
-      '2',
-      '--capacity-failures',
-      '0.3',
-      '--seed',
-      '5',
-    );
+    const faults = ['--interruptions-per-hour', '2', '--capacity-failures', '0.3', '--seed', '5'];
+    const result = await simulateTrace('bursty-day', ...faults);
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/^EC2 refused {5}\d+ starts \(capacity\) · [1-9]\d* spot interruptions$/m);
     expect(result.out).toMatch(/^Always on 24\/7 {2}[\d.]+ h/m);
