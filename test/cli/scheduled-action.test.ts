@@ -1,5 +1,5 @@
-import { CreateTagsCommand, EC2ServiceException, StopInstancesCommand } from '@aws-sdk/client-ec2';
-import { appInstance, ec2Mock, givenInstances, gpuInstance, resetMocks, run } from './support';
+import { CreateTagsCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { appInstance, ec2Error, ec2Mock, givenInstances, gpuInstance, resetMocks, run } from './support';
 
 /** The operator's app-host commands end the scaler's retries of a failed scheduled action. */
 
@@ -30,14 +30,7 @@ describe('stop-app with a failed scheduled start pending', () => {
 
   it('stops the host but exits 1 and says so when the clearing is refused', async () => {
     givenInstances(markedApp(), gpuInstance());
-    ec2Mock.on(CreateTagsCommand).rejects(
-      new EC2ServiceException({
-        name: 'UnauthorizedOperation',
-        message: 'not authorized',
-        $fault: 'client',
-        $metadata: { httpStatusCode: 403 },
-      }),
-    );
+    ec2Mock.on(CreateTagsCommand).rejects(ec2Error('UnauthorizedOperation', 403));
     ec2Mock.on(StopInstancesCommand).resolves({});
     const result = await run('stop-app');
     expect(result.code).toBe(1);

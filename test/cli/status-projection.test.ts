@@ -1,6 +1,6 @@
 import { FleetError } from '../../src/aws/errors';
 import type { BurstWorkerInfo, InstanceInfo } from '../../src/aws/ports';
-import { type StatusSources, projectStatus } from '../../src/cli/status';
+import { type StatusSources, projectStatus, renderStatus } from '../../src/cli/status';
 import { DEFAULT_CONFIG } from '../../src/config';
 
 const now = new Date('2026-11-24T03:00:00Z');
@@ -109,5 +109,36 @@ describe('the status report projected from what was read', () => {
     ]);
     expect(report.burst).toBeUndefined();
     expect(report.workers).toHaveLength(1);
+  });
+});
+
+describe('status and a pending scheduled action of the app host', () => {
+  const at = new Date('2026-11-25T03:00:00Z');
+  const withAppTags = (tags: Record<string, string>): StatusSources => {
+    const { gpu } = sources().instances;
+    return sources({ instances: { app: instance('app', { state: 'stopped', tags }), gpu } });
+  };
+
+  it('says which action failed, until when the scaler retries it, and how to do it now', () => {
+    const report = projectStatus(
+      withAppTags({ 'gpu-fleet:scheduled-action': 'start until 2026-11-25T10:00:00Z' }),
+      fleet,
+      at,
+    );
+    expect(report.warnings).toEqual([
+      'The scheduled start of the app host failed; the scaler retries it every minute until 2026-11-25T10:00:00Z. npx gpu-manage start-app does it now.',
+    ]);
+    expect(renderStatus(report, at, false)).toContain(
+      'WARNING: The scheduled start of the app host failed; the scaler retries it every minute until 2026-11-25T10:00:00Z.',
+    );
+  });
+
+  it('says nothing when none is pending, the tag was cleared, or its window has ended', () => {
+    for (const tags of <Array<Record<string, string>>>[
+      {},
+      { 'gpu-fleet:scheduled-action': '' },
+      { 'gpu-fleet:scheduled-action': 'stop until 2026-11-25T03:00:00Z' },
+    ])
+      expect(projectStatus(withAppTags(tags), fleet, at).warnings).toEqual([]);
   });
 });

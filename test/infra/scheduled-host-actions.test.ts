@@ -2,6 +2,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { DEFAULT_CONFIG } from '../../src/config';
 import { TAGS } from '../../src/core/tags';
 import { buildTestFleet, templateOf } from '../support/fleet';
+import { statementsOf } from './support';
 
 /**
  * The infrastructure of the app host's retried scheduled actions: the scaler may write its one
@@ -17,12 +18,7 @@ describe('scheduled host actions in the scaler stack', () => {
     scaler = templateOf(fleet.scaler);
   });
 
-  const statements = (): Array<Record<string, any>> => {
-    const policy = Object.entries(scaler.findResources('AWS::IAM::Policy')).find(([id]) =>
-      id.startsWith('ScalerFunctionServiceRole'),
-    );
-    return policy?.[1].Properties.PolicyDocument.Statement as Array<Record<string, any>>;
-  };
+  const statements = () => statementsOf(scaler, 'ScalerFunctionServiceRole');
 
   it('may tag the fleet’s app host with the scheduled-action key alone', () => {
     const appTagging = statements().filter(
