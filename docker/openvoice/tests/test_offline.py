@@ -107,6 +107,11 @@ class FakeHubClient:
         return path
 
 
+def set_env(monkeypatch, **variables: str) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def vad_dir(tmp_path: Path) -> Path:
     """silero-vad as the image vendors it: a torch.hub repository with its hubconf.py."""
@@ -127,22 +132,17 @@ def host(tmp_path: Path, monkeypatch, vad_dir: Path) -> dict:
         pins_file.write_text(json.dumps(raw))
         monkeypatch.setattr(models, "PINS_FILE", pins_file)
         monkeypatch.setattr(models, "HuggingFaceHub", FakeHubClient)
-        for name, value in {
-            "SHARED_DIR": str(shared),
-            "LOCAL_MODELS_DIR": str(local),
-            "MODEL_TRUST": "first-use",
-        }.items():
-            monkeypatch.setenv(name, value)
+        set_env(monkeypatch, SHARED_DIR=str(shared), LOCAL_MODELS_DIR=str(local), MODEL_TRUST="first-use")
         assert models.main(["app.models", "fetch"]) == 0
-    for name, value in {
-        "OPENVOICE_API_TOKEN": TOKEN,
-        "HF_HOME": str(local / "hf"),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "SILERO_VAD_DIR": str(vad_dir),
-        "HOME": str(tmp_path / "home"),
-    }.items():
-        monkeypatch.setenv(name, value)
+    set_env(
+        monkeypatch,
+        OPENVOICE_API_TOKEN=TOKEN,
+        HF_HOME=str(local / "hf"),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        SILERO_VAD_DIR=str(vad_dir),
+        HOME=str(tmp_path / "home"),
+    )
     return {"shared": shared, "local": local}
 
 
@@ -163,13 +163,9 @@ def store(tmp_path: Path, monkeypatch, vad_dir: Path) -> Path:
     (checkpoints / "base_speakers" / "ses").mkdir(parents=True)
     for name in BASE_SPEAKERS:
         (checkpoints / "base_speakers" / "ses" / f"{name}.pth").write_bytes(b"se")
-    for name, value in {
-        "HF_HOME": str(tmp_path / "hf"),
-        "HF_HUB_OFFLINE": "1",
-        "SILERO_VAD_DIR": str(vad_dir),
-        "HOME": str(tmp_path / "home"),
-    }.items():
-        monkeypatch.setenv(name, value)
+    set_env(
+        monkeypatch, HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1", SILERO_VAD_DIR=str(vad_dir), HOME=str(tmp_path / "home")
+    )
     return checkpoints
 
 
