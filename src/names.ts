@@ -13,8 +13,18 @@ export function burstGroupName(appName: string): string {
   return `${appName}-burst-workers`;
 }
 
-/** The termination hook the queue worker completes once it has drained. */
+/**
+ * The termination hook that holds a burst worker while its queue worker drains. The scaler
+ * completes it once the worker has tagged itself drained; a worker never completes it itself.
+ */
 export const BURST_DRAIN_HOOK = 'drain';
+
+/**
+ * How long the drain hook holds a terminating worker at most (its heartbeat timeout) before Auto
+ * Scaling continues by default: the backstop when the worker never tags itself drained or the
+ * scaler cannot complete the hook.
+ */
+export const BURST_DRAIN_TIMEOUT_SECONDS = 180;
 
 /** The custom resource that owns a fleet host's instance (src/aws/host-lifecycle.ts serves it). */
 export const HOST_INSTANCE_RESOURCE_TYPE = 'Custom::FleetHostInstance';

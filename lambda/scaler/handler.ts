@@ -271,6 +271,7 @@ function burstLogFields(burst: BurstTickReport): Record<string, unknown> {
     reason: burst.decision?.reason,
     setDesired: burst.decision?.desired,
     retired: burst.decision?.retire.map((r) => r.instanceId),
+    drainsCompleted: burst.decision?.complete,
     setOnDemand: burst.decision?.onDemand,
     errors: burst.errors.map((e) => ({ action: e.action, ...describe(e.error) })),
   };

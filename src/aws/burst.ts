@@ -2,6 +2,7 @@ import {
   type Activity,
   type AutoScalingClient,
   type Instance as AutoScalingInstance,
+  CompleteLifecycleActionCommand,
   DescribeAutoScalingGroupsCommand,
   DescribeScalingActivitiesCommand,
   SetDesiredCapacityCommand,
@@ -9,8 +10,15 @@ import {
   UpdateAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
-import { FleetError, recordEndpointOnFailure, callAws } from './errors.js';
+import { BURST_DRAIN_HOOK } from '../names.js';
+import { FleetError, recordEndpointOnFailure, callAws, toFleetError } from './errors.js';
 import type { BurstGroupState, BurstPort, BurstWorkerInfo } from './ports.js';
+
+/**
+ * How Auto Scaling refuses to complete a lifecycle action that is not waiting (already completed,
+ * timed out, or never started): ValidationError "No active Lifecycle Action found with instance ID …".
+ */
+const NO_ACTIVE_LIFECYCLE_ACTION = /No active Lifecycle Action found/i;
 
 /** The scaling activities read to find the latest failed launch: the newest first, one page. */
 const ACTIVITIES_READ = 20;
@@ -71,7 +79,32 @@ export function createBurstGroup(
         ),
       );
     },
+
+    async completeDrain(instanceId) {
+      try {
+        await autoScaling.send(
+          new CompleteLifecycleActionCommand({
+            AutoScalingGroupName: groupName,
+            LifecycleHookName: BURST_DRAIN_HOOK,
+            InstanceId: instanceId,
+            LifecycleActionResult: 'CONTINUE',
+          }),
+        );
+      } catch (error) {
+        // Nothing waits any more: what this call was for has happened.
+        if (isNoActiveLifecycleAction(error)) return;
+        throw toFleetError(error, 'autoscaling:CompleteLifecycleAction');
+      }
+    },
   };
+}
+
+function isNoActiveLifecycleAction(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    error.name === 'ValidationError' &&
+    NO_ACTIVE_LIFECYCLE_ACTION.test(error.message)
+  );
 }
 
 /** The group, its workers (their EC2 tags, launch time and market) and its latest failed launch. */

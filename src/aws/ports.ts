@@ -62,7 +62,7 @@ export interface BurstWorkerInfo {
   /** The group's lifecycle state: Pending, InService, Terminating, Terminating:Wait, ... */
   readonly lifecycleState: string;
   readonly launchTime?: Date;
-  /** The worker's own tags: gpu-fleet:ready-at and gpu-fleet:last-job-at, as on the primary. */
+  /** The worker's own tags: gpu-fleet:ready-at and gpu-fleet:last-job-at as on the primary, and gpu-fleet:drained-at. */
   readonly tags: Readonly<Record<string, string>>;
 }
 
@@ -93,4 +93,9 @@ export interface BurstPort {
   retire(instanceId: string, decrementDesired: boolean): Promise<void>;
   /** Switches the market of the workers launched from now on. */
   setOnDemand(onDemand: boolean): Promise<void>;
+  /**
+   * Completes the drain hook of this terminating worker (CONTINUE), so it goes now. A hook that
+   * is no longer waiting (completed on an earlier tick, or timed out) counts as done.
+   */
+  completeDrain(instanceId: string): Promise<void>;
 }

@@ -48,3 +48,18 @@ export async function resizeAndRetire(
   }
   return retired;
 }
+
+/**
+ * Completes the drain hook of each worker that has drained, each call attempted on its own: a
+ * refused one is recorded and asked again on the next tick (a completion that finds nothing
+ * waiting is done), and the hook's timeout ends the wait if it keeps failing.
+ */
+export async function completeDrains(
+  port: BurstPort,
+  instanceIds: readonly string[],
+  attempt: Attempt,
+): Promise<void> {
+  for (const instanceId of instanceIds) {
+    await attempt(`complete drain ${instanceId}`, () => port.completeDrain(instanceId));
+  }
+}

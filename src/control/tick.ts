@@ -10,9 +10,16 @@ import {
 } from '../core/burst.js';
 import { activeOperatorTime, decide, recordStartFailure, recordStopFailure } from '../core/decide.js';
 import type { Decision, Observation, ScalerMemory } from '../core/model.js';
-import { type Role, TAGS, memoryFromTags, memoryTagChanges, workerReportFromTags } from '../core/tags.js';
+import {
+  type Role,
+  TAGS,
+  memoryFromTags,
+  memoryTagChanges,
+  parseTagDate,
+  workerReportFromTags,
+} from '../core/tags.js';
 import { type FleetError, isFleetError } from '../aws/errors.js';
-import { attemptRecordingRefusals, resizeAndRetire } from './burst-actions.js';
+import { attemptRecordingRefusals, completeDrains, resizeAndRetire } from './burst-actions.js';
 import type { BurstGroupState, BurstPort, FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
 
 /** Finds the fleet's instances by their fleet tag (never by ids handed over from a stack). */
@@ -124,6 +131,7 @@ export function observeBurstGroup(state: BurstGroupState): BurstGroupObservation
       market: w.market,
       launchTime: w.launchTime,
       ...workerReportFromTags(w.tags),
+      drainedAt: parseTagDate(w.tags[TAGS.drainedAt]),
     })),
   };
 }
@@ -358,5 +366,6 @@ async function runBurstTurn(
     attempt,
     { desired: (desired) => `desired ${desired}`, retire: (instanceId) => `retire ${instanceId}` },
   );
+  await completeDrains(port, decision.complete, attempt);
   return { observation, decision, memory: next, errors };
 }

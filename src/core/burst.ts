@@ -8,7 +8,7 @@ import {
   workerIdleSince,
 } from './decide.js';
 import type { BurstMemory, QueueCounts } from './model.js';
-import { isoSeconds } from './tags.js';
+import { isoSeconds, pastTime } from './tags.js';
 
 /**
  * The burst decision, as a pure function: how many extra GPU workers the backlog needs,
@@ -64,6 +64,8 @@ export interface BurstWorkerObservation {
   readonly readyAt?: Date;
   /** The worker's last-job tag (job start, refresh while it runs, end); stale if before launchTime. */
   readonly lastJobAt?: Date;
+  /** The worker's drained tag: it has drained for its termination and waits for the hook's completion. */
+  readonly drainedAt?: Date;
 }
 
 export interface BurstGroupObservation {
@@ -126,6 +128,8 @@ export interface BurstDecision {
   readonly retire: readonly BurstRetirement[];
   /** Switch the market of new launches; undefined leaves it as it is. */
   readonly onDemand?: boolean;
+  /** Workers whose drain hook to complete (CONTINUE): held by it, and tagged drained by themselves. */
+  readonly complete: readonly string[];
   readonly reason: string;
   readonly memory: BurstMemory;
   readonly signals: BurstSignals;
@@ -162,6 +166,27 @@ export function retirements(
 /** Pending and in-service workers: those that serve or will. Terminating ones are already going. */
 export function isActiveWorker(worker: BurstWorkerObservation): boolean {
   return worker.lifecycleState.startsWith('Pending') || worker.lifecycleState === 'InService';
+}
+
+/** The lifecycle state of a worker that the group's drain hook holds on its way out. */
+export const DRAIN_HOOK_WAIT = 'Terminating:Wait';
+
+/**
+ * The workers whose drain hook may be completed now: held by the hook and tagged drained by their
+ * own queue worker (IAM lets a worker tag only itself, so the tag cannot speak for another). A
+ * drained time ahead of the clock reads as absent, as every reported time does. Those without the
+ * tag are still draining; the hook's timeout (default result CONTINUE) ends their wait anyway.
+ */
+export function drainedWorkers(
+  workers: readonly BurstWorkerObservation[],
+  now: Date,
+): Array<{ readonly instanceId: string; readonly drainedAt: Date }> {
+  return workers.flatMap(({ instanceId, lifecycleState, drainedAt }) => {
+    const drained = pastTime(drainedAt, now);
+    return lifecycleState === DRAIN_HOOK_WAIT && drained !== undefined
+      ? [{ instanceId, drainedAt: drained }]
+      : [];
+  });
 }
 
 /** Jobs one worker serves within BURST_DRAIN_MINUTES. */
@@ -209,6 +234,12 @@ export function decideBurst(
   const bootTimeouts = retire.filter((r) => r.kind === 'broken').length;
   for (const r of retire) actions.push(`retire ${r.instanceId}: ${r.why}`);
 
+  // --- Complete: workers that drained for their termination go now, not at the hook's timeout.
+  const complete = drainedWorkers(group.workers, now);
+  for (const w of complete) {
+    actions.push(`complete the drain of ${w.instanceId} (drained at ${isoSeconds(w.drainedAt)})`);
+  }
+
   // A worker that never became ready pauses scale-out, as a primary's boot timeout pauses its starts.
   const pausedUntil =
     bootTimeouts > 0
@@ -254,7 +285,8 @@ export function decideBurst(
 
   const counts = `${queue.waiting} waiting, ${queue.inFlight} in flight; burst ${active.length} of ${burst.maxWorkers} (desired ${group.desired})${group.onDemand ? ' on-demand' : ''}`;
   const reason = [`burst: ${counts}`, ...actions, ...notes].join('; ');
-  const acted = desired !== undefined || retire.length > 0 || market.onDemand !== undefined;
+  const acted =
+    desired !== undefined || retire.length > 0 || complete.length > 0 || market.onDemand !== undefined;
   return {
     desired,
     retire: retirements(
@@ -263,6 +295,7 @@ export function decideBurst(
       active.length,
     ),
     onDemand: market.onDemand,
+    complete: complete.map((w) => w.instanceId),
     reason,
     memory: {
       ...market.memory,

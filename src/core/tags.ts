@@ -29,6 +29,12 @@ export const TAGS = {
    * scaler never writes it.
    */
   lastJobAt: `${TAG_PREFIX}last-job-at`,
+  /**
+   * Written by a burst worker's queue worker on its own instance once its group is terminating it
+   * and it has drained (every job in hand finished or handed back, its last-job tag flushed): ISO
+   * time. The scaler then completes the group's drain hook for it; a worker may tag only itself.
+   */
+  drainedAt: `${TAG_PREFIX}drained-at`,
   /** Written by the operator's commands (start with --hold, hold, stop ends it): ISO time. */
   holdUntil: `${TAG_PREFIX}hold-until`,
   /** Written by the operator's stop: no automatic start before this ISO time; a start ends it. */
@@ -67,7 +73,7 @@ export const BURST_ROLE = 'burst';
 
 /**
  * The memory tags the scaler owns. holdUntil, pausedUntil and burstHoldWorkers belong to the operator's commands,
- * readyAt and lastJobAt to the worker: the scaler never writes them, so it can never wipe a value
+ * readyAt, lastJobAt and drainedAt to the worker: the scaler never writes them, so it can never wipe a value
  * another writer set between its read and its write.
  */
 const SCALER_OWNED = [

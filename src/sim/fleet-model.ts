@@ -1,9 +1,11 @@
 import { FleetError } from '../aws/errors.js';
 import type { BurstGroupState, BurstPort, FleetPort, InstanceInfo, QueuePort } from '../aws/ports.js';
 import type { FleetDiscovery } from '../control/tick.js';
+import { DRAIN_HOOK_WAIT } from '../core/burst.js';
 import { SPOT_INTERRUPTION_REASON } from '../core/decide.js';
 import type { InstanceState, QueueCounts } from '../core/model.js';
 import { TAGS } from '../core/tags.js';
+import { BURST_DRAIN_TIMEOUT_SECONDS } from '../names.js';
 import { DEFAULT_BURST_READY_DELAY_S } from './defaults.js';
 import { SimWorker, type SimEvent, type WorkerSurroundings, simTime } from './sim-worker.js';
 import { type TraceJob, seededRandom } from './trace.js';
@@ -150,6 +152,10 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
       retire: async (instanceId, decrementDesired) => this.retireBurst(instanceId, decrementDesired),
       setOnDemand: async (onDemand) => {
         this.burstOnDemand = onDemand;
+      },
+      // As Auto Scaling: completing a hook that no longer waits changes nothing (the adapter's "done").
+      completeDrain: async (instanceId) => {
+        this.burstWorkers.find((w) => w.worker.id === instanceId)?.worker.completeDrainHook(this.nowS);
       },
     };
   }
@@ -306,6 +312,8 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
   // --- BurstPort: what the Auto Scaling group would answer and do.
   private describeBurst(): BurstGroupState {
     const lifecycle = { pending: 'Pending', running: 'InService', stopping: 'Terminating' } as const;
+    const stateOf = (worker: SimWorker): string =>
+      worker.heldByDrainHook ? DRAIN_HOOK_WAIT : lifecycle[worker.state as keyof typeof lifecycle];
     return {
       desired: this.burstDesired,
       max: this.options.burstMaxWorkers ?? 0,
@@ -318,7 +326,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
           instanceType,
           market,
           availabilityZone: zone,
-          lifecycleState: lifecycle[worker.state as keyof typeof lifecycle],
+          lifecycleState: stateOf(worker),
           launchTime: simTime(worker.launchS ?? 0),
           tags: { ...worker.tags },
         })),
@@ -355,7 +363,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
     if (w.running.length > 0) this.retiredBusy += 1;
     this.events.push({ t: this.nowS, type: 'burst-retire', worker: w.id });
     if (decrementDesired) this.burstDesired -= 1;
-    w.goDown(this.nowS);
+    w.retire(this.nowS, BURST_DRAIN_TIMEOUT_SECONDS);
     // Without the decrement, a group whose desired still counts the worker launches a replacement.
     if (this.activeBurstWorkers < this.burstDesired) this.fillBurstGroup(this.nowS);
   }

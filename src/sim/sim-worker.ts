@@ -121,6 +121,8 @@ export class SimWorker {
   private goneAtS = Number.POSITIVE_INFINITY;
   private interruptAtS = Number.POSITIVE_INFINITY;
   private restartAtS = Number.POSITIVE_INFINITY;
+  /** A retired burst worker held by its group's drain hook until the scaler completes it. */
+  private drainHookHeld = false;
   private billedS = 0;
   private billedSinceS: number | undefined;
   private lastJobWriteS = Number.NEGATIVE_INFINITY;
@@ -251,10 +253,35 @@ export class SimWorker {
   goDown(t: number): void {
     for (const r of this.running.splice(0)) this.around.giveBack(r.job);
     this.state = 'stopping';
+    this.drainHookHeld = false;
     this.readyAtS = Number.POSITIVE_INFINITY;
     this.interruptAtS = Number.POSITIVE_INFINITY;
     this.goneAtS = t + this.around.stopDelayS;
     this.lastJobPendingS = undefined;
+  }
+
+  /** Terminating, held by the group's drain hook: the scaler's completion (or the hook's timeout) lets it go. */
+  get heldByDrainHook(): boolean {
+    return this.state === 'stopping' && this.drainHookHeld;
+  }
+
+  /**
+   * The group terminates this burst worker: it goes down (jobs in hand back to the queue), tags
+   * itself drained, and stays, billed, until the scaler completes the drain hook or the hook's
+   * timeout (`hookTimeoutS`) ends the wait.
+   */
+  retire(t: number, hookTimeoutS: number): void {
+    this.goDown(t);
+    this.drainHookHeld = true;
+    this.goneAtS = t + hookTimeoutS + this.around.stopDelayS;
+    this.writeTag(TAGS.drainedAt, isoSeconds(simTime(Math.ceil(t))), t);
+  }
+
+  /** The drain hook is completed: the worker terminates now. Once it is no longer held, nothing changes. */
+  completeDrainHook(t: number): void {
+    if (!this.heldByDrainHook) return;
+    this.drainHookHeld = false;
+    this.goneAtS = Math.min(this.goneAtS, t + this.around.stopDelayS);
   }
 
   /** EC2 takes the capacity back. */

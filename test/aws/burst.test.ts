@@ -1,6 +1,7 @@
 import {
   AutoScalingClient,
   AutoScalingServiceException,
+  CompleteLifecycleActionCommand,
   DescribeAutoScalingGroupsCommand,
   DescribeScalingActivitiesCommand,
   SetDesiredCapacityCommand,
@@ -17,6 +18,7 @@ import {
   latestLaunchFailure,
 } from '../../src/aws/burst';
 import { FleetError } from '../../src/aws/errors';
+import { BURST_DRAIN_HOOK } from '../../src/names';
 
 const asgMock = mockClient(AutoScalingClient);
 const ec2Mock = mockClient(EC2Client);
@@ -224,6 +226,45 @@ describe('burst group adapter', () => {
         InstancesDistribution: { OnDemandBaseCapacity: 0, OnDemandPercentageAboveBaseCapacity: percentage },
       },
     });
+  });
+
+  it('completes the drain hook of one worker with CONTINUE, on its group', async () => {
+    asgMock.on(CompleteLifecycleActionCommand).resolves({});
+    await burst().completeDrain('i-b1');
+    expect(asgMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
+    expect(asgMock).toHaveReceivedCommandWith(CompleteLifecycleActionCommand, {
+      AutoScalingGroupName: GROUP,
+      LifecycleHookName: BURST_DRAIN_HOOK,
+      InstanceId: 'i-b1',
+      LifecycleActionResult: 'CONTINUE',
+    });
+  });
+
+  it('counts a drain already completed (no active lifecycle action) as done: the next tick may ask again', async () => {
+    // What Auto Scaling answers once the hook has been completed or has timed out.
+    asgMock.on(CompleteLifecycleActionCommand).rejects(
+      new AutoScalingServiceException({
+        name: 'ValidationError',
+        message: 'No active Lifecycle Action found with instance ID i-b1',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
+    await expect(burst().completeDrain('i-b1')).resolves.toBeUndefined();
+  });
+
+  it.each([
+    ['ValidationError', 400, 'Unknown', false],
+    ['AccessDenied', 403, 'AccessDenied', false],
+    ['Throttling', 400, 'Throttled', true],
+  ])('refuses with any other error (%s), in the error vocabulary', async (name, status, code, retryable) => {
+    asgMock.on(CompleteLifecycleActionCommand).rejects(asgError(name, status));
+    const error = (await burst()
+      .completeDrain('i-b1')
+      .catch((e: unknown) => e)) as FleetError;
+    expect(error).toBeInstanceOf(FleetError);
+    expect({ code: error.code, retryable: error.retryable }).toEqual({ code, retryable });
+    if (code === 'AccessDenied') expect(error.missingPermission).toBe('autoscaling:CompleteLifecycleAction');
   });
 
   it('fails with NotFound when the group does not exist', async () => {

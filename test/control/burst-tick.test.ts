@@ -78,6 +78,10 @@ function group(
       calls.push(`setOnDemand ${b}`);
       refuse('setOnDemand');
     },
+    completeDrain: async (id) => {
+      calls.push(`completeDrain ${id}`);
+      refuse('completeDrain');
+    },
   };
   return { port, calls };
 }
@@ -304,6 +308,67 @@ describe('runTick with a burst group', () => {
     expect(report.burst?.decision?.onDemand).toBe(true);
     expect(report.memory.burstSpotFailingSince).toEqual(at(-20));
     expect(report.memory.burstOnDemandSince).toBeUndefined();
+  });
+});
+
+describe('runTick: the scaler completes the drain of burst workers that tagged themselves drained', () => {
+  const member = (instanceId: string, lifecycleState: string, tags: Record<string, string> = {}) => ({
+    instanceId,
+    instanceType: 'g4dn.xlarge',
+    market: 'spot' as const,
+    availabilityZone: 'ap-northeast-1c',
+    lifecycleState,
+    launchTime: at(-60),
+    tags: { [TAGS.readyAt]: at(-55).toISOString(), [TAGS.lastJobAt]: at(-30).toISOString(), ...tags },
+  });
+  const drained = (minutes: number) => ({ [TAGS.drainedAt]: at(minutes).toISOString() });
+
+  it('completes each drained worker held by the hook, leaves one still draining, and retires an idle one', async () => {
+    const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 });
+    const g = group({
+      desired: 1,
+      workers: [
+        member('i-done', 'Terminating:Wait', drained(-0.5)),
+        member('i-draining', 'Terminating:Wait'),
+        member('i-idle', 'InService'),
+      ],
+    });
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(g.calls).toEqual(['describe', 'retire i-idle', 'completeDrain i-done']);
+    expect(report.burst?.observation?.group.workers[0]?.drainedAt).toEqual(at(-0.5));
+    expect(report.burst?.decision?.complete).toEqual(['i-done']);
+    expect(report.burst?.errors).toEqual([]);
+  });
+
+  it('a refused completion is reported under its worker; the other completions and the rest of the turn still run', async () => {
+    const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 });
+    const g = group(
+      {
+        desired: 1,
+        workers: [
+          member('i-d1', 'Terminating:Wait', drained(-1)),
+          member('i-d2', 'Terminating:Wait', drained(-1)),
+          member('i-idle', 'InService'),
+        ],
+      },
+      { completeDrain: throttled },
+    );
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(g.calls).toEqual(['describe', 'retire i-idle', 'completeDrain i-d1', 'completeDrain i-d2']);
+    expect(report.burst?.errors).toEqual([
+      { action: 'complete drain i-d1', error: throttled },
+      { action: 'complete drain i-d2', error: throttled },
+    ]);
+    // The tick itself stands: the primary's memory is kept, and the next tick asks again.
+    expect(report.outcome).not.toBe('failed');
+  });
+
+  it('a drained tag from the future is read as absent: that worker waits out its hook', async () => {
+    const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 });
+    const g = group({ desired: 0, workers: [member('i-b1', 'Terminating:Wait', drained(5))] });
+    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(g.calls).toEqual(['describe']);
+    expect(report.burst?.decision?.complete).toEqual([]);
   });
 });
 

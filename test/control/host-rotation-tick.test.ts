@@ -74,6 +74,9 @@ function idleBurstGroup() {
       calls.push(`retire ${id}`);
     },
     setOnDemand: async () => undefined,
+    completeDrain: async (id) => {
+      calls.push(`completeDrain ${id}`);
+    },
   };
   return { port, calls };
 }

@@ -11,6 +11,7 @@ import {
 } from '../../src/core/burst';
 import { BOOT_TIMEOUT_PAUSE_MINUTES, NO_PROGRESS_MINUTES, workerIdleSince } from '../../src/core/decide';
 import type { BurstMemory, QueueCounts } from '../../src/core/model';
+import { TAG_CLOCK_SKEW_MS } from '../../src/core/tags';
 
 fc.configureGlobal({ seed: 20261124 });
 const T0 = Date.parse('2026-11-24T01:00:00Z');
@@ -685,5 +686,73 @@ describe('decideBurst: a run-time cap like the primary’s', () => {
     expect(held.signals.overRunTime).toBe(0);
     const younger = worker('i-long', 100, { launchTime: at(101 - 12 * 60) });
     expect(decideBurst(observe(queue(30, 2), [younger]), {}, capped, NOW).retire).toEqual([]);
+  });
+});
+
+describe('decideBurst: completing the drain of workers that say they drained', () => {
+  /** A worker the group is terminating, held by the drain hook, with its drained tag at `drainedAt`. */
+  const leaving = (id: string, drainedAt?: Date, lifecycleState = 'Terminating:Wait') =>
+    worker(id, 90, { lifecycleState, drainedAt });
+
+  it('completes the hook of a worker in Terminating:Wait that tagged itself drained, and says so', () => {
+    const d = decideBurst(observe(queue(0), [leaving('i-done', at(99.5))], { desired: 0 }), {}, rules, NOW);
+    expect(d.complete).toEqual(['i-done']);
+    expect(d.reason).toContain('complete the drain of i-done (drained at 2026-11-24T02:39:30Z)');
+    expect(d.memory.burstLastReason).toBe(d.reason);
+    expect(d.retire).toEqual([]);
+    expect(d.desired).toBeUndefined();
+  });
+
+  it('leaves a worker in Terminating:Wait without the tag to drain (the hook times out to CONTINUE)', () => {
+    const d = decideBurst(observe(queue(0), [leaving('i-busy')], { desired: 0 }), {}, rules, NOW);
+    expect(d.complete).toEqual([]);
+    expect(d.reason).not.toContain('complete');
+    expect(d.memory.burstLastReason).toBeUndefined();
+  });
+
+  it('never completes for a worker in service or already past the hook, tag or not', () => {
+    for (const state of ['InService', 'Pending:Wait', 'Terminating', 'Terminating:Proceed', 'Terminated']) {
+      const d = decideBurst(
+        observe(queue(5), [leaving('i-x', at(99), state)], { desired: 1 }),
+        {},
+        rules,
+        NOW,
+      );
+      expect(d.complete).toEqual([]);
+    }
+  });
+
+  it('reads a drained time beyond the clock skew as absent: only a time that has happened counts', () => {
+    const within = decideBurst(
+      observe(queue(0), [leaving('i-a', new Date(NOW.getTime() + TAG_CLOCK_SKEW_MS))], { desired: 0 }),
+      {},
+      rules,
+      NOW,
+    );
+    expect(within.complete).toEqual(['i-a']);
+    const future = decideBurst(
+      observe(queue(0), [leaving('i-a', new Date(NOW.getTime() + TAG_CLOCK_SKEW_MS + 1000))], { desired: 0 }),
+      {},
+      rules,
+      NOW,
+    );
+    expect(future.complete).toEqual([]);
+    const forged = decideBurst(
+      observe(queue(0), [leaving('i-a', new Date('2099-01-01T00:00:00Z'))], { desired: 0 }),
+      {},
+      rules,
+      NOW,
+    );
+    expect(forged.complete).toEqual([]);
+  });
+
+  it("completes under the operator's pause and with the primary unobserved, beside the other workers' fate", () => {
+    const workers = [leaving('i-a', at(98)), worker('i-idle', 60), leaving('i-b', at(97))];
+    const paused = decideBurst({ ...observe(queue(0), workers), paused: true }, {}, rules, NOW);
+    expect(paused.complete).toEqual(['i-a', 'i-b']);
+    expect(paused.retire.map((r) => r.instanceId)).toEqual(['i-idle']);
+    const unknown = decideBurst({ ...observe(queue(0), workers), primaryUnknown: true }, {}, rules, NOW);
+    expect(unknown.complete).toEqual(['i-a', 'i-b']);
+    expect(unknown.signals.workers).toBe(1);
   });
 });

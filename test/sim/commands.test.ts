@@ -168,7 +168,7 @@ describe('gpu-manage simulate and cost', () => {
     expect(item('Burst workers').arithmetic).toBe(`${month(sim.burst.spotHours)} h × 0.21`);
     expect(json.assumptions).toContainEqual(
       expect.stringMatching(
-        /^burst workers: [\d.]+ h spot \+ 0 h on-demand a month, simulated from traces\/bursty-day.csv with 3 burst workers \(2.08 h over 1 scheduled day, × 21.73 scheduled days a month\)$/,
+        /^burst workers: [\d.]+ h spot \+ 0 h on-demand a month, simulated from traces\/bursty-day.csv with 3 burst workers \(2.23 h over 1 scheduled day, × 21.73 scheduled days a month\)$/,
       ),
     );
   });

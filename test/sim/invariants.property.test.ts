@@ -59,13 +59,19 @@ describe('the loop on random traces and a harsh fleet (property test, fixed seed
         const { events } = report;
         expect(retiresTooSoonAfterAJob(events, burst.idleMinutes)).toEqual([]);
         expect(report.burst.retiredBusy).toBe(0);
-        // A ready burst worker with nothing to do goes within idleMinutes, a tick, its stop and the lags.
-        const slackMinutes = 3 + (harsh.tagLagS + harsh.countLagS) / 60;
+        // A retired burst worker bills until the tick after its drained tag lands completes its hook.
+        const drainCompletionMinutes = 1 + Math.ceil(harsh.tagLagS / 60);
+        // A ready burst worker with nothing to do goes within idleMinutes, a tick, its stop, the
+        // completion of its drain hook and the lags.
+        const slackMinutes = 3 + drainCompletionMinutes + (harsh.tagLagS + harsh.countLagS) / 60;
         expect(billedWithoutAJob(events, burst.idleMinutes + slackMinutes, (w) => w !== SIM_GPU_ID)).toEqual(
           [],
         );
         for (const run of neverReadyRuns(events)) {
-          const limit = run.worker === SIM_GPU_ID ? scaler.firstBootTimeoutMinutes : burst.bootTimeoutMinutes;
+          const limit =
+            run.worker === SIM_GPU_ID
+              ? scaler.firstBootTimeoutMinutes
+              : burst.bootTimeoutMinutes + drainCompletionMinutes;
           expect(run.seconds).toBeLessThanOrEqual((limit + 2) * 60);
         }
         // The group replaces an interrupted worker by itself; the scaler's own launches are bounded.
