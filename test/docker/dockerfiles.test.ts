@@ -178,7 +178,7 @@ describe('docker/gpu-host/compose.yaml', () => {
     // Only the burst settings may be absent (empty on a fleet without burst workers); they are
     // checked against a fleet that has them.
     const optional = [...compose.matchAll(/\$\{(\w+):-\}/g)].map((m) => m[1]);
-    expect(optional).toEqual(['BURST_GROUP_NAME', 'BURST_DRAIN_HOOK']);
+    expect(optional).toEqual(['BURST_GROUP_NAME']);
     // Settings with a default in compose work before the settings parameter carries them.
     const defaulted = [...compose.matchAll(/\$\{(\w+):-[^}]+\}/g)].map((m) => m[1]);
     expect(defaulted).toEqual(['MODEL_TRUST', 'OPENVOICE_TIMEOUT_SECONDS']);
@@ -190,7 +190,7 @@ describe('docker/gpu-host/compose.yaml', () => {
     const settings = JSON.stringify(Object.values(parameters)[0]?.Properties.Value);
     const provision = read('lib/host-scripts/provision.sh');
     for (const name of used) {
-      // A key with a literal value is folded into the joined text ("...\\nBURST_DRAIN_HOOK=drain").
+      // A key with a literal value is folded into the joined text ("...\\nMODEL_TRUST=pinned").
       const provided =
         settings.includes(`"${name}"`) ||
         new RegExp(`(\\\\n|")${name}=`).test(settings) ||

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -25,6 +25,7 @@ import {
 export const TOKEN = 'test-token-0123456789abcdef0123456789';
 
 export const ec2Mock = mockClient(EC2Client);
+/** Any Auto Scaling call a worker made would land here: it has none to make (the scaler completes drains). */
 export const autoScalingMock = mockClient(AutoScalingClient);
 
 type OpenVoiceRoute = (
@@ -39,8 +40,8 @@ export interface Setup {
   spotNotice?: () => string | undefined;
   /** What IMDS answers at autoscaling/target-lifecycle-state; 404 (not in a group) when undefined. */
   targetLifecycleState?: () => string | undefined;
-  /** The burst group the worker completes the drain hook of. */
-  scaleIn?: { groupName: string; hookName: string; graceMs?: number };
+  /** The burst group the worker drains for when it terminates the instance. */
+  scaleIn?: { groupName: string; graceMs?: number };
   visibilityTimeoutS?: number;
   heartbeatS?: number;
   retryDelayS?: number;
@@ -116,7 +117,6 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
   });
   ec2Mock.reset();
   autoScalingMock.reset();
-  autoScalingMock.on(CompleteLifecycleActionCommand).resolves({});
   ec2Mock.on(CreateTagsCommand).resolves({});
   const shared = options.sameQueueAs?.shared ?? tempSharedDir();
   fs.mkdirSync(path.join(shared, 'uploads'), { recursive: true });
@@ -148,10 +148,7 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
     pollMs: 50,
     clock: options.clock ?? (() => new Date('2026-11-24T03:00:00.250Z')),
     activityIntervalMs: options.activityIntervalMs,
-    scaleIn: options.scaleIn && {
-      ...options.scaleIn,
-      autoScaling: new AutoScalingClient({ region: 'ap-northeast-1' }),
-    },
+    scaleIn: options.scaleIn,
   });
   for (const name of WORKER_EVENTS) worker.on(name, (detail: unknown) => events.push([name, detail]));
   worker.on('error', (error: unknown) => errors.push(error));

@@ -18,7 +18,7 @@ describe('the worker process (docker/worker/src/main.ts)', () => {
     child = undefined;
   });
 
-  it('a burst worker retired while booting completes the hook, then stays up until SIGTERM', async () => {
+  it('a burst worker retired while booting tags itself drained, then stays up until SIGTERM', async () => {
     const imds = await fakeServer(async (request) => {
       if (request.method === 'PUT') return { status: 200, body: 'token-1' };
       if (request.url === '/latest/meta-data/instance-id') return { status: 200, body: 'i-0b1' };
@@ -27,10 +27,16 @@ describe('the worker process (docker/worker/src/main.ts)', () => {
       return { status: 404 };
     });
     const openVoice = await fakeServer(async () => ({ status: 503 }));
-    const autoScaling = await fakeServer(async () => ({
-      status: 200,
-      body: '<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><CompleteLifecycleActionResult/><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></CompleteLifecycleActionResponse>',
-    }));
+    const tagRequests: string[] = [];
+    const ec2 = await fakeServer(async (_request, body) => {
+      tagRequests.push(body.toString());
+      return {
+        status: 200,
+        body: '<CreateTagsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r-1</requestId><return>true</return></CreateTagsResponse>',
+      };
+    });
+    // The worker has no Auto Scaling call to make: any request here is a defect.
+    const autoScaling = await fakeServer(async () => ({ status: 500 }));
     const lines: string[] = [];
     let exitCode: number | null | undefined;
     try {
@@ -45,9 +51,9 @@ describe('the worker process (docker/worker/src/main.ts)', () => {
           AWS_ACCESS_KEY_ID: 'test',
           AWS_SECRET_ACCESS_KEY: 'test',
           AWS_ENDPOINT_URL_AUTO_SCALING: autoScaling.url,
+          AWS_ENDPOINT_URL_EC2: ec2.url,
           SHARED_DIR: tempSharedDir(),
           BURST_GROUP_NAME: 'GpuFleet-burst-workers',
-          BURST_DRAIN_HOOK: 'drain',
           STOP_GRACE_SECONDS: '0',
         },
       });
@@ -56,19 +62,21 @@ describe('the worker process (docker/worker/src/main.ts)', () => {
       child.on('exit', (code) => {
         exitCode = code;
       });
-      await eventually(
-        () => (lines.some((l) => l.includes('"lifecycle_completed"')) ? true : undefined),
-        20_000,
-      );
+      await eventually(() => (lines.some((l) => l.includes('"drained_tagged"')) ? true : undefined), 20_000);
       // Still running well after the drain (the watch polls every 5 s; one more poll and more).
       await new Promise((resolve) => setTimeout(resolve, 7000));
       expect(exitCode).toBeUndefined();
-      expect(autoScaling.calls).toHaveLength(1);
+      expect(tagRequests).toHaveLength(1);
+      const tagged = new URLSearchParams(tagRequests[0]);
+      expect(tagged.get('Action')).toBe('CreateTags');
+      expect(tagged.get('ResourceId.1')).toBe('i-0b1');
+      expect(tagged.get('Tag.1.Key')).toBe('gpu-fleet:drained-at');
+      expect(autoScaling.calls).toEqual([]);
       child.kill('SIGTERM');
       await eventually(() => (exitCode !== undefined ? true : undefined), 10_000);
       expect(exitCode).toBe(0);
     } finally {
-      await Promise.all([imds.close(), openVoice.close(), autoScaling.close()]);
+      await Promise.all([imds.close(), openVoice.close(), ec2.close(), autoScaling.close()]);
     }
   }, 45_000);
 });

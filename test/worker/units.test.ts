@@ -195,12 +195,10 @@ describe('readConfig', () => {
 
   it('watches for scale-in only when the burst group is named (compose passes empty values on the primary)', () => {
     expect(readConfig(env).scaleIn).toBeUndefined();
-    expect(readConfig({ ...env, BURST_GROUP_NAME: '', BURST_DRAIN_HOOK: '' }).scaleIn).toBeUndefined();
-    expect(
-      readConfig({ ...env, BURST_GROUP_NAME: 'GpuFleet-burst-workers', BURST_DRAIN_HOOK: 'drain' }).scaleIn,
-    ).toEqual({
+    expect(readConfig({ ...env, BURST_GROUP_NAME: '' }).scaleIn).toBeUndefined();
+    // The group's name only: the scaler, not the worker, completes the group's drain hook.
+    expect(readConfig({ ...env, BURST_GROUP_NAME: 'GpuFleet-burst-workers' }).scaleIn).toEqual({
       groupName: 'GpuFleet-burst-workers',
-      hookName: 'drain',
     });
   });
 });

@@ -4,16 +4,7 @@ import { CreateTagsCommand } from '@aws-sdk/client-ec2';
 import { READY_TAG } from '../../docker/worker/src/worker';
 import { LAST_JOB_TAG } from '../../docker/worker/src/activity';
 import { TAGS } from '../../src/core/tags';
-import { CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
-import {
-  autoScalingMock,
-  ec2Mock,
-  pause,
-  speechAfter,
-  statusOf,
-  synthesize,
-  useSqsEmulator,
-} from './fixture';
+import { ec2Mock, pause, speechAfter, statusOf, synthesize, useSqsEmulator } from './fixture';
 import { WAV, counts, eventually } from './harness';
 
 const emulator = useSqsEmulator();
@@ -245,88 +236,4 @@ describe('queue worker against a real SQS protocol server', () => {
     expect(statusOf(t.shared, 'job-9')).toBeUndefined();
     expect((await counts(emulator.client(), t.queueUrl)).waiting).toBe(1);
   }, 25_000);
-
-  describe('a burst worker scaled in by its group', () => {
-    const scaleIn = { groupName: 'GpuFleet-burst-workers', hookName: 'drain' };
-
-    it('drains on target-lifecycle-state Terminated, lets the running job finish, then completes the hook', async () => {
-      let state: string | undefined = 'InService';
-      const t = await start({ targetLifecycleState: () => state, scaleIn, openVoice: speechAfter(1500) });
-      await t.run(synthesize('job-b1'));
-      await eventually(() => (t.calls('/synthesize') ? true : undefined));
-      await pause(200);
-      // InService: nothing happens.
-      expect(t.named('scale_in')).toEqual([]);
-      state = 'Terminated';
-      await t.until('lifecycle_completed', 10_000);
-      expect(t.named('draining')[0]).toMatchObject({ reason: 'scale-in', inFlight: 1 });
-      expect(statusOf(t.shared, 'job-b1')).toMatchObject({ state: 'done' });
-      // The hook is completed after the drain, not before: the job's result was written first.
-      const order = t.events
-        .map(([name]) => name)
-        .filter((n) => ['drained', 'lifecycle_completed'].includes(n));
-      expect(order).toEqual(['drained', 'lifecycle_completed']);
-      expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
-      expect(autoScalingMock).toHaveReceivedCommandWith(CompleteLifecycleActionCommand, {
-        AutoScalingGroupName: 'GpuFleet-burst-workers',
-        LifecycleHookName: 'drain',
-        InstanceId: 'i-0gpu',
-        LifecycleActionResult: 'CONTINUE',
-      });
-      await t.send(synthesize('job-b2'));
-      await pause(800);
-      expect(statusOf(t.shared, 'job-b2')).toBeUndefined();
-    }, 20_000);
-
-    it('hands a job that outlasts the grace back to the queue before completing the hook', async () => {
-      let state: string | undefined = undefined;
-      const t = await start({
-        targetLifecycleState: () => state,
-        scaleIn: { ...scaleIn, graceMs: 300 },
-        openVoice: speechAfter(5000),
-      });
-      await t.run(synthesize('job-b3'));
-      await eventually(() => (t.calls('/synthesize') ? true : undefined));
-      state = 'Terminated';
-      await t.until('lifecycle_completed', 10_000);
-      expect(t.named('drained')).toEqual([{ reason: 'scale-in', released: 1 }]);
-      expect(await emulator.nextBody(t.queueUrl)).toMatchObject({ jobId: 'job-b3' });
-      expect(statusOf(t.shared, 'job-b3')).toBeUndefined();
-    }, 20_000);
-
-    it('retired while still booting (OpenVoice never healthy): completes the hook at once, never consumes', async () => {
-      const t = await start({
-        targetLifecycleState: () => 'Terminated',
-        scaleIn,
-        openVoice: async () => ({ status: 503 }),
-      });
-      const started = t.worker.start();
-      await t.until('lifecycle_completed', 5_000);
-      await started;
-      expect(t.named('ready')).toEqual([]);
-      expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
-      await t.send(synthesize('job-b4'));
-      await pause(400);
-      expect(statusOf(t.shared, 'job-b4')).toBeUndefined();
-    }, 10_000);
-
-    it('never drains the primary, which is in no group (IMDS answers 404)', async () => {
-      const t = await start({ scaleIn });
-      await t.run();
-      await pause(400);
-      expect(t.named('scale_in')).toEqual([]);
-      expect(t.named('draining')).toEqual([]);
-      expect(autoScalingMock).not.toHaveReceivedCommand(CompleteLifecycleActionCommand);
-    }, 10_000);
-
-    it('reports a failed completion as an error and stays drained (the hook times out to CONTINUE)', async () => {
-      const t = await start({ targetLifecycleState: () => 'Terminated', scaleIn });
-      autoScalingMock.on(CompleteLifecycleActionCommand).rejects(new Error('AccessDenied'));
-      await t.run();
-      await eventually(() => (t.errors.length > 0 ? true : undefined), 5_000);
-      expect(t.named('drained')).toHaveLength(1);
-      expect(t.named('lifecycle_completed')).toEqual([]);
-      expect(autoScalingMock).toHaveReceivedCommandTimes(CompleteLifecycleActionCommand, 1);
-    }, 10_000);
-  });
 });

@@ -20,11 +20,12 @@ export interface WorkerConfig {
   /** Deadline of one file operation on EFS before the mount counts as hung. */
   readonly storageTimeoutMs: number;
   /**
-   * The burst group and its termination hook, which a burst worker completes after draining.
-   * Set on every GPU host when burst workers are deployed; the primary is in no group and never
-   * sees a scale-in. Undefined without burst workers.
+   * The burst group: a worker in it drains when the group terminates its instance, then tags
+   * itself drained for the scaler to complete the group's hook. Set on every GPU host when burst
+   * workers are deployed; the primary is in no group and never sees a scale-in. Undefined
+   * without burst workers.
    */
-  readonly scaleIn?: { readonly groupName: string; readonly hookName: string };
+  readonly scaleIn?: { readonly groupName: string };
 }
 
 /** The shortest OpenVoice token accepted: the service refuses shorter ones too. */
@@ -76,9 +77,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>): W
     maxReceiveCount: number('MAX_RECEIVE_COUNT', 5, 1, true),
     requestTimeoutMs: number('OPENVOICE_TIMEOUT_SECONDS', 900, 1) * 1000,
     storageTimeoutMs: number('STORAGE_TIMEOUT_SECONDS', 60, 1) * 1000,
-    scaleIn: env.BURST_GROUP_NAME
-      ? { groupName: env.BURST_GROUP_NAME, hookName: env.BURST_DRAIN_HOOK || 'drain' }
-      : undefined,
+    scaleIn: env.BURST_GROUP_NAME ? { groupName: env.BURST_GROUP_NAME } : undefined,
   };
   if (problems.length > 0) throw new Error(problems.join('; '));
   return config;

@@ -1,5 +1,4 @@
 import { writeFileSync } from 'node:fs';
-import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { readConfig } from './config.js';
@@ -29,7 +28,7 @@ async function main(): Promise<void> {
     metadata,
     slots: config.slots,
     maxReceiveCount: config.maxReceiveCount,
-    scaleIn: config.scaleIn && { ...config.scaleIn, autoScaling: new AutoScalingClient({ region }) },
+    scaleIn: config.scaleIn,
   });
   // A storage fault turns the container unhealthy (docker ps, the health log), not only the log.
   const touch = () => {

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateTagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
@@ -14,6 +13,12 @@ import { type Claim, InputError, type ResultStore, StorageFault } from './store.
 
 /** The tag the scaler reads to count idle time from readiness (src/core/tags.ts TAGS.readyAt). */
 export const READY_TAG = 'gpu-fleet:ready-at';
+
+/**
+ * The tag a burst worker writes on its own instance once it has drained for its termination
+ * (src/core/tags.ts TAGS.drainedAt): the scaler then completes the group's drain hook for it.
+ */
+export const DRAINED_TAG = 'gpu-fleet:drained-at';
 
 /** The lifecycle events a QueueWorker emits (besides 'error'). */
 export const WORKER_EVENTS = [
@@ -31,7 +36,7 @@ export const WORKER_EVENTS = [
   'storage_late',
   'spot_interruption',
   'scale_in',
-  'lifecycle_completed',
+  'drained_tagged',
   'paused',
   'resumed',
   'draining',
@@ -78,18 +83,19 @@ export interface WorkerOptions {
   readonly clock?: () => Date;
   /**
    * A burst worker's group: when the group terminates the instance, the worker drains and then
-   * completes the group's termination hook so the instance goes at once. Absent on the primary.
+   * tags its own instance drained; the scaler completes the group's termination hook on its next
+   * tick, so the instance goes within a minute. Absent on the primary.
    */
   readonly scaleIn?: ScaleInOptions;
 }
 
 export interface ScaleInOptions {
-  readonly autoScaling: AutoScalingClient;
+  /** The group the instance belongs to, named in the worker's scale-in line. */
   readonly groupName: string;
-  readonly hookName: string;
   /**
    * How long running jobs may take to finish before they are handed back; within the hook's
-   * heartbeat timeout (3 minutes), with a margin for the hand-back and the completion.
+   * heartbeat timeout (3 minutes), with a margin for the hand-back, the tag and the scaler's
+   * next tick.
    * @default 150000
    */
   readonly graceMs?: number;
@@ -182,7 +188,7 @@ export class QueueWorker extends EventEmitter {
     const pollMs = this.options.pollMs ?? 5000;
     const instanceId = await this.options.metadata.instanceId();
     // From boot, not from ready: a burst worker retired while it still boots (never ready, a
-    // replaced spot worker) completes its group's hook at once instead of holding it 3 minutes.
+    // replaced spot worker) says it drained at once instead of holding the hook 3 minutes.
     const scaleIn = this.options.scaleIn;
     if (scaleIn) this.timers.push(setInterval(() => void this.watchScaleIn(scaleIn, instanceId), pollMs));
     while (!(await this.options.openVoice.healthy(signal))) {
@@ -565,7 +571,9 @@ export class QueueWorker extends EventEmitter {
   /**
    * Polls the state the group is taking this instance to, like the spot notice. On Terminated
    * (the scaler retired it, or an instance refresh or rebalance replaces it) the worker drains,
-   * then lets the group go on without waiting out the hook.
+   * then tags its own instance drained: the scaler completes the group's hook when it sees the
+   * tag, so the instance goes without waiting out the hook. The worker holds no Auto Scaling
+   * grant: one that could complete its own hook could complete any worker's.
    */
   private async watchScaleIn(scaleIn: ScaleInOptions, instanceId: string): Promise<void> {
     if (this.scaleInStarted) return;
@@ -575,15 +583,11 @@ export class QueueWorker extends EventEmitter {
       this.scaleInStarted = true;
       this.emit('scale_in', { instanceId, groupName: scaleIn.groupName });
       await this.drain('scale-in', scaleIn.graceMs ?? 150_000);
-      await scaleIn.autoScaling.send(
-        new CompleteLifecycleActionCommand({
-          AutoScalingGroupName: scaleIn.groupName,
-          LifecycleHookName: scaleIn.hookName,
-          InstanceId: instanceId,
-          LifecycleActionResult: 'CONTINUE',
-        }),
+      const drainedAt = isoSecond(this.clock());
+      await this.options.ec2.send(
+        new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: DRAINED_TAG, Value: drainedAt }] }),
       );
-      this.emit('lifecycle_completed', { instanceId, hookName: scaleIn.hookName });
+      this.emit('drained_tagged', { instanceId, drainedAt });
     } catch (error) {
       // The hook's default result (CONTINUE) ends the wait anyway once its heartbeat times out.
       this.emit('error', error);
