@@ -7,7 +7,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { BURST_ROLE, TAGS } from '../../src/core/tags.js';
 import { type BurstConfig, type FleetConfig, burstSubnetCidrs } from '../../src/config.js';
-import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/names.js';
+import { BURST_DRAIN_HOOK, BURST_DRAIN_TIMEOUT_SECONDS, burstGroupName } from '../../src/names.js';
 import type { PublicSubnetBase } from '../network-stack.js';
 import { BurstGroupTeardown } from './burst-group-teardown.js';
 import type { FleetHost } from './fleet-host.js';
@@ -16,9 +16,10 @@ import { grantHostLogWrite } from './fleet-logs.js';
 /**
  * How long a terminating worker may take to drain before Auto Scaling continues anyway: a voice
  * job of about a minute finishes; one still running after the worker's scale-in grace (150 s,
- * docker/worker) is handed back to the queue, within this limit.
+ * docker/worker) is handed back to the queue, within this limit. A worker that has drained tags
+ * itself so, and the scaler completes the hook on its next tick; this timeout is the backstop.
  */
-export const BURST_DRAIN_TIMEOUT = Duration.minutes(3);
+export const BURST_DRAIN_TIMEOUT = Duration.seconds(BURST_DRAIN_TIMEOUT_SECONDS);
 
 /**
  * The group's size and instance types, and where its subnets go: beside the hosts' `subnetCidr`,
@@ -89,7 +90,6 @@ export class BurstGroup extends Construct {
       provider: props.primary.lifecycleProvider,
     });
     Tags.of(this).add(TAGS.role, BURST_ROLE);
-    this.grantCompleteOwnDrain();
     this.acknowledgeGroupFindings();
   }
 
@@ -193,29 +193,6 @@ export class BurstGroup extends Construct {
     // Created after the mount targets (a worker mounts EFS at boot) and deleted before them.
     group.node.addDependency(...this.mountTargets);
     return group;
-  }
-
-  /**
-   * The worker tells its group it has drained; only this group's lifecycle actions. Auto Scaling
-   * offers no condition key for the instance a lifecycle action is about (only the group's tags),
-   * so IAM cannot hold a worker to its own: a worker could end another's drain early. That only
-   * hastens the termination of an instance already leaving (its job returns to the queue); it keeps
-   * nothing running and launches nothing. Without the grant every retirement would wait out the
-   * hook's timeout (BURST_DRAIN_TIMEOUT) with the GPU billing.
-   */
-  private grantCompleteOwnDrain(): void {
-    this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'CompleteDrainsOfTheGroup',
-        actions: ['autoscaling:CompleteLifecycleAction'],
-        resources: [burstGroupArn(this, this.groupName)],
-      }),
-    );
-    Validations.of(this.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${this.groupName}]`,
-      reason:
-        'The group is named exactly; the wildcard is the group id that Auto Scaling assigns at creation and the ARN must contain. CompleteLifecycleAction has no condition key for the instance, so any worker of the group may end a drain of the group.',
-    });
   }
 
   private acknowledgeGroupFindings(): void {

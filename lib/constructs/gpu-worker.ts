@@ -7,7 +7,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { BURST_ROLE, TAGS, isoSeconds } from '../../src/core/tags.js';
 import type { FleetConfig } from '../../src/config.js';
-import { BURST_DRAIN_HOOK, burstGroupName } from '../../src/names.js';
+import { burstGroupName } from '../../src/names.js';
 import { BurstGroup } from './burst-group.js';
 import { FleetHost, type FleetHostProps, GPU_AMI_PARAMETER } from './fleet-host.js';
 import type { PublicSubnetBase } from '../network-stack.js';
@@ -46,6 +46,13 @@ export interface GpuWorkerProps
 
 /** The tags the GPU host's queue worker writes on its own instance: readiness and job activity. */
 export const GPU_SELF_TAGS = [TAGS.readyAt, TAGS.lastJobAt] as const;
+
+/**
+ * A burst worker's self tags: the GPU host's, and the drained tag it writes once it has drained
+ * for its termination (the scaler then completes the group's drain hook). The primary is in no
+ * group and may not write it.
+ */
+export const BURST_SELF_TAGS = [...GPU_SELF_TAGS, TAGS.drainedAt] as const;
 
 /**
  * The GPU worker: from a persistent spot request that EC2 stops (not terminates) on
@@ -96,8 +103,8 @@ export class GpuWorker extends Construct {
           WORKER_IMAGE: workerImage.imageUri,
           MODEL_TRUST: props.modelTrust,
           OPENVOICE_TIMEOUT_SECONDS: String(props.jobTimeoutMinutes * 60),
-          // The queue worker completes the drain hook of the group it runs in (burst workers only).
-          ...(burstOn ? { BURST_GROUP_NAME: burstGroupName(appName), BURST_DRAIN_HOOK } : {}),
+          // The queue worker drains when the group it runs in terminates it (burst workers only).
+          ...(burstOn ? { BURST_GROUP_NAME: burstGroupName(appName) } : {}),
         },
         spot: {
           requestType: ec2.SpotRequestType.PERSISTENT,
@@ -116,7 +123,7 @@ export class GpuWorker extends Construct {
     );
 
     const images = [openVoiceImage, workerImage];
-    grantGpuWork(this.host.role, { selfRole: 'gpu', appName, images, jobQueue });
+    grantGpuWork(this.host.role, { selfRole: 'gpu', selfTags: GPU_SELF_TAGS, appName, images, jobQueue });
 
     if (burstOn) {
       if (!props.burstLogGroup) throw new Error('burst workers need their log group (burstLogGroup)');
@@ -134,7 +141,13 @@ export class GpuWorker extends Construct {
         securityGroup: props.securityGroup,
         primary: this.host,
       });
-      grantGpuWork(this.burst.role, { selfRole: BURST_ROLE, appName, images, jobQueue });
+      grantGpuWork(this.burst.role, {
+        selfRole: BURST_ROLE,
+        selfTags: BURST_SELF_TAGS,
+        appName,
+        images,
+        jobQueue,
+      });
     }
   }
 }
@@ -149,24 +162,28 @@ function grantGpuWork(
   work: {
     /** The role tag of the instances this role runs on: the only ones it may tag. */
     readonly selfRole: string;
+    /** The tag keys it may write on its own instance. */
+    readonly selfTags: readonly string[];
     readonly appName: string;
     readonly images: readonly ecrAssets.DockerImageAsset[];
     readonly jobQueue: FleetHostProps['jobQueue'];
   },
 ): void {
-  const { selfRole } = work;
+  const { selfRole, selfTags } = work;
   for (const image of work.images) image.repository.grantPull(role);
   work.jobQueue.grantConsumeMessages(role);
   // The host tags itself and no other instance. ec2:SourceInstanceARN is the ARN of the instance
   // the role's credentials were issued to (IAM sets it for instance-profile credentials); the
   // condition compares it with the ARN of the instance being tagged, built from its id (the
-  // ec2:InstanceID key of the target, as a policy variable). A request from anywhere else, or about
-  // another instance, matches nothing. The tag conditions and keys narrow it further.
+  // ec2:InstanceId key of the target, as a policy variable, spelled as AWS's own managed policy
+  // AWSEC2VssSnapshotPolicy spells it for the same check: "ec2:SourceInstanceARN":
+  // "arn:aws:ec2:*:*:instance/${ec2:InstanceId}"). A request from anywhere else, or about another
+  // instance, matches nothing. The tag conditions and keys narrow it further.
   const anyInstance = Stack.of(role).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
   const targetInstance = Stack.of(role).formatArn({
     service: 'ec2',
     resource: 'instance',
-    resourceName: '${ec2:InstanceID}',
+    resourceName: '${ec2:InstanceId}',
   });
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({
@@ -179,13 +196,13 @@ function grantGpuWork(
           [`aws:ResourceTag/${TAGS.role}`]: selfRole,
           [`aws:ResourceTag/${TAGS.fleet}`]: work.appName,
         },
-        'ForAllValues:StringEquals': { 'aws:TagKeys': [...GPU_SELF_TAGS] },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': [...selfTags] },
       },
     }),
   );
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
-    reason: `CreateTags only on the instance the request comes from (ec2:SourceInstanceARN equals the tagged instance's ARN), tagged ${TAGS.role}=${selfRole} of this fleet, and only the keys ${GPU_SELF_TAGS.join(', ')}; the instance id is unknown until launch.`,
+    reason: `CreateTags only on the instance the request comes from (ec2:SourceInstanceARN equals the tagged instance's ARN), tagged ${TAGS.role}=${selfRole} of this fleet, and only the keys ${selfTags.join(', ')}; the instance id is unknown until launch.`,
   });
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',

@@ -177,8 +177,10 @@ export class ScalerFunction extends Construct {
 
   /**
    * The burst group's controls, on that group alone: desired capacity, the targeted retirement of
-   * an idle worker, and the market of new workers (the on-demand fallback). The two reads have no
-   * resource-level permissions.
+   * an idle worker, the completion of the drain hook of a worker that tagged itself drained, and
+   * the market of new workers (the on-demand fallback). The workers hold no lifecycle grant: Auto
+   * Scaling has no condition key for the instance a lifecycle action is about, so any worker with
+   * it could end another's drain. The two reads have no resource-level permissions.
    */
   private grantBurstControl(appName: string, maxWorkers: number): void {
     const groupName = burstGroupName(appName);
@@ -187,6 +189,7 @@ export class ScalerFunction extends Construct {
       new iam.PolicyStatement({
         sid: 'ControlBurstGroup',
         actions: [
+          'autoscaling:CompleteLifecycleAction',
           'autoscaling:SetDesiredCapacity',
           'autoscaling:TerminateInstanceInAutoScalingGroup',
           'autoscaling:UpdateAutoScalingGroup',

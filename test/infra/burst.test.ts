@@ -167,33 +167,39 @@ describe('burst workers on (maxWorkers 3)', () => {
     });
   });
 
-  it('gives the workers the primary grants, self-tagging as burst, and the drain completion on their group only', () => {
+  it('gives the workers the primary grants, self-tagging as burst with the drained key, and no lifecycle completion', () => {
     const statements = statementsOf(compute, 'GpuWorkerBurstRole');
     const primaryStatements = statementsOf(compute, 'GpuWorkerHostRole');
     const actions = (list: Array<Record<string, any>>) => list.flatMap((s) => [s.Action].flat()).sort();
-    expect(actions(statements)).toEqual(
-      [...actions(primaryStatements), 'autoscaling:CompleteLifecycleAction'].sort(),
-    );
+    // A worker that could complete lifecycle actions could end any other worker's drain: the
+    // scaler completes them, for workers that tagged themselves drained.
+    expect(actions(statements)).toEqual(actions(primaryStatements));
+    expect(actions(statements)).not.toContain('autoscaling:CompleteLifecycleAction');
+    expect(statements.find((s) => s.Sid === 'CompleteDrainsOfTheGroup')).toBeUndefined();
     const selfTag = statements.find((s) => s.Sid === 'ReportOnItself');
     expect(selfTag?.Condition.ArnEquals).toBeDefined();
     expect(selfTag?.Condition.StringEquals).toEqual({
       'aws:ResourceTag/gpu-fleet:role': 'burst',
       'aws:ResourceTag/gpu-fleet:fleet': 'GpuFleet',
     });
-    const drain = statements.find((s) => s.Sid === 'CompleteDrainsOfTheGroup');
-    expect(JSON.stringify(drain?.Resource)).toContain(
-      ':autoScalingGroup:*:autoScalingGroupName/GpuFleet-burst-workers',
-    );
+    expect(selfTag?.Condition['ForAllValues:StringEquals']).toEqual({
+      'aws:TagKeys': ['gpu-fleet:ready-at', 'gpu-fleet:last-job-at', 'gpu-fleet:drained-at'],
+    });
+    // The primary is in no group: it never drains for one, so it may not write the drained key.
+    const primarySelfTag = primaryStatements.find((s) => s.Sid === 'ReportOnItself');
+    expect(primarySelfTag?.Condition['ForAllValues:StringEquals']).toEqual({
+      'aws:TagKeys': ['gpu-fleet:ready-at', 'gpu-fleet:last-job-at'],
+    });
   });
 
-  it('tells the worker its group and hook through the GPU settings parameter', () => {
+  it("tells the worker its group through the GPU settings parameter (the hook is the scaler's to complete)", () => {
     const settings = Object.entries(resourcesIn(templates, 'Compute', 'AWS::SSM::Parameter')).find(([id]) =>
       id.startsWith('GpuWorkerHostSettings'),
     )?.[1];
     const value = JSON.stringify(settings?.Properties.Value);
     expect(value).toContain('BURST_GROUP_NAME');
     expect(value).toContain('GpuFleet-burst-workers');
-    expect(value).toContain('BURST_DRAIN_HOOK');
+    expect(value).not.toContain('BURST_DRAIN_HOOK');
   });
 
   it('gives the scaler the group name and the group controls, conditioned on that group', () => {
@@ -207,12 +213,23 @@ describe('burst workers on (maxWorkers 3)', () => {
     );
     const control = statements.find((s) => s.Sid === 'ControlBurstGroup');
     expect(control?.Action).toEqual([
+      'autoscaling:CompleteLifecycleAction',
       'autoscaling:SetDesiredCapacity',
       'autoscaling:TerminateInstanceInAutoScalingGroup',
       'autoscaling:UpdateAutoScalingGroup',
     ]);
     expect(JSON.stringify(control?.Resource)).toContain(
       ':autoScalingGroup:*:autoScalingGroupName/GpuFleet-burst-workers',
+    );
+    // The scaler completes the drain hook of workers that tagged themselves drained: on its group only.
+    const completing = statements.filter((s) =>
+      [s.Action].flat().includes('autoscaling:CompleteLifecycleAction'),
+    );
+    expect(completing).toHaveLength(1);
+    expect(completing[0]?.Effect).toBe('Allow');
+    expect([completing[0]?.Resource].flat()).toHaveLength(1);
+    expect(JSON.stringify(completing[0]?.Resource)).toMatch(
+      /:autoScalingGroup:\*:autoScalingGroupName\/GpuFleet-burst-workers"/,
     );
     expect(statements.find((s) => s.Sid === 'ReadBurstGroup')).toMatchObject({
       Action: ['autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeScalingActivities'],

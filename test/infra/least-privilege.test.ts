@@ -170,16 +170,27 @@ describe('least privilege', () => {
     });
 
     it('lets a GPU worker tag only its own instance (the ARN it calls from), only its report keys', () => {
-      for (const prefix of ['GpuWorkerHostRole', 'GpuWorkerBurstRole']) {
+      for (const [prefix, keys] of [
+        ['GpuWorkerHostRole', ['gpu-fleet:ready-at', 'gpu-fleet:last-job-at']],
+        ['GpuWorkerBurstRole', ['gpu-fleet:ready-at', 'gpu-fleet:last-job-at', 'gpu-fleet:drained-at']],
+      ] as const) {
         const tagging = statementsOf(compute, prefix).find((s) => s.Sid === 'ReportOnItself');
-        // The calling instance's ARN must be the tagged instance's: ARN built from the target's id.
+        // The calling instance's ARN must be the tagged instance's: ARN built from the target's id,
+        // spelled as AWS's own managed policy AWSEC2VssSnapshotPolicy spells the variable.
         expect(JSON.stringify(tagging?.Condition.ArnEquals['ec2:SourceInstanceARN'])).toMatch(
-          /:instance\/\$\{ec2:InstanceID\}"/,
+          /:instance\/\$\{ec2:InstanceId\}"/,
         );
-        expect(tagging?.Condition['ForAllValues:StringEquals']).toEqual({
-          'aws:TagKeys': ['gpu-fleet:ready-at', 'gpu-fleet:last-job-at'],
-        });
+        expect(tagging?.Condition['ForAllValues:StringEquals']).toEqual({ 'aws:TagKeys': keys });
       }
+    });
+
+    it('lets no burst worker complete a lifecycle action: the scaler completes drains of its group', () => {
+      const completes = (prefix: string) =>
+        statementsOf(compute, prefix).some((s) =>
+          actionsOf(s).includes('autoscaling:CompleteLifecycleAction'),
+        );
+      expect(completes('GpuWorkerBurstRole')).toBe(false);
+      expect(completes('GpuWorkerHostRole')).toBe(false);
     });
 
     it.each(['HostLifecycleOnEvent', 'HostLifecycleIsComplete'])(
