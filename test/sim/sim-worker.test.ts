@@ -106,4 +106,34 @@ describe('one simulated worker for the primary and the burst workers', () => {
       expect(worker.billedSeconds(500)).toBe(0);
     }
   });
+
+  it('a retired burst worker tags itself drained and stays billed, held by the drain hook, until the scaler completes it', () => {
+    const { worker, events, runTo } = harness({ kind: 'burst', market: 'spot' });
+    worker.launch(0);
+    runTo(1000);
+    worker.retire(1000, 180);
+    expect(worker.heldByDrainHook).toBe(true);
+    expect(worker.tags[TAGS.drainedAt]).toBe('2026-01-05T00:16:40Z');
+    runTo(1059);
+    expect(events.map((e) => e.type)).not.toContain('burst-terminated');
+    // The next tick completes the hook: the worker terminates after its stop delay.
+    worker.completeDrainHook(1060);
+    expect(worker.heldByDrainHook).toBe(false);
+    worker.completeDrainHook(1100);
+    runTo(2000);
+    expect(events.filter((e) => e.type === 'burst-terminated').map((e) => e.t)).toEqual([1120]);
+    expect(worker.billedSeconds(2000)).toBe(1120 - 30);
+  });
+
+  it("without a completion the hook's timeout lets the worker go", () => {
+    const { worker, events, runTo } = harness({ kind: 'burst', market: 'spot' });
+    worker.launch(0);
+    runTo(1000);
+    worker.retire(1000, 180);
+    runTo(3000);
+    expect(events.filter((e) => e.type === 'burst-terminated').map((e) => e.t)).toEqual([1000 + 180 + 60]);
+    // A completion that comes after the worker is gone changes nothing.
+    worker.completeDrainHook(3000);
+    expect(worker.billedSeconds(3000)).toBe(1240 - 30);
+  });
 });
