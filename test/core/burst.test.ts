@@ -311,6 +311,33 @@ describe('decideBurst: what the mutation run found unasserted', () => {
     expect(acting.memory.burstLastReason).toBe(acting.reason);
   });
 
+  it('remembers each action on its own: a retire alone, a market switch alone, a drain completion alone', () => {
+    const before: BurstMemory = { burstLastReason: 'burst: 30 waiting; scale out to 3 burst' };
+    const retiring = decideBurst(observe(queue(0), [worker('i-a', 60)], { desired: 1 }), before, rules, NOW);
+    expect([retiring.desired, retiring.onDemand, retiring.complete]).toEqual([undefined, undefined, []]);
+    expect(retiring.retire.map((r) => r.instanceId)).toEqual(['i-a']);
+    expect(retiring.memory.burstLastReason).toBe(retiring.reason);
+    const switching = decideBurst(
+      observe(queue(5), [worker('i-a', 99.5)], { desired: 1 }),
+      { ...before, burstOnDemandSince: at(71) },
+      rules,
+      NOW,
+    );
+    expect([switching.desired, switching.retire, switching.complete]).toEqual([undefined, [], []]);
+    expect(switching.onDemand).toBe(true);
+    expect(switching.memory.burstLastReason).toBe(switching.reason);
+    const completing = decideBurst(
+      observe(queue(0), [worker('i-a', 90, { lifecycleState: 'Terminating:Wait', drainedAt: at(99) })], {
+        desired: 0,
+      }),
+      before,
+      rules,
+      NOW,
+    );
+    expect([completing.desired, completing.onDemand, completing.retire]).toEqual([undefined, undefined, []]);
+    expect(completing.memory.burstLastReason).toBe(completing.reason);
+  });
+
   it('re-asserts on-demand only within the spot retry time, and says until when', () => {
     const since = (minutesAgo: number): BurstMemory => ({ burstOnDemandSince: at(100 - minutesAgo) });
     const reset = decideBurst(observe(queue(5), [], { desired: 1 }), since(29), rules, NOW);
