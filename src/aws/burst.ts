@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { BURST_DRAIN_HOOK } from '../names.js';
-import { FleetError, recordEndpointOnFailure, callAws, toFleetError } from './errors.js';
+import { FleetError, recordEndpointOnFailure, callAws } from './errors.js';
 import type { BurstGroupState, BurstPort, BurstWorkerInfo } from './ports.js';
 
 /**
@@ -81,20 +81,21 @@ export function createBurstGroup(
     },
 
     async completeDrain(instanceId) {
-      try {
-        await autoScaling.send(
-          new CompleteLifecycleActionCommand({
-            AutoScalingGroupName: groupName,
-            LifecycleHookName: BURST_DRAIN_HOOK,
-            InstanceId: instanceId,
-            LifecycleActionResult: 'CONTINUE',
-          }),
-        );
-      } catch (error) {
-        // Nothing waits any more: what this call was for has happened.
-        if (isNoActiveLifecycleAction(error)) return;
-        throw toFleetError(error, 'autoscaling:CompleteLifecycleAction');
-      }
+      await callAws('autoscaling:CompleteLifecycleAction', async () => {
+        try {
+          await autoScaling.send(
+            new CompleteLifecycleActionCommand({
+              AutoScalingGroupName: groupName,
+              LifecycleHookName: BURST_DRAIN_HOOK,
+              InstanceId: instanceId,
+              LifecycleActionResult: 'CONTINUE',
+            }),
+          );
+        } catch (error) {
+          // Nothing waits any more: what this call was for has happened.
+          if (!isNoActiveLifecycleAction(error)) throw error;
+        }
+      });
     },
   };
 }
