@@ -8,8 +8,10 @@ export default {
   jest: {
     projectType: 'custom',
     configFile: 'jest.stryker.config.js',
-    // "Find related tests" follows imports, and misses the tests that import with `.js` specifiers.
-    enableFindRelatedTests: false,
+    // Each mutant runs only the test files that import its file (directly or through others): jest
+    // follows the `.js` specifiers through the moduleNameMapper, and jest.stryker.config.js puts the
+    // source folders in its roots so the chain through src/sim, src/cli and lambda/ is seen.
+    enableFindRelatedTests: true,
   },
   coverageAnalysis: 'perTest',
   checkers: ['typescript'],
