@@ -129,14 +129,14 @@ export interface BurstStopResult {
 export async function retireAllBurstWorkers(burst: BurstPort): Promise<BurstStopResult> {
   const failures: Array<{ target: string; error: FleetError }> = [];
   const attempt = attemptRecordingRefusals((target, error) => failures.push({ target, error }));
+  // A group that cannot be read leaves these as they are: nothing to resize, no worker to retire.
   let live: string[] = [];
   let desired = 0;
-  const described = await attempt('burst group', async () => {
+  await attempt('burst group', async () => {
     const state = await burst.describe();
     desired = state.desired;
-    live = state.workers.filter((w) => !/^Terminat/.test(w.lifecycleState)).map((w) => w.instanceId);
+    live = state.workers.filter((w) => !w.lifecycleState.startsWith('Terminat')).map((w) => w.instanceId);
   });
-  if (!described) return { retired: [], failures };
   const retired = await resizeAndRetire(
     burst,
     { desired, activeWorkers: live.length },
