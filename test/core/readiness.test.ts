@@ -2,6 +2,7 @@ import {
   alarmSubscriptionCheck,
   burstZonesOf,
   bootstrapCheck,
+  dockerCheck,
   hostZoneOf,
   onDemandQuotaCheck,
   readinessExitCode,
@@ -10,6 +11,7 @@ import {
   spotPriceCheck,
   spotQuotaCheck,
   spotVcpusNeeded,
+  usesOnDemandFallback,
   vcpusOf,
   zoneOfferingChecks,
 } from '../../src/core/readiness';
@@ -181,5 +183,245 @@ describe('spot price, bootstrap, alarm e-mail', () => {
     const check = (status: 'pass' | 'warn' | 'fail' | 'skip') => ({ name: status, status, detail: '' });
     expect(readinessExitCode([check('pass'), check('warn'), check('skip')])).toBe(0);
     expect(readinessExitCode([check('pass'), check('fail')])).toBe(1);
+  });
+});
+
+describe('what each check tells the operator: the finding and the command that fixes it', () => {
+  it('a --region cdk deploy would not use names where cdk deploy’s region comes from', () => {
+    expect(
+      resolveRegion({ flag: 'eu-west-1', env: { AWS_DEFAULT_REGION: 'us-west-2' }, profileName: 'ops' }),
+    ).toEqual({
+      region: 'eu-west-1',
+      check: {
+        name: 'region',
+        status: 'fail',
+        detail: '--region eu-west-1, but cdk deploy would use us-west-2 (from AWS_DEFAULT_REGION)',
+        fix: 'cdk deploy has no --region: export AWS_REGION=eu-west-1, or `aws configure set region eu-west-1` for profile "ops"',
+      },
+    });
+    expect(resolveRegion({ flag: 'eu-west-1', env: {}, profileName: 'ops' }).check.detail).toBe(
+      '--region eu-west-1, but cdk deploy would use us-east-1 (nothing configured)',
+    );
+  });
+
+  it('no region anywhere, or a CDK_DEFAULT_REGION the CDK CLI overwrites', () => {
+    expect(resolveRegion({ env: { AWS_REGION: '', AWS_DEFAULT_REGION: '' }, profileName: 'ops' })).toEqual({
+      region: undefined,
+      check: {
+        name: 'region',
+        status: 'fail',
+        detail: 'no region configured: cdk deploy would use us-east-1',
+        fix: 'export AWS_REGION=ap-northeast-1, or `aws configure set region ap-northeast-1` for profile "ops"',
+      },
+    });
+    expect(
+      resolveRegion({
+        env: { CDK_DEFAULT_REGION: 'us-west-2' },
+        profileName: 'ops',
+        profileRegion: 'eu-west-1',
+      }),
+    ).toEqual({
+      region: 'eu-west-1',
+      check: {
+        name: 'region',
+        status: 'fail',
+        detail: 'eu-west-1 (from profile "ops"); CDK_DEFAULT_REGION=us-west-2 is overwritten by the CDK CLI',
+        fix: 'unset CDK_DEFAULT_REGION, and export AWS_REGION=us-west-2, or `aws configure set region us-west-2` for profile "ops" if us-west-2 is the region you mean',
+      },
+    });
+    expect(
+      resolveRegion({ env: { AWS_REGION: 'eu-west-1', CDK_DEFAULT_REGION: '' }, profileName: 'ops' }).check
+        .status,
+    ).toBe('pass');
+  });
+
+  it('quotas: how many vCPUs are there, how many the fleet needs, and the increase to request', () => {
+    expect(spotQuotaCheck(withBurst(2), 2, 'ap-northeast-1')).toEqual({
+      name: 'GPU spot quota',
+      status: 'fail',
+      detail:
+        '"All G and VT Spot Instance Requests" (L-3819A6DF) is 2 vCPUs: the g4dn.xlarge GPU (4 vCPUs) cannot launch and the compute stack would roll back',
+      fix: 'aws service-quotas request-service-quota-increase --region ap-northeast-1 --service-code ec2 --quota-code L-3819A6DF --desired-value 12',
+    });
+    expect(spotQuotaCheck(withBurst(2), 8, 'ap-northeast-1').detail).toBe(
+      '"All G and VT Spot Instance Requests" (L-3819A6DF) is 8 vCPUs: the GPU fits, but 2 burst workers need 12 in all',
+    );
+    expect(spotQuotaCheck(withBurst(2), 12, 'ap-northeast-1')).toEqual({
+      name: 'GPU spot quota',
+      status: 'pass',
+      detail: '"All G and VT Spot Instance Requests" (L-3819A6DF) is 12 vCPUs; the fleet needs 12',
+    });
+    expect(spotQuotaCheck({ ...CONFIG, gpuInstanceType: 'vt1.3xlarge' }, 0, 'r').status).toBe('fail');
+    expect(spotQuotaCheck({ ...CONFIG, gpuInstanceType: 'p3.2xlarge' }, 0, 'r').detail).toBe(
+      "p3.2xlarge is not a G or VT type; check its family's spot quota yourself",
+    );
+    expect(onDemandQuotaCheck(withBurst(2), 7, 'ap-northeast-1')).toEqual({
+      name: 'GPU on-demand quota (burst fallback)',
+      status: 'fail',
+      detail:
+        '"Running On-Demand G and VT instances" (L-DB2E81BA) is 7 vCPUs: 2 burst workers on on-demand need 8',
+      fix: 'aws service-quotas request-service-quota-increase --region ap-northeast-1 --service-code ec2 --quota-code L-DB2E81BA --desired-value 8, or set burst.onDemandFallback.enabled false',
+    });
+    expect(onDemandQuotaCheck(withBurst(2), 8, 'r').detail).toBe(
+      '"Running On-Demand G and VT instances" (L-DB2E81BA) is 8 vCPUs; the fallback needs 8',
+    );
+  });
+
+  it('the on-demand quota matters only with burst workers that may fall back to it', () => {
+    expect(usesOnDemandFallback(withBurst(2))).toBe(true);
+    expect(usesOnDemandFallback(withBurst(0))).toBe(false);
+    expect(
+      usesOnDemandFallback({
+        ...CONFIG,
+        burst: { ...withBurst(2).burst, onDemandFallback: { enabled: false } },
+      }),
+    ).toBe(false);
+  });
+
+  it('zones: which zone lacks the type, which zones have it, and what to set', () => {
+    const offered = new Map([['g4dn.xlarge', new Set(['ap-northeast-1d', 'ap-northeast-1c'])]]);
+    expect(zoneOfferingChecks(CONFIG, ZONES, offered)).toEqual([
+      {
+        name: 'zone offers g4dn.xlarge',
+        status: 'fail',
+        detail: 'ap-northeast-1a does not offer g4dn.xlarge (ap-northeast-1c, ap-northeast-1d do)',
+        fix: 'set availabilityZone to ap-northeast-1c',
+      },
+    ]);
+    expect(zoneOfferingChecks(CONFIG, ZONES, new Map())).toEqual([
+      {
+        name: 'zone offers g4dn.xlarge',
+        status: 'fail',
+        detail: 'ap-northeast-1a does not offer g4dn.xlarge in any zone of this region',
+        fix: 'choose another region or gpuInstanceType',
+      },
+    ]);
+    expect(zoneOfferingChecks({ ...CONFIG, availabilityZone: 'ap-northeast-1b' }, ZONES, offered)).toEqual([
+      {
+        name: 'zone offers g4dn.xlarge',
+        status: 'fail',
+        detail:
+          'availabilityZone ap-northeast-1b is not an available zone of this region (ap-northeast-1a, ap-northeast-1c, ap-northeast-1d)',
+        fix: 'set availabilityZone to one of the region’s zones, or leave it out (the region’s first)',
+      },
+    ]);
+    expect(zoneOfferingChecks(CONFIG, [], offered)[0]?.detail).toBe('the region lists no available zone');
+  });
+
+  it('burst zones: which zones offer each burst type, or what to change when neither does', () => {
+    const offered = new Map([
+      ['g4dn.xlarge', new Set(['ap-northeast-1a', 'ap-northeast-1c', 'ap-northeast-1d'])],
+      ['g5.xlarge', new Set(['ap-northeast-1a'])],
+    ]);
+    expect(zoneOfferingChecks(withBurst(1, ['g4dn.xlarge', 'g5.xlarge']), ZONES, offered)).toEqual([
+      { name: 'zone offers g4dn.xlarge', status: 'pass', detail: 'ap-northeast-1a offers g4dn.xlarge' },
+      {
+        name: 'burst zones offer g4dn.xlarge',
+        status: 'pass',
+        detail: 'ap-northeast-1c, ap-northeast-1d offer g4dn.xlarge',
+      },
+      {
+        name: 'burst zones offer g5.xlarge',
+        status: 'fail',
+        detail: 'neither burst zone (ap-northeast-1c, ap-northeast-1d) offers g5.xlarge',
+        fix: 'remove g5.xlarge from burst.instanceTypes, or move the hosts (availabilityZone) so that other zones carry the burst subnets',
+      },
+    ]);
+  });
+
+  it('spot price: the price now, the cap, and what to raise it to', () => {
+    expect(spotPriceCheck(CONFIG, 'ap-northeast-1a', 0.31234)).toEqual({
+      name: 'spot price',
+      status: 'fail',
+      detail:
+        'g4dn.xlarge in ap-northeast-1a costs 0.3123 USD/h on spot now, above spotMaxPriceUsd 0.3: the GPU would not launch',
+      fix: 'raise spotMaxPriceUsd above 0.31, or set it to null (pay up to the on-demand price)',
+    });
+    expect(spotPriceCheck(CONFIG, 'ap-northeast-1a', 0.2).detail).toBe(
+      'g4dn.xlarge in ap-northeast-1a costs 0.2000 USD/h on spot now, under spotMaxPriceUsd 0.3',
+    );
+    expect(spotPriceCheck({ ...CONFIG, spotMaxPriceUsd: null }, 'ap-northeast-1a', 0.2).detail).toBe(
+      'g4dn.xlarge in ap-northeast-1a costs 0.2000 USD/h on spot now; no cap (spotMaxPriceUsd null)',
+    );
+    expect(spotPriceCheck(CONFIG, 'ap-northeast-1a', undefined)).toEqual({
+      name: 'spot price',
+      status: 'fail',
+      detail: 'EC2 reports no spot price for g4dn.xlarge in ap-northeast-1a: spot is not sold there',
+      fix: 'choose another availabilityZone or region',
+    });
+  });
+
+  it('bootstrap and Docker: what is missing and the command that sets it up', () => {
+    expect(bootstrapCheck(undefined, '123456789012', 'ap-northeast-1')).toEqual({
+      name: 'CDK bootstrap',
+      status: 'fail',
+      detail: 'ap-northeast-1 is not bootstrapped for the CDK',
+      fix: 'npx cdk bootstrap aws://123456789012/ap-northeast-1',
+    });
+    expect(bootstrapCheck(5, '123456789012', 'ap-northeast-1')).toEqual({
+      name: 'CDK bootstrap',
+      status: 'fail',
+      detail: 'bootstrap version 5 in ap-northeast-1; aws-cdk-lib needs 6 or later',
+      fix: 'npx cdk bootstrap aws://123456789012/ap-northeast-1',
+    });
+    expect(bootstrapCheck(6, '1', 'ap-northeast-1').detail).toBe('bootstrap version 6 in ap-northeast-1');
+    expect(dockerCheck({ running: true, version: '27.1' })).toEqual({
+      name: 'Docker engine',
+      status: 'pass',
+      detail: 'Docker 27.1 answers',
+    });
+    expect(dockerCheck({ running: false, reason: 'docker: not found' })).toEqual({
+      name: 'Docker engine',
+      status: 'fail',
+      detail: 'no Docker engine: docker: not found; cdk deploy builds the GPU-host images here',
+      fix: 'install and start Docker (or point CDK_DOCKER at a compatible CLI), then run doctor again',
+    });
+  });
+
+  it('alarm e-mail: whether alarms reach a person, and how to make them', () => {
+    const topic = (subscriptions: Array<{ protocol: string; endpoint: string; confirmed: boolean }>) => ({
+      arn: 'arn:aws:sns:r:1:t',
+      subscriptions,
+    });
+    const resend =
+      'aws sns subscribe --topic-arn arn:aws:sns:r:1:t --protocol email --notification-endpoint ops@example.com';
+    expect(alarmSubscriptionCheck(undefined, undefined)).toEqual({
+      name: 'alarm e-mail',
+      status: 'warn',
+      detail: 'no alarmEmail configured: alarms reach nobody',
+      fix: 'add "alarmEmail":"you@example.com" to gpuFleet (cdk.json or -c) and deploy',
+    });
+    expect(alarmSubscriptionCheck('ops@example.com', undefined)).toEqual({
+      name: 'alarm e-mail',
+      status: 'skip',
+      detail:
+        'the alarm topic is not deployed yet; after the deploy, confirm the e-mail AWS sends to ops@example.com and run doctor again',
+    });
+    expect(
+      alarmSubscriptionCheck(
+        'ops@example.com',
+        topic([{ protocol: 'email', endpoint: 'ops@example.com', confirmed: true }]),
+      ),
+    ).toEqual({ name: 'alarm e-mail', status: 'pass', detail: 'ops@example.com confirmed the subscription' });
+    expect(
+      alarmSubscriptionCheck(
+        'ops@example.com',
+        topic([
+          { protocol: 'email', endpoint: 'ops@example.com', confirmed: false },
+          { protocol: 'sms', endpoint: 'ops@example.com', confirmed: true },
+        ]),
+      ),
+    ).toEqual({
+      name: 'alarm e-mail',
+      status: 'fail',
+      detail: 'ops@example.com has not confirmed the subscription: alarms reach nobody',
+      fix: `click the link in the "AWS Notification - Subscription Confirmation" e-mail to ops@example.com (look in spam), or send a new one: ${resend}`,
+    });
+    expect(alarmSubscriptionCheck('ops@example.com', topic([]))).toEqual({
+      name: 'alarm e-mail',
+      status: 'fail',
+      detail: 'ops@example.com is not subscribed to the alarm topic',
+      fix: `deploy with this alarmEmail, or subscribe it: ${resend}`,
+    });
   });
 });
