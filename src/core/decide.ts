@@ -7,7 +7,7 @@ import type {
   Observation,
   ScalerMemory,
 } from './model.js';
-import { pastTime } from './tags.js';
+import { isoSeconds as iso, pastTime } from './tags.js';
 
 /**
  * The control loop's one decision, as a pure function: no I/O, no clock.
@@ -97,6 +97,7 @@ export function workerIdleSince(
   const lastJobAt = current(worker.lastJobAt);
   const readyAt = current(worker.readyAt) ?? lastJobAt;
   if (readyAt === undefined) return undefined;
+  // Stryker disable next-line EqualityOperator: equivalent - on equal times either one is the answer
   return lastJobAt !== undefined && lastJobAt > readyAt ? lastJobAt : readyAt;
 }
 
@@ -169,6 +170,7 @@ function decideTransition({ observation, now, queueText }: Context, memory: Scal
     gpu.state === 'pending' &&
     gpu.launchTime &&
     memory.transitionSince &&
+    // Stryker disable next-line EqualityOperator: equivalent - on equal times either one is the answer
     gpu.launchTime < memory.transitionSince
       ? gpu.launchTime
       : (memory.transitionSince ?? now);
@@ -239,15 +241,11 @@ function decideStopped(context: Context, stoppedMemory: ScalerMemory): Decision 
       signals(memory, now, true),
     );
   }
-  const started: ScalerMemory = {
-    ...memory,
-    lastAction: 'start',
-    lastActionAt: now,
-    lastReason: `start: ${why}`,
-  };
+  const reason = `start: ${why}`;
+  const started: ScalerMemory = { ...memory, lastAction: 'start', lastActionAt: now, lastReason: reason };
   return {
     action: 'start',
-    reason: started.lastReason ?? '',
+    reason,
     memory: started,
     signals: signals(started, now, true),
   };
@@ -299,6 +297,7 @@ function decideRunning(context: Context, memory: ScalerMemory): Decision {
   // A hold that ended is where the unheld run begins: the limit counts from the later of the two.
   const heldUntil = memory.holdUntil !== undefined && memory.holdUntil <= now ? memory.holdUntil : undefined;
   const unheldMinutes =
+    // Stryker disable next-line EqualityOperator: equivalent - a hold that ended at the start gives the same minutes
     heldUntil !== undefined && heldUntil > startedAt ? minutesBetween(heldUntil, now) : runningMinutes;
   const state: RunningState = {
     memory: running,
@@ -376,15 +375,11 @@ function decideNotReady(context: Context, state: RunningState): Decision {
       runSignals(),
     );
   }
-  const broken: ScalerMemory = {
-    ...memory,
-    lastError: 'WorkerNeverReady',
-    errorSince: now,
-    retryAt: new Date(now.getTime() + BOOT_TIMEOUT_PAUSE_MINUTES * MINUTE_MS),
-  };
+  const retryAt = new Date(now.getTime() + BOOT_TIMEOUT_PAUSE_MINUTES * MINUTE_MS);
+  const broken: ScalerMemory = { ...memory, lastError: 'WorkerNeverReady', errorSince: now, retryAt };
   return stop(
     broken,
-    `stop: worker not ready ${formatMinutes(runningMinutes)} after start (${bootText}); no new start before ${iso(broken.retryAt)}`,
+    `stop: worker not ready ${formatMinutes(runningMinutes)} after start (${bootText}); no new start before ${iso(retryAt)}`,
     now,
     runSignals({ bootTimedOut: true }),
   );
@@ -402,6 +397,7 @@ function decideReady(context: Context, state: RunningState, idleFrom: Date): Dec
   // Stalled only if it took no job while jobs waited: counted from the later of its last sign of
   // work and the moment the jobs started waiting (an idle worker is not stalled by a new job).
   const stalledMinutes =
+    // Stryker disable next-line EqualityOperator: equivalent - on equal times either one is the answer
     memory.pendingSince && memory.pendingSince > idleFrom
       ? minutesBetween(memory.pendingSince, now)
       : quietMinutes;
@@ -516,8 +512,4 @@ export function formatMinutes(minutes: number): string {
 /** 7.4999 → "7.5": a rate or a share, as an operator reads it. */
 export function round1(value: number): string {
   return String(Math.round(value * 10) / 10);
-}
-
-function iso(date: Date | undefined): string {
-  return date ? date.toISOString().replace(/\.\d{3}Z$/, 'Z') : 'unknown';
 }
