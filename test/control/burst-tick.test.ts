@@ -655,3 +655,111 @@ describe('a primary that is up but cannot serve is not counted as serving', () =
     expect(g.calls).toEqual(['describe', 'setDesired 3']);
   });
 });
+
+describe('the burst turn: what each group call is reported as, and what it counts', () => {
+  const worker = (instanceId: string, lifecycleState: string, lastJob: number) => ({
+    instanceId,
+    instanceType: 'g4dn.xlarge',
+    market: 'spot' as const,
+    availabilityZone: 'ap-northeast-1c',
+    lifecycleState,
+    launchTime: at(-30),
+    tags: { [TAGS.readyAt]: at(-25).toISOString(), [TAGS.lastJobAt]: at(lastJob).toISOString() },
+  });
+  const quiet = { waiting: 0, inFlight: 0, delayed: 0 };
+
+  it('a worker already terminating is not counted: the idle one retires with the decrement desired needs', async () => {
+    const w = world('stopped', quiet);
+    const g = group({
+      desired: 1,
+      workers: [worker('i-b1', 'InService', -10), worker('i-b2', 'Terminating:Wait', -10)],
+    });
+    await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    expect(g.calls).toEqual(['describe', 'retire i-b1']);
+  });
+
+  it('each refused call is reported by what was asked: the desired capacity, a worker', async () => {
+    const scaleOut = world('running', { waiting: 40, inFlight: 0, delayed: 0 });
+    const refusesDesired = group({ desired: 0 }, { setDesired: throttled });
+    const grown = await runTick(
+      { ...scaleOut, burst: refusesDesired.port },
+      TARGET,
+      DEFAULT_CONFIG.scaler,
+      at(0),
+      BURST,
+    );
+    expect(grown.burst?.errors).toEqual([{ action: 'desired 3', error: throttled }]);
+
+    const idle = world('stopped', quiet);
+    const refusesRetire = group(
+      { desired: 1, workers: [worker('i-b1', 'InService', -10)] },
+      { retire: throttled },
+    );
+    const retired = await runTick(
+      { ...idle, burst: refusesRetire.port },
+      TARGET,
+      DEFAULT_CONFIG.scaler,
+      at(0),
+      BURST,
+    );
+    expect(retired.burst?.errors).toEqual([{ action: 'retire i-b1', error: throttled }]);
+  });
+
+  it('a market switch that went through is remembered; a refused one is reported as such', async () => {
+    const failingSpot = () =>
+      world(
+        'running',
+        { waiting: 30, inFlight: 1, delayed: 0 },
+        {
+          [TAGS.burstSpotFailingSince]: at(-20).toISOString().replace('.000', ''),
+        },
+      );
+    const launchFailure = {
+      desired: 3,
+      lastLaunchFailure: { at: at(0), message: 'InsufficientInstanceCapacity' },
+    };
+    const switched = await runTick(
+      { ...failingSpot(), burst: group(launchFailure).port },
+      TARGET,
+      DEFAULT_CONFIG.scaler,
+      at(0),
+      BURST,
+    );
+    expect(switched.memory.burstOnDemandSince).toEqual(at(0));
+    expect(switched.tagsWritten[TAGS.burstOnDemandSince]).toBe('2026-11-24T01:00:00Z');
+    const refused = await runTick(
+      { ...failingSpot(), burst: group(launchFailure, { setOnDemand: throttled }).port },
+      TARGET,
+      DEFAULT_CONFIG.scaler,
+      at(0),
+      BURST,
+    );
+    expect(refused.burst?.errors).toEqual([{ action: 'on-demand', error: throttled }]);
+  });
+
+  it('without a burst group (none given, or maxWorkers 0) a primary that cannot be observed fails the tick as itself', async () => {
+    const w = world('running', quiet);
+    const noGpu = { ...w.fleet, discover: async () => [] };
+    await expect(
+      runTick({ fleet: noGpu, queue: w.queue }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST),
+    ).rejects.toBeInstanceOf(FleetLayoutError);
+    const g = group({ desired: 1, workers: [worker('i-b1', 'InService', -10)] });
+    await expect(
+      runTick({ fleet: noGpu, queue: w.queue, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), {
+        ...BURST,
+        maxWorkers: 0,
+      }),
+    ).rejects.toBeInstanceOf(FleetLayoutError);
+    expect(g.calls).toEqual([]);
+    const withGroup = runTick(
+      { fleet: noGpu, queue: w.queue, burst: g.port },
+      TARGET,
+      DEFAULT_CONFIG.scaler,
+      at(0),
+      BURST,
+    );
+    expect(String(await withGroup.catch((e: unknown) => e))).toMatch(
+      /^PrimaryUnobservedError: no gpu instance tagged/,
+    );
+  });
+});

@@ -5,13 +5,16 @@ import { type FleetDiscovery, runTick } from '../../src/control/tick';
 const NOW = new Date('2026-11-24T01:00:00Z');
 
 /** A GPU that stayed stopped after the scaler's start a minute ago, with a spot request. */
-function stoppedAfterStart(status: string | undefined, options: { fails?: boolean; noStart?: boolean } = {}) {
+function stoppedAfterStart(
+  status: string | undefined,
+  options: { fails?: boolean; noStart?: boolean; state?: InstanceInfo['state'] } = {},
+) {
   const asked: string[] = [];
   const gpu: InstanceInfo = {
     instanceId: 'i-gpu',
     role: 'gpu',
     instanceType: 'g4dn.xlarge',
-    state: 'stopped',
+    state: options.state ?? 'stopped',
     lifecycle: 'spot',
     spotInstanceRequestId: 'sir-1',
     launchTime: new Date('2026-11-23T00:00:00Z'),
@@ -48,10 +51,13 @@ describe('a start that did not take, read from the spot request', () => {
     expect(report.tagsWritten['gpu-fleet:last-error']).toBe('SpotPriceTooLow');
   });
 
-  it('reads the request only after a start, so a quiet stopped GPU costs no extra call', async () => {
+  it('reads the request only for a GPU still stopped after a start, so other ticks cost no extra call', async () => {
     const { ports, asked } = stoppedAfterStart('price-too-low', { noStart: true });
     await runTick(ports, { appName: 'GpuFleet', queueUrl: 'q' }, DEFAULT_CONFIG.scaler, NOW);
     expect(asked).toEqual([]);
+    const started = stoppedAfterStart('price-too-low', { state: 'running' });
+    await runTick(started.ports, { appName: 'GpuFleet', queueUrl: 'q' }, DEFAULT_CONFIG.scaler, NOW);
+    expect(started.asked).toEqual([]);
   });
 
   it('never fails the tick over it: an unreadable request is the generic StartNotTaken', async () => {
