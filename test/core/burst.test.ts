@@ -783,3 +783,101 @@ describe('decideBurst: completing the drain of workers that say they drained', (
     expect(unknown.signals.workers).toBe(1);
   });
 });
+
+describe('decideBurst: the edges of each rule', () => {
+  const booting = (id: string, launchMinute: number) =>
+    worker(id, undefined, { lifecycleState: 'Pending', launchTime: at(launchMinute), readyAt: undefined });
+
+  it('cancels only the launches the queue no longer needs, and says why; a boot pause cancels them all', () => {
+    const d = decideBurst(observe(queue(20), [worker('i-a', 99)], { desired: 3 }), {}, rules, NOW);
+    expect(d.desired).toBe(2);
+    expect(d.reason).toContain('lower desired 3 → 2: the queue no longer needs the launches owed');
+    const paused = decideBurst(
+      observe(queue(20), [worker('i-a', 99)], { desired: 3 }),
+      { burstBootPausedUntil: at(130) },
+      rules,
+      NOW,
+    );
+    expect(paused.desired).toBe(1);
+    expect(paused.reason).toContain('lower desired 3 → 1: no launches during a boot pause');
+  });
+
+  it('an idle retire is not counted as a run-time retire, nor a boot timeout', () => {
+    const d = decideBurst(observe(queue(0), [worker('i-a', 90)]), {}, rules, NOW);
+    expect(d.reason).toContain('retire i-a: idle 10m ≥ 2m since its last job (or ready)');
+    expect(d.signals).toMatchObject({ bootTimeouts: 0, overRunTime: 0 });
+  });
+
+  it('delayed jobs are work to come: a booting worker is kept, and an idle one goes only beyond what they need', () => {
+    const d = decideBurst(observe(queue(0, 0, 3), [booting('i-new', 97), worker('i-a', 90)]), {}, rules, NOW);
+    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-a']);
+    expect(d.reason).toContain(
+      'retire i-a: idle 10m ≥ 2m since its last job (or ready), beyond what the queue needs',
+    );
+  });
+
+  it('nothing waiting is no stall, whatever the scaler remembers of an earlier wait', () => {
+    const d = decideBurst(
+      {
+        ...observe(queue(0, 0, 3), [worker('i-a', undefined, { launchTime: at(0), readyAt: at(5) })]),
+        waitingSince: at(0),
+      },
+      {},
+      rules,
+      NOW,
+    );
+    expect(d.reason).toContain('retire i-a: idle 95m');
+    expect(d.reason).not.toContain('took no job');
+  });
+
+  it('with idleMinutes under two activity refreshes, a worker quiet less than that may still run a job', () => {
+    const quick: BurstRules = { burst: { ...burst, idleMinutes: 1 } };
+    const d = decideBurst(observe(queue(0), [worker('i-a', 98.5)]), {}, quick, NOW);
+    expect(d.retire).toEqual([]);
+    expect(decideBurst(observe(queue(0), [worker('i-a', 98)]), {}, quick, NOW).retire).toHaveLength(1);
+  });
+
+  it('a terminating worker does not count toward the workers the backlog needs', () => {
+    // 10 jobs: one burst worker beside the primary. The idle one stays; the terminating one is no substitute.
+    const d = decideBurst(
+      observe(queue(10), [worker('i-a', 90), worker('i-t', 90, { lifecycleState: 'Terminating:Wait' })]),
+      {},
+      rules,
+      NOW,
+    );
+    expect(d.retire).toEqual([]);
+  });
+
+  it('of workers booting for a backlog that cleared, the newest is cancelled first', () => {
+    const d = decideBurst(
+      { ...observe(queue(0), [booting('i-old', 95), booting('i-new', 97)]), heldWorkers: 1 },
+      {},
+      rules,
+      NOW,
+    );
+    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-new']);
+  });
+
+  it('on on-demand, remembers since when (the first tick that saw it) and forgets the spot failures', () => {
+    const d = decideBurst(
+      observe(queue(5), [], { onDemand: true }),
+      { burstSpotFailingSince: at(50) },
+      rules,
+      NOW,
+    );
+    expect(d.memory).toMatchObject({ burstOnDemandSince: NOW, burstSpotFailingSince: undefined });
+  });
+
+  it('a launch owed beside a terminating worker still counts as spot failing', () => {
+    const d = decideBurst(
+      observe(queue(30), [worker('i-a', 99), worker('i-t', 90, { lifecycleState: 'Terminating' })], {
+        desired: 2,
+        lastLaunchFailure: { at: at(99), message: 'no spot capacity' },
+      }),
+      {},
+      rules,
+      NOW,
+    );
+    expect(d.memory.burstSpotFailingSince).toEqual(at(99));
+  });
+});
