@@ -123,6 +123,7 @@ function groupRecording(state: BurstGroupState, refuse: readonly string[] = []) 
       if (refuse.includes(id)) throw throttled;
     },
     setOnDemand: () => Promise.resolve(),
+    completeDrain: () => Promise.resolve(),
   };
   return { port, calls };
 }
