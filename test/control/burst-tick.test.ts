@@ -735,6 +735,23 @@ describe('the burst turn: what each group call is reported as, and what it count
       BURST,
     );
     expect(refused.burst?.errors).toEqual([{ action: 'on-demand', error: throttled }]);
+    const backToSpot = await runTick(
+      {
+        ...world(
+          'running',
+          { waiting: 0, inFlight: 1, delayed: 0 },
+          {
+            [TAGS.burstOnDemandSince]: at(-30).toISOString().replace('.000', ''),
+          },
+        ),
+        burst: group({ desired: 0, onDemand: true }, { setOnDemand: throttled }).port,
+      },
+      TARGET,
+      DEFAULT_CONFIG.scaler,
+      at(0),
+      BURST,
+    );
+    expect(backToSpot.burst?.errors).toEqual([{ action: 'spot', error: throttled }]);
   });
 
   it('without a burst group (none given, or maxWorkers 0) a primary that cannot be observed fails the tick as itself', async () => {

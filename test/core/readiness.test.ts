@@ -128,6 +128,11 @@ describe('zones', () => {
     expect(burstZonesOf(['a', 'c', 'd'], host)).toEqual(burst);
   });
 
+  it('a region of two zones has one burst zone', () => {
+    expect(burstZonesOf(['a', 'c'], 'a')).toEqual(['c']);
+    expect(burstZonesOf(['a', 'c'], 'c')).toEqual(['a']);
+  });
+
   it('a configured zone the region does not have fails', () => {
     const [result] = zoneOfferingChecks({ ...CONFIG, availabilityZone: 'ap-northeast-1b' }, ZONES, new Map());
     expect(result?.status).toBe('fail');
