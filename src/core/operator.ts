@@ -76,8 +76,7 @@ export function startTags(holdUntil: Date | undefined, burstWorkers?: number | n
     [TAGS.pausedUntil]: '',
     ...(holdUntil !== undefined && { [TAGS.holdUntil]: isoSeconds(holdUntil) }),
     ...(burstWorkers !== undefined && {
-      [TAGS.burstHoldWorkers]:
-        holdUntil !== undefined && burstWorkers !== null && burstWorkers > 0 ? String(burstWorkers) : '',
+      [TAGS.burstHoldWorkers]: holdUntil !== undefined && (burstWorkers ?? 0) > 0 ? String(burstWorkers) : '',
     }),
   };
 }
@@ -98,6 +97,7 @@ export function pauseUntil(
 ): Date {
   const limit = new Date(now.getTime() + MAX_OPERATOR_DAYS * 86_400_000);
   const until = given ?? nextScheduledStart(now, schedule, MAX_OPERATOR_DAYS) ?? limit;
+  // Stryker disable next-line EqualityOperator: equivalent - at the limit either one is the answer
   return until > limit ? limit : until;
 }
 

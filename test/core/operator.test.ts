@@ -1,5 +1,5 @@
 import { DEFAULT_CONFIG } from '../../src/config';
-import { changedTags, checkOperatorTime, pauseUntil, planTarget } from '../../src/core/operator';
+import { changedTags, checkOperatorTime, pauseUntil, planTarget, startTags } from '../../src/core/operator';
 import { nextScheduledStart } from '../../src/core/schedule';
 
 const schedule = DEFAULT_CONFIG.schedule;
@@ -131,5 +131,27 @@ describe('checkOperatorTime and the pause limit', () => {
     expect(pauseUntil(now, schedule, new Date('2026-12-01T03:00:00Z')).toISOString()).toBe(
       '2026-12-01T03:00:00.000Z',
     );
+  });
+});
+
+describe('startTags: the burst workers a start holds', () => {
+  const hold = new Date('2026-11-24T05:00:00Z');
+  it('keeps the number only with a hold and at least one worker; otherwise clears it', () => {
+    expect(startTags(hold, 2)).toEqual({
+      'gpu-fleet:paused-until': '',
+      'gpu-fleet:hold-until': '2026-11-24T05:00:00Z',
+      'gpu-fleet:burst-hold-workers': '2',
+    });
+    expect(startTags(hold, 0)['gpu-fleet:burst-hold-workers']).toBe('');
+    expect(startTags(hold, null)['gpu-fleet:burst-hold-workers']).toBe('');
+    expect(startTags(undefined, 2)).toEqual({
+      'gpu-fleet:paused-until': '',
+      'gpu-fleet:burst-hold-workers': '',
+    });
+    // `hold` extending a hold leaves the number as it is.
+    expect(startTags(hold)).toEqual({
+      'gpu-fleet:paused-until': '',
+      'gpu-fleet:hold-until': '2026-11-24T05:00:00Z',
+    });
   });
 });
