@@ -255,3 +255,36 @@ describe('the signals of an ordinary decision', () => {
     [-1, '0m'],
   ])('%f minutes read as %s', (minutes, text) => expect(formatMinutes(minutes)).toBe(text));
 });
+
+describe('more of what an operator reads', () => {
+  it('a back-off remembered without its error still says a start failed', () => {
+    const decision = decide(observe({ waiting: 11 }, {}), { retryAt: at(2) }, config, at(1));
+    expect(decision.reason).toBe(
+      'GPU wanted (11 jobs waiting > start backlog 10); last start failed with an error, retrying at 2026-11-24T01:02:00Z',
+    );
+  });
+
+  it('a GPU stopped by a spot interruption after a start is not a start that failed to take', () => {
+    const memory: ScalerMemory = { lastAction: 'start', lastActionAt: at(10) };
+    const decision = decide(
+      observe({ waiting: 11 }, { launchTime: at(-60), stateReasonCode: 'Server.SpotInstanceShutdown' }),
+      memory,
+      config,
+      at(12),
+    );
+    expect(decision.memory.lastError).toBe('SpotInterrupted');
+    expect(decision.memory.failedStarts).toBeUndefined();
+    expect(decision.memory.retryAt).toBeUndefined();
+  });
+
+  it('a booting GPU says whether it is its first boot', () => {
+    const booting = observe({}, { state: 'running', launchTime: at(0), everReadyAt: at(-1440) });
+    expect(decide(booting, {}, config, at(5)).reason).toBe(
+      'GPU booting for 5m; worker not ready yet (0 waiting, 0 in flight, 0 delayed)',
+    );
+    const first = observe({}, { state: 'running', launchTime: at(0) });
+    expect(decide(first, {}, config, at(5)).reason).toBe(
+      'GPU provisioning (first boot) for 5m; worker not ready yet (0 waiting, 0 in flight, 0 delayed)',
+    );
+  });
+});
