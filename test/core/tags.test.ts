@@ -118,3 +118,19 @@ describe("a worker's own report in its tags", () => {
     });
   });
 });
+
+describe('every time the scaler remembers is written as an ISO time to the second', () => {
+  it.each([
+    'pendingSince',
+    'transitionSince',
+    'lastActionAt',
+    'errorSince',
+    'retryAt',
+    'burstSpotFailingSince',
+    'burstOnDemandSince',
+    'burstBootPausedUntil',
+  ] as const)('%s', (field) => {
+    const changes = memoryTagChanges({}, { [field]: new Date('2026-11-24T01:02:03.456Z') });
+    expect(Object.values(changes)).toEqual(['2026-11-24T01:02:03Z']);
+  });
+});
