@@ -1,17 +1,7 @@
-import { DEFAULT_CONFIG } from '../../src/config';
 import { BOOT_TIMEOUT_PAUSE_MINUTES, NO_PROGRESS_MINUTES, decide } from '../../src/core/decide';
-import type { GpuObservation, Observation, QueueCounts, ScalerMemory } from '../../src/core/model';
+import type { GpuObservation, ScalerMemory } from '../../src/core/model';
+import { at, config, observe } from './decide-support';
 
-const config = DEFAULT_CONFIG.scaler;
-const T0 = new Date('2026-11-24T01:00:00Z');
-const at = (minutes: number): Date => new Date(T0.getTime() + minutes * 60_000);
-
-function observe(queue: Partial<QueueCounts>, gpu: Partial<GpuObservation>): Observation {
-  return {
-    queue: { waiting: 0, inFlight: 0, delayed: 0, ...queue },
-    gpu: { instanceId: 'i-gpu', state: 'stopped', ...gpu },
-  };
-}
 const readyAt = (minute: number, lastJobMinute?: number): Partial<GpuObservation> => ({
   state: 'running',
   launchTime: at(0),

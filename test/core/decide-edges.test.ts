@@ -1,4 +1,3 @@
-import { DEFAULT_CONFIG } from '../../src/config';
 import {
   MAX_OPERATOR_DAYS,
   NO_PROGRESS_MINUTES,
@@ -7,19 +6,10 @@ import {
   formatMinutes,
   recordStopFailure,
 } from '../../src/core/decide';
-import type { GpuObservation, Observation, QueueCounts, ScalerMemory } from '../../src/core/model';
+import type { GpuObservation, ScalerMemory } from '../../src/core/model';
+import { at, config, observe } from './decide-support';
 
 // The boundaries of each rule, and the words and signals an operator reads from a decision.
-const config = DEFAULT_CONFIG.scaler;
-const T0 = new Date('2026-11-24T01:00:00Z');
-const at = (minutes: number, seconds = 0): Date => new Date(T0.getTime() + (minutes * 60 + seconds) * 1000);
-
-function observe(queue: Partial<QueueCounts>, gpu: Partial<GpuObservation>): Observation {
-  return {
-    queue: { waiting: 0, inFlight: 0, delayed: 0, ...queue },
-    gpu: { instanceId: 'i-gpu', state: 'stopped', ...gpu },
-  };
-}
 /** Running since minute 0, set up once before, ready (and with a last job) at the minutes given. */
 const ready = (readyMinute: number, lastJobMinute?: number): Partial<GpuObservation> => ({
   state: 'running',

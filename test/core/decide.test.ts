@@ -1,4 +1,3 @@
-import { DEFAULT_CONFIG } from '../../src/config';
 import {
   MAX_RUN_GRACE_MINUTES,
   NO_PROGRESS_MINUTES,
@@ -7,18 +6,9 @@ import {
   decide,
   recordStartFailure,
 } from '../../src/core/decide';
-import type { GpuObservation, Observation, QueueCounts, ScalerMemory } from '../../src/core/model';
+import type { GpuObservation, Observation, ScalerMemory } from '../../src/core/model';
+import { at, config, observe } from './decide-support';
 
-const config = DEFAULT_CONFIG.scaler;
-const T0 = new Date('2026-11-24T01:00:00Z');
-const at = (minutes: number, seconds = 0): Date => new Date(T0.getTime() + (minutes * 60 + seconds) * 1000);
-
-function observe(queue: Partial<QueueCounts>, gpu: Partial<GpuObservation>): Observation {
-  return {
-    queue: { waiting: 0, inFlight: 0, delayed: 0, ...queue },
-    gpu: { instanceId: 'i-gpu', state: 'stopped', ...gpu },
-  };
-}
 const running = (readyMinute?: number, lastJobMinute?: number): Partial<GpuObservation> => ({
   state: 'running',
   launchTime: at(0),
