@@ -18,6 +18,7 @@ import {
   createHandler,
 } from '../../lambda/scaler/handler';
 import { createSqsQueue } from '../../src/aws/sqs';
+import { recordingObservability } from './support';
 
 const ec2Mock = mockClient(EC2Client);
 const sqsMock = mockClient(SQSClient);
@@ -50,10 +51,8 @@ function harness() {
   const app: FakeGpu = { state: 'stopped', tags: { 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': 'app' } };
   let queue = { waiting: 0, inFlight: 0, delayed: 0 };
   let now = minute(0);
-  const logs: Array<{ level: string; message: string; extra?: unknown }> = [];
-  let metrics: Record<string, number> = {};
-  /** The metrics of each invocation, as published. */
-  const published: Array<Record<string, number>> = [];
+  const observability = recordingObservability();
+  const { logs, published } = observability;
   /** Instances besides the two, e.g. a second GPU left by a failed replacement. */
   const extra: Array<{ id: string; role: string }> = [];
 
@@ -102,22 +101,8 @@ function harness() {
     queue: createSqsQueue(new SQSClient({ region: 'ap-northeast-1' })),
     environment: environment(),
     clock: () => now,
-    logger: {
-      info: (message: string, extra?: unknown) => logs.push({ level: 'info', message, extra }),
-      warn: (message: string, extra?: unknown) => logs.push({ level: 'warn', message, extra }),
-      error: (message: string, extra?: unknown) => logs.push({ level: 'error', message, extra }),
-      appendKeys: () => undefined,
-    } as unknown as ScalerDependencies['logger'],
-    metrics: {
-      addMetric: (name: string, _unit: unknown, value: number) => {
-        metrics[name] = value;
-      },
-      addDimension: () => undefined,
-      publishStoredMetrics: () => {
-        published.push(metrics);
-        metrics = {};
-      },
-    } as unknown as ScalerDependencies['metrics'],
+    logger: observability.logger,
+    metrics: observability.metrics,
   };
   const handler = createHandler(deps);
   return {

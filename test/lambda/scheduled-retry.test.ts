@@ -12,6 +12,7 @@ import { DEFAULT_CONFIG } from '../../src/config';
 import { readEnvironment } from '../../lambda/scaler/config';
 import { type ScalerDependencies, createAwsFleet, createHandler } from '../../lambda/scaler/handler';
 import { createSqsQueue } from '../../src/aws/sqs';
+import { recordingObservability } from './support';
 import { SCHEDULED_ACTION_COUNTERS } from '../../src/control/metrics';
 
 /**
@@ -50,9 +51,8 @@ function harness(options: { holidays?: string[] } = {}) {
   let appRefusal: string | undefined;
   let describeRefusal: string | undefined;
   let tagRefusal: string | undefined;
-  const logs: Array<{ level: string; message: string; extra?: unknown }> = [];
-  const published: Array<Record<string, number>> = [];
-  let metrics: Record<string, number> = {};
+  const observability = recordingObservability();
+  const { logs, published } = observability;
 
   ec2Mock.on(DescribeInstancesCommand).callsFake(() => {
     if (describeRefusal) throw refused(describeRefusal);
@@ -115,22 +115,8 @@ function harness(options: { holidays?: string[] } = {}) {
       JOB_QUEUE_URL: QUEUE_URL,
     }),
     clock: () => now,
-    logger: {
-      info: (message: string, extra?: unknown) => logs.push({ level: 'info', message, extra }),
-      warn: (message: string, extra?: unknown) => logs.push({ level: 'warn', message, extra }),
-      error: (message: string, extra?: unknown) => logs.push({ level: 'error', message, extra }),
-      appendKeys: () => undefined,
-    } as unknown as ScalerDependencies['logger'],
-    metrics: {
-      addMetric: (name: string, _unit: unknown, value: number) => {
-        metrics[name] = value;
-      },
-      addDimension: () => undefined,
-      publishStoredMetrics: () => {
-        published.push(metrics);
-        metrics = {};
-      },
-    } as unknown as ScalerDependencies['metrics'],
+    logger: observability.logger,
+    metrics: observability.metrics,
   };
   const handler = createHandler(deps);
   return {
