@@ -17,6 +17,9 @@ const T0 = Date.parse('2026-11-24T01:00:00Z');
 const at = (minutes: number): Date => new Date(T0 + minutes * 60_000);
 const BURST: BurstConfig = { ...DEFAULT_CONFIG.burst, maxWorkers: 3 };
 const TARGET = { appName: 'GpuFleet', queueUrl: 'q' };
+/** One tick at minute 0 with the default scaler and three burst workers. */
+const tickNow = (deps: Parameters<typeof runTick>[0]) =>
+  runTick(deps, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
 
 /** A primary GPU and a queue that do what they are told, recording every call. */
 function world(state: InstanceInfo['state'], counts: QueueCounts, tags: Record<string, string> = {}) {
@@ -101,7 +104,7 @@ describe('runTick with a burst group', () => {
       tags: { [TAGS.readyAt]: at(-25).toISOString(), [TAGS.lastJobAt]: at(-10).toISOString() },
     };
     const g = group({ desired: 0, workers: [idle] });
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'retire i-b1 (desired kept)']);
     expect(report.burst?.errors).toEqual([]);
   });
@@ -118,7 +121,7 @@ describe('runTick with a burst group', () => {
       tags: { [TAGS.readyAt]: at(-700).toISOString(), [TAGS.lastJobAt]: at(0).toISOString() },
     };
     const g = group({ desired: 1, workers: [busy] });
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'retire i-b1']);
     expect(report.burst?.decision?.signals.overRunTime).toBe(1);
   });
@@ -143,7 +146,7 @@ describe('runTick with a burst group', () => {
   it('starts the primary and scales the group out on the same tick; one tag write holds both memories', async () => {
     const w = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
     const g = group();
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(w.calls).toEqual(['start']);
     expect(g.calls).toEqual(['describe', 'setDesired 3']);
     expect(report.burst?.observation?.primary).toBe('serving');
@@ -159,7 +162,7 @@ describe('runTick with a burst group', () => {
       { [TAGS.pausedUntil]: at(60).toISOString() },
     );
     const g = group();
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(report.burst?.observation?.primary).toBe('idle');
     expect(g.calls).toEqual(['describe']);
   });
@@ -173,7 +176,7 @@ describe('runTick with a burst group', () => {
         { [TAGS.pausedUntil]: at(600).toISOString() },
       );
       const g = group();
-      const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+      const report = await tickNow({ ...w, burst: g.port });
       expect(report.burst?.observation?.primary).toBe('idle');
       expect(g.calls).toEqual(['describe']);
     },
@@ -186,12 +189,12 @@ describe('runTick with a burst group', () => {
     });
     const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 }, tags(60));
     const g = group();
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'setDesired 2']);
     expect(report.burst?.observation?.heldWorkers).toBe(2);
     const expired = world('running', { waiting: 0, inFlight: 0, delayed: 0 }, tags(-1));
     const g2 = group();
-    await runTick({ ...expired, burst: g2.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    await tickNow({ ...expired, burst: g2.port });
     expect(g2.calls).toEqual(['describe']);
   });
 
@@ -215,7 +218,7 @@ describe('runTick with a burst group', () => {
         },
       ],
     });
-    await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'setDesired 0', 'retire i-b1 (desired kept)']);
   });
 
@@ -238,7 +241,7 @@ describe('runTick with a burst group', () => {
       { desired: 2, workers: [inService('i-b1'), inService('i-b2')] },
       { setDesired: throttled },
     );
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'setDesired 0', 'retire i-b1', 'retire i-b2']);
     expect(report.burst?.errors.map((e) => e.action)).toEqual(['desired 0']);
   });
@@ -258,13 +261,7 @@ describe('runTick with a burst group', () => {
       },
     };
     const g = group();
-    const report = await runTick(
-      { ...interrupted, burst: g.port },
-      TARGET,
-      DEFAULT_CONFIG.scaler,
-      at(0),
-      BURST,
-    );
+    const report = await tickNow({ ...interrupted, burst: g.port });
     expect(report.burst?.observation?.primary).toBe('blocked');
     expect(g.calls).toEqual(['describe', 'setDesired 2']);
   });
@@ -276,7 +273,7 @@ describe('runTick with a burst group', () => {
       { [TAGS.readyAt]: at(-40).toISOString(), [TAGS.pendingSince]: at(-35).toISOString() },
     );
     const g = group();
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(w.calls).toEqual(['stop']);
     expect(report.burst?.observation?.primary).toBe('blocked');
     expect(g.calls).toEqual(['describe', 'setDesired 1']);
@@ -285,7 +282,7 @@ describe('runTick with a burst group', () => {
   it('a group that cannot be described skips the burst turn; the primary acts and its memory is written', async () => {
     const w = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
     const g = group({}, { describe: throttled });
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(w.calls).toEqual(['start']);
     expect(report.burst?.errors.map((e) => e.action)).toEqual(['describe']);
     expect(w.written[0]?.[TAGS.lastAction]).toBe('start');
@@ -303,7 +300,7 @@ describe('runTick with a burst group', () => {
       { desired: 3, lastLaunchFailure: { at: at(0), message: 'InsufficientInstanceCapacity' } },
       { setOnDemand: throttled },
     );
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'setOnDemand true']);
     expect(report.burst?.decision?.onDemand).toBe(true);
     expect(report.memory.burstSpotFailingSince).toEqual(at(-20));
@@ -333,7 +330,7 @@ describe('runTick: the scaler completes the drain of burst workers that tagged t
         member('i-idle', 'InService'),
       ],
     });
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'retire i-idle', 'completeDrain i-done']);
     expect(report.burst?.observation?.group.workers[0]?.drainedAt).toEqual(at(-0.5));
     expect(report.burst?.decision?.complete).toEqual(['i-done']);
@@ -353,7 +350,7 @@ describe('runTick: the scaler completes the drain of burst workers that tagged t
       },
       { completeDrain: throttled },
     );
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'retire i-idle', 'completeDrain i-d1', 'completeDrain i-d2']);
     expect(report.burst?.errors).toEqual([
       { action: 'complete drain i-d1', error: throttled },
@@ -366,7 +363,7 @@ describe('runTick: the scaler completes the drain of burst workers that tagged t
   it('a drained tag from the future is read as absent: that worker waits out its hook', async () => {
     const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 });
     const g = group({ desired: 0, workers: [member('i-b1', 'Terminating:Wait', drained(5))] });
-    const report = await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe']);
     expect(report.burst?.decision?.complete).toEqual([]);
   });
@@ -575,13 +572,7 @@ describe('a tick that cannot observe the primary still retires idle burst worker
     async (_case, broken) => {
       const w = world('running', { waiting: 40, inFlight: 0, delayed: 0 });
       const g = group({ desired: 1, workers: [idleWorker] });
-      const failure = runTick(
-        { fleet: broken(w), queue: w.queue, burst: g.port },
-        TARGET,
-        DEFAULT_CONFIG.scaler,
-        at(0),
-        BURST,
-      );
+      const failure = tickNow({ fleet: broken(w), queue: w.queue, burst: g.port });
       await expect(failure).rejects.toBeInstanceOf(PrimaryUnobservedError);
       const error = (await failure.catch((e: unknown) => e)) as PrimaryUnobservedError;
       expect(g.calls).toEqual(['describe', 'retire i-b1']);
@@ -650,7 +641,7 @@ describe('a primary that is up but cannot serve is not counted as serving', () =
       ...w.fleet,
       discover: async () => (await w.fleet.discover('GpuFleet')).map((i) => ({ ...i, launchTime: at(-30) })),
     };
-    const report = await runTick({ ...w, fleet, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    const report = await tickNow({ ...w, fleet, burst: g.port });
     expect(report.burst?.observation?.primary).toBe('blocked');
     expect(g.calls).toEqual(['describe', 'setDesired 3']);
   });
@@ -674,20 +665,14 @@ describe('the burst turn: what each group call is reported as, and what it count
       desired: 1,
       workers: [worker('i-b1', 'InService', -10), worker('i-b2', 'Terminating:Wait', -10)],
     });
-    await runTick({ ...w, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
+    await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'retire i-b1']);
   });
 
   it('each refused call is reported by what was asked: the desired capacity, a worker', async () => {
     const scaleOut = world('running', { waiting: 40, inFlight: 0, delayed: 0 });
     const refusesDesired = group({ desired: 0 }, { setDesired: throttled });
-    const grown = await runTick(
-      { ...scaleOut, burst: refusesDesired.port },
-      TARGET,
-      DEFAULT_CONFIG.scaler,
-      at(0),
-      BURST,
-    );
+    const grown = await tickNow({ ...scaleOut, burst: refusesDesired.port });
     expect(grown.burst?.errors).toEqual([{ action: 'desired 3', error: throttled }]);
 
     const idle = world('stopped', quiet);
@@ -695,13 +680,7 @@ describe('the burst turn: what each group call is reported as, and what it count
       { desired: 1, workers: [worker('i-b1', 'InService', -10)] },
       { retire: throttled },
     );
-    const retired = await runTick(
-      { ...idle, burst: refusesRetire.port },
-      TARGET,
-      DEFAULT_CONFIG.scaler,
-      at(0),
-      BURST,
-    );
+    const retired = await tickNow({ ...idle, burst: refusesRetire.port });
     expect(retired.burst?.errors).toEqual([{ action: 'retire i-b1', error: throttled }]);
   });
 
@@ -718,48 +697,31 @@ describe('the burst turn: what each group call is reported as, and what it count
       desired: 3,
       lastLaunchFailure: { at: at(0), message: 'InsufficientInstanceCapacity' },
     };
-    const switched = await runTick(
-      { ...failingSpot(), burst: group(launchFailure).port },
-      TARGET,
-      DEFAULT_CONFIG.scaler,
-      at(0),
-      BURST,
-    );
+    const switched = await tickNow({ ...failingSpot(), burst: group(launchFailure).port });
     expect(switched.memory.burstOnDemandSince).toEqual(at(0));
     expect(switched.tagsWritten[TAGS.burstOnDemandSince]).toBe('2026-11-24T01:00:00Z');
-    const refused = await runTick(
-      { ...failingSpot(), burst: group(launchFailure, { setOnDemand: throttled }).port },
-      TARGET,
-      DEFAULT_CONFIG.scaler,
-      at(0),
-      BURST,
-    );
+    const refused = await tickNow({
+      ...failingSpot(),
+      burst: group(launchFailure, { setOnDemand: throttled }).port,
+    });
     expect(refused.burst?.errors).toEqual([{ action: 'on-demand', error: throttled }]);
-    const backToSpot = await runTick(
-      {
-        ...world(
-          'running',
-          { waiting: 0, inFlight: 1, delayed: 0 },
-          {
-            [TAGS.burstOnDemandSince]: at(-30).toISOString().replace('.000', ''),
-          },
-        ),
-        burst: group({ desired: 0, onDemand: true }, { setOnDemand: throttled }).port,
-      },
-      TARGET,
-      DEFAULT_CONFIG.scaler,
-      at(0),
-      BURST,
-    );
+    const backToSpot = await tickNow({
+      ...world(
+        'running',
+        { waiting: 0, inFlight: 1, delayed: 0 },
+        {
+          [TAGS.burstOnDemandSince]: at(-30).toISOString().replace('.000', ''),
+        },
+      ),
+      burst: group({ desired: 0, onDemand: true }, { setOnDemand: throttled }).port,
+    });
     expect(backToSpot.burst?.errors).toEqual([{ action: 'spot', error: throttled }]);
   });
 
   it('without a burst group (none given, or maxWorkers 0) a primary that cannot be observed fails the tick as itself', async () => {
     const w = world('running', quiet);
     const noGpu = { ...w.fleet, discover: async () => [] };
-    await expect(
-      runTick({ fleet: noGpu, queue: w.queue }, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST),
-    ).rejects.toBeInstanceOf(FleetLayoutError);
+    await expect(tickNow({ fleet: noGpu, queue: w.queue })).rejects.toBeInstanceOf(FleetLayoutError);
     const g = group({ desired: 1, workers: [worker('i-b1', 'InService', -10)] });
     await expect(
       runTick({ fleet: noGpu, queue: w.queue, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), {
@@ -768,13 +730,7 @@ describe('the burst turn: what each group call is reported as, and what it count
       }),
     ).rejects.toBeInstanceOf(FleetLayoutError);
     expect(g.calls).toEqual([]);
-    const withGroup = runTick(
-      { fleet: noGpu, queue: w.queue, burst: g.port },
-      TARGET,
-      DEFAULT_CONFIG.scaler,
-      at(0),
-      BURST,
-    );
+    const withGroup = tickNow({ fleet: noGpu, queue: w.queue, burst: g.port });
     expect(String(await withGroup.catch((e: unknown) => e))).toMatch(
       /^PrimaryUnobservedError: no gpu instance tagged/,
     );
