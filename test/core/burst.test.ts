@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { type BurstConfig, DEFAULT_CONFIG } from '../../src/config';
 import {
+  type BurstDecision,
   type BurstObservation,
   type BurstRules,
   type BurstWorkerObservation,
@@ -21,6 +22,10 @@ const NOW = at(100);
 const burst: BurstConfig = { ...DEFAULT_CONFIG.burst, maxWorkers: 3 };
 const rules: BurstRules = { burst };
 const queue = (waiting: number, inFlight = 0, delayed = 0): QueueCounts => ({ waiting, inFlight, delayed });
+/** decideBurst at NOW with the default rules and no memory, unless given. */
+const decide = (o: BurstObservation, memory: BurstMemory = {}, r = rules, now = NOW): BurstDecision =>
+  decideBurst(o, memory, r, now);
+const retiredIds = (d: BurstDecision): string[] => d.retire.map((r) => r.instanceId);
 
 /** A worker launched at minute 80, ready at 86, with its last job (start or end) at `lastJob` minutes. */
 function worker(
@@ -54,7 +59,7 @@ function observe(
 
 describe('decideBurst: scale-out', () => {
   it('sizes the group from the backlog: 30 jobs ÷ 7.5 a worker in 10 minutes = 4 workers, the primary is one', () => {
-    const d = decideBurst(observe(queue(28, 2)), {}, rules, NOW);
+    const d = decide(observe(queue(28, 2)));
     expect(d.desired).toBe(3);
     expect(d.retire).toEqual([]);
     expect(d.reason).toContain('scale out to 3 burst');
@@ -62,8 +67,8 @@ describe('decideBurst: scale-out', () => {
   });
 
   it('never beyond maxWorkers, and not for a backlog the primary clears alone', () => {
-    expect(decideBurst(observe(queue(200)), {}, rules, NOW).desired).toBe(3);
-    expect(decideBurst(observe(queue(6, 1)), {}, rules, NOW).desired).toBeUndefined();
+    expect(decide(observe(queue(200))).desired).toBe(3);
+    expect(decide(observe(queue(6, 1))).desired).toBeUndefined();
   });
 
   it('counts workers booting and launches owed: no second scale-out for the same backlog', () => {
@@ -72,19 +77,17 @@ describe('decideBurst: scale-out', () => {
       launchTime: at(97),
       readyAt: undefined,
     });
-    expect(
-      decideBurst(observe(queue(20), [booting], { desired: 2 }), {}, rules, NOW).desired,
-    ).toBeUndefined();
-    expect(decideBurst(observe(queue(30), [booting], { desired: 2 }), {}, rules, NOW).desired).toBe(3);
+    expect(decide(observe(queue(20), [booting], { desired: 2 })).desired).toBeUndefined();
+    expect(decide(observe(queue(30), [booting], { desired: 2 })).desired).toBe(3);
   });
 
   it('starts burst workers only when the primary serves or cannot be started', () => {
-    const idle = decideBurst(observe(queue(40), [], {}, 'idle'), {}, rules, NOW);
+    const idle = decide(observe(queue(40), [], {}, 'idle'));
     expect(idle.desired).toBeUndefined();
     expect(idle.reason).toContain('primary stopped and not wanted');
     // Blocked: the primary is not one of the workers, so the whole backlog is the group's.
-    expect(decideBurst(observe(queue(12), [], {}, 'blocked'), {}, rules, NOW).desired).toBe(2);
-    expect(decideBurst(observe(queue(12), [], {}, 'serving'), {}, rules, NOW).desired).toBe(1);
+    expect(decide(observe(queue(12), [], {}, 'blocked')).desired).toBe(2);
+    expect(decide(observe(queue(12), [], {}, 'serving')).desired).toBe(1);
   });
 
   it('counts Pending:Wait workers as active and reports a launch failure only within the last minute', () => {
@@ -93,12 +96,7 @@ describe('decideBurst: scale-out', () => {
       launchTime: at(97),
       readyAt: undefined,
     });
-    const fresh = decideBurst(
-      observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99.5), message: 'x' } }),
-      {},
-      rules,
-      NOW,
-    );
+    const fresh = decide(observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99.5), message: 'x' } }));
     expect(fresh.signals).toEqual({
       workers: 1,
       onDemandWorkers: 0,
@@ -107,83 +105,65 @@ describe('decideBurst: scale-out', () => {
       overRunTime: 0,
     });
     expect(fresh.desired).toBeUndefined();
-    const old = decideBurst(
-      observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99), message: 'x' } }),
-      {},
-      rules,
-      NOW,
-    );
+    const old = decide(observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99), message: 'x' } }));
     expect(old.signals.launchFailures).toBe(0);
   });
 
   it('cancels launches owed that the queue no longer needs, never below the workers there', () => {
-    const d = decideBurst(observe(queue(0), [worker('i-b1', 99)], { desired: 3 }), {}, rules, NOW);
+    const d = decide(observe(queue(0), [worker('i-b1', 99)], { desired: 3 }));
     expect(d.desired).toBe(1);
   });
 });
 
 describe('decideBurst: scale-in of idle workers only', () => {
   it('retires a worker idle burst.idleMinutes since its last job, keeps one that worked since', () => {
-    const d = decideBurst(observe(queue(0), [worker('i-idle', 97), worker('i-recent', 99)]), {}, rules, NOW);
-    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-idle']);
+    const d = decide(observe(queue(0), [worker('i-idle', 97), worker('i-recent', 99)]));
+    expect(retiredIds(d)).toEqual(['i-idle']);
     expect(d.reason).toMatch(/retire i-idle: idle 3m ≥ 2m/);
   });
 
   it('idle counts from ready when there was no job, never from boot', () => {
     const readyLate = worker('i-b', undefined, { launchTime: at(90), readyAt: at(99) });
-    expect(decideBurst(observe(queue(0), [readyLate]), {}, rules, NOW).retire).toEqual([]);
+    expect(decide(observe(queue(0), [readyLate])).retire).toEqual([]);
     const booting = worker('i-b', undefined, { launchTime: at(90), readyAt: undefined });
-    expect(decideBurst(observe(queue(20), [booting]), {}, rules, NOW).retire).toEqual([]);
+    expect(decide(observe(queue(20), [booting])).retire).toEqual([]);
     // Tags of an earlier launch (before launchTime) do not count: the worker is still booting.
     const stale = worker('i-b', 10, { launchTime: at(95), readyAt: at(20) });
-    expect(decideBurst(observe(queue(20), [stale]), {}, rules, NOW).retire).toEqual([]);
+    expect(decide(observe(queue(20), [stale])).retire).toEqual([]);
   });
 
   it('while jobs wait, an idle worker goes only beyond the workers the backlog needs', () => {
     // 20 jobs need two burst workers beside the primary: the idle one stays (it takes them).
-    expect(decideBurst(observe(queue(20), [worker('i-b', 90)]), {}, rules, NOW).retire).toEqual([]);
+    expect(decide(observe(queue(20), [worker('i-b', 90)])).retire).toEqual([]);
     // One waiting or delayed job the primary clears alone: the idle worker is surplus.
-    expect(
-      decideBurst(observe(queue(1), [worker('i-b', 90)]), {}, rules, NOW).retire.map((r) => r.instanceId),
-    ).toEqual(['i-b']);
-    expect(
-      decideBurst(observe(queue(0, 0, 1), [worker('i-b', 90)]), {}, rules, NOW).retire.map(
-        (r) => r.instanceId,
-      ),
-    ).toEqual(['i-b']);
+    expect(retiredIds(decide(observe(queue(1), [worker('i-b', 90)])))).toEqual(['i-b']);
+    expect(retiredIds(decide(observe(queue(0, 0, 1), [worker('i-b', 90)])))).toEqual(['i-b']);
   });
 
   it('idleness is per worker: with jobs in flight elsewhere, a worker quiet idleMinutes goes; one that refreshed its last-job tag stays', () => {
     // A worker running a job refreshes its tag at least every WORKER_ACTIVITY_REFRESH_SECONDS.
-    expect(decideBurst(observe(queue(0, 1), [worker('i-b', 99.5)]), {}, rules, NOW).retire).toEqual([]);
-    expect(
-      decideBurst(observe(queue(0, 1), [worker('i-b', 100 - burst.idleMinutes)]), {}, rules, NOW).retire.map(
-        (r) => r.instanceId,
-      ),
-    ).toEqual(['i-b']);
+    expect(decide(observe(queue(0, 1), [worker('i-b', 99.5)])).retire).toEqual([]);
+    expect(retiredIds(decide(observe(queue(0, 1), [worker('i-b', 100 - burst.idleMinutes)])))).toEqual([
+      'i-b',
+    ]);
     // An idleMinutes shorter than two refreshes: two refreshes it is, while anything is in flight.
     const oneMinute = { burst: { ...burst, idleMinutes: 1 } };
-    expect(decideBurst(observe(queue(0, 1), [worker('i-b', 98.5)]), {}, oneMinute, NOW).retire).toEqual([]);
+    expect(decide(observe(queue(0, 1), [worker('i-b', 98.5)]), {}, oneMinute).retire).toEqual([]);
     // Quiet longer than any job runs: it holds none.
     const long = worker('i-b', 100 - NO_PROGRESS_MINUTES, { launchTime: at(50), readyAt: at(56) });
-    expect(decideBurst(observe(queue(0, 1), [long]), {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual(
-      ['i-b'],
-    );
+    expect(retiredIds(decide(observe(queue(0, 1), [long])))).toEqual(['i-b']);
   });
 
   it('idle ones first, the longest idle first; then workers booting for a backlog that cleared; terminating ones never', () => {
-    const d = decideBurst(
+    const d = decide(
       observe(queue(0), [
         worker('i-a', 97),
         worker('i-b', 90),
         worker('i-c', 80, { lifecycleState: 'Terminating' }),
         worker('i-d', undefined, { lifecycleState: 'Pending', launchTime: at(97), readyAt: undefined }),
       ]),
-      {},
-      rules,
-      NOW,
     );
-    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-b', 'i-a', 'i-d']);
+    expect(retiredIds(d)).toEqual(['i-b', 'i-a', 'i-d']);
     expect(d.reason).toContain('retire i-d: booting 3m for a backlog that cleared');
   });
 
@@ -193,26 +173,22 @@ describe('decideBurst: scale-in of idle workers only', () => {
     // Its own key: a primary restarting warm may have a shorter one, a cold burst launch must not.
     const shortWarm = { burst: { ...burst, bootTimeoutMinutes: 15 } };
     const at12 = worker('i-b', undefined, { launchTime: at(100 - 12), readyAt: undefined });
-    expect(decideBurst(observe(queue(5), [at12]), {}, shortWarm, NOW).retire).toEqual([]);
+    expect(decide(observe(queue(5), [at12]), {}, shortWarm).retire).toEqual([]);
     const booting = (minutes: number) =>
       worker('i-b', undefined, { launchTime: at(100 - minutes), readyAt: undefined });
     const retired = (minutes: number, waiting: number) =>
-      decideBurst(observe(queue(waiting), [booting(minutes)]), {}, rules, NOW).retire.map(
-        (r) => r.instanceId,
-      );
+      retiredIds(decide(observe(queue(waiting), [booting(minutes)])));
     expect(retired(timeout - 1, 5)).toEqual([]);
     expect(retired(timeout, 5)).toEqual(['i-b']);
     expect(retired(timeout, 0)).toEqual(['i-b']);
-    expect(decideBurst(observe(queue(0), [booting(timeout)]), {}, rules, NOW).reason).toContain(
+    expect(decide(observe(queue(0), [booting(timeout)])).reason).toContain(
       `retire i-b: never ready ${timeout}m after launch (timeout ${timeout}m)`,
     );
   });
 
   it('a worker never ready long after launch is broken and goes', () => {
     const broken = worker('i-b', undefined, { launchTime: at(100 - 61), readyAt: undefined });
-    expect(decideBurst(observe(queue(5), [broken]), {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual([
-      'i-b',
-    ]);
+    expect(retiredIds(decide(observe(queue(5), [broken])))).toEqual(['i-b']);
   });
 });
 
@@ -220,35 +196,28 @@ describe("decideBurst: the operator's hold (start-gpu --workers N --hold …) is
   const held = (o: BurstObservation, heldWorkers: number): BurstObservation => ({ ...o, heldWorkers });
 
   it('launches the held workers with an empty queue, and does not cancel them before they are listed', () => {
-    const launch = decideBurst(held(observe(queue(0)), 2), {}, rules, NOW);
+    const launch = decide(held(observe(queue(0)), 2));
     expect(launch.desired).toBe(2);
     expect(launch.reason).toContain("scale out to 2 burst (the operator's hold)");
     // Desired 2 set, no instance listed yet (spot failing, or not yet launched): left as it is.
-    expect(
-      decideBurst(held(observe(queue(0), [], { desired: 2 }), 2), {}, rules, NOW).desired,
-    ).toBeUndefined();
+    expect(decide(held(observe(queue(0), [], { desired: 2 }), 2)).desired).toBeUndefined();
     // Without the hold the same owed launches are cancelled.
-    expect(decideBurst(observe(queue(0), [], { desired: 2 }), {}, rules, NOW).desired).toBe(0);
+    expect(decide(observe(queue(0), [], { desired: 2 })).desired).toBe(0);
   });
 
   it('keeps the held number of idle workers (the most recently busy), retires the rest and any broken one', () => {
     const idle = [worker('i-a', 90), worker('i-b', 91), worker('i-c', 92)];
-    const d = decideBurst(held(observe(queue(0), idle, { desired: 3 }), 2), {}, rules, NOW);
-    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-a']);
+    const d = decide(held(observe(queue(0), idle, { desired: 3 }), 2));
+    expect(retiredIds(d)).toEqual(['i-a']);
     expect(d.reason).toContain("the operator's hold keeps 2 burst");
     const broken = worker('i-x', undefined, { launchTime: at(60), readyAt: undefined });
-    const withBroken = decideBurst(
-      held(observe(queue(0), [...idle, broken], { desired: 4 }), 3),
-      {},
-      rules,
-      NOW,
-    );
-    expect(withBroken.retire.map((r) => r.instanceId)).toEqual(['i-x']);
+    const withBroken = decide(held(observe(queue(0), [...idle, broken], { desired: 4 }), 3));
+    expect(retiredIds(withBroken)).toEqual(['i-x']);
   });
 
   it('never more than burst.maxWorkers, and a queue that needs more still gets more', () => {
-    expect(decideBurst(held(observe(queue(0)), 9), {}, rules, NOW).desired).toBe(burst.maxWorkers);
-    expect(decideBurst(held(observe(queue(30)), 1), {}, rules, NOW).desired).toBe(3);
+    expect(decide(held(observe(queue(0)), 9)).desired).toBe(burst.maxWorkers);
+    expect(decide(held(observe(queue(30)), 1)).desired).toBe(3);
   });
 });
 
@@ -257,16 +226,11 @@ describe("decideBurst: the operator's pause (stop-gpu) is a stop of every burst 
     const busy = worker('i-busy', 99.9);
     const idle = worker('i-idle', 90);
     const booting = worker('i-boot', undefined, { lifecycleState: 'Pending', readyAt: undefined });
-    const d = decideBurst(
-      {
-        ...observe(queue(30, 2), [busy, idle, booting], { desired: 3 }, 'idle'),
-        paused: true,
-        heldWorkers: 2,
-      },
-      {},
-      rules,
-      NOW,
-    );
+    const d = decide({
+      ...observe(queue(30, 2), [busy, idle, booting], { desired: 3 }, 'idle'),
+      paused: true,
+      heldWorkers: 2,
+    });
     expect(d.desired).toBe(0);
     expect(d.retire).toEqual([
       { instanceId: 'i-busy', decrementDesired: false },
@@ -277,12 +241,7 @@ describe("decideBurst: the operator's pause (stop-gpu) is a stop of every burst 
   });
 
   it('with nothing left, does nothing', () => {
-    const d = decideBurst(
-      { ...observe(queue(30), [], { desired: 0 }, 'idle'), paused: true },
-      {},
-      rules,
-      NOW,
-    );
+    const d = decide({ ...observe(queue(30), [], { desired: 0 }, 'idle'), paused: true });
     expect(d.desired).toBeUndefined();
     expect(d.retire).toEqual([]);
   });
@@ -292,47 +251,43 @@ describe('decideBurst: what the mutation run found unasserted', () => {
   it('counts pending and in-service workers as the group, never terminating or terminated ones', () => {
     const states = ['Pending', 'Pending:Wait', 'InService', 'Terminating', 'Terminating:Wait', 'Terminated'];
     const workers = states.map((state, i) => worker(`i-${i}`, 99, { lifecycleState: state }));
-    expect(decideBurst(observe(queue(1), workers), {}, rules, NOW).signals.workers).toBe(3);
+    expect(decide(observe(queue(1), workers)).signals.workers).toBe(3);
   });
 
   it('says the queue, not the hold, when the queue asks for as many workers as the hold', () => {
-    const d = decideBurst({ ...observe(queue(16)), heldWorkers: 1 }, {}, rules, NOW);
+    const d = decide({ ...observe(queue(16)), heldWorkers: 1 });
     expect(d.desired).toBe(2);
     expect(d.reason).toContain('scale out to 2 burst (16 jobs');
-    const asMany = decideBurst({ ...observe(queue(16)), heldWorkers: 2 }, {}, rules, NOW);
+    const asMany = decide({ ...observe(queue(16)), heldWorkers: 2 });
     expect(asMany.reason).toContain('scale out to 2 burst (16 jobs');
   });
 
   it('remembers the reason of its last action only: a tick that does nothing keeps the one before', () => {
     const before = { burstLastReason: 'burst: 30 waiting; scale out to 3 burst' };
-    const quiet = decideBurst(observe(queue(0), [worker('i-a', 99.5)], { desired: 1 }), before, rules, NOW);
+    const quiet = decide(observe(queue(0), [worker('i-a', 99.5)], { desired: 1 }), before);
     expect(quiet.memory.burstLastReason).toBe(before.burstLastReason);
-    const acting = decideBurst(observe(queue(30)), before, rules, NOW);
+    const acting = decide(observe(queue(30)), before);
     expect(acting.memory.burstLastReason).toBe(acting.reason);
   });
 
   it('remembers each action on its own: a retire alone, a market switch alone, a drain completion alone', () => {
     const before: BurstMemory = { burstLastReason: 'burst: 30 waiting; scale out to 3 burst' };
-    const retiring = decideBurst(observe(queue(0), [worker('i-a', 60)], { desired: 1 }), before, rules, NOW);
+    const retiring = decide(observe(queue(0), [worker('i-a', 60)], { desired: 1 }), before);
     expect([retiring.desired, retiring.onDemand, retiring.complete]).toEqual([undefined, undefined, []]);
-    expect(retiring.retire.map((r) => r.instanceId)).toEqual(['i-a']);
+    expect(retiredIds(retiring)).toEqual(['i-a']);
     expect(retiring.memory.burstLastReason).toBe(retiring.reason);
-    const switching = decideBurst(
-      observe(queue(5), [worker('i-a', 99.5)], { desired: 1 }),
-      { ...before, burstOnDemandSince: at(71) },
-      rules,
-      NOW,
-    );
+    const switching = decide(observe(queue(5), [worker('i-a', 99.5)], { desired: 1 }), {
+      ...before,
+      burstOnDemandSince: at(71),
+    });
     expect([switching.desired, switching.retire, switching.complete]).toEqual([undefined, [], []]);
     expect(switching.onDemand).toBe(true);
     expect(switching.memory.burstLastReason).toBe(switching.reason);
-    const completing = decideBurst(
+    const completing = decide(
       observe(queue(0), [worker('i-a', 90, { lifecycleState: 'Terminating:Wait', drainedAt: at(99) })], {
         desired: 0,
       }),
       before,
-      rules,
-      NOW,
     );
     expect([completing.desired, completing.onDemand, completing.retire]).toEqual([undefined, undefined, []]);
     expect(completing.memory.burstLastReason).toBe(completing.reason);
@@ -340,16 +295,14 @@ describe('decideBurst: what the mutation run found unasserted', () => {
 
   it('re-asserts on-demand only within the spot retry time, and says until when', () => {
     const since = (minutesAgo: number): BurstMemory => ({ burstOnDemandSince: at(100 - minutesAgo) });
-    const reset = decideBurst(observe(queue(5), [], { desired: 1 }), since(29), rules, NOW);
+    const reset = decide(observe(queue(5), [], { desired: 1 }), since(29));
     expect(reset.onDemand).toBe(true);
     expect(reset.reason).toContain(
       `on-demand again until ${at(100 - 29 + SPOT_RETRY_MINUTES)
         .toISOString()
         .replace('.000Z', 'Z')}`,
     );
-    expect(
-      decideBurst(observe(queue(5), [], { desired: 1 }), since(SPOT_RETRY_MINUTES), rules, NOW).onDemand,
-    ).toBeUndefined();
+    expect(decide(observe(queue(5), [], { desired: 1 }), since(SPOT_RETRY_MINUTES)).onDemand).toBeUndefined();
   });
 });
 
@@ -369,7 +322,7 @@ describe('retiring: the desired capacity drops with a worker only while it count
   it('the decision passes the desired it sets on the same tick: launches owed and cancelled are not counted twice', () => {
     // Desired 5 with 2 workers and an empty queue: lowered to 2, then both idle workers retire with it.
     const idle = [worker('i-a', 90), worker('i-b', 91)];
-    const d = decideBurst(observe(queue(0), idle, { desired: 5 }), {}, rules, NOW);
+    const d = decide(observe(queue(0), idle, { desired: 5 }));
     expect(d.desired).toBe(2);
     expect(d.retire).toEqual([
       { instanceId: 'i-a', decrementDesired: true },
@@ -378,12 +331,7 @@ describe('retiring: the desired capacity drops with a worker only while it count
   });
 
   it('an operator desired of 0 under two idle workers: both retire without a decrement', () => {
-    const d = decideBurst(
-      observe(queue(0), [worker('i-a', 90), worker('i-b', 91)], { desired: 0 }),
-      {},
-      rules,
-      NOW,
-    );
+    const d = decide(observe(queue(0), [worker('i-a', 90), worker('i-b', 91)], { desired: 0 }));
     expect(d.desired).toBeUndefined();
     expect(d.retire).toEqual([
       { instanceId: 'i-a', decrementDesired: false },
@@ -399,21 +347,11 @@ describe('decideBurst: on-demand fallback and return to spot', () => {
   });
 
   it('spot failing while work waits is remembered from the first failure, then on-demand after afterMinutes', () => {
-    const first = decideBurst(
-      observe(queue(20), [], { desired: 3, lastLaunchFailure: failing(0) }),
-      {},
-      rules,
-      NOW,
-    );
+    const first = decide(observe(queue(20), [], { desired: 3, lastLaunchFailure: failing(0) }));
     expect(first.onDemand).toBeUndefined();
     expect(first.memory.burstSpotFailingSince).toEqual(NOW);
     const memory: BurstMemory = { burstSpotFailingSince: at(90) };
-    const later = decideBurst(
-      observe(queue(20), [], { desired: 3, lastLaunchFailure: failing(1) }),
-      memory,
-      rules,
-      NOW,
-    );
+    const later = decide(observe(queue(20), [], { desired: 3, lastLaunchFailure: failing(1) }), memory);
     expect(later.onDemand).toBe(true);
     expect(later.memory).toMatchObject({ burstSpotFailingSince: undefined, burstOnDemandSince: NOW });
     expect(later.reason).toMatch(/spot launches failing for 10m ≥ 10m while 20 jobs wait.*: on-demand/);
@@ -421,22 +359,21 @@ describe('decideBurst: on-demand fallback and return to spot', () => {
 
   it('a deploy that writes the all-spot distribution of the template back mid-fallback: on-demand again at once, until the retry time', () => {
     const memory: BurstMemory = { burstOnDemandSince: at(90) };
-    const reset = decideBurst(observe(queue(20), [], { desired: 3, onDemand: false }), memory, rules, NOW);
+    const reset = decide(observe(queue(20), [], { desired: 3, onDemand: false }), memory);
     expect(reset.onDemand).toBe(true);
     expect(reset.memory.burstOnDemandSince).toEqual(at(90));
     expect(reset.reason).toContain('the group is on spot, not by the scaler (a deploy?): on-demand again');
     // Past the retry time, or with the fallback switched off, spot it is.
     expect(
-      decideBurst(observe(queue(20), [], { desired: 3 }), { burstOnDemandSince: at(60) }, rules, NOW)
-        .onDemand,
+      decide(observe(queue(20), [], { desired: 3 }), { burstOnDemandSince: at(60) }).onDemand,
     ).toBeUndefined();
     const off = { ...rules, burst: { ...burst, onDemandFallback: { enabled: false, afterMinutes: 10 } } };
-    expect(decideBurst(observe(queue(20), [], { desired: 3 }), memory, off, NOW).onDemand).toBeUndefined();
+    expect(decide(observe(queue(20), [], { desired: 3 }), memory, off).onDemand).toBeUndefined();
   });
 
   it('not while nothing waits, nor when every launch was made, nor on an old failure', () => {
     const memory: BurstMemory = { burstSpotFailingSince: at(80) };
-    const none = (o: BurstObservation) => decideBurst(o, memory, rules, NOW);
+    const none = (o: BurstObservation) => decide(o, memory);
     expect(
       none(observe(queue(0), [], { desired: 3, lastLaunchFailure: failing(0) })).onDemand,
     ).toBeUndefined();
@@ -455,25 +392,21 @@ describe('decideBurst: on-demand fallback and return to spot', () => {
       ...rules,
       burst: { ...burst, onDemandFallback: { enabled: false, afterMinutes: 10 } },
     };
-    const d = decideBurst(
+    const d = decide(
       observe(queue(20), [], { desired: 3, lastLaunchFailure: failing(0) }),
       { burstSpotFailingSince: at(0) },
       off,
-      NOW,
     );
     expect(d.onDemand).toBeUndefined();
     expect(d.reason).toContain('on-demand fallback disabled');
-    expect(decideBurst(observe(queue(20), [], { onDemand: true }), {}, off, NOW).onDemand).toBe(false);
+    expect(decide(observe(queue(20), [], { onDemand: true }), {}, off).onDemand).toBe(false);
   });
 
   it(`returns to spot after ${SPOT_RETRY_MINUTES} minutes on on-demand; running workers keep their market`, () => {
     const onDemand = [worker('i-od', 99, { market: 'on-demand' })];
-    const still = decideBurst(
-      observe(queue(20), onDemand, { onDemand: true }),
-      { burstOnDemandSince: at(100 - SPOT_RETRY_MINUTES + 1) },
-      rules,
-      NOW,
-    );
+    const still = decide(observe(queue(20), onDemand, { onDemand: true }), {
+      burstOnDemandSince: at(100 - SPOT_RETRY_MINUTES + 1),
+    });
     expect(still.onDemand).toBeUndefined();
     expect(still.signals).toEqual({
       workers: 1,
@@ -482,12 +415,9 @@ describe('decideBurst: on-demand fallback and return to spot', () => {
       bootTimeouts: 0,
       overRunTime: 0,
     });
-    const back = decideBurst(
-      observe(queue(20), onDemand, { onDemand: true }),
-      { burstOnDemandSince: at(100 - SPOT_RETRY_MINUTES) },
-      rules,
-      NOW,
-    );
+    const back = decide(observe(queue(20), onDemand, { onDemand: true }), {
+      burstOnDemandSince: at(100 - SPOT_RETRY_MINUTES),
+    });
     expect(back.onDemand).toBe(false);
     expect(back.retire).toEqual([]);
     expect(back.memory.burstOnDemandSince).toBeUndefined();
@@ -501,8 +431,8 @@ describe('decideBurst: workers that cost and serve nothing', () => {
   });
 
   it('a worker never ready within the boot timeout pauses scale-out for the boot-timeout pause, and says so', () => {
-    const d = decideBurst(observe(queue(40), [broken], { desired: 3 }), {}, rules, NOW);
-    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-x']);
+    const d = decide(observe(queue(40), [broken], { desired: 3 }));
+    expect(retiredIds(d)).toEqual(['i-x']);
     expect(d.signals.bootTimeouts).toBe(1);
     expect(d.memory.burstBootPausedUntil).toEqual(at(100 + BOOT_TIMEOUT_PAUSE_MINUTES));
     // The launches owed are cancelled with it, not made: a broken image costs no second round.
@@ -512,10 +442,10 @@ describe('decideBurst: workers that cost and serve nothing', () => {
 
   it('the pause holds until it ends, whatever the queue; then the group grows again', () => {
     const memory: BurstMemory = { burstBootPausedUntil: at(130) };
-    const during = decideBurst(observe(queue(60)), memory, rules, NOW);
+    const during = decide(observe(queue(60)), memory);
     expect(during.desired).toBeUndefined();
     expect(during.memory.burstBootPausedUntil).toEqual(at(130));
-    const after = decideBurst(observe(queue(60)), memory, rules, at(130));
+    const after = decide(observe(queue(60)), memory, rules, at(130));
     expect(after.desired).toBe(3);
     expect(after.memory.burstBootPausedUntil).toBeUndefined();
   });
@@ -523,29 +453,25 @@ describe('decideBurst: workers that cost and serve nothing', () => {
   it('a ready worker that took no job while jobs waited NO_PROGRESS_MINUTES is stalled and goes, counted from when they started waiting', () => {
     const quiet = worker('i-s', 60, { launchTime: at(20), readyAt: at(25) });
     const base = { ...observe(queue(30), [quiet]), waitingSince: at(100 - NO_PROGRESS_MINUTES) };
-    expect(decideBurst(base, {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual(['i-s']);
-    expect(decideBurst(base, {}, rules, NOW).reason).toContain('took no job for 30m while jobs waited');
+    expect(retiredIds(decide(base))).toEqual(['i-s']);
+    expect(decide(base).reason).toContain('took no job for 30m while jobs waited');
     // Jobs that started waiting a minute ago: not a stall, however long the worker was idle before.
-    expect(decideBurst({ ...base, waitingSince: at(99) }, {}, rules, NOW).retire).toEqual([]);
+    expect(decide({ ...base, waitingSince: at(99) }).retire).toEqual([]);
   });
 
   it('a booting worker is cancelled only while nothing runs anywhere: one whose ready tag has not landed may hold the job in flight', () => {
     const booting = worker('i-b', undefined, { launchTime: at(94), readyAt: undefined });
-    expect(decideBurst(observe(queue(0, 1), [booting]), {}, rules, NOW).retire).toEqual([]);
-    expect(decideBurst(observe(queue(0), [booting]), {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual(
-      ['i-b'],
-    );
+    expect(decide(observe(queue(0, 1), [booting])).retire).toEqual([]);
+    expect(retiredIds(decide(observe(queue(0), [booting])))).toEqual(['i-b']);
   });
 
   it('a primary that could not be observed: no scale-out, but idle and broken workers still go', () => {
-    const d = decideBurst(
-      { ...observe(queue(40), [worker('i-idle', 90), broken], {}, 'blocked'), primaryUnknown: true },
-      {},
-      rules,
-      NOW,
-    );
+    const d = decide({
+      ...observe(queue(40), [worker('i-idle', 90), broken], {}, 'blocked'),
+      primaryUnknown: true,
+    });
     expect(d.desired).toBeUndefined();
-    expect(d.retire.map((r) => r.instanceId).sort()).toEqual(['i-idle', 'i-x']);
+    expect(retiredIds(d).sort()).toEqual(['i-idle', 'i-x']);
     expect(d.reason).toContain('primary not observed');
   });
 });
@@ -577,12 +503,7 @@ describe('decideBurst: invariants (property test, fixed seed)', () => {
               lastJobAt: s.lastJobAgo === null ? undefined : at(100 - s.lastJobAgo),
             }),
           );
-          const d = decideBurst(
-            observe(q, workers, { desired: Math.min(3, workers.length + owed) }, primary),
-            {},
-            rules,
-            NOW,
-          );
+          const d = decide(observe(q, workers, { desired: Math.min(3, workers.length + owed) }, primary));
           if (d.desired !== undefined) expect(d.desired).toBeLessThanOrEqual(burst.maxWorkers);
           if (primary === 'idle' && d.desired !== undefined)
             expect(d.desired).toBeLessThanOrEqual(workers.length);
@@ -610,10 +531,10 @@ describe('decideBurst: invariants (property test, fixed seed)', () => {
 describe('decideBurst: sizes on all the work and says what it does', () => {
   it('counts waiting, in-flight and delayed jobs, and grows only while jobs wait', () => {
     // 5 + 5 + 5 = 15 jobs ÷ 7.5 → 2 workers, the primary is one.
-    expect(decideBurst(observe(queue(5, 5, 5)), {}, rules, NOW).desired).toBe(1);
-    expect(decideBurst(observe(queue(5)), {}, rules, NOW).desired).toBeUndefined();
+    expect(decide(observe(queue(5, 5, 5))).desired).toBe(1);
+    expect(decide(observe(queue(5))).desired).toBeUndefined();
     // Everything already being served: nothing to grow for.
-    expect(decideBurst(observe(queue(0, 20)), {}, rules, NOW).desired).toBeUndefined();
+    expect(decide(observe(queue(0, 20))).desired).toBeUndefined();
   });
 
   it.each<[string, BurstObservation, BurstMemory, BurstConfig, string]>([
@@ -660,18 +581,15 @@ describe('decideBurst: sizes on all the work and says what it does', () => {
       'burst: 20 waiting, 0 in flight; burst 0 of 3 (desired 2); spot launches failing for 5m (no spot); on-demand after 10m',
     ],
   ])('%s', (_situation, observation, memory, config, reason) => {
-    expect(decideBurst(observation, memory, { ...rules, burst: config }, NOW).reason).toBe(reason);
+    expect(decide(observation, memory, { ...rules, burst: config }).reason).toBe(reason);
   });
 
   it('counts a launch failure exactly 5 minutes old as spot still failing', () => {
     const group = { desired: 2, lastLaunchFailure: { at: at(95), message: 'no spot' } };
-    const d = decideBurst(observe(queue(20), [], group), {}, rules, NOW);
+    const d = decide(observe(queue(20), [], group));
     expect(d.memory.burstSpotFailingSince).toEqual(at(95));
-    const older = decideBurst(
+    const older = decide(
       observe(queue(20), [], { ...group, lastLaunchFailure: { at: at(94.9), message: 'no spot' } }),
-      {},
-      rules,
-      NOW,
     );
     expect(older.memory.burstSpotFailingSince).toBeUndefined();
   });
@@ -683,15 +601,13 @@ describe('decideBurst: worker times from the future', () => {
     const workers = ['i-a', 'i-b', 'i-c'].map((id) =>
       worker(id, undefined, { market: 'on-demand', lastJobAt: future }),
     );
-    const d = decideBurst(observe(queue(0), workers, { onDemand: true }), {}, rules, NOW);
-    expect(d.retire.map((r) => r.instanceId).sort()).toEqual(['i-a', 'i-b', 'i-c']);
+    const d = decide(observe(queue(0), workers, { onDemand: true }));
+    expect(retiredIds(d).sort()).toEqual(['i-a', 'i-b', 'i-c']);
   });
 
   it('takes a ready time from the future for never ready: past the boot timeout the worker goes', () => {
     const w = worker('i-a', undefined, { readyAt: new Date('2099-01-01T00:00:00Z'), launchTime: at(0) });
-    expect(decideBurst(observe(queue(0), [w]), {}, rules, NOW).retire.map((r) => r.instanceId)).toEqual([
-      'i-a',
-    ]);
+    expect(retiredIds(decide(observe(queue(0), [w])))).toEqual(['i-a']);
   });
 });
 
@@ -701,18 +617,18 @@ describe('decideBurst: a run-time cap like the primary’s', () => {
   const longRunner = worker('i-long', 100, { launchTime: at(100 - 12 * 60), readyAt: at(100 - 12 * 60 + 6) });
 
   it('retires a worker running maxRunHours without the operator’s hold, busy or not, and counts it', () => {
-    const d = decideBurst(observe(queue(30, 2), [longRunner, worker('i-young', 100)]), {}, capped, NOW);
-    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-long']);
+    const d = decide(observe(queue(30, 2), [longRunner, worker('i-young', 100)]), {}, capped);
+    expect(retiredIds(d)).toEqual(['i-long']);
     expect(d.reason).toContain('retire i-long: running 12h ≥ maximum run 12h without the operator’s hold');
     expect(d.signals.overRunTime).toBe(1);
   });
 
   it('keeps it under the operator’s hold, and a minute younger', () => {
-    const held = decideBurst({ ...observe(queue(30, 2), [longRunner]), heldWorkers: 1 }, {}, capped, NOW);
+    const held = decide({ ...observe(queue(30, 2), [longRunner]), heldWorkers: 1 }, {}, capped);
     expect(held.retire).toEqual([]);
     expect(held.signals.overRunTime).toBe(0);
     const younger = worker('i-long', 100, { launchTime: at(101 - 12 * 60) });
-    expect(decideBurst(observe(queue(30, 2), [younger]), {}, capped, NOW).retire).toEqual([]);
+    expect(decide(observe(queue(30, 2), [younger]), {}, capped).retire).toEqual([]);
   });
 });
 
@@ -722,7 +638,7 @@ describe('decideBurst: completing the drain of workers that say they drained', (
     worker(id, 90, { lifecycleState, drainedAt });
 
   it('completes the hook of a worker in Terminating:Wait that tagged itself drained, and says so', () => {
-    const d = decideBurst(observe(queue(0), [leaving('i-done', at(99.5))], { desired: 0 }), {}, rules, NOW);
+    const d = decide(observe(queue(0), [leaving('i-done', at(99.5))], { desired: 0 }));
     expect(d.complete).toEqual(['i-done']);
     expect(d.reason).toContain('complete the drain of i-done (drained at 2026-11-24T02:39:30Z)');
     expect(d.memory.burstLastReason).toBe(d.reason);
@@ -731,7 +647,7 @@ describe('decideBurst: completing the drain of workers that say they drained', (
   });
 
   it('leaves a worker in Terminating:Wait without the tag to drain (the hook times out to CONTINUE)', () => {
-    const d = decideBurst(observe(queue(0), [leaving('i-busy')], { desired: 0 }), {}, rules, NOW);
+    const d = decide(observe(queue(0), [leaving('i-busy')], { desired: 0 }));
     expect(d.complete).toEqual([]);
     expect(d.reason).not.toContain('complete');
     expect(d.memory.burstLastReason).toBeUndefined();
@@ -739,46 +655,32 @@ describe('decideBurst: completing the drain of workers that say they drained', (
 
   it('never completes for a worker in service or already past the hook, tag or not', () => {
     for (const state of ['InService', 'Pending:Wait', 'Terminating', 'Terminating:Proceed', 'Terminated']) {
-      const d = decideBurst(
-        observe(queue(5), [leaving('i-x', at(99), state)], { desired: 1 }),
-        {},
-        rules,
-        NOW,
-      );
+      const d = decide(observe(queue(5), [leaving('i-x', at(99), state)], { desired: 1 }));
       expect(d.complete).toEqual([]);
     }
   });
 
   it('reads a drained time beyond the clock skew as absent: only a time that has happened counts', () => {
-    const within = decideBurst(
+    const within = decide(
       observe(queue(0), [leaving('i-a', new Date(NOW.getTime() + TAG_CLOCK_SKEW_MS))], { desired: 0 }),
-      {},
-      rules,
-      NOW,
     );
     expect(within.complete).toEqual(['i-a']);
-    const future = decideBurst(
+    const future = decide(
       observe(queue(0), [leaving('i-a', new Date(NOW.getTime() + TAG_CLOCK_SKEW_MS + 1000))], { desired: 0 }),
-      {},
-      rules,
-      NOW,
     );
     expect(future.complete).toEqual([]);
-    const forged = decideBurst(
+    const forged = decide(
       observe(queue(0), [leaving('i-a', new Date('2099-01-01T00:00:00Z'))], { desired: 0 }),
-      {},
-      rules,
-      NOW,
     );
     expect(forged.complete).toEqual([]);
   });
 
   it("completes under the operator's pause and with the primary unobserved, beside the other workers' fate", () => {
     const workers = [leaving('i-a', at(98)), worker('i-idle', 60), leaving('i-b', at(97))];
-    const paused = decideBurst({ ...observe(queue(0), workers), paused: true }, {}, rules, NOW);
+    const paused = decide({ ...observe(queue(0), workers), paused: true });
     expect(paused.complete).toEqual(['i-a', 'i-b']);
-    expect(paused.retire.map((r) => r.instanceId)).toEqual(['i-idle']);
-    const unknown = decideBurst({ ...observe(queue(0), workers), primaryUnknown: true }, {}, rules, NOW);
+    expect(retiredIds(paused)).toEqual(['i-idle']);
+    const unknown = decide({ ...observe(queue(0), workers), primaryUnknown: true });
     expect(unknown.complete).toEqual(['i-a', 'i-b']);
     expect(unknown.signals.workers).toBe(1);
   });
@@ -789,94 +691,70 @@ describe('decideBurst: the edges of each rule', () => {
     worker(id, undefined, { lifecycleState: 'Pending', launchTime: at(launchMinute), readyAt: undefined });
 
   it('cancels only the launches the queue no longer needs, and says why; a boot pause cancels them all', () => {
-    const d = decideBurst(observe(queue(20), [worker('i-a', 99)], { desired: 3 }), {}, rules, NOW);
+    const d = decide(observe(queue(20), [worker('i-a', 99)], { desired: 3 }));
     expect(d.desired).toBe(2);
     expect(d.reason).toContain('lower desired 3 → 2: the queue no longer needs the launches owed');
-    const paused = decideBurst(
-      observe(queue(20), [worker('i-a', 99)], { desired: 3 }),
-      { burstBootPausedUntil: at(130) },
-      rules,
-      NOW,
-    );
+    const paused = decide(observe(queue(20), [worker('i-a', 99)], { desired: 3 }), {
+      burstBootPausedUntil: at(130),
+    });
     expect(paused.desired).toBe(1);
     expect(paused.reason).toContain('lower desired 3 → 1: no launches during a boot pause');
   });
 
   it('an idle retire is not counted as a run-time retire, nor a boot timeout', () => {
-    const d = decideBurst(observe(queue(0), [worker('i-a', 90)]), {}, rules, NOW);
+    const d = decide(observe(queue(0), [worker('i-a', 90)]));
     expect(d.reason).toContain('retire i-a: idle 10m ≥ 2m since its last job (or ready)');
     expect(d.signals).toMatchObject({ bootTimeouts: 0, overRunTime: 0 });
   });
 
   it('delayed jobs are work to come: a booting worker is kept, and an idle one goes only beyond what they need', () => {
-    const d = decideBurst(observe(queue(0, 0, 3), [booting('i-new', 97), worker('i-a', 90)]), {}, rules, NOW);
-    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-a']);
+    const d = decide(observe(queue(0, 0, 3), [booting('i-new', 97), worker('i-a', 90)]));
+    expect(retiredIds(d)).toEqual(['i-a']);
     expect(d.reason).toContain(
       'retire i-a: idle 10m ≥ 2m since its last job (or ready), beyond what the queue needs',
     );
   });
 
   it('nothing waiting is no stall, whatever the scaler remembers of an earlier wait', () => {
-    const d = decideBurst(
-      {
-        ...observe(queue(0, 0, 3), [worker('i-a', undefined, { launchTime: at(0), readyAt: at(5) })]),
-        waitingSince: at(0),
-      },
-      {},
-      rules,
-      NOW,
-    );
+    const d = decide({
+      ...observe(queue(0, 0, 3), [worker('i-a', undefined, { launchTime: at(0), readyAt: at(5) })]),
+      waitingSince: at(0),
+    });
     expect(d.reason).toContain('retire i-a: idle 95m');
     expect(d.reason).not.toContain('took no job');
   });
 
   it('with idleMinutes under two activity refreshes, a worker quiet less than that may still run a job', () => {
     const quick: BurstRules = { burst: { ...burst, idleMinutes: 1 } };
-    const d = decideBurst(observe(queue(0), [worker('i-a', 98.5)]), {}, quick, NOW);
+    const d = decide(observe(queue(0), [worker('i-a', 98.5)]), {}, quick);
     expect(d.retire).toEqual([]);
-    expect(decideBurst(observe(queue(0), [worker('i-a', 98)]), {}, quick, NOW).retire).toHaveLength(1);
+    expect(decide(observe(queue(0), [worker('i-a', 98)]), {}, quick).retire).toHaveLength(1);
   });
 
   it('a terminating worker does not count toward the workers the backlog needs', () => {
     // 10 jobs: one burst worker beside the primary. The idle one stays; the terminating one is no substitute.
-    const d = decideBurst(
+    const d = decide(
       observe(queue(10), [worker('i-a', 90), worker('i-t', 90, { lifecycleState: 'Terminating:Wait' })]),
-      {},
-      rules,
-      NOW,
     );
     expect(d.retire).toEqual([]);
   });
 
   it('of workers booting for a backlog that cleared, the newest is cancelled first', () => {
-    const d = decideBurst(
-      { ...observe(queue(0), [booting('i-old', 95), booting('i-new', 97)]), heldWorkers: 1 },
-      {},
-      rules,
-      NOW,
-    );
-    expect(d.retire.map((r) => r.instanceId)).toEqual(['i-new']);
+    const d = decide({ ...observe(queue(0), [booting('i-old', 95), booting('i-new', 97)]), heldWorkers: 1 });
+    expect(retiredIds(d)).toEqual(['i-new']);
   });
 
   it('on on-demand, remembers since when (the first tick that saw it) and forgets the spot failures', () => {
-    const d = decideBurst(
-      observe(queue(5), [], { onDemand: true }),
-      { burstSpotFailingSince: at(50) },
-      rules,
-      NOW,
-    );
+    const d = decide(observe(queue(5), [], { onDemand: true }), { burstSpotFailingSince: at(50) });
     expect(d.memory).toMatchObject({ burstOnDemandSince: NOW, burstSpotFailingSince: undefined });
   });
 
   it('a launch owed beside a terminating worker still counts as spot failing', () => {
-    const d = decideBurst(
+    const d = decide(
       observe(queue(30), [worker('i-a', 99), worker('i-t', 90, { lifecycleState: 'Terminating' })], {
         desired: 2,
         lastLaunchFailure: { at: at(99), message: 'no spot capacity' },
       }),
-      {},
-      rules,
-      NOW,
     );
     expect(d.memory.burstSpotFailingSince).toEqual(at(99));
   });
