@@ -1,8 +1,14 @@
 import { type BurstConfig, DEFAULT_CONFIG } from '../../src/config';
-import { readEnvironment } from '../../lambda/scaler/config';
 import { createHandler } from '../../lambda/scaler/handler';
 import { FleetError } from '../../src/aws/errors';
-import type { BurstGroupState, BurstPort, FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports';
+import type {
+  BurstGroupState,
+  BurstPort,
+  BurstWorkerInfo,
+  FleetPort,
+  InstanceInfo,
+  QueuePort,
+} from '../../src/aws/ports';
 import { BURST_GAUGES, TICK_COUNTERS } from '../../src/control/metrics';
 import {
   type FleetDiscovery,
@@ -12,11 +18,22 @@ import {
 } from '../../src/control/tick';
 import type { QueueCounts } from '../../src/core/model';
 import { TAGS } from '../../src/core/tags';
+import { recordingObservability, scalerEnvironment } from '../lambda/support';
+import { burstWorker } from './support';
 
 const T0 = Date.parse('2026-11-24T01:00:00Z');
 const at = (minutes: number): Date => new Date(T0 + minutes * 60_000);
 const BURST: BurstConfig = { ...DEFAULT_CONFIG.burst, maxWorkers: 3 };
 const TARGET = { appName: 'GpuFleet', queueUrl: 'q' };
+const jobs = (waiting: number, inFlight = 0): QueueCounts => ({ waiting, inFlight, delayed: 0 });
+/** The tags a worker writes: ready at minute `ready` and, when given, its last job at minute `lastJob`. */
+const workerTags = (ready: number, lastJob?: number): Record<string, string> => ({
+  [TAGS.readyAt]: at(ready).toISOString(),
+  ...(lastJob !== undefined && { [TAGS.lastJobAt]: at(lastJob).toISOString() }),
+});
+/** A burst worker launched at minute -30, ready at -25, its last job at -10, unless given. */
+const burstMember = (instanceId: string, overrides: Partial<BurstWorkerInfo> = {}): BurstWorkerInfo =>
+  burstWorker(instanceId, { launchTime: at(-30), tags: workerTags(-25, -10), ...overrides });
 /** One tick at minute 0 with the default scaler and three burst workers. */
 const tickNow = (deps: Parameters<typeof runTick>[0]) =>
   runTick(deps, TARGET, DEFAULT_CONFIG.scaler, at(0), BURST);
@@ -93,33 +110,19 @@ const throttled = new FleetError('Throttled', 'Rate exceeded', true);
 
 describe('runTick with a burst group', () => {
   it('an operator desired of 0 below an idle worker (start-gpu --workers 0): the worker retires, not refused every tick', async () => {
-    const w = world('stopped', { waiting: 0, inFlight: 0, delayed: 0 });
-    const idle = {
-      instanceId: 'i-b1',
-      instanceType: 'g4dn.xlarge',
-      market: 'spot' as const,
-      availabilityZone: 'ap-northeast-1c',
-      lifecycleState: 'InService',
-      launchTime: at(-30),
-      tags: { [TAGS.readyAt]: at(-25).toISOString(), [TAGS.lastJobAt]: at(-10).toISOString() },
-    };
-    const g = group({ desired: 0, workers: [idle] });
+    const w = world('stopped', jobs(0));
+    const g = group({ desired: 0, workers: [burstMember('i-b1')] });
     const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'retire i-b1 (desired kept)']);
     expect(report.burst?.errors).toEqual([]);
   });
 
   it('retires a burst worker that ran scaler.maxRunHours without a hold, busy as it is, and counts it', async () => {
-    const w = world('running', { waiting: 0, inFlight: 1, delayed: 0 });
-    const busy = {
-      instanceId: 'i-b1',
-      instanceType: 'g4dn.xlarge',
-      market: 'spot' as const,
-      availabilityZone: 'ap-northeast-1c',
-      lifecycleState: 'InService',
+    const w = world('running', jobs(0, 1));
+    const busy = burstMember('i-b1', {
       launchTime: at(-DEFAULT_CONFIG.scaler.maxRunHours * 60),
-      tags: { [TAGS.readyAt]: at(-700).toISOString(), [TAGS.lastJobAt]: at(0).toISOString() },
-    };
+      tags: workerTags(-700, 0),
+    });
     const g = group({ desired: 1, workers: [busy] });
     const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'retire i-b1']);
@@ -127,10 +130,10 @@ describe('runTick with a burst group', () => {
   });
 
   it('maxWorkers 0, or no group: the group is never touched and the tick is the one-GPU tick', async () => {
-    const plain = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
+    const plain = world('stopped', jobs(30));
     const without = await runTick(plain, TARGET, DEFAULT_CONFIG.scaler, at(0));
     const g = group();
-    const zero = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
+    const zero = world('stopped', jobs(30));
     const withZero = await runTick(
       { ...zero, burst: g.port },
       TARGET,
@@ -144,7 +147,7 @@ describe('runTick with a burst group', () => {
   });
 
   it('starts the primary and scales the group out on the same tick; one tag write holds both memories', async () => {
-    const w = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
+    const w = world('stopped', jobs(30));
     const g = group();
     const report = await tickNow({ ...w, burst: g.port });
     expect(w.calls).toEqual(['start']);
@@ -156,11 +159,7 @@ describe('runTick with a burst group', () => {
   });
 
   it('an operator pause keeps burst workers from starting too (the primary is idle, not blocked)', async () => {
-    const w = world(
-      'stopped',
-      { waiting: 40, inFlight: 0, delayed: 0 },
-      { [TAGS.pausedUntil]: at(60).toISOString() },
-    );
+    const w = world('stopped', jobs(40), { [TAGS.pausedUntil]: at(60).toISOString() });
     const g = group();
     const report = await tickNow({ ...w, burst: g.port });
     expect(report.burst?.observation?.primary).toBe('idle');
@@ -170,11 +169,7 @@ describe('runTick with a burst group', () => {
   it.each(['pending', 'running'] as const)(
     'an operator pause with the primary still %s (stop-gpu just now): no burst worker starts',
     async (state) => {
-      const w = world(
-        state,
-        { waiting: 30, inFlight: 0, delayed: 0 },
-        { [TAGS.pausedUntil]: at(600).toISOString() },
-      );
+      const w = world(state, jobs(30), { [TAGS.pausedUntil]: at(600).toISOString() });
       const g = group();
       const report = await tickNow({ ...w, burst: g.port });
       expect(report.burst?.observation?.primary).toBe('idle');
@@ -187,56 +182,31 @@ describe('runTick with a burst group', () => {
       [TAGS.holdUntil]: at(until).toISOString(),
       [TAGS.burstHoldWorkers]: '2',
     });
-    const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 }, tags(60));
+    const w = world('running', jobs(0), tags(60));
     const g = group();
     const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'setDesired 2']);
     expect(report.burst?.observation?.heldWorkers).toBe(2);
-    const expired = world('running', { waiting: 0, inFlight: 0, delayed: 0 }, tags(-1));
+    const expired = world('running', jobs(0), tags(-1));
     const g2 = group();
     await tickNow({ ...expired, burst: g2.port });
     expect(g2.calls).toEqual(['describe']);
   });
 
   it('a worker launched against a stop that raced the tick is retired by the next tick, busy or not', async () => {
-    const w = world(
-      'stopped',
-      { waiting: 20, inFlight: 1, delayed: 0 },
-      { [TAGS.pausedUntil]: at(600).toISOString() },
-    );
+    const w = world('stopped', jobs(20, 1), { [TAGS.pausedUntil]: at(600).toISOString() });
     const g = group({
       desired: 1,
-      workers: [
-        {
-          instanceId: 'i-b1',
-          instanceType: 'g4dn.xlarge',
-          market: 'spot',
-          availabilityZone: 'a',
-          lifecycleState: 'InService',
-          launchTime: at(-10),
-          tags: { [TAGS.readyAt]: at(-4).toISOString(), [TAGS.lastJobAt]: at(-0.2).toISOString() },
-        },
-      ],
+      workers: [burstMember('i-b1', { launchTime: at(-10), tags: workerTags(-4, -0.2) })],
     });
     await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'setDesired 0', 'retire i-b1 (desired kept)']);
   });
 
   it('under a pause with desired 0 refused, each retire lowers desired instead: nothing is replaced', async () => {
-    const w = world(
-      'stopped',
-      { waiting: 5, inFlight: 0, delayed: 0 },
-      { [TAGS.pausedUntil]: at(600).toISOString() },
-    );
-    const inService = (instanceId: string) => ({
-      instanceId,
-      instanceType: 'g4dn.xlarge',
-      market: 'spot' as const,
-      availabilityZone: 'a',
-      lifecycleState: 'InService',
-      launchTime: at(-10),
-      tags: { [TAGS.readyAt]: at(-4).toISOString() },
-    });
+    const w = world('stopped', jobs(5), { [TAGS.pausedUntil]: at(600).toISOString() });
+    const inService = (instanceId: string) =>
+      burstMember(instanceId, { launchTime: at(-10), tags: workerTags(-4) });
     const g = group(
       { desired: 2, workers: [inService('i-b1'), inService('i-b2')] },
       { setDesired: throttled },
@@ -247,7 +217,7 @@ describe('runTick with a burst group', () => {
   });
 
   it('a primary that cannot start (spot-interrupted) lets the group take the whole backlog', async () => {
-    const w = world('stopped', { waiting: 12, inFlight: 0, delayed: 0 });
+    const w = world('stopped', jobs(12));
     const interrupted = {
       ...w,
       fleet: {
@@ -267,11 +237,10 @@ describe('runTick with a burst group', () => {
   });
 
   it('a primary stopped on this tick (stalled worker) does not serve: the group takes over', async () => {
-    const w = world(
-      'running',
-      { waiting: 5, inFlight: 0, delayed: 0 },
-      { [TAGS.readyAt]: at(-40).toISOString(), [TAGS.pendingSince]: at(-35).toISOString() },
-    );
+    const w = world('running', jobs(5), {
+      [TAGS.readyAt]: at(-40).toISOString(),
+      [TAGS.pendingSince]: at(-35).toISOString(),
+    });
     const g = group();
     const report = await tickNow({ ...w, burst: g.port });
     expect(w.calls).toEqual(['stop']);
@@ -280,7 +249,7 @@ describe('runTick with a burst group', () => {
   });
 
   it('a group that cannot be described skips the burst turn; the primary acts and its memory is written', async () => {
-    const w = world('stopped', { waiting: 30, inFlight: 0, delayed: 0 });
+    const w = world('stopped', jobs(30));
     const g = group({}, { describe: throttled });
     const report = await tickNow({ ...w, burst: g.port });
     expect(w.calls).toEqual(['start']);
@@ -289,13 +258,9 @@ describe('runTick with a burst group', () => {
   });
 
   it('each group call is isolated; a refused market switch keeps the old market memory', async () => {
-    const w = world(
-      'running',
-      { waiting: 30, inFlight: 1, delayed: 0 },
-      {
-        [TAGS.burstSpotFailingSince]: at(-20).toISOString().replace('.000', ''),
-      },
-    );
+    const w = world('running', jobs(30, 1), {
+      [TAGS.burstSpotFailingSince]: at(-20).toISOString().replace('.000', ''),
+    });
     const g = group(
       { desired: 3, lastLaunchFailure: { at: at(0), message: 'InsufficientInstanceCapacity' } },
       { setOnDemand: throttled },
@@ -309,19 +274,16 @@ describe('runTick with a burst group', () => {
 });
 
 describe('runTick: the scaler completes the drain of burst workers that tagged themselves drained', () => {
-  const member = (instanceId: string, lifecycleState: string, tags: Record<string, string> = {}) => ({
-    instanceId,
-    instanceType: 'g4dn.xlarge',
-    market: 'spot' as const,
-    availabilityZone: 'ap-northeast-1c',
-    lifecycleState,
-    launchTime: at(-60),
-    tags: { [TAGS.readyAt]: at(-55).toISOString(), [TAGS.lastJobAt]: at(-30).toISOString(), ...tags },
-  });
+  const member = (instanceId: string, lifecycleState: string, tags: Record<string, string> = {}) =>
+    burstMember(instanceId, {
+      lifecycleState,
+      launchTime: at(-60),
+      tags: { ...workerTags(-55, -30), ...tags },
+    });
   const drained = (minutes: number) => ({ [TAGS.drainedAt]: at(minutes).toISOString() });
 
   it('completes each drained worker held by the hook, leaves one still draining, and retires an idle one', async () => {
-    const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 });
+    const w = world('running', jobs(0));
     const g = group({
       desired: 1,
       workers: [
@@ -338,7 +300,7 @@ describe('runTick: the scaler completes the drain of burst workers that tagged t
   });
 
   it('a refused completion is reported under its worker; the other completions and the rest of the turn still run', async () => {
-    const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 });
+    const w = world('running', jobs(0));
     const g = group(
       {
         desired: 1,
@@ -361,7 +323,7 @@ describe('runTick: the scaler completes the drain of burst workers that tagged t
   });
 
   it('a drained tag from the future is read as absent: that worker waits out its hook', async () => {
-    const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 });
+    const w = world('running', jobs(0));
     const g = group({ desired: 0, workers: [member('i-b1', 'Terminating:Wait', drained(5))] });
     const report = await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe']);
@@ -369,68 +331,45 @@ describe('runTick: the scaler completes the drain of burst workers that tagged t
   });
 });
 
-describe('the scaler handler with a burst group', () => {
-  function handler(burstPort: BurstPort | undefined, burst: BurstConfig | undefined, counts: QueueCounts) {
-    const w = world('running', counts);
-    const metrics: Record<string, number> = {};
-    const quiet = {
-      info: () => undefined,
-      warn: () => undefined,
-      error: () => undefined,
-      appendKeys: () => undefined,
-    };
-    const environment = readEnvironment({
-      FLEET_CONFIG: JSON.stringify({
-        appName: 'GpuFleet',
-        scaler: DEFAULT_CONFIG.scaler,
-        schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
-        ...(burst && { burst }),
-      }),
-      JOB_QUEUE_URL: 'q',
-    });
-    const run = createHandler({
-      fleet: w.fleet,
-      queue: w.queue,
-      burst: burstPort,
-      environment,
-      clock: () => at(0),
-      logger: quiet,
-      metrics: {
-        addMetric: (name: string, _unit: unknown, value: number) => {
-          metrics[name] = value;
-        },
-        addDimension: () => undefined,
-        publishStoredMetrics: () => undefined,
-      } as never,
-    });
-    return { run, metrics };
-  }
+/** The scaler handler at minute 0 over world('running', counts), recording what it logs and publishes. */
+function handler(
+  burstPort: BurstPort | undefined,
+  burst: BurstConfig | undefined,
+  counts: QueueCounts,
+  fleetOf: (w: ReturnType<typeof world>) => FleetPort & FleetDiscovery = (w) => w.fleet,
+) {
+  const w = world('running', counts);
+  const { logger, metrics, logs, published } = recordingObservability();
+  const run = createHandler({
+    fleet: fleetOf(w),
+    queue: w.queue,
+    burst: burstPort,
+    environment: scalerEnvironment(burst && { burst }),
+    clock: () => at(0),
+    logger,
+    metrics,
+  });
+  return {
+    run,
+    logs,
+    get metrics(): Record<string, number> {
+      return Object.assign({}, ...published);
+    },
+  };
+}
 
+describe('the scaler handler with a burst group', () => {
   it('publishes BurstWorkers, BurstOnDemandWorkers and BurstLaunchFailures when the group is on', async () => {
     const g = group({
       desired: 2,
       onDemand: true,
       lastLaunchFailure: { at: at(-0.5), message: 'no spot' },
       workers: [
-        {
-          instanceId: 'i-1',
-          instanceType: 'g5.xlarge',
-          market: 'on-demand',
-          availabilityZone: 'a',
-          lifecycleState: 'InService',
-          tags: {},
-        },
-        {
-          instanceId: 'i-2',
-          instanceType: 'g4dn.xlarge',
-          market: 'spot',
-          availabilityZone: 'c',
-          lifecycleState: 'Pending',
-          tags: {},
-        },
+        burstWorker('i-1', { instanceType: 'g5.xlarge', market: 'on-demand' }),
+        burstWorker('i-2', { lifecycleState: 'Pending' }),
       ],
     });
-    const h = handler(g.port, BURST, { waiting: 5, inFlight: 1, delayed: 0 });
+    const h = handler(g.port, BURST, jobs(5, 1));
     const result = await h.run({ action: 'tick' });
     expect(result.ok).toBe(true);
     expect(result.message).toContain('| burst: 5 waiting');
@@ -439,22 +378,16 @@ describe('the scaler handler with a burst group', () => {
 
   const twoWorkers = (): Partial<BurstGroupState> => ({
     desired: 2,
-    workers: ['i-b1', 'i-b2'].map((instanceId) => ({
-      instanceId,
-      instanceType: 'g5.xlarge',
-      market: 'spot' as const,
-      availabilityZone: 'a',
-      lifecycleState: 'InService',
-      launchTime: at(-20),
-      tags: {},
-    })),
+    workers: ['i-b1', 'i-b2'].map((id) =>
+      burstWorker(id, { instanceType: 'g5.xlarge', launchTime: at(-20) }),
+    ),
   });
 
   it.each(['gpu'] as const)(
     'a manual stop of the %s retires the burst workers as stop-gpu does: desired 0 first, then each by id',
     async (target) => {
       const g = group(twoWorkers());
-      const h = handler(g.port, BURST, { waiting: 25, inFlight: 3, delayed: 0 });
+      const h = handler(g.port, BURST, jobs(25, 3));
       const result = await h.run({ action: 'stop', target });
       expect(result.ok).toBe(true);
       expect(g.calls).toEqual([
@@ -469,16 +402,16 @@ describe('the scaler handler with a burst group', () => {
 
   it('a manual stop whose desired 0 is refused still lowers desired with each retire: nothing is replaced', async () => {
     const g = group(twoWorkers(), { setDesired: throttled });
-    await expect(
-      handler(g.port, BURST, { waiting: 0, inFlight: 0, delayed: 0 }).run({ action: 'stop', target: 'gpu' }),
-    ).rejects.toThrow(/burst group: Rate exceeded/);
+    await expect(handler(g.port, BURST, jobs(0)).run({ action: 'stop', target: 'gpu' })).rejects.toThrow(
+      /burst group: Rate exceeded/,
+    );
     expect(g.calls).toEqual(['describe', 'setDesired 0', 'retire i-b1', 'retire i-b2']);
   });
 
   it('a retire refused in a manual stop fails the invocation (the errors alarm), after the others went', async () => {
     const refusing = group(twoWorkers(), { retire: throttled });
     await expect(
-      handler(refusing.port, BURST, { waiting: 0, inFlight: 0, delayed: 0 }).run({
+      handler(refusing.port, BURST, jobs(0)).run({
         action: 'stop',
         target: 'gpu',
       }),
@@ -491,7 +424,7 @@ describe('the scaler handler with a burst group', () => {
       [undefined, BURST],
       [group().port, DEFAULT_CONFIG.burst],
     ] as const) {
-      const h = handler(port, config, { waiting: 0, inFlight: 0, delayed: 0 });
+      const h = handler(port, config, jobs(0));
       await h.run({ action: 'tick' });
       for (const name of BURST_GAUGES) expect(h.metrics).not.toHaveProperty(name);
       for (const name of TICK_COUNTERS) expect(h.metrics).toHaveProperty(name);
@@ -500,31 +433,14 @@ describe('the scaler handler with a burst group', () => {
 
   it('a group call refused for good (access denied) fails the invocation; a throttled one does not', async () => {
     const denied = new FleetError('AccessDenied', 'not authorized to autoscaling:SetDesiredCapacity', false);
-    const h = handler(group({}, { setDesired: denied }).port, BURST, {
-      waiting: 30,
-      inFlight: 0,
-      delayed: 0,
-    });
+    const h = handler(group({}, { setDesired: denied }).port, BURST, jobs(30));
     await expect(h.run({ action: 'tick' })).rejects.toThrow('autoscaling:SetDesiredCapacity');
-    const t = handler(group({}, { setDesired: throttled }).port, BURST, {
-      waiting: 30,
-      inFlight: 0,
-      delayed: 0,
-    });
+    const t = handler(group({}, { setDesired: throttled }).port, BURST, jobs(30));
     expect((await t.run({ action: 'tick' })).ok).toBe(false);
   });
 
   it('reads the burst rules from FLEET_CONFIG and names a bad key', () => {
-    const env = (burst: unknown) =>
-      readEnvironment({
-        FLEET_CONFIG: JSON.stringify({
-          appName: 'GpuFleet',
-          scaler: DEFAULT_CONFIG.scaler,
-          schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
-          burst,
-        }),
-        JOB_QUEUE_URL: 'q',
-      });
+    const env = (burst: unknown) => scalerEnvironment({ burst });
     expect(env(BURST).burst).toEqual(BURST);
     expect(() => env({ ...BURST, bootTimeoutMinutes: 'soon' })).toThrow(
       'FLEET_CONFIG.burst.bootTimeoutMinutes = "soon"',
@@ -536,15 +452,7 @@ describe('the scaler handler with a burst group', () => {
 });
 
 describe('a tick that cannot observe the primary still retires idle burst workers', () => {
-  const idleWorker = {
-    instanceId: 'i-b1',
-    instanceType: 'g4dn.xlarge',
-    market: 'spot' as const,
-    availabilityZone: 'ap-northeast-1c',
-    lifecycleState: 'InService',
-    launchTime: at(-30),
-    tags: { [TAGS.readyAt]: at(-25).toISOString(), [TAGS.lastJobAt]: at(-10).toISOString() },
-  };
+  const idleWorker = burstMember('i-b1');
 
   it.each<[string, (w: ReturnType<typeof world>) => FleetPort & FleetDiscovery]>([
     ['no GPU tagged', (w) => ({ ...w.fleet, discover: async () => [] })],
@@ -570,7 +478,7 @@ describe('a tick that cannot observe the primary still retires idle burst worker
   ])(
     '%s: the idle worker goes, no worker is launched, and the error says what the burst turn did',
     async (_case, broken) => {
-      const w = world('running', { waiting: 40, inFlight: 0, delayed: 0 });
+      const w = world('running', jobs(40));
       const g = group({ desired: 1, workers: [idleWorker] });
       const failure = tickNow({ fleet: broken(w), queue: w.queue, burst: g.port });
       await expect(failure).rejects.toBeInstanceOf(PrimaryUnobservedError);
@@ -582,45 +490,16 @@ describe('a tick that cannot observe the primary still retires idle burst worker
   );
 
   it('the handler publishes the burst figures and still reports the primary’s fault as such', async () => {
-    const w = world('running', { waiting: 0, inFlight: 0, delayed: 0 });
     const g = group({ desired: 1, workers: [idleWorker] });
-    const metrics: Record<string, number> = {};
-    const warnings: string[] = [];
-    const run = createHandler({
-      fleet: { ...w.fleet, discover: async () => [] },
-      queue: w.queue,
-      burst: g.port,
-      environment: readEnvironment({
-        FLEET_CONFIG: JSON.stringify({
-          appName: 'GpuFleet',
-          scaler: DEFAULT_CONFIG.scaler,
-          schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
-          burst: BURST,
-        }),
-        JOB_QUEUE_URL: 'q',
-      }),
-      clock: () => at(0),
-      logger: {
-        info: () => undefined,
-        warn: (message: string) => warnings.push(message),
-        error: () => undefined,
-        appendKeys: () => undefined,
-      } as never,
-      metrics: {
-        addMetric: (name: string, _unit: unknown, value: number) => {
-          metrics[name] = value;
-        },
-        addDimension: () => undefined,
-        publishStoredMetrics: () => undefined,
-      } as never,
-    });
-    await expect(run({ action: 'tick' })).rejects.toBeInstanceOf(FleetLayoutError);
-    expect(metrics).toMatchObject({
+    const h = handler(g.port, BURST, jobs(0), (w) => ({ ...w.fleet, discover: async () => [] }));
+    await expect(h.run({ action: 'tick' })).rejects.toBeInstanceOf(FleetLayoutError);
+    expect(h.metrics).toMatchObject({
       FleetLayoutErrors: 1,
       TickFailures: 1,
       BurstWorkers: 1,
       BurstBootTimeouts: 0,
     });
+    const warnings = h.logs.filter((l) => l.level === 'warn').map((l) => l.message);
     expect(warnings.join('\n')).toContain('burst without the primary');
     expect(g.calls).toContain('retire i-b1');
   });
@@ -635,7 +514,7 @@ describe('a primary that is up but cannot serve is not counted as serving', () =
       { [TAGS.holdUntil]: at(120).toISOString(), [TAGS.readyAt]: at(-2000).toISOString() },
     ],
   ])('%s: the whole backlog is the group’s', async (_case, state, tags) => {
-    const w = world(state, { waiting: 20, inFlight: 0, delayed: 0 }, tags);
+    const w = world(state, jobs(20), tags);
     const g = group();
     const fleet: FleetPort & FleetDiscovery = {
       ...w.fleet,
@@ -648,16 +527,9 @@ describe('a primary that is up but cannot serve is not counted as serving', () =
 });
 
 describe('the burst turn: what each group call is reported as, and what it counts', () => {
-  const worker = (instanceId: string, lifecycleState: string, lastJob: number) => ({
-    instanceId,
-    instanceType: 'g4dn.xlarge',
-    market: 'spot' as const,
-    availabilityZone: 'ap-northeast-1c',
-    lifecycleState,
-    launchTime: at(-30),
-    tags: { [TAGS.readyAt]: at(-25).toISOString(), [TAGS.lastJobAt]: at(lastJob).toISOString() },
-  });
-  const quiet = { waiting: 0, inFlight: 0, delayed: 0 };
+  const worker = (instanceId: string, lifecycleState: string, lastJob: number) =>
+    burstMember(instanceId, { lifecycleState, tags: workerTags(-25, lastJob) });
+  const quiet = jobs(0);
 
   it('a worker already terminating is not counted: the idle one retires with the decrement desired needs', async () => {
     const w = world('stopped', quiet);
@@ -670,7 +542,7 @@ describe('the burst turn: what each group call is reported as, and what it count
   });
 
   it('each refused call is reported by what was asked: the desired capacity, a worker', async () => {
-    const scaleOut = world('running', { waiting: 40, inFlight: 0, delayed: 0 });
+    const scaleOut = world('running', jobs(40));
     const refusesDesired = group({ desired: 0 }, { setDesired: throttled });
     const grown = await tickNow({ ...scaleOut, burst: refusesDesired.port });
     expect(grown.burst?.errors).toEqual([{ action: 'desired 3', error: throttled }]);
@@ -686,13 +558,9 @@ describe('the burst turn: what each group call is reported as, and what it count
 
   it('a market switch that went through is remembered; a refused one is reported as such', async () => {
     const failingSpot = () =>
-      world(
-        'running',
-        { waiting: 30, inFlight: 1, delayed: 0 },
-        {
-          [TAGS.burstSpotFailingSince]: at(-20).toISOString().replace('.000', ''),
-        },
-      );
+      world('running', jobs(30, 1), {
+        [TAGS.burstSpotFailingSince]: at(-20).toISOString().replace('.000', ''),
+      });
     const launchFailure = {
       desired: 3,
       lastLaunchFailure: { at: at(0), message: 'InsufficientInstanceCapacity' },
@@ -706,13 +574,9 @@ describe('the burst turn: what each group call is reported as, and what it count
     });
     expect(refused.burst?.errors).toEqual([{ action: 'on-demand', error: throttled }]);
     const backToSpot = await tickNow({
-      ...world(
-        'running',
-        { waiting: 0, inFlight: 1, delayed: 0 },
-        {
-          [TAGS.burstOnDemandSince]: at(-30).toISOString().replace('.000', ''),
-        },
-      ),
+      ...world('running', jobs(0, 1), {
+        [TAGS.burstOnDemandSince]: at(-30).toISOString().replace('.000', ''),
+      }),
       burst: group({ desired: 0, onDemand: true }, { setOnDemand: throttled }).port,
     });
     expect(backToSpot.burst?.errors).toEqual([{ action: 'spot', error: throttled }]);

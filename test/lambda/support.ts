@@ -1,4 +1,19 @@
+import { readEnvironment } from '../../lambda/scaler/config';
 import type { ScalerDependencies } from '../../lambda/scaler/handler';
+import { DEFAULT_CONFIG } from '../../src/config';
+
+/** The scaler's environment: the default scaler on a Tokyo weekday schedule, with `fleetConfig` over it. */
+export function scalerEnvironment(fleetConfig: Record<string, unknown> = {}, queueUrl = 'q') {
+  return readEnvironment({
+    FLEET_CONFIG: JSON.stringify({
+      appName: 'GpuFleet',
+      scaler: DEFAULT_CONFIG.scaler,
+      schedule: { timeZone: 'Asia/Tokyo', holidays: [], startHour: 9, weekDays: 'MON-FRI' },
+      ...fleetConfig,
+    }),
+    JOB_QUEUE_URL: queueUrl,
+  });
+}
 
 export interface LogRecord {
   readonly level: string;
