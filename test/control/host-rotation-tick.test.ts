@@ -6,14 +6,10 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { type BurstConfig, DEFAULT_CONFIG } from '../../src/config';
 import { discoverFleetInstances } from '../../src/aws/ec2';
-import type { BurstPort, FleetPort, InstanceInfo, QueuePort } from '../../src/aws/ports';
-import {
-  type FleetDiscovery,
-  FleetLayoutError,
-  PrimaryUnobservedError,
-  runTick,
-} from '../../src/control/tick';
+import type { BurstPort, InstanceInfo, QueuePort } from '../../src/aws/ports';
+import { FleetLayoutError, PrimaryUnobservedError, runTick } from '../../src/control/tick';
 import { TAGS } from '../../src/core/tags';
+import { burstWorker, recordingFleet } from './support';
 
 /**
  * What the scaler does while a host slot is between instances (a rotation) and when a persistent
@@ -23,23 +19,9 @@ const NOW = new Date('2026-12-01T01:00:00Z');
 const BURST: BurstConfig = { ...DEFAULT_CONFIG.burst, maxWorkers: 3 };
 const TARGET = { appName: 'GpuFleet', queueUrl: 'q' };
 
-function fleetOf(instances: InstanceInfo[]) {
-  const calls: string[] = [];
-  const fleet: FleetPort & FleetDiscovery = {
-    discover: async () => instances,
-    describe: async () => instances,
-    start: async (ids) => {
-      calls.push(`start ${ids.join(',')}`);
-    },
-    stop: async (ids) => {
-      calls.push(`stop ${ids.join(',')}`);
-    },
-    writeTags: async (id) => {
-      calls.push(`tag ${id}`);
-    },
-  };
-  return { fleet, calls };
-}
+/** One tick at NOW with the default scaler, and three burst workers when a group is given. */
+const tickAt = (deps: Parameters<typeof runTick>[0]) =>
+  runTick(deps, TARGET, DEFAULT_CONFIG.scaler, NOW, deps.burst && BURST);
 
 const queue = (waiting: number): QueuePort => ({
   counts: async () => ({ waiting, inFlight: 0, delayed: 0 }),
@@ -53,18 +35,13 @@ function idleBurstGroup() {
       max: 3,
       onDemand: false,
       workers: [
-        {
-          instanceId: 'i-burst',
-          instanceType: 'g4dn.xlarge',
-          market: 'spot',
-          availabilityZone: 'ap-northeast-1c',
-          lifecycleState: 'InService',
+        burstWorker('i-burst', {
           launchTime: new Date(NOW.getTime() - 3_600_000),
           tags: {
             [TAGS.readyAt]: new Date(NOW.getTime() - 3_000_000).toISOString(),
             [TAGS.lastJobAt]: new Date(NOW.getTime() - 1_800_000).toISOString(),
           },
-        },
+        }),
       ],
     }),
     setDesired: async (n) => {
@@ -83,18 +60,14 @@ function idleBurstGroup() {
 
 describe('a tick while the GPU slot rotates (no GPU instance for a few minutes)', () => {
   it('still retires idle burst workers, then reports the missing GPU', async () => {
-    const { fleet } = fleetOf([]);
+    const { fleet } = recordingFleet([]);
     const burst = idleBurstGroup();
-    await expect(
-      runTick({ fleet, queue: queue(0), burst: burst.port }, TARGET, DEFAULT_CONFIG.scaler, NOW, BURST),
-    ).rejects.toThrow(PrimaryUnobservedError);
-    const error = await runTick(
-      { fleet, queue: queue(0), burst: idleBurstGroup().port },
-      TARGET,
-      DEFAULT_CONFIG.scaler,
-      NOW,
-      BURST,
-    ).catch((e: unknown) => e);
+    await expect(tickAt({ fleet, queue: queue(0), burst: burst.port })).rejects.toThrow(
+      PrimaryUnobservedError,
+    );
+    const error = await tickAt({ fleet, queue: queue(0), burst: idleBurstGroup().port }).catch(
+      (e: unknown) => e,
+    );
     expect((error as PrimaryUnobservedError).cause).toBeInstanceOf(FleetLayoutError);
     expect(burst.calls).toEqual(['retire i-burst']);
   });
@@ -113,8 +86,8 @@ describe('a GPU relaunched by its persistent request without the fleet tags', ()
   };
 
   it('is reported in the tick’s reason, and nothing is done to it (the scaler may not touch it)', async () => {
-    const { fleet, calls } = fleetOf([relaunched]);
-    const report = await runTick({ fleet, queue: queue(0) }, TARGET, DEFAULT_CONFIG.scaler, NOW);
+    const { fleet, calls } = recordingFleet([relaunched]);
+    const report = await tickAt({ fleet, queue: queue(0) });
     expect(report.decision.action).toBe('none');
     expect(report.decision.reason).toMatch(/i-relaunch.*sir-gpu/);
     expect(report.outcome).toBe('none');
@@ -122,15 +95,9 @@ describe('a GPU relaunched by its persistent request without the fleet tags', ()
   });
 
   it('is not tagged even when the burst turn has memory to keep', async () => {
-    const { fleet, calls } = fleetOf([relaunched]);
+    const { fleet, calls } = recordingFleet([relaunched]);
     const burst = idleBurstGroup();
-    const report = await runTick(
-      { fleet, queue: queue(0), burst: burst.port },
-      TARGET,
-      DEFAULT_CONFIG.scaler,
-      NOW,
-      BURST,
-    );
+    const report = await tickAt({ fleet, queue: queue(0), burst: burst.port });
     expect(burst.calls).toEqual(['retire i-burst']);
     expect(report.tagsWritten).toEqual({});
     expect(calls).toEqual([]);

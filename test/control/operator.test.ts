@@ -1,30 +1,10 @@
 import { FleetError } from '../../src/aws/errors';
-import type { BurstGroupState, BurstPort, FleetPort, InstanceInfo } from '../../src/aws/ports';
+import type { BurstGroupState, BurstPort, InstanceInfo } from '../../src/aws/ports';
 import { retireAllBurstWorkers, runOperatorCommand } from '../../src/control/operator';
+import { burstWorker, recordingFleet } from './support';
 
 const capacity = new FleetError('InsufficientCapacity', 'EC2 has no spot capacity', true);
 const throttled = new FleetError('Throttled', 'Rate exceeded', true);
-
-/** A fleet that records its calls; each call may be refused with the FleetError given for it. */
-function fleetRecording(refuse: { start?: FleetError; stop?: FleetError; writeTags?: FleetError } = {}) {
-  const calls: string[] = [];
-  const fleet: FleetPort = {
-    describe: () => Promise.resolve([]),
-    start: async (ids) => {
-      calls.push(`start ${ids.join(',')}`);
-      if (refuse.start) throw refuse.start;
-    },
-    stop: async (ids) => {
-      calls.push(`stop ${ids.join(',')}`);
-      if (refuse.stop) throw refuse.stop;
-    },
-    writeTags: async (id, tags) => {
-      calls.push(`tags ${id} ${JSON.stringify(tags)}`);
-      if (refuse.writeTags) throw refuse.writeTags;
-    },
-  };
-  return { fleet, calls };
-}
 
 function instance(
   role: 'app' | 'gpu',
@@ -38,7 +18,7 @@ const PAUSE_END = new Date('2026-11-25T00:00:00Z');
 
 describe('an operator command', () => {
   it('a plain start of a GPU that is not paused writes no tag, only starts it', async () => {
-    const { fleet, calls } = fleetRecording();
+    const { fleet, calls } = recordingFleet();
     const result = await runOperatorCommand(
       fleet,
       { gpu: instance('gpu', 'stopped') },
@@ -49,19 +29,19 @@ describe('an operator command', () => {
   });
 
   it('a stop writes the pause before stopping, so the scaler cannot start the GPU in between', async () => {
-    const { fleet, calls } = fleetRecording();
+    const { fleet, calls } = recordingFleet();
     const result = await runOperatorCommand(
       fleet,
       { gpu: instance('gpu', 'running', { 'gpu-fleet:hold-until': '2026-11-24T05:00:00Z' }) },
       { action: 'stop', roles: ['gpu'], until: PAUSE_END },
     );
     const written = { 'gpu-fleet:hold-until': '', 'gpu-fleet:paused-until': '2026-11-25T00:00:00Z' };
-    expect(calls).toEqual([`tags i-0gpu ${JSON.stringify(written)}`, 'stop i-0gpu']);
+    expect(calls).toEqual([`tag i-0gpu ${JSON.stringify(written)}`, 'stop i-0gpu']);
     expect(result).toMatchObject({ ok: true, tagsWritten: written });
   });
 
   it('tags that cannot be written fail the command, and the instances are still acted on', async () => {
-    const { fleet, calls } = fleetRecording({ writeTags: throttled });
+    const { fleet, calls } = recordingFleet([], { writeTags: throttled });
     const result = await runOperatorCommand(
       fleet,
       { app: instance('app', 'running'), gpu: instance('gpu', 'running') },
@@ -74,7 +54,7 @@ describe('an operator command', () => {
   });
 
   it('a target EC2 refuses fails the command, with the refusal in its outcome', async () => {
-    const { fleet } = fleetRecording({ start: capacity });
+    const { fleet } = recordingFleet([], { start: capacity });
     const result = await runOperatorCommand(
       fleet,
       { app: instance('app', 'stopped') },
@@ -85,7 +65,7 @@ describe('an operator command', () => {
   });
 
   it('a target that cannot be acted on now (stopping) fails the command without an EC2 call', async () => {
-    const { fleet, calls } = fleetRecording();
+    const { fleet, calls } = recordingFleet();
     const result = await runOperatorCommand(
       fleet,
       { app: instance('app', 'stopping') },
@@ -96,7 +76,7 @@ describe('an operator command', () => {
   });
 
   it('a caller that names a target it did not describe, or a GPU stop without its pause end, is a bug', async () => {
-    const { fleet } = fleetRecording();
+    const { fleet } = recordingFleet();
     await expect(runOperatorCommand(fleet, {}, { action: 'start', roles: ['gpu'] })).rejects.toThrow(
       'no gpu instance was given for the start',
     );
@@ -128,16 +108,7 @@ function groupRecording(state: BurstGroupState, refuse: readonly string[] = []) 
   return { port, calls };
 }
 
-function worker(instanceId: string, lifecycleState: string) {
-  return {
-    instanceId,
-    instanceType: 'g4dn.xlarge',
-    market: 'spot' as const,
-    availabilityZone: 'ap-northeast-1a',
-    lifecycleState,
-    tags: {},
-  };
-}
+const worker = (instanceId: string, lifecycleState: string) => burstWorker(instanceId, { lifecycleState });
 
 describe('an operator stop of the burst workers', () => {
   it('sets desired to 0, then retires each live worker; one already terminating is left alone', async () => {

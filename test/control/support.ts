@@ -1,4 +1,5 @@
-import type { BurstWorkerInfo } from '../../src/aws/ports';
+import type { BurstWorkerInfo, FleetPort, InstanceInfo } from '../../src/aws/ports';
+import type { FleetDiscovery } from '../../src/control/tick';
 
 /** A burst worker as the group describes it: a spot g4dn.xlarge in service, untagged unless given. */
 export const burstWorker = (
@@ -13,3 +14,33 @@ export const burstWorker = (
   tags: {},
   ...overrides,
 });
+
+/**
+ * A fleet of `instances` that records each call in `calls` ("start i-1", "tag i-1 {…}") and each
+ * tag write in `written`; a call named in `refuse` throws that error after it is recorded.
+ */
+export function recordingFleet(
+  instances: InstanceInfo[] = [],
+  refuse: { start?: Error; stop?: Error; writeTags?: Error } = {},
+) {
+  const calls: string[] = [];
+  const written: Array<Record<string, string>> = [];
+  const fleet: FleetPort & FleetDiscovery = {
+    discover: async () => instances,
+    describe: async () => instances,
+    start: async (ids) => {
+      calls.push(`start ${ids.join(',')}`);
+      if (refuse.start) throw refuse.start;
+    },
+    stop: async (ids) => {
+      calls.push(`stop ${ids.join(',')}`);
+      if (refuse.stop) throw refuse.stop;
+    },
+    writeTags: async (id, tags) => {
+      calls.push(`tag ${id} ${JSON.stringify(tags)}`);
+      written.push({ ...tags });
+      if (refuse.writeTags) throw refuse.writeTags;
+    },
+  };
+  return { fleet, calls, written };
+}
