@@ -1,5 +1,6 @@
 import { DEFAULT_CONFIG } from '../../src/config';
-import type { GpuObservation, Observation, QueueCounts } from '../../src/core/model';
+import { decide } from '../../src/core/decide';
+import type { Decision, GpuObservation, Observation, QueueCounts, ScalerMemory } from '../../src/core/model';
 
 /** What the decide suites share: the default scaler settings, a clock and an observation builder. */
 export const config = DEFAULT_CONFIG.scaler;
@@ -14,3 +15,16 @@ export function observe(queue: Partial<QueueCounts>, gpu: Partial<GpuObservation
     gpu: { instanceId: 'i-gpu', state: 'stopped', ...gpu },
   };
 }
+
+/** Running since minute 0, set up once before, ready (and with a last job) at the minutes given. */
+export const running = (readyMinute?: number, lastJobMinute?: number): Partial<GpuObservation> => ({
+  state: 'running',
+  launchTime: at(0),
+  everReadyAt: at(-1440),
+  readyAt: readyMinute === undefined ? undefined : at(readyMinute),
+  lastJobAt: lastJobMinute === undefined ? undefined : at(lastJobMinute),
+});
+
+/** decide with the default scaler settings. */
+export const decideAt = (observation: Observation, memory: ScalerMemory, now: Date): Decision =>
+  decide(observation, memory, config, now);

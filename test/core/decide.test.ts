@@ -3,32 +3,22 @@ import {
   NO_PROGRESS_MINUTES,
   SPOT_INTERRUPTION_REASON,
   STUCK_TRANSITION_MINUTES,
-  decide,
   recordStartFailure,
 } from '../../src/core/decide';
 import type { GpuObservation, Observation, ScalerMemory } from '../../src/core/model';
-import { at, config, observe } from './decide-support';
-
-const running = (readyMinute?: number, lastJobMinute?: number): Partial<GpuObservation> => ({
-  state: 'running',
-  launchTime: at(0),
-  everReadyAt: at(-1440),
-  readyAt: readyMinute === undefined ? undefined : at(readyMinute),
-  lastJobAt: lastJobMinute === undefined ? undefined : at(lastJobMinute),
-});
-const runningReady = running;
+import { at, config, decideAt, observe, running } from './decide-support';
 
 describe('decide: starting', () => {
   it.each([
     [10, 'none'],
     [11, 'start'],
   ])('with %i jobs waiting and the GPU stopped: %s', (waiting, action) => {
-    const decision = decide(observe({ waiting }, {}), {}, config, at(0));
+    const decision = decideAt(observe({ waiting }, {}), {}, at(0));
     expect(decision.action).toBe(action);
   });
 
   it('says why it started, and remembers it', () => {
-    const decision = decide(observe({ waiting: 11 }, {}), {}, config, at(0));
+    const decision = decideAt(observe({ waiting: 11 }, {}), {}, at(0));
     expect(decision.reason).toBe('start: 11 jobs waiting > start backlog 10');
     expect(decision.memory).toMatchObject({
       lastAction: 'start',
@@ -42,54 +32,54 @@ describe('decide: starting', () => {
     [15, 0, 'start'],
   ])('starts a small backlog once it waited the maximum wait: %im%is → %s', (m, s, action) => {
     const memory: ScalerMemory = { pendingSince: at(0) };
-    const decision = decide(observe({ waiting: 1 }, {}), memory, config, at(m, s));
+    const decision = decideAt(observe({ waiting: 1 }, {}), memory, at(m, s));
     expect(decision.action).toBe(action);
     if (action === 'start') expect(decision.reason).toBe('start: jobs waiting for 15m >= maximum wait 15m');
   });
 
   it('starts counting the wait on the first tick that sees a job, and forgets it when the queue empties', () => {
-    expect(decide(observe({ waiting: 2 }, {}), {}, config, at(3)).memory.pendingSince).toEqual(at(3));
+    expect(decideAt(observe({ waiting: 2 }, {}), {}, at(3)).memory.pendingSince).toEqual(at(3));
     expect(
-      decide(observe({ waiting: 0 }, {}), { pendingSince: at(0) }, config, at(3)).memory.pendingSince,
+      decideAt(observe({ waiting: 0 }, {}), { pendingSince: at(0) }, at(3)).memory.pendingSince,
     ).toBeUndefined();
   });
 
   it('starts the GPU for an active hold even with no work, and not for an expired one', () => {
-    expect(decide(observe({}, {}), { holdUntil: at(60) }, config, at(59, 59)).action).toBe('start');
-    const expired = decide(observe({}, {}), { holdUntil: at(60) }, config, at(60));
+    expect(decideAt(observe({}, {}), { holdUntil: at(60) }, at(59, 59)).action).toBe('start');
+    const expired = decideAt(observe({}, {}), { holdUntil: at(60) }, at(60));
     expect(expired.action).toBe('none');
     // Ignored, never cleared: the hold tag belongs to the operator.
     expect(expired.memory.holdUntil).toEqual(at(60));
   });
 
   it('ignores a hold further ahead than 7 days (hand-written; the CLI caps holds at 7 days)', () => {
-    const far = decide(observe({}, {}), { holdUntil: at(7 * 1440 + 2) }, config, at(0));
+    const far = decideAt(observe({}, {}), { holdUntil: at(7 * 1440 + 2) }, at(0));
     expect(far.action).toBe('none');
-    expect(decide(observe({}, {}), { holdUntil: at(7 * 1440) }, config, at(0)).action).toBe('start');
-    const running = decide(observe({}, runningReady(1)), { holdUntil: at(30 * 1440) }, config, at(6));
-    expect(running.action).toBe('stop');
+    expect(decideAt(observe({}, {}), { holdUntil: at(7 * 1440) }, at(0)).action).toBe('start');
+    const heldFar = decideAt(observe({}, running(1)), { holdUntil: at(30 * 1440) }, at(6));
+    expect(heldFar.action).toBe('stop');
   });
 
   it.each(['pending', 'stopping', 'shutting-down'] as const)('never acts on a %s instance', (state) => {
-    const decision = decide(observe({ waiting: 50, inFlight: 0 }, { state }), {}, config, at(30));
+    const decision = decideAt(observe({ waiting: 50, inFlight: 0 }, { state }), {}, at(30));
     expect(decision.action).toBe('none');
     expect(decision.reason).toContain(`GPU is ${state}`);
     expect(decision.memory.transitionSince).toEqual(at(30));
   });
 
   it('does not try to start a terminated instance, and records why work cannot be served', () => {
-    const decision = decide(observe({ waiting: 20 }, { state: 'terminated' }), {}, config, at(0));
+    const decision = decideAt(observe({ waiting: 20 }, { state: 'terminated' }), {}, at(0));
     expect(decision.action).toBe('none');
     expect(decision.memory).toMatchObject({ lastError: 'NotFound', errorSince: at(0) });
   });
 
   it('leaves a spot-interrupted instance to EC2 and counts how long work has been blocked', () => {
     const interrupted = { stateReasonCode: 'Server.SpotInstanceShutdown' };
-    const first = decide(observe({ waiting: 20 }, interrupted), {}, config, at(0));
+    const first = decideAt(observe({ waiting: 20 }, interrupted), {}, at(0));
     expect(first.action).toBe('none');
     expect(first.reason).toContain('spot interruption');
     expect(first.memory).toMatchObject({ lastError: 'SpotInterrupted', errorSince: at(0) });
-    const later = decide(observe({ waiting: 20 }, interrupted), first.memory, config, at(16));
+    const later = decideAt(observe({ waiting: 20 }, interrupted), first.memory, at(16));
     expect(later.signals.startBlockedMinutes).toBe(16);
     expect(later.memory.errorSince).toEqual(at(0));
   });
@@ -99,13 +89,13 @@ describe('decide: starting', () => {
     (code) => {
       let memory = recordStartFailure({}, code, at(0));
       expect(memory).toMatchObject({ lastError: code, errorSince: at(0), failedStarts: 1, retryAt: at(1) });
-      expect(decide(observe({ waiting: 20 }, {}), memory, config, at(0, 59)).action).toBe('none');
-      expect(decide(observe({ waiting: 20 }, {}), memory, config, at(1)).action).toBe('start');
+      expect(decideAt(observe({ waiting: 20 }, {}), memory, at(0, 59)).action).toBe('none');
+      expect(decideAt(observe({ waiting: 20 }, {}), memory, at(1)).action).toBe('start');
       memory = recordStartFailure(memory, code, at(1));
       expect(memory.retryAt).toEqual(at(3));
       memory = recordStartFailure(memory, code, at(3));
       expect(memory.retryAt).toEqual(at(7));
-      expect(decide(observe({ waiting: 20 }, {}), memory, config, at(7)).signals.startBlockedMinutes).toBe(7);
+      expect(decideAt(observe({ waiting: 20 }, {}), memory, at(7)).signals.startBlockedMinutes).toBe(7);
     },
   );
 
@@ -117,8 +107,8 @@ describe('decide: starting', () => {
 
   it('forgets start errors once the GPU runs, or once nothing asks for it', () => {
     const failed = recordStartFailure({}, 'InsufficientCapacity', at(0));
-    expect(decide(observe({}, running(2)), failed, config, at(3)).memory.lastError).toBeUndefined();
-    expect(decide(observe({}, {}), failed, config, at(3)).memory).toMatchObject({
+    expect(decideAt(observe({}, running(2)), failed, at(3)).memory.lastError).toBeUndefined();
+    expect(decideAt(observe({}, {}), failed, at(3)).memory).toMatchObject({
       lastError: undefined,
       retryAt: undefined,
     });
@@ -130,7 +120,7 @@ describe('decide: stopping', () => {
     [4, 59, 'none'],
     [5, 0, 'stop'],
   ])('stops after 5 idle minutes counted from ready: idle %im%is → %s', (m, s, action) => {
-    const decision = decide(observe({}, running(3)), {}, config, at(3 + m, s));
+    const decision = decideAt(observe({}, running(3)), {}, at(3 + m, s));
     expect(decision.action).toBe(action);
   });
 
@@ -142,23 +132,23 @@ describe('decide: stopping', () => {
     (m, s, action) => {
       // Ready at 3, a job ended at 20m30s between two ticks that both saw an empty queue.
       const gpu = { ...running(3), lastJobAt: at(20, 30) };
-      const decision = decide(observe({}, gpu), {}, config, at(20 + m, 30 + s));
+      const decision = decideAt(observe({}, gpu), {}, at(20 + m, 30 + s));
       expect(decision.action).toBe(action);
     },
   );
 
   it('counts idleness from ready, never from boot, and ignores a last job of an earlier launch', () => {
     // Booted at 0, ready at 9: at minute 10 the worker has idled 1 minute, not 10.
-    expect(decide(observe({}, running(9)), {}, config, at(10)).reason).toBe(
+    expect(decideAt(observe({}, running(9)), {}, at(10)).reason).toBe(
       'GPU idle for 1m of 5m since the last job (or ready)',
     );
     const stale = { ...running(1), lastJobAt: at(-30) };
-    expect(decide(observe({}, stale), {}, config, at(6)).action).toBe('stop');
+    expect(decideAt(observe({}, stale), {}, at(6)).action).toBe('stop');
   });
 
   it('never stops while a job is in flight, delayed or waiting', () => {
     for (const queue of [{ inFlight: 1 }, { delayed: 1 }, { waiting: 1 }]) {
-      const decision = decide(observe(queue, running(1)), {}, config, at(30));
+      const decision = decideAt(observe(queue, running(1)), {}, at(30));
       expect(decision.action).toBe('none');
       expect(decision.reason).toMatch(/^GPU busy/);
     }
@@ -166,15 +156,15 @@ describe('decide: stopping', () => {
 
   it('keeps the GPU up while a hold is active, and applies the rules once it expired', () => {
     const memory: ScalerMemory = { holdUntil: at(120) };
-    const held = decide(observe({}, running(1)), memory, config, at(119));
+    const held = decideAt(observe({}, running(1)), memory, at(119));
     expect(held.action).toBe('none');
     expect(held.reason).toContain('held until 2026-11-24T03:00:00Z');
-    expect(decide(observe({}, running(1)), memory, config, at(120)).action).toBe('stop');
+    expect(decideAt(observe({}, running(1)), memory, at(120)).action).toBe('stop');
   });
 
   it('waits for the worker while booting, and stops a worker never ready after the boot timeout', () => {
-    expect(decide(observe({ waiting: 30 }, running()), {}, config, at(19, 59)).action).toBe('none');
-    const timeout = decide(observe({ waiting: 30 }, running()), {}, config, at(20));
+    expect(decideAt(observe({ waiting: 30 }, running()), {}, at(19, 59)).action).toBe('none');
+    const timeout = decideAt(observe({ waiting: 30 }, running()), {}, at(20));
     expect(timeout.action).toBe('stop');
     expect(timeout.signals.bootTimedOut).toBe(true);
     expect(timeout.reason).toBe(
@@ -183,16 +173,16 @@ describe('decide: stopping', () => {
     // A broken worker must not burn money: no new start for an hour, though 30 jobs wait.
     expect(timeout.memory).toMatchObject({ lastError: 'WorkerNeverReady', retryAt: at(80) });
     const stopped = { state: 'stopped' as const };
-    expect(decide(observe({ waiting: 30 }, stopped), timeout.memory, config, at(79)).action).toBe('none');
-    expect(decide(observe({ waiting: 30 }, stopped), timeout.memory, config, at(80)).action).toBe('start');
+    expect(decideAt(observe({ waiting: 30 }, stopped), timeout.memory, at(79)).action).toBe('none');
+    expect(decideAt(observe({ waiting: 30 }, stopped), timeout.memory, at(80)).action).toBe('start');
   });
 
   it('gives a host that was never provisioned its first-boot timeout, not the boot timeout', () => {
     const firstBoot: Partial<GpuObservation> = { ...running(), everReadyAt: undefined };
-    const early = decide(observe({ waiting: 30 }, firstBoot), {}, config, at(45));
+    const early = decideAt(observe({ waiting: 30 }, firstBoot), {}, at(45));
     expect(early.action).toBe('none');
     expect(early.reason).toMatch(/^GPU provisioning \(first boot\) for 45m/);
-    const late = decide(observe({ waiting: 30 }, firstBoot), {}, config, at(config.firstBootTimeoutMinutes));
+    const late = decideAt(observe({ waiting: 30 }, firstBoot), {}, at(config.firstBootTimeoutMinutes));
     expect(late.action).toBe('stop');
     expect(late.reason).toContain(`(first-boot timeout ${config.firstBootTimeoutMinutes}m)`);
     expect(late.signals.bootTimedOut).toBe(true);
@@ -200,28 +190,23 @@ describe('decide: stopping', () => {
 
   it('treats a ready tag from an earlier boot as not ready', () => {
     const gpu = { state: 'running' as const, launchTime: at(10), readyAt: at(2) };
-    const decision = decide(observe({}, gpu), {}, config, at(12));
+    const decision = decideAt(observe({}, gpu), {}, at(12));
     expect(decision.reason).toContain('worker not ready yet');
   });
 
   it('does not stop a never-ready worker while a hold is active; jobs in flight are not its own', () => {
-    expect(decide(observe({ inFlight: 1 }, running()), {}, config, at(40)).action).toBe('stop');
-    expect(decide(observe({}, running()), { holdUntil: at(60) }, config, at(40)).action).toBe('none');
+    expect(decideAt(observe({ inFlight: 1 }, running()), {}, at(40)).action).toBe('stop');
+    expect(decideAt(observe({}, running()), { holdUntil: at(60) }, at(40)).action).toBe('none');
   });
 
   it('reacts to a GPU EC2 started by itself: idles it out like any other', () => {
-    const decision = decide(
-      observe({}, running(1)),
-      { lastAction: 'stop', lastActionAt: at(-60) },
-      config,
-      at(2),
-    );
+    const decision = decideAt(observe({}, running(1)), { lastAction: 'stop', lastActionAt: at(-60) }, at(2));
     expect(decision.action).toBe('none');
-    expect(decide(observe({}, running(1)), decision.memory, config, at(6)).action).toBe('stop');
+    expect(decideAt(observe({}, running(1)), decision.memory, at(6)).action).toBe('stop');
   });
 
   it('reports minutes running and remembers the stop', () => {
-    const decision = decide(observe({}, running(1)), {}, config, at(6));
+    const decision = decideAt(observe({}, running(1)), {}, at(6));
     expect(decision).toMatchObject({ action: 'stop', signals: { runningMinutes: 6 } });
     expect(decision.memory).toMatchObject({ lastAction: 'stop', lastActionAt: at(6) });
   });
@@ -231,10 +216,10 @@ describe('decide: hard limits', () => {
   const maxRun = config.maxRunHours * 60;
 
   it('stops a GPU past maxRunHours without a hold, once nothing is in flight', () => {
-    const busyJob = decide(observe({ inFlight: 1 }, running(1, maxRun)), {}, config, at(maxRun));
+    const busyJob = decideAt(observe({ inFlight: 1 }, running(1, maxRun)), {}, at(maxRun));
     expect(busyJob.action).toBe('none');
     expect(busyJob.reason).toContain('stopping once nothing is in flight');
-    const decision = decide(observe({ waiting: 3 }, running(1, maxRun)), {}, config, at(maxRun));
+    const decision = decideAt(observe({ waiting: 3 }, running(1, maxRun)), {}, at(maxRun));
     expect(decision.action).toBe('stop');
     expect(decision.signals.maxRunExceeded).toBe(true);
     expect(decision.reason).toBe('stop: running for 720m >= maximum run 12h without a hold');
@@ -242,8 +227,8 @@ describe('decide: hard limits', () => {
 
   it('stops it even with a job in flight once the grace has passed, and never while a hold binds', () => {
     const late = maxRun + MAX_RUN_GRACE_MINUTES;
-    expect(decide(observe({ inFlight: 1 }, running(1, late)), {}, config, at(late)).action).toBe('stop');
-    const held = decide(observe({}, running(1, late)), { holdUntil: at(late + 60) }, config, at(late));
+    expect(decideAt(observe({ inFlight: 1 }, running(1, late)), {}, at(late)).action).toBe('stop');
+    const held = decideAt(observe({}, running(1, late)), { holdUntil: at(late + 60) }, at(late));
     expect(held.action).toBe('none');
   });
 
@@ -252,10 +237,9 @@ describe('decide: hard limits', () => {
     [NO_PROGRESS_MINUTES, 'stop'],
   ])('jobs waiting and no job taken for %i minutes on a ready worker: %s', (minutes, action) => {
     // Ready at 1, last job at 10; jobs wait from then on but the worker takes none.
-    const decision = decide(
+    const decision = decideAt(
       observe({ waiting: 4 }, running(1, 10)),
       { pendingSince: at(10) },
-      config,
       at(10 + minutes),
     );
     expect(decision.action).toBe(action);
@@ -266,14 +250,9 @@ describe('decide: hard limits', () => {
   });
 
   it('restarts a stalled worker: once stopped, the ordinary start rules apply at once', () => {
-    const stalled = decide(
-      observe({ waiting: 12 }, running(1, 10)),
-      { pendingSince: at(10) },
-      config,
-      at(40),
-    );
+    const stalled = decideAt(observe({ waiting: 12 }, running(1, 10)), { pendingSince: at(10) }, at(40));
     const stopped = { state: 'stopped' as const, launchTime: at(0) };
-    expect(decide(observe({ waiting: 12 }, stopped), stalled.memory, config, at(42)).action).toBe('start');
+    expect(decideAt(observe({ waiting: 12 }, stopped), stalled.memory, at(42)).action).toBe('start');
   });
 });
 
@@ -285,36 +264,31 @@ describe('decide: starts that do not happen count as blocked', () => {
     [undefined, 'StartNotTaken'],
   ])('names the reason the spot request gives (%s → %s)', (status, code) => {
     const stopped = { launchTime: at(-60), spotRequestStatus: status };
-    const started = decide(observe({ waiting: 20 }, stopped), {}, config, at(0));
-    const next = decide(observe({ waiting: 20 }, stopped), started.memory, config, at(1));
+    const started = decideAt(observe({ waiting: 20 }, stopped), {}, at(0));
+    const next = decideAt(observe({ waiting: 20 }, stopped), started.memory, at(1));
     expect(next.memory).toMatchObject({ lastError: code, failedStarts: 1 });
   });
 
   it('a start EC2 accepted while the instance stays stopped is a failure with back-off', () => {
-    const started = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), {}, config, at(0));
+    const started = decideAt(observe({ waiting: 20 }, { launchTime: at(-60) }), {}, at(0));
     expect(started.action).toBe('start');
-    const next = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), started.memory, config, at(1));
+    const next = decideAt(observe({ waiting: 20 }, { launchTime: at(-60) }), started.memory, at(1));
     expect(next.action).toBe('none');
     expect(next.memory).toMatchObject({ lastError: 'StartNotTaken', failedStarts: 1, retryAt: at(2) });
     expect(next.signals.startBlockedMinutes).toBe(0);
     // Judged once: the tick after does not count it again, and the back-off doubles on the retry.
-    const again = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), next.memory, config, at(1, 30));
+    const again = decideAt(observe({ waiting: 20 }, { launchTime: at(-60) }), next.memory, at(1, 30));
     expect(again.memory.failedStarts).toBe(1);
-    const retried = decide(observe({ waiting: 20 }, { launchTime: at(-60) }), again.memory, config, at(2));
+    const retried = decideAt(observe({ waiting: 20 }, { launchTime: at(-60) }), again.memory, at(2));
     expect(retried.action).toBe('start');
-    const failedTwice = decide(
-      observe({ waiting: 20 }, { launchTime: at(-60) }),
-      retried.memory,
-      config,
-      at(3),
-    );
+    const failedTwice = decideAt(observe({ waiting: 20 }, { launchTime: at(-60) }), retried.memory, at(3));
     expect(failedTwice.memory).toMatchObject({ failedStarts: 2, retryAt: at(5) });
     expect(failedTwice.signals.startBlockedMinutes).toBe(2);
   });
 
   it('a start that took (launched since) is not a failure', () => {
-    const started = decide(observe({ waiting: 20 }, {}), {}, config, at(0));
-    const later = decide(observe({}, { launchTime: at(0, 5) }), started.memory, config, at(30));
+    const started = decideAt(observe({ waiting: 20 }, {}), {}, at(0));
+    const later = decideAt(observe({}, { launchTime: at(0, 5) }), started.memory, at(30));
     expect(later.memory.lastError).toBeUndefined();
   });
 
@@ -323,11 +297,11 @@ describe('decide: starts that do not happen count as blocked', () => {
     (state) => {
       let memory: ScalerMemory = {};
       for (let m = 0; m < STUCK_TRANSITION_MINUTES; m += 1) {
-        const d = decide(observe({ waiting: 5 }, { state, launchTime: at(0) }), memory, config, at(m));
+        const d = decideAt(observe({ waiting: 5 }, { state, launchTime: at(0) }), memory, at(m));
         expect(d.memory.lastError).toBeUndefined();
         memory = d.memory;
       }
-      const stuck = decide(observe({ waiting: 5 }, { state, launchTime: at(0) }), memory, config, at(12));
+      const stuck = decideAt(observe({ waiting: 5 }, { state, launchTime: at(0) }), memory, at(12));
       expect(stuck.action).toBe('none');
       expect(stuck.reason).toContain(`GPU stuck ${state} for 12m`);
       expect(stuck.memory).toMatchObject({ lastError: 'StuckInTransition', errorSince: at(0) });
@@ -339,17 +313,17 @@ describe('decide: starts that do not happen count as blocked', () => {
 describe('decide: the operator pause', () => {
   it('starts nothing while paused, whatever waits, and resumes after', () => {
     const paused: ScalerMemory = { pausedUntil: at(60), pendingSince: at(-30) };
-    const decision = decide(observe({ waiting: 40 }, {}), paused, config, at(0));
+    const decision = decideAt(observe({ waiting: 40 }, {}), paused, at(0));
     expect(decision.action).toBe('none');
     expect(decision.reason).toBe(
       'GPU stopped by the operator; no automatic start before 2026-11-24T02:00:00Z (40 waiting, 0 in flight, 0 delayed)',
     );
     expect(decision.signals.startBlockedMinutes).toBe(0);
-    expect(decide(observe({ waiting: 40 }, {}), paused, config, at(60)).action).toBe('start');
+    expect(decideAt(observe({ waiting: 40 }, {}), paused, at(60)).action).toBe('start');
   });
 
   it('stops a GPU it finds running while paused (EC2 restarted it, or it was pending at the stop)', () => {
-    const decision = decide(observe({}, running(1)), { pausedUntil: at(60) }, config, at(2));
+    const decision = decideAt(observe({}, running(1)), { pausedUntil: at(60) }, at(2));
     expect(decision.action).toBe('stop');
     expect(decision.reason).toBe(
       'stop: the operator stopped the GPU; no automatic start before 2026-11-24T02:00:00Z',
@@ -425,21 +399,21 @@ describe('decide: says what it is doing, in words an operator reads in status an
       'worker not ready after 25m; held until 2026-11-24T02:00:00Z, not stopping (0 waiting, 0 in flight, 0 delayed)',
     ],
   ])('%s', (_situation, observation, memory, now, action, reason) => {
-    const decision = decide(observation, memory, config, now);
+    const decision = decideAt(observation, memory, now);
     expect(decision.action).toBe(action);
     expect(decision.reason).toBe(reason);
   });
 
   it('counts a terminated GPU with work waiting as blocked, from the first tick that saw it', () => {
-    const first = decide(observe({ waiting: 12 }, { state: 'terminated' }), {}, config, at(0));
+    const first = decideAt(observe({ waiting: 12 }, { state: 'terminated' }), {}, at(0));
     expect(first.memory).toMatchObject({ lastError: 'NotFound', errorSince: at(0) });
-    const later = decide(observe({ waiting: 12 }, { state: 'terminated' }), first.memory, config, at(20));
+    const later = decideAt(observe({ waiting: 12 }, { state: 'terminated' }), first.memory, at(20));
     expect(later.signals.startBlockedMinutes).toBe(20);
-    expect(decide(observe({}, { state: 'terminated' }), {}, config, at(0)).memory.lastError).toBeUndefined();
+    expect(decideAt(observe({}, { state: 'terminated' }), {}, at(0)).memory.lastError).toBeUndefined();
   });
 
   it('reports a stall and the run time in its signals', () => {
-    const stalled = decide(observe({ waiting: 3 }, running(3, 5)), { pendingSince: at(5) }, config, at(35));
+    const stalled = decideAt(observe({ waiting: 3 }, running(3, 5)), { pendingSince: at(5) }, at(35));
     expect(stalled.signals).toEqual({
       startBlockedMinutes: 0,
       runningMinutes: 35,
@@ -455,13 +429,13 @@ describe('decide: worker times from the future', () => {
   // that wants to stay up) must not keep a GPU running with an empty queue.
   it('stops an idle GPU whose last-job tag says 2099: the time reads as absent, idleness counts from ready', () => {
     const gpu = { ...running(3), lastJobAt: new Date('2099-01-01T00:00:00Z') };
-    const decision = decide(observe({}, gpu), {}, config, at(10));
+    const decision = decideAt(observe({}, gpu), {}, at(10));
     expect(decision.action).toBe('stop');
   });
 
   it('treats a ready time from the future as not ready, so the boot timeout stops the GPU', () => {
     const gpu = { ...running(), readyAt: new Date('2099-01-01T00:00:00Z') };
-    const decision = decide(observe({}, gpu), {}, config, at(config.bootTimeoutMinutes + 1));
+    const decision = decideAt(observe({}, gpu), {}, at(config.bootTimeoutMinutes + 1));
     expect(decision.action).toBe('stop');
     expect(decision.reason).toContain('not ready');
   });
@@ -469,6 +443,6 @@ describe('decide: worker times from the future', () => {
   it('still reads a time a few seconds ahead of the scaler clock (clock skew) as the worker reported it', () => {
     // Ready at 3, last job 30 s ahead of the tick at minute 6: 0 idle minutes, not 3.
     const gpu = { ...running(3), lastJobAt: at(6, 30) };
-    expect(decide(observe({}, gpu), {}, config, at(6)).action).toBe('none');
+    expect(decideAt(observe({}, gpu), {}, at(6)).action).toBe('none');
   });
 });
