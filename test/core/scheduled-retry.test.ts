@@ -1,4 +1,4 @@
-import { DEFAULT_CONFIG } from '../../src/config';
+import { DEFAULT_CONFIG, type ScheduleConfig } from '../../src/config';
 import { endScheduledRetries } from '../../src/core/operator';
 import type { InstanceState } from '../../src/core/model';
 import {
@@ -19,54 +19,42 @@ const tokyo = {
   holidays: [],
 };
 const at = (iso: string): Date => new Date(iso);
+const windowEnd = (action: 'start' | 'stop', iso: string, schedule: ScheduleConfig = tokyo): Date =>
+  scheduledActionWindowEnd(action, at(iso), schedule);
 
 describe('the window of a failed scheduled action', () => {
   it('a start is worth retrying until that day’s stopHour, in the schedule’s zone', () => {
     // Wednesday 09:00 Tokyo → 19:00 Tokyo the same day.
-    expect(scheduledActionWindowEnd('start', at('2026-11-25T00:00:00Z'), tokyo)).toEqual(
-      at('2026-11-25T10:00:00Z'),
-    );
+    expect(windowEnd('start', '2026-11-25T00:00:00Z')).toEqual(at('2026-11-25T10:00:00Z'));
     // 08:30 Tokyo is still the 25th there, though the 24th in UTC.
-    expect(scheduledActionWindowEnd('start', at('2026-11-24T23:30:00Z'), tokyo)).toEqual(
-      at('2026-11-25T10:00:00Z'),
-    );
+    expect(windowEnd('start', '2026-11-24T23:30:00Z')).toEqual(at('2026-11-25T10:00:00Z'));
   });
 
   it('keeps the wall-clock stop hour across a DST change (New York)', () => {
     const ny = { ...tokyo, timeZone: 'America/New_York', stopHour: 17 };
     // 8 March 2026 is the change to EDT: 17:00 is 21:00 UTC, the day before 22:00 UTC.
-    expect(scheduledActionWindowEnd('start', at('2026-03-09T13:00:00Z'), ny)).toEqual(
-      at('2026-03-09T21:00:00Z'),
-    );
-    expect(scheduledActionWindowEnd('start', at('2026-03-06T14:00:00Z'), ny)).toEqual(
-      at('2026-03-06T22:00:00Z'),
-    );
+    expect(windowEnd('start', '2026-03-09T13:00:00Z', ny)).toEqual(at('2026-03-09T21:00:00Z'));
+    expect(windowEnd('start', '2026-03-06T14:00:00Z', ny)).toEqual(at('2026-03-06T22:00:00Z'));
   });
 
   it('on the morning DST begins, a window ending at 09:00 ends at 09:00 daylight time (New York)', () => {
     // 8 March 2026: clocks go from 02:00 EST to 03:00 EDT (07:00 UTC); 09:00 EDT is 13:00 UTC.
     const ny = { ...tokyo, timeZone: 'America/New_York', stopHour: 9 };
-    expect(scheduledActionWindowEnd('start', at('2026-03-08T12:00:00Z'), ny)).toEqual(
-      at('2026-03-08T13:00:00Z'),
-    );
+    expect(windowEnd('start', '2026-03-08T12:00:00Z', ny)).toEqual(at('2026-03-08T13:00:00Z'));
   });
 
   it('a stop is retried until the next scheduled start: the next morning, or Monday after a Friday', () => {
-    expect(scheduledActionWindowEnd('stop', at('2026-11-25T10:00:00Z'), tokyo)).toEqual(
-      at('2026-11-26T00:00:00Z'),
-    );
-    expect(scheduledActionWindowEnd('stop', at('2026-11-27T10:00:00Z'), tokyo)).toEqual(
-      at('2026-11-30T00:00:00Z'),
-    );
+    expect(windowEnd('stop', '2026-11-25T10:00:00Z')).toEqual(at('2026-11-26T00:00:00Z'));
+    expect(windowEnd('stop', '2026-11-27T10:00:00Z')).toEqual(at('2026-11-30T00:00:00Z'));
   });
 
   it('a stop with no scheduled start in 14 days ahead is retried for 14 days', () => {
     const days = Array.from({ length: 20 }, (_, i) =>
       new Date(Date.UTC(2026, 10, 25 + i)).toISOString().slice(0, 10),
     );
-    expect(
-      scheduledActionWindowEnd('stop', at('2026-11-25T10:00:00Z'), { ...tokyo, holidays: days }),
-    ).toEqual(at('2026-12-09T10:00:00Z'));
+    expect(windowEnd('stop', '2026-11-25T10:00:00Z', { ...tokyo, holidays: days })).toEqual(
+      at('2026-12-09T10:00:00Z'),
+    );
   });
 });
 

@@ -8,11 +8,9 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { DEFAULT_CONFIG } from '../../src/config';
-import { readEnvironment } from '../../lambda/scaler/config';
 import { type ScalerDependencies, createAwsFleet, createHandler } from '../../lambda/scaler/handler';
 import { createSqsQueue } from '../../src/aws/sqs';
-import { recordingObservability } from './support';
+import { recordingObservability, scalerEnvironment } from './support';
 import { SCHEDULED_ACTION_COUNTERS } from '../../src/control/metrics';
 
 /**
@@ -100,10 +98,8 @@ function harness(options: { holidays?: string[] } = {}) {
   const deps: ScalerDependencies = {
     fleet: createAwsFleet(new EC2Client({ region: 'ap-northeast-1' })),
     queue: createSqsQueue(new SQSClient({ region: 'ap-northeast-1' })),
-    environment: readEnvironment({
-      FLEET_CONFIG: JSON.stringify({
-        appName: 'GpuFleet',
-        scaler: DEFAULT_CONFIG.scaler,
+    environment: scalerEnvironment(
+      {
         schedule: {
           timeZone: 'Asia/Tokyo',
           holidays: options.holidays ?? [],
@@ -111,14 +107,23 @@ function harness(options: { holidays?: string[] } = {}) {
           stopHour: 19,
           weekDays: 'MON-FRI',
         },
-      }),
-      JOB_QUEUE_URL: QUEUE_URL,
-    }),
+      },
+      QUEUE_URL,
+    ),
     clock: () => now,
     logger: observability.logger,
     metrics: observability.metrics,
   };
   const handler = createHandler(deps);
+  /** Invokes the handler at `minutes` after 09:00 Tokyo; a thrown invocation is returned as its error. */
+  const invoke = async (minutes: number, event: object): Promise<unknown> => {
+    now = tokyo(minutes);
+    try {
+      return await handler(event);
+    } catch (error) {
+      return error;
+    }
+  };
   return {
     app,
     gpu: instances['i-gpu'] as FakeInstance,
@@ -135,23 +140,11 @@ function harness(options: { holidays?: string[] } = {}) {
     refuseApp: (name: string | undefined) => (appRefusal = name),
     refuseDescribe: (name: string | undefined) => (describeRefusal = name),
     refuseTags: (name: string | undefined) => (tagRefusal = name),
-    /** Invokes the handler at `minutes` after 09:00 Tokyo; a thrown invocation is returned as its error. */
-    invoke: async (minutes: number, event: object): Promise<unknown> => {
-      now = tokyo(minutes);
-      try {
-        return await handler(event);
-      } catch (error) {
-        return error;
-      }
-    },
-    tick: async (minutes: number): Promise<unknown> => {
-      now = tokyo(minutes);
+    invoke,
+    /** A minute tick, with the EC2 call history of the ticks before cleared. */
+    tick: (minutes: number): Promise<unknown> => {
       ec2Mock.resetHistory();
-      try {
-        return await handler({ action: 'tick' });
-      } catch (error) {
-        return error;
-      }
+      return invoke(minutes, { action: 'tick' });
     },
   };
 }
