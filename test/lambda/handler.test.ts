@@ -125,6 +125,11 @@ function harness() {
     },
     handler,
     at: (m: number) => (now = minute(m)),
+    /** The GPU running since minute m, its worker ready at `readyAt` when given. */
+    runningSince: (m: number, readyAt?: string) => {
+      Object.assign(gpu, { state: 'running', launchTime: minute(m) });
+      if (readyAt) gpu.tags['gpu-fleet:ready-at'] = readyAt;
+    },
   };
 }
 
@@ -132,6 +137,10 @@ beforeEach(() => {
   ec2Mock.reset();
   sqsMock.reset();
 });
+
+/** The EC2 calls of a tick that started the GPU, and of one that stopped it. */
+const STARTED = ['DescribeInstancesCommand', 'StartInstancesCommand', 'CreateTagsCommand'];
+const STOPPED = ['DescribeInstancesCommand', 'StopInstancesCommand', 'CreateTagsCommand'];
 
 const startRefused = (name: string) =>
   new EC2ServiceException({ name, message: name, $fault: 'server', $metadata: { httpStatusCode: 500 } });
@@ -146,11 +155,7 @@ describe('scaler handler over a virtual day', () => {
     // 11 jobs arrive; EC2 has no spot capacity on the first try.
     h.setQueue({ waiting: 11 });
     ec2Mock.on(StartInstancesCommand).rejectsOnce(startRefused('InsufficientInstanceCapacity'));
-    expect(await h.tick(1)).toEqual([
-      'DescribeInstancesCommand',
-      'StartInstancesCommand',
-      'CreateTagsCommand',
-    ]);
+    expect(await h.tick(1)).toEqual(STARTED);
     expect(ec2Mock).toHaveReceivedCommandWith(StartInstancesCommand, { InstanceIds: ['i-gpu'] });
     expect(h.gpu.tags).toMatchObject({
       'gpu-fleet:pending-since': '2026-11-24T01:01:00Z',
@@ -165,14 +170,9 @@ describe('scaler handler over a virtual day', () => {
 
     // Back-off elapsed: the start goes through.
     ec2Mock.on(StartInstancesCommand).resolves({});
-    expect(await h.tick(2)).toEqual([
-      'DescribeInstancesCommand',
-      'StartInstancesCommand',
-      'CreateTagsCommand',
-    ]);
+    expect(await h.tick(2)).toEqual(STARTED);
     expect(h.metrics.Starts).toBe(1);
-    h.gpu.state = 'running';
-    h.gpu.launchTime = minute(2);
+    h.runningSince(2);
 
     // Booting: no action, no tag churn.
     expect(await h.tick(3)).toEqual(['DescribeInstancesCommand', 'CreateTagsCommand']);
@@ -192,11 +192,7 @@ describe('scaler handler over a virtual day', () => {
     for (const m of [8, 9, 10, 11, 12]) expect(await h.tick(m)).toEqual(['DescribeInstancesCommand']);
     expect(h.logs.at(-1)?.message).toBe('tick: none: GPU idle for 4m20s of 5m since the last job (or ready)');
 
-    expect(await h.tick(13)).toEqual([
-      'DescribeInstancesCommand',
-      'StopInstancesCommand',
-      'CreateTagsCommand',
-    ]);
+    expect(await h.tick(13)).toEqual(STOPPED);
     expect(ec2Mock).toHaveReceivedCommandWith(StopInstancesCommand, { InstanceIds: ['i-gpu'] });
     expect(h.gpu.tags).toMatchObject({
       'gpu-fleet:last-action': 'stop',
@@ -209,9 +205,7 @@ describe('scaler handler over a virtual day', () => {
 
   it('never overwrites a hold the CLI wrote, and keeps the GPU up until it expires', async () => {
     const h = harness();
-    h.gpu.state = 'running';
-    h.gpu.launchTime = minute(0);
-    h.gpu.tags['gpu-fleet:ready-at'] = '2026-11-24T01:01:00Z';
+    h.runningSince(0, '2026-11-24T01:01:00Z');
     h.gpu.tags['gpu-fleet:hold-until'] = '2026-11-24T01:30:00Z';
     await h.tick(2);
     const written = ec2Mock.commandCalls(CreateTagsCommand).flatMap((c) => c.args[0].input.Tags ?? []);
@@ -261,18 +255,14 @@ describe('scaler handler over a virtual day', () => {
   it('with every tag write throttled, still stops an idle GPU on time: idleness is observed, not remembered', async () => {
     const h = harness();
     ec2Mock.on(CreateTagsCommand).rejects(startRefused('RequestLimitExceeded'));
-    h.gpu.state = 'running';
-    h.gpu.launchTime = minute(0);
-    h.gpu.tags['gpu-fleet:ready-at'] = '2026-11-24T01:03:00Z';
+    h.runningSince(0, '2026-11-24T01:03:00Z');
     for (let m = 4; m < 8; m += 1) expect(await h.tick(m)).not.toContain('StopInstancesCommand');
     expect(await h.tick(8)).toContain('StopInstancesCommand');
   });
 
   it('counts a failed stop, retries it on the next tick, and fails the invocation when retrying cannot help', async () => {
     const h = harness();
-    h.gpu.state = 'running';
-    h.gpu.launchTime = minute(0);
-    h.gpu.tags['gpu-fleet:ready-at'] = '2026-11-24T01:01:00Z';
+    h.runningSince(0, '2026-11-24T01:01:00Z');
     ec2Mock.on(StopInstancesCommand).rejectsOnce(startRefused('RequestLimitExceeded'));
     await h.tick(6);
     expect(h.metrics).toMatchObject({ StopFailures: 1, Stops: 0 });
@@ -347,8 +337,7 @@ describe('scaler handler: start/stop events', () => {
       ok: true,
     });
     expect(ec2Mock).toHaveReceivedCommandTimes(StopInstancesCommand, 0);
-    h.gpu.state = 'running';
-    h.gpu.launchTime = minute(1);
+    h.runningSince(1);
     expect(await h.tick(2)).toContain('StopInstancesCommand');
   });
 
