@@ -27,6 +27,10 @@ const decide = (o: BurstObservation, memory: BurstMemory = {}, r = rules, now = 
   decideBurst(o, memory, r, now);
 const retiredIds = (d: BurstDecision): string[] => d.retire.map((r) => r.instanceId);
 
+/** A worker launched at minute `launchMinute` that never reported ready. */
+const neverReady = (id: string, launchMinute: number, overrides: Partial<BurstWorkerObservation> = {}) =>
+  worker(id, undefined, { launchTime: at(launchMinute), readyAt: undefined, ...overrides });
+
 /** A worker launched at minute 80, ready at 86, with its last job (start or end) at `lastJob` minutes. */
 function worker(
   id: string,
@@ -72,11 +76,7 @@ describe('decideBurst: scale-out', () => {
   });
 
   it('counts workers booting and launches owed: no second scale-out for the same backlog', () => {
-    const booting = worker('i-b1', undefined, {
-      lifecycleState: 'Pending',
-      launchTime: at(97),
-      readyAt: undefined,
-    });
+    const booting = neverReady('i-b1', 97, { lifecycleState: 'Pending' });
     expect(decide(observe(queue(20), [booting], { desired: 2 })).desired).toBeUndefined();
     expect(decide(observe(queue(30), [booting], { desired: 2 })).desired).toBe(3);
   });
@@ -91,11 +91,7 @@ describe('decideBurst: scale-out', () => {
   });
 
   it('counts Pending:Wait workers as active and reports a launch failure only within the last minute', () => {
-    const waiting = worker('i-b1', undefined, {
-      lifecycleState: 'Pending:Wait',
-      launchTime: at(97),
-      readyAt: undefined,
-    });
+    const waiting = neverReady('i-b1', 97, { lifecycleState: 'Pending:Wait' });
     const fresh = decide(observe(queue(9), [waiting], { lastLaunchFailure: { at: at(99.5), message: 'x' } }));
     expect(fresh.signals).toEqual({
       workers: 1,
@@ -125,7 +121,7 @@ describe('decideBurst: scale-in of idle workers only', () => {
   it('idle counts from ready when there was no job, never from boot', () => {
     const readyLate = worker('i-b', undefined, { launchTime: at(90), readyAt: at(99) });
     expect(decide(observe(queue(0), [readyLate])).retire).toEqual([]);
-    const booting = worker('i-b', undefined, { launchTime: at(90), readyAt: undefined });
+    const booting = neverReady('i-b', 90);
     expect(decide(observe(queue(20), [booting])).retire).toEqual([]);
     // Tags of an earlier launch (before launchTime) do not count: the worker is still booting.
     const stale = worker('i-b', 10, { launchTime: at(95), readyAt: at(20) });
@@ -160,7 +156,7 @@ describe('decideBurst: scale-in of idle workers only', () => {
         worker('i-a', 97),
         worker('i-b', 90),
         worker('i-c', 80, { lifecycleState: 'Terminating' }),
-        worker('i-d', undefined, { lifecycleState: 'Pending', launchTime: at(97), readyAt: undefined }),
+        neverReady('i-d', 97, { lifecycleState: 'Pending' }),
       ]),
     );
     expect(retiredIds(d)).toEqual(['i-b', 'i-a', 'i-d']);
@@ -172,10 +168,9 @@ describe('decideBurst: scale-in of idle workers only', () => {
     expect(timeout).toBeLessThan(DEFAULT_CONFIG.scaler.firstBootTimeoutMinutes);
     // Its own key: a primary restarting warm may have a shorter one, a cold burst launch must not.
     const shortWarm = { burst: { ...burst, bootTimeoutMinutes: 15 } };
-    const at12 = worker('i-b', undefined, { launchTime: at(100 - 12), readyAt: undefined });
+    const at12 = neverReady('i-b', 100 - 12);
     expect(decide(observe(queue(5), [at12]), {}, shortWarm).retire).toEqual([]);
-    const booting = (minutes: number) =>
-      worker('i-b', undefined, { launchTime: at(100 - minutes), readyAt: undefined });
+    const booting = (minutes: number) => neverReady('i-b', 100 - minutes);
     const retired = (minutes: number, waiting: number) =>
       retiredIds(decide(observe(queue(waiting), [booting(minutes)])));
     expect(retired(timeout - 1, 5)).toEqual([]);
@@ -187,7 +182,7 @@ describe('decideBurst: scale-in of idle workers only', () => {
   });
 
   it('a worker never ready long after launch is broken and goes', () => {
-    const broken = worker('i-b', undefined, { launchTime: at(100 - 61), readyAt: undefined });
+    const broken = neverReady('i-b', 100 - 61);
     expect(retiredIds(decide(observe(queue(5), [broken])))).toEqual(['i-b']);
   });
 });
@@ -210,7 +205,7 @@ describe("decideBurst: the operator's hold (start-gpu --workers N --hold …) is
     const d = decide(held(observe(queue(0), idle, { desired: 3 }), 2));
     expect(retiredIds(d)).toEqual(['i-a']);
     expect(d.reason).toContain("the operator's hold keeps 2 burst");
-    const broken = worker('i-x', undefined, { launchTime: at(60), readyAt: undefined });
+    const broken = neverReady('i-x', 60);
     const withBroken = decide(held(observe(queue(0), [...idle, broken], { desired: 4 }), 3));
     expect(retiredIds(withBroken)).toEqual(['i-x']);
   });
@@ -425,10 +420,7 @@ describe('decideBurst: on-demand fallback and return to spot', () => {
 });
 
 describe('decideBurst: workers that cost and serve nothing', () => {
-  const broken = worker('i-x', undefined, {
-    launchTime: at(100 - burst.bootTimeoutMinutes),
-    readyAt: undefined,
-  });
+  const broken = neverReady('i-x', 100 - burst.bootTimeoutMinutes);
 
   it('a worker never ready within the boot timeout pauses scale-out for the boot-timeout pause, and says so', () => {
     const d = decide(observe(queue(40), [broken], { desired: 3 }));
@@ -460,7 +452,7 @@ describe('decideBurst: workers that cost and serve nothing', () => {
   });
 
   it('a booting worker is cancelled only while nothing runs anywhere: one whose ready tag has not landed may hold the job in flight', () => {
-    const booting = worker('i-b', undefined, { launchTime: at(94), readyAt: undefined });
+    const booting = neverReady('i-b', 94);
     expect(decide(observe(queue(0, 1), [booting])).retire).toEqual([]);
     expect(retiredIds(decide(observe(queue(0), [booting])))).toEqual(['i-b']);
   });
@@ -547,7 +539,7 @@ describe('decideBurst: sizes on all the work and says what it does', () => {
     ],
     [
       'a worker never ready',
-      observe(queue(0), [worker('i-b1', undefined, { readyAt: undefined, launchTime: at(30) })]),
+      observe(queue(0), [neverReady('i-b1', 30)]),
       {},
       burst,
       'burst: 0 waiting, 0 in flight; burst 1 of 3 (desired 1); retire i-b1: never ready 70m after launch (timeout 20m); a burst worker never became ready: no scale-out before 2026-11-24T03:40:00Z',
@@ -688,7 +680,7 @@ describe('decideBurst: completing the drain of workers that say they drained', (
 
 describe('decideBurst: the edges of each rule', () => {
   const booting = (id: string, launchMinute: number) =>
-    worker(id, undefined, { lifecycleState: 'Pending', launchTime: at(launchMinute), readyAt: undefined });
+    neverReady(id, launchMinute, { lifecycleState: 'Pending' });
 
   it('cancels only the launches the queue no longer needs, and says why; a boot pause cancels them all', () => {
     const d = decide(observe(queue(20), [worker('i-a', 99)], { desired: 3 }));
