@@ -42,13 +42,8 @@ describe("a tick's telemetry, from its report", () => {
       TagWriteFailures: 1,
       TickFailures: 1,
     });
-    expect(tickCounters(report({ outcome: 'started', error: undefined, tagError: undefined }))).toMatchObject(
-      {
-        Starts: 1,
-        StartFailures: 0,
-        TickFailures: 0,
-      },
-    );
+    const started = report({ outcome: 'started', error: undefined, tagError: undefined });
+    expect(tickCounters(started)).toMatchObject({ Starts: 1, StartFailures: 0, TickFailures: 0 });
   });
 
   it('logs observed, decided, reason and acted on one line', () => {
