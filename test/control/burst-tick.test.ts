@@ -527,15 +527,11 @@ describe('a primary that is up but cannot serve is not counted as serving', () =
 });
 
 describe('the burst turn: what each group call is reported as, and what it counts', () => {
-  const worker = (instanceId: string, lifecycleState: string, lastJob: number) =>
-    burstMember(instanceId, { lifecycleState, tags: workerTags(-25, lastJob) });
-  const quiet = jobs(0);
-
   it('a worker already terminating is not counted: the idle one retires with the decrement desired needs', async () => {
-    const w = world('stopped', quiet);
+    const w = world('stopped', jobs(0));
     const g = group({
       desired: 1,
-      workers: [worker('i-b1', 'InService', -10), worker('i-b2', 'Terminating:Wait', -10)],
+      workers: [burstMember('i-b1'), burstMember('i-b2', { lifecycleState: 'Terminating:Wait' })],
     });
     await tickNow({ ...w, burst: g.port });
     expect(g.calls).toEqual(['describe', 'retire i-b1']);
@@ -547,11 +543,8 @@ describe('the burst turn: what each group call is reported as, and what it count
     const grown = await tickNow({ ...scaleOut, burst: refusesDesired.port });
     expect(grown.burst?.errors).toEqual([{ action: 'desired 3', error: throttled }]);
 
-    const idle = world('stopped', quiet);
-    const refusesRetire = group(
-      { desired: 1, workers: [worker('i-b1', 'InService', -10)] },
-      { retire: throttled },
-    );
+    const idle = world('stopped', jobs(0));
+    const refusesRetire = group({ desired: 1, workers: [burstMember('i-b1')] }, { retire: throttled });
     const retired = await tickNow({ ...idle, burst: refusesRetire.port });
     expect(retired.burst?.errors).toEqual([{ action: 'retire i-b1', error: throttled }]);
   });
@@ -583,10 +576,10 @@ describe('the burst turn: what each group call is reported as, and what it count
   });
 
   it('without a burst group (none given, or maxWorkers 0) a primary that cannot be observed fails the tick as itself', async () => {
-    const w = world('running', quiet);
+    const w = world('running', jobs(0));
     const noGpu = { ...w.fleet, discover: async () => [] };
     await expect(tickNow({ fleet: noGpu, queue: w.queue })).rejects.toBeInstanceOf(FleetLayoutError);
-    const g = group({ desired: 1, workers: [worker('i-b1', 'InService', -10)] });
+    const g = group({ desired: 1, workers: [burstMember('i-b1')] });
     await expect(
       runTick({ fleet: noGpu, queue: w.queue, burst: g.port }, TARGET, DEFAULT_CONFIG.scaler, at(0), {
         ...BURST,
