@@ -3,14 +3,18 @@ import { changedTags, checkOperatorTime, pauseUntil, planTarget, startTags } fro
 import { nextScheduledStart } from '../../src/core/schedule';
 
 const schedule = DEFAULT_CONFIG.schedule;
+const now = new Date('2026-11-24T03:00:00Z');
+/** When a pause from `now` ends, given the schedule and the end asked for, as an ISO string. */
+const pauseEnd = (asked?: string, pauseSchedule = schedule): string =>
+  pauseUntil(now, pauseSchedule, asked === undefined ? undefined : new Date(asked)).toISOString();
 
 describe('nextScheduledStart', () => {
   it.each([
     ['2026-11-24T03:00:00Z', '2026-11-25T00:00:00Z'], // Tue 12:00 Tokyo → Wed 09:00
     ['2026-11-23T23:59:00Z', '2026-11-24T00:00:00Z'], // Tue 08:59 Tokyo → the same morning
     ['2026-11-27T11:00:00Z', '2026-11-30T00:00:00Z'], // Fri 20:00 Tokyo → Mon 09:00
-  ])('%s → %s', (now, next) => {
-    expect(nextScheduledStart(new Date(now), schedule)?.toISOString()).toBe(new Date(next).toISOString());
+  ])('%s → %s', (from, next) => {
+    expect(nextScheduledStart(new Date(from), schedule)?.toISOString()).toBe(new Date(next).toISOString());
   });
 
   it('skips holidays and honours other zones and day lists', () => {
@@ -27,15 +31,11 @@ describe('nextScheduledStart', () => {
 });
 
 describe('pauseUntil', () => {
-  const now = new Date('2026-11-24T03:00:00Z');
   it('defaults to the next scheduled start, and never lies more than 7 days ahead', () => {
-    expect(pauseUntil(now, schedule).toISOString()).toBe('2026-11-25T00:00:00.000Z');
-    expect(pauseUntil(now, { ...schedule, weekDays: 'SUN', holidays: ['2026-11-29'] }).toISOString()).toBe(
-      '2026-12-01T03:00:00.000Z',
-    );
-    expect(pauseUntil(now, schedule, new Date('2026-11-24T05:00:00Z')).toISOString()).toBe(
-      '2026-11-24T05:00:00.000Z',
-    );
+    expect(pauseEnd()).toBe('2026-11-25T00:00:00.000Z');
+    const sundaysOnly = { ...schedule, weekDays: 'SUN', holidays: ['2026-11-29'] };
+    expect(pauseEnd(undefined, sundaysOnly)).toBe('2026-12-01T03:00:00.000Z');
+    expect(pauseEnd('2026-11-24T05:00:00Z')).toBe('2026-11-24T05:00:00.000Z');
   });
 });
 
@@ -113,7 +113,6 @@ describe('planTarget: one table for the CLI and the Lambda', () => {
 });
 
 describe('checkOperatorTime and the pause limit', () => {
-  const now = new Date('2026-11-24T03:00:00Z');
   it('takes a time in the future, at most 7 days ahead, and says why not otherwise', () => {
     expect(checkOperatorTime(new Date('2026-11-24T05:00:00Z'), now)).toBeUndefined();
     expect(checkOperatorTime(new Date('2026-12-01T03:00:00Z'), now)).toBeUndefined();
@@ -124,13 +123,8 @@ describe('checkOperatorTime and the pause limit', () => {
   });
 
   it('caps a pause at 7 days, and keeps one exactly at the limit', () => {
-    const schedule = DEFAULT_CONFIG.schedule;
-    expect(pauseUntil(now, schedule, new Date('2026-12-09T00:00:00Z')).toISOString()).toBe(
-      '2026-12-01T03:00:00.000Z',
-    );
-    expect(pauseUntil(now, schedule, new Date('2026-12-01T03:00:00Z')).toISOString()).toBe(
-      '2026-12-01T03:00:00.000Z',
-    );
+    expect(pauseEnd('2026-12-09T00:00:00Z')).toBe('2026-12-01T03:00:00.000Z');
+    expect(pauseEnd('2026-12-01T03:00:00Z')).toBe('2026-12-01T03:00:00.000Z');
   });
 });
 
