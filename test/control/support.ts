@@ -16,15 +16,14 @@ export const burstWorker = (
 });
 
 /**
- * A fleet of `instances` that records each call in `calls` ("start i-1", "tag i-1 {…}") and each
- * tag write in `written`; a call named in `refuse` throws that error after it is recorded.
+ * A fleet of `instances` that records each call in `calls` ("start i-1", "tag i-1 {…}"); a call
+ * named in `refuse` throws that error after it is recorded.
  */
 export function recordingFleet(
   instances: InstanceInfo[] = [],
   refuse: { start?: Error; stop?: Error; writeTags?: Error } = {},
 ) {
   const calls: string[] = [];
-  const written: Array<Record<string, string>> = [];
   const fleet: FleetPort & FleetDiscovery = {
     discover: async () => instances,
     describe: async () => instances,
@@ -38,9 +37,8 @@ export function recordingFleet(
     },
     writeTags: async (id, tags) => {
       calls.push(`tag ${id} ${JSON.stringify(tags)}`);
-      written.push({ ...tags });
       if (refuse.writeTags) throw refuse.writeTags;
     },
   };
-  return { fleet, calls, written };
+  return { fleet, calls };
 }
