@@ -1,6 +1,5 @@
 import {
   AutoScalingClient,
-  AutoScalingServiceException,
   CompleteLifecycleActionCommand,
   DescribeAutoScalingGroupsCommand,
   DescribeScalingActivitiesCommand,
@@ -17,8 +16,9 @@ import {
   createBurstGroup,
   latestLaunchFailure,
 } from '../../src/aws/burst';
-import { FleetError } from '../../src/aws/errors';
 import { BURST_DRAIN_HOOK } from '../../src/names';
+import { autoScalingError } from '../support/aws-errors';
+import { caught } from './support';
 
 const asgMock = mockClient(AutoScalingClient);
 const ec2Mock = mockClient(EC2Client);
@@ -34,15 +34,6 @@ const burst = () =>
     new EC2Client({ region: 'ap-northeast-1' }),
     GROUP,
   );
-
-function asgError(name: string, status = 400): AutoScalingServiceException {
-  return new AutoScalingServiceException({
-    name,
-    message: `${name} happened`,
-    $fault: status >= 500 ? 'server' : 'client',
-    $metadata: { httpStatusCode: status },
-  });
-}
 
 function groupWith(overrides: Record<string, unknown> = {}) {
   return {
@@ -242,14 +233,11 @@ describe('burst group adapter', () => {
 
   it('counts a drain already completed (no active lifecycle action) as done: the next tick may ask again', async () => {
     // What Auto Scaling answers once the hook has been completed or has timed out.
-    asgMock.on(CompleteLifecycleActionCommand).rejects(
-      new AutoScalingServiceException({
-        name: 'ValidationError',
-        message: 'No active Lifecycle Action found with instance ID i-b1',
-        $fault: 'client',
-        $metadata: { httpStatusCode: 400 },
-      }),
-    );
+    asgMock
+      .on(CompleteLifecycleActionCommand)
+      .rejects(
+        autoScalingError('ValidationError', 400, 'No active Lifecycle Action found with instance ID i-b1'),
+      );
     await expect(burst().completeDrain('i-b1')).resolves.toBeUndefined();
   });
 
@@ -258,11 +246,8 @@ describe('burst group adapter', () => {
     ['AccessDenied', 403, 'AccessDenied', false],
     ['Throttling', 400, 'Throttled', true],
   ])('refuses with any other error (%s), in the error vocabulary', async (name, status, code, retryable) => {
-    asgMock.on(CompleteLifecycleActionCommand).rejects(asgError(name, status));
-    const error = (await burst()
-      .completeDrain('i-b1')
-      .catch((e: unknown) => e)) as FleetError;
-    expect(error).toBeInstanceOf(FleetError);
+    asgMock.on(CompleteLifecycleActionCommand).rejects(autoScalingError(name, status));
+    const error = await caught(burst().completeDrain('i-b1'));
     expect({ code: error.code, retryable: error.retryable }).toEqual({ code, retryable });
     if (code === 'AccessDenied') expect(error.missingPermission).toBe('autoscaling:CompleteLifecycleAction');
   });
@@ -279,11 +264,8 @@ describe('burst group adapter', () => {
     ['AccessDenied', 403, 'AccessDenied', false],
     ['ValidationError', 400, 'Unknown', false],
   ])('turns %s into the error vocabulary', async (name, status, code, retryable) => {
-    asgMock.on(SetDesiredCapacityCommand).rejects(asgError(name, status));
-    const error = (await burst()
-      .setDesired(1)
-      .catch((e: unknown) => e)) as FleetError;
-    expect(error).toBeInstanceOf(FleetError);
+    asgMock.on(SetDesiredCapacityCommand).rejects(autoScalingError(name, status));
+    const error = await caught(burst().setDesired(1));
     expect({ code: error.code, retryable: error.retryable }).toEqual({ code, retryable });
     if (code === 'AccessDenied') expect(error.missingPermission).toBe('autoscaling:SetDesiredCapacity');
   });
