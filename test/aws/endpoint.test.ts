@@ -15,6 +15,15 @@ function networkError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/** A client of one attempt whose every request fails with `error`, as Node's socket would. */
+const failingWith = <C>(Client: new (config: object) => C, error: Error): C =>
+  new Client({
+    region: REGION,
+    credentials,
+    maxAttempts: 1,
+    requestHandler: { handle: () => Promise.reject(error) },
+  });
+
 describe('a network failure is one line naming the endpoint and the cause', () => {
   it.each([
     ['ECONNREFUSED', 'connect ECONNREFUSED 10.0.0.1:443', 'connection refused'],
@@ -25,14 +34,10 @@ describe('a network failure is one line naming the endpoint and the cause', () =
     ['EPIPE', 'write EPIPE', 'connection closed'],
     ['EHOSTUNREACH', 'connect EHOSTUNREACH 10.0.0.1:443', 'network unreachable'],
   ])('%s through a real client names its endpoint', async (code, message, cause) => {
-    // A real client whose HTTP handler fails as Node's would: the endpoint comes from the request.
-    const client = new EC2Client({
-      region: REGION,
-      credentials,
-      maxAttempts: 1,
-      requestHandler: { handle: () => Promise.reject(networkError(code, message)) },
-    });
-    const error = await caught(createEc2Fleet(client).start(['i-gpu']));
+    // The endpoint comes from the request.
+    const error = await caught(
+      createEc2Fleet(failingWith(EC2Client, networkError(code, message))).start(['i-gpu']),
+    );
     expect(error).toMatchObject({
       code: 'Unreachable',
       retryable: true,
@@ -42,18 +47,8 @@ describe('a network failure is one line naming the endpoint and the cause', () =
   });
 
   it('a timeout of the SDK itself (TimeoutError without a code) is a network failure too', async () => {
-    const client = new EC2Client({
-      region: REGION,
-      credentials,
-      maxAttempts: 1,
-      requestHandler: {
-        handle: () =>
-          Promise.reject(
-            Object.assign(new Error('Connection timed out after 1000 ms'), { name: 'TimeoutError' }),
-          ),
-      },
-    });
-    expect(await caught(createEc2Fleet(client).start(['i-gpu']))).toMatchObject({
+    const timeout = Object.assign(new Error('Connection timed out after 1000 ms'), { name: 'TimeoutError' });
+    expect(await caught(createEc2Fleet(failingWith(EC2Client, timeout)).start(['i-gpu']))).toMatchObject({
       code: 'Unreachable',
       retryable: true,
       message: 'cannot reach ec2.ap-northeast-1.amazonaws.com: timed out',
@@ -61,12 +56,7 @@ describe('a network failure is one line naming the endpoint and the cause', () =
   });
 
   it('SQS names the queue URL host it tried, which is where its requests go', async () => {
-    const client = new SQSClient({
-      region: REGION,
-      credentials,
-      maxAttempts: 1,
-      requestHandler: { handle: () => Promise.reject(networkError('ECONNREFUSED', 'connect ECONNREFUSED')) },
-    });
+    const client = failingWith(SQSClient, networkError('ECONNREFUSED', 'connect ECONNREFUSED'));
     const error = await caught(
       createSqsQueue(client).counts('https://sqs.ap-northeast-1.amazonaws.com/123456789012/jobs'),
     );
