@@ -12,7 +12,7 @@ import { createEc2Fleet } from '../../src/aws/ec2';
 import { toFleetError } from '../../src/aws/errors';
 import { createSqsQueue } from '../../src/aws/sqs';
 import { ec2Error } from '../support/aws-errors';
-import { caught } from './support';
+import { caught, queueCounts } from './support';
 
 const ec2Mock = mockClient(EC2Client);
 const sqsMock = mockClient(SQSClient);
@@ -139,13 +139,7 @@ describe('SQS adapter', () => {
   const queue = () => createSqsQueue(new SQSClient({ region: 'ap-northeast-1' }));
 
   it('reads the three live counts with exactly those attributes', async () => {
-    sqsMock.on(GetQueueAttributesCommand).resolves({
-      Attributes: {
-        ApproximateNumberOfMessages: '12',
-        ApproximateNumberOfMessagesNotVisible: '2',
-        ApproximateNumberOfMessagesDelayed: '1',
-      },
-    });
+    sqsMock.on(GetQueueAttributesCommand).resolves({ Attributes: queueCounts('12', '2', '1') });
     await expect(queue().counts('https://sqs/q')).resolves.toEqual({ waiting: 12, inFlight: 2, delayed: 1 });
     expect(sqsMock).toHaveReceivedCommandWith(GetQueueAttributesCommand, {
       QueueUrl: 'https://sqs/q',

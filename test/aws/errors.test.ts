@@ -9,7 +9,7 @@ import { describeFileSystem } from '../../src/aws/efs';
 import { toFleetError } from '../../src/aws/errors';
 import { createSqsQueue } from '../../src/aws/sqs';
 import { ec2Error } from '../support/aws-errors';
-import { caught } from './support';
+import { caught, queueCounts } from './support';
 
 /**
  * Every error class the SDK can raise, shaped as SDK v3 raises it (checked against a local server
@@ -156,22 +156,8 @@ describe('GetQueueAttributes output is read strictly', () => {
   it.each([
     ['no Attributes at all', undefined],
     ['a missing count', { ApproximateNumberOfMessages: '3', ApproximateNumberOfMessagesNotVisible: '0' }],
-    [
-      'a count that is not a number',
-      {
-        ApproximateNumberOfMessages: 'many',
-        ApproximateNumberOfMessagesNotVisible: '0',
-        ApproximateNumberOfMessagesDelayed: '0',
-      },
-    ],
-    [
-      'a negative count',
-      {
-        ApproximateNumberOfMessages: '-1',
-        ApproximateNumberOfMessagesNotVisible: '0',
-        ApproximateNumberOfMessagesDelayed: '0',
-      },
-    ],
+    ['a count that is not a number', queueCounts('many')],
+    ['a negative count', queueCounts('-1')],
   ])('%s is an error, never an empty queue', async (_, Attributes) => {
     sqsMock.on(GetQueueAttributesCommand).resolves({ Attributes });
     const error = await caught(counts());
@@ -180,13 +166,7 @@ describe('GetQueueAttributes output is read strictly', () => {
   });
 
   it('zero is a count like any other', async () => {
-    sqsMock.on(GetQueueAttributesCommand).resolves({
-      Attributes: {
-        ApproximateNumberOfMessages: '0',
-        ApproximateNumberOfMessagesNotVisible: '0',
-        ApproximateNumberOfMessagesDelayed: '0',
-      },
-    });
+    sqsMock.on(GetQueueAttributesCommand).resolves({ Attributes: queueCounts('0') });
     await expect(counts()).resolves.toEqual({ waiting: 0, inFlight: 0, delayed: 0 });
   });
 });

@@ -11,3 +11,10 @@ export const caught = (promise: Promise<unknown>): Promise<FleetError> =>
       return error as FleetError;
     },
   );
+
+/** The Attributes of a GetQueueAttributes answer with the three counts the queue adapter reads. */
+export const queueCounts = (waiting: string, inFlight = '0', delayed = '0') => ({
+  ApproximateNumberOfMessages: waiting,
+  ApproximateNumberOfMessagesNotVisible: inFlight,
+  ApproximateNumberOfMessagesDelayed: delayed,
+});
