@@ -92,13 +92,11 @@ const GPU: HostProperties = {
   Tags: JSON.stringify({ Project: 'gpu-fleet' }),
 };
 const APP: HostProperties = {
+  ...GPU,
   LaunchTemplateId: 'lt-app',
   LaunchTemplateVersion: '5',
-  Revision: '1',
-  Fleet: 'GpuFleet',
   Role: 'app',
   Spot: 'false',
-  Tags: JSON.stringify({ Project: 'gpu-fleet' }),
   NetworkInterface: JSON.stringify({
     SubnetId: 'subnet-1',
     PrivateIpAddress: '10.0.1.10',
@@ -144,7 +142,12 @@ async function untilComplete(
   throw new Error(`not complete after ${limit} polls`);
 }
 
-/** An event as CloudFormation drives it: onEvent, then isComplete until done, with onEvent's answer merged in. */
+/** What isComplete receives after onEvent: the request with onEvent's answer merged in. */
+async function started(request: HostIsCompleteEvent): Promise<HostIsCompleteEvent> {
+  return { ...request, ...(await onEvent(request, deps())) };
+}
+
+/** An event as CloudFormation drives it: onEvent, then isComplete until done. */
 async function drive(
   request: HostIsCompleteEvent,
 ): Promise<{ physicalId: string; data: Record<string, string> }> {
@@ -152,11 +155,14 @@ async function drive(
   const data = await untilComplete({ ...request, ...answer });
   return { physicalId: answer.PhysicalResourceId, data: data ?? {} };
 }
+const updateEvent = (physicalId: string, props: HostProperties, old: HostProperties) =>
+  event('Update', props, { PhysicalResourceId: physicalId, OldResourceProperties: old });
+const deleteEvent = (physicalId: string, props: HostProperties) =>
+  event('Delete', props, { PhysicalResourceId: physicalId });
 const create = (props: HostProperties) => drive(event('Create', props));
 const update = (physicalId: string, props: HostProperties, old: HostProperties) =>
-  drive(event('Update', props, { PhysicalResourceId: physicalId, OldResourceProperties: old }));
-const destroy = (physicalId: string, props: HostProperties) =>
-  drive(event('Delete', props, { PhysicalResourceId: physicalId }));
+  drive(updateEvent(physicalId, props, old));
+const destroy = (physicalId: string, props: HostProperties) => drive(deleteEvent(physicalId, props));
 
 /** An instance launched outside the slot (an earlier version of it), tagged only by `specs`. */
 function launchUnowned(templateId: string, version: string, specs?: TagSpecification[]): string {
@@ -213,10 +219,9 @@ describe('creating a host', () => {
 
   it('reads NotFound right after RunInstances as "not yet", not as an instance that ended', async () => {
     model.notFoundForMs = 20_000;
-    const created = event('Create', GPU);
-    const answer = await onEvent(created, deps());
-    await expect(isComplete({ ...created, ...answer }, deps())).resolves.toEqual({ IsComplete: false });
-    const data = await untilComplete({ ...created, ...answer });
+    const created = await started(event('Create', GPU));
+    await expect(isComplete(created, deps())).resolves.toEqual({ IsComplete: false });
+    const data = await untilComplete(created);
     expect(data?.InstanceId).toMatch(/^i-/);
     // The repeated launch call is answered from its client token: one instance in all.
     expect(model.instances.size).toBe(1);
@@ -238,10 +243,9 @@ describe('creating a host', () => {
 
   it('cancels the spot request of a launch that ends while starting, then fails', async () => {
     model.failNextLaunch = 'Server.InsufficientInstanceCapacity';
-    const created = event('Create', GPU);
-    const answer = await onEvent(created, deps());
+    const created = await started(event('Create', GPU));
     model.settle();
-    await expect(isComplete({ ...created, ...answer }, deps())).rejects.toThrow(
+    await expect(isComplete(created, deps())).rejects.toThrow(
       /ended while starting: Server.InsufficientInstanceCapacity/,
     );
     const request = [...model.requests.values()][0];
@@ -254,20 +258,18 @@ describe('creating a host', () => {
 
   it('a failed first app launch also deletes the interface it made: no later deploy finds 10.0.1.10 taken', async () => {
     model.failNextLaunch = 'Client.InvalidKMSKey.InvalidState';
-    const created = event('Create', APP);
-    const answer = await onEvent(created, deps());
+    const created = await started(event('Create', APP));
     model.settle();
-    await expect(isComplete({ ...created, ...answer }, deps())).rejects.toThrow(/ended while starting/);
+    await expect(isComplete(created, deps())).rejects.toThrow(/ended while starting/);
     // CloudFormation never sends a Delete after a failed create: nothing may be left behind.
     expect(model.leftovers()).toEqual({ instances: [], requests: [], interfaces: [] });
   });
 
   it('gives a launch that never leaves pending up before the framework times out, and cleans it up', async () => {
-    const created = event('Create', GPU);
-    const answer = await onEvent(created, deps());
+    const created = await started(event('Create', GPU));
     for (let poll = 0; poll < 100; poll++) {
       clock += 15_000;
-      const result = await isComplete({ ...created, ...answer }, deps()).catch((e: Error) => e);
+      const result = await isComplete(created, deps()).catch((e: Error) => e);
       if (result instanceof Error) {
         expect(result.message).toMatch(/still pending after 20 minutes/);
         expect(ec2Mock).toHaveReceivedCommand(TerminateInstancesCommand);
@@ -289,19 +291,17 @@ describe('a cancelled first deploy: the Delete CloudFormation sends with a made-
 
   it('finds a GPU launch that EC2 does not show yet: the delete waits before it says done', async () => {
     model.notFoundForMs = 20_000;
-    const created = event('Create', GPU);
-    await onEvent(created, deps());
+    await onEvent(event('Create', GPU), deps());
     await destroy('GpuFleet-Compute-GpuWorkerHostInstance-1XYZ2ABC3DEF', GPU);
     model.settle();
     expect(model.leftovers()).toMatchObject({ instances: [], requests: [] });
   });
 
   it('is not complete at once, even when nothing shows yet', async () => {
-    const deleted = event('Delete', GPU, { PhysicalResourceId: 'GpuFleet-Compute-Gpu-1XYZ' });
-    const answer = await onEvent(deleted, deps());
-    await expect(isComplete({ ...deleted, ...answer }, deps())).resolves.toEqual({ IsComplete: false });
+    const deleted = await started(deleteEvent('GpuFleet-Compute-Gpu-1XYZ', GPU));
+    await expect(isComplete(deleted, deps())).resolves.toEqual({ IsComplete: false });
     clock += DELETE_SETTLE_MS;
-    await expect(isComplete({ ...deleted, ...answer }, deps())).resolves.toEqual({ IsComplete: true });
+    await expect(isComplete(deleted, deps())).resolves.toEqual({ IsComplete: true });
   });
 });
 
@@ -319,14 +319,7 @@ describe('rotating a host', () => {
     const first = await create(GPU);
     ec2Mock.resetHistory();
     sleeps = [];
-    await onEvent(
-      event(
-        'Update',
-        { ...GPU, Revision: '2' },
-        { PhysicalResourceId: first.physicalId, OldResourceProperties: GPU },
-      ),
-      deps(),
-    );
+    await onEvent(updateEvent(first.physicalId, { ...GPU, Revision: '2' }, GPU), deps());
     expect(sentCommands()).toContain('TerminateInstancesCommand');
     expect(sentCommands()).not.toContain('RunInstancesCommand');
     expect(sleeps).toEqual([]);
@@ -379,9 +372,8 @@ describe('rotating a host', () => {
     const first = await create(GPU);
     const v4 = { ...GPU, LaunchTemplateVersion: '4' };
     model.failNextLaunch = 'Server.SpotInstanceTermination';
-    const updated = event('Update', v4, { PhysicalResourceId: first.physicalId, OldResourceProperties: GPU });
-    const answer = await onEvent(updated, deps());
-    await expect(untilComplete({ ...updated, ...answer })).rejects.toThrow(/ended while starting/);
+    const updated = await started(updateEvent(first.physicalId, v4, GPU));
+    await expect(untilComplete(updated)).rejects.toThrow(/ended while starting/);
     model.settle();
     expect(model.leftovers()).toMatchObject({ instances: [], requests: [] });
     const rolledBack = await update(first.physicalId, GPU, v4);
@@ -514,9 +506,7 @@ describe('transient errors', () => {
   it('fails the teardown loudly on a permanent error (access denied)', async () => {
     const first = await create(GPU);
     ec2Mock.on(CancelSpotInstanceRequestsCommand).rejects(new Ec2ModelError('UnauthorizedOperation', 'no'));
-    await expect(
-      onEvent(event('Delete', GPU, { PhysicalResourceId: first.physicalId }), deps()),
-    ).rejects.toThrow(/no/);
+    await expect(onEvent(deleteEvent(first.physicalId, GPU), deps())).rejects.toThrow(/no/);
     expect(ec2Mock).not.toHaveReceivedCommand(TerminateInstancesCommand);
   });
 });
