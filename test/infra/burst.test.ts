@@ -9,6 +9,7 @@ import {
   type Json,
   type Resource,
   changes,
+  computeChange,
   nagFindings,
   resourcesOf,
   statementsOf,
@@ -307,12 +308,7 @@ describe('burst update safety', () => {
     ],
   ])('%s', (_, overrides) => {
     expect(changed(overrides).filter((c) => WORKER_TOUCHING.has(c.type))).toEqual([
-      {
-        stack: 'GpuFleet-Compute',
-        logicalId: expect.stringMatching(/^GpuWorkerBurstGroupASG/),
-        type: 'AWS::AutoScaling::AutoScalingGroup',
-        impact: ResourceImpact.WILL_UPDATE,
-      },
+      computeChange('GpuWorkerBurstGroupASG', 'AWS::AutoScaling::AutoScalingGroup'),
     ]);
   });
 

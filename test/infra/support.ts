@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type ResourceImpact, fullDiff } from '@aws-cdk/cloudformation-diff';
+import { ResourceImpact, fullDiff } from '@aws-cdk/cloudformation-diff';
 import { Validations } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -35,6 +35,16 @@ export interface Change {
   readonly logicalId: string;
   readonly type: string;
   readonly impact: ResourceImpact;
+}
+
+/** A change to the Compute stack resource whose logical id starts with `prefix`, as `changes` lists it. */
+export function computeChange(prefix: string, type: string, impact: unknown = ResourceImpact.WILL_UPDATE) {
+  return {
+    stack: 'GpuFleet-Compute',
+    logicalId: expect.stringMatching(new RegExp(`^${prefix}`)),
+    type,
+    impact,
+  };
 }
 
 /** What CloudFormation would do to each resource going from one synth to the other, as `cdk diff` shows. */

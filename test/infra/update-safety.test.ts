@@ -2,7 +2,7 @@ import { ResourceImpact } from '@aws-cdk/cloudformation-diff';
 import { DEFAULT_CONFIG, type FleetConfig } from '../../src/config';
 import { APP_AMI_PARAMETER, GPU_AMI_PARAMETER } from '../../lib/constructs/fleet-host';
 import { buildTestFleet } from '../support/fleet';
-import { changes, templatesOf } from './support';
+import { type Resource, changes, computeChange, templatesOf } from './support';
 
 /**
  * Update safety, proven the way `cdk diff` would show it: synthesise the fleet before and after a
@@ -66,14 +66,7 @@ describe('routine redeploys touch nothing stateful', () => {
         },
       }),
     );
-    expect(found).toEqual([
-      {
-        stack: 'GpuFleet-Compute',
-        logicalId: expect.stringMatching(/^AppHostSettings/),
-        type: 'AWS::SSM::Parameter',
-        impact: ResourceImpact.WILL_UPDATE,
-      },
-    ]);
+    expect(found).toEqual([computeChange('AppHostSettings', 'AWS::SSM::Parameter')]);
   });
 
   it('a synth with nothing changed is identical, so a new AMI release (resolved at launch) changes no template', () => {
@@ -102,14 +95,7 @@ describe('deliberate changes roll the host through its custom resource, never a 
     ['another app instance type', { appInstanceType: 't3.xlarge' }, 'AppHostLaunchTemplate'],
   ])('%s makes a new launch template version, updated in place', (_, overrides, prefix) => {
     const found = changes(baseline, synthFleet(overrides)).filter((c) => STATEFUL.has(c.type));
-    expect(found).toEqual([
-      {
-        stack: 'GpuFleet-Compute',
-        logicalId: expect.stringMatching(new RegExp(`^${prefix}`)),
-        type: 'AWS::EC2::LaunchTemplate',
-        impact: ResourceImpact.WILL_UPDATE,
-      },
-    ]);
+    expect(found).toEqual([computeChange(prefix, 'AWS::EC2::LaunchTemplate')]);
   });
 
   it.each<[string, Partial<FleetConfig>, string]>([
@@ -121,22 +107,13 @@ describe('deliberate changes roll the host through its custom resource, never a 
     ['a bumped hostRevision.app', { hostRevision: { app: 2, gpu: 1 } }, 'AppHostInstance'],
   ])('%s changes that host resource alone, in place', (_, overrides, prefix) => {
     const found = changes(baseline, synthFleet(overrides)).filter((c) => STATEFUL.has(c.type));
-    expect(found).toEqual([
-      {
-        stack: 'GpuFleet-Compute',
-        logicalId: expect.stringMatching(new RegExp(`^${prefix}`)),
-        type: 'Custom::FleetHostInstance',
-        // Custom resources are never replaced by CloudFormation for a property change.
-        impact: expect.not.stringMatching(/REPLACE|DESTROY/),
-      },
-    ]);
+    // Custom resources are never replaced by CloudFormation for a property change.
+    const inPlace = expect.not.stringMatching(/REPLACE|DESTROY/);
+    expect(found).toEqual([computeChange(prefix, 'Custom::FleetHostInstance', inPlace)]);
   });
 
   it('every host resource follows its launch template latest version', () => {
-    const resources = baseline['GpuFleet-Compute']?.Resources as Record<
-      string,
-      { Type: string; Properties: Record<string, unknown> }
-    >;
+    const resources = baseline['GpuFleet-Compute']?.Resources as Record<string, Resource>;
     const hosts = Object.values(resources).filter((r) => r.Type === 'Custom::FleetHostInstance');
     expect(hosts).toHaveLength(2);
     for (const host of hosts) {
