@@ -60,8 +60,8 @@ esac`,
 interface Host {
   readonly root: string;
   readonly fixtures: string;
-  readonly log: string;
-  run(): { status: number | null; output: string; commands: string[] };
+  /** Runs the script (with `args`, as Docker's drop-in runs it) on a fresh command log. */
+  run(...args: string[]): { status: number | null; output: string; commands: string[] };
   tree(): Record<string, string>;
   /** A file of the host, by its path from the root. */
   read(file: string): string;
@@ -99,13 +99,8 @@ function makeHost(): Host {
   for (const dir of [root, fixtures, stubs, path.join(root, 'etc', 'gpu-fleet')])
     fs.mkdirSync(dir, { recursive: true });
   for (const [name, body] of Object.entries(STUBS)) {
-    fs.writeFileSync(
-      path.join(stubs, name),
-      `#!/usr/bin/env bash\necho "${name} $*" >> "$COMMAND_LOG"\n${body}\n`,
-      {
-        mode: 0o755,
-      },
-    );
+    const stub = `#!/usr/bin/env bash\necho "${name} $*" >> "$COMMAND_LOG"\n${body}\n`;
+    fs.writeFileSync(path.join(stubs, name), stub, { mode: 0o755 });
   }
   fs.writeFileSync(
     path.join(root, 'etc', 'gpu-fleet', 'bootstrap.env'),
@@ -131,10 +126,9 @@ function makeHost(): Host {
   return {
     root,
     fixtures,
-    log,
-    run() {
+    run(...args) {
       fs.writeFileSync(log, '');
-      const result = spawnSync('bash', [SCRIPT], {
+      const result = spawnSync('bash', [SCRIPT, ...args], {
         encoding: 'utf8',
         env: {
           PATH: `${stubs}:${process.env.PATH ?? ''}`,
@@ -177,6 +171,7 @@ function makeHost(): Host {
 function secret(host: Host, name: string): string {
   return path.join(host.root, 'etc', 'gpu-fleet', 'secrets', name);
 }
+const secretText = (host: Host, name: string): string => fs.readFileSync(secret(host, name), 'utf8');
 
 const hasBash = spawnSync('bash', ['--version']).status === 0;
 const describeWithBash = hasBash ? describe : describe.skip;
@@ -202,9 +197,7 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     const envFile = path.join(host.root, 'opt', 'gpu-fleet', 'gpu-host.env');
     // The token is a secret file for compose, never a variable of the env file.
     expect(fs.readFileSync(envFile, 'utf8')).not.toContain('token-0123456789');
-    expect(fs.readFileSync(secret(host, 'openvoice-api-token'), 'utf8')).toBe(
-      'token-0123456789abcdef0123456789abcdef\n',
-    );
+    expect(secretText(host, 'openvoice-api-token')).toBe('token-0123456789abcdef0123456789abcdef\n');
     expect(fs.readFileSync(envFile, 'utf8')).toContain('OPENVOICE_IMAGE=openvoice:1');
     expect(fs.statSync(envFile).mode & 0o777).toBe(0o600);
     expect(fs.existsSync(path.join(host.root, 'etc', 'systemd', 'system', 'gpu-fleet.service'))).toBe(true);
@@ -307,20 +300,10 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     expect(second.commands).not.toContain(`iptables -I ${rule}`);
     // The guard alone (what Docker's drop-in runs): the rule, nothing else.
     fs.rmSync(path.join(host.fixtures, 'iptables.rules'));
-    fs.writeFileSync(host.log, '');
-    const guard = spawnSync('bash', [SCRIPT, 'metadata-guard'], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        PATH: `${path.dirname(host.log)}/stubs:${process.env.PATH ?? ''}`,
-        GPU_FLEET_ROOT: host.root,
-        FIXTURES: host.fixtures,
-        COMMAND_LOG: host.log,
-      },
-    });
+    const guard = host.run('metadata-guard');
     expect(guard.status).toBe(0);
     expect(fs.readFileSync(path.join(host.fixtures, 'iptables.rules'), 'utf8')).toContain(rule);
-    expect(fs.readFileSync(host.log, 'utf8')).not.toContain('aws ');
+    expect(guard.commands.join('\n')).not.toContain('aws ');
   });
 
   it('writes the previous token with the end of its rotation window, and none once the window is over', () => {
@@ -330,7 +313,7 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     host.fixture('previous-token', 'old-0123456789abcdef0123456789abcdef');
     expect(host.run().status).toBe(0);
     const until = Math.floor(created.getTime() / 1000) + 24 * 3600;
-    expect(fs.readFileSync(secret(host, 'openvoice-api-token-previous'), 'utf8')).toBe(
+    expect(secretText(host, 'openvoice-api-token-previous')).toBe(
       `old-0123456789abcdef0123456789abcdef ${until}\n`,
     );
     const inode = fs.statSync(secret(host, 'openvoice-api-token')).ino;
@@ -338,12 +321,10 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     host.fixture('token-created', '2026-01-01T00:00:00.000000+00:00');
     host.fixture('token', 'new-0123456789abcdef0123456789abcdef');
     expect(host.run().status).toBe(0);
-    expect(fs.readFileSync(secret(host, 'openvoice-api-token-previous'), 'utf8')).toBe('');
+    expect(secretText(host, 'openvoice-api-token-previous')).toBe('');
     // Rewritten in place: a running container's bind mount keeps seeing the file.
     expect(fs.statSync(secret(host, 'openvoice-api-token')).ino).toBe(inode);
-    expect(fs.readFileSync(secret(host, 'openvoice-api-token'), 'utf8')).toBe(
-      'new-0123456789abcdef0123456789abcdef\n',
-    );
+    expect(secretText(host, 'openvoice-api-token')).toBe('new-0123456789abcdef0123456789abcdef\n');
     expect(fs.statSync(path.join(host.root, 'etc', 'gpu-fleet', 'secrets')).mode & 0o777).toBe(0o700);
   });
 
@@ -353,9 +334,7 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     host.fixture('secrets-down', '');
     const result = host.run();
     expect(result.status).not.toBe(0);
-    expect(fs.readFileSync(secret(host, 'openvoice-api-token'), 'utf8')).toBe(
-      'token-0123456789abcdef0123456789abcdef\n',
-    );
+    expect(secretText(host, 'openvoice-api-token')).toBe('token-0123456789abcdef0123456789abcdef\n');
   });
 
   it('fails (and systemd retries) on a first boot without any settings', () => {
