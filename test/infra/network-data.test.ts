@@ -40,26 +40,19 @@ describe('network stack', () => {
     const ref = (logicalIdPrefix: string): unknown => ({
       'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${logicalIdPrefix}`)), 'GroupId'],
     });
+    /** A rule letting the group `from` reach the group `to` on `port`. */
+    const rule = (port: number, from: string, to: string) =>
+      expect.objectContaining({
+        FromPort: port,
+        ToPort: port,
+        SourceSecurityGroupId: ref(from),
+        GroupId: ref(to),
+      });
     expect(ingress).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({
-          FromPort: 8001,
-          ToPort: 8001,
-          SourceSecurityGroupId: ref('AppSecurityGroup'),
-          GroupId: ref('GpuSecurityGroup'),
-        }),
-        expect.objectContaining({
-          FromPort: 2049,
-          ToPort: 2049,
-          SourceSecurityGroupId: ref('AppSecurityGroup'),
-          GroupId: ref('FileSystemSecurityGroup'),
-        }),
-        expect.objectContaining({
-          FromPort: 2049,
-          ToPort: 2049,
-          SourceSecurityGroupId: ref('GpuSecurityGroup'),
-          GroupId: ref('FileSystemSecurityGroup'),
-        }),
+        rule(8001, 'AppSecurityGroup', 'GpuSecurityGroup'),
+        rule(2049, 'AppSecurityGroup', 'FileSystemSecurityGroup'),
+        rule(2049, 'GpuSecurityGroup', 'FileSystemSecurityGroup'),
       ]),
     );
     expect(ingress).toHaveLength(3);
