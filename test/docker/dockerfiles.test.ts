@@ -11,9 +11,9 @@ const ROOT = path.join(__dirname, '..', '..');
 const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
 
 interface Stage {
-  readonly from: string;
-  readonly name?: string;
-  readonly instructions: ReadonlyArray<{ readonly keyword: string; readonly args: string }>;
+  from: string;
+  name?: string;
+  instructions: Array<{ keyword: string; args: string }>;
 }
 
 /** Splits a Dockerfile into stages of instructions (continuation lines joined, comments dropped). */
@@ -24,11 +24,7 @@ function stages(dockerfile: string): { args: Record<string, string>; stages: Sta
     .map((line) => line.trim())
     .filter((line) => line && !line.startsWith('#'));
   const args: Record<string, string> = {};
-  const result: Array<{
-    from: string;
-    name?: string;
-    instructions: Array<{ keyword: string; args: string }>;
-  }> = [];
+  const result: Stage[] = [];
   for (const line of lines) {
     const [keyword = '', ...rest] = line.split(/\s+/);
     const text = rest.join(' ');
@@ -137,12 +133,9 @@ describe('the OpenVoice image in particular', () => {
 describe('the worker image in particular', () => {
   it('builds from its own lockfile, whose versions match the root package the tests run with', () => {
     const worker = JSON.parse(read('docker/worker/package.json')) as { dependencies: Record<string, string> };
-    const lock = JSON.parse(read('docker/worker/package-lock.json')) as {
-      packages: Record<string, { version: string }>;
-    };
-    const rootLock = JSON.parse(read('package-lock.json')) as {
-      packages: Record<string, { version: string }>;
-    };
+    type Lock = { packages: Record<string, { version: string }> };
+    const lock = JSON.parse(read('docker/worker/package-lock.json')) as Lock;
+    const rootLock = JSON.parse(read('package-lock.json')) as Lock;
     for (const [name, version] of Object.entries(worker.dependencies)) {
       expect(lock.packages[`node_modules/${name}`]?.version).toBe(version);
       expect(rootLock.packages[`node_modules/${name}`]?.version).toBe(version);
