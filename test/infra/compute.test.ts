@@ -1,7 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { APP_AMI_PARAMETER, GPU_AMI_PARAMETER } from '../../lib/constructs/fleet-host';
 import { buildTestFleet, templateOf } from '../support/fleet';
-import { type Resource, statementsOf as statementsIn } from './support';
+import { type Resource, statementsOf } from './support';
 
 describe('compute stack', () => {
   let compute: Template;
@@ -117,19 +117,12 @@ describe('compute stack', () => {
   });
 
   it('puts nothing a routine deploy changes into user data: only the per-boot provisioning unit', () => {
+    const routine = ['OPENVOICE_IMAGE=', 'FRONTEND_IMAGE=', 'JOB_QUEUE_URL=', 'HostFiles', 'amazonaws.com'];
     for (const role of ['app', 'gpu'] as const) {
       const userData = JSON.stringify(launchDataOf(role).UserData);
       expect(userData).toContain('gpu-fleet-provision.service');
       expect(userData).toContain(`RUNTIME_PARAMETER='/gpu-fleet/GpuFleet/${role}/settings'`);
-      for (const routine of [
-        'OPENVOICE_IMAGE=',
-        'FRONTEND_IMAGE=',
-        'JOB_QUEUE_URL=',
-        'HostFiles',
-        'amazonaws.com',
-      ]) {
-        expect(userData).not.toContain(routine);
-      }
+      for (const setting of routine) expect(userData).not.toContain(setting);
       expect(userData).not.toContain('build-deb.sh');
     }
   });
@@ -142,16 +135,15 @@ describe('compute stack', () => {
             r.Type === 'AWS::SSM::Parameter' && r.Properties.Name === `/gpu-fleet/GpuFleet/${role}/settings`,
         )?.Properties.Value,
       );
+    const shared = [
+      'HOST_FILES_URL',
+      'FILE_SYSTEM_ID',
+      'ACCESS_POINT_ID',
+      'JOB_QUEUE_URL',
+      'API_TOKEN_SECRET',
+    ];
     for (const role of ['app', 'gpu'] as const) {
-      for (const key of [
-        'HOST_FILES_URL',
-        'FILE_SYSTEM_ID',
-        'ACCESS_POINT_ID',
-        'JOB_QUEUE_URL',
-        'API_TOKEN_SECRET',
-      ]) {
-        expect(settings(role)).toContain(key);
-      }
+      for (const key of shared) expect(settings(role)).toContain(key);
     }
     expect(settings('gpu')).toContain('OPENVOICE_IMAGE');
     expect(settings('gpu')).toContain('WORKER_IMAGE');
@@ -160,9 +152,8 @@ describe('compute stack', () => {
   });
 
   it('gives each host SSM core and only what it needs: its own host files, no EFS root access', () => {
-    const statementsOf = (prefix: string) => statementsIn(compute, prefix);
     const actionsOf = (prefix: string): string[] =>
-      statementsOf(prefix).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]) as string[]);
+      statementsOf(compute, prefix).flatMap((s) => [s.Action].flat() as string[]);
 
     for (const prefix of ['AppHostRole', 'GpuWorkerHostRole']) {
       const actions = actionsOf(prefix);
@@ -175,7 +166,7 @@ describe('compute stack', () => {
         ]),
       );
       expect(actions).not.toContain('elasticfilesystem:ClientRootAccess');
-      const hostFiles = statementsOf(prefix).find((s) => s.Sid === 'ReadOwnHostFiles');
+      const hostFiles = statementsOf(compute, prefix).find((s) => s.Sid === 'ReadOwnHostFiles');
       expect(hostFiles?.Action).toBe('s3:GetObject');
       // One object, named by its content hash: not the whole assets bucket.
       expect(JSON.stringify(hostFiles?.Resource)).toMatch(/\/[0-9a-f]{64}\.zip"/);
@@ -200,7 +191,7 @@ describe('compute stack', () => {
     );
     expect(gpu).not.toContain('sqs:SendMessage');
     expect(gpu.some((a) => ['ec2:StartInstances', 'ec2:StopInstances', 'ec2:*'].includes(a))).toBe(false);
-    const tagging = statementsOf('GpuWorkerHostRole').find((s) => s.Sid === 'ReportOnItself');
+    const tagging = statementsOf(compute, 'GpuWorkerHostRole').find((s) => s.Sid === 'ReportOnItself');
     expect(tagging?.Condition).toEqual({
       ArnEquals: { 'ec2:SourceInstanceARN': expect.anything() },
       StringEquals: {
@@ -214,13 +205,12 @@ describe('compute stack', () => {
   });
 
   describe('the host lifecycle provider’s permissions (both handlers act)', () => {
-    const statementsOf = (prefix: string) => statementsIn(compute, prefix);
     const handlers = ['HostLifecycleOnEvent', 'HostLifecycleIsComplete'];
     const templateIdOf = (role: 'app' | 'gpu') =>
       hostResource(role).Properties.LaunchTemplateId as { Ref: string };
 
     it.each(handlers)('%s terminates, cancels and deletes only what carries the fleet tag', (prefix) => {
-      const statements = statementsOf(prefix);
+      const statements = statementsOf(compute, prefix);
       const retire = statements.find((s) => s.Sid === 'RetireFleetHostsOnly');
       expect([...(retire?.Action as string[])].sort()).toEqual([
         'ec2:CancelSpotInstanceRequests',
@@ -239,7 +229,7 @@ describe('compute stack', () => {
     it.each(handlers)(
       '%s launches only from the two launch templates, into their subnet and groups',
       (prefix) => {
-        const statements = statementsOf(prefix);
+        const statements = statementsOf(compute, prefix);
         const launching = statements.filter((s) => [s.Action].flat().includes('ec2:RunInstances'));
         const text = JSON.stringify(launching);
         expect(text).not.toContain('launch-template/*');
@@ -262,7 +252,7 @@ describe('compute stack', () => {
     it.each(handlers)(
       '%s may retire an untagged relaunch of a host, recognised by its instance profile',
       (prefix) => {
-        const statements = statementsOf(prefix);
+        const statements = statementsOf(compute, prefix);
         const relaunch = statements.find((s) => s.Sid === 'RetireGpuHostRelaunches');
         expect(relaunch?.Action).toEqual(['ec2:CreateTags', 'ec2:TerminateInstances']);
         expect(Object.keys(relaunch?.Condition.ArnEquals ?? {})).toEqual(['ec2:InstanceProfile']);
