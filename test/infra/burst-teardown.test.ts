@@ -1,6 +1,6 @@
 import { DEFAULT_CONFIG } from '../../src/config';
 import { buildTestFleet, templateOf } from '../support/fleet';
-import { BURST_ON, type Resource } from './support';
+import { BURST_ON, type Resource, resourcesOf } from './support';
 
 type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; Effect: string };
 
@@ -33,7 +33,7 @@ describe('the burst group teardown (Custom::FleetBurstGroup, burst on)', () => {
 
   beforeAll(() => {
     const { fleet } = buildTestFleet(BURST_ON);
-    resources = (templateOf(fleet.compute).toJSON() as { Resources: Record<string, Resource> }).Resources;
+    resources = resourcesOf(templateOf(fleet.compute).toJSON());
   });
 
   it('names the group it retires, served by the hosts provider of the Compute stack', () => {
@@ -103,11 +103,9 @@ describe('the burst group teardown (Custom::FleetBurstGroup, burst on)', () => {
     // The handlers' default policies are the same with burst on and off: nothing the teardown
     // needs is removed in the update phase, before the cleanup phase runs its Delete.
     const { fleet: off } = buildTestFleet({ burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 0 } });
-    const offResources = (templateOf(off.compute).toJSON() as { Resources: Record<string, Resource> })
-      .Resources;
-    for (const [id, resource] of Object.entries(offResources)) {
-      if (resource.Type === 'AWS::IAM::Policy' && /HostLifecycle/.test(id))
-        expect(resources[id]).toEqual(resource);
+    const offPolicies = resourcesOf(templateOf(off.compute).toJSON(), 'AWS::IAM::Policy');
+    for (const [id, policy] of Object.entries(offPolicies)) {
+      if (/HostLifecycle/.test(id)) expect(resources[id]).toEqual(policy);
     }
   });
 
