@@ -10,6 +10,7 @@ import {
   type Resource,
   changes,
   computeChange,
+  launchTemplateOf,
   nagFindings,
   resourcesOf,
   statementsOf,
@@ -57,18 +58,8 @@ describe('burst workers on (maxWorkers 3)', () => {
     group = groups[0] as Resource;
   });
 
-  const launchDataOf = (ref: { Ref: string }): Record<string, any> =>
-    resourcesIn(templates, 'Compute')[ref.Ref]?.Properties.LaunchTemplateData;
-  const primaryLaunchData = (): Record<string, any> => {
-    const host = Object.values(resourcesIn(templates, 'Compute', 'Custom::FleetHostInstance')).find(
-      (r) => r.Properties.Role === 'gpu',
-    );
-    return launchDataOf(host?.Properties.LaunchTemplateId);
-  };
-  const burstLaunchData = (): Record<string, any> =>
-    launchDataOf(
-      group.Properties.MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification.LaunchTemplateId,
-    );
+  const launchDataOf = (role: 'gpu' | 'burst'): Record<string, any> =>
+    launchTemplateOf(templates['GpuFleet-Compute'] as Json, role).Properties.LaunchTemplateData;
 
   it('sizes the group 0..maxWorkers and leaves the desired capacity to the scaler', () => {
     expect(group.Properties).toMatchObject({
@@ -130,8 +121,8 @@ describe('burst workers on (maxWorkers 3)', () => {
   });
 
   it('builds workers from the primary GPU definition: same AMI, user data, settings, root volume, IMDS', () => {
-    const primary = primaryLaunchData();
-    const burst = burstLaunchData();
+    const primary = launchDataOf('gpu');
+    const burst = launchDataOf('burst');
     for (const key of ['ImageId', 'InstanceType', 'BlockDeviceMappings', 'MetadataOptions']) {
       expect([key, burst[key]]).toEqual([key, primary[key]]);
     }

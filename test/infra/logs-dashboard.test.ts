@@ -5,7 +5,7 @@ import { JOB_METRICS, dashboardName, jobMetricsNamespace } from '../../src/names
 import { DASHBOARD_WIDGETS } from '../../lib/constructs/fleet-dashboard';
 import { buildTestFleet, templateOf } from '../support/fleet';
 import { BURST_ALARM_COUNT, SCALER_ALARM_COUNT } from '../../src/control/metrics';
-import { type Resource, resourcesOf } from './support';
+import { type Resource, launchTemplateOf, resourcesOf } from './support';
 
 type Template = { Resources: Record<string, Resource>; Outputs: Record<string, any> };
 
@@ -50,24 +50,6 @@ function logGrants(template: Template): Record<string, Array<{ actions: string[]
 describe('log groups of the hosts', () => {
   const { compute } = templates(BURST_ON);
   const userDataOf = (lt: Resource): string => JSON.stringify(lt.Properties.LaunchTemplateData.UserData);
-  /** The launch template of a role: a host's custom resource names it, the burst group its own. */
-  const byRole = (role: 'app' | 'gpu' | 'burst'): Resource => {
-    const ref = (value: unknown): string => (value as { Ref: string }).Ref;
-    const id =
-      role === 'burst'
-        ? ref(
-            Object.values(resourcesOf(compute, 'AWS::AutoScaling::AutoScalingGroup'))[0]?.Properties
-              .MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification.LaunchTemplateId,
-          )
-        : ref(
-            Object.values(resourcesOf(compute, 'Custom::FleetHostInstance')).find(
-              (r) => r.Properties.Role === role,
-            )?.Properties.LaunchTemplateId,
-          );
-    const found = compute.Resources[id];
-    expect(found?.Type).toBe('AWS::EC2::LaunchTemplate');
-    return found as Resource;
-  };
 
   it('creates one group per host role, kept 30 days by default and retained with the stack', () => {
     const groups = resourcesOf(compute, 'AWS::Logs::LogGroup');
@@ -102,7 +84,7 @@ describe('log groups of the hosts', () => {
       ['burst', 'BurstLogGroup'],
     ] as const) {
       const groupId = groupIdOf(compute, output);
-      const launchTemplate = byRole(role);
+      const launchTemplate = launchTemplateOf(compute, role);
       expect(userDataOf(launchTemplate)).toContain(`LOG_GROUP='",{"Ref":"${groupId}"}`);
       const roleId = roleOfLaunchTemplate(compute, launchTemplate);
       const mine = grants[roleId] ?? [];

@@ -30,6 +30,20 @@ export function resourcesOf(template: Json, type?: string): Record<string, Resou
   return Object.fromEntries(Object.entries(all).filter(([, r]) => type === undefined || r.Type === type));
 }
 
+/** The launch template of a role's instances: its host slot names it, the burst group its own. */
+export function launchTemplateOf(template: Json, role: 'app' | 'gpu' | 'burst'): Resource {
+  const ref: { Ref: string } | undefined =
+    role === 'burst'
+      ? Object.values(resourcesOf(template, 'AWS::AutoScaling::AutoScalingGroup'))[0]?.Properties
+          .MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification.LaunchTemplateId
+      : Object.values(resourcesOf(template, 'Custom::FleetHostInstance')).find(
+          (r) => r.Properties.Role === role,
+        )?.Properties.LaunchTemplateId;
+  const found = resourcesOf(template)[ref?.Ref ?? ''];
+  expect(found?.Type).toBe('AWS::EC2::LaunchTemplate');
+  return found as Resource;
+}
+
 export interface Change {
   readonly stack: string;
   readonly logicalId: string;
