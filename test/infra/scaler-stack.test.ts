@@ -11,8 +11,8 @@ describe('scaler stack', () => {
     scaler = templateOf(fleet.scaler);
   });
 
-  const schedules = (): Array<Record<string, any>> =>
-    Object.values(scaler.findResources('AWS::Scheduler::Schedule')).map((s) => s.Properties);
+  const propertiesOf = (type: string): Array<Record<string, any>> =>
+    Object.values(scaler.findResources(type)).map((r) => r.Properties);
 
   it('runs the scaler on nodejs24.x arm64, small, timing out well inside the minute, dropping late ticks', () => {
     scaler.hasResourceProperties('AWS::Lambda::Function', {
@@ -42,7 +42,7 @@ describe('scaler stack', () => {
   });
 
   it('ticks every minute with no retries, and starts/stops the app host on weekdays in Tokyo time', () => {
-    const all = schedules();
+    const all = propertiesOf('AWS::Scheduler::Schedule');
     expect(all).toHaveLength(3);
     const byExpression = Object.fromEntries(all.map((s) => [s.ScheduleExpression, s]));
     expect(byExpression['rate(1 minute)']).toMatchObject({
@@ -158,8 +158,7 @@ describe('scaler stack', () => {
   });
 
   it('alarms when ticks stop arriving (missing data breaching), when stops or ticks keep failing, and on a stalled worker', () => {
-    const alarms = Object.values(scaler.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties);
-    const byMetric = Object.fromEntries(alarms.map((a) => [a.MetricName, a]));
+    const byMetric = Object.fromEntries(propertiesOf('AWS::CloudWatch::Alarm').map((a) => [a.MetricName, a]));
     expect(byMetric.Heartbeat).toMatchObject({
       Namespace: 'GpuFleet',
       Statistic: 'Sum',
@@ -174,9 +173,7 @@ describe('scaler stack', () => {
   });
 
   it('alarms on scaler errors, dead letters, a GPU that cannot start, runs too long or never gets ready', () => {
-    const alarms = Object.values(scaler.findResources('AWS::CloudWatch::Alarm'))
-      .map((a) => a.Properties)
-      .filter((a) => a.MetricName !== 'Heartbeat');
+    const alarms = propertiesOf('AWS::CloudWatch::Alarm').filter((a) => a.MetricName !== 'Heartbeat');
     expect(alarms).toHaveLength(SCALER_ALARM_COUNT - 1);
     const byMetric = Object.fromEntries(alarms.map((a) => [a.MetricName, a]));
     expect(byMetric.Errors).toMatchObject({ Namespace: 'AWS/Lambda', Threshold: 1 });
