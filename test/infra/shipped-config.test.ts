@@ -18,19 +18,15 @@ import { buildTestFleet } from '../support/fleet';
  * deploy command, synthesises with nothing left for the user to fill in, and the GPU host learns
  * how models are trusted from the configuration.
  */
-const ROOT = path.join(__dirname, '..', '..');
+const read = (file: string): string => fs.readFileSync(path.join(__dirname, '..', '..', file), 'utf8');
 const NOW = new Date('2026-12-01T00:00:00Z');
-const cdkJson = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as {
-  context: Record<string, unknown>;
-};
-const PINS = JSON.parse(
-  fs.readFileSync(path.join(ROOT, 'docker/openvoice/app/model_pins.json'), 'utf8'),
-) as unknown;
+const cdkJson = JSON.parse(read('cdk.json')) as { context: Record<string, unknown> };
+const PINS = JSON.parse(read('docker/openvoice/app/model_pins.json')) as unknown;
+const README = read('README.md');
 
 /** The gpuFleet JSON of the README's `cdk deploy` command. */
 function readmeDeployConfig(): string {
-  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const match = /npx cdk deploy --all -c gpuFleet='([^']+)'/.exec(readme);
+  const match = /npx cdk deploy --all -c gpuFleet='([^']+)'/.exec(README);
   if (!match?.[1]) throw new Error('README has no `npx cdk deploy --all -c gpuFleet=…` command');
   return match[1];
 }
@@ -92,8 +88,7 @@ describe('the shipped configuration', () => {
   });
 
   it('the README’s deploy steps set the region the CDK CLI reads and run the doctor before the deploy', () => {
-    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-    const steps = readme.slice(readme.indexOf('## Deploying'), readme.indexOf('## Everyday commands'));
+    const steps = README.slice(README.indexOf('## Deploying'), README.indexOf('## Everyday commands'));
     // The CDK CLI overwrites CDK_DEFAULT_REGION: only AWS_REGION, AWS_DEFAULT_REGION or the profile count.
     expect(steps).not.toMatch(/export CDK_DEFAULT_REGION/);
     expect(steps).toMatch(/export AWS_REGION=/);
