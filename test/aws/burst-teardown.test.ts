@@ -20,6 +20,7 @@ import {
 } from '../../src/aws/burst-teardown';
 import { BURST_GROUP_RESOURCE_TYPE } from '../../src/names';
 import { autoScalingError, ec2Error } from '../support/aws-errors';
+import { describedGroup, groupMember } from './support';
 
 const autoScalingMock = mockClient(AutoScalingClient);
 const ec2Mock = mockClient(EC2Client);
@@ -69,31 +70,12 @@ function event(
 }
 
 /** The group as DescribeAutoScalingGroups shows it: every worker protected from scale-in. */
-function group(instanceIds: string[], status?: string) {
-  return {
-    AutoScalingGroups: [
-      {
-        AutoScalingGroupName: GROUP,
-        MinSize: 0,
-        MaxSize: 3,
-        DesiredCapacity: instanceIds.length,
-        DefaultCooldown: 300,
-        AvailabilityZones: ['ap-northeast-1c', 'ap-northeast-1d'],
-        HealthCheckType: 'EC2',
-        CreatedTime: new Date('2026-11-01T00:00:00Z'),
-        NewInstancesProtectedFromScaleIn: true,
-        Status: status,
-        Instances: instanceIds.map((InstanceId) => ({
-          InstanceId,
-          AvailabilityZone: 'ap-northeast-1c',
-          LifecycleState: 'InService' as const,
-          HealthStatus: 'Healthy',
-          ProtectedFromScaleIn: true,
-        })),
-      },
-    ],
-  };
-}
+const group = (instanceIds: string[], Status?: string) =>
+  describedGroup(
+    GROUP,
+    instanceIds.map((id) => groupMember(id)),
+    { NewInstancesProtectedFromScaleIn: true, Status },
+  );
 
 function instances(...states: Array<[string, string]>) {
   return {

@@ -18,7 +18,7 @@ import {
 } from '../../src/aws/burst';
 import { BURST_DRAIN_HOOK } from '../../src/names';
 import { autoScalingError } from '../support/aws-errors';
-import { caught } from './support';
+import { caught, describedGroup, groupMember } from './support';
 
 const asgMock = mockClient(AutoScalingClient);
 const ec2Mock = mockClient(EC2Client);
@@ -36,42 +36,20 @@ const burst = () =>
   );
 
 function groupWith(overrides: Record<string, unknown> = {}) {
-  return {
-    AutoScalingGroups: [
-      {
-        AutoScalingGroupName: GROUP,
-        MinSize: 0,
-        MaxSize: 3,
-        DesiredCapacity: 2,
-        DefaultCooldown: 300,
-        AvailabilityZones: ['ap-northeast-1a', 'ap-northeast-1c'],
-        HealthCheckType: 'EC2',
-        CreatedTime: new Date('2026-11-01T00:00:00Z'),
-        MixedInstancesPolicy: {
-          InstancesDistribution: { OnDemandBaseCapacity: 0, OnDemandPercentageAboveBaseCapacity: 0 },
-        },
-        Instances: [
-          {
-            InstanceId: 'i-b1',
-            InstanceType: 'g5.xlarge',
-            AvailabilityZone: 'ap-northeast-1c',
-            LifecycleState: 'InService',
-            HealthStatus: 'Healthy',
-            ProtectedFromScaleIn: true,
-          },
-          {
-            InstanceId: 'i-b2',
-            InstanceType: 'g4dn.xlarge',
-            AvailabilityZone: 'ap-northeast-1a',
-            LifecycleState: 'Pending',
-            HealthStatus: 'Healthy',
-            ProtectedFromScaleIn: true,
-          },
-        ],
-        ...overrides,
-      },
-    ],
-  } as never;
+  const members = [
+    groupMember('i-b1', { InstanceType: 'g5.xlarge' }),
+    groupMember('i-b2', {
+      InstanceType: 'g4dn.xlarge',
+      AvailabilityZone: 'ap-northeast-1a',
+      LifecycleState: 'Pending',
+    }),
+  ];
+  return describedGroup(GROUP, members, {
+    MixedInstancesPolicy: {
+      InstancesDistribution: { OnDemandBaseCapacity: 0, OnDemandPercentageAboveBaseCapacity: 0 },
+    },
+    ...overrides,
+  });
 }
 
 describe('burst group adapter', () => {
@@ -331,13 +309,7 @@ describe('burstGroupFromEnvironment', () => {
 });
 
 describe('a burst worker as the group and EC2 describe it', () => {
-  const member = {
-    InstanceId: 'i-1',
-    LifecycleState: 'InService',
-    AvailabilityZone: 'ap-northeast-1a',
-    HealthStatus: 'Healthy',
-    ProtectedFromScaleIn: true,
-  } as const;
+  const member = groupMember('i-1', { AvailabilityZone: 'ap-northeast-1a' });
 
   it("takes the market, type, launch time and tags from EC2's description", () => {
     const launched = new Date('2026-11-24T02:00:00Z');
