@@ -1,23 +1,14 @@
-import { DEFAULT_CONFIG } from '../../src/config';
+import { DEFAULT_CONFIG, type FleetConfig } from '../../src/config';
 import { ecrRepositoryOf } from '../../lib/constructs/app-host';
 import { buildTestFleet, templateOf } from '../support/fleet';
-import { nagFindings } from './support';
+import { nagFindings, statementsOf } from './support';
 
 const BACKEND = '123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/team/backend:1.4';
 const FRONTEND = '210987654321.dkr.ecr.us-west-2.amazonaws.com/frontend@sha256:' + 'a'.repeat(64);
 
 /** Every statement of the app host role's policies. */
-function appRoleStatements(overrides: Parameters<typeof buildTestFleet>[0]): Array<Record<string, any>> {
-  const { fleet } = buildTestFleet(overrides);
-  const compute = templateOf(fleet.compute);
-  const roleId = Object.keys(compute.findResources('AWS::IAM::Role')).find((id) => id.startsWith('AppHost'));
-  const policies = Object.values(compute.findResources('AWS::IAM::Policy')).filter((policy) =>
-    (policy.Properties.Roles as Array<{ Ref: string }>).some((role) => role.Ref === roleId),
-  );
-  return policies.flatMap(
-    (policy) => policy.Properties.PolicyDocument.Statement as Array<Record<string, any>>,
-  );
-}
+const appRoleStatements = (overrides: Partial<FleetConfig>) =>
+  statementsOf(templateOf(buildTestFleet(overrides).fleet.compute), 'AppHostRole');
 
 const ecrStatements = (statements: Array<Record<string, any>>) =>
   statements.filter((s) => [s.Action].flat().some((action: string) => action.startsWith('ecr:')));
