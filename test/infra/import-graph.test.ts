@@ -5,15 +5,8 @@ const ROOT = path.join(__dirname, '..', '..');
 const LIB = path.join(ROOT, 'lib');
 
 function typeScriptFiles(dir: string): string[] {
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .flatMap((entry) =>
-      entry.isDirectory()
-        ? typeScriptFiles(path.join(dir, entry.name))
-        : entry.name.endsWith('.ts')
-          ? [path.join(dir, entry.name)]
-          : [],
-    );
+  const files = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' });
+  return files.filter((file) => file.endsWith('.ts')).map((file) => path.join(dir, file));
 }
 
 /** The files a file imports by relative path, type-only imports included (they still tie modules). */
