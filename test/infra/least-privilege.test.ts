@@ -1,6 +1,5 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import type { FleetConfig } from '../../src/config';
-import type { Fleet } from '../../lib/fleet';
 import { buildTestFleet, templateOf } from '../support/fleet';
 import { BURST_ON as BURST_GROUP, type Resource, statementsOf } from './support';
 
@@ -20,13 +19,12 @@ function resources(template: Template, type: string): Array<[string, Resource]> 
 const actionsOf = (s: Statement): string[] => [s.Action].flat() as string[];
 
 describe('least privilege', () => {
-  let fleet: Fleet;
   let network: Template;
   let data: Template;
   let compute: Template;
   let scaler: Template;
   beforeAll(() => {
-    fleet = buildTestFleet(BURST_ON).fleet;
+    const { fleet } = buildTestFleet(BURST_ON);
     network = templateOf(fleet.network);
     data = templateOf(fleet.data);
     compute = templateOf(fleet.compute);
@@ -34,22 +32,23 @@ describe('least privilege', () => {
   });
 
   describe('network', () => {
+    const securityGroup = (prefix: string): Resource | undefined =>
+      resources(network, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith(prefix))?.[1];
+    const groupIdOf = (prefix: string) => ({
+      'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${prefix}`)), 'GroupId'],
+    });
+
     it('opens no VOICEVOX port to the ingress CIDRs: the backend reaches it inside compose', () => {
-      const app = resources(network, 'AWS::EC2::SecurityGroup').find(([id]) =>
-        id.startsWith('AppSecurityGroup'),
-      );
-      const rules = (app?.[1].Properties.SecurityGroupIngress ?? []) as Statement[];
+      const rules = (securityGroup('AppSecurityGroup')?.Properties.SecurityGroupIngress ?? []) as Statement[];
       expect(rules.length).toBeGreaterThan(0);
       expect(rules.some((r) => r.FromPort <= 50021 && r.ToPort >= 50021)).toBe(false);
     });
 
     it('limits host egress to HTTPS, NFS to the file system group and (app) OpenVoice on the GPU group', () => {
+      const separateRules = resources(network, 'AWS::EC2::SecurityGroupEgress').map(([, r]) => r.Properties);
       for (const prefix of ['AppSecurityGroup', 'GpuSecurityGroup']) {
-        const group = resources(network, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith(prefix));
-        const inline = (group?.[1].Properties.SecurityGroupEgress ?? []) as Statement[];
-        const separate = resources(network, 'AWS::EC2::SecurityGroupEgress')
-          .map(([, r]) => r.Properties)
-          .filter((r) => JSON.stringify(r.GroupId).includes(prefix));
+        const inline = (securityGroup(prefix)?.Properties.SecurityGroupEgress ?? []) as Statement[];
+        const separate = separateRules.filter((r) => JSON.stringify(r.GroupId).includes(prefix));
         const egress = [...inline, ...separate];
         // No rule for all protocols or all ports, to anywhere.
         expect(egress.some((r) => r.IpProtocol === '-1')).toBe(false);
@@ -62,22 +61,15 @@ describe('least privilege', () => {
               IpProtocol: 'tcp',
               FromPort: 2049,
               ToPort: 2049,
-              DestinationSecurityGroupId: {
-                'Fn::GetAtt': [expect.stringMatching(/^FileSystemSecurityGroup/), 'GroupId'],
-              },
+              DestinationSecurityGroupId: groupIdOf('FileSystemSecurityGroup'),
             }),
           ]),
         );
       }
-      const appToGpu = resources(network, 'AWS::EC2::SecurityGroupEgress')
-        .map(([, r]) => r.Properties)
-        .filter((r) => r.FromPort === 8001);
-      expect(appToGpu).toEqual([
+      expect(separateRules.filter((r) => r.FromPort === 8001)).toEqual([
         expect.objectContaining({
-          GroupId: { 'Fn::GetAtt': [expect.stringMatching(/^AppSecurityGroup/), 'GroupId'] },
-          DestinationSecurityGroupId: {
-            'Fn::GetAtt': [expect.stringMatching(/^GpuSecurityGroup/), 'GroupId'],
-          },
+          GroupId: groupIdOf('AppSecurityGroup'),
+          DestinationSecurityGroupId: groupIdOf('GpuSecurityGroup'),
         }),
       ]);
     });
