@@ -73,8 +73,7 @@ describe('burst group adapter', () => {
         },
       ],
     });
-    const state = await burst().describe();
-    expect(state).toEqual({
+    expect(await burst().describe()).toEqual({
       desired: 2,
       max: 3,
       onDemand: false,
@@ -117,8 +116,7 @@ describe('burst group adapter', () => {
       }),
     );
     asgMock.on(DescribeScalingActivitiesCommand).resolves({ Activities: [] });
-    const state = await burst().describe();
-    expect(state).toMatchObject({ desired: 0, onDemand: true, workers: [] });
+    expect(await burst().describe()).toMatchObject({ desired: 0, onDemand: true, workers: [] });
     expect(ec2Mock).not.toHaveReceivedCommand(DescribeInstancesCommand);
   });
 
@@ -126,8 +124,8 @@ describe('burst group adapter', () => {
     asgMock.on(DescribeAutoScalingGroupsCommand).resolves(groupWith());
     asgMock.on(DescribeScalingActivitiesCommand).resolves({ Activities: [] });
     ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
-    const state = await burst().describe();
-    expect(state.workers.map((w) => [w.instanceId, w.market, w.tags])).toEqual([
+    const { workers } = await burst().describe();
+    expect(workers.map((w) => [w.instanceId, w.market, w.tags])).toEqual([
       ['i-b1', 'spot', {}],
       ['i-b2', 'spot', {}],
     ]);
@@ -150,8 +148,7 @@ describe('burst group adapter', () => {
         },
       ],
     });
-    const state = await burst().describe();
-    expect(state.lastLaunchFailure).toEqual({
+    expect((await burst().describe()).lastLaunchFailure).toEqual({
       at: failedAt,
       message: 'There is no Spot capacity available that matches your request.',
     });

@@ -74,8 +74,7 @@ describe('the doctor’s AWS reads', () => {
         NextToken: 'page-2',
       })
       .resolvesOnce({ InstanceTypeOfferings: [{ InstanceType: 'g5.xlarge', Location: 'ap-northeast-1c' }] });
-    const offered = await probe().zonesOffering(['g4dn.xlarge', 'g5.xlarge', 'g6.xlarge']);
-    expect(offered).toEqual(
+    expect(await probe().zonesOffering(['g4dn.xlarge', 'g5.xlarge', 'g6.xlarge'])).toEqual(
       new Map([
         ['g4dn.xlarge', new Set(['ap-northeast-1a'])],
         ['g5.xlarge', new Set(['ap-northeast-1c'])],

@@ -170,8 +170,7 @@ describe('the scaler stack', () => {
   const { scaler } = templates(BURST_ON);
 
   it('names the scaler’s log group in an output', () => {
-    const id = groupIdOf(scaler, 'ScalerLogGroup');
-    expect(scaler.Resources[id]?.Type).toBe('AWS::Logs::LogGroup');
+    expect(scaler.Resources[groupIdOf(scaler, 'ScalerLogGroup')]?.Type).toBe('AWS::Logs::LogGroup');
   });
 
   it('has the operator’s dashboard: queue, dead letters, GPU state, burst by market, job waits, alarms', () => {

@@ -24,8 +24,7 @@ describe('network stack', () => {
   });
 
   it('opens nothing to the internet by default: no app ports, no SSH', () => {
-    const groups = network.findResources('AWS::EC2::SecurityGroup');
-    for (const group of Object.values(groups)) {
+    for (const group of Object.values(network.findResources('AWS::EC2::SecurityGroup'))) {
       expect(group.Properties.SecurityGroupIngress ?? []).toEqual([]);
     }
     const ingress = Object.values(network.findResources('AWS::EC2::SecurityGroupIngress'));
@@ -63,8 +62,7 @@ describe('network stack', () => {
       appIngressCidrs: ['203.0.113.0/24'],
       sshIngressCidrs: ['198.51.100.7/32'],
     });
-    const template = templateOf(fleet.network);
-    const app = template.findResources('AWS::EC2::SecurityGroup', {
+    const app = templateOf(fleet.network).findResources('AWS::EC2::SecurityGroup', {
       Properties: { GroupDescription: Match.stringLikeRegexp('app host') },
     });
     const rules = Object.values(app)[0]?.Properties.SecurityGroupIngress;

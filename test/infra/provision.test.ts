@@ -267,8 +267,7 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
   it('finishes a first boot that was cut short: no marker until the installs succeed', () => {
     const host = makeHost();
     host.fixture('dnf-fails', '');
-    const broken = host.run();
-    expect(broken.status).not.toBe(0);
+    expect(host.run().status).not.toBe(0);
     expect(fs.existsSync(path.join(host.root, 'var', 'lib', 'gpu-fleet', 'packages-v2.done'))).toBe(false);
     host.fixture('dnf-fails', undefined);
     const resumed = host.run();
