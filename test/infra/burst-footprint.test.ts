@@ -1,16 +1,8 @@
-import type { FleetConfig } from '../../src/config';
 import type { Fleet } from '../../lib/fleet';
 import { buildTestFleet, templateOf } from '../support/fleet';
 import { BURST_ON, type Json, type Resource, resourcesOf } from './support';
 
-const burstOn = (overrides: Partial<FleetConfig> = {}): Partial<FleetConfig> => ({
-  ...overrides,
-  ...BURST_ON,
-});
-
-function json(stack: Fleet[keyof Fleet]): Json {
-  return templateOf(stack).toJSON() as Json;
-}
+const json = (stack: Fleet[keyof Fleet]): Json => templateOf(stack).toJSON() as Json;
 
 /**
  * Evaluates the few intrinsic functions a zone is written with, as CloudFormation would in a
@@ -42,7 +34,7 @@ describe('burst footprint: one stack owns it', () => {
   let on: Fleet;
   beforeAll(() => {
     off = buildTestFleet().fleet;
-    on = buildTestFleet(burstOn()).fleet;
+    on = buildTestFleet(BURST_ON).fleet;
   });
 
   // Turning burst off must never make the Network or Data stack delete something the Compute
@@ -146,7 +138,7 @@ describe('burst zones never include the hosts’ zone (EFS takes one mount targe
   }
 
   it('keeps today’s expressions without availabilityZone: the first zone for the hosts, the next two for burst', () => {
-    const { fleet } = buildTestFleet(burstOn());
+    const { fleet } = buildTestFleet(BURST_ON);
     for (const zones of [THREE, FOUR]) {
       expect(zonesOf(fleet, zones)).toEqual(zones.slice(0, 3));
     }
@@ -162,7 +154,7 @@ describe('burst zones never include the hosts’ zone (EFS takes one mount targe
     [FOUR, 'us-east-1c'],
     [FOUR, 'us-east-1d'],
   ])('in %j with the hosts in %s: three different zones', (zones, availabilityZone) => {
-    const { fleet } = buildTestFleet(burstOn({ availabilityZone }));
+    const { fleet } = buildTestFleet({ ...BURST_ON, availabilityZone });
     const found = zonesOf(fleet, zones);
     expect(found[0]).toBe(availabilityZone);
     expect(found).toHaveLength(3);
