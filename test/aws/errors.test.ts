@@ -132,19 +132,15 @@ describe('throttling and every 5xx are transient', () => {
 
 describe('a network failure without the request at hand', () => {
   it('without the request at hand, the socket error still names the host it tried', () => {
+    const messageOf = (...socketError: Parameters<typeof networkError>): string =>
+      toFleetError(networkError(...socketError), 'ec2:DescribeInstances').message;
     expect(
-      toFleetError(
-        networkError('ENOTFOUND', 'getaddrinfo ENOTFOUND example.invalid', { hostname: 'example.invalid' }),
-        'ec2:DescribeInstances',
-      ).message,
+      messageOf('ENOTFOUND', 'getaddrinfo ENOTFOUND example.invalid', { hostname: 'example.invalid' }),
     ).toBe('cannot reach example.invalid: host not found');
     expect(
-      toFleetError(
-        networkError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9', { address: '127.0.0.1', port: 9 }),
-        'ec2:DescribeInstances',
-      ).message,
+      messageOf('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9', { address: '127.0.0.1', port: 9 }),
     ).toBe('cannot reach 127.0.0.1:9: connection refused');
-    expect(toFleetError(networkError('ECONNRESET', 'socket hang up'), 'ec2:DescribeInstances').message).toBe(
+    expect(messageOf('ECONNRESET', 'socket hang up')).toBe(
       'cannot reach the AWS endpoint: connection closed',
     );
   });
