@@ -6,6 +6,7 @@ import { validate } from 'dockerfile-utils';
 
 import { buildTestFleet, templateOf } from '../support/fleet';
 import { DEFAULT_CONFIG } from '../../src/config';
+import { hostSettings } from '../infra/support';
 
 const ROOT = path.join(__dirname, '..', '..');
 const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
@@ -170,10 +171,7 @@ describe('docker/gpu-host/compose.yaml', () => {
     expect(defaulted).toEqual(['MODEL_TRUST', 'OPENVOICE_TIMEOUT_SECONDS']);
     for (const name of defaulted) used.delete(name);
     const { fleet } = buildTestFleet({ burst: { ...DEFAULT_CONFIG.burst, maxWorkers: 1 } });
-    const parameters = templateOf(fleet.compute).findResources('AWS::SSM::Parameter', {
-      Properties: { Name: '/gpu-fleet/GpuFleet/gpu/settings' },
-    });
-    const settings = JSON.stringify(Object.values(parameters)[0]?.Properties.Value);
+    const settings = hostSettings(templateOf(fleet.compute), 'gpu');
     const provision = read('lib/host-scripts/provision.sh');
     for (const name of used) {
       // A key with a literal value is folded into the joined text ("...\\nMODEL_TRUST=pinned").

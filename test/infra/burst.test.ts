@@ -10,6 +10,7 @@ import {
   type Resource,
   changes,
   computeChange,
+  hostSettings,
   launchTemplateOf,
   nagFindings,
   resourcesOf,
@@ -185,10 +186,7 @@ describe('burst workers on (maxWorkers 3)', () => {
   });
 
   it("tells the worker its group through the GPU settings parameter (the hook is the scaler's to complete)", () => {
-    const settings = Object.entries(resourcesIn(templates, 'Compute', 'AWS::SSM::Parameter')).find(([id]) =>
-      id.startsWith('GpuWorkerHostSettings'),
-    )?.[1];
-    const value = JSON.stringify(settings?.Properties.Value);
+    const value = hostSettings(compute, 'gpu');
     expect(value).toContain('BURST_GROUP_NAME');
     expect(value).toContain('GpuFleet-burst-workers');
     expect(value).not.toContain('BURST_DRAIN_HOOK');

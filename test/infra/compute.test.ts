@@ -1,7 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { APP_AMI_PARAMETER, GPU_AMI_PARAMETER } from '../../lib/constructs/fleet-host';
 import { buildTestFleet, templateOf } from '../support/fleet';
-import { type Resource, statementsOf } from './support';
+import { type Resource, hostSettings, statementsOf } from './support';
 
 describe('compute stack', () => {
   let compute: Template;
@@ -128,13 +128,7 @@ describe('compute stack', () => {
   });
 
   it('delivers the settings each host reads on every boot through SSM Parameter Store', () => {
-    const settings = (role: 'app' | 'gpu'): string =>
-      JSON.stringify(
-        Object.values(resources).find(
-          (r) =>
-            r.Type === 'AWS::SSM::Parameter' && r.Properties.Name === `/gpu-fleet/GpuFleet/${role}/settings`,
-        )?.Properties.Value,
-      );
+    const settings = (role: 'app' | 'gpu'): string => hostSettings(compute, role);
     const shared = [
       'HOST_FILES_URL',
       'FILE_SYSTEM_ID',

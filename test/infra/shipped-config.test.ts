@@ -12,6 +12,7 @@ import {
 } from '../../src/config';
 import { unpinnedModels } from '../../lib/model-pins';
 import { buildTestFleet } from '../support/fleet';
+import { hostSettings } from './support';
 
 /**
  * A fresh account deploys what the repository ships: cdk.json's configuration, or the README's
@@ -34,6 +35,7 @@ function readmeDeployConfig(): string {
 interface Synth {
   readonly stacks: Stack[];
   readonly errors: string[];
+  readonly compute: Template;
 }
 
 function synth(config: FleetConfig): Synth {
@@ -44,18 +46,7 @@ function synth(config: FleetConfig): Synth {
       .findError('*', Match.anyValue())
       .map((entry) => JSON.stringify(entry.entry.data)),
   );
-  return { stacks, errors };
-}
-
-function settingsOf(stacks: Stack[], role: 'app' | 'gpu'): string {
-  for (const stack of stacks) {
-    const parameters = Template.fromStack(stack).findResources('AWS::SSM::Parameter', {
-      Properties: { Name: `/gpu-fleet/GpuFleet/${role}/settings` },
-    });
-    const parameter = Object.values(parameters)[0];
-    if (parameter) return JSON.stringify(parameter.Properties.Value);
-  }
-  throw new Error(`no ${role} settings`);
+  return { stacks, errors, compute: Template.fromStack(fleet.compute) };
 }
 
 /** Text a user would have to replace: placeholders, and any setting written empty. */
@@ -77,12 +68,14 @@ describe('the shipped configuration', () => {
   it('trusts unpinned models on first use, so the null pins the repository ships need no hand edit', () => {
     expect(shipped.modelTrust).toBe('first-use');
     expect(unpinnedModels(PINS).length).toBeGreaterThan(0);
-    expect(settingsOf(built.stacks, 'gpu')).toContain('MODEL_TRUST=first-use');
+    expect(hostSettings(built.compute, 'gpu')).toContain('MODEL_TRUST=first-use');
   });
 
   it('gives every host setting a value but the optional team images', () => {
     const empty = (role: 'app' | 'gpu'): string[] =>
-      [...settingsOf(built.stacks, role).matchAll(/(?:^"|\\n)([A-Z_]+)=(?=\\n|")/g)].map((m) => m[1] ?? '');
+      [...hostSettings(built.compute, role).matchAll(/(?:^"|\\n)([A-Z_]+)=(?=\\n|")/g)].map(
+        (m) => m[1] ?? '',
+      );
     expect(empty('gpu')).toEqual([]);
     expect(empty('app').sort()).toEqual(['BACKEND_IMAGE', 'FRONTEND_IMAGE']);
   });
@@ -108,7 +101,7 @@ describe('the shipped configuration', () => {
 describe('jobTimeoutMinutes', () => {
   it('reaches the worker as OPENVOICE_TIMEOUT_SECONDS, 15 minutes by default', () => {
     expect(DEFAULT_CONFIG.jobTimeoutMinutes).toBe(15);
-    expect(settingsOf(synth({ ...DEFAULT_CONFIG, jobTimeoutMinutes: 20 }).stacks, 'gpu')).toContain(
+    expect(hostSettings(synth({ ...DEFAULT_CONFIG, jobTimeoutMinutes: 20 }).compute, 'gpu')).toContain(
       'OPENVOICE_TIMEOUT_SECONDS=1200',
     );
   });

@@ -84,6 +84,16 @@ export function nagFindings(overrides: Partial<FleetConfig> = {}, tamper?: (flee
   return report.pluginReports.flatMap((r) => r.violations).map((v) => v.ruleName);
 }
 
+/** A host role's settings parameter (what provisioning reads on every boot), as JSON text. */
+export function hostSettings(compute: Template, role: 'app' | 'gpu'): string {
+  const name = `/gpu-fleet/GpuFleet/${role}/settings`;
+  const [parameter] = Object.values(
+    compute.findResources('AWS::SSM::Parameter', { Properties: { Name: name } }),
+  );
+  if (!parameter) throw new Error(`no ${role} settings`);
+  return JSON.stringify(parameter.Properties.Value);
+}
+
 /** Every statement of the inline policies whose logical id starts with `prefix`. */
 export function statementsOf(template: Template, prefix: string): Json[] {
   return Object.entries(template.findResources('AWS::IAM::Policy'))
