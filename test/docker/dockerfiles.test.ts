@@ -6,10 +6,10 @@ import { validate } from 'dockerfile-utils';
 
 import { buildTestFleet, templateOf } from '../support/fleet';
 import { DEFAULT_CONFIG } from '../../src/config';
+import { composeService, read } from '../infra/repo-files';
 import { hostSettings } from '../infra/support';
 
 const ROOT = path.join(__dirname, '..', '..');
-const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
 
 interface Stage {
   from: string;
@@ -140,11 +140,7 @@ describe('the worker image in particular', () => {
 
 describe('docker/gpu-host/compose.yaml', () => {
   const compose = read('docker/gpu-host/compose.yaml');
-  const service = (name: string) => {
-    const start = compose.indexOf(`\n  ${name}:\n`);
-    const next = compose.slice(start + 1).search(/\n {2}\w+:\n/);
-    return next < 0 ? compose.slice(start) : compose.slice(start, start + 1 + next);
-  };
+  const service = (name: string) => composeService(compose, name);
 
   it('runs OpenVoice with the GPU reserved and the worker beside it, both restarting, EFS mounted', () => {
     expect(compose).toMatch(/openvoice:\n\s+image: \$\{OPENVOICE_IMAGE:\?/);

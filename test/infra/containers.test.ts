@@ -1,5 +1,4 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { composeService as service, read } from './repo-files';
 
 /**
  * What each container of a host may reach: the host's IAM role (through the instance metadata
@@ -7,17 +6,7 @@ import * as path from 'node:path';
  * provisioning script that together decide it.
  */
 
-const ROOT = path.join(__dirname, '..', '..');
-const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
 const provision = read('lib/host-scripts/provision.sh');
-
-/** The text of one service of a compose file: from its name to the next top-level service. */
-function service(compose: string, name: string): string {
-  const start = compose.indexOf(`\n  ${name}:\n`);
-  expect(start).toBeGreaterThan(0);
-  const next = compose.slice(start + 1).search(/\n {2}\w+:\n/);
-  return next < 0 ? compose.slice(start) : compose.slice(start, start + 1 + next);
-}
 
 function servicesOf(compose: string): string[] {
   const body = compose.slice(compose.indexOf('\nservices:\n'));

@@ -1,10 +1,9 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { DEFAULT_CONFIG, resolveConfig } from '../../src/config';
 import { JOB_METRICS, dashboardName, jobMetricsNamespace } from '../../src/names';
 import { DASHBOARD_WIDGETS } from '../../lib/constructs/fleet-dashboard';
 import { buildTestFleet, templateOf } from '../support/fleet';
 import { BURST_ALARM_COUNT, SCALER_ALARM_COUNT } from '../../src/control/metrics';
+import { read } from './repo-files';
 import { type Resource, launchTemplateOf, resourcesOf } from './support';
 
 type Template = { Resources: Record<string, Resource>; Outputs: Record<string, any> };
@@ -139,10 +138,7 @@ describe('log groups of the hosts', () => {
 describe('compose files ship every container to the role’s group', () => {
   for (const host of ['app', 'gpu-host']) {
     it(`docker/${host}/compose.yaml: awslogs to LOG_GROUP, stream <container>/<instance>`, () => {
-      const compose = fs.readFileSync(
-        path.join(__dirname, '..', '..', 'docker', host, 'compose.yaml'),
-        'utf8',
-      );
+      const compose = read(`docker/${host}/compose.yaml`);
       const anchor = /logging: &logging\n\s+driver: (\S+)\n\s+options:\n((?:\s{8}\S.*\n)+)/.exec(compose);
       expect(anchor?.[1]).toBe('awslogs');
       const options = Object.fromEntries(

@@ -1,7 +1,6 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { endScheduledRetries, startTags, stopTags } from '../../src/core/operator';
 import { OPERATOR_TAG_KEYS, TAGS } from '../../src/core/tags';
+import { read } from './repo-files';
 
 /**
  * The operator's IAM policy as docs/operations.md prints it: the user copies it, so the document
@@ -12,7 +11,7 @@ import { OPERATOR_TAG_KEYS, TAGS } from '../../src/core/tags';
 type Statement = { Effect: string; Action: string | string[]; Resource: string | string[]; Condition?: any };
 
 function operatorPolicy(): Statement[] {
-  const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'operations.md'), 'utf8');
+  const doc = read('docs/operations.md');
   const section = doc.slice(doc.indexOf("## The operator's IAM policy"));
   const json = /```json\n([\s\S]*?)\n```/.exec(section)?.[1];
   if (!json) throw new Error("no JSON block in the operator's IAM policy section");

@@ -1,6 +1,4 @@
 import { NO_PROGRESS_MINUTES } from '../../src/core/decide';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import {
@@ -12,6 +10,7 @@ import {
 } from '../../src/config';
 import { unpinnedModels } from '../../lib/model-pins';
 import { buildTestFleet } from '../support/fleet';
+import { read } from './repo-files';
 import { hostSettings } from './support';
 
 /**
@@ -19,7 +18,6 @@ import { hostSettings } from './support';
  * deploy command, synthesises with nothing left for the user to fill in, and the GPU host learns
  * how models are trusted from the configuration.
  */
-const read = (file: string): string => fs.readFileSync(path.join(__dirname, '..', '..', file), 'utf8');
 const NOW = new Date('2026-12-01T00:00:00Z');
 const cdkJson = JSON.parse(read('cdk.json')) as { context: Record<string, unknown> };
 const PINS = JSON.parse(read('docker/openvoice/app/model_pins.json')) as unknown;
