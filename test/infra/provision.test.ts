@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { read } from './repo-files';
 
 /**
  * Runs lib/host-scripts/provision.sh for real (bash) against a fake root, with the host's
@@ -232,11 +233,9 @@ describeWithBash('provisioning a host (lib/host-scripts/provision.sh)', () => {
     const env = host.read('opt/gpu-fleet/gpu-host.env');
     expect(env).toContain('LOG_GROUP=GpuFleet-Compute-LogsGpu\n');
     expect(env).toContain('INSTANCE_ID=i-0provisiontest\n');
-    const unit = fs.readFileSync(
-      path.join(__dirname, '..', '..', 'lib', 'host-scripts', 'gpu-fleet-provision.service'),
-      'utf8',
+    expect(read('lib/host-scripts/gpu-fleet-provision.service')).toContain(
+      'StandardOutput=append:/var/log/gpu-fleet-provision.log',
     );
-    expect(unit).toContain('StandardOutput=append:/var/log/gpu-fleet-provision.log');
   });
 
   it('changes nothing on a second run (every later boot)', () => {
