@@ -82,15 +82,16 @@ function startApp(scenario: Scenario = {}): { status: number | null; calls: stri
 }
 
 describe('docker/app/start.sh', () => {
+  /** The docker login that reads the ECR password from `aws ecr get-login-password`. */
+  const loginTo = (registry: string) => `docker login --username AWS --password-stdin ${registry}`;
+
   it('logs in to the ECR registry of the team’s images before pulling them; Docker Hub needs no login', () => {
     const { status, calls } = startApp();
     expect(status).toBe(0);
     // The two sides of `aws ecr get-login-password | docker login` run at once, in either order.
     const pull = calls.indexOf('docker compose --profile app pull backend frontend');
     const password = calls.indexOf('aws ecr get-login-password --region ap-northeast-1');
-    const login = calls.indexOf(
-      'docker login --username AWS --password-stdin 123456789012.dkr.ecr.ap-northeast-1.amazonaws.com',
-    );
+    const login = calls.indexOf(loginTo('123456789012.dkr.ecr.ap-northeast-1.amazonaws.com'));
     expect(password).toBeGreaterThanOrEqual(0);
     expect(login).toBeGreaterThanOrEqual(0);
     expect(Math.max(password, login)).toBeLessThan(pull);
@@ -102,9 +103,7 @@ describe('docker/app/start.sh', () => {
     const { calls } = startApp({ images: { voicevox } });
     const start = calls.indexOf('docker compose up --detach voicevox');
     const password = calls.indexOf('aws ecr get-login-password --region us-west-2');
-    const login = calls.indexOf(
-      'docker login --username AWS --password-stdin 210987654321.dkr.ecr.us-west-2.amazonaws.com',
-    );
+    const login = calls.indexOf(loginTo('210987654321.dkr.ecr.us-west-2.amazonaws.com'));
     expect(Math.min(password, login)).toBeGreaterThanOrEqual(0);
     expect(Math.max(password, login)).toBeLessThan(start);
   });
