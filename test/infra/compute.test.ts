@@ -1,7 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { APP_AMI_PARAMETER, GPU_AMI_PARAMETER } from '../../lib/constructs/fleet-host';
 import { buildTestFleet, templateOf } from '../support/fleet';
-import { type Resource, hostSettings, statementsOf } from './support';
+import { type Resource, hostSettings, launchTemplateOf, statementsOf } from './support';
 
 describe('compute stack', () => {
   let compute: Template;
@@ -19,10 +19,8 @@ describe('compute stack', () => {
     expect(found).toHaveLength(1);
     return found[0] as Resource;
   };
-  const launchDataOf = (role: 'app' | 'gpu'): Record<string, any> => {
-    const templateId = (hostResource(role).Properties.LaunchTemplateId as { Ref: string }).Ref;
-    return resources[templateId]?.Properties.LaunchTemplateData as Record<string, any>;
-  };
+  const launchDataOf = (role: 'app' | 'gpu'): Record<string, any> =>
+    launchTemplateOf(compute.toJSON(), role).Properties.LaunchTemplateData;
 
   it('has no AWS::EC2::Instance: a custom resource owns each host, so CloudFormation never replaces one', () => {
     compute.resourceCountIs('AWS::EC2::Instance', 0);
