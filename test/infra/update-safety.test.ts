@@ -56,16 +56,8 @@ describe('routine redeploys touch nothing stateful', () => {
   });
 
   it('app images reach the host through its settings parameter alone', () => {
-    const found = changes(
-      baseline,
-      synthFleet({
-        appImages: {
-          ...DEFAULT_CONFIG.appImages,
-          frontend: 'example/frontend:2',
-          backend: 'example/backend:2',
-        },
-      }),
-    );
+    const images = { frontend: 'example/frontend:2', backend: 'example/backend:2' };
+    const found = changes(baseline, synthFleet({ appImages: { ...DEFAULT_CONFIG.appImages, ...images } }));
     expect(found).toEqual([computeChange('AppHostSettings', 'AWS::SSM::Parameter')]);
   });
 
