@@ -93,12 +93,9 @@ function noCalls(): void {
 }
 
 /** What onEvent hands isComplete: the Provider framework merges its result into the event. */
-async function deleted(
-  extra: { readonly [K in keyof BurstGroupIsCompleteEvent]?: unknown } = {},
-): Promise<BurstGroupIsCompleteEvent> {
-  const request = event('Delete', extra);
-  const result = await onEvent(request, deps());
-  return { ...request, ...result };
+async function deleted(): Promise<BurstGroupIsCompleteEvent> {
+  const request = event('Delete');
+  return { ...request, ...(await onEvent(request, deps())) };
 }
 
 describe('creating and updating the teardown (no AWS call)', () => {
