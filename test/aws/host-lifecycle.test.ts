@@ -128,18 +128,15 @@ function event(
   } as HostIsCompleteEvent;
 }
 
-/** Runs isComplete as the framework's waiter does (every 15 s), letting EC2 move on in between. */
-async function untilComplete(
-  request: HostIsCompleteEvent,
-  limit = 20,
-): Promise<Record<string, string> | undefined> {
-  for (let poll = 0; poll < limit; poll++) {
+/** Runs isComplete as the framework's waiter does (every 15 s, 20 polls), letting EC2 move on in between. */
+async function untilComplete(request: HostIsCompleteEvent): Promise<Record<string, string> | undefined> {
+  for (let poll = 0; poll < 20; poll++) {
     const result = await isComplete(request, deps());
     if (result.IsComplete) return result.Data;
     clock += 15_000;
     model.settle();
   }
-  throw new Error(`not complete after ${limit} polls`);
+  throw new Error('not complete after 20 polls');
 }
 
 /** What isComplete receives after onEvent: the request with onEvent's answer merged in. */
