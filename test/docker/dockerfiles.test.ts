@@ -18,7 +18,7 @@ interface Stage {
 }
 
 /** Splits a Dockerfile into stages of instructions (continuation lines joined, comments dropped). */
-function stages(dockerfile: string): { args: Record<string, string>; stages: Stage[] } {
+function stages(dockerfile: string): Stage[] {
   const lines = dockerfile
     .replace(/\\\n/g, ' ')
     .split('\n')
@@ -43,7 +43,7 @@ function stages(dockerfile: string): { args: Record<string, string>; stages: Sta
       result.at(-1)?.instructions.push({ keyword: keyword.toUpperCase(), args: text });
     }
   }
-  return { args, stages: result };
+  return result;
 }
 
 /** What only a build stage may install or run. */
@@ -57,7 +57,7 @@ describe.each([
   ['docker/worker/Dockerfile', 'node:20.19-bookworm-slim', 'node'],
 ])('%s', (file, runtimeBase, user) => {
   const text = read(file);
-  const { stages: all } = stages(text);
+  const all = stages(text);
   const final = all.at(-1);
   const keywords = (stage: Stage | undefined) => stage?.instructions.map((i) => i.keyword) ?? [];
 
@@ -100,7 +100,7 @@ describe('the OpenVoice image in particular', () => {
   });
 
   it('builds on a plain distribution image pinned by digest, with the GPU reached through the container toolkit', () => {
-    const { stages: all } = stages(text);
+    const all = stages(text);
     for (const stage of all) {
       expect(stage.from).toMatch(/^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$/);
       expect(stage.from).not.toMatch(/nvidia|cuda/);
