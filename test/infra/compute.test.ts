@@ -100,13 +100,9 @@ describe('compute stack', () => {
 
   it('can drop the spot price cap (spotMaxPriceUsd: null)', () => {
     const { fleet } = buildTestFleet({ spotMaxPriceUsd: null });
-    const uncapped = templateOf(fleet.compute).toJSON().Resources as Record<string, Resource>;
-    const gpuTemplate = Object.values(uncapped).find(
-      (r) => r.Type === 'AWS::EC2::LaunchTemplate' && r.Properties.LaunchTemplateData.InstanceMarketOptions,
-    );
-    expect(gpuTemplate?.Properties.LaunchTemplateData.InstanceMarketOptions.SpotOptions).not.toHaveProperty(
-      'MaxPrice',
-    );
+    const uncapped = launchTemplateOf(templateOf(fleet.compute).toJSON(), 'gpu').Properties
+      .LaunchTemplateData;
+    expect(uncapped.InstanceMarketOptions.SpotOptions).not.toHaveProperty('MaxPrice');
   });
 
   it('keeps tags out of the launch template data, so a tag change never makes a new version', () => {
