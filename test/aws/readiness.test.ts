@@ -90,19 +90,13 @@ describe('the doctor’s AWS reads', () => {
 
   it('takes the newest spot price of the zone asked for', async () => {
     const now = new Date('2026-12-06T06:00:00Z');
+    const price = (SpotPrice: string, at: string) => ({
+      AvailabilityZone: 'ap-northeast-1a',
+      SpotPrice,
+      Timestamp: new Date(at),
+    });
     ec2.on(DescribeSpotPriceHistoryCommand).resolves({
-      SpotPriceHistory: [
-        {
-          AvailabilityZone: 'ap-northeast-1a',
-          SpotPrice: '0.2000',
-          Timestamp: new Date('2026-12-06T01:00:00Z'),
-        },
-        {
-          AvailabilityZone: 'ap-northeast-1a',
-          SpotPrice: '0.2500',
-          Timestamp: new Date('2026-12-06T05:00:00Z'),
-        },
-      ],
+      SpotPriceHistory: [price('0.2000', '2026-12-06T01:00:00Z'), price('0.2500', '2026-12-06T05:00:00Z')],
     });
     expect(await probe().spotPrice('g4dn.xlarge', 'ap-northeast-1a', now)).toBe(0.25);
     expect(ec2).toHaveReceivedCommandWith(DescribeSpotPriceHistoryCommand, {
