@@ -400,11 +400,7 @@ describe('a tags-only update', () => {
   it('keeps the instance and retags its volume, interface and spot request, removing dropped keys', async () => {
     const tagged = { ...GPU, Tags: JSON.stringify({ Project: 'gpu-fleet', Team: 'voice' }) };
     const first = await create(tagged);
-    const retagged = await update(
-      first.physicalId,
-      { ...GPU, Tags: JSON.stringify({ Project: 'talk' }) },
-      tagged,
-    );
+    const retagged = await update(first.physicalId, { ...GPU, Tags: '{"Project":"talk"}' }, tagged);
     expect(retagged.data.InstanceId).toBe(first.data.InstanceId);
     const instance = model.instance(first.data.InstanceId ?? '');
     const request = model.requests.get(instance.spotInstanceRequestId ?? '');
@@ -422,14 +418,10 @@ describe('a tags-only update', () => {
 
   it('does not touch the operator tags it does not own', async () => {
     const first = await create(GPU);
-    model.createTags(
-      [first.data.InstanceId ?? ''],
-      [{ Key: 'gpu-fleet:hold-until', Value: '2026-12-01T02:00:00Z' }],
-    );
+    const instanceId = first.data.InstanceId ?? '';
+    model.createTags([instanceId], [{ Key: 'gpu-fleet:hold-until', Value: '2026-12-01T02:00:00Z' }]);
     await update(first.physicalId, { ...GPU, Tags: '{}' }, GPU);
-    expect(model.instance(first.data.InstanceId ?? '').tags['gpu-fleet:hold-until']).toBe(
-      '2026-12-01T02:00:00Z',
-    );
+    expect(model.instance(instanceId).tags['gpu-fleet:hold-until']).toBe('2026-12-01T02:00:00Z');
   });
 });
 
