@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { FileSystem } from '../../docker/worker/src/store';
 import { TOKEN, clone, pause, statusOf, synthesize, useSqsEmulator } from './fixture';
-import { WAV, counts, eventually } from './harness';
+import { WAV, counts, eventually, interceptedFs } from './harness';
 
 const emulator = useSqsEmulator();
 const { start } = emulator;
@@ -11,8 +10,7 @@ const { start } = emulator;
 /** A fake OpenVoice that counts how many syntheses run at once. */
 function concurrencyProbe(failFirst: number, workMs: number) {
   const probe = { running: 0, mostAtOnce: 0, calls: 0 };
-  const route = async (route: string) => {
-    if (route === '/health') return { status: 200, body: '{"status":"ok"}' };
+  const synthesis = async () => {
     probe.calls += 1;
     const failure = probe.calls <= failFirst; // CUDA out of memory while /health stays green
     probe.running += 1;
@@ -21,23 +19,23 @@ function concurrencyProbe(failFirst: number, workMs: number) {
     probe.running -= 1;
     return failure ? { status: 500, body: 'CUDA out of memory' } : { status: 200, body: WAV };
   };
-  return { probe, route };
+  return { probe, synthesis };
 }
 
 describe('one job per GPU slot, under faults and SQS latency', () => {
   it('runs at most one job at a time through three OpenVoice failures, with 30 ms of SQS latency', async () => {
-    const { probe, route } = concurrencyProbe(3, 150);
-    const t = await start({ sqsLatencyMs: 30, maxReceiveCount: 10, openVoice: route });
+    const { probe, synthesis } = concurrencyProbe(3, 150);
+    const t = await start({ sqsLatencyMs: 30, maxReceiveCount: 10, synthesis });
     await t.worker.start();
     for (let n = 0; n < 6; n += 1) await t.send(synthesize(`slot-${n}`));
-    await eventually(() => (probe.calls >= 9 ? true : undefined), 25_000);
+    await eventually(() => probe.calls >= 9, 25_000);
     expect(probe.mostAtOnce).toBe(1);
     expect(t.named('paused').length).toBeGreaterThanOrEqual(3);
   }, 40_000);
 
   it('runs up to the configured number of slots at once, never more', async () => {
-    const { probe, route } = concurrencyProbe(2, 300);
-    const t = await start({ sqsLatencyMs: 30, maxReceiveCount: 10, slots: 2, openVoice: route });
+    const { probe, synthesis } = concurrencyProbe(2, 300);
+    const t = await start({ sqsLatencyMs: 30, maxReceiveCount: 10, slots: 2, synthesis });
     await t.worker.start();
     for (let n = 0; n < 6; n += 1) await t.send(synthesize(`two-${n}`));
     for (let n = 0; n < 6; n += 1) await t.status(`two-${n}`, 25_000);
@@ -49,10 +47,10 @@ describe('every message with a valid jobId ends with a status; only non-jobs rea
   it('fails bad input with a status saying why, never a retry or the DLQ', async () => {
     const t = await start({
       maxReferenceBytes: 1000,
-      openVoice: async (route) => {
-        if (route === '/health') return { status: 200 };
-        return { status: 422, body: '{"detail":"the reference is not audio the service can read"}' };
-      },
+      synthesis: () => ({
+        status: 422,
+        body: '{"detail":"the reference is not audio the service can read"}',
+      }),
     });
     const uploads = path.join(t.shared, 'uploads');
     fs.writeFileSync(path.join(uploads, 'big.wav'), Buffer.alloc(1001));
@@ -76,9 +74,7 @@ describe('every message with a valid jobId ends with a status; only non-jobs rea
       expect(status).toMatchObject({ jobId, state: 'failed', error: expect.stringContaining(error) });
     }
     expect(t.named('job_retry')).toEqual([]);
-    await eventually(async () =>
-      (await counts(emulator.client(), t.queueUrl)).inFlight === 0 ? true : undefined,
-    );
+    await eventually(async () => (await counts(emulator.client(), t.queueUrl)).inFlight === 0);
     expect(await emulator.deadLetters(t.dlqUrl)).toBe(0);
   }, 20_000);
 
@@ -95,8 +91,7 @@ describe('every message with a valid jobId ends with a status; only non-jobs rea
   it('gives a job that fails on every attempt a failed status on its last receive, not the DLQ', async () => {
     const t = await start({
       maxReceiveCount: 2,
-      openVoice: async (route) =>
-        route === '/health' ? { status: 200 } : { status: 500, body: 'Internal Server Error' },
+      synthesis: () => ({ status: 500, body: 'Internal Server Error' }),
     });
     await t.run(synthesize('always-500'));
     const status = await t.status('always-500', 15_000);
@@ -106,10 +101,8 @@ describe('every message with a valid jobId ends with a status; only non-jobs rea
     });
     await pause(1500);
     expect(await emulator.deadLetters(t.dlqUrl)).toBe(0);
-    expect(
-      (await counts(emulator.client(), t.queueUrl)).waiting +
-        (await counts(emulator.client(), t.queueUrl)).inFlight,
-    ).toBe(0);
+    const { waiting, inFlight } = await counts(emulator.client(), t.queueUrl);
+    expect(waiting + inFlight).toBe(0);
   }, 20_000);
 });
 
@@ -133,8 +126,7 @@ describe('the clone path and its reference file', () => {
   it('streams the reference to OpenVoice with the voice and the time the job was sent', async () => {
     let upload = '';
     const t = await start({
-      openVoice: async (route, _attempt, request, body) => {
-        if (route === '/health') return { status: 200 };
+      synthesis: (_attempt, body, request) => {
         upload = `${String(request.headers['content-type'])}\n${body.toString('latin1')}`;
         return { status: 201, body: '{}' };
       },
@@ -179,22 +171,18 @@ describe('the clone path and its reference file', () => {
 });
 
 describe('a storage fault pauses the worker instead of failing every job', () => {
-  /** node:fs/promises, except that writing new files fails with `code` while `broken` is set. */
+  /** node:fs/promises, except that creating files fails with `state.fault`, or hangs while `state.hung`. */
   function faultyFileSystem() {
     const state: { fault: string | undefined; hung: boolean } = { fault: undefined, hung: false };
-    const fileSystem: FileSystem = {
-      ...fs.promises,
-      open: (async (file: fs.PathLike, flags?: string | number, mode?: fs.Mode) => {
-        // A hard-mounted NFS: the call blocks until the server answers again, then completes.
-        while (flags === 'wx' && state.hung) await pause(50);
-        if (flags === 'wx' && state.fault) {
-          throw Object.assign(new Error(`${state.fault}: fault injected, open '${String(file)}'`), {
-            code: state.fault,
-          });
-        }
-        return fs.promises.open(file, flags, mode);
-      }) as FileSystem['open'],
-    };
+    const fileSystem = interceptedFs(['open'], async (_, [file, flags]) => {
+      // A hard-mounted NFS: the call blocks until the server answers again, then completes.
+      while (flags === 'wx' && state.hung) await pause(50);
+      if (flags === 'wx' && state.fault) {
+        throw Object.assign(new Error(`${state.fault}: fault injected, open '${String(file)}'`), {
+          code: state.fault,
+        });
+      }
+    });
     return { state, fileSystem };
   }
 

@@ -37,6 +37,12 @@ type OpenVoiceRoute = (
 
 export interface Setup {
   openVoice?: OpenVoiceRoute;
+  /** OpenVoice's answer to every call but /health, which stays healthy (when `openVoice` is not set). */
+  synthesis?: (
+    attempt: number,
+    body: Buffer,
+    request: http.IncomingMessage,
+  ) => Promise<FakeAnswer> | FakeAnswer;
   spotNotice?: () => string | undefined;
   /** What IMDS answers at autoscaling/target-lifecycle-state; 404 (not in a group) when undefined. */
   targetLifecycleState?: () => string | undefined;
@@ -97,6 +103,7 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
     attempts.set(route, attempt);
     if (options.openVoice) return options.openVoice(route, attempt, request, body);
     if (route === '/health') return { status: 200, body: '{"status":"ok"}' };
+    if (options.synthesis) return options.synthesis(attempt, body, request);
     if (route === '/synthesize') return { status: 200, body: WAV };
     return { status: 201, body: '{}' };
   });
@@ -196,14 +203,12 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
     /** The job's status once it is written. */
     status: (jobId: string, timeoutMs?: number) => eventually(() => statusOf(shared, jobId), timeoutMs),
     /** Waits until the worker emitted `name`. */
-    until: (name: string, timeoutMs?: number) =>
-      eventually(() => (named(name).length > 0 ? true : undefined), timeoutMs),
+    until: (name: string, timeoutMs?: number) => eventually(() => named(name).length > 0, timeoutMs),
   };
 }
 
-/** A healthy OpenVoice whose every synthesis takes `ms`, then answers speech. */
-export const speechAfter = (ms: number) => async (route: string) => {
-  if (route === '/health') return { status: 200 };
+/** Every synthesis takes `ms`, then answers speech (for `Setup.synthesis`). */
+export const speechAfter = (ms: number) => async () => {
   await pause(ms);
   return { status: 200, body: WAV };
 };
@@ -284,7 +289,7 @@ export function useSqsEmulator() {
     emptied: (queueUrl: string, timeoutMs?: number) =>
       eventually(async () => {
         const c = await counts(client(), queueUrl);
-        return c.waiting + c.inFlight === 0 ? true : undefined;
+        return c.waiting + c.inFlight === 0;
       }, timeoutMs),
     deadLetters: async (dlqUrl: string) => (await counts(client(), dlqUrl)).waiting,
   };

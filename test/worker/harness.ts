@@ -5,26 +5,32 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { FileSystem } from '../../docker/worker/src/store';
+
+/**
+ * Runs one of this folder's scripts in a child process until `stop` closes its stdin; resolves
+ * with the first output the script writes once it is running.
+ */
+export async function startScript(script: string, ...args: string[]) {
+  const child: ChildProcess = spawn(process.execPath, [path.join(__dirname, script), ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const output = await new Promise<string>((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout?.once('data', (data: Buffer) => resolve(String(data)));
+  });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.stdin?.end();
+    });
+  return { output, stop };
+}
 
 /** A real SQS protocol server (fauxqs) in a child process on 127.0.0.1. */
 export async function startSqsServer(): Promise<{ address: string; stop: () => Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(__dirname, 'fauxqs-server.mjs')], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const address = await new Promise<string>((resolve, reject) => {
-    child.once('error', reject);
-    child.stdout?.once('data', (data: Buffer) =>
-      resolve((JSON.parse(String(data)) as { address: string }).address),
-    );
-  });
-  return {
-    address,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.stdin?.end();
-      }),
-  };
+  const { output, stop } = await startScript('fauxqs-server.mjs');
+  return { address: (JSON.parse(output) as { address: string }).address, stop };
 }
 
 export function sqsClient(address: string): SQSClient {
@@ -118,6 +124,25 @@ export async function listen(server: http.Server): Promise<{ address: string; cl
         server.close(() => resolve());
       }),
   };
+}
+
+type Intercepted = 'open' | 'mkdir' | 'rename' | 'link';
+
+/**
+ * node:fs/promises whose `operations` first await `before` with the operation and its arguments:
+ * it may wait (a slow or hung mount) or throw (a failing one).
+ */
+export function interceptedFs(
+  operations: Intercepted[],
+  before: (operation: Intercepted, args: unknown[]) => unknown,
+): FileSystem {
+  const intercepted =
+    (operation: Intercepted) =>
+    async (...args: unknown[]) => {
+      await before(operation, args);
+      return (fs.promises[operation] as (...real: unknown[]) => Promise<unknown>)(...args);
+    };
+  return { ...fs.promises, ...Object.fromEntries(operations.map((name) => [name, intercepted(name)])) };
 }
 
 export function tempSharedDir(): string {

@@ -64,7 +64,7 @@ describe('the worker process (docker/worker/src/main.ts)', () => {
       child.on('exit', (code) => {
         exitCode = code;
       });
-      await eventually(() => (lines.some((l) => l.includes('"drained_tagged"')) ? true : undefined), 20_000);
+      await eventually(() => lines.some((l) => l.includes('"drained_tagged"')), 20_000);
       // Still running well after the drain (the watch polls every 5 s; one more poll and more).
       await new Promise((resolve) => setTimeout(resolve, 7000));
       expect(exitCode).toBeUndefined();
@@ -75,7 +75,7 @@ describe('the worker process (docker/worker/src/main.ts)', () => {
       expect(tagged.get('Tag.1.Key')).toBe('gpu-fleet:drained-at');
       expect(autoScaling.calls).toEqual([]);
       child.kill('SIGTERM');
-      await eventually(() => (exitCode !== undefined ? true : undefined), 10_000);
+      await eventually(() => exitCode !== undefined, 10_000);
       expect(exitCode).toBe(0);
     } finally {
       await Promise.all([imds.close(), openVoice.close(), ec2.close(), autoScaling.close()]);

@@ -39,11 +39,17 @@ const reply =
     response.end(body);
   };
 
+const client = (url: string, options: { requestTimeoutMs?: number } = {}) =>
+  new OpenVoiceClient({ baseUrl: url, token: TOKEN, ...options });
+const HI = { text: 'hi', language: 'EN', voiceId: 'a' };
+/** The error a short synthesis throws (or its bytes). */
+const synthesis = (openVoice: OpenVoiceClient, signal?: AbortSignal) =>
+  openVoice.synthesize(HI, signal).catch((e: unknown) => e);
+
 describe('OpenVoiceClient: what it sends and how it reads answers', () => {
   it('posts a synthesis as JSON with its length and the bearer token, and returns the bytes', async () => {
     const s = await server(reply(200, 'RIFF-bytes'));
-    const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN });
-    const wav = await client.synthesize({ text: 'hi', language: 'EN', voiceId: 'a', speed: 1.5 });
+    const wav = await client(s.url).synthesize({ ...HI, speed: 1.5 });
     expect(Buffer.from(wav).toString()).toBe('RIFF-bytes');
     const [request] = s.requests;
     expect(request).toMatchObject({ method: 'POST', url: '/synthesize' });
@@ -73,9 +79,7 @@ describe('OpenVoiceClient: what it sends and how it reads answers', () => {
     [503, false],
   ])('an answer %i is an OpenVoiceError, permanent: %s', async (status, permanent) => {
     const s = await server(reply(status, 'd'.repeat(1000)));
-    const error = await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN })
-      .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' })
-      .catch((e: unknown) => e);
+    const error = await synthesis(client(s.url));
     expect(error).toBeInstanceOf(OpenVoiceError);
     expect(error).toMatchObject({
       name: 'OpenVoiceError',
@@ -90,18 +94,14 @@ describe('OpenVoiceClient: what it sends and how it reads answers', () => {
       response.writeHead(200, { 'content-length': '1000' });
       response.write('RIFF', () => response.destroy());
     });
-    const error = await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN })
-      .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' })
-      .catch((e: unknown) => e);
+    const error = await synthesis(client(s.url));
     expect(error).toMatchObject({ name: 'OpenVoiceError', permanent: false, status: undefined });
   });
 
   it('a call aborted by the worker (a drain) ends with the abort, not an OpenVoice fault', async () => {
     const s = await server(() => undefined); // never answers
     const abort = new AbortController();
-    const call = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN })
-      .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' }, abort.signal)
-      .catch((e: unknown) => e);
+    const call = synthesis(client(s.url), abort.signal);
     setTimeout(() => abort.abort(), 100);
     const error = await call;
     expect(error).not.toBeInstanceOf(OpenVoiceError);
@@ -117,7 +117,7 @@ describe('OpenVoiceClient: what it sends and how it reads answers', () => {
     const reference = await new ResultStore(shared).openReference('uploads/a.wav', 10_000);
     fs.truncateSync(file, 100);
     const started = Date.now();
-    const error = await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN, requestTimeoutMs: 10_000 })
+    const error = await client(s.url, { requestTimeoutMs: 10_000 })
       .createVoice('alice', reference, 1, undefined)
       .catch((e: unknown) => e);
     await reference.handle.close();
@@ -138,25 +138,25 @@ describe('OpenVoiceClient.healthy and authorized: the probes', () => {
     ['503', 503, '{"status":"unavailable"}', false],
   ])('%s: healthy is %s', async (_, status, body, healthy) => {
     const s = await server(reply(status, body));
-    expect(await new OpenVoiceClient({ baseUrl: s.url, token: TOKEN }).healthy()).toBe(healthy);
+    expect(await client(s.url).healthy()).toBe(healthy);
     expect(s.requests[0]).toMatchObject({ method: 'GET', url: '/health' });
   });
 
   it('an unreachable service is neither healthy nor authorized', async () => {
-    const client = new OpenVoiceClient({ baseUrl: 'http://127.0.0.1:9', token: TOKEN });
-    expect(await client.healthy()).toBe(false);
-    expect(await client.authorized()).toBe(false);
+    const unreachable = client('http://127.0.0.1:9');
+    expect(await unreachable.healthy()).toBe(false);
+    expect(await unreachable.authorized()).toBe(false);
   });
 
   it('authorized asks past authentication: 401 and 403 are no, anything else yes', async () => {
     let status = 401;
     const s = await server((request, body, response) => reply(status)(request, body, response));
-    const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN });
-    expect(await client.authorized()).toBe(false);
+    const openVoice = client(s.url);
+    expect(await openVoice.authorized()).toBe(false);
     status = 403;
-    expect(await client.authorized()).toBe(false);
+    expect(await openVoice.authorized()).toBe(false);
     status = 400;
-    expect(await client.authorized()).toBe(true);
+    expect(await openVoice.authorized()).toBe(true);
     expect(s.requests[0]).toMatchObject({ method: 'GET', url: '/voices/-' });
     expect(s.requests[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
   });
@@ -165,10 +165,7 @@ describe('OpenVoiceClient.healthy and authorized: the probes', () => {
 describe('OpenVoiceClient deadlines and errors', () => {
   it('gives up at its own deadline, not fetch’s 300 s, and says so', async () => {
     const s = await server(() => undefined); // never answers
-    const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN, requestTimeoutMs: 300 });
-    const error = await client
-      .synthesize({ text: 'hi', language: 'EN', voiceId: 'a' })
-      .catch((e: unknown) => e);
+    const error = await synthesis(client(s.url, { requestTimeoutMs: 300 }));
     expect(error).toBeInstanceOf(OpenVoiceError);
     expect((error as OpenVoiceError).permanent).toBe(false);
     expect((error as Error).message).toContain('no complete answer within 300 ms');
@@ -178,8 +175,7 @@ describe('OpenVoiceClient deadlines and errors', () => {
     const s = await server((request, body, response) => {
       setTimeout(() => reply(200, 'RIFF')(request, body, response), 1200);
     });
-    const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN, requestTimeoutMs: 5000 });
-    const wav = await client.synthesize({ text: 'hi', language: 'EN', voiceId: 'a' });
+    const wav = await client(s.url, { requestTimeoutMs: 5000 }).synthesize(HI);
     expect(Buffer.from(wav).toString()).toBe('RIFF');
   });
 
@@ -188,11 +184,9 @@ describe('OpenVoiceClient deadlines and errors', () => {
     const s = await server((request, body, response) =>
       reply(status, '{"detail":"x"}')(request, body, response),
     );
-    const client = new OpenVoiceClient({ baseUrl: s.url, token: TOKEN });
-    const call = () =>
-      client.synthesize({ text: 'hi', language: 'EN', voiceId: 'a' }).catch((e: unknown) => e);
-    expect(((await call()) as OpenVoiceError).permanent).toBe(true);
+    const openVoice = client(s.url);
+    expect(((await synthesis(openVoice)) as OpenVoiceError).permanent).toBe(true);
     status = 401;
-    expect(((await call()) as OpenVoiceError).permanent).toBe(false);
+    expect(((await synthesis(openVoice)) as OpenVoiceError).permanent).toBe(false);
   });
 });

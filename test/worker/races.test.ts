@@ -1,27 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FileSystem } from '../../docker/worker/src/store';
 import { type Setup, clone, pause, speechAfter, statusOf, synthesize, useSqsEmulator } from './fixture';
-import { type FakeAnswer, WAV, eventually, wavOf } from './harness';
+import { type FakeAnswer, WAV, eventually, interceptedFs, startScript, wavOf } from './harness';
 
 const emulator = useSqsEmulator();
 const { start } = emulator;
 
-/** node:fs/promises whose link and rename first await `before` with their destination (to delay or fail them). */
-function beforeMoves(before: (to: string, operation: 'link' | 'rename') => Promise<void> | void): FileSystem {
-  const guarded = (operation: 'link' | 'rename') => async (from: fs.PathLike, to: fs.PathLike) => {
-    await before(String(to), operation);
-    return fs.promises[operation](from, to);
-  };
-  return { ...fs.promises, link: guarded('link'), rename: guarded('rename') };
-}
-
-/** A healthy OpenVoice that fails every synthesis whose text says poison. */
-const poisonous: Setup['openVoice'] = async (route, _attempt, _request, body) => {
-  if (route === '/health') return { status: 200 };
-  return body.toString().includes('poison') ? { status: 500, body: 'boom' } : { status: 200, body: WAV };
-};
+/** Fails every synthesis whose text says poison. */
+const poisonous: Setup['synthesis'] = (_attempt, body) =>
+  body.toString().includes('poison') ? { status: 500, body: 'boom' } : { status: 200, body: WAV };
 
 /** Every state a poller would have read from a job's status file, sampled every 20 ms. */
 function watchStatus(shared: string, jobId: string) {
@@ -34,28 +22,10 @@ function watchStatus(shared: string, jobId: string) {
 }
 
 describe('uploads are opened, then proven to lie under uploads/', () => {
-  /** Starts the link flipper in a child process; resolves once it flips. */
-  async function flipper(directory: string, target: string) {
-    const child: ChildProcess = spawn(
-      process.execPath,
-      [path.join(__dirname, 'flip-link.mjs'), directory, target],
-      { stdio: ['pipe', 'pipe', 'inherit'] },
-    );
-    await new Promise((resolve) => child.stdout?.once('data', resolve));
-    return {
-      stop: () =>
-        new Promise<void>((resolve) => {
-          child.once('exit', () => resolve());
-          child.stdin?.end();
-        }),
-    };
-  }
-
   it('never sends another folder’s file while another process swaps a parent folder for a link', async () => {
     const received: string[] = [];
     const t = await start({
-      openVoice: async (route, _attempt, _request, body) => {
-        if (route === '/health') return { status: 200 };
+      synthesis: (_attempt, body) => {
         received.push(body.toString('latin1'));
         return { status: 201, body: '{}' };
       },
@@ -66,7 +36,7 @@ describe('uploads are opened, then proven to lie under uploads/', () => {
     const bob = path.join(t.shared, 'voices', 'bob');
     fs.mkdirSync(bob, { recursive: true });
     fs.writeFileSync(path.join(bob, 'a.wav'), 'BOB-PRIVATE-RECORDING');
-    const flipping = await flipper(team, bob);
+    const flipping = await startScript('flip-link.mjs', team, bob);
     try {
       // The store the worker uses, as fast as it goes: thousands of opens against the flips.
       let exposed = 0;
@@ -111,10 +81,7 @@ describe('speech is checked before a job is called done', () => {
     async (_, lie) => {
       const t = await start({
         maxReceiveCount: 5,
-        openVoice: async (route, attempt) => {
-          if (route === '/health') return { status: 200 };
-          return attempt === 1 ? lie : { status: 200, body: WAV };
-        },
+        synthesis: (attempt) => (attempt === 1 ? lie : { status: 200, body: WAV }),
       });
       await t.run(synthesize('lied-to'));
       const status = await t.status('lied-to', 15_000);
@@ -127,9 +94,7 @@ describe('speech is checked before a job is called done', () => {
   );
 
   it('a slow answer within the deadline is speech like any other', async () => {
-    const t = await start({
-      openVoice: speechAfter(1500),
-    });
+    const t = await start({ synthesis: speechAfter(1500) });
     await t.run(synthesize('slow'));
     expect(await t.status('slow', 10_000)).toMatchObject({ state: 'done' });
   });
@@ -137,11 +102,7 @@ describe('speech is checked before a job is called done', () => {
 
 describe('one run per jobId, one status forever', () => {
   it('two messages with one jobId on two slots call OpenVoice once', async () => {
-    const t = await start({
-      slots: 2,
-      maxReceiveCount: 5,
-      openVoice: speechAfter(800),
-    });
+    const t = await start({ slots: 2, maxReceiveCount: 5, synthesis: speechAfter(800) });
     await t.run(synthesize('twice'), synthesize('twice'));
     await t.status('twice');
     await emulator.emptied(t.queueUrl, 10_000);
@@ -155,8 +116,8 @@ describe('one run per jobId, one status forever', () => {
 
   it('two workers on one queue and one shared folder call OpenVoice once per jobId', async () => {
     const slow = speechAfter(600);
-    const a = await start({ openVoice: slow, maxReceiveCount: 5 });
-    const b = await start({ openVoice: slow, maxReceiveCount: 5, sameQueueAs: a });
+    const a = await start({ synthesis: slow, maxReceiveCount: 5 });
+    const b = await start({ synthesis: slow, maxReceiveCount: 5, sameQueueAs: a });
     await Promise.all([a.worker.start(), b.worker.start()]);
     for (let n = 0; n < 3; n += 1) {
       await a.send(synthesize(`shared-${n}`));
@@ -168,14 +129,11 @@ describe('one run per jobId, one status forever', () => {
   }, 30_000);
 
   it('a valid and an invalid message with one id: a poller reads one state, never a flip', async () => {
-    const t = await start({
-      slots: 2,
-      openVoice: speechAfter(800),
-    });
+    const t = await start({ slots: 2, synthesis: speechAfter(800) });
     const watch = watchStatus(t.shared, 'same-id');
     try {
       await t.run(synthesize('same-id'));
-      await eventually(() => (t.calls('/synthesize') > 0 ? true : undefined));
+      await eventually(() => t.calls('/synthesize') > 0);
       await t.send(synthesize('same-id', { language: 'DE' }));
       await t.status('same-id');
       await pause(1500);
@@ -227,8 +185,7 @@ describe('ownership of a message is never lost silently', () => {
       visibilityTimeoutS: 1,
       heartbeatS: 0.5,
       sqsRefuse: (action) => action === 'ChangeMessageVisibility',
-      openVoice: async (route, attempt) => {
-        if (route === '/health') return { status: 200 };
+      synthesis: async (attempt) => {
         running += 1;
         most = Math.max(most, running);
         const answer = await synthesis(attempt);
@@ -266,14 +223,13 @@ describe('ownership of a message is never lost silently', () => {
 
   it('a drain hands back at once a run stuck on the storage, and nothing extends it afterwards', async () => {
     let hung = true;
-    const fileSystem = beforeMoves(async (to, operation) => {
-      while (hung && operation === 'link' && to.endsWith(`${path.sep}jobs${path.sep}stuck.json`))
-        await pause(50);
+    const fileSystem = interceptedFs(['link'], async (_, [, to]) => {
+      while (hung && String(to).endsWith(`${path.sep}jobs${path.sep}stuck.json`)) await pause(50);
     });
     const t = await start({ fileSystem, storageTimeoutMs: 30_000, retryDelayS: 30, heartbeatS: 1 });
     try {
       await t.run(synthesize('stuck'));
-      await eventually(() => (fs.existsSync(path.join(t.shared, 'outputs', 'stuck.wav')) ? true : undefined));
+      await eventually(() => fs.existsSync(path.join(t.shared, 'outputs', 'stuck.wav')));
       await t.worker.drain('SIGTERM', 0);
       expect(t.named('drained')).toEqual([{ reason: 'SIGTERM', released: 1 }]);
       await pause(2500); // two heartbeats' time: a beat still running would hide the message again
@@ -284,17 +240,15 @@ describe('ownership of a message is never lost silently', () => {
   }, 25_000);
 
   it('a drain waits for every run, also an invalid message whose status is being written', async () => {
-    const fileSystem = beforeMoves(async (to, operation) => {
-      if (operation === 'link' || to.endsWith('.json')) await pause(800);
+    const fileSystem = interceptedFs(['link', 'rename'], async (operation, [, to]) => {
+      if (operation === 'link' || String(to).endsWith('.json')) await pause(800);
     });
     const t = await start({ fileSystem });
     await t.run(synthesize('broken', { language: 'DE' }));
     const jobs = path.join(t.shared, 'jobs');
     // The failed status is being written: its temporary file is there, the publishing step is slow.
-    await eventually(() =>
-      fs.existsSync(jobs) && fs.readdirSync(jobs).some((name) => name.startsWith('.broken.json'))
-        ? true
-        : undefined,
+    await eventually(
+      () => fs.existsSync(jobs) && fs.readdirSync(jobs).some((name) => name.startsWith('.broken.json')),
     );
     await t.worker.drain('SIGTERM', 5000);
     expect(statusOf(t.shared, 'broken')).toMatchObject({ state: 'failed' });
@@ -315,7 +269,7 @@ describe('a fault is judged by what fails', () => {
     });
     await t.worker.start();
     for (let n = 0; n < 3; n += 1) await t.send(synthesize(`outage-${n}`));
-    await eventually(() => (t.calls('/synthesize') >= 6 ? true : undefined), 20_000);
+    await eventually(() => t.calls('/synthesize') >= 6, 20_000);
     for (let n = 0; n < 3; n += 1) expect(statusOf(t.shared, `outage-${n}`)).toBeUndefined();
     broken = false;
     for (let n = 0; n < 3; n += 1)
@@ -324,10 +278,7 @@ describe('a fault is judged by what fails', () => {
   }, 60_000);
 
   it('a job that fails alone while the service works is failed after its attempts', async () => {
-    const t = await start({
-      maxReceiveCount: 2,
-      openVoice: poisonous,
-    });
+    const t = await start({ maxReceiveCount: 2, synthesis: poisonous });
     await t.run(synthesize('poison', { text: 'poison' }));
     expect(await t.status('poison', 15_000)).toMatchObject({
       state: 'failed',
@@ -339,14 +290,14 @@ describe('a fault is judged by what fails', () => {
     const t = await start({
       maxReceiveCount: 5,
       retryDelayS: 30, // the failed jobs stay away for the whole test
-      openVoice: poisonous,
+      synthesis: poisonous,
     });
     await t.run(synthesize('poison-a', { text: 'poison a' }));
-    await eventually(() => (t.named('job_retry').length === 1 ? true : undefined));
+    await eventually(() => t.named('job_retry').length === 1);
     await t.send(synthesize('good'));
     await t.status('good', 10_000);
     await t.send(synthesize('poison-b', { text: 'poison b' }));
-    await eventually(() => (t.named('job_retry').length === 2 ? true : undefined), 10_000);
+    await eventually(() => t.named('job_retry').length === 2, 10_000);
     expect(t.named('job_retry')).toEqual([
       expect.objectContaining({ jobId: 'poison-a', charged: true, attempt: 1 }),
       expect.objectContaining({ jobId: 'poison-b', charged: true, attempt: 1 }),
@@ -403,27 +354,12 @@ describe('a fault is judged by what fails', () => {
 });
 
 describe('storage deadlines are per operation', () => {
-  /** node:fs/promises with every directory, open, link and rename taking `ms`. */
-  function slowFileSystem(ms: number): FileSystem {
-    const slow =
-      <A extends unknown[], R>(operation: (...args: A) => Promise<R>) =>
-      async (...args: A) => {
-        await pause(ms);
-        return operation(...args);
-      };
-    return {
-      ...fs.promises,
-      mkdir: slow(fs.promises.mkdir) as FileSystem['mkdir'],
-      open: slow(fs.promises.open) as FileSystem['open'],
-      rename: slow(fs.promises.rename) as FileSystem['rename'],
-      link: slow(fs.promises.link) as FileSystem['link'],
-    };
-  }
-
   it('slow but working storage: each operation within its deadline, the job finishes, no pause', async () => {
     // Each operation is slowed well past a healthy disk's, and the deadline leaves room for a loaded
     // machine: the test is about a slow store not being taken for a broken one, not about the margin.
-    const t = await start({ fileSystem: slowFileSystem(150), storageTimeoutMs: 2000 });
+    // Every directory, open, link and rename.
+    const fileSystem = interceptedFs(['mkdir', 'open', 'rename', 'link'], () => pause(150));
+    const t = await start({ fileSystem, storageTimeoutMs: 2000 });
     await t.run(synthesize('slow-efs'));
     expect(await t.status('slow-efs', 15_000)).toMatchObject({ state: 'done' });
     expect(t.named('paused')).toEqual([]);
@@ -431,16 +367,12 @@ describe('storage deadlines are per operation', () => {
 
   it('an operation past its deadline is still watched: reported when it ends, and no probe passes before', async () => {
     let hangNextOutput = true;
-    const fileSystem: FileSystem = {
-      ...fs.promises,
-      open: (async (file: fs.PathLike, flags?: string | number, mode?: fs.Mode) => {
-        if (hangNextOutput && String(file).includes('outputs')) {
-          hangNextOutput = false;
-          await pause(1500);
-        }
-        return fs.promises.open(file, flags, mode);
-      }) as FileSystem['open'],
-    };
+    const fileSystem = interceptedFs(['open'], async (_, [file]) => {
+      if (hangNextOutput && String(file).includes('outputs')) {
+        hangNextOutput = false;
+        await pause(1500);
+      }
+    });
     const t = await start({ fileSystem, storageTimeoutMs: 300, maxReceiveCount: 5 });
     await t.run(synthesize('late-op'));
     await t.until('paused');
@@ -487,14 +419,14 @@ describe('a reference rewritten after it was opened', () => {
 describe('hand-backs do not consume tries; only non-jobs reach the dead-letter queue', () => {
   it('a job handed back by drains more often than the queue’s maxReceiveCount still gets its status', async () => {
     const slow = speechAfter(5000);
-    const first = await start({ maxReceiveCount: 2, openVoice: slow, retryDelayS: 0 });
+    const first = await start({ maxReceiveCount: 2, synthesis: slow, retryDelayS: 0 });
     const queue = { queueUrl: first.queueUrl, dlqUrl: first.dlqUrl, shared: first.shared };
     await first.send(synthesize('handed-back'));
     // Two workers in turn take the job and are drained (spot notices), each handing it back.
-    const second = await start({ maxReceiveCount: 2, openVoice: slow, sameQueueAs: queue });
+    const second = await start({ maxReceiveCount: 2, synthesis: slow, sameQueueAs: queue });
     for (const t of [first, second]) {
       await t.worker.start();
-      await eventually(() => (t.calls('/synthesize') > 0 ? true : undefined), 10_000);
+      await eventually(() => t.calls('/synthesize') > 0, 10_000);
       await t.worker.drain('spot interruption', 0);
       expect(t.named('drained')).toEqual([{ reason: 'spot interruption', released: 1 }]);
       await t.cleanup();
@@ -511,8 +443,7 @@ describe('hand-backs do not consume tries; only non-jobs reach the dead-letter q
     const t = await start({
       maxReceiveCount: 1,
       maxAttempts: 5,
-      openVoice: async (route, attempt, _request, body) => {
-        if (route === '/health') return { status: 200 };
+      synthesis: (attempt, body) => {
         requestedAt.push(Number(/name="requestedAt"\r\n\r\n(\d+)\r\n/.exec(body.toString('latin1'))?.[1]));
         return attempt === 1 ? { status: 500, body: 'CUDA out of memory' } : { status: 201, body: '{}' };
       },
@@ -528,12 +459,10 @@ describe('hand-backs do not consume tries; only non-jobs reach the dead-letter q
 
   it('a synthesis answered 404 in a profile’s switch window is asked again before it fails', async () => {
     const t = await start({
-      openVoice: async (route, attempt) => {
-        if (route === '/health') return { status: 200 };
-        return attempt === 1
+      synthesis: (attempt) =>
+        attempt === 1
           ? { status: 404, body: '{"detail":"voice profile alice does not exist"}' }
-          : { status: 200, body: WAV };
-      },
+          : { status: 200, body: WAV },
     });
     await t.run(synthesize('switching'));
     expect(await t.status('switching', 10_000)).toMatchObject({ state: 'done' });
@@ -550,13 +479,9 @@ describe('hand-backs do not consume tries; only non-jobs reach the dead-letter q
 
 describe('the tests bite where it matters', () => {
   it('the heartbeat extends visibility by the full timeout, not by a second', async () => {
-    const t = await start({
-      visibilityTimeoutS: 4,
-      heartbeatS: 2,
-      openVoice: speechAfter(6000),
-    });
+    const t = await start({ visibilityTimeoutS: 4, heartbeatS: 2, synthesis: speechAfter(6000) });
     await t.run(synthesize('extended'));
-    await eventually(() => (t.calls('/synthesize') > 0 ? true : undefined));
+    await eventually(() => t.calls('/synthesize') > 0);
     // The first extension lands at 2 s; a one-second extension would show the message at 3 s.
     for (const wait of [3300, 1000]) {
       await pause(wait);
@@ -566,15 +491,14 @@ describe('the tests bite where it matters', () => {
 
   it('a permanent failure is recorded before the message is deleted, also when that write first fails', async () => {
     let readOnly = true;
-    const fileSystem = beforeMoves((to) => {
-      if (readOnly && to.endsWith(`${path.sep}jobs${path.sep}rejected.json`))
+    const fileSystem = interceptedFs(['link', 'rename'], (_, [, to]) => {
+      if (readOnly && String(to).endsWith(`${path.sep}jobs${path.sep}rejected.json`))
         throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
     });
     const t = await start({
       fileSystem,
       maxReceiveCount: 5,
-      openVoice: async (route) =>
-        route === '/health' ? { status: 200 } : { status: 422, body: '{"detail":"unreadable audio"}' },
+      synthesis: () => ({ status: 422, body: '{"detail":"unreadable audio"}' }),
     });
     fs.writeFileSync(path.join(t.shared, 'uploads', 'r.wav'), 'RIFF');
     await t.run(clone('rejected', 'uploads/r.wav'));

@@ -17,18 +17,15 @@ const emulator = useSqsEmulator();
 const { start } = emulator;
 
 /** The tags the worker wrote on instances, in order: [instance, key, value]. */
-const tagWrites = (): Array<[string, string, string]> =>
+const tagWrites = () =>
   ec2Mock
     .commandCalls(CreateTagsCommand)
-    .flatMap((call) =>
-      (call.args[0].input.Tags ?? []).map(
-        (tag) =>
-          [call.args[0].input.Resources?.join(',') ?? '', tag.Key ?? '', tag.Value ?? ''] as [
-            string,
-            string,
-            string,
-          ],
-      ),
+    .flatMap(({ args: [{ input }] }) =>
+      (input.Tags ?? []).map((tag): [string, string, string] => [
+        input.Resources?.join(',') ?? '',
+        tag.Key ?? '',
+        tag.Value ?? '',
+      ]),
     );
 
 /**
@@ -50,10 +47,10 @@ describe('a burst worker scaled in by its group', () => {
       scaleIn,
       // Each job start and end is written at once, so the drain's flush has something to write.
       activityIntervalMs: 0,
-      openVoice: speechAfter(1500),
+      synthesis: speechAfter(1500),
     });
     await t.run(synthesize('job-b1'));
-    await eventually(() => (t.calls('/synthesize') ? true : undefined));
+    await eventually(() => t.calls('/synthesize') > 0);
     await pause(200);
     // InService: nothing happens.
     expect(t.named('scale_in')).toEqual([]);
@@ -84,10 +81,10 @@ describe('a burst worker scaled in by its group', () => {
     const t = await start({
       targetLifecycleState: () => state,
       scaleIn: { ...scaleIn, graceMs: 300 },
-      openVoice: speechAfter(5000),
+      synthesis: speechAfter(5000),
     });
     await t.run(synthesize('job-b3'));
-    await eventually(() => (t.calls('/synthesize') ? true : undefined));
+    await eventually(() => t.calls('/synthesize') > 0);
     state = 'Terminated';
     await t.until('drained_tagged', 10_000);
     expect(t.named('drained')).toEqual([{ reason: 'scale-in', released: 1 }]);
@@ -143,7 +140,7 @@ describe('a burst worker scaled in by its group', () => {
     });
     ec2Mock.on(CreateTagsCommand).rejects(new Error('UnauthorizedOperation'));
     const started = t.worker.start();
-    await eventually(() => (t.errors.length > 0 ? true : undefined), 5_000);
+    await eventually(() => t.errors.length > 0, 5_000);
     await started;
     expect(t.named('drained')).toHaveLength(1);
     expect(t.named('drained_tagged')).toEqual([]);

@@ -7,7 +7,7 @@ import {
   ResultStore,
   StorageFault,
 } from '../../docker/worker/src/store';
-import { eventually, tempSharedDir } from './harness';
+import { eventually, interceptedFs, tempSharedDir } from './harness';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const status = { jobId: 'j-1', type: 'synthesize', state: 'done' as const, finishedAt: 't' };
@@ -119,19 +119,10 @@ describe('ResultStore: claims of job ids', () => {
 
 describe('ResultStore: a deadline per file operation', () => {
   /** node:fs/promises whose open (of new files) and link take `ms`. */
-  function slow(ms: () => number): FileSystem {
-    return {
-      ...fs.promises,
-      open: (async (file: fs.PathLike, flags?: string | number, mode?: fs.Mode) => {
-        if (flags === 'wx') await pause(ms());
-        return fs.promises.open(file, flags, mode);
-      }) as FileSystem['open'],
-      link: (async (from: fs.PathLike, to: fs.PathLike) => {
-        await pause(ms());
-        return fs.promises.link(from, to);
-      }) as FileSystem['link'],
-    };
-  }
+  const slow = (ms: () => number) =>
+    interceptedFs(['open', 'link'], async (operation, [, flags]) => {
+      if (operation === 'link' || flags === 'wx') await pause(ms());
+    });
 
   it('slow operations, each within its deadline, make a write that takes longer than one deadline', async () => {
     const store = new ResultStore(tempSharedDir(), { fs: slow(() => 150), timeoutMs: 250 });
@@ -169,18 +160,15 @@ describe('ResultStore: a deadline per file operation', () => {
     expect(late[0]?.ms).toBeGreaterThanOrEqual(550);
     expect(late[0]?.ms).toBeLessThan(5000);
     // The file opened too late is closed and removed, not left behind.
-    await eventually(() => (fs.readdirSync(path.join(shared, 'jobs')).length === 0 ? true : undefined));
+    await eventually(() => fs.readdirSync(path.join(shared, 'jobs')).length === 0);
     await store.probe();
   });
 
   it('a late operation that fails is reported with its error', async () => {
-    const fileSystem: FileSystem = {
-      ...fs.promises,
-      mkdir: (async () => {
-        await pause(300);
-        throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
-      }) as FileSystem['mkdir'],
-    };
+    const fileSystem = interceptedFs(['mkdir'], async () => {
+      await pause(300);
+      throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+    });
     const store = new ResultStore(tempSharedDir(), { fs: fileSystem, timeoutMs: 100 });
     const late: LateOperation[] = [];
     store.on('late', (operation: LateOperation) => late.push(operation));
@@ -223,11 +211,9 @@ describe('ResultStore: every step of a write has its own deadline and names itse
   /** node:fs/promises failing with EIO at one step of a write (the handle's own steps included). */
   function failingAt(step: string): FileSystem {
     return {
-      ...fs.promises,
-      mkdir: (async (...args: Parameters<typeof fs.promises.mkdir>) => {
-        if (step === 'mkdir') throw eio(step);
-        return fs.promises.mkdir(...args);
-      }) as FileSystem['mkdir'],
+      ...interceptedFs(['mkdir', 'rename', 'link'], (operation) => {
+        if (step === operation) throw eio(step);
+      }),
       open: (async (file: fs.PathLike, flags?: string | number, mode?: fs.Mode) => {
         if (step === 'open') throw eio(step);
         const handle = await fs.promises.open(file, flags, mode);
@@ -242,14 +228,6 @@ describe('ResultStore: every step of a write has its own deadline and names itse
         }) as typeof handle.writeFile;
         return handle;
       }) as FileSystem['open'],
-      rename: (async (from: fs.PathLike, to: fs.PathLike) => {
-        if (step === 'rename') throw eio(step);
-        return fs.promises.rename(from, to);
-      }) as FileSystem['rename'],
-      link: (async (from: fs.PathLike, to: fs.PathLike) => {
-        if (step === 'link') throw eio(step);
-        return fs.promises.link(from, to);
-      }) as FileSystem['link'],
     };
   }
 

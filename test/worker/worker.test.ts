@@ -108,9 +108,9 @@ describe('queue worker against a real SQS protocol server', () => {
     const t = await start({
       heartbeatS: 1,
       clock,
-      openVoice: async (route) => {
-        const answer = await speechAfter(4000)(route);
-        if (route !== '/health') answered = Date.now();
+      synthesis: async () => {
+        const answer = await speechAfter(4000)();
+        answered = Date.now();
         return answer;
       },
     });
@@ -151,10 +151,7 @@ describe('queue worker against a real SQS protocol server', () => {
 
   it('records a job OpenVoice rejects as failed for good and deletes it', async () => {
     const t = await start({
-      openVoice: async (route) =>
-        route === '/health'
-          ? { status: 200 }
-          : { status: 404, body: '{"detail":"voice profile alice does not exist"}' },
+      synthesis: () => ({ status: 404, body: '{"detail":"voice profile alice does not exist"}' }),
     });
     await t.run(synthesize('job-3'));
     expect(await t.status('job-3')).toMatchObject({
@@ -179,9 +176,9 @@ describe('queue worker against a real SQS protocol server', () => {
   });
 
   it('extends the visibility of a long job so it is not delivered twice', async () => {
-    const t = await start({ visibilityTimeoutS: 2, heartbeatS: 1, openVoice: speechAfter(4500) });
+    const t = await start({ visibilityTimeoutS: 2, heartbeatS: 1, synthesis: speechAfter(4500) });
     await t.run(synthesize('job-5'));
-    await eventually(() => (t.calls('/synthesize') ? true : undefined));
+    await eventually(() => t.calls('/synthesize') > 0);
     // Past the 2 s visibility, another receiver must still find nothing: the heartbeat hides it.
     for (const wait of [2500, 1000]) {
       await pause(wait);
@@ -204,16 +201,14 @@ describe('queue worker against a real SQS protocol server', () => {
     await t.run(synthesize('job-6'));
     await t.until('job_duplicate');
     expect(t.calls('/synthesize')).toBe(0);
-    await eventually(async () =>
-      (await counts(emulator.client(), t.queueUrl)).waiting === 0 ? true : undefined,
-    );
+    await eventually(async () => (await counts(emulator.client(), t.queueUrl)).waiting === 0);
   });
 
   it('on SIGTERM hands a running job back to the queue at once: nothing is lost', async () => {
     // retryDelayS: only the drain's own reset can make the job visible within the test
-    const t = await start({ retryDelayS: 30, openVoice: speechAfter(8000) });
+    const t = await start({ retryDelayS: 30, synthesis: speechAfter(8000) });
     await t.run(synthesize('job-7'));
-    await eventually(() => (t.calls('/synthesize') ? true : undefined));
+    await eventually(() => t.calls('/synthesize') > 0);
     await t.worker.drain('SIGTERM', 200);
     expect(t.named('drained')).toEqual([{ reason: 'SIGTERM', released: 1 }]);
     expect(await emulator.nextBody(t.queueUrl)).toMatchObject({ jobId: 'job-7' });
@@ -222,9 +217,9 @@ describe('queue worker against a real SQS protocol server', () => {
 
   it('drains on a spot interruption notice polled from IMDSv2, and takes no new job', async () => {
     let notice: string | undefined = undefined;
-    const t = await start({ spotNotice: () => notice, openVoice: speechAfter(8000) });
+    const t = await start({ spotNotice: () => notice, synthesis: speechAfter(8000) });
     await t.run(synthesize('job-8'));
-    await eventually(() => (t.calls('/synthesize') ? true : undefined));
+    await eventually(() => t.calls('/synthesize') > 0);
     // Two minutes' notice as EC2 gives it; the clock says 03:00:00, so the grace is 100 s − 20 s,
     // capped at 90 s. The job would take 8 s: it finishes within the notice.
     notice = JSON.stringify({ action: 'stop', time: '2026-11-24T03:01:40Z' });
