@@ -18,8 +18,9 @@ import stat
 import urllib.error
 import urllib.request
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 CHUNK = 1024 * 1024
 COMPLETE_MARKER = ".complete"
@@ -63,19 +64,8 @@ def fetch_archive(
 ) -> str:
     """Downloads the archive into models_dir unless it is there, checks it and returns its sha256:
     the expected one, or (expected None: first use) whatever the whole, CRC-clean download has."""
-    models_dir.mkdir(parents=True, exist_ok=True)
-    name = archive_name(url)
-    archive, part = models_dir / name, models_dir / f"{name}.part"
-    with (models_dir / f"{name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not archive.exists():
-            _download(url, part, opener, log, timeout)
-            part.rename(archive)
-        try:
-            return _verify(archive, expected_sha256)
-        except ChecksumError:
-            archive.unlink()
-            raise
+    with _verified_archive(models_dir, url, expected_sha256, opener, log, timeout) as (_, sha256):
+        return sha256
 
 
 def ensure_checkpoints(
@@ -93,26 +83,35 @@ def ensure_checkpoints(
             f"the sha256 of {url} is not pinned: set checkpoint.sha256 in docker/openvoice/app/model_pins.json "
             "(64 lowercase hex digits) to the archive's published or reviewed hash; nothing is fetched unpinned"
         )
+    target = models_dir / archive_name(url).removesuffix(".zip")
+    with _verified_archive(models_dir, url, expected_sha256, opener, log, timeout) as (archive, _):
+        if (target / COMPLETE_MARKER).exists() and _matches_archive(archive, target, log):
+            return target
+        _unpack(archive, target)
+        log(f"checkpoints ready in {target}")
+        return target
+
+
+@contextmanager
+def _verified_archive(
+    models_dir: Path, url: str, expected: Optional[str], opener: Opener, log: Callable[[str], None], timeout: float
+) -> Iterator[tuple[Path, str]]:
+    """The archive in models_dir, downloaded first unless it is there, checked (one that fails is
+    removed), with its sha256; the file lock is held until the block ends."""
     models_dir.mkdir(parents=True, exist_ok=True)
-    name = url.rstrip("/").rsplit("/", 1)[-1]
-    target = models_dir / name.removesuffix(".zip")
-    archive = models_dir / name
-    part = models_dir / f"{name}.part"
+    name = archive_name(url)
+    archive, part = models_dir / name, models_dir / f"{name}.part"
     with (models_dir / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not archive.exists():
             _download(url, part, opener, log, timeout)
             part.rename(archive)
         try:
-            _verify(archive, expected_sha256)
+            sha256 = _verify(archive, expected)
         except ChecksumError:
             archive.unlink()
             raise
-        if (target / COMPLETE_MARKER).exists() and _matches_archive(archive, target, log):
-            return target
-        _unpack(archive, target)
-        log(f"checkpoints ready in {target}")
-        return target
+        yield archive, sha256
 
 
 def _download(url: str, part: Path, opener: Opener, log: Callable[[str], None], timeout: float) -> None:
