@@ -64,15 +64,18 @@ export class Lease {
     await this.beating;
   }
 
+  /** Hides the message from other receivers for `seconds` from now (0: visible at once). */
+  private hide(seconds: number) {
+    const { sqs, queueUrl } = this.options;
+    const { ReceiptHandle } = this.message;
+    return sqs.send(
+      new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle, VisibilityTimeout: seconds }),
+    );
+  }
+
   private async beat(): Promise<void> {
     try {
-      await this.options.sqs.send(
-        new ChangeMessageVisibilityCommand({
-          QueueUrl: this.options.queueUrl,
-          ReceiptHandle: this.message.ReceiptHandle,
-          VisibilityTimeout: this.options.visibilityTimeoutS,
-        }),
-      );
+      await this.hide(this.options.visibilityTimeoutS);
     } catch (error) {
       this.extensionsFailed += 1;
       this.options.onExtensionFailed(error, this.extensionsFailed);
@@ -104,13 +107,7 @@ export class Lease {
       );
       return 'requeued';
     }
-    await sqs.send(
-      new ChangeMessageVisibilityCommand({
-        QueueUrl: queueUrl,
-        ReceiptHandle: this.message.ReceiptHandle,
-        VisibilityTimeout: delayS,
-      }),
-    );
+    await this.hide(delayS);
     return 'visible';
   }
 }

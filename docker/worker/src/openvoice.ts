@@ -50,25 +50,22 @@ export class OpenVoiceClient {
    * stuck on the GPU (`storage.writable`, `gpuStuck` in the body of /health).
    */
   async healthy(signal?: AbortSignal): Promise<boolean> {
-    try {
-      const response = await this.send('GET', '/health', {}, undefined, this.healthTimeoutMs, signal);
-      if (response.status !== 200) return false;
-      const report = parseHealth(response.body);
-      return report.storage?.writable !== false && report.gpuStuck !== true;
-    } catch {
-      return false;
-    }
+    const response = await this.probe('/health', signal);
+    if (response?.status !== 200) return false;
+    const report = parseHealth(response.body);
+    return report.storage?.writable !== false && report.gpuStuck !== true;
   }
 
   /** False when OpenVoice refuses our token (401/403); /health does not check it. */
   async authorized(signal?: AbortSignal): Promise<boolean> {
-    try {
-      // An id no profile can have: past authentication, the answer is 400, never a lookup.
-      const response = await this.send('GET', '/voices/-', {}, undefined, this.healthTimeoutMs, signal);
-      return response.status !== 401 && response.status !== 403;
-    } catch {
-      return false;
-    }
+    // An id no profile can have: past authentication, the answer is 400, never a lookup.
+    const response = await this.probe('/voices/-', signal);
+    return response !== undefined && response.status !== 401 && response.status !== 403;
+  }
+
+  /** A GET within the probes' deadline; undefined when it gets no answer. */
+  private probe(route: string, signal?: AbortSignal) {
+    return this.send('GET', route, {}, undefined, this.healthTimeoutMs, signal).catch(() => undefined);
   }
 
   /**
@@ -178,11 +175,7 @@ export class OpenVoiceClient {
     return new Promise((resolve, reject) => {
       const request = http.request(
         new URL(route, this.options.baseUrl),
-        {
-          method,
-          headers: { ...headers, authorization: `Bearer ${this.options.token}` },
-          signal: combined,
-        },
+        { method, headers: { ...headers, authorization: `Bearer ${this.options.token}` }, signal: combined },
         (response) => {
           const chunks: Buffer[] = [];
           let size = 0;

@@ -69,6 +69,12 @@ const HOST_FAULT_CODES = new Set([
   'ENFILE',
 ]);
 
+/** For a `.catch`: undefined when the file is not there; any other error stands. */
+function unlessMissing(error: unknown): undefined {
+  if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  throw error;
+}
+
 /** A reference recording opened for upload: a regular file under uploads/, held open. */
 export interface OpenedReference {
   readonly handle: FileHandle;
@@ -270,10 +276,7 @@ export class ResultStore extends EventEmitter {
       if (holder === undefined) continue; // released meanwhile: try again
       const stamp = await this.operation(`reading the age of the claim of ${jobId}`, () =>
         this.fs.stat(this.resolve(relative)),
-      ).catch((error: unknown) => {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw error;
-      });
+      ).catch(unlessMissing);
       if (stamp && this.clock() - stamp.mtimeMs < staleAfterMs) {
         return { heldBy: (JSON.parse(holder) as { messageId: string }).messageId };
       }
@@ -281,12 +284,7 @@ export class ResultStore extends EventEmitter {
       const aside = this.resolve(`jobs/.claims/.${jobId}.${randomBytes(6).toString('hex')}.stale`);
       await this.operation(`setting aside the stale claim of ${jobId}`, () =>
         this.fs.rename(this.resolve(relative), aside),
-      ).then(
-        () => this.fs.unlink(aside).catch(() => undefined),
-        (error: unknown) => {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        },
-      );
+      ).then(() => this.fs.unlink(aside).catch(() => undefined), unlessMissing);
     }
     return { heldBy: 'unknown' };
   }
@@ -327,20 +325,13 @@ export class ResultStore extends EventEmitter {
   async forget(jobId: string): Promise<void> {
     await this.operation(`removing the attempts of ${jobId}`, () =>
       this.fs.unlink(this.resolve(`jobs/.claims/${jobId}.attempts`)),
-    ).catch((error: unknown) => {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    });
+    ).catch(unlessMissing);
   }
 
   private async readOptional(what: string, relative: string): Promise<string | undefined> {
-    return this.operation(what, async () => {
-      try {
-        return await this.fs.readFile(this.resolve(relative), 'utf8');
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw error;
-      }
-    });
+    return this.operation(what, async () =>
+      this.fs.readFile(this.resolve(relative), 'utf8').catch(unlessMissing),
+    );
   }
 
   /**

@@ -269,11 +269,7 @@ export class QueueWorker extends EventEmitter {
     const parsed = parseJob(run.message.Body);
     if ('malformed' in parsed) {
       this.malformed.add(messageId);
-      this.emit('malformed', {
-        messageId,
-        error: parsed.malformed,
-        receiveCount: run.lease.receiveCount,
-      });
+      this.emit('malformed', { messageId, error: parsed.malformed, receiveCount: run.lease.receiveCount });
       throw new Error(`malformed job message ${messageId}: ${parsed.malformed}`);
     }
     const jobId = 'job' in parsed ? parsed.job.jobId : parsed.jobId;
@@ -385,19 +381,13 @@ export class QueueWorker extends EventEmitter {
   private async process(job: Job, run: Run): Promise<void> {
     const { store, openVoice } = this.options;
     const signal = run.abort.signal;
-    let published: boolean;
+    // What the done status names: a synthesis's output, a clone's voice.
+    let result: { output: string } | { voiceId: string };
     if (job.type === 'synthesize') {
       const wav = await this.synthesize(job, signal);
       // The output first, the status last: a reader that sees "done" finds the whole output.
-      const output = `outputs/${job.jobId}.wav`;
-      await store.writeAtomically(output, wav);
-      published = await store.writeStatus({
-        jobId: job.jobId,
-        type: job.type,
-        state: 'done',
-        output,
-        finishedAt: this.clock().toISOString(),
-      });
+      result = { output: `outputs/${job.jobId}.wav` };
+      await store.writeAtomically(result.output, wav);
     } else {
       const reference = await store.openReference(
         job.referencePath,
@@ -408,14 +398,15 @@ export class QueueWorker extends EventEmitter {
       } finally {
         await reference.handle.close();
       }
-      published = await store.writeStatus({
-        jobId: job.jobId,
-        type: job.type,
-        state: 'done',
-        voiceId: job.voiceId,
-        finishedAt: this.clock().toISOString(),
-      });
+      result = { voiceId: job.voiceId };
     }
+    const published = await store.writeStatus({
+      jobId: job.jobId,
+      type: job.type,
+      state: 'done',
+      ...result,
+      finishedAt: this.clock().toISOString(),
+    });
     await this.finished(job.jobId, published);
     if (published) {
       this.emit('job_done', {
