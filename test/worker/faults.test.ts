@@ -161,10 +161,7 @@ describe('the clone path and its reference file', () => {
     await t.worker.start();
     for (const [jobId, reference] of cases) await t.send(clone(jobId, reference));
     for (const [jobId, , error] of cases) {
-      expect(await t.status(jobId)).toMatchObject({
-        state: 'failed',
-        error: expect.stringContaining(error),
-      });
+      expect(await t.status(jobId)).toMatchObject({ state: 'failed', error: expect.stringContaining(error) });
     }
     expect(t.attempts.get('/voices')).toBeUndefined();
   });

@@ -126,7 +126,7 @@ export async function listen(server: http.Server): Promise<{ address: string; cl
   };
 }
 
-type Intercepted = 'open' | 'mkdir' | 'rename' | 'link';
+type Intercepted = keyof FileSystem;
 
 /**
  * node:fs/promises whose `operations` first await `before` with the operation and its arguments:

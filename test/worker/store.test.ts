@@ -5,6 +5,7 @@ import {
   type LateOperation,
   MAX_ERROR_CHARS,
   ResultStore,
+  type ResultStoreOptions,
   StorageFault,
 } from '../../docker/worker/src/store';
 import { eventually, interceptedFs, tempSharedDir } from './harness';
@@ -15,22 +16,26 @@ const read = (shared: string, relative: string) => fs.readFileSync(path.join(sha
 const hostError = (code: string, message: string) =>
   Object.assign(new Error(`${code}: ${message}`), { code });
 /** node:fs/promises whose named operations fail with the given errors. */
-const failing = (errors: Partial<Record<keyof FileSystem, Error>>): FileSystem => ({
-  ...fs.promises,
-  ...Object.fromEntries(
-    Object.entries(errors).map(([name, error]) => [
-      name,
-      async () => {
-        throw error;
-      },
-    ]),
-  ),
-});
+const failing = (errors: Partial<Record<keyof FileSystem, Error>>) =>
+  interceptedFs(Object.keys(errors) as Array<keyof FileSystem>, (operation) => {
+    throw errors[operation];
+  });
+/** A store on a fresh shared directory. */
+const fresh = (options?: ResultStoreOptions) => {
+  const shared = tempSharedDir();
+  return { shared, store: new ResultStore(shared, options) };
+};
+/** The claim `store.claim` makes, which the test needs to hold. */
+const claimed = async (store: ResultStore, jobId: string, messageId: string, staleAfterMs: number) => {
+  const result = await store.claim(jobId, messageId, staleAfterMs);
+  if (!('claim' in result)) throw new Error('expected a claim');
+  return result.claim;
+};
+const writeError = (store: ResultStore) => store.writeStatus(status).catch((error: unknown) => error);
 
 describe('ResultStore: statuses are published once and never replaced', () => {
   it('the first status stands; a later one is refused and says so', async () => {
-    const shared = tempSharedDir();
-    const store = new ResultStore(shared);
+    const { shared, store } = fresh();
     expect(await store.writeStatus({ ...status, state: 'failed', error: 'bad' })).toBe(true);
     expect(await store.writeStatus(status)).toBe(false);
     expect(JSON.parse(read(shared, 'jobs/j-1.json'))).toEqual({ ...status, state: 'failed', error: 'bad' });
@@ -40,8 +45,7 @@ describe('ResultStore: statuses are published once and never replaced', () => {
   });
 
   it('keeps the reason of a failure to its first characters', async () => {
-    const shared = tempSharedDir();
-    const store = new ResultStore(shared);
+    const { store } = fresh();
     await store.writeStatus({ ...status, state: 'failed', error: 'x'.repeat(MAX_ERROR_CHARS) });
     expect((await store.readStatus('j-1'))?.error).toBe('x'.repeat(MAX_ERROR_CHARS));
     await store.writeStatus({
@@ -54,51 +58,39 @@ describe('ResultStore: statuses are published once and never replaced', () => {
   });
 
   it('turns host errors into a StorageFault that says broken, not slow; leaves other errors alone', async () => {
-    const broken = await new ResultStore(tempSharedDir(), {
-      fs: failing({ link: hostError('EROFS', 'injected') }),
-    })
-      .writeStatus(status)
-      .catch((error: unknown) => error);
+    const broken = await writeError(fresh({ fs: failing({ link: hostError('EROFS', 'injected') }) }).store);
     expect(broken).toBeInstanceOf(StorageFault);
     expect(broken).toMatchObject({
       code: 'EROFS',
       slow: false,
       message: expect.stringContaining('publishing jobs/j-1.json'),
     });
-    const other = await new ResultStore(tempSharedDir(), {
-      fs: failing({ link: hostError('EXDEV', 'injected') }),
-    })
-      .writeStatus(status)
-      .catch((error: unknown) => error);
+    const other = await writeError(fresh({ fs: failing({ link: hostError('EXDEV', 'injected') }) }).store);
     expect(other).not.toBeInstanceOf(StorageFault);
   });
 });
 
 describe('ResultStore: claims of job ids', () => {
   it('one claim at a time; released, the id can be claimed again; a foreign release is ignored', async () => {
-    const shared = tempSharedDir();
-    const store = new ResultStore(shared);
-    const first = await store.claim('j-1', 'm-1', 60_000);
-    if (!('claim' in first)) throw new Error('expected a claim');
+    const { shared, store } = fresh();
+    const first = await claimed(store, 'j-1', 'm-1', 60_000);
     expect(await store.claim('j-1', 'm-2', 60_000)).toEqual({ heldBy: 'm-1' });
-    await store.releaseClaim({ ...first.claim, token: 'not-ours' });
+    await store.releaseClaim({ ...first, token: 'not-ours' });
     expect(await store.claim('j-1', 'm-2', 60_000)).toEqual({ heldBy: 'm-1' });
-    await store.releaseClaim(first.claim);
+    await store.releaseClaim(first);
     expect(fs.readdirSync(path.join(shared, 'jobs', '.claims'))).toEqual([]);
     expect(await store.claim('j-1', 'm-2', 60_000)).toMatchObject({
       claim: { jobId: 'j-1', messageId: 'm-2' },
     });
-    await store.releaseClaim(first.claim); // already gone: nothing happens
+    await store.releaseClaim(first); // already gone: nothing happens
   });
 
   it('a claim not refreshed within the stale time is taken over; a refreshed one is not', async () => {
     let now = Date.parse('2026-11-24T03:00:00Z');
-    const shared = tempSharedDir();
-    const store = new ResultStore(shared, { clock: () => now });
-    const held = await store.claim('j-1', 'm-1', 10_000);
-    if (!('claim' in held)) throw new Error('expected a claim');
+    const { shared, store } = fresh({ clock: () => now });
+    const held = await claimed(store, 'j-1', 'm-1', 10_000);
     now += 9_000;
-    await store.refreshClaim(held.claim);
+    await store.refreshClaim(held);
     now += 9_999;
     expect(await store.claim('j-1', 'm-2', 10_000)).toEqual({ heldBy: 'm-1' });
     now += 1; // 10 s after the last refresh
@@ -134,11 +126,10 @@ describe('ResultStore: a deadline per file operation', () => {
 
   it('past its deadline: a slow fault; the operation is watched, reported late, and the probe fails until then', async () => {
     let delay = 600;
-    const shared = tempSharedDir();
-    const store = new ResultStore(shared, { fs: slow(() => delay), timeoutMs: 200 });
+    const { shared, store } = fresh({ fs: slow(() => delay), timeoutMs: 200 });
     const late: LateOperation[] = [];
     store.on('late', (operation: LateOperation) => late.push(operation));
-    const fault = await store.writeStatus(status).catch((error: unknown) => error);
+    const fault = await writeError(store);
     expect(fault).toBeInstanceOf(StorageFault);
     expect(fault).toMatchObject({
       code: 'ETIMEDOUT',
@@ -183,8 +174,7 @@ describe('ResultStore: a deadline per file operation', () => {
 
 describe('ResultStore.openReference: opened, then proven', () => {
   it('refuses a reference reached through a linked folder, a missing one, and a path through a file', async () => {
-    const shared = tempSharedDir();
-    const store = new ResultStore(shared);
+    const { shared, store } = fresh();
     fs.mkdirSync(path.join(shared, 'uploads', 'team'), { recursive: true });
     fs.writeFileSync(path.join(shared, 'uploads', 'team', 'a.wav'), 'RIFF');
     fs.mkdirSync(path.join(shared, 'voices', 'bob'), { recursive: true });
@@ -239,8 +229,7 @@ describe('ResultStore: every step of a write has its own deadline and names itse
     ['close', 'closing outputs/a.wav: EIO'],
     ['rename', 'renaming outputs/a.wav into place: EIO'],
   ])('an output whose %s fails', async (step, message) => {
-    const shared = tempSharedDir();
-    const store = new ResultStore(shared, { fs: failingAt(step) });
+    const { shared, store } = fresh({ fs: failingAt(step) });
     await expect(store.writeAtomically('outputs/a.wav', 'x')).rejects.toMatchObject({
       code: 'EIO',
       message: expect.stringMatching(new RegExp(`^${message}`)),
@@ -256,8 +245,7 @@ describe('ResultStore: every step of a write has its own deadline and names itse
     );
     const store = new ResultStore(shared);
     expect(await store.writeAtomically('outputs/a.wav', 'x')).toBe(true);
-    const held = await store.claim('j-1', 'm-1', 60_000);
-    if (!('claim' in held)) throw new Error('expected a claim');
+    const held = await claimed(store, 'j-1', 'm-1', 60_000);
     await store.writeAttempts('j-1', 1);
     const broken = new ResultStore(shared, {
       fs: failing({ readFile: eio('read'), unlink: eio('unlink'), stat: eio('stat'), utimes: eio('utimes') }),
@@ -265,24 +253,23 @@ describe('ResultStore: every step of a write has its own deadline and names itse
     await expect(broken.readStatus('j-1')).rejects.toThrow(/^reading the status of j-1: EIO/);
     await expect(broken.readAttempts('j-1')).rejects.toThrow(/^reading the attempts of j-1: EIO/);
     await expect(broken.forget('j-1')).rejects.toThrow(/^removing the attempts of j-1: EIO/);
-    await expect(broken.refreshClaim(held.claim)).rejects.toThrow(/^refreshing the claim of j-1: EIO/);
-    await expect(broken.releaseClaim(held.claim)).rejects.toThrow(/^reading the claim of j-1: EIO/);
+    await expect(broken.refreshClaim(held)).rejects.toThrow(/^refreshing the claim of j-1: EIO/);
+    await expect(broken.releaseClaim(held)).rejects.toThrow(/^reading the claim of j-1: EIO/);
     await expect(broken.claim('j-1', 'm-2', 60_000)).rejects.toThrow(/^reading the claim of j-1: EIO/);
     await expect(broken.probe()).rejects.toThrow(/^removing the probe file: EIO/);
     const noUnlink = new ResultStore(shared, { fs: failing({ unlink: eio('unlink') }) });
-    await expect(noUnlink.releaseClaim(held.claim)).rejects.toThrow(/^releasing the claim of j-1: EIO/);
+    await expect(noUnlink.releaseClaim(held)).rejects.toThrow(/^releasing the claim of j-1: EIO/);
     const noStat = new ResultStore(shared, { fs: failing({ stat: eio('stat') }) });
     await expect(noStat.claim('j-1', 'm-2', 60_000)).rejects.toThrow(
       /^reading the age of the claim of j-1: EIO/,
     );
-    await store.releaseClaim(held.claim);
-    await store.releaseClaim(held.claim); // gone already: nothing to do
+    await store.releaseClaim(held);
+    await store.releaseClaim(held); // gone already: nothing to do
   });
 
   it('the probe leaves nothing behind; an old claim that cannot be set aside is a fault', async () => {
-    const shared = tempSharedDir();
     let now = 0;
-    const store = new ResultStore(shared, { clock: () => now });
+    const { shared, store } = fresh({ clock: () => now });
     await store.probe();
     expect(fs.readdirSync(path.join(shared, 'jobs'))).toEqual([]);
     await store.claim('j-1', 'm-1', 1000);
@@ -296,12 +283,11 @@ describe('ResultStore: every step of a write has its own deadline and names itse
 
 describe('ResultStore.openReference: what is refused, and how', () => {
   it('names a link, a folder and an empty file for what they are; a host error is a storage fault', async () => {
-    const shared = tempSharedDir();
+    const { shared, store } = fresh();
     const uploads = path.join(shared, 'uploads');
     fs.mkdirSync(path.join(uploads, 'folder.wav'), { recursive: true });
     fs.writeFileSync(path.join(shared, 'secret'), 'x');
     fs.symlinkSync(path.join(shared, 'secret'), path.join(uploads, 'link.wav'));
-    const store = new ResultStore(shared);
     await expect(store.openReference('uploads/link.wav', 100)).rejects.toThrow(
       'reference uploads/link.wav is a symbolic link; links are refused',
     );
