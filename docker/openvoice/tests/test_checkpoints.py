@@ -4,6 +4,7 @@ import hashlib
 import io
 import random
 import threading
+import time
 import urllib.request
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,15 +34,17 @@ PIN = hashlib.sha256(ARCHIVE).hexdigest()
 
 
 class ModelServer:
-    """Serves one archive on 127.0.0.1 and honours Range requests like S3 (416 past the end)."""
+    """Serves one archive on 127.0.0.1 and honours Range requests like S3 (416 past the end);
+    each answer waits `delay` seconds first."""
 
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: bytes, delay: float = 0.0) -> None:
         self.payload = payload
         self.requests: list = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
+                time.sleep(delay)
                 outer.requests.append(self.headers.get("Range"))
                 start = 0
                 if self.headers.get("Range"):
@@ -191,22 +194,8 @@ def test_a_symbolic_link_member_is_refused(tmp_path: Path):
 
 def test_two_processes_starting_together_download_once(tmp_path: Path):
     """The file lock: the second waits for the first and reuses its result."""
-    import time
-
-    class SlowServer(ModelServer):
-        def __init__(self, payload: bytes) -> None:
-            super().__init__(payload)
-            handler = self.server.RequestHandlerClass
-            original = handler.do_GET
-
-            def slow_get(handler_self):
-                time.sleep(0.3)
-                original(handler_self)
-
-            handler.do_GET = slow_get
-
     results, errors = [], []
-    with SlowServer(ARCHIVE) as server:
+    with ModelServer(ARCHIVE, delay=0.3) as server:
 
         def start():
             try:
