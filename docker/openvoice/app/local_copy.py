@@ -60,15 +60,6 @@ def _copy_verified(source: Path, target: Path, expected: str) -> None:
     os.replace(staged, target)
 
 
-def _file_opener(shared_archive: Path):
-    """ensure_checkpoints' opener, reading the verified archive on EFS instead of the internet."""
-
-    def open_shared(request, timeout=None):
-        return open(shared_archive, "rb")
-
-    return open_shared
-
-
 def checkpoints_dir(local_dir: Path, lock: Lock) -> Path:
     return local_dir / archive_name(lock["checkpoint"]["url"]).removesuffix(".zip")
 
@@ -132,10 +123,12 @@ def _sync_checkpoints(checkpoint: dict, shared_models_dir: Path, local_dir: Path
     An EFS archive that does not match the lock is removed, so the next fetch downloads it again."""
     shared_archive = shared_models_dir / archive_name(checkpoint["url"])
     from_shared = not (local_dir / archive_name(checkpoint["url"])).exists()
+
+    def open_shared(request, timeout=None):  # ensure_checkpoints' opener: the archive on EFS, not the internet
+        return open(shared_archive, "rb")
+
     try:
-        return ensure_checkpoints(
-            local_dir, checkpoint["url"], checkpoint["sha256"], opener=_file_opener(shared_archive), log=log
-        )
+        return ensure_checkpoints(local_dir, checkpoint["url"], checkpoint["sha256"], opener=open_shared, log=log)
     except ChecksumError as error:
         if from_shared:
             shared_archive.unlink(missing_ok=True)
