@@ -2,6 +2,7 @@
 fetch onto EFS, the host's own copy, and what each start reads from the shared file system."""
 
 import builtins
+import dataclasses
 import hashlib
 import io
 import json
@@ -33,12 +34,8 @@ def sha(data: bytes) -> str:
 
 
 def pinned(url: str, **changes) -> Pins:
-    values = {
-        "checkpoint_url": url,
-        "checkpoint_sha256": PIN,
-        "huggingface": {REPO: (REVISION, {name: sha(data) for name, data in FILES.items()})},
-    }
-    return Pins(**{**values, **changes})
+    files = {name: sha(data) for name, data in FILES.items()}
+    return dataclasses.replace(Pins(url, PIN, {REPO: (REVISION, files)}), **changes)
 
 
 def unpinned(url: str) -> Pins:
