@@ -67,8 +67,7 @@ describe('every message with a valid jobId ends with a status; only non-jobs rea
       ['german', synthesize('german', { language: 'DE' }), 'language must be one of'],
       ['version-7', { version: 7, jobId: 'version-7' }, 'version 7 is not supported'],
     ];
-    await t.worker.start();
-    for (const [, body] of cases) await t.send(body);
+    await t.run(...cases.map(([, body]) => body));
     for (const [jobId, , error] of cases) {
       const status = await t.status(jobId);
       expect(status).toMatchObject({ jobId, state: 'failed', error: expect.stringContaining(error) });
@@ -158,8 +157,7 @@ describe('the clone path and its reference file', () => {
       ['zero', 'uploads/zero.wav', 'symbolic link'],
       ['fifo', 'uploads/fifo.wav', 'not a regular file'],
     ];
-    await t.worker.start();
-    for (const [jobId, reference] of cases) await t.send(clone(jobId, reference));
+    await t.run(...cases.map(([jobId, reference]) => clone(jobId, reference)));
     for (const [jobId, , error] of cases) {
       expect(await t.status(jobId)).toMatchObject({ state: 'failed', error: expect.stringContaining(error) });
     }
