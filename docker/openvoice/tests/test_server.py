@@ -26,16 +26,17 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 class FakeEngine:
     """Does what the real engine does to the file system, without a GPU or models."""
 
-    def __init__(self, gpu: bool = True, loaded: bool = False) -> None:
-        self.gpu = gpu
+    def __init__(self, loaded: bool = False, block: bool = False, work_seconds: float = 0.0) -> None:
+        """`block`: every GPU call waits for `release` (at most 3 s); each then works `work_seconds`."""
+        self.gpu = True
         self.is_loaded = loaded
         self.loaded_from = None
-        self.work_seconds = 0.0
+        self.work_seconds = work_seconds
         self.running = 0
         self.most_at_once = 0
         self.fail_extraction: Exception | None = None
         self.release = threading.Event()
-        self.block = False
+        self.block = block
         self._count = threading.Lock()
 
     def gpu_visible(self) -> bool:
@@ -183,8 +184,7 @@ def test_health_reports_storage_it_cannot_write(client, shared):
 
 
 def test_health_reports_an_inference_stuck_on_the_gpu(shared):
-    engine = FakeEngine(loaded=True)
-    engine.block = True
+    engine = FakeEngine(loaded=True, block=True)
     app = create_app(make_settings(shared), engine, stuck_after_seconds=0.2)
     with_profile(shared, "ivy")
     seen = []
@@ -411,8 +411,7 @@ def run_concurrently(app, requests):
 
 
 def test_health_answers_while_a_clone_is_extracting(shared):
-    engine = FakeEngine(loaded=True)
-    engine.block = True
+    engine = FakeEngine(loaded=True, block=True)
     app = create_app(make_settings(shared), engine)
     answered_while_busy = []
 
@@ -432,8 +431,7 @@ def test_health_answers_while_a_clone_is_extracting(shared):
 
 
 def test_one_synthesis_at_a_time_on_one_gpu_slot(shared):
-    engine = FakeEngine(loaded=True)
-    engine.work_seconds = 0.2
+    engine = FakeEngine(loaded=True, work_seconds=0.2)
     app = create_app(make_settings(shared, gpu_slots=1), engine)
     with_profile(shared, "hank")
     responses = run_concurrently(app, [speaker("hank")] * 3)
