@@ -49,8 +49,7 @@ async function main(): Promise<void> {
     stopping.abort();
     void worker.drain(signal, config.stopGraceMs).then(() => process.exit(0));
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  for (const signal of ['SIGTERM', 'SIGINT']) process.once(signal, () => stop(signal));
   // After a spot notice or a scale-in the worker drains and stays idle (not exiting, or the restart policy
   // would start consuming again) until EC2 stops the instance.
   await worker.start(stopping.signal);

@@ -1,3 +1,5 @@
+import type { SynthesizeJob } from './job.js';
+
 /**
  * What counts as speech from OpenVoice: a whole RIFF/WAVE file whose audio lasts a plausible time
  * for the text. Anything else (an empty or cut-off body, an HTML error page, JSON) is the service
@@ -10,11 +12,7 @@ export const MIN_SPEECH_SECONDS = 0.1;
 export const MAX_SECONDS_PER_CHAR = 1;
 export const SPEECH_MARGIN_SECONDS = 10;
 
-export interface SpeechRequest {
-  readonly text: string;
-  /** @default 1 */
-  readonly speed?: number;
-}
+export type SpeechRequest = Pick<SynthesizeJob, 'text' | 'speed'>;
 
 /** Undefined when `wav` is speech for `request`; otherwise what is wrong with it, in words. */
 export function speechProblem(wav: Uint8Array, request: SpeechRequest): string | undefined {
