@@ -159,13 +159,10 @@ export async function setup(sqs: SQSClient, sqsAddress: string, options: Setup =
   });
   for (const name of WORKER_EVENTS) worker.on(name, (detail: unknown) => events.push([name, detail]));
   worker.on('error', (error: unknown) => errors.push(error));
-  const send = (body: unknown) =>
-    sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: typeof body === 'string' ? body : JSON.stringify(body),
-      }),
-    );
+  const send = (body: unknown) => {
+    const MessageBody = typeof body === 'string' ? body : JSON.stringify(body);
+    return sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody }));
+  };
   let closed: Promise<void> | undefined;
   /** Drains the worker and closes its servers; once, however often it is called. */
   const cleanup = () =>

@@ -195,7 +195,6 @@ export async function latencyProxy(
   delayMs: number,
   refuse: (action: string) => boolean = () => false,
 ): Promise<{ address: string; close: () => Promise<void> }> {
-  const targetUrl = new URL(target);
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -203,29 +202,17 @@ export async function latencyProxy(
       // `refuse` fails chosen actions (X-Amz-Target AmazonSQS.<Action>) with an error the SDK does not retry.
       const action = String(request.headers['x-amz-target'] ?? '').replace(/^AmazonSQS\./, '');
       if (refuse(action)) {
+        const error = { __type: 'com.amazonaws.sqs#ReceiptHandleIsInvalid', message: 'refused by the test' };
         response.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
-        response.end(
-          JSON.stringify({
-            __type: 'com.amazonaws.sqs#ReceiptHandleIsInvalid',
-            message: 'refused by the test',
-          }),
-        );
+        response.end(JSON.stringify(error));
         return;
       }
       setTimeout(() => {
-        const upstream = http.request(
-          {
-            host: targetUrl.hostname,
-            port: targetUrl.port,
-            method: request.method,
-            path: request.url,
-            headers: request.headers,
-          },
-          (answer) => {
-            response.writeHead(answer.statusCode ?? 502, answer.headers);
-            answer.pipe(response);
-          },
-        );
+        const { method, headers } = request;
+        const upstream = http.request(new URL(request.url ?? '/', target), { method, headers }, (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        });
         upstream.on('error', () => {
           response.writeHead(502);
           response.end();

@@ -260,15 +260,12 @@ describe('a fault is judged by what fails', () => {
     let broken = true;
     const t = await start({
       maxReceiveCount: 2,
-      openVoice: async (route) => {
-        if (route === '/health') return { status: 200, body: '{"status":"ok"}' };
-        return broken
+      synthesis: () =>
+        broken
           ? { status: 500, body: 'OSError: [Errno 30] Read-only file system' }
-          : { status: 200, body: WAV };
-      },
+          : { status: 200, body: WAV },
     });
-    await t.worker.start();
-    for (let n = 0; n < 3; n += 1) await t.send(synthesize(`outage-${n}`));
+    await t.run(...[0, 1, 2].map((n) => synthesize(`outage-${n}`)));
     await eventually(() => t.calls('/synthesize') >= 6, 20_000);
     for (let n = 0; n < 3; n += 1) expect(statusOf(t.shared, `outage-${n}`)).toBeUndefined();
     broken = false;

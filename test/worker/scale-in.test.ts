@@ -35,6 +35,12 @@ const tagWrites = () =>
  */
 describe('a burst worker scaled in by its group', () => {
   const scaleIn = { groupName: 'GpuFleet-burst-workers' };
+  /** Retired by its group while OpenVoice never turned healthy. */
+  const retiredWhileBooting = {
+    scaleIn,
+    targetLifecycleState: () => 'Terminated',
+    openVoice: async () => ({ status: 503 }),
+  };
 
   it('the drained tag key is the one the scaler reads', () => {
     expect(DRAINED_TAG).toBe(TAGS.drainedAt);
@@ -94,11 +100,7 @@ describe('a burst worker scaled in by its group', () => {
   }, 20_000);
 
   it('retired while still booting (OpenVoice never healthy): tags itself drained at once, never consumes', async () => {
-    const t = await start({
-      targetLifecycleState: () => 'Terminated',
-      scaleIn,
-      openVoice: async () => ({ status: 503 }),
-    });
+    const t = await start(retiredWhileBooting);
     const started = t.worker.start();
     await t.until('drained_tagged', 5_000);
     await started;
@@ -133,11 +135,7 @@ describe('a burst worker scaled in by its group', () => {
   }, 10_000);
 
   it('reports a failed tag write as an error and stays drained (the hook times out to CONTINUE)', async () => {
-    const t = await start({
-      targetLifecycleState: () => 'Terminated',
-      scaleIn,
-      openVoice: async () => ({ status: 503 }),
-    });
+    const t = await start(retiredWhileBooting);
     ec2Mock.on(CreateTagsCommand).rejects(new Error('UnauthorizedOperation'));
     const started = t.worker.start();
     await eventually(() => t.errors.length > 0, 5_000);

@@ -185,12 +185,10 @@ describe('readConfig', () => {
     const file = path.join(dir, 'openvoice_api_token');
     fs.writeFileSync(file, `${'f'.repeat(40)}\n`);
     const { OPENVOICE_API_TOKEN: _unused, ...withoutVariable } = env;
-    expect(readConfig({ ...withoutVariable, OPENVOICE_API_TOKEN_FILE: file }).openVoiceToken).toBe(
-      'f'.repeat(40),
-    );
-    expect(() =>
-      readConfig({ ...withoutVariable, OPENVOICE_API_TOKEN_FILE: path.join(dir, 'none') }),
-    ).toThrow(/OPENVOICE_API_TOKEN_FILE .*none cannot be read/);
+    const fromFile = (tokenFile: string) =>
+      readConfig({ ...withoutVariable, OPENVOICE_API_TOKEN_FILE: tokenFile });
+    expect(fromFile(file).openVoiceToken).toBe('f'.repeat(40));
+    expect(() => fromFile(path.join(dir, 'none'))).toThrow(/OPENVOICE_API_TOKEN_FILE .*none cannot be read/);
   });
 
   it('watches for scale-in only when the burst group is named (compose passes empty values on the primary)', () => {
