@@ -327,11 +327,7 @@ def test_every_torch_load_is_weights_only_even_inside_libraries():
     torch.load("se.pth", weights_only=False)  # and nobody can opt out
     force_weights_only(torch)  # idempotent
     torch.load("x")
-    assert calls == [
-        {"map_location": "cpu", "weights_only": True},
-        {"weights_only": True},
-        {"weights_only": True},
-    ]
+    assert calls == [{"map_location": "cpu", "weights_only": True}, {"weights_only": True}, {"weights_only": True}]
 
 
 def test_loading_the_real_engine_switches_torch_to_weights_only(monkeypatch, tmp_path: Path):
