@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { OpenVoiceClient, OpenVoiceError } from '../../docker/worker/src/openvoice';
 import { InputError, ResultStore } from '../../docker/worker/src/store';
-import { listen, tempSharedDir } from './harness';
+import { type FakeAnswer, fakeServer, tempSharedDir } from './harness';
 
 const TOKEN = 'x'.repeat(32);
 
@@ -12,32 +12,23 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
 });
 
-/** An HTTP server that records each request and answers with `answer`; closed after the test. */
-async function server(
-  answer: (request: http.IncomingMessage, body: Buffer, response: http.ServerResponse) => void,
-) {
+/** A fake server that records each request and answers with `answer`; closed after the test. */
+async function server(answer: () => FakeAnswer | Promise<FakeAnswer>) {
   const requests: Array<{ method?: string; url?: string; headers: http.IncomingHttpHeaders; body: Buffer }> =
     [];
-  const s = http.createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const body = Buffer.concat(chunks);
-      requests.push({ method: request.method, url: request.url, headers: request.headers, body });
-      answer(request, body, response);
-    });
+  const s = await fakeServer(async (request, body) => {
+    requests.push({ method: request.method, url: request.url, headers: request.headers, body });
+    return answer();
   });
-  const { address: url, close } = await listen(s);
-  servers.push({ close });
-  return { url, requests };
+  servers.push(s);
+  return { url: s.url, requests };
 }
 
 const reply =
   (status: number, body = '') =>
-  (_: unknown, __: unknown, response: http.ServerResponse) => {
-    response.writeHead(status);
-    response.end(body);
-  };
+  () => ({ status, body });
+/** An answer that never comes. */
+const silence = () => new Promise<FakeAnswer>(() => undefined);
 
 const client = (url: string, options: { requestTimeoutMs?: number } = {}) =>
   new OpenVoiceClient({ baseUrl: url, token: TOKEN, ...options });
@@ -90,16 +81,13 @@ describe('OpenVoiceClient: what it sends and how it reads answers', () => {
   });
 
   it('an answer cut off before its declared length is a passing fault', async () => {
-    const s = await server((_request, _body, response) => {
-      response.writeHead(200, { 'content-length': '1000' });
-      response.write('RIFF', () => response.destroy());
-    });
+    const s = await server(() => ({ status: 200, body: 'RIFF'.padEnd(1000), truncateAt: 4 }));
     const error = await synthesis(client(s.url));
     expect(error).toMatchObject({ name: 'OpenVoiceError', permanent: false, status: undefined });
   });
 
   it('a call aborted by the worker (a drain) ends with the abort, not an OpenVoice fault', async () => {
-    const s = await server(() => undefined); // never answers
+    const s = await server(silence);
     const abort = new AbortController();
     const call = synthesis(client(s.url), abort.signal);
     setTimeout(() => abort.abort(), 100);
@@ -150,7 +138,7 @@ describe('OpenVoiceClient.healthy and authorized: the probes', () => {
 
   it('authorized asks past authentication: 401 and 403 are no, anything else yes', async () => {
     let status = 401;
-    const s = await server((request, body, response) => reply(status)(request, body, response));
+    const s = await server(() => ({ status }));
     const openVoice = client(s.url);
     expect(await openVoice.authorized()).toBe(false);
     status = 403;
@@ -164,7 +152,7 @@ describe('OpenVoiceClient.healthy and authorized: the probes', () => {
 
 describe('OpenVoiceClient deadlines and errors', () => {
   it('gives up at its own deadline, not fetch’s 300 s, and says so', async () => {
-    const s = await server(() => undefined); // never answers
+    const s = await server(silence);
     const error = await synthesis(client(s.url, { requestTimeoutMs: 300 }));
     expect(error).toBeInstanceOf(OpenVoiceError);
     expect((error as OpenVoiceError).permanent).toBe(false);
@@ -172,8 +160,9 @@ describe('OpenVoiceClient deadlines and errors', () => {
   });
 
   it('waits as long as its deadline allows for a slow first synthesis', async () => {
-    const s = await server((request, body, response) => {
-      setTimeout(() => reply(200, 'RIFF')(request, body, response), 1200);
+    const s = await server(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      return { status: 200, body: 'RIFF' };
     });
     const wav = await client(s.url, { requestTimeoutMs: 5000 }).synthesize(HI);
     expect(Buffer.from(wav).toString()).toBe('RIFF');
@@ -181,9 +170,7 @@ describe('OpenVoiceClient deadlines and errors', () => {
 
   it('treats 4xx as permanent except an authentication failure, which is the host’s fault', async () => {
     let status = 422;
-    const s = await server((request, body, response) =>
-      reply(status, '{"detail":"x"}')(request, body, response),
-    );
+    const s = await server(() => ({ status, body: '{"detail":"x"}' }));
     const openVoice = client(s.url);
     expect(((await synthesis(openVoice)) as OpenVoiceError).permanent).toBe(true);
     status = 401;
