@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Instance, NetworkInterface, SpotInstanceRequest, Tag } from '@aws-sdk/client-ec2';
+import type { Instance, InstanceStateName, NetworkInterface, Tag } from '@aws-sdk/client-ec2';
 import { Ec2HostModel, Ec2ModelError } from './ec2-host-model';
 
 /**
@@ -13,12 +13,10 @@ import { Ec2HostModel, Ec2ModelError } from './ec2-host-model';
  * AWS_ENDPOINT_URL. The shapes were checked against what @aws-sdk/client-* 3.1169 send and parse.
  */
 
-export type InstanceState = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
-
 export interface FakeInstance {
   readonly instanceId: string;
   readonly instanceType: string;
-  state: InstanceState;
+  state: InstanceStateName;
   launchTime: Date;
   stateReasonCode?: string;
   stateTransitionReason?: string;
@@ -54,7 +52,6 @@ export interface FakeMoveTask {
   readonly toMove: number;
   readonly startedAt: number;
   readonly maxPerSecond?: number;
-  failureReason?: string;
 }
 
 /** One line of a fake CloudWatch Logs group. */
@@ -110,7 +107,7 @@ export const ACCOUNT = '123456789012';
 export const ACCESS_KEY_ID = 'AKIDE2ETESTKEY000001';
 export const SECRET_ACCESS_KEY = 'e2e-secret-access-key';
 const FILE_SYSTEM_ID = 'fs-0e2e';
-const STATE_CODES: Record<InstanceState, number> = {
+const STATE_CODES: Record<InstanceStateName, number> = {
   pending: 0,
   running: 16,
   'shutting-down': 32,
@@ -144,8 +141,6 @@ export class AwsServer {
   /** Called after every SendMessage: a fake worker or scaler reacts to a job. */
   onSend: ((queueUrl: string, message: FakeMessage) => void) | undefined;
   private messageCount = 0;
-  /** When false, pending and stopping instances stay so (a stuck transition). */
-  settleOnDescribe = true;
   /**
    * Set by `useHostModel`: every EC2 call goes to this model of launches, spot requests and
    * interfaces (the host lifecycle provider's world) instead of the fixed fleet above.
@@ -206,7 +201,6 @@ export class AwsServer {
     this.faults.clear();
     this.calls.length = 0;
     this.foreignQueueUrls.length = 0;
-    this.settleOnDescribe = true;
     this.hostModel = undefined;
     this.account = freshAccount();
     this.instances.set('i-0app', {
@@ -349,12 +343,15 @@ export class AwsServer {
     return this.hostModel;
   }
 
-  /** What each action does to the fleet; returns the answer as a protocol-neutral value. */
+  /**
+   * What each action does to the fleet. EC2's answer is the XML inside its response element (EC2
+   * speaks nothing else); the other services' a value their protocol writes.
+   */
   private act(action: string, params: Record<string, unknown>): unknown {
     if (this.hostModel && action.startsWith('ec2:')) return actOnHostModel(this.hostModel, action, params);
     switch (action) {
       case 'ec2:DescribeInstances':
-        return this.describeInstances(params);
+        return reservationXml(this.describeInstances(params).map(instanceXml).join(''));
       case 'ec2:StartInstances':
         return this.transition(listParam(params, 'InstanceId'), 'start');
       case 'ec2:StopInstances':
@@ -367,37 +364,27 @@ export class AwsServer {
           const instance = this.knownInstance(id);
           keys.forEach((key, i) => (instance.tags[key] = values[i] ?? ''));
         }
-        return {};
+        return TRUE_XML;
       }
       case 'ec2:DescribeSpotInstanceRequests':
-        return listParam(params, 'SpotInstanceRequestId').map((id) => {
-          const instance = [...this.instances.values()].find((i) => i.spotInstanceRequestId === id);
-          if (!instance)
-            throw new ProtocolError('InvalidSpotInstanceRequestID.NotFound', `${id} does not exist`);
-          return { id, instance };
-        });
+        return `<spotInstanceRequestSet>${listParam(params, 'SpotInstanceRequestId')
+          .map((id) => {
+            const instance = [...this.instances.values()].find((i) => i.spotInstanceRequestId === id);
+            if (!instance)
+              throw new ProtocolError('InvalidSpotInstanceRequestID.NotFound', `${id} does not exist`);
+            const running = instance.state === 'running';
+            return `<item><spotInstanceRequestId>${id}</spotInstanceRequestId><state>${running ? 'active' : 'disabled'}</state><status><code>${running ? 'fulfilled' : 'instance-stopped-by-user'}</code></status><type>persistent</type><validUntil>2027-12-31T00:00:00.000Z</validUntil><instanceInterruptionBehavior>stop</instanceInterruptionBehavior><instanceId>${instance.instanceId}</instanceId></item>`;
+          })
+          .join('')}</spotInstanceRequestSet>`;
       case 'cloudformation:DescribeStacks': {
         const name = String(params.StackName ?? '');
-        const scaler = scalerStack(this.account, name);
-        if (scaler) return { name, outputs: { ...scaler.outputs, ...this.logGroupOutputs(name) } };
-        const logOutputs = this.logGroupOutputs(name);
-        if (logOutputs) return { name, outputs: logOutputs };
-        if (name !== 'GpuFleet-Data')
-          throw new ProtocolError('ValidationError', `Stack with id ${name} does not exist`);
-        return {
-          name,
-          outputs: {
-            JobQueueUrl: this.jobQueueUrl,
-            DeadLetterQueueUrl: this.deadLetterQueueUrl,
-            FileSystemId: FILE_SYSTEM_ID,
-          },
-        };
+        return { name, outputs: this.stackOutputs(name) };
       }
       case 'sqs:GetQueueAttributes': {
         const url = String(params.QueueUrl ?? '');
         const queue = this.knownQueue(url);
         const all: Record<string, string> = {
-          QueueArn: `arn:aws:sqs:ap-northeast-1:${ACCOUNT}:${url.split('/').pop() ?? ''}`,
+          QueueArn: queueArn(url),
           ApproximateNumberOfMessages: String(queue.waiting + queue.messages.length),
           ApproximateNumberOfMessagesNotVisible: String(queue.inFlight),
           ApproximateNumberOfMessagesDelayed: String(queue.delayed),
@@ -442,11 +429,23 @@ export class AwsServer {
     }
   }
 
-  /** The log group outputs of the Compute and Scaler stacks; undefined for any other stack. */
-  private logGroupOutputs(stack: string): Record<string, string> | undefined {
-    if (stack === 'GpuFleet-Compute') return { GpuLogGroup: LOG_GROUPS.gpu, AppLogGroup: LOG_GROUPS.app };
-    if (stack === 'GpuFleet-Scaler') return { ScalerLogGroup: LOG_GROUPS.scaler };
-    return undefined;
+  /** The outputs of the stacks gpu-manage reads; the scaler stack is deployed while its topic is. */
+  private stackOutputs(name: string): Record<string, string> {
+    const stacks: Record<string, Record<string, string> | undefined> = {
+      'GpuFleet-Data': {
+        JobQueueUrl: this.jobQueueUrl,
+        DeadLetterQueueUrl: this.deadLetterQueueUrl,
+        FileSystemId: FILE_SYSTEM_ID,
+      },
+      'GpuFleet-Compute': { GpuLogGroup: LOG_GROUPS.gpu, AppLogGroup: LOG_GROUPS.app },
+      'GpuFleet-Scaler': this.account.subscriptions && {
+        AlarmTopicArn: ALARM_TOPIC_ARN,
+        ScalerLogGroup: LOG_GROUPS.scaler,
+      },
+    };
+    const outputs = stacks[name];
+    if (!outputs) throw new ProtocolError('ValidationError', `Stack with id ${name} does not exist`);
+    return outputs;
   }
 
   /**
@@ -497,10 +496,8 @@ export class AwsServer {
 
   /** The message-level SQS calls: send, receive, purge, and the dead-letter queue's redrive. */
   private queueMessages(action: string, params: Record<string, unknown>): unknown {
-    const arnOf = (url: string): string =>
-      `arn:aws:sqs:ap-northeast-1:${ACCOUNT}:${url.split('/').pop() ?? ''}`;
     if (action === 'sqs:StartMessageMoveTask' || action === 'sqs:ListMessageMoveTasks') {
-      if (params.SourceArn !== arnOf(this.deadLetterQueueUrl))
+      if (params.SourceArn !== queueArn(this.deadLetterQueueUrl))
         throw new ProtocolError('ResourceNotFoundException', `no queue ${String(params.SourceArn)}`);
       const dead = this.deadLetterQueue;
       const running = this.moveTasks.find((t) => t.status === 'RUNNING');
@@ -541,7 +538,6 @@ export class AwsServer {
             ApproximateNumberOfMessagesToMove: t.toMove,
             StartedTimestamp: t.startedAt,
             ...(t.maxPerSecond !== undefined && { MaxNumberOfMessagesPerSecond: t.maxPerSecond }),
-            ...(t.failureReason !== undefined && { FailureReason: t.failureReason }),
           })),
       };
     }
@@ -582,11 +578,9 @@ export class AwsServer {
   }
 
   private describeInstances(params: Record<string, unknown>): FakeInstance[] {
-    if (this.settleOnDescribe) {
-      for (const instance of this.instances.values()) {
-        if (instance.state === 'pending') instance.state = 'running';
-        if (instance.state === 'stopping') instance.state = 'stopped';
-      }
+    for (const instance of this.instances.values()) {
+      if (instance.state === 'pending') instance.state = 'running';
+      if (instance.state === 'stopping') instance.state = 'stopped';
     }
     const ids = listParam(params, 'InstanceId');
     let found = ids.length > 0 ? ids.map((id) => this.knownInstance(id)) : [...this.instances.values()];
@@ -601,7 +595,8 @@ export class AwsServer {
     return found;
   }
 
-  private transition(ids: string[], to: 'start' | 'stop'): Array<[FakeInstance, InstanceState]> {
+  /** Starts or stops instances; EC2's `instancesSet` of their current and previous states. */
+  private transition(ids: string[], to: 'start' | 'stop'): string {
     const instances = ids.map((id) => this.knownInstance(id));
     for (const instance of instances) {
       const bad =
@@ -616,7 +611,7 @@ export class AwsServer {
       }
     }
     const now = new Date();
-    return instances.map((instance) => {
+    const items = instances.map((instance) => {
       const previous = instance.state;
       if (to === 'start' && previous === 'stopped') {
         instance.state = 'pending';
@@ -629,8 +624,9 @@ export class AwsServer {
         instance.stateReasonCode = 'Client.UserInitiatedShutdown';
         instance.stateTransitionReason = `User initiated (${gmt(now)})`;
       }
-      return [instance, previous];
+      return `<item><instanceId>${instance.instanceId}</instanceId>${stateXml('currentState', instance.state)}${stateXml('previousState', previous)}</item>`;
     });
+    return `<instancesSet>${items.join('')}</instancesSet>`;
   }
 
   private knownQueue(url: string): FakeQueue {
@@ -664,36 +660,10 @@ const ec2: Protocol = {
   parse: (_req, body) => parseQuery('ec2', body),
   ok(res, action, answer) {
     const name = action.slice('ec2:'.length);
-    let inner = '';
-    if (answer instanceof HostModelAnswer) {
-      inner = hostModelXml(answer);
-    } else if (action === 'ec2:DescribeInstances') {
-      const items = (answer as FakeInstance[]).map(instanceXml).join('');
-      inner = `<reservationSet><item><reservationId>r-0e2e</reservationId><ownerId>${ACCOUNT}</ownerId><groupSet/><instancesSet>${items}</instancesSet></item></reservationSet>`;
-      if (items === '') inner = '<reservationSet/>';
-    } else if (action === 'ec2:StartInstances' || action === 'ec2:StopInstances') {
-      inner = `<instancesSet>${(answer as Array<[FakeInstance, InstanceState]>)
-        .map(
-          ([i, previous]) =>
-            `<item><instanceId>${i.instanceId}</instanceId>${stateXml('currentState', i.state)}${stateXml('previousState', previous)}</item>`,
-        )
-        .join('')}</instancesSet>`;
-    } else if (action === 'ec2:CreateTags') {
-      inner = '<return>true</return>';
-    } else if (action in ACCOUNT_EC2_XML) {
-      inner = ACCOUNT_EC2_XML[action]?.(answer) ?? '';
-    } else if (action === 'ec2:DescribeSpotInstanceRequests') {
-      inner = `<spotInstanceRequestSet>${(answer as Array<{ id: string; instance: FakeInstance }>)
-        .map(
-          ({ id, instance }) =>
-            `<item><spotInstanceRequestId>${id}</spotInstanceRequestId><state>${instance.state === 'running' ? 'active' : 'disabled'}</state><status><code>${instance.state === 'running' ? 'fulfilled' : 'instance-stopped-by-user'}</code></status><type>persistent</type><validUntil>2027-12-31T00:00:00.000Z</validUntil><instanceInterruptionBehavior>stop</instanceInterruptionBehavior><instanceId>${instance.instanceId}</instanceId></item>`,
-        )
-        .join('')}</spotInstanceRequestSet>`;
-    }
     xml(
       res,
       200,
-      `<${name}Response xmlns="${EC2_NS}"><requestId>e2e-request</requestId>${inner}</${name}Response>`,
+      `<${name}Response xmlns="${EC2_NS}"><requestId>e2e-request</requestId>${answer as string}</${name}Response>`,
     );
   },
   error(res, code, message, status) {
@@ -797,7 +767,7 @@ function instanceXml(i: FakeInstance): string {
   ].join('');
 }
 
-function stateXml(tag: string, state: InstanceState): string {
+function stateXml(tag: string, state: InstanceStateName): string {
   return `<${tag}><code>${STATE_CODES[state]}</code><name>${state}</name></${tag}>`;
 }
 
@@ -826,22 +796,8 @@ export type HostLifecycleAction =
   | 'ec2:DescribeNetworkInterfaces'
   | 'ec2:DeleteNetworkInterface';
 
-/** A host model's answer, in the SDK's shapes, for `hostModelXml` to write as EC2's XML. */
-class HostModelAnswer {
-  constructor(
-    readonly instances?: readonly Instance[],
-    readonly requests?: readonly SpotInstanceRequest[],
-    readonly interfaces?: readonly NetworkInterface[],
-    readonly single?: NetworkInterface,
-  ) {}
-}
-
-/** EC2's query protocol read into the SDK's input shapes the model takes. */
-function actOnHostModel(
-  model: Ec2HostModel,
-  action: string,
-  params: Record<string, unknown>,
-): HostModelAnswer {
+/** EC2's query protocol read into the SDK's input shapes the model takes; the answer's XML. */
+function actOnHostModel(model: Ec2HostModel, action: string, params: Record<string, unknown>): string {
   try {
     const filters = readFilters(params);
     const tagSpecs = readTagSpecifications(params);
@@ -866,28 +822,34 @@ function actOnHostModel(
             : undefined,
           TagSpecifications: tagSpecs,
         });
-        return new HostModelAnswer(out.Instances);
+        return reservationXml((out.Instances ?? []).map(modelInstanceXml).join(''));
       }
       case 'ec2:DescribeInstances': {
         const out = model.describeInstances({
           InstanceIds: listParam(params, 'InstanceId'),
           Filters: filters,
         });
-        return new HostModelAnswer(out.Reservations?.flatMap((r) => r.Instances ?? []) ?? []);
+        const instances = out.Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+        return reservationXml(instances.map(modelInstanceXml).join(''));
       }
       case 'ec2:TerminateInstances':
         model.terminateInstances(listParam(params, 'InstanceId'));
-        return new HostModelAnswer();
+        return TRUE_XML;
       case 'ec2:DescribeSpotInstanceRequests': {
         const out = model.describeSpotInstanceRequests({
           SpotInstanceRequestIds: listParam(params, 'SpotInstanceRequestId'),
           Filters: filters,
         });
-        return new HostModelAnswer(undefined, out.SpotInstanceRequests ?? []);
+        return `<spotInstanceRequestSet>${(out.SpotInstanceRequests ?? [])
+          .map(
+            (r) =>
+              `<item><spotInstanceRequestId>${r.SpotInstanceRequestId}</spotInstanceRequestId><state>${r.State}</state><type>${r.Type}</type>${r.InstanceId ? `<instanceId>${r.InstanceId}</instanceId>` : ''}${tagSetXml(r.Tags)}</item>`,
+          )
+          .join('')}</spotInstanceRequestSet>`;
       }
       case 'ec2:CancelSpotInstanceRequests':
         model.cancelSpotInstanceRequests(listParam(params, 'SpotInstanceRequestId'));
-        return new HostModelAnswer();
+        return TRUE_XML;
       case 'ec2:CreateTags':
       case 'ec2:DeleteTags': {
         const keys = listParam(params, 'Tag', 'Key');
@@ -895,7 +857,7 @@ function actOnHostModel(
         const tags: Tag[] = keys.map((Key, i) => ({ Key, Value: values[i] }));
         if (action === 'ec2:CreateTags') model.createTags(listParam(params, 'ResourceId'), tags);
         else model.deleteTags(listParam(params, 'ResourceId'), tags);
-        return new HostModelAnswer();
+        return TRUE_XML;
       }
       case 'ec2:CreateNetworkInterface': {
         const out = model.createNetworkInterface({
@@ -905,18 +867,19 @@ function actOnHostModel(
           Groups: listParam(params, 'SecurityGroupId'),
           TagSpecifications: tagSpecs,
         });
-        return new HostModelAnswer(undefined, undefined, undefined, out.NetworkInterface);
+        return `<networkInterface>${modelInterfaceXml(out.NetworkInterface ?? {})}</networkInterface>`;
       }
       case 'ec2:DescribeNetworkInterfaces': {
         const out = model.describeNetworkInterfaces({
           NetworkInterfaceIds: listParam(params, 'NetworkInterfaceId'),
           Filters: filters,
         });
-        return new HostModelAnswer(undefined, undefined, out.NetworkInterfaces ?? []);
+        const items = (out.NetworkInterfaces ?? []).map((n) => `<item>${modelInterfaceXml(n)}</item>`);
+        return `<networkInterfaceSet>${items.join('')}</networkInterfaceSet>`;
       }
       case 'ec2:DeleteNetworkInterface':
         model.deleteNetworkInterface(String(params.NetworkInterfaceId ?? ''));
-        return new HostModelAnswer();
+        return TRUE_XML;
       default:
         throw new ProtocolError('InvalidAction', `The action ${action} is not valid for this web service.`);
     }
@@ -953,7 +916,7 @@ function tagSetXml(tags: readonly Tag[] | undefined): string {
 }
 
 function modelInstanceXml(i: Instance): string {
-  const state = (i.State?.Name ?? 'pending') as InstanceState;
+  const state = i.State?.Name ?? 'pending';
   return [
     '<item>',
     `<instanceId>${i.InstanceId}</instanceId>`,
@@ -996,26 +959,16 @@ function modelInterfaceXml(n: NetworkInterface): string {
   ].join('');
 }
 
-/** A host model's answer as the body of EC2's XML response. */
-function hostModelXml(answer: HostModelAnswer): string {
-  if (answer.instances) {
-    const items = answer.instances.map(modelInstanceXml).join('');
-    return `<reservationId>r-0e2e</reservationId><ownerId>${ACCOUNT}</ownerId><instancesSet>${items}</instancesSet><reservationSet>${items === '' ? '' : `<item><reservationId>r-0e2e</reservationId><instancesSet>${items}</instancesSet></item>`}</reservationSet>`;
-  }
-  if (answer.requests) {
-    return `<spotInstanceRequestSet>${answer.requests
-      .map(
-        (r) =>
-          `<item><spotInstanceRequestId>${r.SpotInstanceRequestId}</spotInstanceRequestId><state>${r.State}</state><type>${r.Type}</type>${r.InstanceId ? `<instanceId>${r.InstanceId}</instanceId>` : ''}${tagSetXml(r.Tags)}</item>`,
-      )
-      .join('')}</spotInstanceRequestSet>`;
-  }
-  if (answer.interfaces) {
-    return `<networkInterfaceSet>${answer.interfaces.map((n) => `<item>${modelInterfaceXml(n)}</item>`).join('')}</networkInterfaceSet>`;
-  }
-  if (answer.single) return `<networkInterface>${modelInterfaceXml(answer.single)}</networkInterface>`;
-  return '<return>true</return>';
+/**
+ * The instances of RunInstances (at the top) and of DescribeInstances (in one reservation): each
+ * call's parser reads its own elements and passes over the other's.
+ */
+function reservationXml(items: string): string {
+  const reservation = `<reservationId>r-0e2e</reservationId><ownerId>${ACCOUNT}</ownerId>`;
+  return `${reservation}<instancesSet>${items}</instancesSet><reservationSet>${items && `<item>${reservation}<groupSet/><instancesSet>${items}</instancesSet></item>`}</reservationSet>`;
 }
+
+const TRUE_XML = '<return>true</return>';
 
 // ---- The account behind `gpu-manage doctor`: STS, SSM, Service Quotas, SNS and EC2's capacity calls.
 
@@ -1069,17 +1022,6 @@ function freshAccount(): FakeAccount {
   };
 }
 
-/** The scaler stack with its alarm topic output, while the account has one deployed. */
-function scalerStack(
-  account: FakeAccount,
-  name: string,
-): { name: string; outputs: Record<string, string> } | undefined {
-  if (name !== 'GpuFleet-Scaler') return undefined;
-  if (account.subscriptions === undefined)
-    throw new ProtocolError('ValidationError', `Stack with id ${name} does not exist`);
-  return { name, outputs: { AlarmTopicArn: ALARM_TOPIC_ARN } };
-}
-
 function accountAction(account: FakeAccount, action: string, params: Record<string, unknown>): unknown {
   switch (action) {
     case 'sts:GetCallerIdentity':
@@ -1105,18 +1047,33 @@ function accountAction(account: FakeAccount, action: string, params: Record<stri
       return { Quota: { ServiceCode: 'ec2', QuotaCode: code, Value: value, Unit: 'None' } };
     }
     case 'ec2:DescribeAvailabilityZones':
-      return account.zones;
+      return `<availabilityZoneInfo>${account.zones
+        .map(
+          (zone) =>
+            `<item><zoneName>${zone}</zoneName><zoneState>available</zoneState><regionName>ap-northeast-1</regionName><zoneType>availability-zone</zoneType><optInStatus>opt-in-not-required</optInStatus></item>`,
+        )
+        .join('')}</availabilityZoneInfo>`;
     case 'ec2:DescribeInstanceTypeOfferings': {
       if (params.LocationType !== 'availability-zone')
         throw new ProtocolError('InvalidParameterValue', `LocationType ${String(params.LocationType)}`);
-      const types = listParam(params, 'Filter.1.Value');
-      return types.flatMap((type) => (account.offerings[type] ?? []).map((zone) => ({ type, zone })));
+      return `<instanceTypeOfferingSet>${listParam(params, 'Filter.1.Value')
+        .flatMap((type) =>
+          (account.offerings[type] ?? []).map(
+            (zone) =>
+              `<item><instanceType>${type}</instanceType><locationType>availability-zone</locationType><location>${zone}</location></item>`,
+          ),
+        )
+        .join('')}</instanceTypeOfferingSet>`;
     }
     case 'ec2:DescribeSpotPriceHistory': {
       const type = listParam(params, 'InstanceType')[0] ?? '';
       const zone = String(params.AvailabilityZone ?? '');
       const price = account.spotPrices[`${type}@${zone}`];
-      return price === undefined ? [] : [{ type, zone, price }];
+      const item =
+        price === undefined
+          ? ''
+          : `<item><instanceType>${type}</instanceType><productDescription>Linux/UNIX</productDescription><spotPrice>${price.toFixed(6)}</spotPrice><timestamp>${new Date().toISOString()}</timestamp><availabilityZone>${zone}</availabilityZone></item>`;
+      return `<spotPriceHistorySet>${item}</spotPriceHistorySet>`;
     }
     case 'sns:ListSubscriptionsByTopic': {
       if (params.TopicArn !== ALARM_TOPIC_ARN || account.subscriptions === undefined)
@@ -1127,31 +1084,6 @@ function accountAction(account: FakeAccount, action: string, params: Record<stri
       throw new ProtocolError('InvalidAction', `The action ${action} is not valid for this web service.`);
   }
 }
-
-/** The EC2 answers of the doctor's calls, inside their response element. */
-const ACCOUNT_EC2_XML: Readonly<Record<string, (answer: unknown) => string>> = {
-  'ec2:DescribeAvailabilityZones': (answer) =>
-    `<availabilityZoneInfo>${(answer as string[])
-      .map(
-        (zone) =>
-          `<item><zoneName>${zone}</zoneName><zoneState>available</zoneState><regionName>ap-northeast-1</regionName><zoneType>availability-zone</zoneType><optInStatus>opt-in-not-required</optInStatus></item>`,
-      )
-      .join('')}</availabilityZoneInfo>`,
-  'ec2:DescribeInstanceTypeOfferings': (answer) =>
-    `<instanceTypeOfferingSet>${(answer as Array<{ type: string; zone: string }>)
-      .map(
-        ({ type, zone }) =>
-          `<item><instanceType>${type}</instanceType><locationType>availability-zone</locationType><location>${zone}</location></item>`,
-      )
-      .join('')}</instanceTypeOfferingSet>`,
-  'ec2:DescribeSpotPriceHistory': (answer) =>
-    `<spotPriceHistorySet>${(answer as Array<{ type: string; zone: string; price: number }>)
-      .map(
-        ({ type, zone, price }) =>
-          `<item><instanceType>${type}</instanceType><productDescription>Linux/UNIX</productDescription><spotPrice>${price.toFixed(6)}</spotPrice><timestamp>${new Date().toISOString()}</timestamp><availabilityZone>${zone}</availabilityZone></item>`,
-      )
-      .join('')}</spotPriceHistorySet>`,
-};
 
 /** AWS JSON 1.0 (SQS) or 1.1 (CloudWatch Logs, SSM, Service Quotas): the action in X-Amz-Target. */
 function awsJson(
@@ -1237,6 +1169,10 @@ function accountProtocols(): Record<string, Protocol> {
     ssm: awsJson('1.1', 'AmazonSSM', 'ssm', 'UnrecognizedClientException'),
     servicequotas: awsJson('1.1', 'ServiceQuotasV20190624', 'servicequotas', 'UnrecognizedClientException'),
   };
+}
+
+function queueArn(url: string): string {
+  return `arn:aws:sqs:ap-northeast-1:${ACCOUNT}:${url.split('/').pop() ?? ''}`;
 }
 
 /** SQS's checksum of a body, which the SDK verifies on send and receive. */

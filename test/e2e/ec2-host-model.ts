@@ -9,6 +9,7 @@ import type {
   DescribeSpotInstanceRequestsCommandOutput,
   Filter,
   Instance,
+  InstanceStateName,
   RunInstancesCommandInput,
   RunInstancesCommandOutput,
   Tag,
@@ -23,11 +24,9 @@ import type {
  * while). The unit tests drive it through aws-sdk-client-mock, the local AWS server over HTTP.
  */
 
-export type ModelState = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
-
 export interface ModelInstance {
   readonly instanceId: string;
-  state: ModelState;
+  state: InstanceStateName;
   readonly launchTime: Date;
   readonly privateIp: string;
   readonly spotInstanceRequestId?: string;
@@ -119,15 +118,7 @@ export class Ec2HostModel {
     } else {
       const ip = template.privateIp ?? `10.0.1.${100 + this.sequence}`;
       this.assertAddressFree(template.subnetId, ip);
-      eni = {
-        id: this.nextId('eni'),
-        subnetId: template.subnetId,
-        privateIp: ip,
-        groups: [],
-        deleteOnTermination: true,
-        tags: tagsFor('network-interface'),
-      };
-      this.interfaces.set(eni.id, eni);
+      eni = this.addInterface(template.subnetId, ip, tagsFor('network-interface'));
     }
     const instance = this.launch(templateId, version, eni, tagsFor('instance'), tagsFor('volume'));
     if (template.spot) {
@@ -192,31 +183,16 @@ export class Ec2HostModel {
 
   describeInstances(input: DescribeInstancesCommandInput): DescribeInstancesCommandOutput {
     const visible = [...this.instances.values()].filter((i) => i.visibleAt <= this.now());
-    let found: ModelInstance[];
-    if (input.InstanceIds?.length) {
-      found = input.InstanceIds.map((id) => {
-        const instance = visible.find((i) => i.instanceId === id);
-        if (!instance)
-          throw new Ec2ModelError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
-        return instance;
-      });
-    } else {
-      found = visible.filter((i) =>
-        matches(input.Filters, (name) => {
-          if (name === 'instance-state-name') return [i.state];
-          if (name.startsWith('tag:')) return [i.tags[name.slice(4)]];
-          throw new Ec2ModelError('InvalidParameterValue', `The filter '${name}' is invalid`);
-        }),
-      );
-    }
-    return this.reservation(found);
+    return this.reservation(
+      input.InstanceIds?.length
+        ? input.InstanceIds.map((id) => visible.find((i) => i.instanceId === id) ?? instanceNotFound(id))
+        : visible.filter((i) => matches(input.Filters, i.tags, { 'instance-state-name': i.state })),
+    );
   }
 
   terminateInstances(ids: readonly string[]): void {
-    const instances = ids.map((id) => this.instance(id));
-    for (const instance of instances) {
+    for (const instance of ids.map((id) => this.instance(id)))
       if (instance.state !== 'terminated') instance.state = 'shutting-down';
-    }
   }
 
   private finishTermination(instance: ModelInstance): void {
@@ -232,16 +208,8 @@ export class Ec2HostModel {
       ? this.requests.get(instance.spotInstanceRequestId)
       : undefined;
     if (request && (request.state === 'active' || request.state === 'disabled')) {
-      const template = this.templates.get(request.templateId);
-      const replacement: ModelInterface = {
-        id: this.nextId('eni'),
-        subnetId: template?.subnetId ?? '',
-        privateIp: instance.privateIp,
-        groups: [],
-        deleteOnTermination: true,
-        tags: {},
-      };
-      this.interfaces.set(replacement.id, replacement);
+      const subnetId = this.templates.get(request.templateId)?.subnetId ?? '';
+      const replacement = this.addInterface(subnetId, instance.privateIp, {});
       const relaunched = this.launch(
         request.templateId,
         request.templateVersion,
@@ -263,18 +231,9 @@ export class Ec2HostModel {
   describeSpotInstanceRequests(
     input: DescribeSpotInstanceRequestsCommandInput,
   ): DescribeSpotInstanceRequestsCommandOutput {
-    let found: ModelRequest[];
-    if (input.SpotInstanceRequestIds?.length) {
-      found = input.SpotInstanceRequestIds.map((id) => this.request(id));
-    } else {
-      found = [...this.requests.values()].filter((r) =>
-        matches(input.Filters, (name) => {
-          if (name === 'state') return [r.state];
-          if (name.startsWith('tag:')) return [r.tags[name.slice(4)]];
-          throw new Ec2ModelError('InvalidParameterValue', `The filter '${name}' is invalid`);
-        }),
-      );
-    }
+    const found = input.SpotInstanceRequestIds?.length
+      ? input.SpotInstanceRequestIds.map((id) => this.request(id))
+      : [...this.requests.values()].filter((r) => matches(input.Filters, r.tags, { state: r.state }));
     return {
       $metadata: {},
       SpotInstanceRequests: found.map((r) => ({
@@ -304,15 +263,8 @@ export class Ec2HostModel {
   createNetworkInterface(input: CreateNetworkInterfaceCommandInput): CreateNetworkInterfaceCommandOutput {
     const ip = input.PrivateIpAddress ?? `10.0.1.${200 + this.sequence}`;
     this.assertAddressFree(input.SubnetId ?? '', ip);
-    const eni: ModelInterface = {
-      id: this.nextId('eni'),
-      subnetId: input.SubnetId ?? '',
-      privateIp: ip,
-      groups: [...(input.Groups ?? [])],
-      deleteOnTermination: false,
-      tags: tagMap(input.TagSpecifications, 'network-interface'),
-    };
-    this.interfaces.set(eni.id, eni);
+    const tags = tagMap(input.TagSpecifications, 'network-interface');
+    const eni = this.addInterface(input.SubnetId ?? '', ip, tags, false, [...(input.Groups ?? [])]);
     return { $metadata: {}, NetworkInterface: interfaceShape(eni) };
   }
 
@@ -322,10 +274,7 @@ export class Ec2HostModel {
     const found = [...this.interfaces.values()].filter(
       (n) =>
         (!input.NetworkInterfaceIds?.length || input.NetworkInterfaceIds.includes(n.id)) &&
-        matches(input.Filters, (name) => {
-          if (name.startsWith('tag:')) return [n.tags[name.slice(4)]];
-          throw new Ec2ModelError('InvalidParameterValue', `The filter '${name}' is invalid`);
-        }),
+        matches(input.Filters, n.tags),
     );
     return { $metadata: {}, NetworkInterfaces: found.map(interfaceShape) };
   }
@@ -358,10 +307,7 @@ export class Ec2HostModel {
   }
 
   instance(id: string): ModelInstance {
-    const instance = this.instances.get(id);
-    if (!instance)
-      throw new Ec2ModelError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
-    return instance;
+    return this.instances.get(id) ?? instanceNotFound(id);
   }
 
   private request(id: string): ModelRequest {
@@ -381,6 +327,19 @@ export class Ec2HostModel {
       this.volumes.get(id);
     if (!target) throw new Ec2ModelError('InvalidID', `The ID '${id}' is not valid`);
     return target;
+  }
+
+  /** A new interface; one a launch creates goes with its instance, one created on its own stays. */
+  private addInterface(
+    subnetId: string,
+    privateIp: string,
+    tags: Record<string, string>,
+    deleteOnTermination = true,
+    groups: string[] = [],
+  ): ModelInterface {
+    const eni = { id: this.nextId('eni'), subnetId, privateIp, groups, deleteOnTermination, tags };
+    this.interfaces.set(eni.id, eni);
+    return eni;
   }
 
   private assertAddressFree(subnetId: string, ip: string): void {
@@ -435,11 +394,21 @@ function toTags(tags: Record<string, string>): Tag[] {
   return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 }
 
+/** Whether every filter holds: `tag:<key>` on the tags, any other name on the values it names. */
 function matches(
   filters: readonly Filter[] | undefined,
-  valuesOf: (name: string) => Array<string | undefined>,
+  tags: Record<string, string>,
+  named: Record<string, string> = {},
 ): boolean {
-  return (filters ?? []).every((f) =>
-    valuesOf(f.Name ?? '').some((v) => v !== undefined && (f.Values ?? []).includes(v)),
-  );
+  return (filters ?? []).every(({ Name = '', Values = [] }) => {
+    const tag = Name.startsWith('tag:') ? Name.slice(4) : undefined;
+    if (tag === undefined && !Object.hasOwn(named, Name))
+      throw new Ec2ModelError('InvalidParameterValue', `The filter '${Name}' is invalid`);
+    const value = tag === undefined ? named[Name] : tags[tag];
+    return value !== undefined && Values.includes(value);
+  });
+}
+
+function instanceNotFound(id: string): never {
+  throw new Ec2ModelError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
 }
