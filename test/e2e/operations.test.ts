@@ -11,21 +11,28 @@ import { CLI, ensureBuiltCli, expectOneLineFailure, removeScratch, withServer } 
 ensureBuiltCli();
 afterAll(removeScratch);
 
-/** The scaler stack is deployed (its alarm topic has no subscription yet): its outputs name the scaler's log group. */
-const scalerDeployed = (server: AwsServer): void => {
-  server.account.subscriptions = [];
-};
-
-/** A concurrent test against its own local AWS server, the scaler stack deployed. */
+/**
+ * A concurrent test against its own local AWS server, the scaler stack deployed (its alarm topic
+ * has no subscription yet), so that its outputs name the scaler's log group.
+ */
 function withOperations(...[name, body]: Parameters<typeof withServer>): void {
-  withServer(name, body, scalerDeployed);
+  withServer(name, body, (server) => (server.account.subscriptions = []));
 }
 
 const MINUTE = 60_000;
 
-/** A worker's job line, as docs/jobs.md defines it. */
-function jobLine(fields: Record<string, unknown>): string {
-  return JSON.stringify({ level: fields.state === 'failed' ? 'error' : 'info', msg: 'job', ...fields });
+/** A time as the fleet's tags hold it: ISO 8601 to the second. */
+const tagTime = (ms: number): string => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** Writes a worker's job line, as docs/jobs.md defines it, to a stream of the GPU log group. */
+function writeJobLine(
+  server: AwsServer,
+  stream: string,
+  fields: Record<string, unknown>,
+  at = Date.now(),
+): void {
+  const line = JSON.stringify({ level: fields.state === 'failed' ? 'error' : 'info', msg: 'job', ...fields });
+  server.writeLog(LOG_GROUPS.gpu, stream, line, at);
 }
 
 /** Lines printed by `logs`: "<ISO time> <source> <stream>  <message>". */
@@ -43,14 +50,10 @@ function printed(stdout: string): Array<{ source: string; stream: string; messag
 describe('gpu-manage logs', () => {
   withOperations('reads one group over the window, newest last, across pages', async (server, run) => {
     const now = Date.now();
+    const openvoice = 'gpu-fleet-gpu-openvoice-1/i-0gpu';
     server.writeLog(LOG_GROUPS.gpu, 'gpu-fleet-gpu-worker-1/i-0gpu', 'too old', now - 2 * 60 * MINUTE);
     for (let i = 0; i < 7; i += 1)
-      server.writeLog(
-        LOG_GROUPS.gpu,
-        `gpu-fleet-gpu-openvoice-1/i-0gpu`,
-        `line ${i}`,
-        now - (10 - i) * MINUTE,
-      );
+      server.writeLog(LOG_GROUPS.gpu, openvoice, `line ${i}`, now - (10 - i) * MINUTE);
     server.writeLog(LOG_GROUPS.app, 'gpu-fleet-app-voicevox-1/i-0app', 'app line', now - MINUTE);
     const result = await run('logs', 'gpu', '--since', '1h');
     expect(result.stderr).toBe('');
@@ -58,11 +61,7 @@ describe('gpu-manage logs', () => {
     expect(printed(result.stdout).map((l) => l.message)).toEqual(
       [0, 1, 2, 3, 4, 5, 6].map((i) => `line ${i}`),
     );
-    expect(printed(result.stdout)[0]).toEqual({
-      source: 'gpu',
-      stream: 'gpu-fleet-gpu-openvoice-1/i-0gpu',
-      message: 'line 0',
-    });
+    expect(printed(result.stdout)[0]).toEqual({ source: 'gpu', stream: openvoice, message: 'line 0' });
     // Seven lines in pages of three: the CLI followed nextToken.
     expect(server.callsOf('logs:FilterLogEvents').length).toBe(3);
     const [first] = server.callsOf('logs:FilterLogEvents');
@@ -88,18 +87,13 @@ describe('gpu-manage logs', () => {
     'provision reads the provisioning streams of every host group, no container',
     async (server, run) => {
       const now = Date.now();
-      server.writeLog(
-        LOG_GROUPS.gpu,
-        'provision/i-0gpu',
-        'gpu-fleet-provision: provisioned (gpu host)',
-        now - 5000,
-      );
-      server.writeLog(
-        LOG_GROUPS.app,
-        'provision/i-0app',
-        'gpu-fleet-provision: provisioned (app host)',
-        now - 6000,
-      );
+      for (const [role, ago] of [
+        ['gpu', 5000],
+        ['app', 6000],
+      ] as const) {
+        const message = `gpu-fleet-provision: provisioned (${role} host)`;
+        server.writeLog(LOG_GROUPS[role], `provision/i-0${role}`, message, now - ago);
+      }
       server.writeLog(LOG_GROUPS.gpu, 'gpu-fleet-gpu-worker-1/i-0gpu', 'a container line', now - 4000);
       const result = await run('logs', 'provision', '--since', '30m');
       expect(result.code).toBe(0);
@@ -112,36 +106,20 @@ describe('gpu-manage logs', () => {
   );
 
   withOperations("--job follows one job across the worker's and the scaler's lines", async (server, run) => {
-    const now = Date.now();
-    const sent = now - 10 * MINUTE;
-    server.writeLog(LOG_GROUPS.scaler, 'tick', 'before the job was sent', sent - MINUTE);
-    server.writeLog(LOG_GROUPS.scaler, 'tick', 'start GPU: 11 jobs wait', sent + MINUTE);
-    server.writeLog(
-      LOG_GROUPS.gpu,
-      'worker/i-0gpu',
-      jobLine({ jobId: 'other', type: 'synthesize', state: 'started' }),
-      sent + 3 * MINUTE,
-    );
-    server.writeLog(
-      LOG_GROUPS.gpu,
-      'worker/i-0gpu',
-      jobLine({ jobId: 'msg-1', type: 'synthesize', state: 'started', waitMs: 4 * MINUTE }),
-      sent + 4 * MINUTE,
-    );
-    server.writeLog(LOG_GROUPS.scaler, 'tick', 'GPU busy', sent + 5 * MINUTE);
-    server.writeLog(
-      LOG_GROUPS.gpu,
-      'worker/i-0gpu',
-      jobLine({
-        jobId: 'msg-1',
-        type: 'synthesize',
-        state: 'done',
-        durationMs: 120_000,
-        output: 'outputs/msg-1.wav',
-      }),
-      sent + 6 * MINUTE,
-    );
-    server.writeLog(LOG_GROUPS.scaler, 'tick', 'after the job', sent + 8 * MINUTE);
+    // Each line some minutes after the job was sent, ten minutes ago.
+    const sent = Date.now() - 10 * MINUTE;
+    const at = (minutes: number): number => sent + minutes * MINUTE;
+    const tick = (minutes: number, message: string): void =>
+      server.writeLog(LOG_GROUPS.scaler, 'tick', message, at(minutes));
+    const job = (minutes: number, jobId: string, fields: Record<string, unknown>): void =>
+      writeJobLine(server, 'worker/i-0gpu', { jobId, type: 'synthesize', ...fields }, at(minutes));
+    tick(-1, 'before the job was sent');
+    tick(1, 'start GPU: 11 jobs wait');
+    job(3, 'other', { state: 'started' });
+    job(4, 'msg-1', { state: 'started', waitMs: 4 * MINUTE });
+    tick(5, 'GPU busy');
+    job(6, 'msg-1', { state: 'done', durationMs: 120_000, output: 'outputs/msg-1.wav' });
+    tick(8, 'after the job');
     const result = await run('logs', '--job', 'msg-1');
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -356,20 +334,16 @@ function fakeFleet(
         server.writeLog(LOG_GROUPS.gpu, 'gpu-fleet-gpu-models-1/i-0gpu', 'model pin missing: wavmark');
         return;
       }
-      gpu.tags['gpu-fleet:ready-at'] = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      gpu.tags['gpu-fleet:ready-at'] = tagTime(Date.now());
       const base = { jobId: job.jobId, type: job.type };
-      server.writeLog(
-        LOG_GROUPS.gpu,
-        'gpu-fleet-gpu-worker-1/i-0gpu',
-        jobLine({ ...base, state: 'started', waitMs: 900 }),
-      );
+      writeJobLine(server, 'gpu-fleet-gpu-worker-1/i-0gpu', { ...base, state: 'started', waitMs: 900 });
       setTimeout(() => {
         const outcome = behaviour.outcome?.(job) ?? {
           state: 'done',
           durationMs: 1500,
           ...(job.type === 'synthesize' && { output: `outputs/${String(job.jobId)}.wav` }),
         };
-        server.writeLog(LOG_GROUPS.gpu, 'gpu-fleet-gpu-worker-1/i-0gpu', jobLine({ ...base, ...outcome }));
+        writeJobLine(server, 'gpu-fleet-gpu-worker-1/i-0gpu', { ...base, ...outcome });
       }, 200);
     }, 1200);
   };
@@ -383,10 +357,10 @@ describe('gpu-manage smoke-test', () => {
       const result = await run('smoke-test', '--interval', '0.2', '--timeout', '15');
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
+      // "  <time>Z  <seconds>s  <stage>[: detail]" → the stage.
       const stages = result.stdout
         .split('\n')
-        .filter((l) => /^ {2}\d\d:\d\d:\d\dZ +\d+s {2}/.test(l))
-        .map((l) => l.replace(/^ {2}\d\d:\d\d:\d\dZ +\d+s {2}/, '').replace(/:.*$/, ''));
+        .flatMap((l) => /^ {2}\d\d:\d\d:\d\dZ +\d+s {2}([^:]*)/.exec(l)?.[1] ?? []);
       expect(stages).toEqual([
         'queued',
         'GPU start requested',
@@ -468,7 +442,7 @@ describe('gpu-manage smoke-test', () => {
 
   withOperations('keeps an operator’s longer hold on a running GPU: writes no tag', async (server, run) => {
     fakeFleet(server);
-    const operatorHold = new Date(Date.now() + 3 * 60 * MINUTE).toISOString().replace(/\.\d+Z$/, 'Z');
+    const operatorHold = tagTime(Date.now() + 3 * 60 * MINUTE);
     server.gpu.tags['gpu-fleet:hold-until'] = operatorHold;
     server.gpu.state = 'running';
     server.gpu.tags['gpu-fleet:ready-at'] = new Date(Date.now() + 1000).toISOString();
@@ -490,16 +464,10 @@ describe('gpu-manage smoke-test', () => {
       // The worker reports ready and runs the job just before the test reads the logs.
       server.onAction = (action) => {
         if (action !== 'logs:FilterLogEvents' || !jobId || server.gpu.tags['gpu-fleet:ready-at']) return;
-        server.gpu.tags['gpu-fleet:ready-at'] = new Date(Date.now() + 1000)
-          .toISOString()
-          .replace(/\.\d+Z$/, 'Z');
+        server.gpu.tags['gpu-fleet:ready-at'] = tagTime(Date.now() + 1000);
         const base = { jobId, type: 'synthesize' };
-        server.writeLog(LOG_GROUPS.gpu, 'worker/i-0gpu', jobLine({ ...base, state: 'started', waitMs: 10 }));
-        server.writeLog(
-          LOG_GROUPS.gpu,
-          'worker/i-0gpu',
-          jobLine({ ...base, state: 'done', durationMs: 5, output: 'o.wav' }),
-        );
+        writeJobLine(server, 'worker/i-0gpu', { ...base, state: 'started', waitMs: 10 });
+        writeJobLine(server, 'worker/i-0gpu', { ...base, state: 'done', durationMs: 5, output: 'o.wav' });
       };
       const result = await run('smoke-test', '--interval', '0.2', '--timeout', '15');
       expect(result.code).toBe(0);
@@ -511,7 +479,7 @@ describe('gpu-manage smoke-test', () => {
 
   withOperations('lifts an operator pause for the test and puts it back after', async (server, run) => {
     fakeFleet(server);
-    const pause = new Date(Date.now() + 5 * 60 * MINUTE).toISOString().replace(/\.\d+Z$/, 'Z');
+    const pause = tagTime(Date.now() + 5 * 60 * MINUTE);
     server.gpu.tags['gpu-fleet:paused-until'] = pause;
     const result = await run('smoke-test', '--interval', '0.2', '--timeout', '15');
     expect(result.code).toBe(0);
