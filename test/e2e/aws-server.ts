@@ -96,6 +96,11 @@ export type Fault =
   /** The connection closes without an answer. */
   | { readonly kind: 'drop' };
 
+/** An error in the service's own protocol, the fault `fail` injects most often. */
+export function awsError(code: string, status: number): Fault {
+  return { kind: 'error', code, status };
+}
+
 export interface RecordedCall {
   readonly action: string;
   readonly params: Readonly<Record<string, unknown>>;

@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { type AwsAction, type Fault } from './aws-server';
+import { type AwsAction, type Fault, awsError } from './aws-server';
 import { ensureBuiltCli, expectOneLineFailure, gpuManage, removeScratch, withServer } from './support';
 
 /**
@@ -99,7 +99,7 @@ describe('commands against the wire protocols', () => {
   withServer(
     'a fault the SDK retries away is invisible: one 503, then the start goes through',
     async (server, run) => {
-      server.fail('ec2:StartInstances', { kind: 'error', code: 'ServiceUnavailable', status: 503 }, 1);
+      server.fail('ec2:StartInstances', awsError('ServiceUnavailable', 503), 1);
       const result = await run('start-gpu');
       expect(result.code).toBe(0);
       expect(server.callsOf('ec2:StartInstances')).toHaveLength(2);
@@ -113,21 +113,21 @@ describe('each injected fault: one line, exit 1', () => {
     [
       'EC2 throttling',
       'ec2:DescribeInstances',
-      { kind: 'error', code: 'RequestLimitExceeded', status: 503 },
+      awsError('RequestLimitExceeded', 503),
       ['start-gpu'],
       /^AWS is throttling requests right now: try again in a few seconds\.$/,
     ],
     [
       'SQS RequestThrottled',
       'sqs:GetQueueAttributes',
-      { kind: 'error', code: 'RequestThrottled', status: 400 },
+      awsError('RequestThrottled', 400),
       ['status'],
       /^AWS is throttling requests/,
     ],
     [
       'an EC2 5xx with an XML body',
       'ec2:StartInstances',
-      { kind: 'error', code: 'InternalError', status: 500 },
+      awsError('InternalError', 500),
       ['start-gpu'],
       /^AWS answered ec2:StartInstances with a server error \(HTTP 500, InternalError\); this is usually brief: try again in a minute\.$/,
     ],
@@ -148,21 +148,21 @@ describe('each injected fault: one line, exit 1', () => {
     [
       'an EFS 503',
       'elasticfilesystem:DescribeFileSystems',
-      { kind: 'error', code: 'ServiceUnavailable', status: 503 },
+      awsError('ServiceUnavailable', 503),
       ['status'],
       /^AWS answered elasticfilesystem:DescribeFileSystems with a server error \(HTTP 503, ServiceUnavailable\)/,
     ],
     [
       'no spot capacity',
       'ec2:StartInstances',
-      { kind: 'error', code: 'InsufficientInstanceCapacity', status: 500 },
+      awsError('InsufficientInstanceCapacity', 500),
       ['start-gpu'],
       /^EC2 has no spot capacity for the GPU instance right now\./,
     ],
     [
       'access denied',
       'ec2:StopInstances',
-      { kind: 'error', code: 'UnauthorizedOperation', status: 403 },
+      awsError('UnauthorizedOperation', 403),
       ['stop-app'],
       /^Access denied: your credentials lack ec2:StopInstances\./,
     ],
@@ -204,11 +204,7 @@ describe('each injected fault: one line, exit 1', () => {
   );
 
   withServer('CloudFormation InvalidClientTokenId says the access key id is unknown', async (server, run) => {
-    server.fail('cloudformation:DescribeStacks', {
-      kind: 'error',
-      code: 'InvalidClientTokenId',
-      status: 403,
-    });
+    server.fail('cloudformation:DescribeStacks', awsError('InvalidClientTokenId', 403));
     expect(expectOneLineFailure(await run('status'))).toMatch(
       /^AWS rejected the credentials: AWS does not know this access key id/,
     );

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ALARM_TOPIC_ARN, AwsServer } from './aws-server';
-import { type CliRun, ensureBuiltCli, gpuManage, localAwsEnv, removeScratch } from './support';
+import { ALARM_TOPIC_ARN, AwsServer, awsError } from './aws-server';
+import { type CliRun, ensureBuiltCli, gpuManage, localAwsEnv, removeScratch, withServer } from './support';
 
 /**
  * The built `gpu-manage doctor` against the local AWS server: a ready account passes every check,
@@ -49,28 +49,27 @@ function expectFailedRun(result: CliRun, failures: number): Lines {
   return checksOf(result);
 }
 
-function withServer(
+/** A concurrent doctor test on its own server, the alarm e-mail confirmed; `run` adds to the environment. */
+function withDoctor(
   name: string,
   body: (
     server: AwsServer,
     run: (env?: Record<string, string>, ...args: string[]) => Promise<CliRun>,
   ) => Promise<void>,
 ): void {
-  it.concurrent(name, async () => {
-    const server = await AwsServer.start();
-    server.account.subscriptions = [{ protocol: 'email', endpoint: 'ops@example.com', confirmed: true }];
-    try {
-      await body(server, (extra = {}, ...args) =>
+  withServer(
+    name,
+    (server) =>
+      body(server, (extra = {}, ...args) =>
         gpuManage(localAwsEnv(server, { CDK_DOCKER: FAKE_DOCKER, ...extra }), 'doctor', ...args),
-      );
-    } finally {
-      await server.close();
-    }
-  });
+      ),
+    (server) =>
+      (server.account.subscriptions = [{ protocol: 'email', endpoint: 'ops@example.com', confirmed: true }]),
+  );
 }
 
 describe('gpu-manage doctor', () => {
-  withServer('a ready account passes every check and exits 0', async (server, run) => {
+  withDoctor('a ready account passes every check and exits 0', async (server, run) => {
     const result = await run({}, '--config', WITH_EMAIL);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -106,7 +105,7 @@ describe('gpu-manage doctor', () => {
     });
   });
 
-  withServer('no region anywhere: the region fails, the AWS checks wait for one', async (_server, run) => {
+  withDoctor('no region anywhere: the region fails, the AWS checks wait for one', async (_server, run) => {
     const result = await run({ AWS_REGION: '' });
     expectFailedRun(result, 1);
     expect(checksOf(result).region).toEqual({
@@ -117,7 +116,7 @@ describe('gpu-manage doctor', () => {
     expect(statuses(result).credentials).toBe('SKIP');
   });
 
-  withServer('a region from the profile is named as such', async (_server, run) => {
+  withDoctor('a region from the profile is named as such', async (_server, run) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-fleet-profile-'));
     const config = path.join(dir, 'config');
     fs.writeFileSync(config, '[default]\noutput = json\n[profile deploy]\nregion = ap-northeast-1\n');
@@ -129,13 +128,13 @@ describe('gpu-manage doctor', () => {
     }
   });
 
-  withServer('CDK_DEFAULT_REGION that the CDK CLI would overwrite fails the region', async (_server, run) => {
+  withDoctor('CDK_DEFAULT_REGION that the CDK CLI would overwrite fails the region', async (_server, run) => {
     expect(expectFailedRun(await run({ CDK_DEFAULT_REGION: 'us-west-2' }), 1).region?.text).toMatch(
       /CDK_DEFAULT_REGION=us-west-2 is overwritten by the CDK CLI/,
     );
   });
 
-  withServer('credentials AWS does not know fail, and nothing else is asked', async (server, run) => {
+  withDoctor('credentials AWS does not know fail, and nothing else is asked', async (server, run) => {
     const result = await run({ AWS_ACCESS_KEY_ID: 'AKIDUNKNOWN000000000' });
     expectFailedRun(result, 1);
     expect(checksOf(result).credentials?.text).toMatch(/^could not check: AWS rejected the credentials/);
@@ -143,7 +142,7 @@ describe('gpu-manage doctor', () => {
     expect(result.stdout).toContain('fix: run `aws configure` or `aws sso login`');
   });
 
-  withServer('a region not bootstrapped fails with the bootstrap command', async (server, run) => {
+  withDoctor('a region not bootstrapped fails with the bootstrap command', async (server, run) => {
     server.account.bootstrapVersion = undefined;
     const result = await run();
     expectFailedRun(result, 1);
@@ -151,7 +150,7 @@ describe('gpu-manage doctor', () => {
     expect(result.stdout).toContain('fix: npx cdk bootstrap aws://123456789012/ap-northeast-1');
   });
 
-  withServer('a new account’s spot quota (never applied: the default 0) fails', async (server, run) => {
+  withDoctor('a new account’s spot quota (never applied: the default 0) fails', async (server, run) => {
     delete server.account.appliedQuotas['L-3819A6DF'];
     const result = await run();
     expectFailedRun(result, 1);
@@ -162,7 +161,7 @@ describe('gpu-manage doctor', () => {
     expect(server.callsOf('servicequotas:GetAWSDefaultServiceQuota')).toHaveLength(1);
   });
 
-  withServer(
+  withDoctor(
     'burst workers: spot and on-demand quotas for all of them, burst types in the burst zones',
     async (server, run) => {
       server.account.offerings['g6.xlarge'] = ['ap-northeast-1a'];
@@ -180,7 +179,7 @@ describe('gpu-manage doctor', () => {
     },
   );
 
-  withServer('a zone without the GPU type fails and names a zone that has it', async (server, run) => {
+  withDoctor('a zone without the GPU type fails and names a zone that has it', async (server, run) => {
     server.account.offerings['g4dn.xlarge'] = ['ap-northeast-1c'];
     const result = await run();
     expectFailedRun(result, 1);
@@ -190,19 +189,19 @@ describe('gpu-manage doctor', () => {
     expect(result.stdout).toContain('fix: set availabilityZone to ap-northeast-1c');
   });
 
-  withServer('a spot price above spotMaxPriceUsd fails', async (server, run) => {
+  withDoctor('a spot price above spotMaxPriceUsd fails', async (server, run) => {
     server.account.spotPrices['g4dn.xlarge@ap-northeast-1a'] = 0.3512;
     expect(expectFailedRun(await run(), 1)['spot price']?.text).toMatch(
       /0\.3512 USD\/h on spot now, above spotMaxPriceUsd 0\.3: the GPU would not launch$/,
     );
   });
 
-  withServer('no Docker engine fails', async (_server, run) => {
+  withDoctor('no Docker engine fails', async (_server, run) => {
     const checks = expectFailedRun(await run({ CDK_DOCKER: path.join(dockerDir, 'no-such-docker') }), 1);
     expect(checks['Docker engine']?.text).toMatch(/^no Docker engine: .*no-such-docker is not installed/);
   });
 
-  withServer(
+  withDoctor(
     'an alarm e-mail not confirmed yet fails; before the deploy it is skipped',
     async (server, run) => {
       server.account.subscriptions = [{ protocol: 'email', endpoint: 'ops@example.com', confirmed: false }];
@@ -219,15 +218,11 @@ describe('gpu-manage doctor', () => {
     },
   );
 
-  withServer(
+  withDoctor(
     'throttling that outlasts the retries fails that check only; a passing 5xx is retried',
     async (server, run) => {
-      server.fail('servicequotas:GetServiceQuota', {
-        kind: 'error',
-        code: 'ThrottlingException',
-        status: 400,
-      });
-      server.fail('ec2:DescribeSpotPriceHistory', { kind: 'error', code: 'InternalError', status: 500 }, 1);
+      server.fail('servicequotas:GetServiceQuota', awsError('ThrottlingException', 400));
+      server.fail('ec2:DescribeSpotPriceHistory', awsError('InternalError', 500), 1);
       const result = await run();
       const checks = expectFailedRun(result, 1);
       expect(checks['GPU spot quota']).toEqual({
@@ -240,7 +235,7 @@ describe('gpu-manage doctor', () => {
     },
   );
 
-  withServer(
+  withDoctor(
     'a 502 page from a proxy is a check that could not be made, not a crash',
     async (server, run) => {
       server.fail('ec2:DescribeAvailabilityZones', { kind: 'html', status: 502 });
@@ -252,8 +247,8 @@ describe('gpu-manage doctor', () => {
     },
   );
 
-  withServer('access denied names the permission to grant', async (server, run) => {
-    server.fail('ssm:GetParameter', { kind: 'error', code: 'AccessDeniedException', status: 400 });
+  withDoctor('access denied names the permission to grant', async (server, run) => {
+    server.fail('ssm:GetParameter', awsError('AccessDeniedException', 400));
     const result = await run();
     expectFailedRun(result, 1);
     expect(result.stdout).toContain('fix: allow ssm:GetParameter for these credentials');

@@ -1,6 +1,6 @@
 import { DEFAULT_CONFIG } from '../../src/config';
 import { handler } from '../../lambda/scaler/handler';
-import { AwsServer } from './aws-server';
+import { AwsServer, awsError } from './aws-server';
 import { localAwsEnv, removeScratch } from './support';
 
 /**
@@ -103,7 +103,7 @@ describe('the scaler handler against the wire protocols', () => {
 
   it('no spot capacity: the refused start is remembered with its error, and the tick does not throw', async () => {
     server.jobQueue.waiting = 11;
-    server.fail('ec2:StartInstances', { kind: 'error', code: 'InsufficientInstanceCapacity', status: 500 });
+    server.fail('ec2:StartInstances', awsError('InsufficientInstanceCapacity', 500));
     const { error, metrics } = await tick();
     expect(error).toBeUndefined();
     expect(server.gpu.state).toBe('stopped');
@@ -120,13 +120,13 @@ describe('the scaler handler against the wire protocols', () => {
   });
 
   it('throttled observation is transient too', async () => {
-    server.fail('ec2:DescribeInstances', { kind: 'error', code: 'RequestLimitExceeded', status: 503 });
+    server.fail('ec2:DescribeInstances', awsError('RequestLimitExceeded', 503));
     const { error } = await tick();
     expect(error).toBeUndefined();
   });
 
   it('credentials AWS rejects are not transient: the invocation fails, saying so', async () => {
-    server.fail('ec2:DescribeInstances', { kind: 'error', code: 'AuthFailure', status: 401 });
+    server.fail('ec2:DescribeInstances', awsError('AuthFailure', 401));
     const { error, logs } = await tick();
     expect(error).toMatchObject({ code: 'InvalidCredentials', retryable: false });
     expect(error?.message).toContain('the access key or its signature is not valid');
@@ -135,7 +135,7 @@ describe('the scaler handler against the wire protocols', () => {
 
   it('CreateTags fails after a successful start: the GPU is started exactly once', async () => {
     server.jobQueue.waiting = 11;
-    server.fail('ec2:CreateTags', { kind: 'error', code: 'RequestLimitExceeded', status: 503 });
+    server.fail('ec2:CreateTags', awsError('RequestLimitExceeded', 503));
     await tick();
     expect(server.callsOf('ec2:StartInstances')).toHaveLength(1);
     expect(server.gpu.state).toBe('pending');
@@ -145,7 +145,7 @@ describe('the scaler handler against the wire protocols', () => {
   // lose the action from memory.
   it('CreateTags fails after a successful start: the start is reported and later remembered', async () => {
     server.jobQueue.waiting = 11;
-    server.fail('ec2:CreateTags', { kind: 'error', code: 'RequestLimitExceeded', status: 503 });
+    server.fail('ec2:CreateTags', awsError('RequestLimitExceeded', 503));
     const first = await tick();
     expect(first.error).toBeUndefined();
     expect(first.metrics).toMatchObject({ Starts: 1 });
@@ -163,7 +163,7 @@ describe('the scaler handler against the wire protocols', () => {
   // A non-retryable error of an action fails the invocation.
   it('a start refused for good (access denied) fails the invocation', async () => {
     server.jobQueue.waiting = 11;
-    server.fail('ec2:StartInstances', { kind: 'error', code: 'UnauthorizedOperation', status: 403 });
+    server.fail('ec2:StartInstances', awsError('UnauthorizedOperation', 403));
     const { error } = await tick();
     expect(error).toMatchObject({ code: 'AccessDenied', retryable: false });
   });

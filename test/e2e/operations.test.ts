@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { AwsServer, type FakeMessage, LOG_GROUPS } from './aws-server';
+import { AwsServer, type FakeMessage, LOG_GROUPS, awsError } from './aws-server';
 import { CLI, ensureBuiltCli, expectOneLineFailure, removeScratch, withServer } from './support';
 
 /**
@@ -149,15 +149,11 @@ describe('gpu-manage logs', () => {
 
   withOperations('throttling that lasts: one line, exit 1; one 503: retried away', async (server, run) => {
     server.writeLog(LOG_GROUPS.gpu, 'worker/i-0gpu', 'hello', Date.now() - 1000);
-    server.fail(
-      'logs:FilterLogEvents',
-      { kind: 'error', code: 'ServiceUnavailableException', status: 503 },
-      1,
-    );
+    server.fail('logs:FilterLogEvents', awsError('ServiceUnavailableException', 503), 1);
     const retried = await run('logs', 'gpu');
     expect(retried.code).toBe(0);
     expect(printed(retried.stdout).map((l) => l.message)).toEqual(['hello']);
-    server.fail('logs:FilterLogEvents', { kind: 'error', code: 'ThrottlingException', status: 400 });
+    server.fail('logs:FilterLogEvents', awsError('ThrottlingException', 400));
     expect(expectOneLineFailure(await run('logs', 'gpu'))).toBe(
       'AWS is throttling requests right now: try again in a few seconds.',
     );
@@ -264,7 +260,7 @@ describe('gpu-manage dlq', () => {
 
   withOperations('StartMessageMoveTask answering 500: one line, exit 1', async (server, run) => {
     server.addMessage(server.deadLetterQueueUrl, 'job');
-    server.fail('sqs:StartMessageMoveTask', { kind: 'error', code: 'InternalError', status: 500 });
+    server.fail('sqs:StartMessageMoveTask', awsError('InternalError', 500));
     expect(expectOneLineFailure(await run('dlq', 'redrive'))).toMatch(
       /^AWS answered sqs:StartMessageMoveTask with a server error \(HTTP 500/,
     );
@@ -293,11 +289,7 @@ describe('gpu-manage dlq', () => {
   });
 
   withOperations('a second purge within a minute: one line, exit 1', async (server, run) => {
-    server.fail('sqs:PurgeQueue', {
-      kind: 'error',
-      code: 'AWS.SimpleQueueService.PurgeQueueInProgress',
-      status: 403,
-    });
+    server.fail('sqs:PurgeQueue', awsError('AWS.SimpleQueueService.PurgeQueueInProgress', 403));
     expect(expectOneLineFailure(await run('dlq', 'purge', '--yes'))).toBe(
       'SQS allows one purge of a queue every 60 seconds, and one ran less than a minute ago: try again in a minute.',
     );
@@ -305,7 +297,7 @@ describe('gpu-manage dlq', () => {
 
   withOperations('SQS throttling on list: one line, exit 1', async (server, run) => {
     server.addMessage(server.deadLetterQueueUrl, 'junk');
-    server.fail('sqs:ReceiveMessage', { kind: 'error', code: 'RequestThrottled', status: 400 });
+    server.fail('sqs:ReceiveMessage', awsError('RequestThrottled', 400));
     expect(expectOneLineFailure(await run('dlq', 'list'))).toBe(
       'AWS is throttling requests right now: try again in a few seconds.',
     );
