@@ -24,15 +24,10 @@ export function proseLines(markdown: string): string[] {
   let fence: string | undefined;
   return markdown.split('\n').map((line) => {
     const opener = FENCE.exec(line)?.[1];
-    if (fence !== undefined) {
-      if (opener === fence) fence = undefined;
-      return '';
-    }
-    if (opener !== undefined) {
-      fence = opener;
-      return '';
-    }
-    return line;
+    if (fence !== undefined) fence = opener === fence ? undefined : fence;
+    else if (opener !== undefined) fence = opener;
+    else return line;
+    return '';
   });
 }
 

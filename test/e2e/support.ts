@@ -7,15 +7,10 @@ import { ACCESS_KEY_ID, AwsServer, SECRET_ACCESS_KEY } from './aws-server';
 export const ROOT = path.join(__dirname, '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'gpu-manage.js');
 
-/** The newest modification time of the sources the CLI is built from. */
+/** The newest modification time of the TypeScript sources under a directory. */
 function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
-  }
-  return newest;
+  const files = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  return Math.max(0, ...files.map((file) => fs.statSync(path.join(dir, file)).mtimeMs));
 }
 
 /** Builds dist/gpu-manage.js (npm run build) unless it is newer than every source it comes from. */
