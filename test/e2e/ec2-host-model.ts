@@ -106,7 +106,7 @@ export class Ec2HostModel {
     const templateId = input.LaunchTemplate?.LaunchTemplateId ?? '';
     const template = this.templates.get(templateId);
     if (!template) throw new Ec2ModelError('InvalidLaunchTemplateId.NotFound', `${templateId} not found`);
-    const version = input.LaunchTemplate?.Version ?? '1';
+    const source = { templateId, templateVersion: input.LaunchTemplate?.Version ?? '1' };
     const tagsFor = (type: string) => tagMap(input.TagSpecifications, type);
     const existing = input.NetworkInterfaces?.find((n) => n.DeviceIndex === 0)?.NetworkInterfaceId;
     let eni: ModelInterface;
@@ -120,15 +120,14 @@ export class Ec2HostModel {
       this.assertAddressFree(template.subnetId, ip);
       eni = this.addInterface(template.subnetId, ip, tagsFor('network-interface'));
     }
-    const instance = this.launch(templateId, version, eni, tagsFor('instance'), tagsFor('volume'));
+    const instance = this.launch(source, eni, tagsFor('instance'), tagsFor('volume'));
     if (template.spot) {
       const request: ModelRequest = {
         id: this.nextId('sir'),
         state: 'active',
         instanceId: instance.instanceId,
         tags: tagsFor('spot-instances-request'),
-        templateId,
-        templateVersion: version,
+        ...source,
       };
       this.requests.set(request.id, request);
       Object.assign(instance, { spotInstanceRequestId: request.id });
@@ -137,9 +136,9 @@ export class Ec2HostModel {
     return this.reservation([instance]);
   }
 
+  /** A new instance from a launch template (the launch's, or the one its spot request keeps). */
   private launch(
-    templateId: string,
-    version: string,
+    { templateId, templateVersion }: Pick<ModelInstance, 'templateId' | 'templateVersion'>,
     eni: ModelInterface,
     tags: Record<string, string>,
     volumeTags: Record<string, string>,
@@ -156,7 +155,7 @@ export class Ec2HostModel {
       interfaceId: eni.id,
       tags,
       templateId,
-      templateVersion: version,
+      templateVersion,
       visibleAt: this.now() + this.notFoundForMs,
       ...(spotInstanceRequestId && { spotInstanceRequestId }),
     };
@@ -210,14 +209,7 @@ export class Ec2HostModel {
     if (request && (request.state === 'active' || request.state === 'disabled')) {
       const subnetId = this.templates.get(request.templateId)?.subnetId ?? '';
       const replacement = this.addInterface(subnetId, instance.privateIp, {});
-      const relaunched = this.launch(
-        request.templateId,
-        request.templateVersion,
-        replacement,
-        {},
-        {},
-        request.id,
-      );
+      const relaunched = this.launch(request, replacement, {}, {}, request.id);
       relaunched.visibleAt = this.now();
       request.instanceId = relaunched.instanceId;
       request.state = 'active';
