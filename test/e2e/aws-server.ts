@@ -297,10 +297,8 @@ export class AwsServer {
         res.writeHead(400, { 'content-type': 'text/plain' }).end(`unsigned or unknown service ${service}`);
         return;
       }
-      let action = 'unknown';
-      let params: Record<string, unknown> = {};
       try {
-        ({ action, params } = protocol.parse(req, body));
+        const { action, params } = protocol.parse(req, body);
         this.calls.push({ action, params, accessKeyId: scope?.[1], host: req.headers.host });
         if (scope?.[1] !== ACCESS_KEY_ID) {
           throw new ProtocolError(
@@ -316,8 +314,7 @@ export class AwsServer {
           return;
         }
         this.onAction?.(action);
-        const answer = this.act(action, params);
-        protocol.ok(res, action, answer);
+        protocol.ok(res, action, this.act(action, params));
       } catch (error) {
         if (error instanceof ProtocolError) protocol.error(res, error.code, error.message, error.status);
         else protocol.error(res, 'InternalError', String(error), 500);
@@ -721,16 +718,6 @@ const efs: Protocol = {
 
 const cloudWatchLogs = awsJson('1.1', 'Logs_20140328', 'logs', 'UnrecognizedClientException');
 
-/** By the service name in the request's SigV4 credential scope. */
-const PROTOCOLS: Readonly<Record<string, Protocol>> = {
-  logs: cloudWatchLogs,
-  ec2,
-  cloudformation: cloudFormation,
-  sqs,
-  elasticfilesystem: efs,
-  ...accountProtocols(),
-};
-
 function parseQuery(service: string, body: string): { action: string; params: Record<string, unknown> } {
   const params = Object.fromEntries(new URLSearchParams(body).entries());
   return { action: `${service}:${params.Action ?? 'unknown'}`, params };
@@ -809,6 +796,7 @@ function actOnHostModel(model: Ec2HostModel, action: string, params: Record<stri
     switch (action) {
       case 'ec2:RunInstances': {
         const interfaceId = params['NetworkInterface.1.NetworkInterfaceId'];
+        const deviceIndex = Number(params['NetworkInterface.1.DeviceIndex']);
         const out = model.runInstances({
           LaunchTemplate: {
             LaunchTemplateId: String(params['LaunchTemplate.LaunchTemplateId'] ?? ''),
@@ -818,12 +806,7 @@ function actOnHostModel(model: Ec2HostModel, action: string, params: Record<stri
           MaxCount: Number(params.MaxCount),
           ClientToken: params.ClientToken === undefined ? undefined : String(params.ClientToken),
           NetworkInterfaces: interfaceId
-            ? [
-                {
-                  DeviceIndex: Number(params['NetworkInterface.1.DeviceIndex']),
-                  NetworkInterfaceId: String(interfaceId),
-                },
-              ]
+            ? [{ DeviceIndex: deviceIndex, NetworkInterfaceId: String(interfaceId) }]
             : undefined,
           TagSpecifications: tagSpecs,
         });
@@ -1151,30 +1134,32 @@ function queryXml(
   };
 }
 
-/** Read while the module loads (PROTOCOLS above), so a function declaration: it is hoisted. */
-function accountProtocols(): Record<string, Protocol> {
-  return {
-    sts: queryXml(
-      'sts',
-      'https://sts.amazonaws.com/doc/2011-06-15/',
-      () =>
-        `<Arn>arn:aws:iam::${ACCOUNT}:user/e2e</Arn><UserId>AIDAE2E</UserId><Account>${ACCOUNT}</Account>`,
-    ),
-    sns: queryXml(
-      'sns',
-      'http://sns.amazonaws.com/doc/2010-03-31/',
-      (_action, answer) =>
-        `<Subscriptions>${(answer as FakeSubscription[])
-          .map(
-            (s, n) =>
-              `<member><TopicArn>${ALARM_TOPIC_ARN}</TopicArn><Protocol>${s.protocol}</Protocol><SubscriptionArn>${s.confirmed ? `${ALARM_TOPIC_ARN}:sub-${n}` : 'PendingConfirmation'}</SubscriptionArn><Owner>${ACCOUNT}</Owner><Endpoint>${escape(s.endpoint)}</Endpoint></member>`,
-          )
-          .join('')}</Subscriptions>`,
-    ),
-    ssm: awsJson('1.1', 'AmazonSSM', 'ssm', 'UnrecognizedClientException'),
-    servicequotas: awsJson('1.1', 'ServiceQuotasV20190624', 'servicequotas', 'UnrecognizedClientException'),
-  };
-}
+/** By the service name in the request's SigV4 credential scope. */
+const PROTOCOLS: Readonly<Record<string, Protocol>> = {
+  logs: cloudWatchLogs,
+  ec2,
+  cloudformation: cloudFormation,
+  sqs,
+  elasticfilesystem: efs,
+  sts: queryXml(
+    'sts',
+    'https://sts.amazonaws.com/doc/2011-06-15/',
+    () => `<Arn>arn:aws:iam::${ACCOUNT}:user/e2e</Arn><UserId>AIDAE2E</UserId><Account>${ACCOUNT}</Account>`,
+  ),
+  sns: queryXml(
+    'sns',
+    'http://sns.amazonaws.com/doc/2010-03-31/',
+    (_action, answer) =>
+      `<Subscriptions>${(answer as FakeSubscription[])
+        .map(
+          (s, n) =>
+            `<member><TopicArn>${ALARM_TOPIC_ARN}</TopicArn><Protocol>${s.protocol}</Protocol><SubscriptionArn>${s.confirmed ? `${ALARM_TOPIC_ARN}:sub-${n}` : 'PendingConfirmation'}</SubscriptionArn><Owner>${ACCOUNT}</Owner><Endpoint>${escape(s.endpoint)}</Endpoint></member>`,
+        )
+        .join('')}</Subscriptions>`,
+  ),
+  ssm: awsJson('1.1', 'AmazonSSM', 'ssm', 'UnrecognizedClientException'),
+  servicequotas: awsJson('1.1', 'ServiceQuotasV20190624', 'servicequotas', 'UnrecognizedClientException'),
+};
 
 function queueArn(url: string): string {
   return `arn:aws:sqs:ap-northeast-1:${ACCOUNT}:${url.split('/').pop() ?? ''}`;
