@@ -53,15 +53,12 @@ async function invoke(event: unknown): Promise<Invocation> {
       return true;
     }),
   );
-  let result: Invocation['result'];
-  let error: Invocation['error'];
-  try {
-    result = await handler(event);
-  } catch (caught) {
-    error = caught as Invocation['error'];
-  } finally {
-    for (const spy of spies) spy.mockRestore();
-  }
+  const outcome = await handler(event)
+    .then(
+      (result) => ({ result, error: undefined }),
+      (error: Invocation['error']) => ({ result: undefined, error }),
+    )
+    .finally(() => spies.forEach((spy) => spy.mockRestore()));
   const documents = lines.flatMap((line) => {
     try {
       return [JSON.parse(line) as Record<string, unknown>];
@@ -76,7 +73,7 @@ async function invoke(event: unknown): Promise<Invocation> {
     ).CloudWatchMetrics.flatMap((m) => m.Metrics.map((metric) => metric.Name));
     for (const name of names) metrics[name] = Number(emf[name]);
   }
-  return { result, error, metrics, logs: documents.filter((d) => !('_aws' in d)) };
+  return { ...outcome, metrics, logs: documents.filter((d) => !('_aws' in d)) };
 }
 
 const tick = () => invoke({ action: 'tick' });

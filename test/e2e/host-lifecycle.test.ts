@@ -130,9 +130,7 @@ function expectOnlyOwned(stackId = STACK): void {
   const ownerOf = (tags: Record<string, string> | undefined) => tags?.['gpu-fleet:owner'];
   for (const id of live.instances) {
     const instance = model.instance(id);
-    const viaRequest = instance.spotInstanceRequestId
-      ? model.requests.get(instance.spotInstanceRequestId)?.tags
-      : undefined;
+    const viaRequest = model.requests.get(instance.spotInstanceRequestId ?? '')?.tags;
     expect(owners).toContain(ownerOf(instance.tags) ?? ownerOf(viaRequest));
   }
   for (const id of live.requests) expect(owners).toContain(ownerOf(model.requests.get(id)?.tags));

@@ -25,10 +25,9 @@ let scratchDir: string | undefined;
 /** One directory per test process: empty AWS config files and an empty working directory. */
 function scratch(): string {
   if (scratchDir === undefined) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-fleet-e2e-'));
-    for (const file of ['config', 'credentials']) fs.writeFileSync(path.join(dir, file), '');
-    fs.mkdirSync(path.join(dir, 'cwd'));
-    scratchDir = dir;
+    scratchDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-fleet-e2e-'));
+    for (const file of ['config', 'credentials']) fs.writeFileSync(path.join(scratchDir, file), '');
+    fs.mkdirSync(path.join(scratchDir, 'cwd'));
   }
   return scratchDir;
 }
