@@ -8,10 +8,8 @@ import { type Fleet, buildFleet } from '../../lib/fleet.js';
 
 /** The context of cdk.json (feature flags), so tests synth what `cdk synth` synths. */
 function cdkJsonContext(): Record<string, unknown> {
-  const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'cdk.json'), 'utf8')) as {
-    context: Record<string, unknown>;
-  };
-  return cdkJson.context;
+  const cdkJson = fs.readFileSync(path.join(__dirname, '..', '..', 'cdk.json'), 'utf8');
+  return (JSON.parse(cdkJson) as { context: Record<string, unknown> }).context;
 }
 
 /**
@@ -23,8 +21,7 @@ export function buildTestFleet(overrides: Partial<FleetConfig> = {}): { app: App
     outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-fleet-test-')),
     context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] },
   });
-  const fleet = buildFleet(app, { ...DEFAULT_CONFIG, ...overrides });
-  return { app, fleet };
+  return { app, fleet: buildFleet(app, { ...DEFAULT_CONFIG, ...overrides }) };
 }
 
 export function templateOf(stack: Stack): Template {
