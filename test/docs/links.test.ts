@@ -20,10 +20,6 @@ function read(file: string): string {
   return fs.readFileSync(path.join(ROOT, file), 'utf8');
 }
 
-function lineCount(text: string): number {
-  return text.endsWith('\n') ? text.split('\n').length - 1 : text.split('\n').length;
-}
-
 describe('the link checker', () => {
   function repository(files: Record<string, string>): string {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-fleet-docs-'));
@@ -89,7 +85,8 @@ describe('the documentation', () => {
   });
 
   it('keeps the README to one screen of at most 150 lines', () => {
-    expect(lineCount(read('README.md'))).toBeLessThanOrEqual(150);
+    // Lines as an editor numbers them: a final newline ends the last line, it starts none.
+    expect(read('README.md').replace(/\n$/, '').split('\n').length).toBeLessThanOrEqual(150);
   });
 
   it('lets a newcomer find deploying, the everyday commands and the cost within the first 80 lines', () => {

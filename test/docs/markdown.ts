@@ -67,12 +67,10 @@ export function slugs(markdown: string): string[] {
 }
 
 /** The headings of a markdown text with their 1-based line numbers. */
-export function headings(markdown: string): { line: number; level: number; text: string }[] {
+export function headings(markdown: string): { line: number; text: string }[] {
   return proseLines(markdown).flatMap((line, index) => {
-    const match = HEADING.exec(line);
-    return match?.[1] !== undefined && match[2] !== undefined
-      ? [{ line: index + 1, level: match[1].length, text: headingText(match[2]) }]
-      : [];
+    const text = HEADING.exec(line)?.[2];
+    return text === undefined ? [] : [{ line: index + 1, text: headingText(text) }];
   });
 }
 
