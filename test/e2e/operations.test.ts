@@ -200,11 +200,8 @@ describe('gpu-manage dlq', () => {
     'list shows each message once: id, first receive, receive count, short body',
     async (server, run) => {
       server.addMessage(server.deadLetterQueueUrl, 'not json at all', 5 * MINUTE);
-      server.addMessage(
-        server.deadLetterQueueUrl,
-        JSON.stringify({ version: 1, text: 'x'.repeat(200) }),
-        MINUTE,
-      );
+      const long = JSON.stringify({ version: 1, text: 'x'.repeat(200) });
+      server.addMessage(server.deadLetterQueueUrl, long, MINUTE);
       const result = await run('dlq', 'list');
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
