@@ -509,16 +509,13 @@ export class AwsServer {
             'UnsupportedOperation',
             'There is already a task running. Only one active task is allowed for each source queue arn at a given time.',
           );
-        const maxPerSecond =
-          typeof params.MaxNumberOfMessagesPerSecond === 'number'
-            ? params.MaxNumberOfMessagesPerSecond
-            : undefined;
+        const maxPerSecond = params.MaxNumberOfMessagesPerSecond;
         this.moveTasks.push({
           status: 'RUNNING',
           moved: 0,
           toMove: dead.messages.length,
           startedAt: Date.now(),
-          maxPerSecond,
+          ...(typeof maxPerSecond === 'number' && { maxPerSecond }),
         });
         return { TaskHandle: `task-${this.moveTasks.length}` };
       }
@@ -586,14 +583,12 @@ export class AwsServer {
     }
     const ids = listParam(params, 'InstanceId');
     let found = ids.length > 0 ? ids.map((id) => this.knownInstance(id)) : [...this.instances.values()];
-    const names = listParam(params, 'Filter', 'Name');
-    names.forEach((name, n) => {
-      const values = listParam(params, `Filter.${n + 1}.Value`);
+    for (const { Name: name, Values: values } of readFilters(params)) {
       if (name === 'instance-state-name') found = found.filter((i) => values.includes(i.state));
       else if (name.startsWith('tag:'))
         found = found.filter((i) => values.includes(i.tags[name.slice(4)] ?? ''));
       else throw new ProtocolError('InvalidParameterValue', `The filter '${name}' is invalid`);
-    });
+    }
     return found;
   }
 
