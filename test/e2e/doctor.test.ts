@@ -27,12 +27,10 @@ type Lines = Record<string, { status: string; text: string }>;
 
 /** The report's lines by check name: "FAIL  GPU spot quota  …" → { status: 'FAIL', text }. */
 function checksOf(result: CliRun): Lines {
-  const lines: Lines = {};
-  for (const line of result.stdout.split('\n')) {
-    const match = /^(PASS|WARN|FAIL|SKIP) {2}(.+?) {2,}(.*)$/.exec(line);
-    if (match) lines[match[2] ?? ''] = { status: match[1] ?? '', text: match[3] ?? '' };
-  }
-  return lines;
+  const lines = result.stdout.matchAll(/^(PASS|WARN|FAIL|SKIP) {2}(.+?) {2,}(.*)$/gm);
+  return Object.fromEntries(
+    [...lines].map(([, status = '', name = '', text = '']) => [name, { status, text }]),
+  );
 }
 
 function statuses(result: CliRun): Record<string, string> {
