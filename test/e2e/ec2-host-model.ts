@@ -42,13 +42,12 @@ export interface ModelInstance {
   failsWith?: string;
 }
 
-export interface ModelRequest {
+/** A persistent spot request; it keeps its launch's template for the relaunches. */
+export interface ModelRequest extends Pick<ModelInstance, 'templateId' | 'templateVersion'> {
   readonly id: string;
   state: 'open' | 'active' | 'disabled' | 'cancelled' | 'closed';
   instanceId?: string;
   readonly tags: Record<string, string>;
-  readonly templateId: string;
-  readonly templateVersion: string;
 }
 
 export interface ModelInterface {
