@@ -102,9 +102,8 @@ export function brokenLinks(root: string, file: string): BrokenLink[] {
     const resolved = pathPart === '' ? source : path.resolve(path.dirname(source), pathPart);
     const broken = (reason: string): BrokenLink[] => [{ file, line, target, reason }];
     const inRepository = path.relative(root, resolved);
-    if (inRepository.startsWith('..') || path.isAbsolute(inRepository)) {
+    if (inRepository.startsWith('..') || path.isAbsolute(inRepository))
       return broken('points outside the repository');
-    }
     if (!fs.existsSync(resolved)) return broken('no such file');
     if (anchor === undefined || !resolved.endsWith('.md')) return [];
     return slugs(fs.readFileSync(resolved, 'utf8')).includes(anchor)
