@@ -13,14 +13,11 @@ const savedEnv = { ...process.env };
 
 beforeAll(async () => {
   server = await AwsServer.start();
+  const { scaler, schedule } = DEFAULT_CONFIG;
   // Only the local server's settings: no AWS_* variable of the machine (profile, region) leaks in.
   process.env = {
     ...localAwsEnv(server),
-    FLEET_CONFIG: JSON.stringify({
-      appName: 'GpuFleet',
-      scaler: DEFAULT_CONFIG.scaler,
-      schedule: DEFAULT_CONFIG.schedule,
-    }),
+    FLEET_CONFIG: JSON.stringify({ appName: 'GpuFleet', scaler, schedule }),
     JOB_QUEUE_URL: server.jobQueueUrl,
     POWERTOOLS_SERVICE_NAME: 'gpu-fleet-scaler',
     POWERTOOLS_METRICS_NAMESPACE: 'GpuFleet',
