@@ -317,6 +317,7 @@ export class AwsServer {
         protocol.ok(res, action, this.act(action, params));
       } catch (error) {
         if (error instanceof ProtocolError) protocol.error(res, error.code, error.message, error.status);
+        else if (error instanceof Ec2ModelError) protocol.error(res, error.code, error.message, 400);
         else protocol.error(res, 'InternalError', String(error), 500);
       }
     });
@@ -785,90 +786,84 @@ export type HostLifecycleAction =
 
 /** EC2's query protocol read into the SDK's input shapes the model takes; the answer's XML. */
 function actOnHostModel(model: Ec2HostModel, action: string, params: Record<string, unknown>): string {
-  try {
-    const filters = readFilters(params);
-    const tagSpecs = readTagSpecifications(params);
-    switch (action) {
-      case 'ec2:RunInstances': {
-        const interfaceId = params['NetworkInterface.1.NetworkInterfaceId'];
-        const deviceIndex = Number(params['NetworkInterface.1.DeviceIndex']);
-        const out = model.runInstances({
-          LaunchTemplate: {
-            LaunchTemplateId: String(params['LaunchTemplate.LaunchTemplateId'] ?? ''),
-            Version: String(params['LaunchTemplate.Version'] ?? ''),
-          },
-          MinCount: Number(params.MinCount),
-          MaxCount: Number(params.MaxCount),
-          ClientToken: params.ClientToken === undefined ? undefined : String(params.ClientToken),
-          NetworkInterfaces: interfaceId
-            ? [{ DeviceIndex: deviceIndex, NetworkInterfaceId: String(interfaceId) }]
-            : undefined,
-          TagSpecifications: tagSpecs,
-        });
-        return reservationXml((out.Instances ?? []).map(modelInstanceXml).join(''));
-      }
-      case 'ec2:DescribeInstances': {
-        const out = model.describeInstances({
-          InstanceIds: listParam(params, 'InstanceId'),
-          Filters: filters,
-        });
-        const instances = out.Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
-        return reservationXml(instances.map(modelInstanceXml).join(''));
-      }
-      case 'ec2:TerminateInstances':
-        model.terminateInstances(listParam(params, 'InstanceId'));
-        return TRUE_XML;
-      case 'ec2:DescribeSpotInstanceRequests': {
-        const out = model.describeSpotInstanceRequests({
-          SpotInstanceRequestIds: listParam(params, 'SpotInstanceRequestId'),
-          Filters: filters,
-        });
-        return `<spotInstanceRequestSet>${(out.SpotInstanceRequests ?? [])
-          .map(
-            (r) =>
-              `<item><spotInstanceRequestId>${r.SpotInstanceRequestId}</spotInstanceRequestId><state>${r.State}</state><type>${r.Type}</type>${r.InstanceId ? `<instanceId>${r.InstanceId}</instanceId>` : ''}${tagSetXml(r.Tags)}</item>`,
-          )
-          .join('')}</spotInstanceRequestSet>`;
-      }
-      case 'ec2:CancelSpotInstanceRequests':
-        model.cancelSpotInstanceRequests(listParam(params, 'SpotInstanceRequestId'));
-        return TRUE_XML;
-      case 'ec2:CreateTags':
-      case 'ec2:DeleteTags': {
-        const keys = listParam(params, 'Tag', 'Key');
-        const values = listParam(params, 'Tag', 'Value');
-        const tags: Tag[] = keys.map((Key, i) => ({ Key, Value: values[i] }));
-        if (action === 'ec2:CreateTags') model.createTags(listParam(params, 'ResourceId'), tags);
-        else model.deleteTags(listParam(params, 'ResourceId'), tags);
-        return TRUE_XML;
-      }
-      case 'ec2:CreateNetworkInterface': {
-        const out = model.createNetworkInterface({
-          SubnetId: String(params.SubnetId ?? ''),
-          PrivateIpAddress:
-            params.PrivateIpAddress === undefined ? undefined : String(params.PrivateIpAddress),
-          Groups: listParam(params, 'SecurityGroupId'),
-          TagSpecifications: tagSpecs,
-        });
-        return `<networkInterface>${modelInterfaceXml(out.NetworkInterface ?? {})}</networkInterface>`;
-      }
-      case 'ec2:DescribeNetworkInterfaces': {
-        const out = model.describeNetworkInterfaces({
-          NetworkInterfaceIds: listParam(params, 'NetworkInterfaceId'),
-          Filters: filters,
-        });
-        const items = (out.NetworkInterfaces ?? []).map((n) => `<item>${modelInterfaceXml(n)}</item>`);
-        return `<networkInterfaceSet>${items.join('')}</networkInterfaceSet>`;
-      }
-      case 'ec2:DeleteNetworkInterface':
-        model.deleteNetworkInterface(String(params.NetworkInterfaceId ?? ''));
-        return TRUE_XML;
-      default:
-        throw new ProtocolError('InvalidAction', `The action ${action} is not valid for this web service.`);
+  const filters = readFilters(params);
+  const tagSpecs = readTagSpecifications(params);
+  switch (action) {
+    case 'ec2:RunInstances': {
+      const interfaceId = params['NetworkInterface.1.NetworkInterfaceId'];
+      const deviceIndex = Number(params['NetworkInterface.1.DeviceIndex']);
+      const out = model.runInstances({
+        LaunchTemplate: {
+          LaunchTemplateId: String(params['LaunchTemplate.LaunchTemplateId'] ?? ''),
+          Version: String(params['LaunchTemplate.Version'] ?? ''),
+        },
+        MinCount: Number(params.MinCount),
+        MaxCount: Number(params.MaxCount),
+        ClientToken: params.ClientToken === undefined ? undefined : String(params.ClientToken),
+        NetworkInterfaces: interfaceId
+          ? [{ DeviceIndex: deviceIndex, NetworkInterfaceId: String(interfaceId) }]
+          : undefined,
+        TagSpecifications: tagSpecs,
+      });
+      return reservationXml((out.Instances ?? []).map(modelInstanceXml).join(''));
     }
-  } catch (error) {
-    if (error instanceof Ec2ModelError) throw new ProtocolError(error.code, error.message);
-    throw error;
+    case 'ec2:DescribeInstances': {
+      const out = model.describeInstances({
+        InstanceIds: listParam(params, 'InstanceId'),
+        Filters: filters,
+      });
+      const instances = out.Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+      return reservationXml(instances.map(modelInstanceXml).join(''));
+    }
+    case 'ec2:TerminateInstances':
+      model.terminateInstances(listParam(params, 'InstanceId'));
+      return TRUE_XML;
+    case 'ec2:DescribeSpotInstanceRequests': {
+      const out = model.describeSpotInstanceRequests({
+        SpotInstanceRequestIds: listParam(params, 'SpotInstanceRequestId'),
+        Filters: filters,
+      });
+      return `<spotInstanceRequestSet>${(out.SpotInstanceRequests ?? [])
+        .map(
+          (r) =>
+            `<item><spotInstanceRequestId>${r.SpotInstanceRequestId}</spotInstanceRequestId><state>${r.State}</state><type>${r.Type}</type>${r.InstanceId ? `<instanceId>${r.InstanceId}</instanceId>` : ''}${tagSetXml(r.Tags)}</item>`,
+        )
+        .join('')}</spotInstanceRequestSet>`;
+    }
+    case 'ec2:CancelSpotInstanceRequests':
+      model.cancelSpotInstanceRequests(listParam(params, 'SpotInstanceRequestId'));
+      return TRUE_XML;
+    case 'ec2:CreateTags':
+    case 'ec2:DeleteTags': {
+      const keys = listParam(params, 'Tag', 'Key');
+      const values = listParam(params, 'Tag', 'Value');
+      const tags: Tag[] = keys.map((Key, i) => ({ Key, Value: values[i] }));
+      if (action === 'ec2:CreateTags') model.createTags(listParam(params, 'ResourceId'), tags);
+      else model.deleteTags(listParam(params, 'ResourceId'), tags);
+      return TRUE_XML;
+    }
+    case 'ec2:CreateNetworkInterface': {
+      const out = model.createNetworkInterface({
+        SubnetId: String(params.SubnetId ?? ''),
+        PrivateIpAddress: params.PrivateIpAddress === undefined ? undefined : String(params.PrivateIpAddress),
+        Groups: listParam(params, 'SecurityGroupId'),
+        TagSpecifications: tagSpecs,
+      });
+      return `<networkInterface>${modelInterfaceXml(out.NetworkInterface ?? {})}</networkInterface>`;
+    }
+    case 'ec2:DescribeNetworkInterfaces': {
+      const out = model.describeNetworkInterfaces({
+        NetworkInterfaceIds: listParam(params, 'NetworkInterfaceId'),
+        Filters: filters,
+      });
+      const items = (out.NetworkInterfaces ?? []).map((n) => `<item>${modelInterfaceXml(n)}</item>`);
+      return `<networkInterfaceSet>${items.join('')}</networkInterfaceSet>`;
+    }
+    case 'ec2:DeleteNetworkInterface':
+      model.deleteNetworkInterface(String(params.NetworkInterfaceId ?? ''));
+      return TRUE_XML;
+    default:
+      throw new ProtocolError('InvalidAction', `The action ${action} is not valid for this web service.`);
   }
 }
 
