@@ -214,8 +214,8 @@ export class FleetHost extends Construct {
    * workers') get exactly this through the same call.
    */
   grantHostAccess(role: iam.Role): void {
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
+    const statements: iam.PolicyStatementProps[] = [
+      {
         sid: 'MountThroughTheAccessPoint',
         actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
         resources: [this.shared.fileSystem.fileSystemArn],
@@ -223,12 +223,10 @@ export class FleetHost extends Construct {
           StringEquals: { 'elasticfilesystem:AccessPointArn': this.shared.accessPoint.accessPointArn },
           Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' },
         },
-      }),
-    );
-    // AmazonSSMManagedInstanceCore (Session Manager) allows ssm:GetParameter(s) on every parameter,
-    // SecureStrings included: a Deny keeps the host's reads to its own settings.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
+      },
+      // AmazonSSMManagedInstanceCore (Session Manager) allows ssm:GetParameter(s) on every parameter,
+      // SecureStrings included: a Deny keeps the host's reads to its own settings.
+      {
         sid: 'ReadNoOtherParameter',
         effect: iam.Effect.DENY,
         actions: [
@@ -238,15 +236,14 @@ export class FleetHost extends Construct {
           'ssm:GetParameterHistory',
         ],
         notResources: [this.settings.parameterArn],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
+      },
+      {
         sid: 'ReadOwnHostFiles',
         actions: ['s3:GetObject'],
         resources: [this.hostFiles.bucket.arnForObjects(this.hostFiles.s3ObjectKey)],
-      }),
-    );
+      },
+    ];
+    for (const statement of statements) role.addToPrincipalPolicy(new iam.PolicyStatement(statement));
     this.shared.apiToken.grantRead(role);
     acknowledgeHostRole(role);
     this.settings.grantRead(role);

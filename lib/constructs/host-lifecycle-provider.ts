@@ -108,8 +108,8 @@ export class HostLifecycleProvider extends Construct {
     const launched = ['instance/*', 'volume/*', 'network-interface/*', 'spot-instances-request/*'].map((r) =>
       ec2Arn(r),
     );
-    const statements = [
-      new iam.PolicyStatement({
+    const statements: iam.PolicyStatementProps[] = [
+      {
         sid: 'CreateWhatALaunchCreates',
         actions: ['ec2:RunInstances'],
         resources: [
@@ -118,8 +118,8 @@ export class HostLifecycleProvider extends Construct {
           ec2Arn('spot-instances-request/*'),
           ec2Arn('image/*', ''),
         ],
-      }),
-      new iam.PolicyStatement({
+      },
+      {
         sid: 'TagAtCreationOnly',
         actions: ['ec2:CreateTags'],
         resources: launched,
@@ -129,25 +129,25 @@ export class HostLifecycleProvider extends Construct {
             [`aws:RequestTag/${TAGS.fleet}`]: props.fleet,
           },
         },
-      }),
-      new iam.PolicyStatement({
+      },
+      {
         sid: 'RetagFleetHostsOnly',
         actions: ['ec2:CreateTags'],
         resources: launched,
         conditions: fleetTagged,
-      }),
+      },
       // One Deny for every CreateTags this provider is allowed, at creation or later: a request
       // with any other key fails, whatever allows it.
-      new iam.PolicyStatement({
+      {
         sid: 'WriteOnlyTheFleetTagKeys',
         effect: iam.Effect.DENY,
         actions: ['ec2:CreateTags'],
         resources: ['*'],
         conditions: { 'ForAnyValue:StringNotEquals': { 'aws:TagKeys': writableTagKeys } },
-      }),
+      },
       // A tags-only update removes the stack tags the config no longer sets: keys unknown here,
       // but never Name nor a gpu-fleet key (the fleet tag is how the stacks find and retire hosts).
-      new iam.PolicyStatement({
+      {
         sid: 'UntagFleetHostsOfStackTagsOnly',
         actions: ['ec2:DeleteTags'],
         resources: launched,
@@ -155,14 +155,14 @@ export class HostLifecycleProvider extends Construct {
           ...fleetTagged,
           'ForAllValues:StringNotLike': { 'aws:TagKeys': ['Name', `${TAG_PREFIX}*`] },
         },
-      }),
-      new iam.PolicyStatement({
+      },
+      {
         sid: 'RetireFleetHostsOnly',
         actions: ['ec2:TerminateInstances', 'ec2:CancelSpotInstanceRequests', 'ec2:DeleteNetworkInterface'],
         resources: [ec2Arn('instance/*'), ec2Arn('spot-instances-request/*'), ec2Arn('network-interface/*')],
         conditions: fleetTagged,
-      }),
-      new iam.PolicyStatement({
+      },
+      {
         sid: 'Describe',
         actions: [
           'ec2:DescribeInstances',
@@ -170,8 +170,8 @@ export class HostLifecycleProvider extends Construct {
           'ec2:DescribeNetworkInterfaces',
         ],
         resources: ['*'],
-      }),
-      new iam.PolicyStatement({
+      },
+      {
         sid: 'ResolveAmiAtLaunch',
         actions: ['ssm:GetParameters'],
         resources: props.amiParameters.map((name) =>
@@ -182,7 +182,7 @@ export class HostLifecycleProvider extends Construct {
             resourceName: name.replace(/^\//, ''),
           }),
         ),
-      }),
+      },
     ];
     for (const statement of statements) this.addToHandlerPolicies(statement);
 
@@ -215,56 +215,47 @@ export class HostLifecycleProvider extends Construct {
     const templateArn = ec2Arn(`launch-template/${scope.launchTemplate.launchTemplateId}`);
     const subnetArn = ec2Arn(`subnet/${scope.subnet.subnetId}`);
     const groupArn = ec2Arn(`security-group/${scope.securityGroup.securityGroupId}`);
-    this.addToHandlerPolicies(
-      new iam.PolicyStatement({
-        sid: `Launch${id}HostFromItsTemplate`,
-        actions: ['ec2:RunInstances'],
-        resources: [templateArn, subnetArn, groupArn],
-      }),
-    );
-    this.addToHandlerPolicies(
-      new iam.PolicyStatement({
-        sid: `Launch${id}HostInstancesOnlyFromItsTemplate`,
-        actions: ['ec2:RunInstances'],
-        resources: [ec2Arn('instance/*')],
-        conditions: {
-          ArnLike: { 'ec2:LaunchTemplate': templateArn },
-          StringEquals: { [`aws:RequestTag/${TAGS.fleet}`]: this.fleet },
-        },
-      }),
-    );
+    this.addToHandlerPolicies({
+      sid: `Launch${id}HostFromItsTemplate`,
+      actions: ['ec2:RunInstances'],
+      resources: [templateArn, subnetArn, groupArn],
+    });
+    this.addToHandlerPolicies({
+      sid: `Launch${id}HostInstancesOnlyFromItsTemplate`,
+      actions: ['ec2:RunInstances'],
+      resources: [ec2Arn('instance/*')],
+      conditions: {
+        ArnLike: { 'ec2:LaunchTemplate': templateArn },
+        StringEquals: { [`aws:RequestTag/${TAGS.fleet}`]: this.fleet },
+      },
+    });
     const profile = scope.launchTemplate.node.tryFindChild('Profile') as iam.CfnInstanceProfile | undefined;
     if (profile) {
-      this.addToHandlerPolicies(
-        new iam.PolicyStatement({
-          sid: `Retire${id}HostRelaunches`,
-          actions: ['ec2:TerminateInstances', 'ec2:CreateTags'],
-          resources: [ec2Arn('instance/*')],
-          conditions: { ArnEquals: { 'ec2:InstanceProfile': profile.attrArn } },
-        }),
-      );
+      this.addToHandlerPolicies({
+        sid: `Retire${id}HostRelaunches`,
+        actions: ['ec2:TerminateInstances', 'ec2:CreateTags'],
+        resources: [ec2Arn('instance/*')],
+        conditions: { ArnEquals: { 'ec2:InstanceProfile': profile.attrArn } },
+      });
     }
     if (scope.ownInterface) {
-      this.addToHandlerPolicies(
-        new iam.PolicyStatement({
-          sid: `Create${id}HostInterface`,
-          actions: ['ec2:CreateNetworkInterface'],
-          resources: [subnetArn, groupArn, ec2Arn('network-interface/*')],
-        }),
-      );
+      this.addToHandlerPolicies({
+        sid: `Create${id}HostInterface`,
+        actions: ['ec2:CreateNetworkInterface'],
+        resources: [subnetArn, groupArn, ec2Arn('network-interface/*')],
+      });
     }
     // To EC2 only (the instance profile), not to any service that takes a role.
-    this.addToHandlerPolicies(
-      new iam.PolicyStatement({
-        sid: `Pass${id}HostRoleToEc2`,
-        actions: ['iam:PassRole'],
-        resources: [scope.instanceRole.roleArn],
-        conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
-      }),
-    );
+    this.addToHandlerPolicies({
+      sid: `Pass${id}HostRoleToEc2`,
+      actions: ['iam:PassRole'],
+      resources: [scope.instanceRole.roleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+    });
   }
 
-  private addToHandlerPolicies(statement: iam.PolicyStatement): void {
+  private addToHandlerPolicies(props: iam.PolicyStatementProps): void {
+    const statement = new iam.PolicyStatement(props);
     this.onEventFunction.addToRolePolicy(statement);
     this.isCompleteFunction.addToRolePolicy(statement);
   }
@@ -300,8 +291,7 @@ function frameworkFunctions(provider: Construct): lambda.Function[] {
 
 function acknowledgeProvider(provider: Construct, functions: nodejs.NodejsFunction[]): void {
   for (const fn of functions) {
-    const v = Validations.of(fn.role ?? fn);
-    v.acknowledge({
+    Validations.of(fn.role ?? fn).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       reason: 'The AWS-maintained basic execution policy only lets the function write its own logs.',
     });

@@ -68,10 +68,9 @@ export class ScalerFunction extends Construct {
     super(scope, id);
     const { appName, burst, schedule } = props;
     const burstOn = burst.maxWorkers > 0;
-    const logGroup = new logs.LogGroup(this, 'Logs', {
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetentionDays as logs.RetentionDays,
     });
-    this.logGroup = logGroup;
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: SCALER_ENTRY,
       handler: 'handler',
@@ -81,7 +80,7 @@ export class ScalerFunction extends Construct {
       timeout: Duration.seconds(30),
       retryAttempts: 0,
       maxEventAge: Duration.seconds(60),
-      logGroup,
+      logGroup: this.logGroup,
       description: 'gpu-fleet scaler: starts the GPU when jobs wait, stops it when idle; app host schedule',
       environment: {
         FLEET_CONFIG: JSON.stringify({
@@ -110,51 +109,41 @@ export class ScalerFunction extends Construct {
 
     const anyInstance = Stack.of(this).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
     const fleetTag = { [`aws:ResourceTag/${TAGS.fleet}`]: appName };
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'StartStopFleetInstances',
-        actions: ['ec2:StartInstances', 'ec2:StopInstances'],
-        resources: [anyInstance],
-        conditions: { StringEquals: fleetTag },
-      }),
-    );
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'TagFleetGpuMemory',
-        actions: ['ec2:CreateTags'],
-        resources: [anyInstance],
-        conditions: {
-          StringEquals: { ...fleetTag, [`aws:ResourceTag/${TAGS.role}`]: 'gpu' },
-          'ForAllValues:StringEquals': { 'aws:TagKeys': [...SCALER_WRITABLE_TAG_KEYS] },
-        },
-      }),
-    );
+    this.addStatement({
+      sid: 'StartStopFleetInstances',
+      actions: ['ec2:StartInstances', 'ec2:StopInstances'],
+      resources: [anyInstance],
+      conditions: { StringEquals: fleetTag },
+    });
+    this.addStatement({
+      sid: 'TagFleetGpuMemory',
+      actions: ['ec2:CreateTags'],
+      resources: [anyInstance],
+      conditions: {
+        StringEquals: { ...fleetTag, [`aws:ResourceTag/${TAGS.role}`]: 'gpu' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': [...SCALER_WRITABLE_TAG_KEYS] },
+      },
+    });
     // The app host carries one tag of the scaler's: a failed scheduled action its ticks retry.
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'TagFleetAppHostScheduledAction',
-        actions: ['ec2:CreateTags'],
-        resources: [anyInstance],
-        conditions: {
-          StringEquals: { ...fleetTag, [`aws:ResourceTag/${TAGS.role}`]: 'app' },
-          'ForAllValues:StringEquals': { 'aws:TagKeys': [TAGS.scheduledAction] },
-        },
-      }),
-    );
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'DescribeInstances',
-        actions: ['ec2:DescribeInstances', 'ec2:DescribeSpotInstanceRequests'],
-        resources: ['*'],
-      }),
-    );
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadJobQueueCounts',
-        actions: ['sqs:GetQueueAttributes'],
-        resources: [props.jobQueue.queueArn],
-      }),
-    );
+    this.addStatement({
+      sid: 'TagFleetAppHostScheduledAction',
+      actions: ['ec2:CreateTags'],
+      resources: [anyInstance],
+      conditions: {
+        StringEquals: { ...fleetTag, [`aws:ResourceTag/${TAGS.role}`]: 'app' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': [TAGS.scheduledAction] },
+      },
+    });
+    this.addStatement({
+      sid: 'DescribeInstances',
+      actions: ['ec2:DescribeInstances', 'ec2:DescribeSpotInstanceRequests'],
+      resources: ['*'],
+    });
+    this.addStatement({
+      sid: 'ReadJobQueueCounts',
+      actions: ['sqs:GetQueueAttributes'],
+      resources: [props.jobQueue.queueArn],
+    });
 
     if (burstOn) this.grantBurstControl(appName, burst.maxWorkers);
 
@@ -175,6 +164,10 @@ export class ScalerFunction extends Construct {
     });
   }
 
+  private addStatement(props: iam.PolicyStatementProps): void {
+    this.function.addToRolePolicy(new iam.PolicyStatement(props));
+  }
+
   /**
    * The burst group's controls, on that group alone: desired capacity, the targeted retirement of
    * an idle worker, the completion of the drain hook of a worker that tagged itself drained, and
@@ -185,18 +178,16 @@ export class ScalerFunction extends Construct {
   private grantBurstControl(appName: string, maxWorkers: number): void {
     const groupName = burstGroupName(appName);
     const group = burstGroupArn(this, groupName);
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'ControlBurstGroup',
-        actions: [
-          'autoscaling:CompleteLifecycleAction',
-          'autoscaling:SetDesiredCapacity',
-          'autoscaling:TerminateInstanceInAutoScalingGroup',
-          'autoscaling:UpdateAutoScalingGroup',
-        ],
-        resources: [group],
-      }),
-    );
+    this.addStatement({
+      sid: 'ControlBurstGroup',
+      actions: [
+        'autoscaling:CompleteLifecycleAction',
+        'autoscaling:SetDesiredCapacity',
+        'autoscaling:TerminateInstanceInAutoScalingGroup',
+        'autoscaling:UpdateAutoScalingGroup',
+      ],
+      resources: [group],
+    });
     // UpdateAutoScalingGroup is for the market of new workers only. The group's bounds are the
     // deployment's: the scaler may neither raise the maximum (desired capacity could then follow)
     // nor set a minimum that keeps workers running. The keys are present only when a request sets
@@ -205,23 +196,19 @@ export class ScalerFunction extends Construct {
       ['NeverRaiseBurstMaximum', 'autoscaling:MaxSize', maxWorkers],
       ['NeverSetBurstMinimum', 'autoscaling:MinSize', 0],
     ] as const) {
-      this.function.addToRolePolicy(
-        new iam.PolicyStatement({
-          sid,
-          effect: iam.Effect.DENY,
-          actions: ['autoscaling:UpdateAutoScalingGroup'],
-          resources: [group],
-          conditions: { NumericGreaterThan: { [key]: limit } },
-        }),
-      );
+      this.addStatement({
+        sid,
+        effect: iam.Effect.DENY,
+        actions: ['autoscaling:UpdateAutoScalingGroup'],
+        resources: [group],
+        conditions: { NumericGreaterThan: { [key]: limit } },
+      });
     }
-    this.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadBurstGroup',
-        actions: ['autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeScalingActivities'],
-        resources: ['*'],
-      }),
-    );
+    this.addStatement({
+      sid: 'ReadBurstGroup',
+      actions: ['autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeScalingActivities'],
+      resources: ['*'],
+    });
     Validations.of(this.function.role ?? this.function).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${groupName}]`,
       reason:
