@@ -25,6 +25,10 @@ import {
 const asgMock = mockClient(AutoScalingClient);
 const GROUP = 'GpuFleet-burst-workers';
 
+/** An Auto Scaling refusal as the SDK throws it. */
+const asgError = (name: string, message: string, status = 400) =>
+  Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+
 /** A project directory whose cdk.json deploys three burst workers. */
 function burstProject(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-fleet-cli-burst-'));
@@ -158,42 +162,13 @@ describe('status with burst workers', () => {
     expect(section.split('\n').map((line) => line.trim().split(/\s{2,}/))).toEqual([
       [''],
       ['ROLE', 'ID', 'TYPE', 'MARKET', 'ZONE', 'STATE', 'READY', 'BOOT', 'LAST JOB', 'SINCE'],
+      'gpu i-0gpu g4dn.xlarge spot ap-northeast-1a running — — — 2026-11-24T01:02:00Z'.split(' '),
       [
-        'gpu',
-        'i-0gpu',
-        'g4dn.xlarge',
-        'spot',
-        'ap-northeast-1a',
-        'running',
-        '—',
-        '—',
-        '—',
-        '2026-11-24T01:02:00Z',
-      ],
-      [
-        'burst',
-        'i-0b1',
-        'g5.xlarge',
-        'spot',
-        'ap-northeast-1c',
-        'InService',
-        '2026-11-24T02:49:00Z',
-        '9m',
+        ...'burst i-0b1 g5.xlarge spot ap-northeast-1c InService 2026-11-24T02:49:00Z 9m'.split(' '),
         '2026-11-24T02:58:30Z',
         '2026-11-24T02:40:00Z',
       ],
-      [
-        'burst',
-        'i-0b2',
-        'g4dn.xlarge',
-        'spot',
-        'ap-northeast-1d',
-        'Pending',
-        '—',
-        '—',
-        '—',
-        '2026-11-24T02:57:00Z',
-      ],
+      'burst i-0b2 g4dn.xlarge spot ap-northeast-1d Pending — — — 2026-11-24T02:57:00Z'.split(' '),
       ['burst group: 2 desired of at most 3, new workers on spot'],
     ]);
     // The primary and two burst workers on spot, the app host.
@@ -225,12 +200,15 @@ describe('status with burst workers', () => {
 
   it('shows the rest of the fleet, with a warning, when the operator may not read the burst group', async () => {
     givenBurstGroup();
-    asgMock.on(DescribeAutoScalingGroupsCommand).rejects(
-      Object.assign(new Error('User is not authorized to perform: autoscaling:DescribeAutoScalingGroups'), {
-        name: 'AccessDenied',
-        $metadata: { httpStatusCode: 403 },
-      }),
-    );
+    asgMock
+      .on(DescribeAutoScalingGroupsCommand)
+      .rejects(
+        asgError(
+          'AccessDenied',
+          'User is not authorized to perform: autoscaling:DescribeAutoScalingGroups',
+          403,
+        ),
+      );
     const result = await runIn(project, 'status', '--json');
     expect(result.code).toBe(0);
     const report = JSON.parse(result.out) as { burst: unknown; workers: unknown[]; warnings: string[] };
@@ -245,11 +223,7 @@ describe('status with burst workers', () => {
 
   it('fails with one line when the burst group cannot be read for another reason (throttled)', async () => {
     givenBurstGroup();
-    asgMock
-      .on(DescribeAutoScalingGroupsCommand)
-      .rejects(
-        Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $metadata: { httpStatusCode: 400 } }),
-      );
+    asgMock.on(DescribeAutoScalingGroupsCommand).rejects(asgError('Throttling', 'Rate exceeded'));
     const result = await runIn(project, 'status');
     expect(result.code).toBe(1);
     expect(result.err.split('\n')).toHaveLength(1);
@@ -344,12 +318,7 @@ describe('start-gpu --workers', () => {
 
   it('reports a failed capacity change as one line and exits 1', async () => {
     givenBurstGroup();
-    asgMock.on(SetDesiredCapacityCommand).rejects(
-      Object.assign(new Error('User is not authorized'), {
-        name: 'AccessDenied',
-        $metadata: { httpStatusCode: 403 },
-      }),
-    );
+    asgMock.on(SetDesiredCapacityCommand).rejects(asgError('AccessDenied', 'User is not authorized', 403));
     const result = await runIn(burstProject(), 'start-gpu', '--workers', '2');
     expect(result.code).toBe(1);
     expect(result.err).toMatch(/^burst group: .*autoscaling:SetDesiredCapacity/m);
@@ -381,12 +350,9 @@ describe('stop-gpu with burst workers', () => {
   it('a retire Auto Scaling refuses is reported; the other workers still go and the pause is said', async () => {
     givenBurstGroup();
     ec2Mock.on(StopInstancesCommand).resolves({});
-    asgMock.on(TerminateInstanceInAutoScalingGroupCommand, { InstanceId: 'i-0b1' }).rejects(
-      Object.assign(new Error('The instance i-0b1 is not in InService or Standby state.'), {
-        name: 'ValidationError',
-        $metadata: { httpStatusCode: 400 },
-      }),
-    );
+    asgMock
+      .on(TerminateInstanceInAutoScalingGroupCommand, { InstanceId: 'i-0b1' })
+      .rejects(asgError('ValidationError', 'The instance i-0b1 is not in InService or Standby state.'));
     const result = await runIn(burstProject(), 'stop-gpu');
     expect(result.code).toBe(1);
     expect(result.err).not.toMatch(/Unexpected error|at .*\.ts:/);

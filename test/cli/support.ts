@@ -36,6 +36,10 @@ export function ec2Error(name: string, status = 400): EC2ServiceException {
   });
 }
 
+function tagList(tags: Record<string, string>): Array<{ Key: string; Value: string }> {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
 export function appInstance(overrides: Partial<Instance> = {}): Instance {
   return {
     InstanceId: 'i-0app',
@@ -44,10 +48,7 @@ export function appInstance(overrides: Partial<Instance> = {}): Instance {
     LaunchTime: new Date('2026-11-24T00:00:05Z'),
     PrivateIpAddress: '10.0.1.10',
     PublicIpAddress: '203.0.113.10',
-    Tags: [
-      { Key: 'gpu-fleet:fleet', Value: 'GpuFleet' },
-      { Key: 'gpu-fleet:role', Value: 'app' },
-    ],
+    Tags: tagList({ 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': 'app' }),
     ...overrides,
   };
 }
@@ -62,12 +63,7 @@ export function gpuInstance(overrides: Partial<Instance> = {}, tags: Record<stri
     PrivateIpAddress: '10.0.1.20',
     InstanceLifecycle: 'spot',
     SpotInstanceRequestId: 'sir-0gpu',
-    Tags: Object.entries({ 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': 'gpu', ...tags }).map(
-      ([Key, Value]) => ({
-        Key,
-        Value,
-      }),
-    ),
+    Tags: tagList({ 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': 'gpu', ...tags }),
     ...overrides,
   };
 }
