@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { BURST_DRAIN_HOOK } from '../names.js';
-import { FleetError, recordEndpointOnFailure, callAws } from './errors.js';
+import { FleetError, recordEndpointOnFailure, callAws, firstLine } from './errors.js';
 import type { BurstGroupState, BurstPort, BurstWorkerInfo } from './ports.js';
 
 /**
@@ -126,13 +126,10 @@ async function describeBurstGroup(
     (distribution?.OnDemandPercentageAboveBaseCapacity ?? 0) > 0 ||
     (distribution?.OnDemandBaseCapacity ?? 0) > 0;
   const members = group.Instances ?? [];
-  const described =
-    members.length === 0
-      ? new Map<string, Instance>()
-      : await describeInstances(
-          ec2,
-          members.map((m) => m.InstanceId ?? ''),
-        );
+  const described = await describeInstances(
+    ec2,
+    members.map((m) => m.InstanceId ?? ''),
+  );
   const activities = await callAws('autoscaling:DescribeScalingActivities', () =>
     autoScaling.send(
       new DescribeScalingActivitiesCommand({
@@ -177,6 +174,7 @@ async function describeInstances(
   ec2: EC2Client,
   instanceIds: readonly string[],
 ): Promise<Map<string, Instance>> {
+  if (instanceIds.length === 0) return new Map();
   // A filter, not InstanceIds: a worker terminated between the two calls must not fail the whole read.
   const output = await callAws('ec2:DescribeInstances', () =>
     ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [...instanceIds] }] })),
@@ -214,8 +212,4 @@ export function latestLaunchFailure(activities: readonly Activity[]): BurstGroup
     }
   }
   return undefined;
-}
-
-function firstLine(text: string): string {
-  return text.split('\n')[0]?.trim() ?? '';
 }

@@ -156,45 +156,31 @@ export function toFleetError(error: unknown, action?: string): FleetError {
       details,
     );
   }
+  // A code BY_NAME does not list: told apart by the socket error or the HTTP status, if at all.
+  const unlisted = (code: Ec2ErrorCode, message: string, retryable: boolean, endpoint?: string): FleetError =>
+    new FleetError(code, message, retryable, undefined, { ...details, endpoint });
   const networkCause = networkCauseOf(fields, name);
   if (networkCause) {
     const endpoint = endpointOf(error, fields);
-    return new FleetError(
+    return unlisted(
       'Unreachable',
       `cannot reach ${endpoint ?? 'the AWS endpoint'}: ${networkCause}`,
       true,
-      undefined,
-      { ...details, endpoint },
+      endpoint,
     );
   }
   // A 429 or 5xx whose code is new to us, or whose body was an HTML page the SDK could not read.
-  if (status === 429) {
-    return new FleetError(
-      'Throttled',
-      `AWS throttled ${action ?? 'the request'} (HTTP 429)`,
-      true,
-      undefined,
-      details,
-    );
-  }
-  if ((status !== undefined && status >= 500) || fields.$fault === 'server') {
-    return new FleetError(
-      'ServerError',
-      serverErrorText(action, status, undefined),
-      true,
-      undefined,
-      details,
-    );
-  }
+  if (status === 429)
+    return unlisted('Throttled', `AWS throttled ${action ?? 'the request'} (HTTP 429)`, true);
+  if ((status !== undefined && status >= 500) || fields.$fault === 'server')
+    return unlisted('ServerError', serverErrorText(action, status, undefined), true);
   const unreadable = name === 'Unknown' && status !== undefined;
-  return new FleetError(
+  return unlisted(
     'Unknown',
     unreadable
       ? `AWS answered ${action ?? 'a request'} with HTTP ${status} and no error code`
       : `${name}: ${text}`,
     false,
-    undefined,
-    details,
   );
 }
 
@@ -242,7 +228,7 @@ function endpointOf(error: unknown, fields: SdkErrorFields): string | undefined 
   return undefined;
 }
 
-function firstLine(text: string): string {
+export function firstLine(text: string): string {
   return text.split('\n')[0]?.trim() ?? '';
 }
 
