@@ -165,7 +165,6 @@ export async function logsCommand(
       ? { sources: [...WORKER_SOURCES], streamPrefix: undefined }
       : sourcesOf(target, groups);
   const pattern = options.jobId === undefined ? undefined : jobPattern(options.jobId);
-  const live = sources.filter((s) => groups[s] !== undefined);
   const seen = new Set<string>();
   let from = startTime;
   const show = (lines: readonly SourcedLine[]): void => {
@@ -177,7 +176,7 @@ export async function logsCommand(
     }
   };
   if (options.jobId === undefined) {
-    const lines = await readSources(ctx.logs, groups, live, {
+    const lines = await readSources(ctx.logs, groups, sources, {
       startTime,
       pattern,
       streamPrefix,
@@ -195,7 +194,7 @@ export async function logsCommand(
     if (ctx.signal?.aborted) break;
     // Lines reach CloudWatch a little after their timestamp: look back, and skip those shown.
     show(
-      await readSources(ctx.logs, groups, live, { startTime: from - LATE_LINE_MS, pattern, streamPrefix }),
+      await readSources(ctx.logs, groups, sources, { startTime: from - LATE_LINE_MS, pattern, streamPrefix }),
     );
   }
 }
@@ -214,8 +213,7 @@ async function jobTimeline(
   startTime: number,
   limit: number,
 ): Promise<void> {
-  const sources = WORKER_SOURCES.filter((s) => groups[s] !== undefined);
-  const jobLines = await readSources(ctx.logs, groups, sources, {
+  const jobLines = await readSources(ctx.logs, groups, WORKER_SOURCES, {
     startTime,
     pattern: jobPattern(jobId),
     limit,

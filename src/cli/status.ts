@@ -322,21 +322,19 @@ function costNow(
   config: Pick<FleetConfig, 'prices'>,
   burst: BurstGroupState | undefined,
 ): Record<string, number> {
+  const { prices } = config;
+  const gpuPrice = (market: 'spot' | 'on-demand'): number =>
+    market === 'spot' ? prices.gpuSpotUsdPerHour : prices.gpuOnDemandUsdPerHour;
   const items: Record<string, number> = {};
   for (const instance of instances) {
     if (instance.state !== 'running' && instance.state !== 'pending') continue;
-    if (instance.role === 'app') items.app = config.prices.appUsdPerHour;
-    if (instance.role === 'gpu') {
-      items[`gpu (${instance.lifecycle})`] =
-        instance.lifecycle === 'spot' ? config.prices.gpuSpotUsdPerHour : config.prices.gpuOnDemandUsdPerHour;
-    }
+    if (instance.role === 'app') items.app = prices.appUsdPerHour;
+    if (instance.role === 'gpu') items[`gpu (${instance.lifecycle})`] = gpuPrice(instance.lifecycle);
   }
   for (const worker of burst?.workers ?? []) {
     if (worker.lifecycleState.startsWith('Terminated')) continue;
     const key = `burst (${worker.market})`;
-    const price =
-      worker.market === 'spot' ? config.prices.gpuSpotUsdPerHour : config.prices.gpuOnDemandUsdPerHour;
-    items[key] = round((items[key] ?? 0) + price);
+    items[key] = round((items[key] ?? 0) + gpuPrice(worker.market));
   }
   return items;
 }
