@@ -15,6 +15,7 @@ import { createAwsFleet, createHandler } from '../lambda/scaler/handler.js';
 import { createSqsQueue } from '../src/aws/sqs.js';
 import { LAMBDA_BUNDLE } from '../src/names.js';
 import { DEFAULT_BURST_READY_DELAY_S } from '../src/sim/defaults.js';
+import { DEFAULT_FLEET_MODEL } from '../src/sim/fleet-model.js';
 import { simulate } from '../src/sim/simulate.js';
 import { renderSweep, sweep } from '../src/sim/sweep.js';
 import { generateTrace, parseTrace } from '../src/sim/trace.js';
@@ -158,12 +159,7 @@ function burstRun(maxWorkers: number): Parameters<typeof sweep>[1] {
     scaler: DEFAULT_CONFIG.scaler,
     gpuUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,
     schedule: DEFAULT_CONFIG.schedule,
-    fleet: {
-      readyDelayS: 180,
-      stopDelayS: 60,
-      concurrency: 1,
-      burstReadyDelayS: DEFAULT_BURST_READY_DELAY_S,
-    },
+    fleet: { ...DEFAULT_FLEET_MODEL, burstReadyDelayS: DEFAULT_BURST_READY_DELAY_S },
     burst: {
       config: { ...DEFAULT_CONFIG.burst, maxWorkers },
       spotUsdPerHour: DEFAULT_CONFIG.prices.gpuSpotUsdPerHour,

@@ -144,12 +144,8 @@ export interface CostEstimate {
 /** App host hours a month from the weekday schedule: scheduled days × (stop − start) hours. */
 export function scheduledAppHours(schedule: FleetConfig['schedule']): number {
   return round2(
-    weekDaysCount(schedule.weekDays) * WEEKS_PER_MONTH * (schedule.stopHour - schedule.startHour),
+    scheduledWeekDays(schedule.weekDays).size * WEEKS_PER_MONTH * (schedule.stopHour - schedule.startHour),
   );
-}
-
-function weekDaysCount(weekDays: string): number {
-  return scheduledWeekDays(weekDays).size;
 }
 
 /** How a simulated trace becomes a month: the factor its hours are multiplied by, and why. */

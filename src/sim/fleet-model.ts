@@ -219,9 +219,7 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
   }
 
   private get inFlight(): number {
-    let count = 0;
-    for (const w of this.workers) count += w.running.length;
-    return count;
+    return this.workers.reduce((count, w) => count + w.running.length, 0);
   }
 
   private nextEventTime(): number {
