@@ -5,14 +5,7 @@ import { appInstance, ec2Error, ec2Mock, givenInstances, gpuInstance, resetMocks
 
 beforeEach(resetMocks);
 
-const markedApp = () =>
-  appInstance({
-    Tags: [
-      { Key: 'gpu-fleet:fleet', Value: 'GpuFleet' },
-      { Key: 'gpu-fleet:role', Value: 'app' },
-      { Key: 'gpu-fleet:scheduled-action', Value: 'start until 2026-11-24T10:00:00Z' },
-    ],
-  });
+const markedApp = () => appInstance({}, { 'gpu-fleet:scheduled-action': 'start until 2026-11-24T10:00:00Z' });
 
 describe('stop-app with a failed scheduled start pending', () => {
   it('clears it on the app host before stopping, so the scaler does not start the host again', async () => {

@@ -40,7 +40,7 @@ function tagList(tags: Record<string, string>): Array<{ Key: string; Value: stri
   return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 }
 
-export function appInstance(overrides: Partial<Instance> = {}): Instance {
+export function appInstance(overrides: Partial<Instance> = {}, tags: Record<string, string> = {}): Instance {
   return {
     InstanceId: 'i-0app',
     InstanceType: 't3.large',
@@ -48,7 +48,7 @@ export function appInstance(overrides: Partial<Instance> = {}): Instance {
     LaunchTime: new Date('2026-11-24T00:00:05Z'),
     PrivateIpAddress: '10.0.1.10',
     PublicIpAddress: '203.0.113.10',
-    Tags: tagList({ 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': 'app' }),
+    Tags: tagList({ 'gpu-fleet:fleet': 'GpuFleet', 'gpu-fleet:role': 'app', ...tags }),
     ...overrides,
   };
 }
