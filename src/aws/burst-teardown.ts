@@ -12,7 +12,7 @@ import {
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { CdkCustomResourceEvent, CdkCustomResourceIsCompleteEvent } from 'aws-lambda';
 import { BURST_GROUP_RESOURCE_TYPE } from '../names.js';
-import { errorName, transient } from './host-lifecycle.js';
+import { type OnEventResult, errorName, transient } from './host-lifecycle.js';
 
 /**
  * The burst group's teardown, a CloudFormation custom resource served by the hosts' provider.
@@ -40,12 +40,6 @@ export type BurstGroupIsCompleteEvent = CdkCustomResourceIsCompleteEvent<
   Record<string, string>
 >;
 
-export interface BurstTeardownResult {
-  readonly PhysicalResourceId: string;
-  /** InstanceIds: the workers the force delete terminates, comma-separated, for isComplete. */
-  readonly Data?: Record<string, string>;
-}
-
 export interface BurstTeardownDeps {
   readonly autoScaling: AutoScalingClient;
   readonly ec2: EC2Client;
@@ -66,7 +60,8 @@ const BUSY = [
   'ResourceInUseFault',
 ];
 
-export async function onEvent(event: BurstGroupEvent, deps: BurstTeardownDeps): Promise<BurstTeardownResult> {
+/** Data.InstanceIds: the workers the force delete terminates, comma-separated, for isComplete. */
+export async function onEvent(event: BurstGroupEvent, deps: BurstTeardownDeps): Promise<OnEventResult> {
   if (event.RequestType !== 'Delete') {
     const name = event.ResourceProperties.AutoScalingGroupName;
     if (!name) throw new Error(`${BURST_GROUP_RESOURCE_TYPE} needs AutoScalingGroupName`);
