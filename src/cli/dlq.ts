@@ -1,6 +1,6 @@
 import { type DeadLetterPort, type MoveTask, PurgeTooSoon, RedriveAlreadyRunning } from '../aws/dlq.js';
 import { isoSeconds } from '../core/tags.js';
-import { CliFailure, type CliIO } from './io.js';
+import { CliFailure, type CliIO, table } from './io.js';
 
 export interface DlqContext {
   readonly io: CliIO;
@@ -30,14 +30,7 @@ export async function dlqList(ctx: DlqContext, max: number): Promise<void> {
       shortBody(m.body),
     ]),
   ];
-  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => r[c]?.length ?? 0))) ?? [];
-  for (const row of rows)
-    ctx.io.out(
-      row
-        .map((cell, c) => cell.padEnd(widths[c] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    );
+  for (const line of table(rows)) ctx.io.out(line);
   ctx.io.out(
     `${messages.length} message${messages.length === 1 ? '' : 's'}${messages.length >= max ? ` (the first ${max}; --max shows more)` : ''}. Move them back with gpu-manage dlq redrive, or delete them with gpu-manage dlq purge --yes.`,
   );

@@ -172,19 +172,12 @@ function skipped(name: string, needs: string): CheckResult {
   return { name, status: 'skip', detail: `not checked: needs ${needs}` };
 }
 
-const LABELS: Record<CheckResult['status'], string> = {
-  pass: 'PASS',
-  warn: 'WARN',
-  fail: 'FAIL',
-  skip: 'SKIP',
-};
-
 /** One line per check, the fix indented under each warn and fail. */
 export function renderDoctor(results: readonly CheckResult[]): string {
   const width = Math.max(...results.map((r) => r.name.length));
   const lines: string[] = [];
   for (const result of results) {
-    lines.push(`${LABELS[result.status]}  ${result.name.padEnd(width)}  ${result.detail}`);
+    lines.push(`${result.status.toUpperCase()}  ${result.name.padEnd(width)}  ${result.detail}`);
     if (result.fix) lines.push(`${' '.repeat(width + 8)}fix: ${result.fix}`);
   }
   return lines.join('\n');

@@ -29,3 +29,14 @@ export class CliFailure extends Error {
     this.name = 'CliFailure';
   }
 }
+
+/** Rows as aligned columns, two spaces apart, without trailing blanks. */
+export function table(rows: readonly (readonly string[])[]): string[] {
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
+  return rows.map((row) =>
+    row
+      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+}

@@ -11,6 +11,7 @@ import { activeOperatorTime, formatMinutes, idleSince } from '../core/decide.js'
 import { parsePendingScheduledAction } from '../core/schedule.js';
 import { type Role, TAGS, isoSeconds, memoryFromTags, pastTime, workerReportFromTags } from '../core/tags.js';
 import { formatDuration } from './duration.js';
+import { table } from './io.js';
 import { dashboardUrl } from '../names.js';
 import type { Session } from './session.js';
 
@@ -447,14 +448,4 @@ export function renderStatus(report: StatusReport, now: Date, color: boolean): s
   lines.push(`${bold('DASHBOARD')}  ${report.dashboard}`);
   for (const warning of report.warnings) lines.push(warn(`WARNING: ${warning}`));
   return lines.join('\n');
-}
-
-function table(rows: readonly (readonly string[])[]): string[] {
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows.map((row) =>
-    row
-      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-      .join('  ')
-      .trimEnd(),
-  );
 }
