@@ -101,8 +101,9 @@ export async function simulate(
   const model = new FleetModel(jobs, { ...fleetOptions, burstMaxWorkers: maxWorkers });
   const target = { appName: SIM_APP_NAME, queueUrl: 'simulated' };
   const lastArrival = jobs.at(-1)?.arrivalS ?? 0;
+  const serviceS = jobs.reduce((sum, job) => sum + job.serviceS, 0);
   // Far enough for any backlog to drain and the GPU to idle out; a stuck loop cannot run forever.
-  const limitS = lastArrival + jobs.reduce((sum, j) => sum + j.serviceS, 0) + 86_400;
+  const limitS = lastArrival + serviceS + 86_400;
   const depth: Array<[number, number]> = [];
 
   let t = 0;
@@ -134,7 +135,6 @@ export async function simulate(
   const lastEnd = Math.max(0, ...model.events.filter((e) => e.type === 'job-end').map((e) => e.t));
   const alwaysOnHours = lastEnd / HOUR_S;
   const scheduleHours = scheduledHours(lastEnd, options.schedule ?? PLAN_SCHEDULE);
-  const serviceS = jobs.reduce((sum, job) => sum + job.serviceS, 0);
   return {
     gpuHours: round(gpuHours),
     costUsd: round(primaryHours * options.gpuUsdPerHour + burstCost),
@@ -152,8 +152,8 @@ export async function simulate(
       costUsd: round(burstCost),
       peakWorkers: peakBurstWorkers(model.events),
     },
-    starts: model.events.filter((e) => e.type === 'start').length,
-    stops: model.events.filter((e) => e.type === 'stop').length,
+    starts: count('start'),
+    stops: count('stop'),
     jobs: {
       count: jobs.length,
       waitP50S: percentile(waits, 0.5),
@@ -165,8 +165,8 @@ export async function simulate(
       gpuHours: round(scheduleHours),
       costUsd: round(scheduleHours * options.gpuUsdPerHour),
     },
-    interruptions: model.events.filter((e) => e.type === 'interrupted').length,
-    capacityFailures: model.events.filter((e) => e.type === 'start-refused').length,
+    interruptions: count('interrupted'),
+    capacityFailures: count('start-refused'),
     busyHours: round(serviceS / fleetOptions.concurrency / HOUR_S),
     horizonS: t,
     events: model.events,
