@@ -76,14 +76,13 @@ export class GpuWorker extends Construct {
           `modelTrust "strict" needs every model pinned in docker/openvoice/app/model_pins.json; null: ${unpinned.join(', ')} (print the lock with python -m app.models lock, see docs/models.md)`,
         );
     }
-    const openVoiceImage = new ecrAssets.DockerImageAsset(this, 'OpenVoiceImage', {
-      directory: path.join(DOCKER_DIR, 'openvoice'),
-      platform: ecrAssets.Platform.LINUX_AMD64,
-    });
-    const workerImage = new ecrAssets.DockerImageAsset(this, 'WorkerImage', {
-      directory: path.join(DOCKER_DIR, 'worker'),
-      platform: ecrAssets.Platform.LINUX_AMD64,
-    });
+    const image = (id: string, dir: string): ecrAssets.DockerImageAsset =>
+      new ecrAssets.DockerImageAsset(this, id, {
+        directory: path.join(DOCKER_DIR, dir),
+        platform: ecrAssets.Platform.LINUX_AMD64,
+      });
+    const openVoiceImage = image('OpenVoiceImage', 'openvoice');
+    const workerImage = image('WorkerImage', 'worker');
 
     this.host = new FleetHost(this, 'Host', {
       ...props,
