@@ -63,30 +63,32 @@ export class HostLifecycleProvider extends Construct {
 
   constructor(scope: Construct, id: string, props: HostLifecycleProviderProps) {
     super(scope, id);
-    const common: nodejs.NodejsFunctionProps = {
-      entry: ENTRY,
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
-      bundling: lambdaBundling(),
-    };
+    const monthOfLogs = (logsId: string): logs.LogGroup =>
+      new logs.LogGroup(this, logsId, { retention: logs.RetentionDays.ONE_MONTH });
     // Neither handler waits for EC2 in a loop: every wait is a repeated isComplete. The margin is
     // for the back-off of throttled calls and of a first launch that IAM does not see yet.
-    this.onEventFunction = new nodejs.NodejsFunction(this, 'OnEvent', {
-      ...common,
-      handler: 'onEvent',
-      timeout: Duration.minutes(5),
-      description:
-        'gpu-fleet hosts: launch, or begin a rotation or teardown (cancel spot request, terminate)',
-      logGroup: new logs.LogGroup(this, 'OnEventLogs', { retention: logs.RetentionDays.ONE_MONTH }),
-    });
-    this.isCompleteFunction = new nodejs.NodejsFunction(this, 'IsComplete', {
-      ...common,
-      handler: 'isComplete',
-      timeout: Duration.minutes(5),
-      description: 'gpu-fleet hosts: one step towards the new host running, or nothing of the old one left',
-      logGroup: new logs.LogGroup(this, 'IsCompleteLogs', { retention: logs.RetentionDays.ONE_MONTH }),
-    });
+    const handlerFunction = (functionId: string, handler: string, description: string) =>
+      new nodejs.NodejsFunction(this, functionId, {
+        entry: ENTRY,
+        runtime: lambda.Runtime.NODEJS_24_X,
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: 256,
+        bundling: lambdaBundling(),
+        handler,
+        timeout: Duration.minutes(5),
+        description,
+        logGroup: monthOfLogs(`${functionId}Logs`),
+      });
+    this.onEventFunction = handlerFunction(
+      'OnEvent',
+      'onEvent',
+      'gpu-fleet hosts: launch, or begin a rotation or teardown (cancel spot request, terminate)',
+    );
+    this.isCompleteFunction = handlerFunction(
+      'IsComplete',
+      'isComplete',
+      'gpu-fleet hosts: one step towards the new host running, or nothing of the old one left',
+    );
 
     const stack = Stack.of(this);
     this.fleet = props.fleet;
@@ -191,12 +193,9 @@ export class HostLifecycleProvider extends Construct {
       isCompleteHandler: this.isCompleteFunction,
       queryInterval: Duration.seconds(15),
       totalTimeout: Duration.minutes(30),
-      logGroup: new logs.LogGroup(this, 'ProviderLogs', { retention: logs.RetentionDays.ONE_MONTH }),
+      logGroup: monthOfLogs('ProviderLogs'),
       disableWaiterStateMachineLogging: false,
-      waiterStateMachineLogOptions: {
-        destination: new logs.LogGroup(this, 'WaiterLogs', { retention: logs.RetentionDays.ONE_MONTH }),
-        level: sfn.LogLevel.ALL,
-      },
+      waiterStateMachineLogOptions: { destination: monthOfLogs('WaiterLogs'), level: sfn.LogLevel.ALL },
     });
     const frameworkOnEvent = provider.node.findChild('framework-onEvent').node.defaultChild as CfnElement;
     frameworkOnEvent.overrideLogicalId(PROVIDER_LOGICAL_IDS.frameworkOnEvent);
