@@ -138,35 +138,29 @@ export function projectStatus(
       instanceStatus(instance, instance.role === 'gpu' ? spot : undefined, daysLeft),
     ),
     workers: [
-      workerStatus(
-        {
-          role: 'gpu',
-          instanceId: instances.gpu.instanceId,
-          instanceType: instances.gpu.instanceType,
-          market: instances.gpu.lifecycle,
-          zone: instances.gpu.availabilityZone,
-          state: instances.gpu.state,
-          launchTime: instances.gpu.launchTime,
-          since: stateSince(instances.gpu),
-          tags: instances.gpu.tags,
-        },
-        now,
-      ),
+      workerStatus(now, {
+        role: 'gpu',
+        instanceId: instances.gpu.instanceId,
+        instanceType: instances.gpu.instanceType,
+        market: instances.gpu.lifecycle,
+        zone: instances.gpu.availabilityZone,
+        state: instances.gpu.state,
+        launchTime: instances.gpu.launchTime,
+        since: stateSince(instances.gpu),
+        tags: instances.gpu.tags,
+      }),
       ...(group?.workers ?? []).map((worker) =>
-        workerStatus(
-          {
-            role: 'burst',
-            instanceId: worker.instanceId,
-            instanceType: worker.instanceType,
-            market: worker.market,
-            zone: worker.availabilityZone,
-            state: worker.lifecycleState,
-            launchTime: worker.launchTime,
-            since: worker.launchTime,
-            tags: worker.tags,
-          },
-          now,
-        ),
+        workerStatus(now, {
+          role: 'burst',
+          instanceId: worker.instanceId,
+          instanceType: worker.instanceType,
+          market: worker.market,
+          zone: worker.availabilityZone,
+          state: worker.lifecycleState,
+          launchTime: worker.launchTime,
+          since: worker.launchTime,
+          tags: worker.tags,
+        }),
       ),
     ],
     burst: group && {
@@ -247,12 +241,12 @@ function instanceStatus(
 
 /** A GPU worker, the primary or a burst worker, with what it reports through its own tags. */
 function workerStatus(
+  now: Date,
   worker: Omit<WorkerStatus, 'readyAt' | 'launchToReadySeconds' | 'lastJobAt' | 'since'> & {
     readonly launchTime?: Date;
     readonly since?: Date;
     readonly tags: Readonly<Record<string, string>>;
   },
-  now: Date,
 ): WorkerStatus {
   const { launchTime, since, tags, ...identity } = worker;
   // As the scaler reads them: a time from the future is no report.

@@ -19,10 +19,8 @@ export interface Lane {
   readonly busy: Array<readonly [number, number]>;
 }
 
-interface WorkerTrack {
+interface WorkerTrack extends Pick<Lane, 'spans' | 'busy'> {
   readonly id: string;
-  readonly spans: Span[];
-  readonly busy: Array<readonly [number, number]>;
   readonly firstS: number;
   lastS: number;
 }
