@@ -19,6 +19,7 @@ import {
   gpuInstance,
   resetMocks,
   run,
+  statusJson,
   runIn,
 } from './support';
 
@@ -147,10 +148,7 @@ describe('status with burst workers', () => {
     });
     const text = await runIn(project, 'status');
     expect(text.out).toMatch(/hold until {5}2026-11-24T04:00:00Z.* \(and 2 burst workers\)/);
-    const json = JSON.parse((await runIn(project, 'status', '--json')).out) as {
-      scaler: Record<string, unknown>;
-    };
-    expect(json.scaler.holdBurstWorkers).toBe(2);
+    expect((await statusJson(project)).scaler.holdBurstWorkers).toBe(2);
   });
 
   it('lists every GPU worker, primary and burst, with type, market, zone, state, last job and since', async () => {

@@ -12,6 +12,7 @@ import {
   gpuInstance,
   resetMocks,
   run,
+  statusJson,
 } from './support';
 
 beforeEach(resetMocks);
@@ -91,10 +92,7 @@ describe('operator commands act on every target they can', () => {
   it('status --json writes null for what is absent, so every key is always there', async () => {
     givenInstances(appInstance(), gpuInstance());
     givenDeployedStacks();
-    const report = JSON.parse((await run('status', '--json')).out) as {
-      scaler: Record<string, unknown>;
-      instances: Array<Record<string, unknown>>;
-    };
+    const report = await statusJson();
     expect(report.scaler).toMatchObject({
       holdUntil: null,
       pausedUntil: null,

@@ -8,6 +8,7 @@ import {
   gpuInstance,
   resetMocks,
   run,
+  statusJson,
   sqsMock,
 } from './support';
 
@@ -53,9 +54,7 @@ describe('status', () => {
       appInstance(),
       gpuInstance({ State: { Name: 'pending' }, LaunchTime: new Date('2026-11-24T02:55:00Z') }, scalerTags),
     );
-    const report = JSON.parse((await run('status', '--json')).out) as {
-      workers: Array<{ role: string; launchToReadySeconds: number | null }>;
-    };
+    const report = await statusJson();
     expect(report.workers[0]).toMatchObject({ role: 'gpu', launchToReadySeconds: null });
   });
 
@@ -76,17 +75,14 @@ describe('status', () => {
 
   it('prices a running spot GPU at the spot price', async () => {
     givenInstances(appInstance(), gpuInstance({ State: { Name: 'running' } }, scalerTags));
-    const report = JSON.parse((await run('status', '--json')).out) as { costUsdPerHour: unknown };
+    const report = await statusJson();
     expect(report.costUsdPerHour).toEqual({ total: 0.31, items: { app: 0.1, 'gpu (spot)': 0.21 } });
   });
 
   it('reads a worker time from the future as absent, the same way the scaler does', async () => {
     const future = { ...scalerTags, 'gpu-fleet:last-job-at': '2099-01-01T00:00:00Z' };
     givenInstances(appInstance(), gpuInstance({ State: { Name: 'running' } }, future));
-    const report = JSON.parse((await run('status', '--json')).out) as {
-      scaler: Record<string, unknown>;
-      workers: Array<Record<string, unknown>>;
-    };
+    const report = await statusJson();
     expect(report.scaler.lastJobAt ?? null).toBeNull();
     expect(report.scaler.idleSince).toBe('2026-11-24T01:05:10Z');
     expect(report.workers[0]?.lastJobAt ?? null).toBeNull();

@@ -11,6 +11,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import * as path from 'node:path';
 import type { CliIO } from '../../src/cli/io';
+import type { StatusReport } from '../../src/cli/status';
 import { runCli } from '../../src/cli/program';
 
 export const ec2Mock = mockClient(EC2Client);
@@ -154,4 +155,9 @@ export async function runIn(cwd: string, ...argv: string[]): Promise<Run> {
     version: '0.1.0',
   });
   return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/** `status --json`, parsed: what is absent is null in it, where the report's type says undefined. */
+export async function statusJson(cwd = path.join(__dirname, '..', '..')): Promise<StatusReport> {
+  return JSON.parse((await runIn(cwd, 'status', '--json')).out) as StatusReport;
 }
