@@ -108,17 +108,9 @@ async function benchHandlerTick(): Promise<void> {
     },
   });
   let now = Date.parse('2026-11-24T00:00:00Z');
-  const quiet = {
-    info: () => undefined,
-    warn: () => undefined,
-    error: () => undefined,
-    appendKeys: () => undefined,
-  };
-  const noMetrics = {
-    addMetric: () => undefined,
-    addDimension: () => undefined,
-    publishStoredMetrics: () => undefined,
-  };
+  const nothing = (): undefined => undefined;
+  const quiet = { info: nothing, warn: nothing, error: nothing, appendKeys: nothing };
+  const noMetrics = { addMetric: nothing, addDimension: nothing, publishStoredMetrics: nothing };
   const handler = createHandler({
     fleet: createAwsFleet(new EC2Client({ region: 'ap-northeast-1' })),
     queue: createSqsQueue(new SQSClient({ region: 'ap-northeast-1' })),
