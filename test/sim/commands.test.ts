@@ -5,6 +5,8 @@ import { run } from '../cli/support';
 
 const simulateTrace = (name: string, ...args: string[]) =>
   run('simulate', '--trace', `traces/${name}.csv`, ...args);
+const simulateJson = async (name: string, ...args: string[]) =>
+  JSON.parse((await simulateTrace(name, '--json', ...args)).out);
 
 describe('gpu-manage simulate and cost', () => {
   it('simulate --json reports every figure of a run, and --svg writes a timeline', async () => {
@@ -35,8 +37,8 @@ describe('gpu-manage simulate and cost', () => {
   });
 
   it('simulate takes the scaler options by their config names', async () => {
-    const eager = JSON.parse((await simulateTrace('trickle-day', '--json', '--max-wait-minutes', '1')).out);
-    const patient = JSON.parse((await simulateTrace('trickle-day', '--json')).out);
+    const eager = await simulateJson('trickle-day', '--max-wait-minutes', '1');
+    const patient = await simulateJson('trickle-day');
     expect(eager.jobs.waitMaxS).toBeLessThan(patient.jobs.waitMaxS);
   });
 
@@ -57,9 +59,7 @@ describe('gpu-manage simulate and cost', () => {
     expect(result.out).toMatch(/^EC2 refused {5}\d+ starts \(capacity\) · [1-9]\d* spot interruptions$/m);
     expect(result.out).toMatch(/^Always on 24\/7 {2}[\d.]+ h/m);
     expect(result.out).toMatch(/^On in app hours [\d.]+ h · [\d.]+ USD {2}→ the scaler saves \d+%$/m);
-    const json = JSON.parse(
-      (await simulateTrace('bursty-day', '--json', '--seed', '5', '--interruptions-per-hour', '2')).out,
-    );
+    const json = await simulateJson('bursty-day', '--seed', '5', '--interruptions-per-hour', '2');
     expect(json.interruptions).toBeGreaterThan(0);
     expect((await simulateTrace('bursty-day', '--capacity-failures', '2')).code).toBe(2);
   });
@@ -97,9 +97,7 @@ describe('gpu-manage simulate and cost', () => {
   });
 
   it('simulate --burst-workers and --burst-ready-delay run burst workers; --sweep prints the table', async () => {
-    const burst = JSON.parse(
-      (await simulateTrace('bursty-day', '--json', '--burst-workers', '2', '--burst-ready-delay', '300')).out,
-    );
+    const burst = await simulateJson('bursty-day', '--burst-workers', '2', '--burst-ready-delay', '300');
     expect(burst.burst).toMatchObject({ maxWorkers: 2, readyDelayS: 300, peakWorkers: 2, retiredBusy: 0 });
     expect(burst.gpuHours).toBeCloseTo(burst.primaryGpuHours + burst.burst.spotHours, 3);
     expect(burst.events.every((e: { worker?: string }) => typeof e.worker === 'string')).toBe(true);
@@ -153,9 +151,7 @@ describe('gpu-manage simulate and cost', () => {
   });
 
   it('cost --trace with burst workers prices the primary and the burst hours by market, each once', async () => {
-    const sim = JSON.parse(
-      (await run('simulate', '--json', '--trace', 'traces/bursty-day.csv', '--burst-workers', '3')).out,
-    );
+    const sim = await simulateJson('bursty-day', '--burst-workers', '3');
     const cost = await run('cost', '--json', '--trace', 'traces/bursty-day.csv', '--burst-workers', '3');
     expect(cost.code).toBe(0);
     const json = JSON.parse(cost.out);
