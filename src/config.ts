@@ -272,18 +272,15 @@ export function burstSubnetCidrs(subnetCidr: string): [string, string] {
 
 /** A configuration value that is not allowed; the message names the key, the value and what is allowed. */
 export class ConfigError extends Error {
-  /** The message without its "Invalid gpuFleet config" prefix, for readers that name their own source. */
-  readonly detail: string;
-
   constructor(
     readonly key: string,
     readonly value: unknown,
     readonly allowed: string,
-    detail = `${key} = ${JSON.stringify(value)}; allowed: ${allowed}`,
+    /** The message without its "Invalid gpuFleet config" prefix, for readers that name their own source. */
+    readonly detail = `${key} = ${JSON.stringify(value)}; allowed: ${allowed}`,
   ) {
     super(`Invalid gpuFleet config: ${detail}`);
     this.name = 'ConfigError';
-    this.detail = detail;
   }
 }
 

@@ -37,11 +37,11 @@ export interface InstanceStatus {
 }
 
 /** Every GPU worker, the primary and the burst workers alike: what it is, where, doing what, since when. */
-export interface WorkerStatus {
+export interface WorkerStatus extends Pick<
+  InstanceStatus,
+  'instanceId' | 'instanceType' | 'market' | 'since'
+> {
   readonly role: 'gpu' | 'burst';
-  readonly instanceId: string;
-  readonly instanceType: string;
-  readonly market: 'spot' | 'on-demand';
   readonly zone?: string;
   /** EC2's state for the primary; the group's lifecycle state (InService, Terminating:Wait, ...) for a burst worker. */
   readonly state: string;
@@ -54,7 +54,6 @@ export interface WorkerStatus {
   readonly launchToReadySeconds?: number;
   /** The start or end of its latest job (its last-job-at tag). */
   readonly lastJobAt?: string;
-  readonly since?: string;
 }
 
 /** The burst group as the scaler left it; null in JSON when no burst workers are deployed. */

@@ -7,7 +7,7 @@ import {
 } from '../control/metrics.js';
 import { scheduledWeekDays } from '../core/schedule.js';
 import { JOB_METRICS } from '../names.js';
-import type { FleetConfig } from '../config.js';
+import type { FleetConfig, PriceConfig } from '../config.js';
 
 /** Hours in an average month, as AWS bills them. */
 export const HOURS_PER_MONTH = 730;
@@ -40,10 +40,7 @@ export const PLAN_GPU_STARTS = 44;
 export const FLOW_LOG_MB_PER_HOST_HOUR = 1;
 
 /** Unit prices (USD, Tokyo list prices at the time of writing); every one can be overridden. */
-export interface UnitPrices {
-  readonly appUsdPerHour: number;
-  readonly gpuSpotUsdPerHour: number;
-  readonly gpuOnDemandUsdPerHour: number;
+export interface UnitPrices extends PriceConfig {
   /** gp3 storage, per GB-month. */
   readonly ebsGp3UsdPerGbMonth: number;
   /** Every public IPv4 address, in use or not, since February 2024. */

@@ -25,6 +25,8 @@ import { TraceError, type TraceJob, parseTrace } from './trace.js';
 
 /** The flags simulate and cost share: scaler rules, the modelled fleet, injected faults, prices. */
 export interface ScalerOverrides {
+  /** Overrides burst.maxWorkers. */
+  readonly burstWorkers?: number;
   readonly startBacklog?: number;
   readonly idleMinutes?: number;
   readonly maxWaitMinutes?: number;
@@ -48,8 +50,6 @@ export interface ScalerOverrides {
 /** The flags of `gpu-manage simulate`. */
 export interface SimulateOptions extends ScalerOverrides {
   readonly trace: string;
-  /** Overrides burst.maxWorkers. */
-  readonly burstWorkers?: number;
   readonly burstReadyDelay: number;
   readonly sweep?: boolean;
   readonly json?: boolean;
@@ -58,8 +58,6 @@ export interface SimulateOptions extends ScalerOverrides {
 
 /** The flags of `gpu-manage cost`. */
 export interface CostOptions extends ScalerOverrides {
-  /** Overrides burst.maxWorkers. */
-  readonly burstWorkers?: number;
   readonly appHours?: number;
   readonly gpuHours?: number;
   readonly trace?: string;
@@ -111,7 +109,7 @@ function readTrace(env: CliEnvironment, file: string): TraceJob[] {
 /** The simulation's options from the configuration and the command line. */
 function simulationOptions(
   config: FleetConfig,
-  o: ScalerOverrides & Partial<Pick<SimulateOptions, 'burstWorkers' | 'burstReadyDelay'>>,
+  o: ScalerOverrides & Partial<Pick<SimulateOptions, 'burstReadyDelay'>>,
 ): SimulationOptions & { burst: NonNullable<SimulationOptions['burst']> } {
   return {
     scaler: scalerFrom(config, o),
