@@ -9,7 +9,7 @@ import {
   SetDesiredCapacityCommand,
   TerminateInstanceInAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { CreateTagsCommand, DescribeInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   appInstance,
@@ -327,7 +327,6 @@ describe('start-gpu --workers', () => {
 describe('stop-gpu with burst workers', () => {
   it('stops the primary, sets the capacity to 0, then retires every burst worker by id', async () => {
     givenBurstGroup();
-    ec2Mock.on(StopInstancesCommand).resolves({});
     const result = await runIn(burstProject(), 'stop-gpu');
     expect(result.err).toBe('');
     expect(result.code).toBe(0);
@@ -347,7 +346,6 @@ describe('stop-gpu with burst workers', () => {
 
   it('a retire Auto Scaling refuses is reported; the other workers still go and the pause is said', async () => {
     givenBurstGroup();
-    ec2Mock.on(StopInstancesCommand).resolves({});
     asgMock
       .on(TerminateInstanceInAutoScalingGroupCommand, { InstanceId: 'i-0b1' })
       .rejects(asgError('ValidationError', 'The instance i-0b1 is not in InService or Standby state.'));

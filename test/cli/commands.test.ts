@@ -22,7 +22,6 @@ beforeEach(resetMocks);
 describe('start and stop', () => {
   it('start-gpu finds the fleet by tag, starts the stopped GPU and explains the idle stop', async () => {
     givenInstances(appInstance(), gpuInstance());
-    ec2Mock.on(StartInstancesCommand).resolves({});
     const result = await run('start-gpu');
     expect(result).toEqual({
       code: 0,
@@ -41,8 +40,6 @@ describe('start and stop', () => {
 
   it('start-gpu --hold 2h writes the hold tag with its expiry', async () => {
     givenInstances(appInstance(), gpuInstance());
-    ec2Mock.on(StartInstancesCommand).resolves({});
-    ec2Mock.on(CreateTagsCommand).resolves({});
     const result = await run('start-gpu', '--hold', '2h');
     expect(result.code).toBe(0);
     expect(result.out).toContain(
@@ -65,8 +62,6 @@ describe('start and stop', () => {
 
   it('stop-all stops what runs, skips what is stopped, releases a GPU hold and pauses automatic starts', async () => {
     givenInstances(appInstance(), gpuInstance({}, { 'gpu-fleet:hold-until': '2026-11-24T05:00:00Z' }));
-    ec2Mock.on(StopInstancesCommand).resolves({});
-    ec2Mock.on(CreateTagsCommand).resolves({});
     const result = await run('stop-all');
     expect(result.code).toBe(0);
     expect(result.out.split('\n')).toEqual([
@@ -87,7 +82,6 @@ describe('start and stop', () => {
 
   it('--wait waits with the SDK waiter until the instance runs', async () => {
     givenInstances(appInstance(), gpuInstance());
-    ec2Mock.on(StartInstancesCommand).resolves({});
     ec2Mock
       .on(DescribeInstancesCommand, { InstanceIds: ['i-0gpu'] })
       .resolves({ Reservations: [{ Instances: [gpuInstance({ State: { Name: 'running' } })] }] });
@@ -109,7 +103,6 @@ describe('start and stop', () => {
 
   it('hold --release ends a hold; hold 30m sets one', async () => {
     givenInstances(appInstance(), gpuInstance({}, { 'gpu-fleet:hold-until': '2026-11-24T05:00:00Z' }));
-    ec2Mock.on(CreateTagsCommand).resolves({});
     expect((await run('hold', '--release')).out).toBe(
       'GPU hold released; the scaler stops the GPU after 5 idle minutes without work.',
     );

@@ -33,7 +33,6 @@ const writtenTags = () =>
 describe('operator commands act on every target they can', () => {
   it('start-all starts the app host although the GPU cannot start, reports both, exits 1', async () => {
     givenInstances(appInstance({ State: { Name: 'stopped' } }), gpuInstance({ State: { Name: 'stopping' } }));
-    ec2Mock.on(StartInstancesCommand).resolves({});
     const result = await run('start-all');
     expect(result.code).toBe(1);
     expect(result.out).toContain('Starting app i-0app (was stopped).');
@@ -47,7 +46,6 @@ describe('operator commands act on every target they can', () => {
       appInstance({ State: { Name: 'stopped' } }),
       gpuInstance({ StateReason: { Code: 'Server.SpotInstanceShutdown' } }),
     );
-    ec2Mock.on(StartInstancesCommand).resolves({});
     const result = await run('start-all');
     expect(result.code).toBe(1);
     expect(ec2Mock).toHaveReceivedCommandWith(StartInstancesCommand, { InstanceIds: ['i-0app'] });
@@ -56,8 +54,6 @@ describe('operator commands act on every target they can', () => {
 
   it('stop-all while the GPU is pending stops the app host and leaves the GPU to the scaler (paused)', async () => {
     givenInstances(appInstance(), gpuInstance({ State: { Name: 'pending' } }));
-    ec2Mock.on(StopInstancesCommand).resolves({});
-    ec2Mock.on(CreateTagsCommand).resolves({});
     const result = await run('stop-all');
     expect(result.code).toBe(0);
     expect(result.out).toContain('Stopping app i-0app (was running).');
@@ -71,7 +67,6 @@ describe('operator commands act on every target they can', () => {
 
   it('start-gpu --hold 2h under no spot capacity writes the hold first, so the scaler keeps trying', async () => {
     givenInstances(appInstance(), gpuInstance());
-    ec2Mock.on(CreateTagsCommand).resolves({});
     ec2Mock.on(StartInstancesCommand).rejects(capacity);
     const result = await run('start-gpu', '--hold', '2h');
     expect(result.code).toBe(1);
@@ -106,8 +101,6 @@ describe('operator commands act on every target they can', () => {
 describe('one operator rule set: a stop pauses automatic starts', () => {
   it('stop-gpu pauses until the next scheduled app start, and status shows it', async () => {
     givenInstances(appInstance(), gpuInstance({ State: { Name: 'running' } }));
-    ec2Mock.on(StopInstancesCommand).resolves({});
-    ec2Mock.on(CreateTagsCommand).resolves({});
     // 2026-11-24 12:00 Tokyo, a Tuesday: the next start is Wednesday 09:00 Tokyo = 00:00Z.
     const result = await run('stop-gpu');
     expect(result.code).toBe(0);
@@ -123,8 +116,6 @@ describe('one operator rule set: a stop pauses automatic starts', () => {
 
   it('stop-gpu --until takes a duration or an ISO time, at most 7 days ahead', async () => {
     givenInstances(appInstance(), gpuInstance({ State: { Name: 'running' } }));
-    ec2Mock.on(StopInstancesCommand).resolves({});
-    ec2Mock.on(CreateTagsCommand).resolves({});
     expect((await run('stop-gpu', '--until', '3h')).code).toBe(0);
     expect(writtenTags()).toEqual({ 'gpu-fleet:paused-until': '2026-11-24T06:00:00Z' });
     const tooFar = await run('stop-gpu', '--until', '2026-12-24T00:00:00Z');
@@ -134,8 +125,6 @@ describe('one operator rule set: a stop pauses automatic starts', () => {
 
   it('start-gpu and hold end the pause', async () => {
     givenInstances(appInstance(), gpuInstance({}, { 'gpu-fleet:paused-until': '2026-11-25T00:00:00Z' }));
-    ec2Mock.on(StartInstancesCommand).resolves({});
-    ec2Mock.on(CreateTagsCommand).resolves({});
     const started = await run('start-gpu');
     expect(started.out).toContain('Automatic GPU starts resumed (the operator pause ended).');
     expect(writtenTags()).toEqual({ 'gpu-fleet:paused-until': '' });

@@ -10,8 +10,6 @@ const markedApp = () => appInstance({}, { 'gpu-fleet:scheduled-action': 'start u
 describe('stop-app with a failed scheduled start pending', () => {
   it('clears it on the app host before stopping, so the scaler does not start the host again', async () => {
     givenInstances(markedApp(), gpuInstance());
-    ec2Mock.on(CreateTagsCommand).resolves({});
-    ec2Mock.on(StopInstancesCommand).resolves({});
     const result = await run('stop-app');
     expect(result.code).toBe(0);
     expect(ec2Mock).toHaveReceivedNthCommandWith(2, CreateTagsCommand, {
@@ -24,7 +22,6 @@ describe('stop-app with a failed scheduled start pending', () => {
   it('stops the host but exits 1 and says so when the clearing is refused', async () => {
     givenInstances(markedApp(), gpuInstance());
     ec2Mock.on(CreateTagsCommand).rejects(ec2Error('UnauthorizedOperation', 403));
-    ec2Mock.on(StopInstancesCommand).resolves({});
     const result = await run('stop-app');
     expect(result.code).toBe(1);
     expect(result.out).toContain('Stopping app i-0app (was running).');

@@ -1,10 +1,13 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
+  CreateTagsCommand,
   DescribeInstancesCommand,
   DescribeSpotInstanceRequestsCommand,
   EC2Client,
   EC2ServiceException,
   type Instance,
+  StartInstancesCommand,
+  StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { DescribeFileSystemsCommand, EFSClient } from '@aws-sdk/client-efs';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -23,8 +26,12 @@ export const NOW = new Date('2026-11-24T03:00:00Z');
 export const JOB_QUEUE = 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/GpuFleet-Data-JobQueue';
 export const DLQ = 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/GpuFleet-Data-DeadLetterQueue';
 
+/** Fresh mocks, in which EC2 accepts every start, stop and tag write until a test says otherwise. */
 export function resetMocks(): void {
   for (const mock of [ec2Mock, sqsMock, efsMock, cfnMock]) mock.reset();
+  ec2Mock.on(StartInstancesCommand).resolves({});
+  ec2Mock.on(StopInstancesCommand).resolves({});
+  ec2Mock.on(CreateTagsCommand).resolves({});
 }
 
 /** An EC2 error as the SDK throws it: a 5xx status is a server fault, else a client fault. */
