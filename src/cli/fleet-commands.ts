@@ -175,15 +175,11 @@ export async function holdCommand(ctx: CommandContext, holdMs: number | 'release
 
 /** Prints each target's outcome; returns the lines that describe failures. */
 function report(io: CliIO, result: OperatorResult): string[] {
-  const failures: string[] = [];
   // Every success first, so an unexpected error (thrown below) never hides what did happen.
   for (const outcome of result.outcomes) if (outcome.ok) io.out(outcome.note);
-  for (const outcome of result.outcomes) {
-    if (!outcome.ok)
-      failures.push(
-        outcome.error ? `${outcome.role} ${outcome.instanceId}: ${describe(outcome.error)}` : outcome.note,
-      );
-  }
+  const failures = result.outcomes
+    .filter((outcome) => !outcome.ok)
+    .map((o) => (o.error ? `${o.role} ${o.instanceId}: ${describe(o.error)}` : o.note));
   if (result.tagError) failures.push(`GPU hold/pause not written: ${describe(result.tagError)}`);
   if (result.scheduledActionError)
     failures.push(
