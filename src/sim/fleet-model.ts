@@ -180,10 +180,8 @@ export class FleetModel implements FleetPort, FleetDiscovery, QueuePort {
   /** Burst worker seconds billed so far by market: from running until terminated. */
   get burstBilledSeconds(): { spot: number; onDemand: number } {
     const billed = { spot: 0, onDemand: 0 };
-    for (const { worker, market } of this.burstWorkers) {
-      if (market === 'spot') billed.spot += worker.billedSeconds(this.nowS);
-      else billed.onDemand += worker.billedSeconds(this.nowS);
-    }
+    for (const { worker, market } of this.burstWorkers)
+      billed[market === 'spot' ? 'spot' : 'onDemand'] += worker.billedSeconds(this.nowS);
     return billed;
   }
 
