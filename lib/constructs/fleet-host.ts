@@ -104,10 +104,9 @@ export class FleetHost extends Construct {
   constructor(scope: Construct, id: string, props: FleetHostProps & { readonly host: HostDefinition }) {
     super(scope, id);
     const { appName, host } = props;
-    const hostFiles = new s3assets.Asset(this, 'HostFiles', {
+    this.hostFiles = new s3assets.Asset(this, 'HostFiles', {
       path: path.join(__dirname, '..', '..', 'docker', host.hostFilesDir),
     });
-    this.hostFiles = hostFiles;
     this.shared = props;
     this.definition = host;
 
@@ -124,7 +123,7 @@ export class FleetHost extends Construct {
       stringValue: Fn.join(
         '\n',
         Object.entries({
-          HOST_FILES_URL: hostFiles.s3ObjectUrl,
+          HOST_FILES_URL: this.hostFiles.s3ObjectUrl,
           FILE_SYSTEM_ID: props.fileSystem.fileSystemId,
           ACCESS_POINT_ID: props.accessPoint.accessPointId,
           JOB_QUEUE_URL: props.jobQueue.queueUrl,
