@@ -398,13 +398,11 @@ export function renderStatus(report: StatusReport, now: Date, color: boolean): s
   ];
   lines.push(...table(workerRows).map((row) => `  ${row}`));
   const burst = report.burst;
-  if (burst) {
-    lines.push(
-      `  burst group: ${burst.desired} desired of at most ${burst.max}, new workers on ${burst.market}${burst.lastLaunchFailure ? `; last failed launch ${burst.lastLaunchFailure.at}: ${burst.lastLaunchFailure.message}` : ''}`,
-    );
-  } else {
-    lines.push('  no burst workers deployed (gpuFleet.burst.maxWorkers is 0)');
-  }
+  lines.push(
+    burst
+      ? `  burst group: ${burst.desired} desired of at most ${burst.max}, new workers on ${burst.market}${burst.lastLaunchFailure ? `; last failed launch ${burst.lastLaunchFailure.at}: ${burst.lastLaunchFailure.message}` : ''}`
+      : '  no burst workers deployed (gpuFleet.burst.maxWorkers is 0)',
+  );
   lines.push('');
 
   const counts = (q: QueueCounts): string =>

@@ -91,10 +91,9 @@ function gpuPrice(config: FleetConfig, o: ScalerOverrides): number {
 }
 
 function readTrace(env: CliEnvironment, file: string): TraceJob[] {
-  const full = path.resolve(env.cwd, file);
   let text: string;
   try {
-    text = fs.readFileSync(full, 'utf8');
+    text = fs.readFileSync(path.resolve(env.cwd, file), 'utf8');
   } catch {
     throw new CliFailure(`cannot read the trace ${file}: no such file or not readable`);
   }
