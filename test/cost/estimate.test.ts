@@ -7,6 +7,7 @@ import {
   TICK_GAUGES,
 } from '../../src/control/metrics';
 import {
+  type CostEstimate,
   defaultPrices,
   estimateMonthlyCost,
   MODEL_SET_GB,
@@ -17,6 +18,8 @@ import {
 
 const prices = defaultPrices(DEFAULT_CONFIG);
 const usage = { appHours: 176, gpuHours: 44, market: 'spot' as const, efsGb: 10, gpuHoursSource: 'the plan' };
+/** The sum of an estimate's lines, which its total must equal. */
+const sumOfItems = ({ items }: CostEstimate): number => items.reduce((sum, item) => sum + item.usd, 0);
 
 describe('monthly cost estimate', () => {
   it('lands where the plan does with the plan’s figures: app ≈ 18, GPU ≈ 31 on-demand, ≈ 9 on spot', () => {
@@ -50,8 +53,7 @@ describe('monthly cost estimate', () => {
       ebsGp3UsdPerGbMonth: 0.08,
       appUsdPerHour: 0.2,
     });
-    const sum = estimate.items.reduce((total, item) => total + item.usd, 0);
-    expect(estimate.totalUsd).toBeCloseTo(sum, 2);
+    expect(estimate.totalUsd).toBeCloseTo(sumOfItems(estimate), 2);
     expect(estimate.items.find((i) => i.item === 'EBS gp3 root volumes')?.usd).toBe(10.4);
     expect(estimate.items[0]?.usd).toBe(35.2);
   });
@@ -67,14 +69,11 @@ describe('monthly cost estimate', () => {
 
 describe('flow logs in the estimate', () => {
   it('prices the flow logs of all traffic (ingested and kept a month) by the hours the hosts run', () => {
-    const { items, totalUsd } = estimateMonthlyCost(DEFAULT_CONFIG, usage, prices);
-    const flowLogs = items.find((i) => i.item.startsWith('VPC flow logs'));
+    const estimate = estimateMonthlyCost(DEFAULT_CONFIG, usage, prices);
+    const flowLogs = estimate.items.find((i) => i.item.startsWith('VPC flow logs'));
     // (176 + 44) host hours × 1 MB = 0.22 GB, × (0.76 ingest + 0.033 a GB-month).
     expect(flowLogs).toMatchObject({ arithmetic: '0.22 GB × 0.793', usd: 0.17 });
-    expect(totalUsd).toBeCloseTo(
-      items.reduce((sum, i) => sum + i.usd, 0),
-      2,
-    );
+    expect(estimate.totalUsd).toBeCloseTo(sumOfItems(estimate), 2);
   });
 });
 
@@ -132,10 +131,7 @@ describe('burst workers in the estimate', () => {
       ['EBS gp3 root volumes: burst workers', '4.66 GB-month × 0.096', 0.45],
       ['EFS Elastic reads: burst launches', '0 launches × 4.3 GB × 0.03', 0],
     ]);
-    expect(estimate.totalUsd).toBeCloseTo(
-      estimate.items.reduce((total, item) => total + item.usd, 0),
-      2,
-    );
+    expect(estimate.totalUsd).toBeCloseTo(sumOfItems(estimate), 2);
     expect(estimate.assumptions).toContain(
       'burst workers: 30 h spot + 4 h on-demand a month, from simulating the trace',
     );
