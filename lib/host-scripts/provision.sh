@@ -144,8 +144,10 @@ instance_id() {
 fetch_runtime_settings() {
   local runtime="${CONFIG_DIR}/runtime.env" value="" attempt
   for attempt in 1 2 3 4 5; do
-    value="$(aws ssm get-parameter --region "${AWS_REGION}" --name "${RUNTIME_PARAMETER}" \
-      --query Parameter.Value --output text)" && break
+    if value="$(aws ssm get-parameter --region "${AWS_REGION}" --name "${RUNTIME_PARAMETER}" \
+      --query Parameter.Value --output text)"; then
+      break
+    fi
     value=""
     log "reading ${RUNTIME_PARAMETER} failed (attempt ${attempt})"
     sleep 5
