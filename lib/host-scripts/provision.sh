@@ -253,7 +253,11 @@ write_api_token() {
     previous="$(aws secretsmanager get-secret-value --region "${AWS_REGION}" --secret-id "${API_TOKEN_SECRET}" \
       --version-stage AWSPREVIOUS --query SecretString --output text 2> /dev/null || true)"
   fi
-  printf '%s' "${previous:+${previous} ${until}}" | write_secret openvoice-api-token-previous
+  if [[ -n "${previous}" ]]; then
+    printf '%s %s' "${previous}" "${until}" | write_secret openvoice-api-token-previous
+  else
+    printf '' | write_secret openvoice-api-token-previous
+  fi
 }
 
 # The env file docker compose reads: the settings and the region, readable by root only.
