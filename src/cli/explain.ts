@@ -8,7 +8,7 @@ const ADVICE: Readonly<Record<Exclude<Ec2ErrorCode, 'Unknown'>, string | ((error
     'No AWS credentials found: run `aws configure` (or `aws sso login`), set AWS_PROFILE, or pass --profile.',
   ExpiredCredentials: 'Your AWS credentials have expired: refresh them (e.g. `aws sso login`) and try again.',
   AccessDenied: (error) =>
-    `Access denied${error.missingPermission && error.missingPermission !== 'unknown' ? `: your credentials lack ${error.missingPermission}` : ''}. The README lists the IAM permissions gpu-manage needs.`,
+    `Access denied${error.missingPermission && error.missingPermission !== 'unknown' ? `: your credentials lack ${error.missingPermission}` : ''}. docs/operations.md ("The operator's IAM policy") lists the permissions gpu-manage needs.`,
   InsufficientCapacity:
     'EC2 has no spot capacity for the GPU instance right now. The persistent spot request stays open; try again in a few minutes (the scaler retries by itself while jobs wait).',
   SpotInterrupted:

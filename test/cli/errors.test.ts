@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { StartInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import {
@@ -59,6 +61,12 @@ describe('the one line an operator reads', () => {
     ['RequestLimitExceeded', 400, 'throttling'],
   ])('%s (HTTP %i)', async (name, status, line) => {
     expect(await startRefusedWith(serviceError(name, status))).toMatch(line);
+  });
+
+  it('access denied points at the operator policy in a doc and heading that exist', async () => {
+    const line = await startRefusedWith(serviceError('UnauthorizedOperation', 400));
+    const [, doc, heading] = /(docs\/[\w-]+\.md) \("([^"]+)"\)/.exec(line) ?? [];
+    expect(readFileSync(join(__dirname, '../..', doc), 'utf8')).toContain(`## ${heading}\n`);
   });
 
   it('AuthFailure never claims the credentials expired', async () => {
