@@ -1,6 +1,6 @@
 import { workerLanes, upSeconds } from './lanes.js';
 import { percentile, type SimulationReport } from './simulate.js';
-import { escapeXml } from './svg.js';
+import { escapeXml } from './xml.js';
 import type { TraceJob } from './trace.js';
 
 const DAY_S = 86_400;

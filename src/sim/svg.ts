@@ -2,6 +2,7 @@ import { renderCalendarSvg } from './calendar-svg.js';
 import { type Lane, type WorkerState, workerLanes } from './lanes.js';
 import type { SimulationReport } from './simulate.js';
 import type { TraceJob } from './trace.js';
+import { escapeXml } from './xml.js';
 
 /** A trace longer than this is drawn as a calendar: a timeline of weeks would be a smear. */
 export const CALENDAR_AFTER_S = 2 * 86_400;
@@ -199,8 +200,4 @@ export function renderTimelineSvg(report: SimulationReport, title: string): stri
 export function clock(t: number): string {
   const s = Math.round(t) % 86_400;
   return `${String(Math.floor(s / 3600)).padStart(2, '0')}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}`;
-}
-
-export function escapeXml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

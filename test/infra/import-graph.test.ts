@@ -3,6 +3,7 @@ import * as path from 'node:path';
 
 const ROOT = path.join(__dirname, '..', '..');
 const LIB = path.join(ROOT, 'lib');
+const SRC = path.join(ROOT, 'src');
 
 function typeScriptFiles(dir: string): string[] {
   const files = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' });
@@ -49,5 +50,24 @@ describe('lib/ import graph', () => {
         .map((target) => `${path.relative(ROOT, file)} -> ${path.relative(ROOT, target)}`),
     );
     expect(intoAdapters).toEqual([]);
+  });
+});
+
+describe('the whole TypeScript import graph', () => {
+  const files = ['bin', 'lib', 'src', 'lambda', 'scripts'].flatMap((dir) =>
+    typeScriptFiles(path.join(ROOT, dir)),
+  );
+
+  it('has no circles', () => {
+    expect(circles(files)).toEqual([]);
+  });
+
+  it('runs from src/ never into lib/: the domain and the adapters know nothing of CDK', () => {
+    const intoLib = typeScriptFiles(SRC).flatMap((file) =>
+      relativeImports(file)
+        .filter((target) => path.relative(ROOT, target).startsWith('lib' + path.sep))
+        .map((target) => `${path.relative(ROOT, file)} -> ${path.relative(ROOT, target)}`),
+    );
+    expect(intoLib).toEqual([]);
   });
 });
